@@ -1,0 +1,53 @@
+"""What every backend provides to the runner. The runner never branches on the device."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from bench.config import ModelSpec
+from bench.metrics import RequestRecord
+
+
+@dataclass
+class LoadedModel:
+    label: str
+    kind: str  # tiny | catalog-random | local
+    model_type: str | None
+    params: int
+    weight_bytes: int
+    vocab_size: int
+    special_token_ids: list[int] = field(default_factory=list)
+    load_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Backend(ABC):
+    kind: str
+    device: str  # resolved: "cpu" or "cuda:N"
+    dtype: str  # resolved torch dtype name
+    accelerators: int = 1
+
+    @abstractmethod
+    def preflight(self) -> list[str]:
+        """Problems that stop this backend running on this machine (empty list: fine)."""
+
+    @abstractmethod
+    def load(self, spec: ModelSpec) -> LoadedModel: ...
+
+    @abstractmethod
+    def run_batch(self, prompts: list[list[int]], output_tokens: int, batch_id: str) -> list[RequestRecord]:
+        """Run one batch to exactly ``output_tokens`` new tokens each, timestamping every step."""
+
+    @abstractmethod
+    def unload(self) -> None: ...
+
+    def cuda_indices(self) -> list[int]:
+        """Logical CUDA device indices this backend uses (empty on CPU)."""
+        return []
+
+    def reset_peak_memory(self) -> None:
+        pass
+
+    def memory_stats(self) -> dict:
+        """Backend-known memory figures: torch peaks and KV-cache bytes (None where not known)."""
+        return {"torch_peak_allocated_bytes": None, "torch_peak_reserved_bytes": None, "kv_cache_bytes": None}

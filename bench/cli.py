@@ -1,0 +1,211 @@
+"""Command line: ``run``, ``list``, ``sysinfo`` (and the cost/projection commands).
+
+Bad input exits 2 with one line per problem naming the file or flag, what was found and what is
+allowed; never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: one line, exit 2
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message}\n")
+
+
+def _fmt(v, digits: int = 2) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def _ms(v) -> str:
+    return "—" if v is None else f"{v * 1000:,.2f}"
+
+
+def cases_table(cases: list[dict], title: str):
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for col in ("case", "status", "out tok/s", "total tok/s", "TTFT p50 ms", "TPOT p50 ms", "TPOT p99 ms",
+                "E2E p50 ms", "J/out tok", "energy src", "peak RSS Δ MiB"):
+        t.add_column(col, justify="left" if col in ("case", "status", "energy src") else "right")
+    for c in cases:
+        e, m = c.get("energy") or {}, c.get("memory") or {}
+        rss = m.get("rss_peak_delta_bytes")
+        t.add_row(c["case_id"], c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]",
+                  _fmt(c.get("output_tok_s"), 1), _fmt(c.get("total_tok_s"), 1),
+                  _ms((c.get("ttft_s") or {}).get("p50")), _ms((c.get("tpot_s") or {}).get("p50")),
+                  _ms((c.get("tpot_s") or {}).get("p99")), _ms((c.get("e2e_s") or {}).get("p50")),
+                  _fmt(e.get("j_per_output_tok"), 4), e.get("source", "—"),
+                  _fmt(rss / 2**20 if rss is not None else None, 1))
+    return t
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from bench.config import load_config
+    from bench.runner import execute
+
+    cfg, text = load_config(args.config)
+    err = Console(stderr=True)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, transient=False)
+    task = progress.add_task(f"{cfg.name}", total=None)
+
+    def on_start(n):
+        progress.update(task, total=n)
+
+    def on_case(case_id, summary):
+        progress.update(task, advance=1, description=f"{cfg.name}: {case_id} {summary['status']}")
+
+    with progress:
+        outcome = execute(cfg, text, args.config, output_dir=Path(args.output_dir) if args.output_dir else None,
+                          resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start)
+    if args.format == "json":
+        print(json.dumps({"run_dir": str(outcome.run_dir), "interrupted": outcome.interrupted,
+                          "cases": outcome.cases}, default=str))
+    else:
+        out = Console()
+        out.print(cases_table(outcome.cases, f"{cfg.name} — measured ({outcome.cases[0]['hardware'] if outcome.cases else ''})"))
+        e = (outcome.cases[0].get("energy") or {}) if outcome.cases else {}
+        if e.get("source") == "none":
+            out.print(f"energy: not measured ({e.get('note')})")
+        out.print(f"results: {outcome.run_dir}")
+    if outcome.interrupted:
+        print(f"interrupted: {len(outcome.cases)} finished case(s) kept in {outcome.run_dir}; "
+              f"continue with --resume {outcome.run_dir}", file=sys.stderr)
+        return 130
+    return 1 if any(c["status"] != "ok" for c in outcome.cases) else 0
+
+
+def cmd_list(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = _list_rows(args.what)
+    if args.format == "json":
+        print(json.dumps(rows, default=str))
+        return 0
+    t = Table(title=f"{args.what} catalog (reference data; sources in bench/data)", title_justify="left")
+    for k in rows[0]:
+        t.add_column(k)
+    for r in rows:
+        t.add_row(*[_fmt(v) for v in r.values()])
+    Console().print(t)
+    return 0
+
+
+def _list_rows(what: str) -> list[dict]:
+    from bench import catalog
+    from bench.architectures import BUILDABLE, TINY
+
+    if what == "models":
+        rows = []
+        for m in catalog.models().values():
+            rows.append({"id": m.id, "origin": m.origin, "type": m.model_type,
+                         "params_b": round(catalog.param_count(m) / 1e9, 2),
+                         "active_b": round(catalog.active_param_count(m) / 1e9, 2),
+                         "published_b": m.published_params_b,
+                         "kv_bytes_per_tok_bf16": int(catalog.kv_bytes_per_token(m, "bf16")),
+                         "ctx": m.context_length, "random_weights": m.model_type in BUILDABLE,
+                         "hf_id": m.hf_id})
+        for name, m in TINY.items():
+            rows.append({"id": f"tiny:{name}", "origin": "-", "type": m.model_type,
+                         "params_b": round(catalog.param_count(m) / 1e9, 6), "active_b": None,
+                         "published_b": None, "kv_bytes_per_tok_bf16": int(catalog.kv_bytes_per_token(m, "bf16")),
+                         "ctx": m.context_length, "random_weights": True, "hf_id": "(built locally)"})
+        return rows
+    from bench import hardware, pricing
+
+    if what == "hardware":
+        return [hardware.row(c) for c in hardware.chips().values()]
+    return pricing.rows()
+
+
+def cmd_sysinfo(args) -> int:
+    from bench import sysinfo
+
+    info = sysinfo.collect()
+    if args.format == "json":
+        print(json.dumps(info, default=str))
+        return 0
+    from rich.console import Console
+
+    c = Console()
+    c.print(f"host: {info['host']}  ({info['os']})")
+    c.print(f"cpu: {info['cpu']['model']}, {info['cpu']['logical_cores']} logical cores, "
+            f"{info['cpu']['numa_nodes']} NUMA node(s); RAM {info['ram_bytes'] / 2**30:.1f} GiB")
+    if info["gpus"]:
+        for g in info["gpus"]:
+            c.print(f"gpu {g['index']}: {g['name']} {g['memory_total_bytes'] / 2**30:.0f} GiB, driver {g['driver']}, "
+                    f"CUDA {g['cuda_driver']}, power limit {g['power_limit_w']} W, MIG {g['mig_mode']}")
+    else:
+        c.print("gpus: none")
+    ps = info["power_sensors"]
+    c.print(f"power: {ps['summary']}")
+    c.print(f"  nvml: {'available' if ps['nvml']['available'] else 'not available: ' + str(ps['nvml']['note'])}")
+    c.print(f"  rapl: {'available' if ps['rapl']['available'] else 'not available: ' + str(ps['rapl']['note'])}")
+    c.print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v))
+    if info["cpu_pressure"]:
+        c.print(f"cpu pressure (some avg10): {info['cpu_pressure']['some_avg10']}%")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bench", description="Inference cost and capacity benchmark.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run the benchmark described by a YAML config")
+    r.add_argument("config")
+    r.add_argument("--output-dir", help="parent directory for the run directory (default: the config's output_dir)")
+    r.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping its completed cases")
+    r.add_argument("--format", choices=("table", "json"), default="table")
+    r.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="show a catalog")
+    ls.add_argument("what", choices=("models", "hardware", "pricing"))
+    ls.add_argument("--format", choices=("table", "json"), default="table")
+    ls.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("sysinfo", help="what this machine is and which power sensors it has")
+    s.add_argument("--format", choices=("table", "json"), default="table")
+    s.set_defaults(func=cmd_sysinfo)
+
+    from bench import cli_analysis
+
+    cli_analysis.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except BenchError as exc:
+        for line in exc.lines():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

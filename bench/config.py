@@ -1,0 +1,291 @@
+"""Benchmark configuration: pydantic models (pure validation) and their expansion into cases.
+
+Validators touch no environment, network or device; ``bench.preflight`` checks the machine.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator,
+                      model_validator)
+
+from bench import catalog
+from bench.architectures import BUILDABLE, TINY
+from bench.errors import ConfigError
+
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """One model to benchmark: ``tiny:<arch>``, a catalog id with ``weights: random``, or a local ``path``."""
+
+    id: str | None = None
+    path: str | None = None
+    weights: Literal["random", "local"] | None = None
+    seed: int = 0  # weight-initialisation seed for random weights
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v.startswith(("/", "./", "../", "~")):
+                return {"path": v}
+            return {"id": v}
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelSpec":
+        if (self.id is None) == (self.path is None):
+            raise ValueError("give exactly one of 'id' (tiny:<arch> or a catalog id) or 'path' (a local directory)")
+        if self.path is not None:
+            if self.weights == "random":
+                raise ValueError("'weights: random' needs a catalog 'id', not a 'path'")
+            self.weights = "local"
+            return self
+        if self.id.startswith("tiny:"):
+            arch = self.id.split(":", 1)[1]
+            if arch not in TINY:
+                raise ValueError(f"tiny architecture '{arch}' is unknown; known: {', '.join(TINY)}")
+            self.weights = "random"
+            return self
+        entry = catalog.models().get(self.id)
+        if entry is None:
+            raise ValueError(f"model id '{self.id}' is unknown; known: tiny:<{'|'.join(TINY)}> or "
+                             f"{', '.join(catalog.models())}")
+        if self.weights != "random":
+            raise ValueError(f"catalog model '{self.id}' needs 'weights: random' (nothing is downloaded) "
+                             "or use 'path:' for local real weights")
+        if entry.model_type not in BUILDABLE:
+            raise ValueError(f"'{self.id}' ({entry.model_type}) cannot be built with random weights; "
+                             f"buildable architectures: {', '.join(BUILDABLE)}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.id if self.id is not None else Path(self.path).name
+
+    @property
+    def kind(self) -> str:
+        if self.path is not None:
+            return "local"
+        return "tiny" if self.id.startswith("tiny:") else "catalog-random"
+
+    def entry(self) -> catalog.ModelEntry | None:
+        if self.kind == "tiny":
+            return TINY[self.id.split(":", 1)[1]]
+        if self.kind == "catalog-random":
+            return catalog.models()[self.id]
+        return None
+
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+class TransformersBackend(_Strict):
+    kind: Literal["transformers"]
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "auto"
+    threads: PositiveInt | None = None
+    trust_remote_code: bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not _DEVICE_RE.match(v):
+            raise ValueError(f"device '{v}' is not one of auto, cpu, cuda, cuda:N")
+        return v
+
+
+Backend = Annotated[Union[TransformersBackend], Field(discriminator="kind")]
+
+IntOrList = Union[PositiveInt, list[PositiveInt]]
+
+
+class Workload(_Strict):
+    input_tokens: IntOrList
+    output_tokens: IntOrList
+    batch_sizes: list[PositiveInt] = Field(min_length=1)
+    num_batches: PositiveInt | None = None
+    num_requests: PositiveInt | None = None
+    warmup: int = Field(default=1, ge=0)  # warm-up batches per case, not measured
+    repeats: PositiveInt = 1  # the measured batches run this many times
+    seed: int = 0
+
+    @field_validator("input_tokens", "output_tokens")
+    @classmethod
+    def _nonempty(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("must be a positive integer or a non-empty list of them")
+        return v
+
+    @model_validator(mode="after")
+    def _one_count(self) -> "Workload":
+        if self.num_batches is not None and self.num_requests is not None:
+            raise ValueError("give 'num_batches' or 'num_requests', not both")
+        return self
+
+    def batches_for(self, batch_size: int) -> int:
+        """Measured batches per repeat: num_batches, or enough batches to cover num_requests."""
+        if self.num_requests is not None:
+            return -(-self.num_requests // batch_size)
+        return self.num_batches or 1
+
+
+class Energy(_Strict):
+    source: Literal["auto", "nvml", "rapl", "estimate-tdp", "none"] = "auto"
+    sample_hz: float = Field(default=10.0, gt=0, le=1000)
+    idle_baseline_s: float = Field(default=3.0, ge=0)
+    tdp_w: float | None = Field(default=None, gt=0)  # for estimate-tdp
+    utilisation: float = Field(default=1.0, gt=0, le=1)  # for estimate-tdp
+
+    @model_validator(mode="after")
+    def _tdp(self) -> "Energy":
+        if self.source == "estimate-tdp" and self.tdp_w is None:
+            raise ValueError("'source: estimate-tdp' needs 'tdp_w' (the device's TDP in watts)")
+        return self
+
+
+class BenchConfig(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    models: list[ModelSpec] = Field(min_length=1)
+    backend: Backend
+    workload: Workload
+    energy: Energy = Energy()
+    output_dir: str = "results"
+
+
+class Case(BaseModel):
+    """One point of the sweep: a model under one workload shape."""
+
+    model_config = ConfigDict(frozen=True)
+    case_id: str
+    model: ModelSpec
+    batch_size: int
+    input_tokens: int
+    output_tokens: int
+    num_batches: int
+
+
+def _as_list(v) -> list[int]:
+    return list(v) if isinstance(v, list) else [v]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower()
+
+
+def expand(cfg: BenchConfig) -> list[Case]:
+    """Cartesian product models x batch sizes x input lengths x output lengths, in a stable order."""
+    w = cfg.workload
+    cases = []
+    for m, bs, n_in, n_out in itertools.product(cfg.models, w.batch_sizes, _as_list(w.input_tokens),
+                                                 _as_list(w.output_tokens)):
+        cid = f"{_slug(m.label)}_bs{bs}_in{n_in}_out{n_out}"
+        cases.append(Case(case_id=cid, model=m, batch_size=bs, input_tokens=n_in, output_tokens=n_out,
+                          num_batches=w.batches_for(bs)))
+    ids = [c.case_id for c in cases]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ConfigError(f"config names the same case twice: {', '.join(dupes)}; remove the repeated model or length")
+    return cases
+
+
+# ---------------------------------------------------------------------------- loading and errors
+def _loc(loc: tuple) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        elif p in ("TransformersBackend", "transformers", "int") or "[" in p or p.startswith(
+                ("function-", "constrained-")):
+            continue  # pydantic's names for union branches, not config keys
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "(top level)"
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: Any = BenchConfig
+    for p in loc[:-1]:
+        if isinstance(p, int) or model is None:
+            continue
+        fields = getattr(model, "model_fields", {})
+        if p in fields:
+            ann = fields[p].annotation
+            model = _first_model(ann)
+    return list(getattr(model, "model_fields", {}))
+
+
+def _first_model(ann) -> Any:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in getattr(ann, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    meta = getattr(ann, "__origin__", None)
+    return _first_model(meta) if meta not in (None, ann) else None
+
+
+def _describe(err: dict) -> str:
+    loc = _loc(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{loc}: unknown key; allowed here: {', '.join(_allowed_keys(err['loc']))}"
+    if err["type"] == "missing":
+        return f"{loc}: required field is missing"
+    if err["type"] == "union_tag_invalid":
+        return f"{loc}.kind: {err['ctx'].get('tag')!r} is unknown; known: {err['ctx'].get('expected_tags')}"
+    msg = err["msg"].removeprefix("Value error, ")
+    found = json.dumps(err.get("input"), default=str)
+    if len(found) > 80:
+        found = found[:77] + "..."
+    return f"{loc}: {msg}; found {found}"
+
+
+def parse_config(data: Any, source: str) -> BenchConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping of keys (name, models, backend, workload, "
+                          f"...); found {type(data).__name__}")
+    try:
+        return BenchConfig.model_validate(data)
+    except ValidationError as exc:
+        problems, seen = [], set()
+        for e in exc.errors():  # a value failing every branch of `int | list` is one problem, not two
+            if _loc(e["loc"]) not in seen:
+                seen.add(_loc(e["loc"]))
+                problems.append(f"{source}: {_describe(e)}")
+        raise ConfigError(problems[0], problems) from None
+
+
+def load_config(path: str | Path) -> tuple[BenchConfig, str]:
+    """Read and validate a YAML config; returns the config and the raw text (hashed into the manifest)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{p}{where}: YAML syntax error: {problem}; fix the YAML at that line") from None
+    return parse_config(data, str(p)), text
+
+
+def config_sha256(cfg: BenchConfig) -> str:
+    blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()

@@ -1,0 +1,119 @@
+"""Raw request records and every metric derived from them (pure functions, no I/O).
+
+Definitions follow shared/REFERENCE.md §4 (the vLLM / MLPerf conventions):
+- TTFT  = first token time - submit time
+- TPOT  = (E2E - TTFT) / (output tokens - 1), per request, only when output tokens > 1
+- ITL   = every gap between consecutive output tokens, pooled over requests
+- E2E   = last token time - submit time
+- output throughput = sum of output tokens / wall time of the measured window
+A value that was not measured is ``None``, never 0.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class RequestRecord:
+    """One request's raw timings, in seconds on one monotonic clock."""
+
+    request_id: str
+    input_tokens: int
+    output_tokens: int
+    submitted_s: float
+    token_times_s: list[float] = field(default_factory=list)  # arrival of each output token
+    success: bool = True
+    error: str | None = None
+    batch_id: str | None = None  # requests prefilled together share one batch_id
+
+    @property
+    def first_token_s(self) -> float | None:
+        return self.token_times_s[0] if self.token_times_s else None
+
+    @property
+    def done_s(self) -> float | None:
+        return self.token_times_s[-1] if self.token_times_s else None
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["first_token_s"], d["done_s"] = self.first_token_s, self.done_s
+        return d
+
+
+def ttft_s(r: RequestRecord) -> float | None:
+    return None if r.first_token_s is None else r.first_token_s - r.submitted_s
+
+
+def e2e_s(r: RequestRecord) -> float | None:
+    return None if r.done_s is None else r.done_s - r.submitted_s
+
+
+def itls_s(r: RequestRecord) -> list[float]:
+    t = r.token_times_s
+    return [b - a for a, b in zip(t, t[1:])]
+
+
+def tpot_s(r: RequestRecord) -> float | None:
+    if r.output_tokens <= 1 or r.done_s is None:
+        return None
+    return (e2e_s(r) - ttft_s(r)) / (r.output_tokens - 1)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), q in [0, 100]."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+DIST_KEYS = ("n", "mean", "p50", "p90", "p99", "min", "max", "stdev")
+
+
+def distribution(values: list[float]) -> dict:
+    """n, mean, p50, p90, p99, min, max and sample stdev; all None (n=0) when nothing was measured."""
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return {k: (0 if k == "n" else None) for k in DIST_KEYS}
+    mean = sum(v) / len(v)
+    stdev = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else None
+    return {"n": len(v), "mean": mean, "p50": percentile(v, 50), "p90": percentile(v, 90),
+            "p99": percentile(v, 99), "min": v[0], "max": v[-1], "stdev": stdev}
+
+
+def _ratio(num: float, den: float | None) -> float | None:
+    return num / den if den else None
+
+
+def summarize(records: list[RequestRecord]) -> dict:
+    """Latency distributions (seconds) and throughputs over the measured window of ``records``."""
+    ok = [r for r in records if r.success and r.token_times_s]
+    out: dict = {
+        "requests": {"total": len(records), "succeeded": len(ok), "failed": len(records) - len(ok)},
+        "ttft_s": distribution([ttft_s(r) for r in ok]),
+        "tpot_s": distribution([tpot_s(r) for r in ok]),
+        "itl_s": distribution([x for r in ok for x in itls_s(r)]),
+        "e2e_s": distribution([e2e_s(r) for r in ok]),
+    }
+    if not ok:
+        out.update(window_s=None, output_tok_s=None, total_tok_s=None, requests_per_s=None,
+                   prefill_tok_s=None, output_tokens=0, input_tokens=0)
+        return out
+    window = max(r.done_s for r in ok) - min(r.submitted_s for r in ok)
+    n_out = sum(len(r.token_times_s) for r in ok)
+    n_in = sum(r.input_tokens for r in ok)
+    # Prefill: requests prefilled together (one batch) count their shared prefill time once.
+    batches: dict[str, tuple[float, int]] = {}
+    for r in ok:
+        key = r.batch_id or r.request_id
+        t, n = batches.get(key, (ttft_s(r), 0))
+        batches[key] = (max(t, ttft_s(r)), n + r.input_tokens)
+    prefill_time = sum(t for t, _ in batches.values())
+    out.update(
+        window_s=window, output_tokens=n_out, input_tokens=n_in,
+        output_tok_s=_ratio(n_out, window), total_tok_s=_ratio(n_out + n_in, window),
+        requests_per_s=_ratio(len(ok), window), prefill_tok_s=_ratio(n_in, prefill_time),
+    )
+    return out

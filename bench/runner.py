@@ -1,0 +1,213 @@
+"""A run: preflight, then every case of the config through one backend under the trackers, each case
+written to the run directory the moment it finishes.
+
+The runner never branches on the device: the backend, its clock/sync and the energy source were
+chosen once, at construction.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from bench import metrics, sysinfo
+from bench.config import SCHEMA_VERSION, BenchConfig, Case, config_sha256, expand
+from bench.errors import BenchError, CaseFailed, PreflightError
+from bench.results import RunDir, utc_now
+from bench.trackers.energy import EnergySource, choose_source, energy_block
+from bench.trackers.memory import RssTracker, memory_block, rss_bytes
+
+log = logging.getLogger(__name__)
+
+
+def make_prompts(seed: int, case_id: str, batch: int, batch_size: int, input_tokens: int, vocab_size: int,
+                 excluded: set[int]) -> list[list[int]]:
+    """Fixed-length random-token prompts from a generator seeded by (seed, case, batch): every run of
+    the same config sees the same prompts, and no special tokens."""
+    rng = random.Random(f"{seed}:{case_id}:{batch}")
+    allowed = [i for i in range(vocab_size) if i not in excluded] if excluded else None
+    pick = (lambda: rng.choice(allowed)) if allowed else (lambda: rng.randrange(vocab_size))
+    return [[pick() for _ in range(input_tokens)] for _ in range(batch_size)]
+
+
+def preflight(cfg: BenchConfig, output_dir: Path, backend) -> EnergySource:
+    """Check the machine before anything loads, listing every problem at once."""
+    problems: list[str] = []
+    for i, m in enumerate(cfg.models):
+        if m.path is not None:
+            p = Path(os.path.expanduser(m.path))
+            if not p.is_dir():
+                problems.append(f"models[{i}].path '{m.path}': directory not found; give a local model directory")
+            elif not (p / "config.json").exists():
+                problems.append(f"models[{i}].path '{m.path}': no config.json in it; give a Hugging Face model directory")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        problems.append(f"output_dir '{output_dir}': not writable ({exc.strerror}); choose another with --output-dir")
+    problems += backend.preflight()
+    source = None
+    try:
+        source = choose_source(cfg.energy, backend.cuda_indices())
+    except PreflightError as exc:
+        problems.append(f"energy.source '{cfg.energy.source}': {exc}")
+    if problems:
+        raise PreflightError(problems[0], problems)
+    return source
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    cases: list[dict] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def _case_summary(case: Case, cfg: BenchConfig, backend, loaded, hardware: str) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION, "case_id": case.case_id, "status": "ok", "error": None,
+        "provenance": "measured", "hardware": hardware,
+        "model": {"label": case.model.label, "kind": case.model.kind, "weights": case.model.weights,
+                  "model_type": loaded.model_type if loaded else None,
+                  "params": loaded.params if loaded else None},
+        "backend": {"kind": backend.kind, "device": backend.device, "dtype": backend.dtype,
+                    "threads": getattr(cfg.backend, "threads", None)},
+        "accelerators": backend.accelerators if backend.device != "cpu" else 0,
+        "workload": {"batch_size": case.batch_size, "input_tokens": case.input_tokens,
+                     "output_tokens": case.output_tokens, "num_batches": case.num_batches,
+                     "repeats": cfg.workload.repeats, "warmup": cfg.workload.warmup, "seed": cfg.workload.seed},
+        "notes": list(loaded.notes) if loaded else [],
+    }
+
+
+def run_case(case: Case, cfg: BenchConfig, backend, loaded, source: EnergySource, idle_w: float | None,
+             rss_baseline: int) -> tuple[dict, list[metrics.RequestRecord]]:
+    w = cfg.workload
+    excluded = set(loaded.special_token_ids)
+    prompt_sets = [make_prompts(w.seed, case.case_id, b, case.batch_size, case.input_tokens, loaded.vocab_size,
+                                excluded) for b in range(case.num_batches)]
+    for i in range(w.warmup):
+        backend.run_batch(prompt_sets[i % len(prompt_sets)], case.output_tokens, f"{case.case_id}/warmup{i}")
+    backend.reset_peak_memory()
+    records: list[metrics.RequestRecord] = []
+    rss = RssTracker(rss_baseline, hz=cfg.energy.sample_hz)
+    reading: dict = {}
+    with ExitStack() as stack:
+        stack.enter_context(rss)
+        source.start()
+        stack.callback(lambda: reading.update(source.stop()))
+        for rep in range(w.repeats):
+            for b, prompts in enumerate(prompt_sets):
+                records += backend.run_batch(prompts, case.output_tokens, f"{case.case_id}/r{rep}b{b}")
+    m = metrics.summarize(records)
+    out_tok, in_tok = m["output_tokens"], m["input_tokens"]
+    acc = max(backend.accelerators if backend.device != "cpu" else 1, 1)
+    m["output_tok_s_per_accelerator"] = m["output_tok_s"] / acc if m["output_tok_s"] is not None else None
+    m["energy"] = energy_block(source, reading, out_tok, out_tok + in_tok, idle_w)
+    m["telemetry"] = source.telemetry()
+    m["memory"] = memory_block(rss, loaded.weight_bytes, backend.memory_stats(), source.device_memory())
+    return m, records
+
+
+def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | None = None,
+            resume: Path | None = None, on_case: Callable[[str, dict], None] | None = None,
+            on_start: Callable[[int], None] | None = None) -> RunOutcome:
+    """Run every case of ``cfg``. Failures of one case are recorded and the sweep goes on."""
+    from bench import backends
+
+    cases = expand(cfg)
+    out_dir = Path(output_dir or cfg.output_dir)
+    backend = backends.create(cfg.backend)
+    source = preflight(cfg, out_dir if resume is None else Path(resume).parent, backend)
+    env = sysinfo.collect()
+    hardware = sysinfo.hardware_label(env["gpus"], backend.device)
+    if resume is not None:
+        rd = RunDir.open_existing(Path(resume))
+        manifest = rd.manifest()
+        manifest.setdefault("resumed_utc", []).append(utc_now())
+        done = rd.completed_ids()
+    else:
+        rd = RunDir.create(out_dir, cfg.name)
+        manifest = {"schema_version": SCHEMA_VERSION, "run_id": rd.path.name, "config_path": cfg_path,
+                    "config": cfg.model_dump(mode="json"), "config_sha256": config_sha256(cfg),
+                    "config_text": cfg_text, "started_utc": utc_now(), "finished_utc": None, "status": "running"}
+        done = set()
+    manifest.update(environment=env, hardware=hardware,
+                    energy_source={**source.describe(), "idle_baseline_w": None},
+                    cpu_pressure_start=sysinfo.cpu_pressure())
+    rd.write_manifest(manifest)
+    outcome = RunOutcome(run_dir=rd.path)
+    todo = [c for c in cases if c.case_id not in done]
+    if on_start:
+        on_start(len(todo))
+    idle_w = source.idle_power_w(cfg.energy.idle_baseline_s) if todo else None
+    manifest["energy_source"]["idle_baseline_w"] = idle_w
+    try:
+        for model_cases in _group_by_model(todo):
+            spec = model_cases[0].model
+            loaded, load_error = None, None
+            rss_baseline = rss_bytes()
+            try:
+                loaded = backend.load(spec)
+            except Exception as exc:  # one model failing to load must not stop the sweep
+                load_error = f"model load failed: {type(exc).__name__}: {exc}"
+                log.warning("%s: %s", spec.label, load_error)
+            for case in model_cases:
+                summary = _case_summary(case, cfg, backend, loaded, hardware)
+                summary["started_utc"] = utc_now()
+                t0 = time.perf_counter()
+                records: list[metrics.RequestRecord] = []
+                if load_error:
+                    summary.update(status="failed", error=load_error)
+                else:
+                    try:
+                        m, records = run_case(case, cfg, backend, loaded, source, idle_w, rss_baseline)
+                        summary.update(m)
+                    except (CaseFailed, RuntimeError, ValueError, MemoryError) as exc:
+                        summary.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+                        log.warning("%s failed: %s", case.case_id, summary["error"])
+                        _free_after_failure(backend)
+                summary["finished_utc"] = utc_now()
+                summary["duration_s"] = time.perf_counter() - t0
+                rd.append_case(summary, [{"case_id": case.case_id, **r.to_json()} for r in records])
+                outcome.cases.append(summary)
+                if on_case:
+                    on_case(case.case_id, summary)
+            backend.unload()
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        manifest.update(finished_utc=utc_now(), status="interrupted" if outcome.interrupted else "complete",
+                        cpu_pressure_end=sysinfo.cpu_pressure())
+        rd.write_manifest(manifest)
+    outcome.cases = rd.latest_cases()
+    return outcome
+
+
+def _free_after_failure(backend) -> None:
+    """After an out-of-memory error, give the allocator back what the failed case held."""
+    try:
+        backend.reset_peak_memory()
+        if backend.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+    except Exception:  # best effort only
+        pass
+
+
+def _group_by_model(cases: list[Case]) -> list[list[Case]]:
+    groups: dict[str, list[Case]] = {}
+    for c in cases:
+        groups.setdefault(c.model.model_dump_json(), []).append(c)
+    return list(groups.values())
+
+
+__all__ = ["execute", "preflight", "make_prompts", "run_case", "BenchError"]

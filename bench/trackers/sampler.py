@@ -1,0 +1,47 @@
+"""A background thread that calls a probe at a fixed rate and keeps (time, value) samples."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+
+class PeriodicSampler:
+    def __init__(self, probe: Callable[[], object], hz: float, clock: Callable[[], float] = time.perf_counter):
+        self.probe, self.period, self.clock = probe, 1.0 / hz, clock
+        self.samples: list[tuple[float, object]] = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _take(self) -> None:
+        try:
+            self.samples.append((self.clock(), self.probe()))
+        except Exception:  # a sensor hiccup must not kill the run; it is counted
+            self.errors += 1
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.period):
+            self._take()
+
+    def start(self) -> "PeriodicSampler":
+        self.samples, self.errors = [], 0
+        self._stop.clear()
+        self._take()
+        self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[tuple[float, object]]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._take()
+        return self.samples
+
+
+def trapezoid_j(samples: list[tuple[float, float]]) -> float | None:
+    """Energy in J from (time_s, power_w) samples by the trapezoid rule; None with < 2 samples."""
+    if len(samples) < 2:
+        return None
+    return sum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in zip(samples, samples[1:]))
