@@ -45,8 +45,9 @@ def hf_config_kwargs(m: ModelEntry, eos_token_id: int | None = None) -> dict:
         num_hidden_layers=a.layers, num_attention_heads=a.heads, num_key_value_heads=a.kv_heads,
         max_position_embeddings=m.context_length, tie_word_embeddings=a.tied_embeddings,
     )
-    if eos_token_id is not None:
-        kw.update(eos_token_id=eos_token_id, bos_token_id=eos_token_id, pad_token_id=eos_token_id)
+    # Random weights have no tokenizer of their own: special ids are the tiny tokenizer's, or unset
+    # (some configs default pad_token_id to an id outside a smaller vocabulary).
+    kw.update(eos_token_id=eos_token_id, bos_token_id=eos_token_id, pad_token_id=eos_token_id)
     t = m.model_type
     if t in ("llama", "qwen3", "qwen3_moe", "glm4", "gemma2", "phi3"):
         kw["head_dim"] = a.head_dim

@@ -11,6 +11,7 @@ class PeriodicSampler:
         self.probe, self.period, self.clock = probe, 1.0 / hz, clock
         self.samples: list[tuple[float, object]] = []
         self.errors = 0
+        self.thread_cpu_s: float | None = None  # CPU time the sampler thread itself used
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -21,8 +22,10 @@ class PeriodicSampler:
             self.errors += 1
 
     def _loop(self) -> None:
+        t0 = time.thread_time()
         while not self._stop.wait(self.period):
             self._take()
+        self.thread_cpu_s = time.thread_time() - t0
 
     def start(self) -> "PeriodicSampler":
         self.samples, self.errors = [], 0

@@ -1,0 +1,38 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread_and_private_cache(tmp_path_factory):
+    """One torch thread (a shared 2-core machine), and a per-session tiny-model cache."""
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ["BENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("bench-cache"))
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    yield
+
+
+def run_cli(*args, cwd=ROOT, timeout=600):
+    """Run `python run_bench.py ARGS` in a subprocess; returns CompletedProcess (text)."""
+    return subprocess.run([sys.executable, str(ROOT / "run_bench.py"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+TINY_CONFIG = """
+name: t
+models: [tiny:llama, tiny:qwen2]
+backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
+workload: {input_tokens: 8, output_tokens: 4, batch_sizes: [1, 2], num_batches: 1, warmup: 0}
+"""

@@ -1,0 +1,63 @@
+"""Model catalog: parameter counts from architecture numbers match the published totals."""
+import pytest
+
+from bench import catalog
+from bench.architectures import TINY
+
+MODELS = list(catalog.models().values())
+
+
+@pytest.mark.parametrize("m", MODELS, ids=lambda m: m.id)
+def test_total_params_match_published_within_2pct(m):
+    assert catalog.param_count(m) / 1e9 == pytest.approx(m.published_params_b, rel=0.02)
+
+
+# Publishers count "active" differently: DeepSeek and gpt-oss leave the input embedding out, Meta and
+# Qwen keep it in. Either convention must land within 2 %.
+@pytest.mark.parametrize("m", [m for m in MODELS if m.published_active_params_b and m.id != "MiniMax-Text-01"],
+                         ids=lambda m: m.id)
+def test_active_params_match_published_within_2pct(m):
+    pub = m.published_active_params_b
+    options = [catalog.active_param_count(m) / 1e9, catalog.active_param_count(m, True) / 1e9]
+    assert min(abs(x / pub - 1) for x in options) <= 0.02, options
+
+
+def test_known_values_by_hand():
+    llama8 = catalog.get_model("Llama-3.1-8B")
+    assert catalog.param_count(llama8) == pytest.approx(8.03e9, rel=0.005)
+    # KV bytes/token bf16: 2 (K,V) x 32 layers x 8 kv heads x 128 dims x 2 bytes = 131072
+    assert catalog.kv_bytes_per_token(llama8, "bf16") == 131072
+    dsv3 = catalog.get_model("DeepSeek-V3")
+    # MLA: 61 layers x (512 latent + 64 rope) x 2 bytes = 70272
+    assert catalog.kv_bytes_per_token(dsv3, "bf16") == 61 * 576 * 2
+    assert catalog.param_count(dsv3) / 1e9 == pytest.approx(671, rel=0.01)
+    assert catalog.weight_bytes(llama8, "fp8") == catalog.param_count(llama8)
+
+
+def test_flops_per_token():
+    m = catalog.get_model("Llama-3.1-8B")
+    n = catalog.active_param_count(m)
+    # 2 FLOPs per active parameter, + attention 2 x 32 layers x 32 heads x 2 x 128 per cached token
+    assert catalog.decode_flops_per_token(m, 0) == 2 * n
+    assert catalog.decode_flops_per_token(m, 1000) == 2 * n + 2 * 32 * 32 * 2 * 128 * 1000
+    assert catalog.prefill_flops(m, 10) == 2 * n * 10 + 2 * 32 * 32 * 2 * 128 * 50
+
+
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_formula_matches_a_built_model(arch):
+    """The catalog formula counts what transformers builds (norms aside: < 1 %)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from bench.architectures import hf_config_kwargs
+
+    m = TINY[arch]
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(m.model_type, **hf_config_kwargs(m)))
+    built = sum(p.numel() for p in model.parameters())
+    assert catalog.param_count(m) == pytest.approx(built, rel=0.01)
+
+
+def test_unknown_id_lists_known():
+    from bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="known: Qwen2.5-0.5B"):
+        catalog.get_model("nope")
