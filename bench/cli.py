@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bench.present import console
 from bench.errors import BenchError
 
 EXIT_BAD_INPUT = 2
@@ -53,14 +54,13 @@ def cases_table(cases: list[dict], title: str):
 
 
 def cmd_run(args) -> int:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bench.config import load_config
     from bench.runner import execute
 
     cfg, text = load_config(args.config)
-    err = Console(stderr=True)
+    err = console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, transient=False)
     task = progress.add_task(f"{cfg.name}", total=None)
@@ -78,7 +78,7 @@ def cmd_run(args) -> int:
         print(json.dumps({"run_dir": str(outcome.run_dir), "interrupted": outcome.interrupted,
                           "cases": outcome.cases}, default=str))
     else:
-        out = Console()
+        out = console()
         out.print(cases_table(outcome.cases, f"{cfg.name} — measured ({outcome.cases[0]['hardware'] if outcome.cases else ''})"))
         e = (outcome.cases[0].get("energy") or {}) if outcome.cases else {}
         if e.get("source") == "none":
@@ -92,7 +92,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     rows = _list_rows(args.what)
@@ -104,7 +103,7 @@ def cmd_list(args) -> int:
         t.add_column(k)
     for r in rows:
         t.add_row(*[_fmt(v) for v in r.values()])
-    Console().print(t)
+    console().print(t)
     return 0
 
 
@@ -142,9 +141,8 @@ def cmd_sysinfo(args) -> int:
     if args.format == "json":
         print(json.dumps(info, default=str))
         return 0
-    from rich.console import Console
 
-    c = Console()
+    c = console()
     c.print(f"host: {info['host']}  ({info['os']})")
     c.print(f"cpu: {info['cpu']['model']}, {info['cpu']['logical_cores']} logical cores, "
             f"{info['cpu']['numa_nodes']} NUMA node(s); RAM {info['ram_bytes'] / 2**30:.1f} GiB")

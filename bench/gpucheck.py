@@ -40,10 +40,10 @@ def check_rows(cases: list[dict]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from bench.config import load_config
+    from bench.present import console
     from bench.errors import BenchError
     from bench.runner import execute
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                   f(r["sampled_avg_power_w"], 1), f(r["j_per_output_tok"], 4), f(r["sampled_j_per_output_tok"], 4),
                   "—" if r["energy_disagreement"] is None else f"{100 * r['energy_disagreement']:.1f}%",
                   f(r["torch_peak_allocated_gib"]), f(r["device_used_peak_gib"]))
-    Console(width=200).print(t)
+    console().print(t)
     print(f"results: {outcome.run_dir}")
     bad = [r for r in rows if r["status"] != "ok" or r["agree_within_5pct"] is False]
     return 1 if bad else 0

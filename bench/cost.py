@@ -1,0 +1,133 @@
+"""What a token costs: hourly accelerator cost (rental or ownership) and $/M-token (pure functions).
+
+Method (see README "Cost model"):
+- Hourly cost of one accelerator, per wall-clock hour:
+  rental: the rental price. Ownership (TCO): capex / (life x 8760 h) + other opex (fraction of capex
+  a year / 8760 h) + energy (all-in W x PUE / 1000 x price per kWh).
+- Only `utilisation` of the hours produce tokens, so the cost of one *busy* hour is
+  (capex + other) / utilisation + energy (power is drawn when busy) -- rentals: price / utilisation.
+- $/M tokens of a phase = cost per busy hour / (phase tokens/s per accelerator x 3600) x 1e6.
+  Input tokens are charged the prefill time, output tokens the decode time: each phase's rate is its
+  tokens divided by the time the accelerator spent in that phase.
+- Blended = (r x input + output) / (r + 1) for an input:output token ratio r (3:1 by default).
+  Without a prefill/decode split, blended uses total tokens over the whole window.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+HOURS_PER_YEAR = 8760.0
+
+
+@dataclass(frozen=True)
+class HourlyCost:
+    kind: str  # rental | tco
+    capex_usd: float | None
+    energy_usd: float | None
+    other_usd: float | None
+    rental_usd: float | None
+    utilisation: float
+    power_w: float | None  # all-in W per accelerator used for energy
+    power_source: str | None
+
+    @property
+    def total_usd(self) -> float:
+        """Cost of one wall-clock hour."""
+        if self.kind == "rental":
+            return self.rental_usd
+        return self.capex_usd + self.energy_usd + self.other_usd
+
+    @property
+    def per_busy_hour_usd(self) -> float:
+        if self.kind == "rental":
+            return self.rental_usd / self.utilisation
+        return (self.capex_usd + self.other_usd) / self.utilisation + self.energy_usd
+
+    def breakdown(self, fx: float) -> dict:
+        d = asdict(self)
+        d.update(total_usd=self.total_usd, per_busy_hour_usd=self.per_busy_hour_usd,
+                 total_rmb=self.total_usd * fx, per_busy_hour_rmb=self.per_busy_hour_usd * fx)
+        return d
+
+
+def rental(usd_per_hour: float, utilisation: float = 1.0) -> HourlyCost:
+    return HourlyCost("rental", None, None, None, usd_per_hour, utilisation, None, None)
+
+
+def tco(capex_usd: float, life_years: float, power_w: float, pue: float, electricity_usd_per_kwh: float,
+        utilisation: float = 1.0, other_opex_fraction: float = 0.0, power_source: str = "given") -> HourlyCost:
+    capex_h = capex_usd / (life_years * HOURS_PER_YEAR)
+    energy_h = power_w / 1000.0 * pue * electricity_usd_per_kwh
+    other_h = capex_usd * other_opex_fraction / HOURS_PER_YEAR
+    return HourlyCost("tco", capex_h, energy_h, other_h, None, utilisation, power_w, power_source)
+
+
+def usd_per_mtok(cost_per_busy_hour_usd: float, tok_s_per_accelerator: float | None) -> float | None:
+    if not tok_s_per_accelerator:
+        return None
+    return cost_per_busy_hour_usd / (tok_s_per_accelerator * 3600.0) * 1e6
+
+
+def blended(input_usd: float | None, output_usd: float | None, ratio: float,
+            total_usd: float | None = None) -> float | None:
+    """(ratio x input + output) / (ratio + 1); without an input price, the total-token price."""
+    if input_usd is None or output_usd is None:
+        return total_usd if total_usd is not None else output_usd
+    return (ratio * input_usd + output_usd) / (ratio + 1)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Per-accelerator throughputs of one workload. input/output are phase rates (prefill, decode);
+    total is tokens over the whole window (used when there is no phase split)."""
+
+    output_tok_s: float
+    input_tok_s: float | None = None
+    total_tok_s: float | None = None
+    provenance: str = "user"
+
+
+def price_tokens(hourly: HourlyCost, rates: Rates, fx: float, blend_ratio: float = 3.0) -> dict:
+    c = hourly.per_busy_hour_usd
+    out = usd_per_mtok(c, rates.output_tok_s)
+    inp = usd_per_mtok(c, rates.input_tok_s)
+    tot = usd_per_mtok(c, rates.total_tok_s)
+    bl = blended(inp, out, blend_ratio, tot)
+    conv = lambda v: None if v is None else v * fx  # noqa: E731
+    return {
+        "provenance": rates.provenance,
+        "usd_per_hour": hourly.total_usd, "usd_per_busy_hour": c,
+        "usd_per_mtok_output": out, "usd_per_mtok_input": inp, "usd_per_mtok_blended": bl,
+        "rmb_per_mtok_output": conv(out), "rmb_per_mtok_input": conv(inp), "rmb_per_mtok_blended": conv(bl),
+        "blend_input_to_output": blend_ratio,
+        "output_tok_s_per_accelerator": rates.output_tok_s, "input_tok_s_per_accelerator": rates.input_tok_s,
+        "hourly": hourly.breakdown(fx),
+    }
+
+
+def rates_from_case(case: dict) -> Rates | None:
+    """Phase rates per accelerator from a measured case summary (None when the case has no output).
+
+    Prefill time = sum over batches of the time to first token; decode time = window - prefill time."""
+    acc = max(case.get("accelerators") or 1, 1)
+    win, pre = case.get("window_s"), case.get("prefill_tok_s")
+    n_in, n_out = case.get("input_tokens"), case.get("output_tokens")
+    if not win or not n_out:
+        return None
+    if pre and n_in:
+        prefill_s = n_in / pre
+        decode_s = win - prefill_s
+        if decode_s > 0:
+            return Rates(output_tok_s=n_out / decode_s / acc, input_tok_s=pre / acc,
+                         total_tok_s=(n_in + n_out) / win / acc, provenance=case.get("provenance", "measured"))
+    return Rates(output_tok_s=n_out / win / acc, total_tok_s=(n_out + (n_in or 0)) / win / acc,
+                 provenance=case.get("provenance", "measured"))
+
+
+def market_comparison(self_usd_in: float | None, self_usd_out: float | None, api_in: float | None,
+                      api_out: float | None) -> dict:
+    """Self-hosted $/M beside an API price; margin = (API - self) / API."""
+    def margin(api, own):
+        return None if api is None or own is None else (api - own) / api
+    return {"api_usd_per_mtok_input": api_in, "api_usd_per_mtok_output": api_out,
+            "margin_input": margin(api_in, self_usd_in), "margin_output": margin(api_out, self_usd_out)}
