@@ -154,3 +154,18 @@ def row(c: Chip) -> dict:
             "bandwidth_tbs": c.bandwidth_tbs, "interconnect_gbs": c.interconnect_gbs, "tdp_w": c.tdp_w,
             "server_power_w": c.server_power_w,
             "disputed": ", ".join(sorted({a.field for a in c.alternatives})) or None}
+
+
+_NAME_HINTS = (("h100 pcie", "h100-pcie"), ("h100", "h100-sxm"), ("h200", "h200"), ("h800", "h800"),
+               ("h20", "h20"), ("a100", "a100"), ("a800", "a800"), ("l40s", "l40s"), ("l20", "l20"),
+               ("4090", "rtx4090"), ("b200", "b200"), ("mi300x", "mi300x"), ("910b", "910b"), ("910c", "910c"))
+
+
+def match_name(device_name: str | None) -> str:
+    """The catalog id for a device name as NVML reports it ('NVIDIA H100 80GB HBM3' -> h100-sxm);
+    anything unrecognised is the local CPU."""
+    n = (device_name or "").lower()
+    for hint, chip_id in _NAME_HINTS:
+        if hint in n:
+            return chip_id
+    return "cpu"

@@ -116,6 +116,24 @@ def run_case(case: Case, cfg: BenchConfig, backend, loaded, source: EnergySource
     return m, records
 
 
+def efficiency_block(case_summary: dict, spec, hardware_name: str) -> dict | None:
+    """MBU and MFU of a measured case against its own hardware's catalog peaks (None for local models,
+    whose architecture is not in the catalog, or hardware without the case's dtype)."""
+    from bench import hardware, projection
+
+    entry = spec.entry()
+    if entry is None or case_summary.get("status") != "ok":
+        return None
+    chip = hardware.get_chip(hardware.match_name(hardware_name))
+    try:
+        eff = projection.measured_efficiency(entry, chip, case_summary)
+    except BenchError:
+        return None
+    if eff is not None and chip.id == "cpu":
+        eff["note"] += "; CPU peaks are ESTIMATES (see list hardware)"
+    return eff
+
+
 def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | None = None,
             resume: Path | None = None, on_case: Callable[[str, dict], None] | None = None,
             on_start: Callable[[int], None] | None = None) -> RunOutcome:
@@ -170,6 +188,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
                     try:
                         m, records = run_case(case, cfg, backend, loaded, source, idle_w, rss_baseline)
                         summary.update(m)
+                        summary["efficiency"] = efficiency_block(summary, spec, hardware)
                     except (CaseFailed, RuntimeError, ValueError, MemoryError) as exc:
                         summary.update(status="failed", error=f"{type(exc).__name__}: {exc}")
                         log.warning("%s failed: %s", case.case_id, summary["error"])

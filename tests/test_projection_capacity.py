@@ -1,0 +1,202 @@
+"""Projection and capacity: hand-computed rooflines, memory fit, Exhibit 63, calibration round trip, CLI."""
+import json
+
+import pytest
+
+from bench import capacity, catalog, hardware, projection as P
+from bench.errors import InputError
+from conftest import ROOT, run_cli
+
+LLAMA8 = catalog.get_model("Llama-3.1-8B")
+H100 = hardware.get_chip("h100-sxm")
+
+
+def test_batch1_decode_llama8b_bf16_h100_by_hand():
+    # ~16.06 GB of bf16 weights read per token; KV at 1,000.5 tokens of context: 131,072 B x 1000.5 = 0.131 GB
+    w = P.Workload(1, 2000, 1, 1, "bf16")
+    r = P.project(LLAMA8, H100, w, P.Efficiency(mbu=0.8, mfu=0.5))
+    weights = catalog.param_count(LLAMA8) * 2
+    expect = (weights + 131072 * (1 + 1000)) / (3.35e12 * 0.8)
+    assert weights / 1e9 == pytest.approx(16.06, rel=0.01)
+    assert r["tpot_s"] == pytest.approx(expect, rel=1e-9)
+    assert r["bound"] == "memory" and r["mbu"] == pytest.approx(0.8)
+    assert r["provenance"] == "projected" and r["efficiency"]["mbu"] == 0.8
+
+
+def test_compute_bound_prefill_by_hand():
+    w = P.Workload(4096, 2, 8, 1, "bf16")
+    r = P.project(LLAMA8, H100, w, P.Efficiency(mbu=0.8, mfu=0.5))
+    flops = 8 * catalog.prefill_flops(LLAMA8, 4096)
+    assert r["ttft_s"] == pytest.approx(flops / (989e12 * 0.5), rel=1e-9)
+
+
+def test_memory_fit_70b():
+    m = catalog.get_model("Llama-3.1-70B")
+    one = P.memory_fit(m, H100, P.Workload(1000, 1000, 1, 1, "bf16"))
+    two = P.memory_fit(m, H100, P.Workload(1000, 1000, 1, 2, "bf16"))
+    assert not one["fits"] and one["max_batch"] == 0
+    assert two["fits"] and two["max_batch"] >= 1
+    # 2 x 80 GB x 0.9 usable - 141.1 GB weights = 2.9 GB for KV at 327,680 B/token x 2,000 tokens
+    assert two["max_batch"] == int((144e9 - catalog.param_count(m) * 2) // (327680 * 2000))
+
+
+def test_no_throughput_made_up_when_it_does_not_fit():
+    m = catalog.get_model("Llama-3.1-70B")
+    r = P.project(m, H100, P.Workload(1000, 1000, 4, 1, "bf16"))
+    assert r["fits"] is False and r["output_tok_s_per_accelerator"] is None and "does not fit" in r["note"]
+
+
+def test_moe_touches_fewer_experts_at_small_batch():
+    ds = catalog.get_model("DeepSeek-V3")
+    b1 = P.decode_weight_bytes(ds, "fp8", 1)
+    b512 = P.decode_weight_bytes(ds, "fp8", 512)
+    assert b1 / 1e9 == pytest.approx(catalog.active_param_count(ds, True) / 1e9 + 0, rel=0.05)
+    assert b512 == pytest.approx(catalog.param_count(ds), rel=0.01)
+
+
+def test_tp_adds_communication():
+    w1 = P.project(LLAMA8, H100, P.Workload(100, 100, 1, 1, "bf16"))
+    w2 = P.project(LLAMA8, H100, P.Workload(100, 100, 1, 2, "bf16"))
+    assert w2["tpot_s"] > w1["tpot_s"] / 2  # halving bytes per chip is partly eaten by the all-reduces
+
+
+def test_public_sanity_point_trtllm_llama8b_fp8_h100():
+    # TensorRT-LLM: ~15,200 output tok/s, Llama-3.1-8B FP8, one H100, 1000/1000, maximum load (aim: within 25 %)
+    r = P.max_load(LLAMA8, H100, P.Workload(1000, 1000, 1, 1, "fp8"))
+    assert r["output_tok_s_per_accelerator"] == pytest.approx(15200, rel=0.25)
+
+
+def test_calibration_round_trip():
+    truth = P.Efficiency(mbu=0.6, mfu=0.4, step_overhead_s=0.002)
+    h200 = hardware.get_chip("h200")
+    cases = []
+    for b in (1, 8, 32):
+        r = P.project(LLAMA8, h200, P.Workload(512, 128, b, 1, "bf16"), truth)
+        cases.append({"status": "ok", "model": {"label": "Llama-3.1-8B"}, "backend": {"dtype": "bfloat16"},
+                      "accelerators": 1, "workload": {"batch_size": b, "input_tokens": 512, "output_tokens": 128},
+                      "tpot_s": {"p50": r["tpot_s"]}, "ttft_s": {"p50": r["ttft_s"]}})
+    eff = P.calibrate(P.calibration_points(lambda c: LLAMA8, h200, cases))
+    assert eff.mbu == pytest.approx(0.6, rel=1e-6) and eff.mfu == pytest.approx(0.4, rel=1e-6)
+    assert eff.step_overhead_s == pytest.approx(0.002, rel=1e-6)
+    for c in cases:
+        b = c["workload"]["batch_size"]
+        back = P.project(LLAMA8, h200, P.Workload(512, 128, b, 1, "bf16"), eff)
+        assert back["tpot_s"] == pytest.approx(c["tpot_s"]["p50"], rel=1e-6)
+        assert back["ttft_s"] == pytest.approx(c["ttft_s"]["p50"], rel=1e-6)
+
+
+def test_measured_efficiency_of_the_h200_reference_run():
+    from bench.results import RunDir
+
+    rd = RunDir.open_existing(ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z")
+    h200 = hardware.get_chip("h200")
+    for c in rd.latest_cases():
+        e = P.measured_efficiency(catalog.models()[c["model"]["label"]], h200, c)
+        assert 0 < e["mbu"] < 1 and 0 < e["mfu"] < 1 and e["provenance"] == "measured"
+
+
+# ---------------------------------------------------------------------------- capacity
+def test_fleet_by_hand():
+    f = capacity.fleet(1000, 1140.0, 148.0, 500.0, pue=1.25, utilisation=0.5)
+    assert f["it_power_w"] == 1.14e6 and f["facility_power_w"] == pytest.approx(1.425e6)
+    assert f["compute_eflops"] == pytest.approx(0.148)
+    assert f["electricity_twh_per_year"] == pytest.approx(1.425e6 * 8760 * 0.5 / 1e12)
+    assert f["tokens_s"] == 500000 and f["tokens_per_day"] == pytest.approx(500000 * 86400 * 0.5)
+    assert f["tokens_s_per_mw_it"] == pytest.approx(500 * 1e6 / 1140)
+    assert capacity.accelerators_for_power(1.425e6, 1140, 1.25) == pytest.approx(1000)
+    assert capacity.accelerators_for_demand(500000 * 86400 * 0.5, 500, 0.5) == pytest.approx(1000)
+
+
+def test_exhibit63_all_24_numbers_within_2pct():
+    check = capacity.exhibit63_check(capacity.exhibit63())
+    assert len(check) == 24
+    for c in check:
+        assert abs(c["rel_error"]) <= 0.02, c
+
+
+def test_exhibit63_is_computed_not_looked_up():
+    x = dict(capacity.exhibit63_inputs())
+    x["chips_added_millions"] = {**x["chips_added_millions"], 2025: 2 * x["chips_added_millions"][2025]}
+    rows = capacity.exhibit63(x)
+    r = [r for r in rows if r["scenario"] == "h20" and r["year"] == 2025][0]
+    assert r["power_mw"] == pytest.approx(2 * 2.91e6 * 1.14 / 1e3, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------- CLI contracts
+def test_cli_project_json_contract():
+    p = run_cli("project", "--model", "Llama-3.1-8B", "--hardware", "h100-sxm,h20,910b", "--input-tokens", "1000",
+                "--output-tokens", "1000", "--batch", "16", "--dtype", "bf16", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert [r["hardware"] for r in rows] == ["h100-sxm", "h20", "910b"]
+    for r in rows:
+        for k in ("hardware", "fits", "max_batch", "ttft_s", "tpot_s", "output_tok_s_per_accelerator",
+                  "total_tok_s_per_accelerator", "bound", "mbu", "mfu"):
+            assert k in r
+        assert r["provenance"] == "projected"
+    # decode is bandwidth bound: the H20 (4.0 TB/s) beats the 910B (1.6 TB/s) per user
+    assert rows[1]["tpot_s"] < rows[2]["tpot_s"]
+
+
+def test_cli_project_calibrate():
+    p = run_cli("project", "--model", "Qwen2.5-7B", "--hardware", "h20", "--input-tokens", "512", "--output-tokens",
+                "128", "--concurrency", "8", "--dtype", "bf16", "--calibrate",
+                ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    eff = json.loads(p.stdout)[0]["efficiency"]
+    assert eff["source"].startswith("calibrated on 6 case(s)") and 0 < eff["mbu"] <= 1
+
+
+def test_cli_capacity_exhibit63_json():
+    p = run_cli("capacity", "--scenario", "exhibit63", "--format", "json")
+    d = json.loads(p.stdout)
+    assert len(d["rows"]) == 8 and {r["scenario"] for r in d["rows"]} == {"h20", "910b"}
+    r = d["rows"][0]
+    assert set(r) >= {"scenario", "year", "power_mw", "electricity_twh", "compute_eflops_fp16"}
+    assert d["max_abs_rel_error"] <= 0.02
+    models = {t["model"] for t in d["token_rows"]}
+    assert models == {"DeepSeek-V3", "Llama-3.1-70B", "Qwen2.5-7B"}
+    assert {t["workload"] for t in d["token_rows"]} == {"chat-1k-1k", "prefill-heavy-8k-1k"}
+    assert all(t["output_tokens_per_day"] > 0 and t["provenance"] == "projected" for t in d["token_rows"])
+    assert any("DERIVED" in a for a in d["assumptions"])
+
+
+def test_cli_capacity_compare_and_reverse():
+    p = run_cli("capacity", "--compare", "h20,910b", "--model", "Llama-3.1-8B", "--power-mw", "10",
+                "--input-tokens", "1000", "--output-tokens", "1000", "--format", "json")
+    rows = json.loads(p.stdout)["rows"]
+    assert [r["hardware"] for r in rows] == ["h20", "910b"]
+    assert rows[0]["facility_power_w"] == pytest.approx(10e6)
+    assert rows[1]["dtype"] == "int8"  # the 910B's best dtype: it has no fp8
+    p = run_cli("capacity", "--hardware", "h20", "--model", "Llama-3.1-8B", "--tokens-per-day", "1e12",
+                "--input-tokens", "1000", "--output-tokens", "1000", "--format", "json")
+    r = json.loads(p.stdout)["rows"][0]
+    assert r["tokens_per_day"] == pytest.approx(1e12, rel=1e-9)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["project", "--model", "Llama-3.1-8B", "--hardware", "910b", "--input-tokens", "10", "--output-tokens", "10",
+      "--batch", "1", "--dtype", "fp8"], "no fp8 peak"),
+    (["project", "--model", "Llama-3.1-8B", "--hardware", "a100", "--input-tokens", "10", "--output-tokens", "10",
+      "--batch", "1", "--dtype", "fp8"], "no fp8 peak"),
+    (["project", "--model", "Nope-1B", "--hardware", "h20", "--input-tokens", "10", "--output-tokens", "10",
+      "--batch", "1", "--dtype", "bf16"], "'Nope-1B' is not in the catalog"),
+    (["project", "--model", "Llama-3.1-8B", "--hardware", "x9", "--input-tokens", "10", "--output-tokens", "10",
+      "--batch", "1", "--dtype", "bf16"], "hardware 'x9' is unknown"),
+    (["project", "--model", "Llama-3.1-405B", "--hardware", "h100-sxm", "--input-tokens", "10", "--output-tokens",
+      "10", "--batch", "1", "--dtype", "bf16"], "does not fit on 1 x h100-sxm"),
+    (["capacity", "--hardware", "h20", "--model", "Llama-3.1-8B", "--power-mw", "-1", "--input-tokens", "1",
+      "--output-tokens", "1"], "--power-mw must be > 0"),
+])
+def test_cli_bad_input(args, msg):
+    p = run_cli(*args)
+    assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr
+
+
+def test_sw_efficiency_discount():
+    base = P.project(LLAMA8, hardware.get_chip("910b"), P.Workload(1000, 1000, 8, 1, "bf16"))
+    cut = P.project(LLAMA8, hardware.get_chip("910b"), P.Workload(1000, 1000, 8, 1, "bf16"), sw_efficiency=0.725)
+    assert cut["output_tok_s_per_accelerator"] == pytest.approx(0.725 * base["output_tok_s_per_accelerator"])
+    with pytest.raises(InputError):
+        from bench.cli_capacity import _sw_eff
+        _sw_eff("910b=1.5")
