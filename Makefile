@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean chromium
 
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python >= 3.11 is needed (found $$($(PYTHON) --version))"; exit 1; }
@@ -20,9 +20,15 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python run_bench.py run configs/smoke-cpu.yaml
+	$(BIN)/python run_bench.py run configs/smoke-cpu.yaml --report results/smoke-cpu-report.html
 
-test: $(STAMP)
+# The HTML report test renders in Debian's headless Chromium; without root or apt it is skipped.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 || \
+	  echo "note: chromium could not be installed; the headless-browser report test will be skipped"
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 clean:

@@ -84,6 +84,10 @@ def cmd_run(args) -> int:
         if e.get("source") == "none":
             out.print(f"energy: not measured ({e.get('note')})")
         out.print(f"results: {outcome.run_dir}")
+    if args.report and outcome.cases:
+        from bench.cli_reports import write_reports
+
+        write_reports([str(outcome.run_dir)], html=args.report, quiet=args.format == "json")
     if outcome.interrupted:
         print(f"interrupted: {len(outcome.cases)} finished case(s) kept in {outcome.run_dir}; "
               f"continue with --resume {outcome.run_dir}", file=sys.stderr)
@@ -172,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output-dir", help="parent directory for the run directory (default: the config's output_dir)")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping its completed cases")
     r.add_argument("--format", choices=("table", "json"), default="table")
+    r.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report of this run")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="show a catalog")

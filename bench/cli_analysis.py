@@ -167,9 +167,10 @@ def _print_cost_table(entries: list[dict], chip) -> None:
 
 
 def add_commands(sub) -> None:
+    from bench import cli_capacity
+
     add_cost(sub)
-    try:
-        from bench import cli_capacity
-    except ImportError:
-        return
     cli_capacity.add_commands(sub)
+    from bench import cli_reports
+
+    cli_reports.add_commands(sub)
