@@ -42,8 +42,12 @@ def test_eos_is_ignored_every_request_gets_all_tokens():
     backend = DecodeLoopBackend(TransformersBackend(kind="transformers", device="cpu"))
     backend.load(ModelSpec(id="tiny:llama"))
     # force EOS (id 0) to be the argmax at every step: the loop must still produce every token
-    with torch.no_grad():
-        backend.model.lm_head.weight.zero_()
-        backend.model.lm_head.weight[0].fill_(1.0)
+    class EosHead(torch.nn.Module):  # logits with their maximum at id 0, whatever the hidden state
+        def forward(self, h):
+            out = torch.zeros(*h.shape[:-1], backend.model.config.vocab_size, dtype=h.dtype)
+            out[..., 0] = 1.0
+            return out
+
+    backend.model.lm_head = EosHead()
     recs = backend.run_batch([[5] * 6], 9, "b")
     assert backend.last_tokens == [[0] * 9] and len(recs[0].token_times_s) == 9
