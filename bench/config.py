@@ -106,7 +106,103 @@ class TransformersBackend(_Strict):
         return v
 
 
-Backend = Annotated[Union[TransformersBackend], Field(discriminator="kind")]
+class VllmBackend(_Strict):
+    """``kind: vllm``: the offline engine (``vllm.LLM``). Named engine options pass through, and
+    ``engine_args`` passes any other ``vllm.EngineArgs`` option."""
+
+    kind: Literal["vllm"]
+    dtype: str = "auto"
+    max_model_len: PositiveInt | None = None
+    max_num_seqs: PositiveInt | None = None
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    enforce_eager: bool = False
+    tensor_parallel_size: PositiveInt = 1
+    pipeline_parallel_size: PositiveInt = 1
+    data_parallel_size: PositiveInt = 1
+    distributed_executor_backend: str | None = None
+    quantization: str | None = None
+    load_format: str = "auto"  # "dummy": random weights, nothing read but the config
+    trust_remote_code: bool = False
+    seed: int = 0
+    kv_cache_space_gib: PositiveInt | None = None  # CPU engine: VLLM_CPU_KVCACHE_SPACE
+    engine_args: dict[str, Any] = {}
+
+
+class OpenAIBackend(_Strict):
+    """``kind: openai``: a streaming load generator for any OpenAI-compatible server, either one
+    already running (``server: external``) or a ``vllm serve`` the harness starts (``server: managed``)."""
+
+    kind: Literal["openai"]
+    server: Literal["external", "managed"] = "external"
+    base_url: str = "http://127.0.0.1:8000/v1"
+    endpoint: Literal["completions", "chat"] = "completions"
+    served_model_name: str | None = None  # default: the model's id or directory
+    tokenizer: str | None = None  # builds the prompts: a local path or tiny:<arch> (default: the model)
+    prompt_format: Literal["text", "token_ids"] = "text"
+    ignore_eos: bool = True  # vLLM extension: every request yields exactly output_tokens
+    extra_body: dict[str, Any] = {}
+    api_key_env: str | None = None  # name of the environment variable holding the key
+    request_timeout_s: float = Field(default=600.0, gt=0)
+    accelerators: PositiveInt = 1  # accelerators behind the endpoint, to normalise tokens/s
+    metrics_scrape_hz: float = Field(default=2.0, ge=0, le=50)  # /metrics scrapes during a case (0: before/after only)
+    hardware: str | None = None  # what serves it (a catalog id such as h20 or 910b, or a name); default: this machine
+    serve_args: list[str] = []  # managed: extra `vllm serve` arguments
+    startup_timeout_s: float = Field(default=900.0, gt=0)
+    kv_cache_space_gib: PositiveInt | None = None  # managed CPU server: VLLM_CPU_KVCACHE_SPACE
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"base_url '{v}' is not an http(s) URL, e.g. http://127.0.0.1:8000/v1")
+        return v.rstrip("/")
+
+
+Backend = Annotated[Union[TransformersBackend, VllmBackend, OpenAIBackend], Field(discriminator="kind")]
+
+# Latency limits used by MLPerf Inference (p99), shared/REFERENCE.md §4.
+SLO_PRESETS = {
+    "mlperf-llama2-70b": {"ttft_ms": 2000, "tpot_ms": 200},
+    "mlperf-llama3.1-8b": {"ttft_ms": 2000, "tpot_ms": 100},
+    "mlperf-llama3.1-8b-interactive": {"ttft_ms": 500, "tpot_ms": 30},
+    "mlperf-deepseek-r1": {"ttft_ms": 2000, "tpot_ms": 80},
+}
+
+
+class Slo(_Strict):
+    preset: Literal[tuple(SLO_PRESETS)] | None = None  # type: ignore[valid-type]
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+    e2e_ms: float | None = Field(default=None, gt=0)
+
+    def limits_ms(self) -> dict[str, float]:
+        base = dict(SLO_PRESETS.get(self.preset, {})) if self.preset else {}
+        for k in ("ttft_ms", "tpot_ms", "e2e_ms"):
+            if getattr(self, k) is not None:
+                base[k] = getattr(self, k)
+        return base
+
+    @model_validator(mode="after")
+    def _some(self) -> "Slo":
+        if not self.limits_ms():
+            raise ValueError("give a preset or at least one of ttft_ms, tpot_ms, e2e_ms")
+        return self
+
+
+class SloSearch(_Strict):
+    over: Literal["rate", "concurrency"] = "rate"
+    lo: float = Field(gt=0)
+    hi: float = Field(gt=0)
+    target_fraction: float = Field(default=0.9, gt=0, le=1)  # goodput / throughput that must meet the SLO
+    tolerance: float = Field(default=0.1, gt=0)  # stop when hi/lo - 1 < tolerance
+    budget_s: float = Field(default=300.0, gt=0)
+    num_prompts: PositiveInt = 32
+
+    @model_validator(mode="after")
+    def _order(self) -> "SloSearch":
+        if self.hi <= self.lo:
+            raise ValueError(f"hi ({self.hi:g}) must be above lo ({self.lo:g})")
+        return self
 
 IntOrList = Union[PositiveInt, list[PositiveInt]]
 
@@ -114,12 +210,30 @@ IntOrList = Union[PositiveInt, list[PositiveInt]]
 class Workload(_Strict):
     input_tokens: IntOrList
     output_tokens: IntOrList
-    batch_sizes: list[PositiveInt] = Field(min_length=1)
+    batch_sizes: list[PositiveInt] | None = Field(default=None, min_length=1)  # transformers, vllm
     num_batches: PositiveInt | None = None
     num_requests: PositiveInt | None = None
     warmup: int = Field(default=1, ge=0)  # warm-up batches per case, not measured
     repeats: PositiveInt = 1  # the measured batches run this many times
     seed: int = 0
+    # online load (backend kind openai)
+    concurrency: list[PositiveInt] | None = Field(default=None, min_length=1)  # max requests in flight
+    request_rates: list[Union[float, Literal["inf"]]] | None = Field(default=None, min_length=1)  # requests/s
+    num_prompts: PositiveInt = 64
+    warmup_requests: int = Field(default=2, ge=0)
+    arrival: Literal["poisson", "gamma", "constant"] = "poisson"
+    burstiness: float = Field(default=1.0, gt=0)  # gamma shape: < 1 burstier than Poisson, > 1 smoother
+    input_len_min_ratio: float = Field(default=1.0, gt=0, le=1)  # InferenceX: 0.8 (ISL varies 80-100 %)
+    slo: Slo | None = None
+    slo_search: SloSearch | None = None
+
+    @field_validator("request_rates")
+    @classmethod
+    def _rates(cls, v):
+        for r in v or []:
+            if r != "inf" and r <= 0:
+                raise ValueError("request rates must be > 0 (requests/s) or 'inf'")
+        return v
 
     @field_validator("input_tokens", "output_tokens")
     @classmethod
@@ -163,6 +277,19 @@ class BenchConfig(_Strict):
     energy: Energy = Energy()
     output_dir: str = "results"
 
+    @model_validator(mode="after")
+    def _shape_fits_backend(self) -> "BenchConfig":
+        w = self.workload
+        if self.backend.kind == "openai":
+            if w.batch_sizes:
+                raise ValueError("workload.batch_sizes is for the transformers and vllm backends; an openai "
+                                 "backend sweeps workload.concurrency and/or workload.request_rates")
+        elif not w.batch_sizes:
+            raise ValueError(f"workload.batch_sizes is required for backend.kind '{self.backend.kind}'")
+        elif w.concurrency or w.request_rates or w.slo_search:
+            raise ValueError("workload.concurrency, request_rates and slo_search need backend.kind: openai")
+        return self
+
 
 class Case(BaseModel):
     """One point of the sweep: a model under one workload shape."""
@@ -170,10 +297,13 @@ class Case(BaseModel):
     model_config = ConfigDict(frozen=True)
     case_id: str
     model: ModelSpec
-    batch_size: int
+    batch_size: int  # offline: requests per batch; online: the concurrency cap (0 = none)
     input_tokens: int
     output_tokens: int
     num_batches: int
+    concurrency: int | None = None
+    request_rate: float | None = None  # requests/s; inf = all at once
+    kind: Literal["load", "slo-search"] = "load"
 
 
 def _as_list(v) -> list[int]:
@@ -184,15 +314,35 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower()
 
 
+def _rate_id(rate: float) -> str:
+    return "inf" if rate == float("inf") else f"{rate:g}"
+
+
 def expand(cfg: BenchConfig) -> list[Case]:
-    """Cartesian product models x batch sizes x input lengths x output lengths, in a stable order."""
+    """Cartesian product of the models and every list-valued sweep field, in a stable order:
+    offline backends sweep batch sizes; the openai backend sweeps concurrency x request rate."""
     w = cfg.workload
     cases = []
-    for m, bs, n_in, n_out in itertools.product(cfg.models, w.batch_sizes, _as_list(w.input_tokens),
-                                                 _as_list(w.output_tokens)):
-        cid = f"{_slug(m.label)}_bs{bs}_in{n_in}_out{n_out}"
-        cases.append(Case(case_id=cid, model=m, batch_size=bs, input_tokens=n_in, output_tokens=n_out,
-                          num_batches=w.batches_for(bs)))
+    lengths = list(itertools.product(_as_list(w.input_tokens), _as_list(w.output_tokens)))
+    for m in cfg.models:
+        if cfg.backend.kind != "openai":
+            for bs, (n_in, n_out) in itertools.product(w.batch_sizes, lengths):
+                cid = f"{_slug(m.label)}_bs{bs}_in{n_in}_out{n_out}"
+                cases.append(Case(case_id=cid, model=m, batch_size=bs, input_tokens=n_in, output_tokens=n_out,
+                                  num_batches=w.batches_for(bs)))
+            continue
+        concs = w.concurrency or ([] if w.slo_search and not w.request_rates else [None])
+        rates = [float(r) for r in (w.request_rates or ["inf"])]
+        if w.concurrency or w.request_rates or not w.slo_search:
+            for c, r, (n_in, n_out) in itertools.product(concs, rates, lengths):
+                cid = f"{_slug(m.label)}_c{c or 'max'}_r{_rate_id(r)}_in{n_in}_out{n_out}"
+                cases.append(Case(case_id=cid, model=m, batch_size=c or 0, input_tokens=n_in, output_tokens=n_out,
+                                  num_batches=1, concurrency=c, request_rate=r))
+        if w.slo_search:
+            for n_in, n_out in lengths:
+                cid = f"{_slug(m.label)}_slo-search-{w.slo_search.over}_in{n_in}_out{n_out}"
+                cases.append(Case(case_id=cid, model=m, batch_size=0, input_tokens=n_in, output_tokens=n_out,
+                                  num_batches=1, kind="slo-search"))
     ids = [c.case_id for c in cases]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -206,7 +356,7 @@ def _loc(loc: tuple) -> str:
     for p in loc:
         if isinstance(p, int):
             parts.append(f"[{p}]")
-        elif p in ("TransformersBackend", "transformers", "int") or "[" in p or p.startswith(
+        elif p in ("TransformersBackend", "transformers", "vllm", "openai", "int", "float", "str") or "[" in p or p.startswith(
                 ("function-", "constrained-")):
             continue  # pydantic's names for union branches, not config keys
         else:

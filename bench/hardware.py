@@ -165,6 +165,8 @@ def match_name(device_name: str | None) -> str:
     """The catalog id for a device name as NVML reports it ('NVIDIA H100 80GB HBM3' -> h100-sxm);
     anything unrecognised is the local CPU."""
     n = (device_name or "").lower()
+    if n in chips():  # a catalog id given as is (an endpoint's backend.hardware, a user's own chip)
+        return n
     for hint, chip_id in _NAME_HINTS:
         if hint in n:
             return chip_id

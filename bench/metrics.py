@@ -26,13 +26,21 @@ class RequestRecord:
     success: bool = True
     error: str | None = None
     batch_id: str | None = None  # requests prefilled together share one batch_id
+    # When a backend knows only the first and last token times (vLLM's offline request metrics),
+    # it sets these and leaves token_times_s empty: TTFT, TPOT and E2E are known, ITL is not.
+    first_token_at_s: float | None = None
+    done_at_s: float | None = None
 
     @property
     def first_token_s(self) -> float | None:
+        if self.first_token_at_s is not None:
+            return self.first_token_at_s
         return self.token_times_s[0] if self.token_times_s else None
 
     @property
     def done_s(self) -> float | None:
+        if self.done_at_s is not None:
+            return self.done_at_s
         return self.token_times_s[-1] if self.token_times_s else None
 
     def to_json(self) -> dict:
@@ -55,7 +63,7 @@ def itls_s(r: RequestRecord) -> list[float]:
 
 
 def tpot_s(r: RequestRecord) -> float | None:
-    if r.output_tokens <= 1 or r.done_s is None:
+    if r.output_tokens <= 1 or r.done_s is None or r.first_token_s is None:
         return None
     return (e2e_s(r) - ttft_s(r)) / (r.output_tokens - 1)
 
@@ -89,7 +97,7 @@ def _ratio(num: float, den: float | None) -> float | None:
 
 def summarize(records: list[RequestRecord]) -> dict:
     """Latency distributions (seconds) and throughputs over the measured window of ``records``."""
-    ok = [r for r in records if r.success and r.token_times_s]
+    ok = [r for r in records if r.success and r.done_s is not None]
     out: dict = {
         "requests": {"total": len(records), "succeeded": len(ok), "failed": len(records) - len(ok)},
         "ttft_s": distribution([ttft_s(r) for r in ok]),
@@ -102,18 +110,26 @@ def summarize(records: list[RequestRecord]) -> dict:
                    prefill_tok_s=None, output_tokens=0, input_tokens=0)
         return out
     window = max(r.done_s for r in ok) - min(r.submitted_s for r in ok)
-    n_out = sum(len(r.token_times_s) for r in ok)
+    n_out = sum(r.output_tokens for r in ok)
     n_in = sum(r.input_tokens for r in ok)
     # Prefill: requests prefilled together (one batch) count their shared prefill time once.
     batches: dict[str, tuple[float, int]] = {}
     for r in ok:
+        if ttft_s(r) is None:
+            continue
         key = r.batch_id or r.request_id
         t, n = batches.get(key, (ttft_s(r), 0))
         batches[key] = (max(t, ttft_s(r)), n + r.input_tokens)
     prefill_time = sum(t for t, _ in batches.values())
+    if all(x.batch_id is None for x in ok):  # independent requests (online load): no prefill/decode split
+        prefill_time = None
+        n_prefill = 0
+    else:
+        n_prefill = sum(n for _, n in batches.values())
     out.update(
         window_s=window, output_tokens=n_out, input_tokens=n_in,
         output_tok_s=_ratio(n_out, window), total_tok_s=_ratio(n_out + n_in, window),
-        requests_per_s=_ratio(len(ok), window), prefill_tok_s=_ratio(n_in, prefill_time),
+        requests_per_s=_ratio(len(ok), window),
+        prefill_tok_s=_ratio(n_prefill, prefill_time) if prefill_time else None,
     )
     return out

@@ -55,7 +55,7 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend) -> EnergySource:
     problems += backend.preflight()
     source = None
     try:
-        source = choose_source(cfg.energy, backend.cuda_indices())
+        source = choose_source(cfg.energy, backend.cuda_indices(), local=backend.power_is_local)
     except PreflightError as exc:
         problems.append(f"energy.source '{cfg.energy.source}': {exc}")
     if problems:
@@ -82,6 +82,7 @@ def _case_summary(case: Case, cfg: BenchConfig, backend, loaded, hardware: str) 
         "accelerators": backend.accelerators if backend.device != "cpu" else 0,
         "workload": {"batch_size": case.batch_size, "input_tokens": case.input_tokens,
                      "output_tokens": case.output_tokens, "num_batches": case.num_batches,
+                     "concurrency": case.concurrency, "request_rate": case.request_rate, "kind": case.kind,
                      "repeats": cfg.workload.repeats, "warmup": cfg.workload.warmup, "seed": cfg.workload.seed},
         "notes": list(loaded.notes) if loaded else [],
     }
@@ -92,27 +93,33 @@ def run_case(case: Case, cfg: BenchConfig, backend, loaded, source: EnergySource
     w = cfg.workload
     excluded = set(loaded.special_token_ids)
     prompt_sets = [make_prompts(w.seed, case.case_id, b, case.batch_size, case.input_tokens, loaded.vocab_size,
-                                excluded) for b in range(case.num_batches)]
-    for i in range(w.warmup):
-        backend.run_batch(prompt_sets[i % len(prompt_sets)], case.output_tokens, f"{case.case_id}/warmup{i}")
+                                excluded) for b in range(case.num_batches)] if case.batch_size else []
+    backend.warmup(case, cfg, prompt_sets)
     backend.reset_peak_memory()
-    records: list[metrics.RequestRecord] = []
     rss = RssTracker(rss_baseline, hz=cfg.energy.sample_hz)
     reading: dict = {}
     with ExitStack() as stack:
         stack.enter_context(rss)
         source.start()
         stack.callback(lambda: reading.update(source.stop()))
-        for rep in range(w.repeats):
-            for b, prompts in enumerate(prompt_sets):
-                records += backend.run_batch(prompts, case.output_tokens, f"{case.case_id}/r{rep}b{b}")
+        records = backend.measure(case, cfg, prompt_sets)
     m = metrics.summarize(records)
+    m.update(backend.extra)
+    tpot50 = m["tpot_s"]["p50"]
+    m["tok_s_per_user"] = 1.0 / tpot50 if tpot50 else None
+    if w.slo is not None:
+        from bench.slo import goodput
+
+        m["goodput"] = goodput(records, w.slo.limits_ms(), m["window_s"])
     out_tok, in_tok = m["output_tokens"], m["input_tokens"]
     acc = max(backend.accelerators if backend.device != "cpu" else 1, 1)
     m["output_tok_s_per_accelerator"] = m["output_tok_s"] / acc if m["output_tok_s"] is not None else None
     m["energy"] = energy_block(source, reading, out_tok, out_tok + in_tok, idle_w)
     m["telemetry"] = source.telemetry()
     m["memory"] = memory_block(rss, loaded.weight_bytes, backend.memory_stats(), source.device_memory())
+    if m["requests"]["failed"]:
+        errors = sorted({r.error for r in records if not r.success and r.error})
+        m["failed_reasons"] = errors[:10]
     return m, records
 
 
@@ -145,7 +152,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     backend = backends.create(cfg.backend)
     source = preflight(cfg, out_dir if resume is None else Path(resume).parent, backend)
     env = sysinfo.collect()
-    hardware = sysinfo.hardware_label(env["gpus"], backend.device)
+    hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.device))
     if resume is not None:
         rd = RunDir.open_existing(Path(resume))
         manifest = rd.manifest()
@@ -161,6 +168,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
                     energy_source={**source.describe(), "idle_baseline_w": None},
                     cpu_pressure_start=sysinfo.cpu_pressure())
     rd.write_manifest(manifest)
+    backend.set_run_dir(rd.path)
     outcome = RunOutcome(run_dir=rd.path)
     todo = [c for c in cases if c.case_id not in done]
     if on_start:
@@ -174,6 +182,9 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
             rss_baseline = rss_bytes()
             try:
                 loaded = backend.load(spec)
+            except BenchError as exc:  # e.g. a managed server that would not start: recorded, sweep goes on
+                load_error = f"model load failed: {exc}"
+                log.warning("%s: %s", spec.label, load_error)
             except Exception as exc:  # one model failing to load must not stop the sweep
                 load_error = f"model load failed: {type(exc).__name__}: {exc}"
                 log.warning("%s: %s", spec.label, load_error)
@@ -189,7 +200,10 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
                         m, records = run_case(case, cfg, backend, loaded, source, idle_w, rss_baseline)
                         summary.update(m)
                         summary["efficiency"] = efficiency_block(summary, spec, hardware)
-                    except (CaseFailed, RuntimeError, ValueError, MemoryError) as exc:
+                        if m["requests"]["total"] and not m["requests"]["succeeded"]:
+                            summary.update(status="failed", error=f"all {m['requests']['total']} requests failed: "
+                                           + "; ".join(m.get("failed_reasons") or [])[:500])
+                    except (CaseFailed, BenchError, RuntimeError, ValueError, MemoryError, OSError) as exc:
                         summary.update(status="failed", error=f"{type(exc).__name__}: {exc}")
                         log.warning("%s failed: %s", case.case_id, summary["error"])
                         _free_after_failure(backend)
@@ -203,6 +217,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
+        backend.unload()  # idempotent; stops a managed server also on Ctrl-C or an unexpected error
         manifest.update(finished_utc=utc_now(), status="interrupted" if outcome.interrupted else "complete",
                         cpu_pressure_end=sysinfo.cpu_pressure())
         rd.write_manifest(manifest)

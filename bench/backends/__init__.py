@@ -8,6 +8,8 @@ from bench.errors import ConfigError
 
 REGISTRY = {
     "transformers": "bench.backends.decode_loop:DecodeLoopBackend",
+    "vllm": "bench.backends.offline_engine:OfflineEngineBackend",
+    "openai": "bench.backends.http_endpoint:EndpointBackend",
 }
 
 

@@ -13,8 +13,8 @@ class LoadedModel:
     label: str
     kind: str  # tiny | catalog-random | local
     model_type: str | None
-    params: int
-    weight_bytes: int
+    params: int | None
+    weight_bytes: int | None
     vocab_size: int
     special_token_ids: list[int] = field(default_factory=list)
     load_s: float | None = None
@@ -40,6 +40,31 @@ class Backend(ABC):
 
     @abstractmethod
     def unload(self) -> None: ...
+
+    extra: dict = {}  # per-case additions to the summary (server counters, SLO search), set by measure()
+
+    def set_run_dir(self, path) -> None:
+        """Where backend-side artefacts (a managed server's log) go."""
+        self.run_dir = path
+
+    def warmup(self, case, cfg, prompt_sets: list[list[list[int]]]) -> None:
+        for i in range(cfg.workload.warmup):
+            self.run_batch(prompt_sets[i % len(prompt_sets)], case.output_tokens, f"{case.case_id}/warmup{i}")
+
+    def measure(self, case, cfg, prompt_sets: list[list[list[int]]]) -> list[RequestRecord]:
+        """The measured window: every batch of the case, ``repeats`` times."""
+        self.extra = {}
+        records: list[RequestRecord] = []
+        for rep in range(cfg.workload.repeats):
+            for b, prompts in enumerate(prompt_sets):
+                records += self.run_batch(prompts, case.output_tokens, f"{case.case_id}/r{rep}b{b}")
+        return records
+
+    power_is_local = True  # False: the work runs on another machine (an external endpoint)
+
+    def hardware_label(self, local: str) -> str:
+        """The hardware the cases run on, for the results (default: this machine's)."""
+        return local
 
     def cuda_indices(self) -> list[int]:
         """Logical CUDA device indices this backend uses (empty on CPU)."""

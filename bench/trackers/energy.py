@@ -260,12 +260,17 @@ class NvmlSource(EnergySource):
         return {"device_used_peak_bytes": max(used) if used else None, "device_total_bytes": total}
 
 
-def choose_source(energy_cfg, cuda_indices: list[int], rapl_root: Path = RAPL_ROOT) -> EnergySource:
-    """Pick the energy source once per run. Explicit requests fail loudly; ``auto`` degrades to none."""
+def choose_source(energy_cfg, cuda_indices: list[int], rapl_root: Path = RAPL_ROOT, local: bool = True) -> EnergySource:
+    """Pick the energy source once per run. Explicit requests fail loudly; ``auto`` degrades to none.
+    ``local=False`` (an external endpoint): this machine's sensors do not see the server, so ``auto``
+    measures nothing; an explicit source is taken at its word (the server may run here)."""
     want = energy_cfg.source
     hz = energy_cfg.sample_hz
     if want == "none":
         return NoEnergy(note="energy measurement turned off in the config (energy.source: none)")
+    if want == "auto" and not local:
+        return NoEnergy(note="external endpoint: its power is not visible from the client; if the server runs "
+                             "on this machine, set energy.source to nvml or rapl")
     if want == "estimate-tdp":
         return EstimateTdp(energy_cfg.tdp_w, energy_cfg.utilisation)
     if want == "nvml":

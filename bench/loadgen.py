@@ -1,0 +1,177 @@
+"""Online load generator for any OpenAI-compatible server (``/v1/completions`` or ``/v1/chat/completions``).
+
+Each request streams; TTFT and ITL come from the arrival times of SSE chunks, token counts from the
+final ``usage`` chunk (``stream_options.include_usage``), with a fallback to counting with the
+tokenizer. A timeout, an HTTP error, a dropped stream or a malformed chunk makes a failed record with
+its reason, never an exception. Arrivals: all at once (rate inf), constant, Poisson, or gamma with
+burstiness, from a seeded generator; an optional cap on requests in flight.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from bench.metrics import RequestRecord
+
+
+@dataclass
+class Request:
+    request_id: str
+    prompt: str | list[int]
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass
+class LoadSpec:
+    base_url: str
+    model: str
+    endpoint: str = "completions"  # or "chat"
+    rate: float = float("inf")  # requests/s
+    arrival: str = "poisson"
+    burstiness: float = 1.0
+    max_concurrency: int | None = None
+    seed: int = 0
+    timeout_s: float = 600.0
+    ignore_eos: bool = True
+    headers: dict = field(default_factory=dict)
+    extra_body: dict = field(default_factory=dict)
+
+
+def arrival_gaps(n: int, rate: float, arrival: str, burstiness: float, seed: int) -> list[float]:
+    """Seconds to wait before each request (first one at 0). Gamma with shape k = burstiness and mean
+    1/rate (k = 1 is Poisson), as `vllm bench serve` does."""
+    if rate == float("inf") or n == 0:
+        return [0.0] * n
+    rng = random.Random(seed)
+    gaps = [0.0]
+    for _ in range(n - 1):
+        if arrival == "constant":
+            gaps.append(1.0 / rate)
+        elif arrival == "poisson":
+            gaps.append(rng.expovariate(rate))
+        else:
+            gaps.append(rng.gammavariate(burstiness, 1.0 / (rate * burstiness)))
+    return gaps
+
+
+def request_body(spec: LoadSpec, req: Request) -> dict:
+    body: dict = {"model": spec.model, "max_tokens": req.output_tokens, "stream": True, "temperature": 0.0,
+                  "stream_options": {"include_usage": True}}
+    if spec.endpoint == "chat":
+        body["messages"] = [{"role": "user", "content": req.prompt if isinstance(req.prompt, str) else ""}]
+    else:
+        body["prompt"] = req.prompt
+    if spec.ignore_eos:
+        body["ignore_eos"] = True
+        body["min_tokens"] = req.output_tokens
+    body.update(spec.extra_body)
+    return body
+
+
+def _chunk_text(obj: dict, chat: bool) -> str | None:
+    c = obj["choices"][0]
+    if chat:
+        return (c.get("delta") or {}).get("content")
+    return c.get("text")
+
+
+async def one_request(session, spec: LoadSpec, req: Request, clock: Callable[[], float],
+                      count_tokens: Callable[[str], int] | None) -> RequestRecord:
+    import aiohttp
+
+    chat = spec.endpoint == "chat"
+    url = f"{spec.base_url}/{'chat/completions' if chat else 'completions'}"
+    rec = RequestRecord(request_id=req.request_id, input_tokens=req.input_tokens, output_tokens=0,
+                        submitted_s=clock())
+    text_parts: list[str] = []
+    usage = None
+    done = False
+    try:
+        async with session.post(url, json=request_body(spec, req), headers=spec.headers,
+                                timeout=aiohttp.ClientTimeout(total=spec.timeout_s)) as resp:
+            if resp.status != 200:
+                detail = (await resp.read()).decode(errors="replace")[:200]
+                return _failed(rec, f"HTTP {resp.status}: {detail}")
+            buf = b""
+            async for data in resp.content.iter_any():
+                now = clock()  # every event in this read arrived now
+                buf += data
+                *lines, buf = buf.split(b"\n")
+                for raw in lines:
+                    line = raw.strip().decode(errors="replace")
+                    if not line or line.startswith(":"):
+                        continue
+                    if not line.startswith("data:"):
+                        return _failed(rec, f"malformed SSE line: {line[:80]!r}")
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        done = True
+                        break
+                    try:
+                        obj = json.loads(payload)
+                    except json.JSONDecodeError:
+                        return _failed(rec, f"malformed chunk: {payload[:80]!r}")
+                    if "error" in obj:
+                        return _failed(rec, f"server error: {str(obj['error'])[:200]}")
+                    if obj.get("choices"):  # a token event, even when its text is empty (a partial UTF-8
+                        rec.token_times_s.append(now)  # character): counted as vLLM's own client does
+                        text_parts.append(_chunk_text(obj, chat) or "")
+                    if obj.get("usage"):
+                        usage = obj["usage"]
+                if done:
+                    break
+            if not done:
+                return _failed(rec, "stream ended without [DONE] (dropped connection)")
+    except asyncio.TimeoutError:
+        return _failed(rec, f"timeout after {spec.timeout_s:g} s")
+    except (aiohttp.ClientError, OSError) as exc:
+        return _failed(rec, f"{type(exc).__name__}: {exc}"[:300])
+    if not rec.token_times_s:
+        return _failed(rec, "no tokens received")
+    if usage and usage.get("completion_tokens") is not None:
+        rec.output_tokens = int(usage["completion_tokens"])
+        if usage.get("prompt_tokens") is not None:
+            rec.input_tokens = int(usage["prompt_tokens"])
+    elif count_tokens is not None:
+        rec.output_tokens = count_tokens("".join(text_parts))
+    else:
+        rec.output_tokens = len(rec.token_times_s)
+    return rec
+
+
+def _failed(rec: RequestRecord, reason: str) -> RequestRecord:
+    rec.success, rec.error = False, reason
+    rec.done_at_s = None
+    return rec
+
+
+async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callable[[], float] = time.perf_counter,
+                         count_tokens: Callable[[str], int] | None = None) -> list[RequestRecord]:
+    import aiohttp
+
+    gaps = arrival_gaps(len(requests), spec.rate, spec.arrival, spec.burstiness, spec.seed)
+    sem = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
+    connector = aiohttp.TCPConnector(limit=spec.max_concurrency or 0, force_close=False)
+    async with aiohttp.ClientSession(connector=connector, trust_env=True) as session:
+        async def limited(req):
+            if sem is None:
+                return await one_request(session, spec, req, clock, count_tokens)
+            async with sem:
+                return await one_request(session, spec, req, clock, count_tokens)
+
+        tasks = []
+        for gap, req in zip(gaps, requests):
+            if gap:
+                await asyncio.sleep(gap)
+            tasks.append(asyncio.create_task(limited(req)))
+        return list(await asyncio.gather(*tasks))
+
+
+def run_load(spec: LoadSpec, requests: list[Request], count_tokens: Callable[[str], int] | None = None
+             ) -> list[RequestRecord]:
+    return asyncio.run(run_load_async(spec, requests, count_tokens=count_tokens))

@@ -1,0 +1,138 @@
+"""A scripted OpenAI-compatible streaming server on 127.0.0.1, for the load generator's tests.
+
+The model name picks the behaviour: ``ok`` streams ``max_tokens`` chunks (one token each) ``delay_s``
+apart and a final usage chunk; ``nousage`` leaves the usage out; ``http500`` answers 500;
+``malformed`` sends a chunk that is not JSON; ``drop`` closes the stream before ``[DONE]``;
+``slow`` waits before its first byte (for timeouts); ``loaded`` makes each token take ``delay_s`` times
+the requests in flight (latency that grows with load, for the SLO search). It counts the requests in flight and keeps
+the highest count, and the Authorization headers it saw. It also serves ``/v1/models`` and a
+Prometheus ``/metrics`` with vLLM's counter names.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeOpenAI:
+    def __init__(self, delay_s: float = 0.002, slow_s: float = 2.0):
+        self.delay_s, self.slow_s = delay_s, slow_s
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.auth_headers: list[str | None] = []
+        self.bodies: list[dict] = []
+        self.generation_tokens = 0
+        self.prompt_tokens = 0
+        self.success = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as real servers do: each chunk leaves at once
+
+            def log_message(self, *a):  # quiet
+                pass
+
+            def _send(self, code: int, body: str, ctype="application/json"):
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path.endswith("/v1/models"):
+                    self._send(200, json.dumps({"data": [{"id": "ok"}]}))
+                elif self.path.endswith("/metrics"):
+                    with fake.lock:
+                        text = ("# HELP vllm:generation_tokens_total x\n"
+                                f'vllm:generation_tokens_total{{model_name="ok"}} {fake.generation_tokens}\n'
+                                f'vllm:prompt_tokens_total{{model_name="ok"}} {fake.prompt_tokens}\n'
+                                f'vllm:request_success_total{{finished_reason="length"}} {fake.success}\n'
+                                f"vllm:num_requests_running {fake.in_flight}\n"
+                                f"vllm:kv_cache_usage_perc {min(1.0, fake.in_flight / 10)}\n")
+                    self._send(200, text, "text/plain")
+                else:
+                    self._send(404, "{}")
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake.lock:
+                    fake.bodies.append(body)
+                    fake.auth_headers.append(self.headers.get("Authorization"))
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                self.counted = True
+                try:
+                    self._stream(body)
+                finally:
+                    self._leave()
+
+            def _leave(self) -> None:  # before the last bytes go out: the client may reuse its slot at once
+                if self.counted:
+                    self.counted = False
+                    with fake.lock:
+                        fake.in_flight -= 1
+
+            def _chunk(self, obj) -> None:
+                line = f"data: {obj if isinstance(obj, str) else json.dumps(obj)}\n\n".encode()
+                self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                self.wfile.flush()
+
+            def _stream(self, body: dict) -> None:
+                mode = body["model"]
+                if mode == "http500":
+                    return self._send(500, json.dumps({"error": "boom"}))
+                if mode == "slow":
+                    time.sleep(fake.slow_s)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                n = int(body["max_tokens"])
+                n_prompt = len(body["prompt"]) if isinstance(body.get("prompt"), list) else len(
+                    str(body.get("prompt", "")).split())
+                chat = "messages" in body
+                for i in range(n):
+                    # "loaded": each token takes longer the more requests are in flight, like a real server
+                    time.sleep(fake.delay_s * (fake.in_flight if mode == "loaded" else 1))
+                    if mode == "malformed" and i == 1:
+                        self._chunk("{not json")
+                        break
+                    if mode == "drop" and i == 2:
+                        break
+                    piece = {"delta": {"content": f" t{i}"}} if chat else {"text": f" t{i}"}
+                    self._chunk({"choices": [{"index": 0, **piece}]})
+                if mode in ("drop", "malformed"):
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.close_connection = True
+                    return
+                if mode != "nousage":
+                    self._chunk({"choices": [], "usage": {"prompt_tokens": n_prompt, "completion_tokens": n}})
+                with fake.lock:
+                    fake.generation_tokens += n
+                    fake.prompt_tokens += n_prompt
+                    fake.success += 1
+                self._leave()
+                self._chunk("[DONE]")
+                self.wfile.write(b"0\r\n\r\n")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> "FakeOpenAI":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
