@@ -99,7 +99,6 @@ async def one_request(session, spec: LoadSpec, req: Request, clock: Callable[[],
                 return _failed(rec, f"HTTP {resp.status}: {detail}")
             buf = b""
             async for data in resp.content.iter_any():
-                now = clock()  # every event in this read arrived now
                 buf += data
                 *lines, buf = buf.split(b"\n")
                 for raw in lines:
@@ -119,7 +118,8 @@ async def one_request(session, spec: LoadSpec, req: Request, clock: Callable[[],
                     if "error" in obj:
                         return _failed(rec, f"server error: {str(obj['error'])[:200]}")
                     if obj.get("choices"):  # a token event, even when its text is empty (a partial UTF-8
-                        rec.token_times_s.append(now)  # character): counted as vLLM's own client does
+                        # character), stamped as it is parsed: counted and timed as vLLM's own client does
+                        rec.token_times_s.append(clock())
                         text_parts.append(_chunk_text(obj, chat) or "")
                     if obj.get("usage"):
                         usage = obj["usage"]

@@ -69,6 +69,25 @@ def test_offline_engine_on_a_tiny_model(tmp_path):
     assert len(recs) == 9 and all(r["first_token_at_s"] is not None for r in recs)
 
 
+def test_offline_engine_real_architecture_random_weights(tmp_path):
+    """The path configs/vllm-gpu-8b.yaml takes: a catalog id with weights: random -> a config-only model
+    directory and load_format: dummy (nothing downloaded), here Qwen2.5-0.5B's real shape on the CPU."""
+    cfg = write_config(tmp_path / "q.yaml", """
+name: qwen-random
+models: [{id: Qwen2.5-0.5B, weights: random}]
+backend: {kind: vllm, dtype: bfloat16, enforce_eager: true, max_model_len: 128, kv_cache_space_gib: 1}
+workload: {input_tokens: 16, output_tokens: 4, batch_sizes: [2], num_batches: 1, warmup: 1}
+""")
+    p, doc = run_json("run", cfg, "--output-dir", tmp_path / "out")
+    assert p.returncode == 0, p.stderr[-3000:]
+    [c] = doc["cases"]
+    assert c["status"] == "ok" and c["output_tokens"] == 8 and c["model"]["model_type"] == "qwen2"
+    assert c["model"]["params"] == 493_988_864 and c["memory"]["weight_bytes"] == 2 * 493_988_864
+    assert any("load_format: dummy" in n for n in c["notes"])
+    assert c["efficiency"]["mbu"] > 0  # against the catalog peaks of this machine (estimated for a CPU)
+    assert (Path(doc["run_dir"]) / "models" / "Qwen2.5-0.5B-config-only" / "config.json").exists()
+
+
 def test_managed_server_with_the_load_generator(tmp_path):
     p, doc = run_json("run", ROOT / "configs" / "vllm-cpu-smoke.yaml", "--output-dir", tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -78,7 +97,9 @@ def test_managed_server_with_the_load_generator(tmp_path):
     for c in cases:
         assert c["status"] == "ok" and c["requests"]["succeeded"] == 16 and c["requests"]["failed"] == 0
         assert c["output_tokens"] == 16 * 32
-        assert c["ttft_s"]["n"] == 16 and c["itl_s"]["n"] > 0 and c["tpot_s"]["p50"] > 0
+        # (vLLM merges tokens into one chunk when its frontend lags, so a tiny CPU model's TPOT can be ~0)
+        assert c["ttft_s"]["n"] == 16 and c["itl_s"]["n"] > 0 and c["tpot_s"]["n"] == 16
+        assert 0 <= c["tpot_s"]["p50"] < c["e2e_s"]["p50"]
         # the server's own counters over the case agree with what the client counted
         s = c["server"]
         assert s["side"] == "server" and s["generation_tokens"] == c["output_tokens"]

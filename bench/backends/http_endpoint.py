@@ -152,7 +152,8 @@ class EndpointBackend(Backend):
 
     def warmup(self, case, cfg, prompt_sets) -> None:
         n = cfg.workload.warmup_requests
-        if n:
+        if n:  # at least one full wave at the case's concurrency, so the server has seen that batch shape
+            n = max(n, case.concurrency or 0)
             run_load(self._spec(cfg, float("inf"), case.concurrency), self.requests(case, cfg, n, "warmup"), self._count)
 
     def measure(self, case, cfg, prompt_sets) -> list[RequestRecord]:
