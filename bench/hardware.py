@@ -1,7 +1,7 @@
 """Accelerator catalog (``bench/data/hardware.yaml`` plus user YAML files), validated on load.
 
 Add your own chip without code: put a YAML file with a ``chips:`` list (same fields) in a directory
-named by ``BENCH_HARDWARE_DIR`` (default ``~/.config/bench/hardware``), or pass ``--hardware-file``.
+named by ``BENCH_HARDWARE_DIR`` (default ``~/.config/bench/hardware``).
 """
 from __future__ import annotations
 

@@ -61,3 +61,47 @@ def test_unknown_id_lists_known():
 
     with pytest.raises(ConfigError, match="known: Qwen2.5-0.5B"):
         catalog.get_model("nope")
+
+
+USER_CHIP = """
+chips:
+  - id: my-npu
+    vendor: Example
+    name: Example NPU 1
+    year: 2026
+    tflops: {bf16: 500, fp16: 500}
+    memory_gb: 64
+    bandwidth_tbs: 2.0
+    interconnect_gbs: 400
+    tdp_w: 450
+    sources: {tflops: vendor sheet, memory_gb: vendor sheet, bandwidth_tbs: vendor sheet,
+              interconnect_gbs: vendor sheet, tdp_w: vendor sheet}
+"""
+
+
+def test_a_user_adds_a_chip_with_a_yaml_file(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    (tmp_path / "mine.yaml").write_text(USER_CHIP)
+    env = {**os.environ, "BENCH_HARDWARE_DIR": str(tmp_path)}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, str(ROOT / "run_bench.py"), *args], capture_output=True, text=True,
+                              env=env, cwd=ROOT)
+
+    p = cli("list", "hardware", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    mine = [r for r in json.loads(p.stdout) if r["id"] == "my-npu"]
+    assert mine and mine[0]["bandwidth_tbs"] == 2.0 and mine[0]["memory_gb"] == 64
+    p = cli("cost", "--hardware", "my-npu", "--output-tok-s", "1000", "--rental-usd-per-hour", "2", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["usd_per_mtok_output"] == pytest.approx(2 / 3.6, rel=1e-4)
+    # a number without its source is refused, naming the file
+    (tmp_path / "mine.yaml").write_text(USER_CHIP.replace("tdp_w: vendor sheet", "").replace(", \n", "\n"))
+    p = cli("list", "hardware")
+    assert p.returncode == 2 and "mine.yaml" in p.stderr and "Traceback" not in p.stderr

@@ -134,3 +134,32 @@ def test_rate_paces_the_requests(server):
     recs = run_load(spec(server, rate=20.0, arrival="constant"), reqs(5, out=1))
     starts = sorted(r.submitted_s for r in recs)
     assert starts[-1] - starts[0] == pytest.approx(0.2, abs=0.08)
+
+
+def test_text_prompts_re_encode_to_the_asked_length():
+    import random
+
+    from transformers import AutoTokenizer
+
+    from bench.backends.http_endpoint import EndpointBackend
+    from bench.config import OpenAIBackend
+    from bench.loadgen import text_of_length
+    from bench.tinymodels import build_tiny
+
+    tok = AutoTokenizer.from_pretrained(str(build_tiny("llama")), local_files_only=True)
+    backend = EndpointBackend(OpenAIBackend(kind="openai"))
+    backend.tokenizer = tok
+    vocab = backend._prompt_vocab()
+    assert 64 <= len(vocab) < len(tok) and not set(vocab) & set(tok.all_special_ids)
+    rng = random.Random(0)
+    encode = lambda t: tok.encode(t, add_special_tokens=False)  # noqa: E731
+    naive, fitted = [], []
+    for target in (1, 8, 32, 100, 1000):
+        for _ in range(20):
+            ids = [rng.choice(vocab) for _ in range(target)]
+            naive.append(len(encode(tok.decode(ids))) - target)
+            text, n = text_of_length(ids, target, encode, tok.decode, lambda: rng.choice(vocab))
+            assert n == len(encode(text))
+            fitted.append(n - target)
+    assert any(d != 0 for d in naive)  # decoding random ids alone does not keep the length
+    assert fitted == [0] * 100

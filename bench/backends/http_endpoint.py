@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.backends.base import Backend, LoadedModel
 from bench.config import ModelSpec, OpenAIBackend
 from bench.errors import PreflightError
-from bench.loadgen import LoadSpec, Request, run_load
+from bench.loadgen import LoadSpec, Request, run_load, text_of_length
 from bench.metrics import RequestRecord
 
 
@@ -129,16 +129,33 @@ class EndpointBackend(Backend):
         """n prompts of random tokens: fixed length, or uniform in [min_ratio x ISL, ISL] (seeded)."""
         w = cfg.workload
         rng = random.Random(f"{w.seed}:{case.case_id}:{tag}")
-        special = set(self.tokenizer.all_special_ids)
-        vocab = [i for i in range(len(self.tokenizer)) if i not in special]
+        vocab = self._prompt_vocab()
         lo = max(1, math.ceil(w.input_len_min_ratio * case.input_tokens))
+        tok = self.tokenizer
+        encode = lambda text: tok.encode(text, add_special_tokens=False)  # noqa: E731
+        pick = lambda: rng.choice(vocab)  # noqa: E731
         out = []
         for i in range(n):
             length = rng.randint(lo, case.input_tokens)
-            ids = [rng.choice(vocab) for _ in range(length)]
-            prompt = ids if self.cfg.prompt_format == "token_ids" else self.tokenizer.decode(ids)
+            ids = [pick() for _ in range(length)]
+            if self.cfg.prompt_format == "token_ids":
+                prompt = ids
+            else:  # text that the server's tokenizer turns back into `length` tokens
+                prompt, length = text_of_length(ids, length, encode, tok.decode, pick)
             out.append(Request(f"{case.case_id}/{tag}{i}", prompt, length, case.output_tokens))
         return out
+
+    def _prompt_vocab(self) -> list[int]:
+        """Non-special token ids that decode to text which encodes back to the same single id (no partial
+        UTF-8 bytes): random prompts built from them keep their length through the server's tokenizer."""
+        if getattr(self, "_vocab", None) is None:
+            tok = self.tokenizer
+            special = set(tok.all_special_ids)
+            ids = [i for i in range(len(tok)) if i not in special]
+            back = tok(tok.batch_decode([[i] for i in ids]), add_special_tokens=False)["input_ids"]
+            clean = [i for i, b in zip(ids, back) if b == [i]]
+            self._vocab = clean if len(clean) >= 64 else ids
+        return self._vocab
 
     def _spec(self, cfg, rate: float, concurrency: int | None) -> LoadSpec:
         w = cfg.workload
