@@ -33,6 +33,7 @@ class EndpointBackend(Backend):
         self.tokenizer = None
         self.served = None
         self.run_dir = None
+        self._vocab: list[int] | None = None
 
     # ------------------------------------------------------------------ machine
     def headers(self) -> dict:
@@ -100,6 +101,7 @@ class EndpointBackend(Backend):
 
             tok_src = str(build_tiny(tok_src.split(":", 1)[1]))
         self.tokenizer = AutoTokenizer.from_pretrained(os.path.expanduser(tok_src), local_files_only=True)
+        self._vocab = None  # the prompt vocabulary belongs to this tokenizer
         self.served = self.cfg.served_model_name or _served_name(spec)
         if self.cfg.server == "managed":
             from bench.server import ManagedServer
@@ -148,7 +150,7 @@ class EndpointBackend(Backend):
     def _prompt_vocab(self) -> list[int]:
         """Non-special token ids that decode to text which encodes back to the same single id (no partial
         UTF-8 bytes): random prompts built from them keep their length through the server's tokenizer."""
-        if getattr(self, "_vocab", None) is None:
+        if self._vocab is None:
             tok = self.tokenizer
             special = set(tok.all_special_ids)
             ids = [i for i in range(len(tok)) if i not in special]
