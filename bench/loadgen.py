@@ -66,19 +66,20 @@ def text_of_length(ids: list[int], target: int, encode: Callable[[str], list[int
     random ids, and repeat. Returns the text and the length it re-encodes to (``target`` unless the
     tokenizer never settles within ``rounds``)."""
     text = decode(ids)
-    best = (abs(len(encode(text)) - target), text)
-    for _ in range(rounds):
+    best: tuple[int, str, int] | None = None  # (miss, text, its length), the closest seen
+    for _ in range(rounds + 1):
         enc = encode(text)
-        if len(enc) == target:
-            return text, target
-        best = min(best, (abs(len(enc) - target), text))
+        miss = abs(len(enc) - target)
+        if best is None or miss < best[0]:
+            best = (miss, text, len(enc))
+        if miss == 0:
+            break
         over = max(len(enc) - target, 0)
         # too long: cut, and redraw as many tail tokens as it was over (a fixed cut can merge back the same way)
         enc = enc[:target - over] + [pick() for _ in range(over)] if over else enc + [
             pick() for _ in range(target - len(enc))]
         text = decode(enc)
-    text = best[1] if best[0] < abs(len(encode(text)) - target) else text
-    return text, len(encode(text))
+    return best[1], best[2]
 
 
 def request_body(spec: LoadSpec, req: Request) -> dict:

@@ -112,33 +112,6 @@ def server_deltas(before: dict[str, float], after: dict[str, float], samples: li
     return out
 
 
-class MetricsWatcher:
-    """Scrapes a server's /metrics in a background thread while a load runs (for the gauges' peaks)."""
-
-    def __init__(self, scrape, hz: float = 2.0):
-        import threading
-
-        self.scrape, self.period = scrape, 1.0 / hz
-        self.samples: list[dict] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            m = self.scrape()
-            if m:
-                self.samples.append(m)
-            self._stop.wait(self.period)
-
-    def __enter__(self) -> "MetricsWatcher":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-
 class ManagedServer:
     def __init__(self, model_path: str, served_name: str, serve_args: list[str], log_path: Path,
                  startup_timeout_s: float = 900.0, env: dict | None = None):

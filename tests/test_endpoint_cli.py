@@ -79,6 +79,7 @@ def test_sweep_of_concurrency_and_rate(tmp_path, server):
         # server-side counters, scraped from /metrics, agree with what the client counted
         assert c["server"]["side"] == "server" and c["server"]["generation_tokens"] == 12 * 8
         assert c["server"]["request_success"] == 12
+        assert c["server"]["scrapes"] >= 2 and c["server"]["kv_cache_usage_peak"] is not None  # sampled during
         # an external endpoint's power is not visible from here: not measured, never 0
         assert c["energy"]["source"] == "none" and c["energy"]["total_j"] is None
         assert "external endpoint" in c["energy"]["note"]

@@ -1,9 +1,8 @@
 """Goodput, the SLO search (bisection within a budget), and the server-side Prometheus counters."""
-import pytest
 
 from bench.config import SLO_PRESETS, Slo
 from bench.metrics import RequestRecord
-from bench.server import MetricsWatcher, parse_prometheus, server_deltas
+from bench.server import parse_prometheus, server_deltas
 from bench.slo import goodput, meets, search
 
 
@@ -105,12 +104,3 @@ def test_server_deltas_and_gauge_peaks():
 
 def test_counters_absent_are_none():
     assert server_deltas({}, {})["generation_tokens"] is None
-
-
-def test_metrics_watcher_samples_in_the_background():
-    import time
-
-    n = iter(range(100))
-    with MetricsWatcher(lambda: {"x": float(next(n))}, hz=50) as w:
-        time.sleep(0.2)
-    assert len(w.samples) >= 3 and w.samples[0] == {"x": 0.0}

@@ -1,6 +1,7 @@
 """What every backend provides to the runner. The runner never branches on the device."""
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -19,6 +20,27 @@ class LoadedModel:
     special_token_ids: list[int] = field(default_factory=list)
     load_s: float | None = None
     notes: list[str] = field(default_factory=list)
+
+
+def model_dir(spec: ModelSpec) -> str | None:
+    """The directory a model loads from: the tiny model built (or reused) in the cache, or the local
+    path; None for a catalog model with random weights (built from its architecture, no directory)."""
+    if spec.kind == "tiny":
+        from bench.tinymodels import build_tiny
+
+        return str(build_tiny(spec.id.split(":", 1)[1], seed=spec.seed))
+    if spec.kind == "local":
+        return os.path.expanduser(spec.path)
+    return None
+
+
+def default_device() -> str:
+    """The first CUDA device where torch sees one, else the CPU."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 class Backend(ABC):

