@@ -116,7 +116,8 @@ def run_case(case: Case, cfg: BenchConfig, backend, loaded, source: EnergySource
     m["output_tok_s_per_accelerator"] = m["output_tok_s"] / acc if m["output_tok_s"] is not None else None
     m["energy"] = energy_block(source, reading, out_tok, out_tok + in_tok, idle_w)
     m["telemetry"] = source.telemetry()
-    m["memory"] = memory_block(rss, loaded.weight_bytes, backend.memory_stats(), source.device_memory())
+    m["memory"] = memory_block(rss, loaded.weight_bytes, backend.memory_stats(), source.device_memory(),
+                               model_in_process=backend.model_in_process)
     if m["requests"]["failed"]:
         errors = sorted({r.error for r in records if not r.success and r.error})
         m["failed_reasons"] = errors[:10]

@@ -83,6 +83,8 @@ def test_sweep_of_concurrency_and_rate(tmp_path, server):
         # an external endpoint's power is not visible from here: not measured, never 0
         assert c["energy"]["source"] == "none" and c["energy"]["total_j"] is None
         assert "external endpoint" in c["energy"]["note"]
+        # nor its memory: the client's own RSS is not passed off as the server's
+        assert c["memory"]["device_used_peak_bytes"] is None and c["memory"]["headroom_bytes"] is None
     assert cases[0]["workload"]["concurrency"] == 1 and cases[3]["workload"]["request_rate"] == 50
     # the API key was sent, and is written nowhere
     assert server.auth_headers[-1] == f"Bearer {SECRET}"

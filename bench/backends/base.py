@@ -83,6 +83,7 @@ class Backend(ABC):
         return records
 
     power_is_local = True  # False: the work runs on another machine (an external endpoint)
+    model_in_process = True  # False: the model runs in other processes (vLLM's engine, a server)
 
     def hardware_label(self, local: str) -> str:
         """The hardware the cases run on, for the results (default: this machine's)."""

@@ -22,6 +22,7 @@ def _served_name(spec: ModelSpec) -> str:
 
 class EndpointBackend(Backend):
     kind = "openai"
+    model_in_process = False  # the model is in the server's processes
 
     def __init__(self, cfg: OpenAIBackend):
         self.cfg = cfg

@@ -44,6 +44,7 @@ def write_config_only_model(spec: ModelSpec, root: Path) -> Path:
 
 class OfflineEngineBackend(Backend):
     kind = "vllm"
+    model_in_process = False  # the engine core and workers are child processes
 
     def __init__(self, cfg: VllmBackend):
         self.cfg = cfg

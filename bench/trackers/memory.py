@@ -28,12 +28,14 @@ class RssTracker:
         return max(v for _, v in self._sampler.samples)
 
 
-def memory_block(rss: RssTracker, weight_bytes: int, backend_stats: dict, device_mem: dict | None) -> dict:
+def memory_block(rss: RssTracker, weight_bytes: int, backend_stats: dict, device_mem: dict | None,
+                 model_in_process: bool = True) -> dict:
     """The case summary's ``memory`` block (bytes). Device figures are None where no device sensor exists;
-    on the CPU the 'device' is host RAM."""
+    on the CPU the 'device' is host RAM, read as this process's RSS -- only when the model runs in this
+    process (not a vLLM engine's worker processes, nor a server elsewhere)."""
     dev = device_mem or {}
     used, total = dev.get("device_used_peak_bytes"), dev.get("device_total_bytes")
-    if device_mem is None and backend_stats.get("torch_peak_allocated_bytes") is None:
+    if device_mem is None and backend_stats.get("torch_peak_allocated_bytes") is None and model_in_process:
         total = psutil.virtual_memory().total
         used = rss.peak_bytes
     return {
