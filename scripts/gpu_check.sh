@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 OUT_DIR=${1:-results}
 "$PY" run_bench.py sysinfo
-"$PY" -m bench.gpucheck --config "${GPU_CHECK_CONFIG:-configs/gpu-8b.yaml}" --output-dir "$OUT_DIR"
+"$PY" -m bench.measure.gpucheck --config "${GPU_CHECK_CONFIG:-configs/gpu-8b.yaml}" --output-dir "$OUT_DIR"

@@ -11,8 +11,8 @@ import time
 import pytest
 import torch
 
-from bench.backends.decode_loop import DecodeLoopBackend
-from bench.config import ModelSpec, TransformersBackend
+from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.config.schema import ModelSpec, TransformersBackend
 
 PROMPTS = [[(11 * i + j) % 500 + 1 for j in range(32)] for i in range(4)]
 N_OUT = 32
@@ -97,7 +97,7 @@ def test_power_sampler_overhead_ratio(benchmark, backend):
     """
     from test_energy import FakeGpus
 
-    from bench.trackers.energy import NvmlSource
+    from bench.measure.trackers.energy import NvmlSource
 
     fake = FakeGpus({"idx0": 300.0})
     patches = fake.patches()

@@ -1,8 +1,8 @@
 """Model catalog: parameter counts from architecture numbers match the published totals."""
 import pytest
 
-from bench import catalog
-from bench.architectures import TINY
+from bench.catalog import models as catalog
+from bench.catalog.architectures import TINY
 
 MODELS = list(catalog.models().values())
 
@@ -48,7 +48,7 @@ def test_formula_matches_a_built_model(arch):
     """The catalog formula counts what transformers builds (norms aside: < 1 %)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from bench.architectures import hf_config_kwargs
+    from bench.catalog.architectures import hf_config_kwargs
 
     m = TINY[arch]
     model = AutoModelForCausalLM.from_config(AutoConfig.for_model(m.model_type, **hf_config_kwargs(m)))

@@ -2,7 +2,8 @@
 import pytest
 
 from bench.cli import main
-from bench.config import expand, load_config
+from bench.config.cases import expand
+from bench.config.load import load_config
 from conftest import ROOT, run_cli, write_config
 
 GOOD = """

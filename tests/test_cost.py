@@ -3,7 +3,9 @@ import json
 
 import pytest
 
-from bench import cost, hardware, pricing
+from bench.analysis import cost
+from bench.catalog import hardware
+from bench.catalog import pricing
 from bench.errors import ConfigError, InputError
 from conftest import ROOT, run_cli
 

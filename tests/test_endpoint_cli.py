@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import expand, load_config
+from bench.config.cases import expand
+from bench.config.load import load_config
 from conftest import run_cli, write_config
 from fake_openai import FakeOpenAI
 

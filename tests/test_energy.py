@@ -6,11 +6,11 @@ from unittest import mock
 import pynvml
 import pytest
 
-from bench.config import Energy
+from bench.config.schema import Energy
 from bench.errors import PreflightError
-from bench.trackers.energy import (NoEnergy, NvmlSource, RaplSource, choose_source, energy_block,
+from bench.measure.trackers.energy import (NoEnergy, NvmlSource, RaplSource, choose_source, energy_block,
                                    nvml_physical_ids)
-from bench.trackers.sampler import trapezoid_j
+from bench.measure.trackers.sampler import trapezoid_j
 
 
 class FakeGpus:

@@ -5,7 +5,7 @@ import statistics
 import pytest
 
 from bench import metrics
-from bench.loadgen import LoadSpec, Request, arrival_gaps, request_body, run_load
+from bench.measure.endpoint.loadgen import LoadSpec, Request, arrival_gaps, request_body, run_load
 from fake_openai import FakeOpenAI
 
 
@@ -141,10 +141,10 @@ def test_text_prompts_re_encode_to_the_asked_length():
 
     from transformers import AutoTokenizer
 
-    from bench.backends.http_endpoint import EndpointBackend
-    from bench.config import OpenAIBackend
-    from bench.loadgen import text_of_length
-    from bench.tinymodels import build_tiny
+    from bench.measure.backends.http_endpoint import EndpointBackend
+    from bench.config.schema import OpenAIBackend
+    from bench.measure.endpoint.loadgen import text_of_length
+    from bench.catalog.tiny import build_tiny
 
     tok = AutoTokenizer.from_pretrained(str(build_tiny("llama")), local_files_only=True)
     backend = EndpointBackend(OpenAIBackend(kind="openai"))

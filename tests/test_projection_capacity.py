@@ -3,7 +3,10 @@ import json
 
 import pytest
 
-from bench import capacity, catalog, hardware, projection as P
+from bench.analysis import capacity
+from bench.catalog import models as catalog
+from bench.catalog import hardware
+from bench.analysis import projection as P
 from bench.errors import InputError
 from conftest import ROOT, run_cli
 
@@ -86,7 +89,7 @@ def test_calibration_round_trip():
 
 
 def test_measured_efficiency_of_the_h200_reference_run():
-    from bench.results import RunDir
+    from bench.results.rundir import RunDir
 
     rd = RunDir.open_existing(ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z")
     h200 = hardware.get_chip("h200")
@@ -198,5 +201,5 @@ def test_sw_efficiency_discount():
     cut = P.project(LLAMA8, hardware.get_chip("910b"), P.Workload(1000, 1000, 8, 1, "bf16"), sw_efficiency=0.725)
     assert cut["output_tok_s_per_accelerator"] == pytest.approx(0.725 * base["output_tok_s_per_accelerator"])
     with pytest.raises(InputError):
-        from bench.cli_capacity import _sw_eff
+        from bench.cli.capacity import _sw_eff
         _sw_eff("910b=1.5")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.backends.decode_loop import DecodeLoopBackend
+from bench.measure.backends.decode_loop import DecodeLoopBackend
 from bench.cli import main
 from conftest import ROOT, TINY_CONFIG, run_cli, write_config
 

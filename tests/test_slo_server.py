@@ -1,8 +1,8 @@
 """Goodput, the SLO search (bisection within a budget), and the server-side Prometheus counters."""
 
-from bench.config import SLO_PRESETS, Slo
+from bench.config.schema import SLO_PRESETS, Slo
 from bench.metrics import RequestRecord
-from bench.server import parse_prometheus, server_deltas
+from bench.measure.endpoint.server import parse_prometheus, server_deltas
 from bench.slo import goodput, meets, search
 
 

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from bench.backends.decode_loop import DecodeLoopBackend
-from bench.config import ModelSpec, TransformersBackend
-from bench.tinymodels import build_tiny
+from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.config.schema import ModelSpec, TransformersBackend
+from bench.catalog.tiny import build_tiny
 
 ARCHS = ["qwen2", "llama", "qwen3_moe", "deepseek_v3", "glm4"]
 

@@ -166,8 +166,8 @@ def _pin_client():
 
 @pytest.fixture(scope="module")
 def running_server(tmp_path_factory):
-    from bench.server import ManagedServer
-    from bench.tinymodels import build_tiny
+    from bench.measure.endpoint.server import ManagedServer
+    from bench.catalog.tiny import build_tiny
 
     path = build_tiny("llama")
     log = tmp_path_factory.mktemp("xserve") / "server.log"

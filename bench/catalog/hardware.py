@@ -1,0 +1,173 @@
+"""Accelerator catalog (``bench/catalog/data/hardware.yaml`` plus user YAML files), validated on load.
+
+Add your own chip without code: put a YAML file with a ``chips:`` list (same fields) in a directory
+named by ``BENCH_HARDWARE_DIR`` (default ``~/.config/bench/hardware``).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bench.errors import ConfigError, InputError
+
+DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
+DTYPE_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float8": "fp8"}
+
+
+class Tflops(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fp32: float | None = Field(default=None, gt=0)
+    bf16: float | None = Field(default=None, gt=0)
+    fp16: float | None = Field(default=None, gt=0)
+    fp8: float | None = Field(default=None, gt=0)
+    int8: float | None = Field(default=None, gt=0)
+
+
+class Alternative(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    field: str
+    value: float
+    source: str
+
+
+class Chip(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    vendor: str
+    name: str
+    year: int
+    tflops: Tflops
+    memory_gb: float = Field(gt=0)
+    bandwidth_tbs: float = Field(gt=0)
+    interconnect_gbs: float | None = Field(default=None, gt=0)
+    tdp_w: float | None = Field(default=None, gt=0)
+    server_power_w: float | None = Field(default=None, gt=0)
+    sources: dict[str, str]
+    alternatives: list[Alternative] = []
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _sourced(self) -> "Chip":
+        missing = [f for f in ("tflops", "memory_gb", "bandwidth_tbs", "tdp_w")
+                   if f not in self.sources and getattr(self, f) is not None]
+        for f in ("interconnect_gbs", "server_power_w"):
+            if getattr(self, f) is not None and f not in self.sources:
+                missing.append(f)
+        if missing:
+            raise ValueError(f"every number needs a source; add sources.{', sources.'.join(missing)}")
+        if not any(getattr(self.tflops, d) for d in DTYPES):
+            raise ValueError("tflops needs at least one dtype")
+        return self
+
+    def peak_tflops(self, dtype: str) -> float:
+        d = DTYPE_ALIASES.get(dtype, dtype)
+        v = getattr(self.tflops, d, None) if d in DTYPES else None
+        if v is None:
+            have = [x for x in DTYPES if getattr(self.tflops, x)]
+            raise InputError(f"hardware '{self.id}' has no {dtype} peak in the catalog (it lacks {dtype} support "
+                             f"or it is unpublished); supported: {', '.join(have)}")
+        return v
+
+    def all_in_power_w(self, server_overhead: float) -> float | None:
+        """Chip + server share, before PUE: the sourced server figure, else TDP x overhead."""
+        if self.server_power_w is not None:
+            return self.server_power_w
+        return self.tdp_w * server_overhead if self.tdp_w is not None else None
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    chips: list[Chip]
+
+
+def _load_file(text: str, where: str) -> list[Chip]:
+    try:
+        return _File.model_validate(yaml.safe_load(text)).chips
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        loc = ".".join(str(x) for x in e["loc"])
+        raise ConfigError(f"{where}: {loc}: {e['msg'].removeprefix('Value error, ')}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: YAML syntax error: {exc}") from None
+
+
+def local_cpu() -> Chip:
+    """This machine's CPU as a catalog entry. Its peaks are ESTIMATES from /proc/cpuinfo: cores x clock x
+    FLOPs per cycle (AVX-512: 64 fp32, AVX2+FMA: 32, else 8), and an assumed 50 GB/s memory bandwidth."""
+    import psutil
+
+    flags, mhz, model = "", 0.0, "local CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags") and not flags:
+                flags = line
+            elif line.startswith("cpu MHz") and not mhz:
+                mhz = float(line.split(":")[1])
+            elif line.startswith("model name") and model == "local CPU":
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    per_cycle = 64 if "avx512f" in flags else 32 if "fma" in flags else 8
+    cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    fp32 = cores * (mhz or 2000.0) * 1e6 * per_cycle / 1e12
+    return Chip(id="cpu", vendor="local", name=model, year=0,
+                tflops=Tflops(fp32=fp32, bf16=fp32, fp16=fp32), memory_gb=psutil.virtual_memory().total / 1e9,
+                bandwidth_tbs=0.05, interconnect_gbs=None, tdp_w=None,
+                sources={"tflops": f"ESTIMATE: {cores} cores x {mhz or 2000:.0f} MHz x {per_cycle} FLOP/cycle (/proc/cpuinfo)",
+                         "memory_gb": "psutil (this machine)", "bandwidth_tbs": "ASSUMED 50 GB/s (not measured)"},
+                notes="estimated at run time, not from a datasheet")
+
+
+@functools.cache
+def chips(extra_files: tuple[str, ...] = ()) -> dict[str, Chip]:
+    out = {c.id: c for c in _load_file(resources.files("bench.catalog.data").joinpath("hardware.yaml").read_text(),
+                                       "bench/catalog/data/hardware.yaml")}
+    user_dir = Path(os.environ.get("BENCH_HARDWARE_DIR", Path.home() / ".config" / "bench" / "hardware"))
+    files = sorted(user_dir.glob("*.yaml")) if user_dir.is_dir() else []
+    for f in [*files, *map(Path, extra_files)]:
+        try:
+            text = Path(f).read_text()
+        except OSError as exc:
+            raise InputError(f"{f}: cannot read hardware file ({exc.strerror})") from None
+        for c in _load_file(text, str(f)):
+            out[c.id] = c
+    out["cpu"] = local_cpu()
+    return out
+
+
+def get_chip(chip_id: str, extra_files: tuple[str, ...] = ()) -> Chip:
+    cat = chips(extra_files)
+    key = chip_id.lower().replace("ascend-", "").replace("ascend", "").strip("-") if chip_id.lower() not in cat else chip_id.lower()
+    if key in cat:
+        return cat[key]
+    raise InputError(f"hardware '{chip_id}' is unknown; known: {', '.join(cat)}")
+
+
+def row(c: Chip) -> dict:
+    return {"id": c.id, "name": c.name, "year": c.year, "fp16_tflops": c.tflops.fp16 or c.tflops.bf16,
+            "fp8_tflops": c.tflops.fp8, "int8_tops": c.tflops.int8, "memory_gb": c.memory_gb,
+            "bandwidth_tbs": c.bandwidth_tbs, "interconnect_gbs": c.interconnect_gbs, "tdp_w": c.tdp_w,
+            "server_power_w": c.server_power_w,
+            "disputed": ", ".join(sorted({a.field for a in c.alternatives})) or None}
+
+
+_NAME_HINTS = (("h100 pcie", "h100-pcie"), ("h100", "h100-sxm"), ("h200", "h200"), ("h800", "h800"),
+               ("h20", "h20"), ("a100", "a100"), ("a800", "a800"), ("l40s", "l40s"), ("l20", "l20"),
+               ("4090", "rtx4090"), ("b200", "b200"), ("mi300x", "mi300x"), ("910b", "910b"), ("910c", "910c"))
+
+
+def match_name(device_name: str | None) -> str:
+    """The catalog id for a device name as NVML reports it ('NVIDIA H100 80GB HBM3' -> h100-sxm);
+    anything unrecognised is the local CPU."""
+    n = (device_name or "").lower()
+    if n in chips():  # a catalog id given as is (an endpoint's backend.hardware, a user's own chip)
+        return n
+    for hint, chip_id in _NAME_HINTS:
+        if hint in n:
+            return chip_id
+    return "cpu"

@@ -1,0 +1,208 @@
+"""Model catalog: validated architecture numbers, and pure functions derived from them.
+
+The data lives in ``bench/catalog/data/models.yaml`` with a source next to each entry. Nothing here
+imports torch: ``list models``, cost and projection start fast.
+"""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+from bench.errors import ConfigError
+
+DTYPE_BYTES = {"float32": 4.0, "fp32": 4.0, "bfloat16": 2.0, "bf16": 2.0, "float16": 2.0,
+               "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Arch(_Strict):
+    layers: PositiveInt
+    hidden: PositiveInt
+    heads: PositiveInt
+    kv_heads: PositiveInt
+    head_dim: PositiveInt
+    intermediate: PositiveInt  # dense MLP width (gated: gate, up, down)
+    vocab: PositiveInt
+    tied_embeddings: bool
+    attention_bias: bool = False
+    softmax_attention_every: PositiveInt = 1  # hybrid linear-attention models: 1 softmax layer in N
+
+
+class Moe(_Strict):
+    experts: PositiveInt
+    top_k: PositiveInt
+    shared_experts: int = Field(ge=0)
+    expert_intermediate: PositiveInt
+    first_dense_layers: int = Field(default=0, ge=0)
+    moe_every: PositiveInt = 1  # 2 = every second layer is MoE (Llama 4 Maverick)
+
+
+class Mla(_Strict):
+    q_lora_rank: PositiveInt | None
+    kv_lora_rank: PositiveInt
+    qk_nope_head_dim: PositiveInt
+    qk_rope_head_dim: PositiveInt
+    v_head_dim: PositiveInt
+
+
+class ApiPrice(_Strict):
+    input: float | None = None
+    output: float | None = None
+
+
+class ModelEntry(_Strict):
+    id: str
+    hf_id: str
+    origin: Literal["CN", "US"]
+    license: str
+    model_type: str
+    context_length: PositiveInt
+    published_params_b: float = Field(gt=0)
+    published_active_params_b: float | None = None
+    api_price_usd_per_mtok: ApiPrice | None = None
+    arch: Arch
+    moe: Moe | None = None
+    mla: Mla | None = None
+    source: str
+    params_source: str
+    notes: str | None = None
+
+
+class _Catalog(_Strict):
+    models: list[ModelEntry]
+
+
+@functools.cache
+def models() -> dict[str, ModelEntry]:
+    text = resources.files("bench.catalog.data").joinpath("models.yaml").read_text()
+    cat = _Catalog.model_validate(yaml.safe_load(text))
+    return {m.id: m for m in cat.models}
+
+
+def get_model(model_id: str) -> ModelEntry:
+    cat = models()
+    if model_id in cat:
+        return cat[model_id]
+    folded = {k.lower(): v for k, v in cat.items()}
+    if model_id.lower() in folded:
+        return folded[model_id.lower()]
+    raise ConfigError(f"model '{model_id}' is not in the catalog; known: {', '.join(cat)}")
+
+
+# ---------------------------------------------------------------------------- derived numbers
+def _moe_layer_count(m: ModelEntry) -> int:
+    if m.moe is None:
+        return 0
+    return sum(1 for i in range(m.moe.first_dense_layers, m.arch.layers) if (i + 1) % m.moe.moe_every == 0)
+
+
+def _attention_params(m: ModelEntry) -> int:
+    """Attention weights of all layers (norms ignored: < 0.01 % of any catalog model)."""
+    a = m.arch
+    if m.mla is not None:
+        x = m.mla
+        qk = x.qk_nope_head_dim + x.qk_rope_head_dim
+        q = (a.hidden * x.q_lora_rank + x.q_lora_rank * a.heads * qk) if x.q_lora_rank else a.hidden * a.heads * qk
+        kv = a.hidden * (x.kv_lora_rank + x.qk_rope_head_dim) + x.kv_lora_rank * a.heads * (x.qk_nope_head_dim + x.v_head_dim)
+        return a.layers * (q + kv + a.heads * x.v_head_dim * a.hidden)
+    qo = 2 * a.hidden * a.heads * a.head_dim
+    softmax = qo + 2 * a.hidden * a.kv_heads * a.head_dim
+    if a.attention_bias:
+        softmax += (a.heads + 2 * a.kv_heads) * a.head_dim
+    n_soft = _softmax_layer_count(m)
+    # Linear ("lightning") attention layers: full-width q, k, v, an output gate and the output projection.
+    linear = 5 * a.hidden * a.heads * a.head_dim
+    return n_soft * softmax + (a.layers - n_soft) * linear
+
+
+def _softmax_layer_count(m: ModelEntry) -> int:
+    return m.arch.layers // m.arch.softmax_attention_every
+
+
+def _mlp_params(m: ModelEntry, active: bool) -> int:
+    a = m.arch
+    n_moe = _moe_layer_count(m)
+    dense = (a.layers - n_moe) * 3 * a.hidden * a.intermediate
+    if m.moe is None:
+        return dense
+    e = m.moe
+    experts = e.top_k if active else e.experts
+    per_layer = (experts + e.shared_experts) * 3 * a.hidden * e.expert_intermediate + a.hidden * e.experts
+    return dense + n_moe * per_layer
+
+
+def embedding_params(m: ModelEntry) -> int:
+    return m.arch.vocab * m.arch.hidden
+
+
+def lm_head_params(m: ModelEntry) -> int:
+    return m.arch.vocab * m.arch.hidden
+
+
+def param_count(m: ModelEntry) -> int:
+    """Total parameters: embeddings, attention, MLP/experts, and an untied LM head."""
+    head = 0 if m.arch.tied_embeddings else lm_head_params(m)
+    return embedding_params(m) + _attention_params(m) + _mlp_params(m, active=False) + head
+
+
+def active_param_count(m: ModelEntry, include_input_embedding: bool = False) -> int:
+    """Parameters that take part in one token's forward pass (MoE: top-k + shared experts).
+
+    The input embedding is a table lookup, not a matmul, so it is left out by default; the LM
+    head always counts (it is a matmul even when tied).
+    """
+    n = _attention_params(m) + _mlp_params(m, active=True) + lm_head_params(m)
+    return n + (embedding_params(m) if include_input_embedding else 0)
+
+
+def bytes_per_element(dtype: str) -> float:
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise ConfigError(f"dtype '{dtype}' is unknown; known: {', '.join(DTYPE_BYTES)}") from None
+
+
+def weight_bytes(m: ModelEntry, dtype: str) -> float:
+    return param_count(m) * bytes_per_element(dtype)
+
+
+def active_weight_bytes(m: ModelEntry, dtype: str) -> float:
+    """Bytes read from memory per decode step at batch 1 (active parameters)."""
+    return active_param_count(m) * bytes_per_element(dtype)
+
+
+def kv_bytes_per_token(m: ModelEntry, dtype: str) -> float:
+    """KV-cache bytes for one token of context, summed over layers.
+
+    GQA: 2 (K and V) x kv_heads x head_dim per softmax-attention layer.
+    MLA: the compressed latent (kv_lora_rank) plus the shared RoPE key, as vLLM and SGLang cache it.
+    """
+    b = bytes_per_element(dtype)
+    if m.mla is not None:
+        return m.arch.layers * (m.mla.kv_lora_rank + m.mla.qk_rope_head_dim) * b
+    return _softmax_layer_count(m) * 2 * m.arch.kv_heads * m.arch.head_dim * b
+
+
+def _attn_flops_per_ctx_token(m: ModelEntry) -> float:
+    """FLOPs of QK^T and AV for one query against one cached token, all layers."""
+    if m.mla is not None:
+        qk = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim
+        return 2 * m.arch.layers * m.arch.heads * (qk + m.mla.v_head_dim)
+    return 2 * _softmax_layer_count(m) * m.arch.heads * 2 * m.arch.head_dim
+
+
+def decode_flops_per_token(m: ModelEntry, context_tokens: float) -> float:
+    """FLOPs to generate one token with ``context_tokens`` already cached: 2 x active params + attention."""
+    return 2 * active_param_count(m) + _attn_flops_per_ctx_token(m) * context_tokens
+
+
+def prefill_flops(m: ModelEntry, prompt_tokens: int) -> float:
+    """FLOPs to prefill a prompt: 2 x active params per token, plus causal attention (n^2 / 2)."""
+    return 2 * active_param_count(m) * prompt_tokens + _attn_flops_per_ctx_token(m) * prompt_tokens ** 2 / 2

@@ -1,0 +1,82 @@
+"""Command line: ``run``, ``list``, ``sysinfo`` (and the cost/projection commands).
+
+Bad input exits 2 with one line per problem naming the file or flag, what was found and what is
+allowed; never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from bench.errors import BenchError
+from bench.cli.run import cmd_list, cmd_run, cmd_sysinfo
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: one line, exit 2
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message}\n")
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bench", description="Inference cost and capacity benchmark.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run the benchmark described by a YAML config")
+    r.add_argument("config")
+    r.add_argument("--output-dir", help="parent directory for the run directory (default: the config's output_dir)")
+    r.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping its completed cases")
+    r.add_argument("--format", choices=("table", "json"), default="table")
+    r.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report of this run")
+    r.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="show a catalog")
+    ls.add_argument("what", choices=("models", "hardware", "pricing"))
+    ls.add_argument("--format", choices=("table", "json"), default="table")
+    ls.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("sysinfo", help="what this machine is and which power sensors it has")
+    s.add_argument("--format", choices=("table", "json"), default="table")
+    s.set_defaults(func=cmd_sysinfo)
+
+    from bench.cli import analysis as cli_analysis
+
+    cli_analysis.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except BenchError as exc:
+        for line in exc.lines():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""``compare`` and ``report`` commands."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench.errors import InputError
+from bench.present import console
+
+
+def _pricing(args) -> tuple[float, str]:
+    from bench.catalog import pricing
+
+    if args.rental_usd_per_hour is not None:
+        if args.rental_usd_per_hour <= 0:
+            raise InputError(f"--rental-usd-per-hour must be > 0; found {args.rental_usd_per_hour:g}")
+        return args.rental_usd_per_hour, f"rental ${args.rental_usd_per_hour:.2f}/accelerator-hour"
+    p = pricing.preset(args.pricing)
+    if p["kind"] != "rental":
+        raise InputError(f"--pricing '{args.pricing}' is an ownership preset; compare and report take a rental "
+                         "preset or --rental-usd-per-hour (use `cost` for ownership)")
+    return p["usd_per_hour"], f"{args.pricing} (${p['usd_per_hour']:.2f}/accelerator-hour)"
+
+
+def _common(p) -> None:
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--pricing", default="h800-deepseek", help="rental preset for $/M columns (default h800-deepseek, $2/h)")
+    p.add_argument("--rental-usd-per-hour", type=float, help="price every accelerator-hour at this rental instead")
+
+
+def add_commands(sub) -> None:
+    c = sub.add_parser("compare", help="one table of many result directories, from any machines")
+    _common(c)
+    c.add_argument("--format", choices=("table", "md", "csv", "json", "parquet"), default="table")
+    c.add_argument("--output", help="write to this file instead of stdout (parquet needs it)")
+    c.set_defaults(func=cmd_compare)
+
+    r = sub.add_parser("report", help="a self-contained HTML (and Markdown) report with charts")
+    _common(r)
+    r.add_argument("--html", help="write the HTML report here")
+    r.add_argument("--markdown", help="write a Markdown report here, PNG charts beside it")
+    r.add_argument("--capacity", action="store_true", help="add the H20 vs 910B capacity chart (Exhibit 63)")
+    r.set_defaults(func=cmd_report)
+
+
+def _load(args):
+    from bench.analysis import compare
+
+    runs = compare.load_runs(args.run_dirs)
+    hourly, label = _pricing(args)
+    df = compare.frame(compare.rows(runs, hourly, label))
+    return runs, df, compare.warnings(runs)
+
+
+def cmd_compare(args) -> int:
+    from bench.analysis import compare
+
+    runs, df, warns = _load(args)
+    fmt = args.format
+    if fmt == "parquet" and not args.output:
+        raise InputError("--format parquet writes a binary file: give --output PATH")
+    if fmt == "table":
+        from rich.table import Table
+
+        t = Table(title=f"{len(df)} case(s) from {len(runs)} run(s); $/M at {df['pricing'].iloc[0] if len(df) else ''}",
+                  title_justify="left")
+        cols = ["hardware", "model", "backend", "dtype", "batch_size", "input_tokens", "output_tokens",
+                "output_tok_s_per_accelerator", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms",
+                "j_per_output_tok", "avg_power_w", "usd_per_mtok_output", "mbu", "provenance"]
+        for col in cols:
+            t.add_column(col.replace("_", " "))
+        for row in df[cols].itertuples(index=False):
+            t.add_row(*["—" if v is None or (isinstance(v, float) and v != v) else
+                        (f"{v:,.4g}" if isinstance(v, float) else str(v)) for v in row])
+        con = console()
+        con.print(t)
+        for w in warns:
+            con.print(f"warning: {w}")
+        return 0
+    if fmt == "md":
+        text = compare.to_markdown(df) + "".join(f"\n> warning: {w}\n" for w in warns)
+    elif fmt == "csv":
+        text = df.to_csv(index=False)
+    elif fmt == "json":
+        text = json.dumps({"rows": json.loads(df.to_json(orient="records")), "warnings": warns})
+    else:
+        df.to_parquet(args.output, index=False)
+        for w in warns:
+            print(f"warning: {w}", file=sys.stderr)
+        return 0
+    if args.output:
+        Path(args.output).write_text(text)
+        if fmt == "csv":
+            for w in warns:
+                print(f"warning: {w}", file=sys.stderr)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        if fmt == "csv":
+            for w in warns:
+                print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    if not args.html and not args.markdown:
+        raise InputError("report needs --html PATH and/or --markdown PATH")
+    write_reports(args.run_dirs, args.html, args.markdown, args.capacity, args.pricing, args.rental_usd_per_hour)
+    return 0
+
+
+def write_reports(run_dirs: list[str], html: str | None = None, markdown: str | None = None, capacity: bool = False,
+                  pricing: str = "h800-deepseek", rental_usd_per_hour: float | None = None, quiet: bool = False) -> None:
+    from argparse import Namespace
+
+    from bench.analysis import report
+
+    runs, df, warns = _load(Namespace(run_dirs=run_dirs, pricing=pricing, rental_usd_per_hour=rental_usd_per_hour))
+    cap = None
+    if capacity:
+        from bench.cli.capacity import exhibit63_doc
+
+        cap = exhibit63_doc()
+    out = sys.stderr if quiet else sys.stdout
+    try:
+        if html:
+            Path(html).parent.mkdir(parents=True, exist_ok=True)
+            report.write_html(Path(html), df, runs, warns, cap)
+            print(f"html report: {html}", file=out)
+        if markdown:
+            Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+            report.write_markdown(Path(markdown), df, runs, warns, cap)
+            print(f"markdown report: {markdown}", file=out)
+    except OSError as exc:
+        raise InputError(f"cannot write the report: {exc.filename}: {exc.strerror}") from None

@@ -1,0 +1,163 @@
+from __future__ import annotations
+import json
+import os
+import sys
+from pathlib import Path
+from bench.present import console
+
+
+def _fmt(v, digits: int = 2) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def _ms(v) -> str:
+    return "—" if v is None else f"{v * 1000:,.2f}"
+
+
+def cases_table(cases: list[dict], title: str):
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for col in ("case", "status", "out tok/s", "total tok/s", "TTFT p50 ms", "TPOT p50 ms", "TPOT p99 ms",
+                "E2E p50 ms", "J/out tok", "energy src", "peak RSS Δ MiB"):
+        t.add_column(col, justify="left" if col in ("case", "status", "energy src") else "right")
+    for c in cases:
+        e, m = c.get("energy") or {}, c.get("memory") or {}
+        rss = m.get("rss_peak_delta_bytes")
+        t.add_row(c["case_id"], c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]",
+                  _fmt(c.get("output_tok_s"), 1), _fmt(c.get("total_tok_s"), 1),
+                  _ms((c.get("ttft_s") or {}).get("p50")), _ms((c.get("tpot_s") or {}).get("p50")),
+                  _ms((c.get("tpot_s") or {}).get("p99")), _ms((c.get("e2e_s") or {}).get("p50")),
+                  _fmt(e.get("j_per_output_tok"), 4), e.get("source", "—"),
+                  _fmt(rss / 2**20 if rss is not None else None, 1))
+    return t
+
+
+def cmd_run(args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from bench.config.load import load_config
+    from bench.measure.runner import execute
+
+    cfg, text = load_config(args.config)
+    err = console(stderr=True)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, transient=False)
+    task = progress.add_task(f"{cfg.name}", total=None)
+
+    def on_start(n):  # after preflight: a bad config or machine prints its error alone
+        progress.update(task, total=n)
+        progress.start()
+
+    def on_case(case_id, summary):
+        progress.update(task, advance=1, description=f"{cfg.name}: {case_id} {summary['status']}")
+
+    # stdout carries only the table or the JSON document: engines' logs (vLLM logs to stdout, and its
+    # worker processes inherit file descriptor 1) go to stderr while the cases run.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    sys.stdout.flush()
+    saved_stdout = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        outcome = execute(cfg, text, args.config, output_dir=Path(args.output_dir) if args.output_dir else None,
+                          resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start)
+    finally:
+        progress.stop()
+        sys.stdout.flush()
+        os.dup2(saved_stdout, 1)
+        os.close(saved_stdout)
+    if args.format == "json":
+        print(json.dumps({"run_dir": str(outcome.run_dir), "interrupted": outcome.interrupted,
+                          "cases": outcome.cases}, default=str))
+    else:
+        out = console()
+        out.print(cases_table(outcome.cases, f"{cfg.name} — measured ({outcome.cases[0]['hardware'] if outcome.cases else ''})"))
+        e = (outcome.cases[0].get("energy") or {}) if outcome.cases else {}
+        if e.get("source") == "none":
+            out.print(f"energy: not measured ({e.get('note')})")
+        out.print(f"results: {outcome.run_dir}")
+    if args.report and outcome.cases:
+        from bench.cli.reports import write_reports
+
+        write_reports([str(outcome.run_dir)], html=args.report, quiet=args.format == "json")
+    if outcome.interrupted:
+        print(f"interrupted: {len(outcome.cases)} finished case(s) kept in {outcome.run_dir}; "
+              f"continue with --resume {outcome.run_dir}", file=sys.stderr)
+        return 130
+    return 1 if any(c["status"] != "ok" for c in outcome.cases) else 0
+
+
+def cmd_list(args) -> int:
+    from rich.table import Table
+
+    rows = _list_rows(args.what)
+    if args.format == "json":
+        print(json.dumps(rows, default=str))
+        return 0
+    t = Table(title=f"{args.what} catalog (reference data; sources in bench/catalog/data)", title_justify="left")
+    for k in rows[0]:
+        t.add_column(k)
+    for r in rows:
+        t.add_row(*[_fmt(v) for v in r.values()])
+    console().print(t)
+    return 0
+
+
+def _list_rows(what: str) -> list[dict]:
+    from bench.catalog import models as catalog
+    from bench.catalog.architectures import BUILDABLE, TINY
+
+    if what == "models":
+        rows = []
+        for m in catalog.models().values():
+            rows.append({"id": m.id, "origin": m.origin, "type": m.model_type,
+                         "params_b": round(catalog.param_count(m) / 1e9, 2),
+                         "active_b": round(catalog.active_param_count(m) / 1e9, 2),
+                         "published_b": m.published_params_b,
+                         "kv_bytes_per_tok_bf16": int(catalog.kv_bytes_per_token(m, "bf16")),
+                         "ctx": m.context_length, "random_weights": m.model_type in BUILDABLE,
+                         "hf_id": m.hf_id})
+        for name, m in TINY.items():
+            rows.append({"id": f"tiny:{name}", "origin": "-", "type": m.model_type,
+                         "params_b": round(catalog.param_count(m) / 1e9, 6), "active_b": None,
+                         "published_b": None, "kv_bytes_per_tok_bf16": int(catalog.kv_bytes_per_token(m, "bf16")),
+                         "ctx": m.context_length, "random_weights": True, "hf_id": "(built locally)"})
+        return rows
+    from bench.catalog import hardware
+    from bench.catalog import pricing
+
+    if what == "hardware":
+        return [hardware.row(c) for c in hardware.chips().values()]
+    return pricing.rows()
+
+
+def cmd_sysinfo(args) -> int:
+    from bench.measure import sysinfo
+
+    info = sysinfo.collect()
+    if args.format == "json":
+        print(json.dumps(info, default=str))
+        return 0
+
+    c = console()
+    c.print(f"host: {info['host']}  ({info['os']})")
+    c.print(f"cpu: {info['cpu']['model']}, {info['cpu']['logical_cores']} logical cores, "
+            f"{info['cpu']['numa_nodes']} NUMA node(s); RAM {info['ram_bytes'] / 2**30:.1f} GiB")
+    if info["gpus"]:
+        for g in info["gpus"]:
+            c.print(f"gpu {g['index']}: {g['name']} {g['memory_total_bytes'] / 2**30:.0f} GiB, driver {g['driver']}, "
+                    f"CUDA {g['cuda_driver']}, power limit {g['power_limit_w']} W, MIG {g['mig_mode']}")
+    else:
+        c.print("gpus: none")
+    ps = info["power_sensors"]
+    c.print(f"power: {ps['summary']}")
+    c.print(f"  nvml: {'available' if ps['nvml']['available'] else 'not available: ' + str(ps['nvml']['note'])}")
+    c.print(f"  rapl: {'available' if ps['rapl']['available'] else 'not available: ' + str(ps['rapl']['note'])}")
+    c.print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v))
+    if info["cpu_pressure"]:
+        c.print(f"cpu pressure (some avg10): {info['cpu_pressure']['some_avg10']}%")
+    return 0

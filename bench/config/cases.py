@@ -1,0 +1,66 @@
+from __future__ import annotations
+import itertools
+import re
+from typing import Literal
+from pydantic import (BaseModel, ConfigDict)
+from bench.errors import ConfigError
+from bench.config.schema import BenchConfig, ModelSpec
+
+
+class Case(BaseModel):
+    """One point of the sweep: a model under one workload shape."""
+
+    model_config = ConfigDict(frozen=True)
+    case_id: str
+    model: ModelSpec
+    batch_size: int  # offline: requests per batch; online: the concurrency cap (0 = none)
+    input_tokens: int
+    output_tokens: int
+    num_batches: int
+    concurrency: int | None = None
+    request_rate: float | None = None  # requests/s; inf = all at once
+    kind: Literal["load", "slo-search"] = "load"
+
+
+def _as_list(v) -> list[int]:
+    return list(v) if isinstance(v, list) else [v]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower()
+
+
+def _rate_id(rate: float) -> str:
+    return "inf" if rate == float("inf") else f"{rate:g}"
+
+
+def expand(cfg: BenchConfig) -> list[Case]:
+    """Cartesian product of the models and every list-valued sweep field, in a stable order:
+    offline backends sweep batch sizes; the openai backend sweeps concurrency x request rate."""
+    w = cfg.workload
+    cases = []
+    lengths = list(itertools.product(_as_list(w.input_tokens), _as_list(w.output_tokens)))
+    for m in cfg.models:
+        if cfg.backend.kind != "openai":
+            for bs, (n_in, n_out) in itertools.product(w.batch_sizes, lengths):
+                cid = f"{_slug(m.label)}_bs{bs}_in{n_in}_out{n_out}"
+                cases.append(Case(case_id=cid, model=m, batch_size=bs, input_tokens=n_in, output_tokens=n_out,
+                                  num_batches=w.batches_for(bs)))
+            continue
+        concs = w.concurrency or ([] if w.slo_search and not w.request_rates else [None])
+        rates = [float(r) for r in (w.request_rates or ["inf"])]
+        if w.concurrency or w.request_rates or not w.slo_search:
+            for c, r, (n_in, n_out) in itertools.product(concs, rates, lengths):
+                cid = f"{_slug(m.label)}_c{c or 'max'}_r{_rate_id(r)}_in{n_in}_out{n_out}"
+                cases.append(Case(case_id=cid, model=m, batch_size=c or 0, input_tokens=n_in, output_tokens=n_out,
+                                  num_batches=1, concurrency=c, request_rate=r))
+        if w.slo_search:
+            for n_in, n_out in lengths:
+                cid = f"{_slug(m.label)}_slo-search-{w.slo_search.over}_in{n_in}_out{n_out}"
+                cases.append(Case(case_id=cid, model=m, batch_size=0, input_tokens=n_in, output_tokens=n_out,
+                                  num_batches=1, kind="slo-search"))
+    ids = [c.case_id for c in cases]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ConfigError(f"config names the same case twice: {', '.join(dupes)}; remove the repeated model or length")
+    return cases

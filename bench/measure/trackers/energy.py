@@ -1,0 +1,312 @@
+"""Energy and power: one tracker interface over NVML, RAPL, a labelled TDP estimate, or nothing.
+
+The source is chosen once per run (``choose_source``). If the config *asks* for a source that is
+unavailable, preflight fails with the reason; if it was only implied (``auto``) the run degrades to
+``none``, whose values are ``None`` with a note saying why. Never 0 for "not measured".
+Units: joules (``_j``), watts (``_w``), seconds (``_s``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from bench.errors import PreflightError
+from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
+
+log = logging.getLogger(__name__)
+
+
+class EnergySource:
+    """Base: start() at the window's start, stop() returns a reading dict."""
+
+    name = "none"
+    measures = False
+
+    def __init__(self, note: str | None = None):
+        self.note = note
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> dict:
+        return {"per_device_j": None, "total_j": None, "avg_power_w": None, "peak_power_w": None,
+                "window_s": time.perf_counter() - self._t0}
+
+    def idle_power_w(self, seconds: float) -> float | None:
+        if not self.measures or seconds <= 0:
+            return None
+        self.start()
+        time.sleep(seconds)
+        return self.stop()["avg_power_w"]
+
+    def telemetry(self) -> dict | None:
+        return None
+
+    def device_memory(self) -> dict | None:
+        return None
+
+    def describe(self) -> dict:
+        return {"source": self.name, "note": self.note}
+
+
+class NoEnergy(EnergySource):
+    name = "none"
+
+
+class EstimateTdp(EnergySource):
+    """Estimated energy = TDP x time x utilisation. Labelled ``estimate-tdp``: not a measurement."""
+
+    name = "estimate-tdp"
+    measures = True
+
+    def __init__(self, tdp_w: float, utilisation: float):
+        super().__init__(note=f"ESTIMATE, not measured: {tdp_w:g} W TDP x {utilisation:g} utilisation x time")
+        self.tdp_w, self.utilisation = tdp_w, utilisation
+
+    def stop(self) -> dict:
+        window = time.perf_counter() - self._t0
+        w = self.tdp_w * self.utilisation
+        return {"per_device_j": {"0": w * window}, "total_j": w * window, "avg_power_w": w, "peak_power_w": w,
+                "window_s": window}
+
+
+# ---------------------------------------------------------------------------- RAPL
+RAPL_ROOT = Path("/sys/class/powercap")
+
+
+def _rapl_zones(root: Path) -> list[Path]:
+    """Package zones (intel-rapl:N) and their DRAM subzones; psys and core/uncore are left out to
+    avoid counting the same energy twice."""
+    zones = []
+    for z in sorted(root.glob("intel-rapl:*")):
+        name = (z / "name").read_text().strip() if (z / "name").exists() else ""
+        if name.startswith("package") or name == "dram":
+            zones.append(z)
+    return zones
+
+
+class RaplSource(EnergySource):
+    name = "rapl"
+    measures = True
+
+    def __init__(self, root: Path = RAPL_ROOT, hz: float = 10.0):
+        super().__init__()
+        self.root = Path(root)
+        self.zones = _rapl_zones(self.root) if self.root.exists() else []
+        if not self.zones:
+            raise PreflightError(f"RAPL not available: no package zones under {self.root}")
+        self.max_uj = {}
+        for z in self.zones:
+            try:
+                int((z / "energy_uj").read_text())
+                self.max_uj[z.name] = int((z / "max_energy_range_uj").read_text())
+            except PermissionError:
+                raise PreflightError(f"RAPL not readable: permission denied on {z / 'energy_uj'}; "
+                                     "run as root or `chmod a+r` the energy_uj files") from None
+            except (OSError, ValueError) as exc:
+                raise PreflightError(f"RAPL not readable: {z / 'energy_uj'}: {exc}") from None
+        self.hz = hz
+
+    def _read(self) -> dict[str, int]:
+        return {z.name: int((z / "energy_uj").read_text()) for z in self.zones}
+
+    def _delta_j(self, a: dict[str, int], b: dict[str, int]) -> dict[str, float]:
+        out = {}
+        for k in a:
+            d = b[k] - a[k]
+            if d < 0:  # the counter wrapped around max_energy_range_uj
+                d += self.max_uj[k]
+            out[k] = d / 1e6
+        return out
+
+    def start(self) -> None:
+        self._sampler = PeriodicSampler(self._read, self.hz).start()
+        self._t0 = self._sampler.samples[0][0]
+
+    def stop(self) -> dict:
+        s = self._sampler.stop()
+        window = s[-1][0] - s[0][0]
+        per = self._delta_j(s[0][1], s[-1][1])
+        powers = [sum(self._delta_j(a, b).values()) / (tb - ta) for (ta, a), (tb, b) in zip(s, s[1:]) if tb > ta]
+        total = sum(per.values())
+        return {"per_device_j": per, "total_j": total, "avg_power_w": total / window if window > 0 else None,
+                "peak_power_w": max(powers) if powers else None, "window_s": window}
+
+
+# ---------------------------------------------------------------------------- NVML
+def nvml_physical_ids(logical: list[int], env: str | None) -> list[str | int]:
+    """Map the backend's logical CUDA indices to NVML indices or UUIDs, honouring CUDA_VISIBLE_DEVICES."""
+    if env is None or env.strip() == "":
+        return list(logical)
+    entries = [e.strip() for e in env.split(",") if e.strip()]
+    out: list[str | int] = []
+    for i in logical:
+        if i >= len(entries):
+            raise PreflightError(f"CUDA device {i} is not in CUDA_VISIBLE_DEVICES={env!r}")
+        e = entries[i]
+        out.append(int(e) if e.isdigit() else e)
+    return out
+
+
+class NvmlSource(EnergySource):
+    """``nvml-energy`` (the total-energy counter delta) with ``nvml-sampled`` (power integrated by the
+    trapezoid rule) always alongside as a cross-check, and telemetry from the same sampler thread."""
+
+    measures = True
+
+    def __init__(self, logical_indices: list[int], hz: float = 10.0):
+        super().__init__()
+        try:
+            import pynvml
+        except ImportError:
+            raise PreflightError("NVML not available: the nvidia-ml-py package is not installed; "
+                                 "pip install nvidia-ml-py") from None
+        self.nvml = pynvml
+        try:
+            pynvml.nvmlInit()
+        except pynvml.NVMLError_LibraryNotFound:
+            raise PreflightError("NVML library not found (libnvidia-ml.so): no NVIDIA driver on this machine") from None
+        except pynvml.NVMLError_NoPermission:
+            raise PreflightError("NVML permission denied: run as a user that may open /dev/nvidia*") from None
+        except pynvml.NVMLError as exc:
+            raise PreflightError(f"NVML failed to initialise: {exc}") from None
+        ids = nvml_physical_ids(logical_indices, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        self.keys = [str(i) for i in logical_indices]
+        self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) if isinstance(i, int)
+                        else pynvml.nvmlDeviceGetHandleByUUID(i) for i in ids]
+        self.has_counter = True
+        for h in self.handles:
+            try:
+                pynvml.nvmlDeviceGetTotalEnergyConsumption(h)
+            except pynvml.NVMLError_NotSupported:
+                self.has_counter = False
+        self.name = "nvml-energy" if self.has_counter else "nvml-sampled"
+        if not self.has_counter:
+            self.note = "this GPU has no total-energy counter (pre-Volta): energy integrated from sampled power"
+        self.hz = hz
+
+    def _energy_mj(self) -> list[int]:
+        return [self.nvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self.handles]
+
+    def _probe(self) -> dict:
+        n = self.nvml
+        s = {"power_w": [n.nvmlDeviceGetPowerUsage(h) / 1000.0 for h in self.handles]}
+        try:
+            s["sm_clock_mhz"] = [n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM) for h in self.handles]
+            s["mem_clock_mhz"] = [n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_MEM) for h in self.handles]
+            s["temperature_c"] = [n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU) for h in self.handles]
+            s["utilization_pct"] = [n.nvmlDeviceGetUtilizationRates(h).gpu for h in self.handles]
+            s["memory_used_bytes"] = [n.nvmlDeviceGetMemoryInfo(h).used for h in self.handles]
+        except n.NVMLError:
+            pass  # telemetry is best effort; power is what the energy figures need
+        return s
+
+    def start(self) -> None:
+        self._e0 = self._energy_mj() if self.has_counter else None
+        self._sampler = PeriodicSampler(self._probe, self.hz).start()
+
+    def stop(self) -> dict:
+        samples = self._sampler.stop()
+        e1 = self._energy_mj() if self.has_counter else None
+        window = samples[-1][0] - samples[0][0]
+        self._last = samples
+        sampled = {}
+        for i, k in enumerate(self.keys):
+            sampled[k] = trapezoid_j([(t, s["power_w"][i]) for t, s in samples])
+        sampled_total = sum(v for v in sampled.values() if v is not None) if all(
+            v is not None for v in sampled.values()) else None
+        peak = max((sum(s["power_w"]) for _, s in samples), default=None)
+        notes = []
+        per = dict(sampled)
+        if self.has_counter:
+            for i, k in enumerate(self.keys):
+                d = e1[i] - self._e0[i]
+                if d < 0:  # the counter went backwards (driver reload / reset): fall back for this device
+                    notes.append(f"GPU {k}: energy counter reset during the window; used sampled power")
+                else:
+                    per[k] = d / 1000.0
+        total = sum(per.values()) if all(v is not None for v in per.values()) else None
+        return {"per_device_j": per, "total_j": total,
+                "avg_power_w": total / window if total is not None and window > 0 else None,
+                "peak_power_w": peak, "window_s": window,
+                "cross_check": {"nvml-sampled": {"total_j": sampled_total,
+                                                 "avg_power_w": sampled_total / window if sampled_total and window > 0 else None,
+                                                 "samples": len(samples)}},
+                "notes": notes}
+
+    def telemetry(self) -> dict | None:
+        samples = getattr(self, "_last", None)
+        if not samples:
+            return None
+        out = {}
+        for key in ("sm_clock_mhz", "mem_clock_mhz", "temperature_c", "utilization_pct", "power_w"):
+            vals = [sum(s[key]) / len(s[key]) for _, s in samples if key in s]
+            out[key] = {"mean": sum(vals) / len(vals), "max": max(vals)} if vals else None
+        try:
+            out["power_limit_w"] = sum(self.nvml.nvmlDeviceGetEnforcedPowerLimit(h) for h in self.handles) / 1000.0
+        except self.nvml.NVMLError:
+            out["power_limit_w"] = None
+        return out
+
+    def device_memory(self) -> dict | None:
+        samples = getattr(self, "_last", None)
+        used = [sum(s["memory_used_bytes"]) for _, s in samples or [] if "memory_used_bytes" in s]
+        try:
+            total = sum(self.nvml.nvmlDeviceGetMemoryInfo(h).total for h in self.handles)
+        except self.nvml.NVMLError:
+            total = None
+        return {"device_used_peak_bytes": max(used) if used else None, "device_total_bytes": total}
+
+
+def choose_source(energy_cfg, cuda_indices: list[int], rapl_root: Path = RAPL_ROOT, local: bool = True) -> EnergySource:
+    """Pick the energy source once per run. Explicit requests fail loudly; ``auto`` degrades to none.
+    ``local=False`` (an external endpoint): this machine's sensors do not see the server, so ``auto``
+    measures nothing; an explicit source is taken at its word (the server may run here)."""
+    want = energy_cfg.source
+    hz = energy_cfg.sample_hz
+    if want == "none":
+        return NoEnergy(note="energy measurement turned off in the config (energy.source: none)")
+    if want == "auto" and not local:
+        return NoEnergy(note="external endpoint: its power is not visible from the client; if the server runs "
+                             "on this machine, set energy.source to nvml or rapl")
+    if want == "estimate-tdp":
+        return EstimateTdp(energy_cfg.tdp_w, energy_cfg.utilisation)
+    if want == "nvml":
+        if not cuda_indices:
+            raise PreflightError("energy.source 'nvml' needs a CUDA device; set backend.device to cuda, "
+                                 "or energy.source to auto")
+        return NvmlSource(cuda_indices, hz)
+    if want == "rapl":
+        return RaplSource(rapl_root, hz)
+    # auto
+    reasons = []
+    if cuda_indices:
+        try:
+            return NvmlSource(cuda_indices, hz)
+        except PreflightError as exc:
+            reasons.append(str(exc))
+    else:
+        try:
+            return RaplSource(rapl_root, hz)
+        except PreflightError as exc:
+            reasons.append(str(exc))
+    return NoEnergy(note="; ".join(reasons) or "no power sensor found")
+
+
+def energy_block(source: EnergySource, reading: dict, output_tokens: int, total_tokens: int,
+                 idle_w: float | None) -> dict:
+    """The case summary's ``energy`` block. Per-token figures only where energy was measured."""
+    total = reading.get("total_j")
+    notes = [n for n in [source.note, *reading.get("notes", [])] if n]
+    return {
+        "source": source.name, "unit": "J",
+        "total_j": total, "per_device_j": reading.get("per_device_j"),
+        "avg_power_w": reading.get("avg_power_w"), "peak_power_w": reading.get("peak_power_w"),
+        "j_per_output_tok": total / output_tokens if total is not None and output_tokens else None,
+        "j_per_total_tok": total / total_tokens if total is not None and total_tokens else None,
+        "idle_baseline_w": idle_w, "window_s": reading.get("window_s"),
+        "cross_check": reading.get("cross_check"),
+        "note": "; ".join(notes) or None,
+    }

@@ -1,0 +1,4 @@
+from __future__ import annotations
+
+
+SCHEMA_VERSION = 1
