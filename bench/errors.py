@@ -7,8 +7,6 @@ The CLI turns a ``BenchError`` into its message on stderr and exit status 2, wit
 class BenchError(Exception):
     """Bad input or an unusable machine: the message says what was found and how to fix it."""
 
-    exit_code = 2
-
     def __init__(self, message: str, problems: list[str] | None = None):
         self.problems = problems or [message]
         super().__init__(message)

@@ -68,6 +68,11 @@ def tpot_s(r: RequestRecord) -> float | None:
     return (e2e_s(r) - ttft_s(r)) / (r.output_tokens - 1)
 
 
+def tok_s_per_user(tpot: float | None) -> float | None:
+    """Interactivity: tokens/s one user sees, 1 / TPOT (measured p50, or projected); None if TPOT is not known."""
+    return 1.0 / tpot if tpot else None
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     """Linear interpolation between closest ranks (numpy's default), q in [0, 100]."""
     if not sorted_values:

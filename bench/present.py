@@ -1,7 +1,47 @@
-"""Shared presentation helpers for the CLI and reports."""
+"""The one place that formats numbers for people (tables, Markdown, HTML), and the console they go to.
+
+A value that was not measured (None, or NaN from pandas) is shown as "—", never as 0. Numbers stay SI
+inside the package (seconds, W, bytes); conversion for display (ms, MW, %) happens here.
+"""
 from __future__ import annotations
 
+import math
 import sys
+
+MISSING = "—"
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def fixed(v, digits: int = 2) -> str:
+    """A number with thousands separators and ``digits`` decimals: 1234.5 -> '1,234.50'."""
+    return MISSING if _missing(v) else f"{v:,.{digits}f}"
+
+
+def cell(v, digits: int = 2) -> str:
+    """A table cell: floats as ``fixed``, anything else (ints, ids, labels) as written."""
+    if _missing(v):
+        return MISSING
+    return fixed(v, digits) if isinstance(v, float) else str(v)
+
+
+def sig(v, digits: int = 4) -> str:
+    """A table cell with ``digits`` significant figures for floats: 0.0005204, 1,024, 33.66."""
+    if _missing(v):
+        return MISSING
+    return f"{v:,.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def ms(seconds, digits: int = 2) -> str:
+    """Seconds shown as milliseconds."""
+    return MISSING if _missing(seconds) else fixed(seconds * 1000, digits)
+
+
+def pct(fraction, digits: int = 0) -> str:
+    """A fraction shown as a percentage: 0.62 -> '62%'."""
+    return MISSING if _missing(fraction) else f"{100 * fraction:.{digits}f}%"
 
 
 def console(stderr: bool = False):

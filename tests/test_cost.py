@@ -83,19 +83,21 @@ def test_every_chip_number_has_a_source_and_positive_peaks():
         cat["910b"].peak_tflops("fp8")
 
 
-def test_unsourced_user_chip_is_refused(tmp_path):
+def test_unsourced_user_chip_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_HARDWARE_DIR", str(tmp_path))
     f = tmp_path / "mine.yaml"
     f.write_text("chips:\n  - {id: x1, vendor: me, name: X1, year: 2026, tflops: {bf16: 100}, memory_gb: 10,"
                  " bandwidth_tbs: 1, sources: {tflops: me}}\n")
     with pytest.raises(ConfigError, match="sources.memory_gb"):
-        hardware.chips((str(f),))
+        hardware.chips()
 
 
-def test_user_chip_yaml_is_added(tmp_path):
+def test_user_chip_yaml_is_added(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_HARDWARE_DIR", str(tmp_path))
     f = tmp_path / "mine.yaml"
     f.write_text("chips:\n  - id: x2\n    vendor: me\n    name: X2\n    year: 2026\n    tflops: {bf16: 100}\n"
                  "    memory_gb: 10\n    bandwidth_tbs: 1\n    sources: {tflops: s, memory_gb: s, bandwidth_tbs: s}\n")
-    assert hardware.get_chip("x2", (str(f),)).tflops.bf16 == 100
+    assert hardware.get_chip("x2").tflops.bf16 == 100
 
 
 # ---------------------------------------------------------------------------- CLI contract

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from bench.analysis import capacity
+from bench.analysis import capacity, efficiency, exhibit63
 from bench.catalog import models as catalog
 from bench.catalog import hardware
 from bench.analysis import projection as P
@@ -78,7 +78,7 @@ def test_calibration_round_trip():
         cases.append({"status": "ok", "model": {"label": "Llama-3.1-8B"}, "backend": {"dtype": "bfloat16"},
                       "accelerators": 1, "workload": {"batch_size": b, "input_tokens": 512, "output_tokens": 128},
                       "tpot_s": {"p50": r["tpot_s"]}, "ttft_s": {"p50": r["ttft_s"]}})
-    eff = P.calibrate(P.calibration_points(lambda c: LLAMA8, h200, cases))
+    eff = P.calibrate(efficiency.calibration_points(lambda c: LLAMA8, h200, cases))
     assert eff.mbu == pytest.approx(0.6, rel=1e-6) and eff.mfu == pytest.approx(0.4, rel=1e-6)
     assert eff.step_overhead_s == pytest.approx(0.002, rel=1e-6)
     for c in cases:
@@ -94,7 +94,7 @@ def test_measured_efficiency_of_the_h200_reference_run():
     rd = RunDir.open_existing(ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z")
     h200 = hardware.get_chip("h200")
     for c in rd.latest_cases():
-        e = P.measured_efficiency(catalog.models()[c["model"]["label"]], h200, c)
+        e = efficiency.measured_efficiency(catalog.models()[c["model"]["label"]], h200, c)
         assert 0 < e["mbu"] < 1 and 0 < e["mfu"] < 1 and e["provenance"] == "measured"
 
 
@@ -111,16 +111,16 @@ def test_fleet_by_hand():
 
 
 def test_exhibit63_all_24_numbers_within_2pct():
-    check = capacity.exhibit63_check(capacity.exhibit63())
+    check = exhibit63.check(exhibit63.rows())
     assert len(check) == 24
     for c in check:
         assert abs(c["rel_error"]) <= 0.02, c
 
 
 def test_exhibit63_is_computed_not_looked_up():
-    x = dict(capacity.exhibit63_inputs())
+    x = dict(exhibit63.inputs())
     x["chips_added_millions"] = {**x["chips_added_millions"], 2025: 2 * x["chips_added_millions"][2025]}
-    rows = capacity.exhibit63(x)
+    rows = exhibit63.rows(x)
     r = [r for r in rows if r["scenario"] == "h20" and r["year"] == 2025][0]
     assert r["power_mw"] == pytest.approx(2 * 2.91e6 * 1.14 / 1e3, rel=1e-9)
 
@@ -201,5 +201,5 @@ def test_sw_efficiency_discount():
     cut = P.project(LLAMA8, hardware.get_chip("910b"), P.Workload(1000, 1000, 8, 1, "bf16"), sw_efficiency=0.725)
     assert cut["output_tok_s_per_accelerator"] == pytest.approx(0.725 * base["output_tok_s_per_accelerator"])
     with pytest.raises(InputError):
-        from bench.cli.capacity import _sw_eff
-        _sw_eff("910b=1.5")
+        from bench.cli.args import sw_efficiency
+        sw_efficiency("910b=1.5")

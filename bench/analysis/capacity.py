@@ -1,5 +1,5 @@
-"""Fleet capacity: accelerators <-> MW <-> EFLOPS <-> TWh <-> tokens/day (pure functions), and the
-report's Exhibit 63 rebuilt from documented assumptions.
+"""Fleet capacity: accelerators <-> MW <-> EFLOPS <-> TWh <-> tokens/day (pure functions), and one
+chip's fleet figures for a model (``chip_capacity``). The report's Exhibit 63 is in ``exhibit63``.
 
 Units: power in W (``_w``); MW appears only in presentation and in the exhibit's published rows.
 - all-in power per accelerator = chip + server share, before PUE (catalog server_power_w, else TDP x
@@ -10,14 +10,12 @@ Units: power in W (``_w``); MW appears only in presentation and in the exhibit's
 """
 from __future__ import annotations
 
-import functools
-from importlib import resources
-
-import yaml
-
+from bench.analysis import cost, projection
+from bench.analysis.cost import HOURS_PER_YEAR
+from bench.catalog import pricing
 from bench.errors import InputError
 
-HOURS = 8760.0
+SECONDS_PER_DAY = 86400
 
 
 def fleet(accelerators: float, all_in_w: float, peak_tflops: float, tok_s_per_accelerator: float | None,
@@ -30,8 +28,8 @@ def fleet(accelerators: float, all_in_w: float, peak_tflops: float, tok_s_per_ac
         "accelerators": accelerators, "all_in_w_per_accelerator": all_in_w,
         "it_power_w": it_w, "facility_power_w": facility_w,
         "compute_eflops": accelerators * peak_tflops / 1e6,
-        "electricity_twh_per_year": facility_w * HOURS * utilisation / 1e12,
-        "tokens_s": tok_s, "tokens_per_day": tok_s * 86400 * utilisation if tok_s else None,
+        "electricity_twh_per_year": facility_w * HOURS_PER_YEAR * utilisation / 1e12,
+        "tokens_s": tok_s, "tokens_per_day": tok_s * SECONDS_PER_DAY * utilisation if tok_s else None,
         "tokens_s_per_mw_it": tok_s_per_accelerator * sw_efficiency * 1e6 / all_in_w if tok_s_per_accelerator else None,
         "tokens_s_per_mw_facility": (tok_s_per_accelerator * sw_efficiency * 1e6 / (all_in_w * pue)
                                      if tok_s_per_accelerator else None),
@@ -49,62 +47,61 @@ def accelerators_for_demand(tokens_per_day: float, tok_s_per_accelerator: float,
     """The reverse: accelerators needed to serve a demand in tokens/day."""
     if tok_s_per_accelerator <= 0:
         raise InputError("throughput per accelerator must be > 0 to size a fleet")
-    return tokens_per_day / (86400 * utilisation * tok_s_per_accelerator * sw_efficiency)
+    return tokens_per_day / (SECONDS_PER_DAY * utilisation * tok_s_per_accelerator * sw_efficiency)
 
 
-# ---------------------------------------------------------------------------- Exhibit 63
-@functools.cache
-def exhibit63_inputs() -> dict:
-    return yaml.safe_load(resources.files("bench.catalog.data").joinpath("scenarios.yaml").read_text())["exhibit63"]
+def best_dtype(chip) -> str:
+    """The narrowest weights dtype the chip has a published peak for: fp8, else int8, else 16-bit."""
+    for d in ("fp8", "int8", "bf16", "fp16"):
+        if getattr(chip.tflops, d):
+            return d
+    return "fp32"
 
 
-def exhibit63_chip(chip_id: str) -> dict:
-    """Per-chip inputs of the exhibit, from the hardware catalog: FP16 TFLOPS (for the 910B, the catalog's
-    alternative implied by Exhibit 63) and all-in W (server_power_w)."""
-    from bench.catalog import hardware
-
-    chip = hardware.get_chip(chip_id)
-    tflops = chip.tflops.fp16
-    note = f"{chip.id}: {tflops:g} TFLOPS FP16 ({chip.sources['tflops']})"
-    implied = [a for a in chip.alternatives if a.field == "tflops.fp16" and "Exhibit 63" in a.source]
-    if implied:
-        tflops = implied[0].value
-        note = f"{chip.id}: {tflops:g} TFLOPS FP16, DERIVED ({implied[0].source}; published {chip.tflops.fp16:g})"
-    return {"tflops_fp16": tflops, "all_in_w": chip.server_power_w,
-            "notes": [note, f"{chip.id}: {chip.server_power_w:g} W per chip all-in ({chip.sources['server_power_w']})"]}
+def replica_size(m, chip, dtype: str, n_in: int, n_out: int, k: int | None = None) -> int:
+    """Accelerators per replica: ``k`` if given (checked), else the smallest power of two, up to 64, on which
+    one request fits."""
+    for acc in ([k] if k else [1, 2, 4, 8, 16, 32, 64]):
+        err = projection.does_not_fit(m, chip, projection.Workload(n_in, n_out, 1, acc, dtype),
+                                      "raise --replica-accelerators or use a smaller --dtype")
+        if err is None:
+            return acc
+    raise err
 
 
-def exhibit63(inputs: dict | None = None) -> list[dict]:
-    """Rows {scenario, year, power_mw, electricity_twh, compute_eflops_fp16} for h20 and 910b.
+def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_w: float | None = None,
+                  accelerators: float | None = None, tokens_per_day: float | None = None,
+                  tok_s_per_accelerator: float | None = None, replica_accelerators: int | None = None,
+                  pue: float = 1.0, utilisation: float = 1.0, sw_efficiency: float = 1.0,
+                  rental_usd_per_hour: float | None = None) -> dict:
+    """A fleet of ``chip`` serving model ``m``, sized by facility power, by a count, or by demand.
 
-    - compute: the 2024 base plus, each later year, chips added x TFLOPS per chip (a running total)
-    - power: the power *added* that year = chips added x kW per chip
-    - electricity: the 2024 base plus each later year's added MW running all year at k = PUE x utilisation
-    """
-    x = inputs or exhibit63_inputs()
-    rows = []
-    for sc in ("h20", "910b"):
-        tflops, kw = exhibit63_chip(sc)["tflops_fp16"], exhibit63_chip(sc)["all_in_w"] / 1e3
-        compute, twh = float(x["base_compute_eflops_fp16"]), float(x["base_electricity_twh"])
-        for year in x["years"]:
-            chips = x["chips_added_millions"][year] * 1e6
-            added_w = chips * kw * 1e3
-            if year != x["base_year"]:
-                compute += chips * tflops / 1e6
-                twh += added_w * HOURS * x["k_pue_x_utilisation"] / 1e12
-            rows.append({"scenario": sc, "year": year, "power_mw": added_w / 1e6, "electricity_twh": twh,
-                         "compute_eflops_fp16": compute, "chips_added": chips, "provenance": "reference-model"})
-    return rows
-
-
-def exhibit63_check(rows: list[dict], inputs: dict | None = None) -> list[dict]:
-    """Each reproduced number beside the printed one, with the relative error."""
-    x = inputs or exhibit63_inputs()
-    out = []
-    for r in rows:
-        i = x["years"].index(r["year"])
-        for key in ("power_mw", "electricity_twh", "compute_eflops_fp16"):
-            printed = x["printed"][r["scenario"]][key][i]
-            out.append({"scenario": r["scenario"], "year": r["year"], "metric": key, "reproduced": r[key],
-                        "printed": printed, "rel_error": r[key] / printed - 1})
-    return out
+    Throughput per accelerator is the one given (provenance ``user``), else projected at maximum load."""
+    if dtype == "best":
+        dtype = best_dtype(chip)
+    peak = projection.check_dtype(chip, dtype)
+    all_in = chip.all_in_power_w(pricing.server_overhead())
+    if all_in is None:
+        raise InputError(f"hardware '{chip.id}' has no power figure in the catalog (TDP or server power)")
+    if tok_s_per_accelerator:
+        tok_s, proj, prov = tok_s_per_accelerator, None, "user"
+    else:
+        k = replica_size(m, chip, dtype, n_in, n_out, replica_accelerators)
+        proj = projection.max_load(m, chip, projection.Workload(n_in, n_out, 1, k, dtype))
+        tok_s, prov = proj["output_tok_s_per_accelerator"], "projected"
+    if power_w is not None:
+        n = accelerators_for_power(power_w, all_in, pue)
+    elif accelerators is not None:
+        n = accelerators
+    else:
+        n = accelerators_for_demand(tokens_per_day, tok_s, utilisation, sw_efficiency)
+    row = {"hardware": chip.id, "model": m.id, "dtype": dtype, "input_tokens": n_in, "output_tokens": n_out,
+           "provenance": prov, "output_tok_s_per_accelerator": tok_s * sw_efficiency,
+           "peak_tflops": peak, **fleet(n, all_in, peak, tok_s, pue, utilisation, sw_efficiency)}
+    row["facility_power_mw"] = row["facility_power_w"] / 1e6
+    if proj is not None:
+        row.update(replica_accelerators=proj["accelerators"], batch=proj["batch"], bound=proj["bound"],
+                   tpot_s=proj["tpot_s"])
+    row["usd_per_mtok_output"] = (cost.usd_per_mtok(rental_usd_per_hour, tok_s * sw_efficiency)
+                                  if rental_usd_per_hour else None)
+    return row

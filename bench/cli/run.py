@@ -3,22 +3,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from bench.present import console
+from bench.present import MISSING, cell, console, ms
 
 
-def _fmt(v, digits: int = 2) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:,.{digits}f}"
-    return str(v)
-
-
-def _ms(v) -> str:
-    return "—" if v is None else f"{v * 1000:,.2f}"
-
-
-def cases_table(cases: list[dict], title: str):
+def _print_cases(out, cases: list[dict], title: str) -> None:
     from rich.table import Table
 
     t = Table(title=title, title_justify="left")
@@ -29,12 +17,12 @@ def cases_table(cases: list[dict], title: str):
         e, m = c.get("energy") or {}, c.get("memory") or {}
         rss = m.get("rss_peak_delta_bytes")
         t.add_row(c["case_id"], c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]",
-                  _fmt(c.get("output_tok_s"), 1), _fmt(c.get("total_tok_s"), 1),
-                  _ms((c.get("ttft_s") or {}).get("p50")), _ms((c.get("tpot_s") or {}).get("p50")),
-                  _ms((c.get("tpot_s") or {}).get("p99")), _ms((c.get("e2e_s") or {}).get("p50")),
-                  _fmt(e.get("j_per_output_tok"), 4), e.get("source", "—"),
-                  _fmt(rss / 2**20 if rss is not None else None, 1))
-    return t
+                  cell(c.get("output_tok_s"), 1), cell(c.get("total_tok_s"), 1),
+                  ms((c.get("ttft_s") or {}).get("p50")), ms((c.get("tpot_s") or {}).get("p50")),
+                  ms((c.get("tpot_s") or {}).get("p99")), ms((c.get("e2e_s") or {}).get("p50")),
+                  cell(e.get("j_per_output_tok"), 4), e.get("source", MISSING),
+                  cell(rss / 2**20 if rss is not None else None, 1))
+    out.print(t)
 
 
 def cmd_run(args) -> int:
@@ -75,15 +63,16 @@ def cmd_run(args) -> int:
                           "cases": outcome.cases}, default=str))
     else:
         out = console()
-        out.print(cases_table(outcome.cases, f"{cfg.name} — measured ({outcome.cases[0]['hardware'] if outcome.cases else ''})"))
+        _print_cases(out, outcome.cases, f"{cfg.name} — measured ({outcome.cases[0]['hardware'] if outcome.cases else ''})")
         e = (outcome.cases[0].get("energy") or {}) if outcome.cases else {}
         if e.get("source") == "none":
             out.print(f"energy: not measured ({e.get('note')})")
         out.print(f"results: {outcome.run_dir}")
     if args.report and outcome.cases:
-        from bench.cli.reports import write_reports
+        from bench.analysis import report
 
-        write_reports([str(outcome.run_dir)], html=args.report, quiet=args.format == "json")
+        for kind, path in report.write_reports([str(outcome.run_dir)], html_path=args.report):
+            print(f"{kind} report: {path}", file=sys.stderr if args.format == "json" else sys.stdout)
     if outcome.interrupted:
         print(f"interrupted: {len(outcome.cases)} finished case(s) kept in {outcome.run_dir}; "
               f"continue with --resume {outcome.run_dir}", file=sys.stderr)
@@ -94,7 +83,9 @@ def cmd_run(args) -> int:
 def cmd_list(args) -> int:
     from rich.table import Table
 
-    rows = _list_rows(args.what)
+    from bench.catalog import hardware, models, pricing
+
+    rows = {"models": models.rows, "hardware": hardware.rows, "pricing": pricing.rows}[args.what]()
     if args.format == "json":
         print(json.dumps(rows, default=str))
         return 0
@@ -102,37 +93,9 @@ def cmd_list(args) -> int:
     for k in rows[0]:
         t.add_column(k)
     for r in rows:
-        t.add_row(*[_fmt(v) for v in r.values()])
+        t.add_row(*[cell(v) for v in r.values()])
     console().print(t)
     return 0
-
-
-def _list_rows(what: str) -> list[dict]:
-    from bench.catalog import models as catalog
-    from bench.catalog.architectures import BUILDABLE, TINY
-
-    if what == "models":
-        rows = []
-        for m in catalog.models().values():
-            rows.append({"id": m.id, "origin": m.origin, "type": m.model_type,
-                         "params_b": round(catalog.param_count(m) / 1e9, 2),
-                         "active_b": round(catalog.active_param_count(m) / 1e9, 2),
-                         "published_b": m.published_params_b,
-                         "kv_bytes_per_tok_bf16": int(catalog.kv_bytes_per_token(m, "bf16")),
-                         "ctx": m.context_length, "random_weights": m.model_type in BUILDABLE,
-                         "hf_id": m.hf_id})
-        for name, m in TINY.items():
-            rows.append({"id": f"tiny:{name}", "origin": "-", "type": m.model_type,
-                         "params_b": round(catalog.param_count(m) / 1e9, 6), "active_b": None,
-                         "published_b": None, "kv_bytes_per_tok_bf16": int(catalog.kv_bytes_per_token(m, "bf16")),
-                         "ctx": m.context_length, "random_weights": True, "hf_id": "(built locally)"})
-        return rows
-    from bench.catalog import hardware
-    from bench.catalog import pricing
-
-    if what == "hardware":
-        return [hardware.row(c) for c in hardware.chips().values()]
-    return pricing.rows()
 
 
 def cmd_sysinfo(args) -> int:

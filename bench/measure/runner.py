@@ -101,8 +101,7 @@ def run_case(case: Case, cfg: BenchConfig, backend, loaded, source: EnergySource
         records = backend.measure(case, cfg, prompt_sets)
     m = metrics.summarize(records)
     m.update(backend.extra)
-    tpot50 = m["tpot_s"]["p50"]
-    m["tok_s_per_user"] = 1.0 / tpot50 if tpot50 else None
+    m["tok_s_per_user"] = metrics.tok_s_per_user(m["tpot_s"]["p50"])
     if w.slo is not None:
         from bench.slo import goodput
 
@@ -121,22 +120,11 @@ def run_case(case: Case, cfg: BenchConfig, backend, loaded, source: EnergySource
 
 
 def efficiency_block(case_summary: dict, spec, hardware_name: str) -> dict | None:
-    """MBU and MFU of a measured case against its own hardware's catalog peaks (None for local models,
-    whose architecture is not in the catalog, or hardware without the case's dtype)."""
-    from bench.catalog import hardware
-    from bench.analysis import projection
+    """MBU and MFU of a measured case against its own hardware's catalog peaks (see analysis.efficiency)."""
+    from bench.analysis import efficiency
 
     entry = spec.entry()
-    if entry is None or case_summary.get("status") != "ok":
-        return None
-    chip = hardware.get_chip(hardware.match_name(hardware_name))
-    try:
-        eff = projection.measured_efficiency(entry, chip, case_summary)
-    except BenchError:
-        return None
-    if eff is not None and chip.id == "cpu":
-        eff["note"] += "; CPU peaks are ESTIMATES (see list hardware)"
-    return eff
+    return efficiency.for_case(case_summary, hardware_name, entry) if entry is not None else None
 
 
 def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | None = None,

@@ -135,10 +135,36 @@ def power_sensors(gpu_list: list[dict], gpu_reason: str | None) -> dict:
     return {"nvml": nvml, "rapl": rapl, "summary": summary}
 
 
-def hardware_label(gpu_list: list[dict], device: str | None = None) -> str:
-    """A short name for the hardware a case ran on: the GPU name, or the CPU model."""
+def device_gpu(gpu_list: list[dict], device: str | None, visible: str | None = None) -> dict | None:
+    """The NVML entry of the GPU a torch device ('cuda', 'cuda:N') uses. N counts the GPUs that
+    ``visible`` (CUDA_VISIBLE_DEVICES: indices or UUID prefixes) leaves, in that order; without it, NVML's
+    order (the same as CUDA's under CUDA_DEVICE_ORDER=PCI_BUS_ID). None when it cannot be told."""
+    if not device or not device.startswith("cuda"):
+        return None
+    try:
+        n = int(device.split(":", 1)[1]) if ":" in device else 0
+    except ValueError:
+        return None
+    entries = gpu_list
+    if visible is not None:
+        entries = []
+        for tok in (t.strip() for t in visible.split(",")):
+            match = [g for g in gpu_list if (tok.isdigit() and g["index"] == int(tok))
+                     or (tok and not tok.isdigit() and str(g.get("uuid") or "").startswith(tok))]
+            if not match:  # CUDA ignores everything from the first entry it cannot match
+                break
+            entries.append(match[0])
+    return entries[n] if 0 <= n < len(entries) else None
+
+
+def hardware_label(gpu_list: list[dict], device: str | None = None, visible: str | None = None) -> str:
+    """A short name for the hardware a case ran on: the name of the GPU the device uses (``cuda:1`` is the
+    second visible GPU, not the first), or the CPU model."""
     if device and device.startswith("cuda") and gpu_list:
-        return gpu_list[0]["name"] or "cuda"
+        if visible is None:
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        g = device_gpu(gpu_list, device, visible)
+        return (g or {}).get("name") or "cuda"
     return _cpu_model()
 
 

@@ -51,7 +51,7 @@ class EndpointBackend(Backend):
             from bench.measure.endpoint.server import check_endpoint
 
             try:
-                self._models = check_endpoint(self.base_url, self.headers())
+                check_endpoint(self.base_url, self.headers())
             except PreflightError as exc:
                 problems.append(str(exc))
         else:

@@ -152,9 +152,6 @@ class ManagedServer:
         self.stop()
         raise PreflightError(f"vllm serve was not healthy after {self.startup_timeout_s:g} s; see {self.log_path}")
 
-    def metrics(self) -> dict[str, float]:
-        return scrape_metrics(self.base_url)
-
     def stop(self, grace_s: float = 20.0) -> None:
         """Stop the server and every process it started (its own process group)."""
         if self.proc is None:
