@@ -2,7 +2,7 @@
 import pytest
 
 from bench.catalog import models as catalog
-from bench.catalog.architectures import TINY
+from bench.catalog.models import TINY
 
 MODELS = list(catalog.models().values())
 

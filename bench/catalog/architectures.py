@@ -1,42 +1,11 @@
-"""Map catalog architecture numbers to a transformers config, and the tiny test architectures.
+"""Map catalog architecture numbers to a transformers config (the tiny test architectures and the list of
+buildable model types are entries of the model catalog: ``bench.catalog.models``).
 
 Pure data and dict-building: no torch import. The backend turns these dicts into models.
 """
 from __future__ import annotations
 
-from bench.catalog.models import Arch, Mla, ModelEntry, Moe
-
-# model_type -> transformers config class name (what `AutoConfig.for_model` expects)
-BUILDABLE = ("qwen2", "qwen3", "qwen3_moe", "llama", "deepseek_v3", "glm4", "gemma2", "phi3")
-
-# head_dim 32: the smallest head size that vLLM's CPU attention kernels accept.
-_TINY_DENSE = dict(layers=2, hidden=128, heads=4, kv_heads=2, head_dim=32, intermediate=256, vocab=512)
-
-
-def _tiny(model_type: str, moe: Moe | None = None, mla: Mla | None = None, **arch) -> ModelEntry:
-    fields = {**_TINY_DENSE, "tied_embeddings": False, **arch}
-    return ModelEntry(
-        id=f"tiny:{model_type}", hf_id="(built locally)", origin="CN" if model_type != "llama" else "US",
-        license="n/a", model_type=model_type, context_length=2048, published_params_b=0.001,
-        arch=Arch(**fields), moe=moe, mla=mla,
-        source="bench/catalog/architectures.py (tiny random-weight test model)", params_source="n/a")
-
-
-# Tiny random-weight models of the real architectures, used by tests and the smoke config.
-TINY: dict[str, ModelEntry] = {
-    "qwen2": _tiny("qwen2", attention_bias=True, tied_embeddings=True),
-    "llama": _tiny("llama"),
-    "qwen3": _tiny("qwen3"),
-    "qwen3_moe": _tiny("qwen3_moe", moe=Moe(experts=4, top_k=2, shared_experts=0, expert_intermediate=32)),
-    "deepseek_v3": _tiny(
-        "deepseek_v3", heads=4, kv_heads=4, head_dim=24,
-        moe=Moe(experts=4, top_k=2, shared_experts=1, expert_intermediate=32, first_dense_layers=1),
-        mla=Mla(q_lora_rank=32, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16)),
-    "glm4": _tiny("glm4", attention_bias=True),
-    "gemma2": _tiny("gemma2", tied_embeddings=True),
-    "phi3": _tiny("phi3"),
-}
-
+from bench.catalog.models import ModelEntry
 
 def hf_config_kwargs(m: ModelEntry, eos_token_id: int | None = None) -> dict:
     """Keyword arguments for ``AutoConfig.for_model(m.model_type, **kwargs)``."""

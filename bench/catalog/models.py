@@ -16,7 +16,6 @@ from bench.catalog.dtypes import bytes_per_element
 from bench.errors import ConfigError
 
 
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,6 +77,40 @@ class _Catalog(_Strict):
     models: list[ModelEntry]
 
 
+# ---------------------------------------------------------------------------- tiny test architectures
+# model_type -> transformers config class name (what `AutoConfig.for_model` expects)
+BUILDABLE = ("qwen2", "qwen3", "qwen3_moe", "llama", "deepseek_v3", "glm4", "gemma2", "phi3")
+
+# head_dim 32: the smallest head size that vLLM's CPU attention kernels accept.
+_TINY_DENSE = dict(layers=2, hidden=128, heads=4, kv_heads=2, head_dim=32, intermediate=256, vocab=512)
+
+
+def _tiny(model_type: str, moe: Moe | None = None, mla: Mla | None = None, **arch) -> ModelEntry:
+    fields = {**_TINY_DENSE, "tied_embeddings": False, **arch}
+    return ModelEntry(
+        id=f"tiny:{model_type}", hf_id="(built locally)", origin="CN" if model_type != "llama" else "US",
+        license="n/a", model_type=model_type, context_length=2048, published_params_b=0.001,
+        arch=Arch(**fields), moe=moe, mla=mla,
+        source="bench/catalog/models.py (tiny random-weight test model)", params_source="n/a")
+
+
+# Tiny random-weight models of the real architectures, used by tests and the smoke config.
+TINY: dict[str, ModelEntry] = {
+    "qwen2": _tiny("qwen2", attention_bias=True, tied_embeddings=True),
+    "llama": _tiny("llama"),
+    "qwen3": _tiny("qwen3"),
+    "qwen3_moe": _tiny("qwen3_moe", moe=Moe(experts=4, top_k=2, shared_experts=0, expert_intermediate=32)),
+    "deepseek_v3": _tiny(
+        "deepseek_v3", heads=4, kv_heads=4, head_dim=24,
+        moe=Moe(experts=4, top_k=2, shared_experts=1, expert_intermediate=32, first_dense_layers=1),
+        mla=Mla(q_lora_rank=32, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16)),
+    "glm4": _tiny("glm4", attention_bias=True),
+    "gemma2": _tiny("gemma2", tied_embeddings=True),
+    "phi3": _tiny("phi3"),
+}
+
+
+
 @functools.cache
 def models() -> dict[str, ModelEntry]:
     text = resources.files("bench.catalog.data").joinpath("models.yaml").read_text()
@@ -91,8 +124,6 @@ def resolve_model(label: str | None) -> ModelEntry | None:
     if not label:
         return None
     if label.startswith("tiny:"):
-        from bench.catalog.architectures import TINY  # architectures builds on this module
-
         return TINY.get(label.split(":", 1)[1])
     cat = models()
     if label in cat:
@@ -110,8 +141,6 @@ def get_model(model_id: str) -> ModelEntry:
 
 def rows() -> list[dict]:
     """``list models``: the catalog and the tiny architectures, with the numbers derived from them."""
-    from bench.catalog.architectures import BUILDABLE, TINY
-
     out = []
     for m in models().values():
         out.append({"id": m.id, "origin": m.origin, "type": m.model_type,

@@ -15,7 +15,8 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from bench.catalog.architectures import TINY, hf_config_kwargs
+from bench.catalog.architectures import hf_config_kwargs
+from bench.catalog.models import TINY
 
 BUILDER_VERSION = 1
 VOCAB_SIZE = 512

@@ -12,8 +12,6 @@ from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, field_validator
                       model_validator)
 
 from bench.catalog import models as catalog
-from bench.catalog.architectures import BUILDABLE, TINY
-
 
 
 class _Strict(BaseModel):
@@ -48,20 +46,20 @@ class ModelSpec(_Strict):
             return self
         if self.id.startswith("tiny:"):
             arch = self.id.split(":", 1)[1]
-            if arch not in TINY:
-                raise ValueError(f"tiny architecture '{arch}' is unknown; known: {', '.join(TINY)}")
+            if arch not in catalog.TINY:
+                raise ValueError(f"tiny architecture '{arch}' is unknown; known: {', '.join(catalog.TINY)}")
             self.weights = "random"
             return self
         entry = catalog.models().get(self.id)
         if entry is None:
-            raise ValueError(f"model id '{self.id}' is unknown; known: tiny:<{'|'.join(TINY)}> or "
+            raise ValueError(f"model id '{self.id}' is unknown; known: tiny:<{'|'.join(catalog.TINY)}> or "
                              f"{', '.join(catalog.models())}")
         if self.weights != "random":
             raise ValueError(f"catalog model '{self.id}' needs 'weights: random' (nothing is downloaded) "
                              "or use 'path:' for local real weights")
-        if entry.model_type not in BUILDABLE:
+        if entry.model_type not in catalog.BUILDABLE:
             raise ValueError(f"'{self.id}' ({entry.model_type}) cannot be built with random weights; "
-                             f"buildable architectures: {', '.join(BUILDABLE)}")
+                             f"buildable architectures: {', '.join(catalog.BUILDABLE)}")
         return self
 
     @property
@@ -75,11 +73,8 @@ class ModelSpec(_Strict):
         return "tiny" if self.id.startswith("tiny:") else "catalog-random"
 
     def entry(self) -> catalog.ModelEntry | None:
-        if self.kind == "tiny":
-            return TINY[self.id.split(":", 1)[1]]
-        if self.kind == "catalog-random":
-            return catalog.models()[self.id]
-        return None
+        """The catalog (or tiny) architecture of this model; None for a local directory."""
+        return catalog.resolve_model(self.id) if self.path is None else None
 
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
@@ -283,27 +278,5 @@ class BenchConfig(_Strict):
         elif w.concurrency or w.request_rates or w.slo_search:
             raise ValueError("workload.concurrency, request_rates and slo_search need backend.kind: openai")
         return self
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     from bench.config.load import load_config
-    from bench.present import console
+    from bench.present import console, fixed, pct
     from bench.errors import BenchError
     from bench.measure.runner import execute
 
@@ -66,13 +66,12 @@ def main(argv: list[str] | None = None) -> int:
             "J/tok (sampled)", "Δ", "torch peak GiB", "NVML used GiB"]
     for col in cols:
         t.add_column(col, justify="left" if col == "case" else "right")
-    f = lambda v, d=2: "—" if v is None else f"{v:,.{d}f}"  # noqa: E731
     for r in rows:
         t.add_row(r["case_id"] if r["status"] == "ok" else f"{r['case_id']} FAILED: {r['error']}",
-                  f(r["output_tok_s"], 1), f(r["tpot_p50_ms"]), f(r["avg_power_w"], 1),
-                  f(r["sampled_avg_power_w"], 1), f(r["j_per_output_tok"], 4), f(r["sampled_j_per_output_tok"], 4),
-                  "—" if r["energy_disagreement"] is None else f"{100 * r['energy_disagreement']:.1f}%",
-                  f(r["torch_peak_allocated_gib"]), f(r["device_used_peak_gib"]))
+                  fixed(r["output_tok_s"], 1), fixed(r["tpot_p50_ms"]), fixed(r["avg_power_w"], 1),
+                  fixed(r["sampled_avg_power_w"], 1), fixed(r["j_per_output_tok"], 4),
+                  fixed(r["sampled_j_per_output_tok"], 4), pct(r["energy_disagreement"], 1),
+                  fixed(r["torch_peak_allocated_gib"]), fixed(r["device_used_peak_gib"]))
     console().print(t)
     print(f"results: {outcome.run_dir}")
     bad = [r for r in rows if r["status"] != "ok" or r["agree_within_5pct"] is False]

@@ -1,0 +1,200 @@
+"""The shape of the package: every module imports, no import cycles, a CLI that only parses, calls and prints.
+
+Import graph: built with ``ast``, two ways. The import-time graph holds the statements that run when a
+module is imported (the module body, ``if``/``try``/``with`` blocks and class bodies; not ``if
+TYPE_CHECKING:``). The full graph adds the imports inside functions, which is how the package defers heavy
+or optional imports (torch, vllm, pandas, matplotlib). Both must be free of cycles: a deferred import cannot
+break an import, but it still ties two modules together (the CLI circle of issue 10 was made of deferred
+imports). A parent package is not counted as imported by its submodules (it is in ``sys.modules`` already).
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+PKG = ROOT / "bench"
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def _resolve(node: ast.ImportFrom, importer: str, is_package: bool) -> str:
+    if not node.level:
+        return node.module or ""
+    base = importer.split(".")
+    base = base if is_package else base[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _targets(stmt: ast.stmt, importer: str, is_package: bool) -> list[str]:
+    """The bench modules one import statement loads."""
+    if isinstance(stmt, ast.Import):
+        names = [a.name for a in stmt.names]
+    else:
+        mod = _resolve(stmt, importer, is_package)
+        names = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in MODULES else mod for a in stmt.names]
+    return [n for n in names if n in MODULES]
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    t = node.test
+    return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
+        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
+
+
+def _import_time_statements(body: list[ast.stmt]):
+    """Statements executed at import time: descend into if/try/with/class, never into functions."""
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if isinstance(stmt, ast.If):
+            if not _is_type_checking(stmt):
+                yield from _import_time_statements(stmt.body)
+            yield from _import_time_statements(stmt.orelse)
+        elif isinstance(stmt, ast.Try):
+            for block in (stmt.body, *[h.body for h in stmt.handlers], stmt.orelse, stmt.finalbody):
+                yield from _import_time_statements(block)
+        elif isinstance(stmt, (ast.With, ast.ClassDef)):
+            yield from _import_time_statements(stmt.body)
+        else:
+            yield stmt
+
+
+def import_graph(top_level_only: bool = True) -> dict[str, set[str]]:
+    graph = {}
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(), str(path))
+        is_pkg = path.name == "__init__.py"
+        stmts = _import_time_statements(tree.body) if top_level_only else ast.walk(tree)
+        edges = set()
+        for s in stmts:
+            if isinstance(s, (ast.Import, ast.ImportFrom)):
+                edges.update(t for t in _targets(s, name, is_pkg) if t != name)
+        graph[name] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan), each sorted."""
+    index, low, on, stack, out, counter = {}, {}, set(), [], [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+# ---------------------------------------------------------------------------- the checker itself
+def test_cycle_finder_finds_a_cycle_and_accepts_a_tree():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_graph_sees_the_edges_it_should():
+    g = import_graph()
+    assert "bench.catalog.models" in g["bench.analysis.projection"]  # `from bench.catalog import models as catalog`
+    assert "bench.errors" in g["bench.catalog.models"]
+    # an import inside a function is not an import-time edge, but it is in the full graph
+    assert "bench.analysis.report" not in g["bench.cli.run"]
+    assert "bench.analysis.report" in import_graph(top_level_only=False)["bench.cli.run"]
+
+
+# ---------------------------------------------------------------------------- the package
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_module_imports(name):
+    importlib.import_module(name)
+
+
+@pytest.mark.parametrize("top_level_only", [True, False], ids=["import-time", "with-deferred-imports"])
+def test_no_import_cycles_between_bench_modules(top_level_only):
+    found = cycles(import_graph(top_level_only))
+    assert found == [], f"import cycles: {found}"
+
+
+def test_light_modules_do_not_import_torch_vllm_or_transformers():
+    light = [m for m in MODULES if not m.startswith(("bench.measure", "bench.vllm_entry"))] + [
+        "bench.measure.runner", "bench.measure.sysinfo"]
+    code = ("import importlib, sys\n"
+            f"for m in {light!r}: importlib.import_module(m)\n"
+            "print(sorted(h for h in ('torch', 'vllm', 'transformers') if h in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------- the CLI only parses, calls, prints
+CLI = {m: p for m, p in MODULES.items() if m == "bench.cli" or m.startswith("bench.cli.")}
+CLI_MAY_IMPORT = ("bench.analysis", "bench.catalog", "bench.config", "bench.measure", "bench.results",
+                  "bench.present", "bench.errors", "bench.cli.args")
+CLI_FUNCTION = re.compile(r"^(cmd_|add_|_?print_)")
+
+
+@pytest.mark.parametrize("name", sorted(CLI))
+def test_cli_imports_only_the_pure_layers(name):
+    g = import_graph(top_level_only=False)
+    bad = [t for t in g[name] if not t.startswith(CLI_MAY_IMPORT)
+           and not (name == "bench.cli" and t.startswith("bench.cli."))]  # the parser registers the commands
+    assert bad == [], f"{name} imports {bad}: a CLI module calls the package, never another CLI module's helpers"
+
+
+@pytest.mark.parametrize("name", sorted(set(CLI) - {"bench.cli.args"}))
+def test_cli_defines_only_commands_and_printing(name):
+    """Domain maths has no place to live in the CLI: top-level functions are add_* (flags), cmd_* (commands)
+    and print helpers only; ``bench.cli`` also has build_parser/main and its argparse subclass."""
+    tree = ast.parse(CLI[name].read_text())
+    allowed = {"build_parser", "main"} if name == "bench.cli" else set()
+    funcs = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert [f for f in funcs if not CLI_FUNCTION.match(f) and f not in allowed] == []
+    assert classes == (["_Parser"] if name == "bench.cli" else [])
+
+
+def test_nothing_outside_the_cli_imports_the_cli_or_argparse():
+    """Pure modules take plain values, not argparse Namespaces. The one exception is gpucheck, a script of
+    its own (``python -m bench.measure.gpucheck``)."""
+    g = import_graph(top_level_only=False)
+    for name, path in MODULES.items():
+        if name in CLI:
+            continue
+        assert not any(t in CLI for t in g[name]), f"{name} imports the CLI"
+        if name != "bench.measure.gpucheck":
+            assert not re.search(r"^\s*(import argparse|from argparse)", path.read_text(), re.M), name
