@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.cli import args as checks
 from bench.errors import InputError
-from bench.present import cell, console, fixed, ms, pct
+from bench.present import MISSING, cell, console, fixed, ms, pct
 
 
 def add_commands(sub) -> None:
@@ -94,7 +94,7 @@ def _print_cost_table(entries: list[dict], chip) -> None:
         t.add_column(col, justify="left" if col == "case" else "right")
     for e in entries:
         mk = e.get("market") or {}
-        t.add_row(e.get("case_id", "—"), fixed(e["usd_per_hour"], 3), fixed(e["usd_per_busy_hour"], 3),
+        t.add_row(e.get("case_id", MISSING), fixed(e["usd_per_hour"], 3), fixed(e["usd_per_busy_hour"], 3),
                   fixed(e["output_tok_s_per_accelerator"], 1), fixed(e["usd_per_mtok_output"], 4),
                   fixed(e["usd_per_mtok_input"], 4), fixed(e["usd_per_mtok_blended"], 4),
                   fixed(e["rmb_per_mtok_output"], 4), fixed(mk.get("api_usd_per_mtok_output"), 2),
@@ -188,7 +188,7 @@ def _print_projection(out: list[dict], m, args, batch: int, eff) -> None:
     for r in out:
         t.add_row(r["hardware"], str(r["fits"]), str(r["max_batch"]), ms(r["ttft_s"]), ms(r["tpot_s"]),
                   fixed(r.get("tok_s_per_user"), 1), fixed(r["output_tok_s_per_accelerator"], 1),
-                  fixed(r["total_tok_s_per_accelerator"], 1), r["bound"] or "—", fixed(r["mbu"]), fixed(r["mfu"]))
+                  fixed(r["total_tok_s_per_accelerator"], 1), cell(r["bound"]), fixed(r["mbu"]), fixed(r["mfu"]))
     console().print(t)
 
 
@@ -245,7 +245,7 @@ def _print_side_by_side(rows: list[dict]) -> None:
              ("out tok/s per MW (IT)", "tokens_s_per_mw_it", 0), ("bound", "bound", None),
              ("$/M out (rental)", "usd_per_mtok_output", 4)]
     for label, key, d in lines:
-        t.add_row(label, *[cell(r.get(key), d) if d is not None else str(r.get(key, "—")) for r in rows])
+        t.add_row(label, *[cell(r.get(key), d or 0) for r in rows])
     console().print(t)
 
 

@@ -1,0 +1,135 @@
+"""One resolver per identity (model label, dtype, hardware label, pricing), the device a run is labelled
+with, and the one number formatter. Expected values are worked out by hand in the comments."""
+import json
+import math
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from bench import present
+from bench.analysis import capacity, compare, cost, efficiency
+from bench.catalog import dtypes, hardware, pricing
+from bench.catalog import models as catalog
+from bench.errors import ConfigError, InputError
+from bench.measure import sysinfo
+
+FAKE_A100 = ROOT / "tests" / "data" / "runs" / "fake-a100-run"
+
+
+# ---------------------------------------------------------------------------- dtypes
+def test_dtype_aliases_resolve_in_one_place():
+    assert [dtypes.canonical(d) for d in ("bfloat16", "float16", "float32", "float8", "bf16", "int8")] == \
+        ["bf16", "fp16", "fp32", "fp8", "bf16", "int8"]
+    assert dtypes.canonical("fp4") == "fp4"  # not an alias: the caller says what it lacks
+    assert dtypes.bytes_per_element("bfloat16") == 2.0 and dtypes.bytes_per_element("int4") == 0.5
+    with pytest.raises(ConfigError, match="dtype 'fp4' is unknown"):
+        dtypes.bytes_per_element("fp4")
+    # the hardware catalog and the model catalog read the same aliases
+    h100 = hardware.get_chip("h100-sxm")
+    assert h100.peak_tflops("bfloat16") == h100.peak_tflops("bf16")
+    m = catalog.get_model("Llama-3.1-8B")
+    assert catalog.weight_bytes(m, "bfloat16") == catalog.weight_bytes(m, "bf16") == 2 * catalog.param_count(m)
+
+
+# ---------------------------------------------------------------------------- models
+def test_resolve_model_handles_tiny_catalog_ids_and_case():
+    assert catalog.resolve_model("tiny:llama") is catalog.TINY["llama"]
+    assert catalog.resolve_model("llama-3.1-8b") is catalog.models()["Llama-3.1-8B"]
+    assert catalog.resolve_model("tiny:nope") is None
+    assert catalog.resolve_model("my-local-dir") is None and catalog.resolve_model(None) is None
+    with pytest.raises(ConfigError, match="'my-local-dir' is not in the catalog"):
+        catalog.get_model("my-local-dir")
+
+
+# ---------------------------------------------------------------------------- hardware
+@pytest.mark.parametrize("label,chip_id", [
+    ("NVIDIA H100 80GB HBM3", "h100-sxm"), ("NVIDIA H200", "h200"), ("NVIDIA H20 (fake)", "h20"),
+    ("h20", "h20"), ("910B", "910b"), ("NVIDIA L4", None), ("AMD Instinct MI250X", None),
+    ("Intel(R) Xeon(R) Platinum 8480+ of another machine", None), ("", None), (None, None)])
+def test_hardware_resolve(label, chip_id):
+    chip = hardware.resolve(label)
+    assert (chip.id if chip else None) == chip_id
+
+
+def test_this_machines_cpu_resolves_to_the_local_cpu_entry():
+    chip = hardware.resolve(sysinfo.hardware_label([], "cpu"))
+    assert chip is not None and chip.id == "cpu"
+
+
+def test_an_unknown_gpu_gets_no_efficiency_and_a_warning(tmp_path):
+    run = tmp_path / "l4-run"
+    shutil.copytree(FAKE_A100, run)
+    man = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**man, "hardware": "NVIDIA L4"}))
+    runs, df, warns = compare.load([str(FAKE_A100), str(run)])
+    known, unknown = df[df["hardware"] != "NVIDIA L4"], df[df["hardware"] == "NVIDIA L4"]
+    assert len(unknown) == 2 and unknown["mbu"].isna().all() and unknown["mfu"].isna().all()
+    assert known["mbu"].notna().all()  # the A100 run, same cases, keeps its MBU
+    assert any("'NVIDIA L4' is not in the hardware catalog" in w for w in warns)
+    case = json.loads((run / "cases.jsonl").read_text().splitlines()[0])
+    eff = efficiency.for_case(case, "NVIDIA L4")
+    assert eff["mbu"] is None and "not in the hardware catalog" in eff["note"]
+
+
+# ---------------------------------------------------------------------------- the device a run is labelled with
+GPUS = [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-aaaa"},
+        {"index": 1, "name": "NVIDIA H200", "uuid": "GPU-bbbb"}]
+
+
+@pytest.mark.parametrize("device,visible,name", [
+    ("cuda", None, "NVIDIA H100 80GB HBM3"), ("cuda:0", None, "NVIDIA H100 80GB HBM3"),
+    ("cuda:1", None, "NVIDIA H200"),  # the bug: this was labelled with the first GPU
+    ("cuda:0", "1", "NVIDIA H200"), ("cuda:0", "GPU-bb", "NVIDIA H200"), ("cuda:1", "1,0", "NVIDIA H100 80GB HBM3"),
+    ("cuda:1", "1", "cuda"),  # only one GPU is visible: cuda:1 cannot be told, so it is not guessed
+])
+def test_hardware_label_is_the_gpu_the_device_uses(device, visible, name):
+    assert sysinfo.hardware_label(GPUS, device, visible) == name
+
+
+# ---------------------------------------------------------------------------- pricing and hourly cost
+def test_pricing_terms_resolution():
+    assert pricing.terms(rental_usd_per_hour=3.0) == pricing.Terms("rental", 1.0, usd_per_hour=3.0)
+    assert pricing.terms("h800-deepseek", utilisation=0.5) == pricing.Terms("rental", 0.5, usd_per_hour=2.0)
+    t = pricing.terms("h20-china-tco", other_opex_fraction=0.0)
+    assert (t.kind, t.capex_usd, t.life_years, t.pue, t.utilisation, t.other_opex_fraction) == \
+        ("tco", 20833, 5, 1.3, 0.8, 0.0)
+    with pytest.raises(InputError, match="also needs --life-years, --pue"):
+        pricing.terms(capex_usd=1000)
+    assert pricing.server_overhead() == 1.82 and pricing.server_overhead(1.5) == 1.5
+    assert pricing.rental_rate("h800-deepseek") == (2.0, "h800-deepseek ($2.00/accelerator-hour)")
+    with pytest.raises(InputError, match="ownership preset"):
+        pricing.rental_rate("h20-china-tco")
+
+
+def test_hourly_cost_power_choice_by_hand():
+    h100 = hardware.get_chip("h100-sxm")
+    t = pricing.terms(capex_usd=43800, life_years=5, pue=1.0, usd_per_kwh=0.1)
+    # measured 200 W x overhead 1.5 = 300 W: 0.3 kW x $0.1 = $0.03/h; capex 43800 / (5 x 8760) = $1.00/h
+    h = cost.hourly(t, h100, measured_w=200.0, server_overhead=1.5)
+    assert h.power_w == pytest.approx(300.0) and h.energy_usd == pytest.approx(0.03)
+    assert h.capex_usd == pytest.approx(1.0) and "measured 200.0 W" in h.power_source
+    assert cost.hourly(t, h100, measured_w=200.0, power_w=1000.0).energy_usd == pytest.approx(0.1)
+    assert cost.measured_power_w({"energy": {"source": "nvml-energy", "avg_power_w": 800.0}, "accelerators": 2}) == 400
+    assert cost.measured_power_w({"energy": {"source": "none", "avg_power_w": None}}) is None
+
+
+# ---------------------------------------------------------------------------- does it fit
+def test_one_does_not_fit_check_and_replica_size():
+    m, h100 = catalog.get_model("Llama-3.1-70B"), hardware.get_chip("h100-sxm")
+    # 70.6 B params x 2 bytes = 141 GB > 80 GB x 0.9: two H100s, not one
+    assert capacity.replica_size(m, h100, "bf16", 1000, 1000) == 2
+    with pytest.raises(InputError, match=r"does not fit on 1 x h100-sxm \(80 GB each\) even at batch 1"):
+        capacity.replica_size(m, h100, "bf16", 1000, 1000, k=1)
+    assert capacity.best_dtype(hardware.get_chip("910b")) == "int8"
+    assert capacity.best_dtype(h100) == "fp8"
+
+
+# ---------------------------------------------------------------------------- one formatter
+def test_present_formats_numbers_and_missing_values():
+    assert present.fixed(1234.5) == "1,234.50" and present.fixed(2, 3) == "2.000"
+    assert present.cell(1234.5, 1) == "1,234.5" and present.cell(2024) == "2024" and present.cell("h20") == "h20"
+    assert present.sig(0.00052041) == "0.0005204" and present.sig(1024.3) == "1,024" and present.sig(8) == "8"
+    assert present.ms(0.0123) == "12.30" and present.pct(0.625) == "62%" and present.pct(-0.3) == "-30%"
+    for f in (present.fixed, present.cell, present.sig, present.ms, present.pct):
+        assert f(None) == "—" and f(math.nan) == "—"
