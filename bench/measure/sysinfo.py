@@ -136,25 +136,21 @@ def power_sensors(gpu_list: list[dict], gpu_reason: str | None) -> dict:
 
 
 def device_gpu(gpu_list: list[dict], device: str | None, visible: str | None = None) -> dict | None:
-    """The NVML entry of the GPU a torch device ('cuda', 'cuda:N') uses. N counts the GPUs that
-    ``visible`` (CUDA_VISIBLE_DEVICES: indices or UUID prefixes) leaves, in that order; without it, NVML's
-    order (the same as CUDA's under CUDA_DEVICE_ORDER=PCI_BUS_ID). None when it cannot be told."""
+    """The NVML entry of the GPU a torch device ('cuda', 'cuda:N') uses, mapped through ``visible``
+    (CUDA_VISIBLE_DEVICES) exactly as the NVML energy sensor maps it. None when it cannot be told."""
+    from bench.errors import PreflightError
+    from bench.measure.trackers.energy import nvml_physical_ids
+
     if not device or not device.startswith("cuda"):
         return None
     try:
-        n = int(device.split(":", 1)[1]) if ":" in device else 0
-    except ValueError:
+        ident = nvml_physical_ids([int(device.split(":", 1)[1]) if ":" in device else 0], visible)[0]
+    except (ValueError, PreflightError):
         return None
-    entries = gpu_list
-    if visible is not None:
-        entries = []
-        for tok in (t.strip() for t in visible.split(",")):
-            match = [g for g in gpu_list if (tok.isdigit() and g["index"] == int(tok))
-                     or (tok and not tok.isdigit() and str(g.get("uuid") or "").startswith(tok))]
-            if not match:  # CUDA ignores everything from the first entry it cannot match
-                break
-            entries.append(match[0])
-    return entries[n] if 0 <= n < len(entries) else None
+    for g in gpu_list:
+        if (g["index"] == ident) if isinstance(ident, int) else str(g.get("uuid") or "").startswith(ident):
+            return g
+    return None
 
 
 def hardware_label(gpu_list: list[dict], device: str | None = None, visible: str | None = None) -> str:
