@@ -16,7 +16,7 @@ H100 = hardware.get_chip("h100-sxm")
 
 def test_batch1_decode_llama8b_bf16_h100_by_hand():
     # ~16.06 GB of bf16 weights read per token; KV at 1,000.5 tokens of context: 131,072 B x 1000.5 = 0.131 GB
-    w = P.Workload(1, 2000, 1, 1, "bf16")
+    w = P.Shape(1, 2000, 1, 1, "bf16")
     r = P.project(LLAMA8, H100, w, P.Efficiency(mbu=0.8, mfu=0.5))
     weights = catalog.param_count(LLAMA8) * 2
     expect = (weights + 131072 * (1 + 1000)) / (3.35e12 * 0.8)
@@ -27,7 +27,7 @@ def test_batch1_decode_llama8b_bf16_h100_by_hand():
 
 
 def test_compute_bound_prefill_by_hand():
-    w = P.Workload(4096, 2, 8, 1, "bf16")
+    w = P.Shape(4096, 2, 8, 1, "bf16")
     r = P.project(LLAMA8, H100, w, P.Efficiency(mbu=0.8, mfu=0.5))
     flops = 8 * catalog.prefill_flops(LLAMA8, 4096)
     assert r["ttft_s"] == pytest.approx(flops / (989e12 * 0.5), rel=1e-9)
@@ -35,8 +35,8 @@ def test_compute_bound_prefill_by_hand():
 
 def test_memory_fit_70b():
     m = catalog.get_model("Llama-3.1-70B")
-    one = P.memory_fit(m, H100, P.Workload(1000, 1000, 1, 1, "bf16"))
-    two = P.memory_fit(m, H100, P.Workload(1000, 1000, 1, 2, "bf16"))
+    one = P.memory_fit(m, H100, P.Shape(1000, 1000, 1, 1, "bf16"))
+    two = P.memory_fit(m, H100, P.Shape(1000, 1000, 1, 2, "bf16"))
     assert not one["fits"] and one["max_batch"] == 0
     assert two["fits"] and two["max_batch"] >= 1
     # 2 x 80 GB x 0.9 usable - 141.1 GB weights = 2.9 GB for KV at 327,680 B/token x 2,000 tokens
@@ -45,7 +45,7 @@ def test_memory_fit_70b():
 
 def test_no_throughput_made_up_when_it_does_not_fit():
     m = catalog.get_model("Llama-3.1-70B")
-    r = P.project(m, H100, P.Workload(1000, 1000, 4, 1, "bf16"))
+    r = P.project(m, H100, P.Shape(1000, 1000, 4, 1, "bf16"))
     assert r["fits"] is False and r["output_tok_s_per_accelerator"] is None and "does not fit" in r["note"]
 
 
@@ -58,14 +58,14 @@ def test_moe_touches_fewer_experts_at_small_batch():
 
 
 def test_tp_adds_communication():
-    w1 = P.project(LLAMA8, H100, P.Workload(100, 100, 1, 1, "bf16"))
-    w2 = P.project(LLAMA8, H100, P.Workload(100, 100, 1, 2, "bf16"))
+    w1 = P.project(LLAMA8, H100, P.Shape(100, 100, 1, 1, "bf16"))
+    w2 = P.project(LLAMA8, H100, P.Shape(100, 100, 1, 2, "bf16"))
     assert w2["tpot_s"] > w1["tpot_s"] / 2  # halving bytes per chip is partly eaten by the all-reduces
 
 
 def test_public_sanity_point_trtllm_llama8b_fp8_h100():
     # TensorRT-LLM: ~15,200 output tok/s, Llama-3.1-8B FP8, one H100, 1000/1000, maximum load (aim: within 25 %)
-    r = P.max_load(LLAMA8, H100, P.Workload(1000, 1000, 1, 1, "fp8"))
+    r = P.max_load(LLAMA8, H100, P.Shape(1000, 1000, 1, 1, "fp8"))
     assert r["output_tok_s_per_accelerator"] == pytest.approx(15200, rel=0.25)
 
 
@@ -74,7 +74,7 @@ def test_calibration_round_trip():
     h200 = hardware.get_chip("h200")
     cases = []
     for b in (1, 8, 32):
-        r = P.project(LLAMA8, h200, P.Workload(512, 128, b, 1, "bf16"), truth)
+        r = P.project(LLAMA8, h200, P.Shape(512, 128, b, 1, "bf16"), truth)
         cases.append({"status": "ok", "model": {"label": "Llama-3.1-8B"}, "backend": {"dtype": "bfloat16"},
                       "accelerators": 1, "workload": {"batch_size": b, "input_tokens": 512, "output_tokens": 128},
                       "tpot_s": {"p50": r["tpot_s"]}, "ttft_s": {"p50": r["ttft_s"]}})
@@ -83,7 +83,7 @@ def test_calibration_round_trip():
     assert eff.step_overhead_s == pytest.approx(0.002, rel=1e-6)
     for c in cases:
         b = c["workload"]["batch_size"]
-        back = P.project(LLAMA8, h200, P.Workload(512, 128, b, 1, "bf16"), eff)
+        back = P.project(LLAMA8, h200, P.Shape(512, 128, b, 1, "bf16"), eff)
         assert back["tpot_s"] == pytest.approx(c["tpot_s"]["p50"], rel=1e-6)
         assert back["ttft_s"] == pytest.approx(c["ttft_s"]["p50"], rel=1e-6)
 
@@ -197,8 +197,8 @@ def test_cli_bad_input(args, msg):
 
 
 def test_sw_efficiency_discount():
-    base = P.project(LLAMA8, hardware.get_chip("910b"), P.Workload(1000, 1000, 8, 1, "bf16"))
-    cut = P.project(LLAMA8, hardware.get_chip("910b"), P.Workload(1000, 1000, 8, 1, "bf16"), sw_efficiency=0.725)
+    base = P.project(LLAMA8, hardware.get_chip("910b"), P.Shape(1000, 1000, 8, 1, "bf16"))
+    cut = P.project(LLAMA8, hardware.get_chip("910b"), P.Shape(1000, 1000, 8, 1, "bf16"), sw_efficiency=0.725)
     assert cut["output_tok_s_per_accelerator"] == pytest.approx(0.725 * base["output_tok_s_per_accelerator"])
     with pytest.raises(InputError):
         from bench.cli.args import sw_efficiency

@@ -62,7 +62,7 @@ def replica_size(m, chip, dtype: str, n_in: int, n_out: int, k: int | None = Non
     """Accelerators per replica: ``k`` if given (checked), else the smallest power of two, up to 64, on which
     one request fits."""
     for acc in ([k] if k else [1, 2, 4, 8, 16, 32, 64]):
-        err = projection.does_not_fit(m, chip, projection.Workload(n_in, n_out, 1, acc, dtype),
+        err = projection.does_not_fit(m, chip, projection.Shape(n_in, n_out, 1, acc, dtype),
                                       "raise --replica-accelerators or use a smaller --dtype")
         if err is None:
             return acc
@@ -87,7 +87,7 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
         tok_s, proj, prov = tok_s_per_accelerator, None, "user"
     else:
         k = replica_size(m, chip, dtype, n_in, n_out, replica_accelerators)
-        proj = projection.max_load(m, chip, projection.Workload(n_in, n_out, 1, k, dtype))
+        proj = projection.max_load(m, chip, projection.Shape(n_in, n_out, 1, k, dtype))
         tok_s, prov = proj["output_tok_s_per_accelerator"], "projected"
     if power_w is not None:
         n = accelerators_for_power(power_w, all_in, pue)

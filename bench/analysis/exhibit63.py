@@ -84,8 +84,7 @@ def doc() -> dict:
             for sc in ("h20", "910b"):
                 chip = hardware.get_chip(sc)
                 dtype, k = tm["dtype"][sc], tm["accelerators"][sc]
-                p = projection.max_load(m, chip, projection.Workload(wl["input_tokens"], wl["output_tokens"], 1, k,
-                                                                     dtype))
+                p = projection.max_load(m, chip, projection.Shape(wl["input_tokens"], wl["output_tokens"], 1, k, dtype))
                 f = capacity.fleet(chips_total, chip_inputs(sc)["all_in_w"], chip.peak_tflops(dtype),
                                    p["output_tok_s_per_accelerator"])
                 token_rows.append({

@@ -38,7 +38,10 @@ class Efficiency:
 
 
 @dataclass(frozen=True)
-class Workload:
+class Shape:
+    """What one replica serves, for the roofline: tokens in and out per request, requests decoded together,
+    accelerators per replica and the dtypes. (Not the config's ``workload``, which describes a sweep.)"""
+
     input_tokens: int
     output_tokens: int
     batch: int
@@ -47,7 +50,7 @@ class Workload:
     kv_dtype: str | None = None  # default: fp8 KV with fp8 weights, else 16-bit (fp32 with fp32)
 
 
-def kv_dtype_for(w: Workload) -> str:
+def kv_dtype_for(w: Shape) -> str:
     if w.kv_dtype:
         return w.kv_dtype
     d = canonical(w.dtype)
@@ -59,7 +62,7 @@ def check_dtype(chip: Chip, dtype: str) -> float:
     return chip.peak_tflops(dtype)
 
 
-def memory_fit(m: ModelEntry, chip: Chip, w: Workload) -> dict:
+def memory_fit(m: ModelEntry, chip: Chip, w: Shape) -> dict:
     weights = catalog.weight_bytes(m, w.dtype)
     kv_per_seq = catalog.kv_bytes_per_token(m, kv_dtype_for(w)) * (w.input_tokens + w.output_tokens)
     usable = chip.memory_gb * 1e9 * w.accelerators * (1 - RESERVED_FRACTION)
@@ -68,7 +71,7 @@ def memory_fit(m: ModelEntry, chip: Chip, w: Workload) -> dict:
             "max_batch": max_batch, "fits": max_batch >= w.batch}
 
 
-def does_not_fit(m: ModelEntry, chip: Chip, w: Workload, fix: str) -> InputError | None:
+def does_not_fit(m: ModelEntry, chip: Chip, w: Shape, fix: str) -> InputError | None:
     """The one "does not fit" check: an InputError (to raise) when one request (batch 1) of ``w`` does not
     fit on ``w.accelerators`` x ``chip``, else None; ``fix`` names the flags that help."""
     fit = memory_fit(m, chip, replace(w, batch=1))
@@ -78,7 +81,7 @@ def does_not_fit(m: ModelEntry, chip: Chip, w: Workload, fix: str) -> InputError
                       f"fit on {w.accelerators} x {chip.id} ({chip.memory_gb:g} GB each) even at batch 1; {fix}")
 
 
-def require_fit(m: ModelEntry, chip: Chip, w: Workload, fix: str) -> None:
+def require_fit(m: ModelEntry, chip: Chip, w: Shape, fix: str) -> None:
     err = does_not_fit(m, chip, w, fix)
     if err is not None:
         raise err
@@ -113,7 +116,7 @@ def _tp_comm_s(m: ModelEntry, chip: Chip, tokens: int, k: int, dtype_bytes: floa
     return m.arch.layers * 2 * per_allreduce
 
 
-def project(m: ModelEntry, chip: Chip, w: Workload, eff: Efficiency = Efficiency(),
+def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
             sw_efficiency: float = 1.0) -> dict:
     """Project one replica of K accelerators; ``sw_efficiency`` scales throughput (a software-maturity
     discount, e.g. 0.7-0.75 for the report's 25-30 % domestic-GPU efficiency loss)."""
@@ -153,7 +156,7 @@ def project(m: ModelEntry, chip: Chip, w: Workload, eff: Efficiency = Efficiency
     return out
 
 
-def max_load(m: ModelEntry, chip: Chip, w: Workload, eff: Efficiency = Efficiency(), cap: int = 1024,
+def max_load(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(), cap: int = 1024,
              sw_efficiency: float = 1.0) -> dict:
     """Project at the largest batch that fits (capped), i.e. 'maximum load'."""
     require_fit(m, chip, w, "use more --accelerators or a smaller dtype")
@@ -161,7 +164,7 @@ def max_load(m: ModelEntry, chip: Chip, w: Workload, eff: Efficiency = Efficienc
     return project(m, chip, replace(w, batch=b), eff, sw_efficiency)
 
 
-def project_chips(m: ModelEntry, chips: list[Chip], w: Workload, eff: Efficiency = Efficiency(),
+def project_chips(m: ModelEntry, chips: list[Chip], w: Shape, eff: Efficiency = Efficiency(),
                   sw_efficiency: dict[str, float] | None = None) -> list[dict]:
     """``project`` on each chip; a chip without the dtype, or where one request does not fit, is an error."""
     out = []
@@ -206,5 +209,5 @@ def with_overrides(eff: Efficiency, mbu: float | None = None, mfu: float | None 
     return replace(eff, mbu=mbu or eff.mbu, mfu=mfu or eff.mfu, source=f"{eff.source} + overrides")
 
 
-__all__ = ["Efficiency", "Workload", "project", "project_chips", "max_load", "memory_fit", "require_fit",
+__all__ = ["Efficiency", "Shape", "project", "project_chips", "max_load", "memory_fit", "require_fit",
            "calibrate", "with_overrides"]

@@ -167,7 +167,7 @@ def cmd_project(args) -> int:
     eff = efficiency.calibration_from_run(args.calibrate)[0] if args.calibrate else projection.Efficiency()
     eff = projection.with_overrides(eff, args.mbu, args.mfu)
     batch = args.batch or args.concurrency
-    w = projection.Workload(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype)
+    w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype)
     out = projection.project_chips(m, chips, w, eff, checks.sw_efficiency(args.sw_efficiency))
     if args.format == "json":
         print(json.dumps(out, default=str))
