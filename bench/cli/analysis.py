@@ -156,10 +156,7 @@ def cmd_project(args) -> int:
     from bench.analysis import efficiency, projection
     from bench.catalog import models as catalog
 
-    for name in ("input_tokens", "output_tokens", "batch", "concurrency", "accelerators"):
-        v = getattr(args, name)
-        if v is not None and v <= 0:
-            raise InputError(f"--{name.replace('_', '-')} must be > 0; found {v}")
+    checks.positives(args, "input_tokens", "output_tokens", "batch", "concurrency", "accelerators")
     checks.fraction("--mbu", args.mbu)
     checks.fraction("--mfu", args.mfu)
     m = catalog.get_model(args.model)
@@ -181,7 +178,7 @@ def _print_projection(out: list[dict], m, args, batch: int, eff) -> None:
 
     t = Table(title=f"PROJECTED {m.id} {args.dtype}, {args.input_tokens} in / {args.output_tokens} out, batch {batch}, "
               f"{args.accelerators} accelerator(s) per replica — MBU {eff.mbu:.2f}, MFU {eff.mfu:.2f}, "
-              f"step overhead {eff.step_overhead_s * 1e3:.2f} ms ({eff.source})", title_justify="left")
+              f"step overhead {ms(eff.step_overhead_s)} ms ({eff.source})", title_justify="left")
     for col in ("hardware", "fits", "max batch", "TTFT ms", "TPOT ms", "tok/s/user", "out tok/s/acc",
                 "total tok/s/acc", "bound", "MBU", "MFU"):
         t.add_column(col, justify="left" if col in ("hardware", "bound") else "right")
