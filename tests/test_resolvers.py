@@ -70,6 +70,9 @@ def test_an_unknown_gpu_gets_no_efficiency_and_a_warning(tmp_path):
     case = json.loads((run / "cases.jsonl").read_text().splitlines()[0])
     eff = efficiency.for_case(case, "NVIDIA L4")
     assert eff["mbu"] is None and "not in the hardware catalog" in eff["note"]
+    with pytest.raises(InputError, match="'NVIDIA L4' is not in the hardware catalog"):
+        efficiency.calibration_from_run(str(run))  # never calibrated against the local CPU
+    assert efficiency.calibration_from_run(str(FAKE_A100))[1].id == "a100"
 
 
 # ---------------------------------------------------------------------------- the device a run is labelled with
