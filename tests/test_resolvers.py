@@ -45,7 +45,7 @@ def test_resolve_model_handles_tiny_catalog_ids_and_case():
 # ---------------------------------------------------------------------------- hardware
 @pytest.mark.parametrize("label,chip_id", [
     ("NVIDIA H100 80GB HBM3", "h100-sxm"), ("NVIDIA H200", "h200"), ("NVIDIA H20 (fake)", "h20"),
-    ("h20", "h20"), ("910B", "910b"), ("NVIDIA L4", None), ("AMD Instinct MI250X", None),
+    ("h20", "h20"), ("910B", "910b"), ("Ascend-910B", "910b"), ("NVIDIA L4", None), ("AMD Instinct MI250X", None),
     ("Intel(R) Xeon(R) Platinum 8480+ of another machine", None), ("", None), (None, None)])
 def test_hardware_resolve(label, chip_id):
     chip = hardware.resolve(label)

@@ -150,12 +150,20 @@ def chips() -> dict[str, Chip]:
     return _chips(user_dir())
 
 
+def _by_id(chip_id: str) -> Chip | None:
+    """A catalog id in any case, the Ascend chips also with their brand ('Ascend-910B')."""
+    cat, key = chips(), chip_id.strip().lower()
+    if key not in cat:
+        key = key.replace("ascend-", "").replace("ascend", "").strip("-")
+    return cat.get(key)
+
+
 def get_chip(chip_id: str) -> Chip:
-    cat = chips()
-    key = chip_id.lower().replace("ascend-", "").replace("ascend", "").strip("-") if chip_id.lower() not in cat else chip_id.lower()
-    if key in cat:
-        return cat[key]
-    raise InputError(f"hardware '{chip_id}' is unknown; known: {', '.join(cat)}")
+    """The chip for an id the user typed (``--hardware``); unknown is an error that lists the known ids."""
+    chip = _by_id(chip_id)
+    if chip is None:
+        raise InputError(f"hardware '{chip_id}' is unknown; known: {', '.join(chips())}")
+    return chip
 
 
 def rows() -> list[dict]:
@@ -187,9 +195,9 @@ def resolve(label: str | None) -> Chip | None:
     n = (label or "").strip().lower()
     if not n:
         return None
-    cat = chips()
-    if n in cat:
-        return cat[n]
+    cat, chip = chips(), _by_id(n)
+    if chip is not None:
+        return chip
     for hint, chip_id in _NAME_HINTS:
         if hint in n:
             return cat[chip_id]
