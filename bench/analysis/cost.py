@@ -167,7 +167,7 @@ def hourly(terms, chip, measured_w: float | None = None, power_w: float | None =
                terms.other_opex_fraction, source)
 
 
-def price_cost_entries(cases: list[dict], chip, terms, fx: float, blend_ratio: float = 3.0,
+def price_cases(cases: list[dict], chip, terms, fx: float, blend_ratio: float = 3.0,
                        power_w: float | None = None, server_overhead: float | None = None) -> list[dict]:
     """One price per successful measured case, each case's hourly cost using its own measured power."""
     entries = []

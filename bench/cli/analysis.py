@@ -67,7 +67,7 @@ def cmd_cost(args) -> int:
         ok = [c for c in RunDir.open_existing(Path(args.results)).latest_cases() if c.get("status") == "ok"]
         if not ok:
             raise InputError(f"{args.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
-        entries = cost.price_cost_entries(ok, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
+        entries = cost.price_cases(ok, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
     else:
         rates = cost.Rates(output_tok_s=args.output_tok_s, input_tok_s=args.input_tok_s, provenance="user")
         hourly = cost.hourly(terms, chip, None, args.power_w, args.server_overhead)
