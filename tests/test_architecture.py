@@ -198,3 +198,31 @@ def test_nothing_outside_the_cli_imports_the_cli_or_argparse():
         assert not any(t in CLI for t in g[name]), f"{name} imports the CLI"
         if name != "bench.measure.gpucheck":
             assert not re.search(r"^\s*(import argparse|from argparse)", path.read_text(), re.M), name
+
+
+# ---------------------------------------------------------------------------- one definition of each concept
+def _constants(value: float) -> list[str]:
+    """Where a numeric literal appears in code (not in strings or comments)."""
+    out = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value == value:
+                out.append(f"{name}:{node.lineno}")
+    return out
+
+
+def test_hours_per_year_is_defined_once():
+    assert [w.split(":")[0] for w in _constants(8760)] == ["bench.analysis.cost"]
+
+
+def test_missing_values_are_formatted_in_present_only():
+    """None -> "—" lives in bench.present; other modules call it (a literal "—" may still label a cell)."""
+    offenders = []
+    for name, path in MODULES.items():
+        if name == "bench.present":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.IfExp) and any(isinstance(b, ast.Constant) and b.value == "—"
+                                                   for b in (node.body, node.orelse)):
+                offenders.append(f"{name}:{node.lineno}")
+    assert offenders == [], f"format through bench.present instead: {offenders}"
