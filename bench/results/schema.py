@@ -20,9 +20,11 @@ Two names differ between Python and disk, because one name meant two things: the
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_serializer, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, model_serializer,
+                      model_validator)
 
 SCHEMA_VERSION = 1
 
@@ -304,6 +306,13 @@ class CaseResult(Block):
         """The ``cases.jsonl`` line: the keys ``schema_version`` 1 defines, plus any extra blocks."""
         return self.model_dump(by_alias=True, exclude_unset=True)
 
+    def update(self, **blocks: Any) -> "CaseResult":
+        """Set fields (blocks as models or as their dicts), validated like a line read from disk."""
+        for key, value in blocks.items():
+            field = type(self).model_fields.get(key)
+            setattr(self, key, _adapter(field.annotation).validate_python(value) if field else value)
+        return self
+
     # ------------------------------------------------------------------ reading
     @property
     def ok(self) -> bool:
@@ -312,3 +321,8 @@ class CaseResult(Block):
     @property
     def case_id(self) -> str | None:
         return self.identity.case_id
+
+
+@lru_cache(maxsize=None)
+def _adapter(annotation) -> TypeAdapter:
+    return TypeAdapter(annotation)
