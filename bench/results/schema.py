@@ -23,8 +23,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, model_serializer,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, create_model,
+                      model_serializer, model_validator)
 
 SCHEMA_VERSION = 1
 
@@ -37,26 +37,19 @@ class Block(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
 
 
+def block(name: str, doc: str, fields: str, base: type[Block] = Block, **types: Any) -> type[Block]:
+    """A block of optional fields (None: not measured), named in their order on disk; each field is a
+    ``Number`` unless ``types`` gives another type."""
+    spec = {f: (types.get(f, Number) | None, None) for f in fields.split()}
+    return create_model(name, __base__=base, __doc__=doc, __module__=__name__, **spec)
+
+
 # ------------------------------------------------------------------------------------------- blocks
-class Distribution(Block):
-    """One latency's distribution over the measured window, in seconds (n = 0 and None: not measured)."""
-
-    n: int | None = None
-    mean: Number | None = None
-    p50: Number | None = None
-    p90: Number | None = None
-    p99: Number | None = None
-    min: Number | None = None
-    max: Number | None = None
-    stdev: Number | None = None
-
-
-class ModelInfo(Block):
-    label: str | None = None
-    kind: str | None = None
-    weights: str | None = None
-    model_type: str | None = None
-    params: Number | None = None
+Distribution = block("Distribution", "One latency's distribution over the window, seconds (n 0 and None: not "
+                     "measured).", "n mean p50 p90 p99 min max stdev", n=int)
+Stat = block("Stat", "Mean and max of a sampled figure.", "mean max")
+ModelInfo = block("ModelInfo", "The model a case ran.", "label kind weights model_type params",
+                  label=str, kind=str, weights=str, model_type=str)
 
 
 class BackendInfo(Block):
@@ -77,15 +70,11 @@ def rate_divisor(accelerators: int | None) -> int:
     return accelerators if accelerators and accelerators > 0 else 1
 
 
-class Identity(Block):
-    """Which case, on what (flat on disk)."""
-
-    case_id: str | None = None
-    provenance: str | None = None  # measured | reference | projected
-    hardware: str | None = None
-    model: ModelInfo | None = None
-    backend: BackendInfo | None = None
-    accelerators: int | None = None  # 0 on the CPU
+class Identity(block("IdentityFields", "", "case_id provenance hardware model backend accelerators",
+                     case_id=str, provenance=str, hardware=str, model=ModelInfo, backend=BackendInfo,
+                     accelerators=int)):
+    """Which case, on what (flat on disk). ``provenance``: measured | reference | projected;
+    ``accelerators``: 0 on the CPU."""
 
     @property
     def accelerator_count(self) -> int | None:
@@ -93,26 +82,13 @@ class Identity(Block):
         return self.accelerators if self.accelerators else None
 
 
-class WorkloadInfo(Block):
-    """The workload shape, per request. ``batch_size`` is the offline batch; for an online case it holds
-    the concurrency cap (0 = none), as ``schema_version`` 1 has always written it."""
-
-    batch_size: int | None = None
-    input_tokens: int | None = None  # per request
-    output_tokens: int | None = None  # per request
-    num_batches: int | None = None
-    concurrency: int | None = None
-    request_rate: Number | None = None
-    kind: str | None = None
-    repeats: int | None = None
-    warmup: int | None = None
-    seed: int | None = None
-
-
-class Requests(Block):
-    total: int | None = None
-    succeeded: int | None = None
-    failed: int | None = None
+WorkloadInfo = block(
+    "WorkloadInfo", "The workload shape, per request. ``batch_size`` is the offline batch; for an online case it "
+    "holds the concurrency cap (0 = none), as schema_version 1 has always written it.",
+    "batch_size input_tokens output_tokens num_batches concurrency request_rate kind repeats warmup seed",
+    batch_size=int, input_tokens=int, output_tokens=int, num_batches=int, concurrency=int, kind=str, repeats=int,
+    warmup=int, seed=int)
+Requests = block("Requests", "Requests of the window.", "total succeeded failed", total=int, succeeded=int, failed=int)
 
 
 class Latency(Block):
@@ -124,102 +100,36 @@ class Latency(Block):
     e2e_s: Distribution | None = None
 
 
-class Throughput(Block):
-    """Flat on disk. Totals over the measured window; rates per second of it."""
+class Throughput(block("ThroughputRates", "", "output_tok_s total_tok_s requests_per_s prefill_tok_s "
+                       "tok_s_per_user output_tok_s_per_accelerator")):
+    """Flat on disk. Totals over the measured window; rates per second of it; ``tok_s_per_user`` is
+    1 / TPOT p50. The case totals are ``output_tokens`` / ``input_tokens`` on disk."""
 
     window_s: Number | None = None
-    output_tokens_total: Number | None = Field(default=None, alias="output_tokens")  # the case total
-    input_tokens_total: Number | None = Field(default=None, alias="input_tokens")  # the case total
-    output_tok_s: Number | None = None
-    total_tok_s: Number | None = None
-    requests_per_s: Number | None = None
-    prefill_tok_s: Number | None = None
-    tok_s_per_user: Number | None = None  # 1 / TPOT p50
-    output_tok_s_per_accelerator: Number | None = None
+    output_tokens_total: Number | None = Field(default=None, alias="output_tokens")
+    input_tokens_total: Number | None = Field(default=None, alias="input_tokens")
 
 
-class Energy(Block):
-    source: str | None = None  # nvml-energy | nvml-sampled | rapl | estimate-tdp | none
-    unit: str | None = None
-    total_j: Number | None = None
-    per_device_j: dict[str, Number | None] | None = None
-    avg_power_w: Number | None = None
-    peak_power_w: Number | None = None
-    j_per_output_tok: Number | None = None
-    j_per_total_tok: Number | None = None
-    idle_baseline_w: Number | None = None
-    window_s: Number | None = None
-    cross_check: dict[str, Any] | None = None
-    note: str | None = None
-
-
-class Stat(Block):
-    mean: Number | None = None
-    max: Number | None = None
-
-
-class Telemetry(Block):
-    """Device telemetry over the window, averaged over the case's devices (None: no device sensor)."""
-
-    sm_clock_mhz: Stat | None = None
-    mem_clock_mhz: Stat | None = None
-    temperature_c: Stat | None = None
-    utilization_pct: Stat | None = None
-    power_w: Stat | None = None
-    power_limit_w: Number | None = None
-
-
-class Memory(Block):
-    unit: str | None = None
-    rss_peak_delta_bytes: Number | None = None
-    rss_peak_bytes: Number | None = None
-    weight_bytes: Number | None = None
-    kv_cache_bytes: Number | None = None
-    torch_peak_allocated_bytes: Number | None = None
-    torch_peak_reserved_bytes: Number | None = None
-    device_used_peak_bytes: Number | None = None
-    device_total_bytes: Number | None = None
-    headroom_bytes: Number | None = None
-
-
-class Efficiency(Block):
-    hardware: str | None = None
-    mbu: Number | None = None
-    mfu: Number | None = None
-    prefill_mfu: Number | None = None
-    provenance: str | None = None
-    note: str | None = None
-
-
-class Server(Block):
-    """A server's own counters over the case (``/metrics``), server-side figures."""
-
-    side: str | None = None
-    prompt_tokens: Number | None = None
-    generation_tokens: Number | None = None
-    preemptions: Number | None = None
-    request_success: Number | None = None
-    kv_cache_usage_peak: Number | None = None
-    requests_running_peak: Number | None = None
-    requests_waiting_peak: Number | None = None
-    scrapes: int | None = None
-
-
-class Goodput(Block):
-    limits_ms: dict[str, Number] | None = None
-    good_requests: int | None = None
-    total_requests: int | None = None
-    good_fraction: Number | None = None
-    goodput_rps: Number | None = None
-
-
-class SloSearch(Block):
-    over: str | None = None  # rate | concurrency
-    target_fraction: Number | None = None
-    limits_ms: dict[str, Number] | None = None
-    best: Number | None = None
-    stopped_by_budget: bool | None = None
-    points: list[dict[str, Any]] | None = None
+Energy = block("Energy", "Energy over the window, J and W; ``source``: nvml-energy | nvml-sampled | rapl | "
+               "estimate-tdp | none.", "source unit total_j per_device_j avg_power_w peak_power_w j_per_output_tok "
+               "j_per_total_tok idle_baseline_w window_s cross_check note",
+               source=str, unit=str, per_device_j=dict[str, Number | None], cross_check=dict[str, Any], note=str)
+Telemetry = block("Telemetry", "Device telemetry over the window, averaged over the case's devices.",
+                  "sm_clock_mhz mem_clock_mhz temperature_c utilization_pct power_w power_limit_w",
+                  sm_clock_mhz=Stat, mem_clock_mhz=Stat, temperature_c=Stat, utilization_pct=Stat, power_w=Stat)
+Memory = block("Memory", "Memory of the case, bytes.", "unit rss_peak_delta_bytes rss_peak_bytes weight_bytes "
+               "kv_cache_bytes torch_peak_allocated_bytes torch_peak_reserved_bytes device_used_peak_bytes "
+               "device_total_bytes headroom_bytes", unit=str)
+Efficiency = block("Efficiency", "MBU and MFU against the case's own hardware's catalog peaks.",
+                   "hardware mbu mfu prefill_mfu provenance note", hardware=str, provenance=str, note=str)
+Server = block("Server", "A server's own counters over the case (/metrics): server-side figures.",
+               "side prompt_tokens generation_tokens preemptions request_success kv_cache_usage_peak "
+               "requests_running_peak requests_waiting_peak scrapes", side=str, scrapes=int)
+Goodput = block("Goodput", "Requests/s meeting every latency limit.", "limits_ms good_requests total_requests "
+                "good_fraction goodput_rps", limits_ms=dict[str, Number], good_requests=int, total_requests=int)
+SloSearch = block("SloSearch", "The SLO search: the highest passing rate or concurrency, and every probe.",
+                  "over target_fraction limits_ms best stopped_by_budget points", over=str,
+                  limits_ms=dict[str, Number], stopped_by_budget=bool, points=list[dict[str, Any]])
 
 
 # ------------------------------------------------------------------------------------------- the case
