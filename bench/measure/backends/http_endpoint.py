@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 from bench.config.schema import ModelSpec, OpenAIBackend
@@ -73,7 +74,7 @@ class EndpointBackend(OnlineBackend):
         return local if self.cfg.server == "managed" else "remote endpoint (set backend.hardware)"
 
     def cuda_indices(self) -> list[int]:
-        return list(range(self.accelerators)) if self.runs_on.startswith("cuda") else []
+        return list(range(self.accelerators)) if (self.runs_on or "").startswith("cuda") else []
 
     # ------------------------------------------------------------------ model and server
     def _model_path(self, spec: ModelSpec) -> str:
@@ -86,6 +87,7 @@ class EndpointBackend(OnlineBackend):
     def load(self, spec: ModelSpec) -> LoadedModel:
         from transformers import AutoTokenizer
 
+        t0, load_s = time.perf_counter(), None  # an external server was loaded by someone else: not measured
         notes = ["latencies are client-side (SSE chunk arrival); server counters are server-side"]
         model_path = self._model_path(spec) if (self.cfg.server == "managed" or not self.cfg.tokenizer) else None
         tok_src = self.cfg.tokenizer or model_path
@@ -106,9 +108,10 @@ class EndpointBackend(OnlineBackend):
                                         self.cfg.startup_timeout_s, env).start()
             self.base_url = self.server.base_url
             notes.append(f"managed vllm serve on {self.base_url}, log {log_path.name}")
+            load_s = time.perf_counter() - t0
         return LoadedModel(label=spec.label, kind=spec.kind, model_type=None, params=None, weight_bytes=None,
                            vocab_size=len(self.tokenizer), special_token_ids=list(self.tokenizer.all_special_ids),
-                           notes=notes)
+                           load_s=load_s, notes=notes)
 
     def unload(self) -> None:
         if self.server is not None:

@@ -66,7 +66,7 @@ class OfflineEngineBackend(OfflineBackend):
 
     def cuda_indices(self) -> list[int]:
         n = self.accelerators
-        return list(range(n)) if self.runs_on.startswith("cuda") else []
+        return list(range(n)) if (self.runs_on or "").startswith("cuda") else []
 
     def load(self, spec: ModelSpec) -> LoadedModel:
         from vllm import LLM
