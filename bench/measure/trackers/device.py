@@ -99,7 +99,7 @@ class DeviceSampler:
     """One background thread sampling ``devices.probe()`` at ``hz``, shared by every monitor.
 
     Starts nest: the first ``start()`` starts the thread, the matching last ``stop()`` stops it; an inner
-    ``stop()`` takes one more sample and returns the samples so far. The samples of the last window
+    window starts and ends with a sample of its own and gets only its samples. The samples of the last window
     stay readable (``telemetry()``, ``memory()``) until the next start."""
 
     def __init__(self, devices: NvmlDevices, hz: float = 10.0):
@@ -108,19 +108,25 @@ class DeviceSampler:
         self._depth = 0
         self._lock = threading.Lock()
 
-    def start(self) -> None:
+    def start(self) -> int:
+        """Start (or join) the window; returns the index of its first sample."""
         with self._lock:
             self._depth += 1
             if self._depth == 1:
                 self.sampler.start()
+            else:
+                self.sampler.take()
+            return len(self.sampler.samples) - 1
 
-    def stop(self) -> list[tuple[float, dict]]:
+    def stop(self, first: int = 0) -> list[tuple[float, dict]]:
+        """Leave the window; returns its samples from index ``first`` (what ``start`` returned) to now."""
         with self._lock:
             self._depth = max(self._depth - 1, 0)
             if self._depth == 0:
-                return list(self.sampler.stop())
-            self.sampler.take()
-            return list(self.sampler.samples)
+                self.sampler.stop()
+            else:
+                self.sampler.take()
+            return self.sampler.samples[first:]
 
     @property
     def samples(self) -> list[tuple[float, dict]]:

@@ -151,10 +151,10 @@ class NvmlSource(EnergySource):
 
     def start(self) -> None:
         self._e0 = self.devices.devices.energy_mj() if self.has_counter else None
-        self.devices.start()
+        self._first = self.devices.start()
 
     def stop(self) -> dict:
-        samples = self.devices.stop()
+        samples = self.devices.stop(self._first)
         e1 = self.devices.devices.energy_mj() if self.has_counter else None
         window = samples[-1][0] - samples[0][0]
         keys = self.devices.devices.keys
