@@ -179,14 +179,6 @@ class CaseResult(Block):
                 data[name] = part
         return data
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _remember_order(cls, data: Any, handler) -> "CaseResult":
-        result = handler(data)
-        if isinstance(data, dict):
-            result._disk_order = list(data)
-        return result
-
     @model_serializer(mode="wrap")
     def _flatten(self, handler) -> dict:
         """Lift the flat blocks' keys back to the top level, where the block stands."""
@@ -206,11 +198,13 @@ class CaseResult(Block):
     def from_json(cls, d: dict) -> "CaseResult":
         """A ``cases.jsonl`` line (as a dict) as a typed result. Raises ValueError on wrong types."""
         try:
-            return cls.model_validate(d)
+            result = cls.model_validate(d)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
             raise ValueError(f"case {d.get('case_id')!r}: {where}: {err['msg']}") from None
+        result._disk_order = list(d)
+        return result
 
     def to_json(self) -> dict:
         """The ``cases.jsonl`` line: the keys ``schema_version`` 1 defines, plus any extra blocks."""
