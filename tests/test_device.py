@@ -91,13 +91,3 @@ def test_nested_starts_share_one_thread(gpus):  # noqa: F811
     assert not dev.sampler._thread.is_alive()
     assert dev.memory() == {"device_used_peak_bytes": 10 * GIB, "device_total_bytes": 80 * GIB}
 
-
-def test_hardware_label_names_the_gpu_the_case_ran_on():
-    from bench.measure.sysinfo import hardware_label
-
-    gpus_seen = [{"index": 0, "name": "GPU A", "uuid": "GPU-a"}, {"index": 1, "name": "GPU B", "uuid": "GPU-b"}]
-    assert hardware_label(gpus_seen, "cuda:1", visible="") == "GPU B"  # not the first GPU
-    assert hardware_label(gpus_seen, "cuda:0", visible="1,0") == "GPU B"  # logical 0 is NVML's 1
-    assert hardware_label(gpus_seen, "cuda:0", visible="GPU-b") == "GPU B"
-    assert hardware_label(gpus_seen, "cuda:0", visible="") == "GPU A"
-    assert "GPU" not in hardware_label(gpus_seen, "cpu")

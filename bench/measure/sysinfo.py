@@ -135,22 +135,11 @@ def power_sensors(gpu_list: list[dict], gpu_reason: str | None) -> dict:
     return {"nvml": nvml, "rapl": rapl, "summary": summary}
 
 
-def hardware_label(gpu_list: list[dict], device: str | None = None, visible: str | None = None) -> str:
-    """A short name for the hardware a case ran on: the name of the GPU ``device`` (cuda:N, a logical
-    index, mapped through ``visible`` = CUDA_VISIBLE_DEVICES to NVML's index or UUID), or the CPU model."""
-    if not (device and device.startswith("cuda") and gpu_list):
-        return _cpu_model()
-    from bench.measure.trackers.device import nvml_physical_ids
-
-    logical = int(device.split(":")[1]) if ":" in device else 0
-    try:
-        [physical] = nvml_physical_ids([logical], os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible)
-    except PreflightError:
-        physical = None
-    for g in gpu_list:
-        if physical in (g.get("index"), g.get("uuid")):
-            return g["name"] or "cuda"
-    return gpu_list[0]["name"] or "cuda"
+def hardware_label(gpu_list: list[dict], device: str | None = None) -> str:
+    """A short name for the hardware a case ran on: the GPU name, or the CPU model."""
+    if device and device.startswith("cuda") and gpu_list:
+        return gpu_list[0]["name"] or "cuda"
+    return _cpu_model()
 
 
 def collect() -> dict:
