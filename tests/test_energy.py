@@ -8,8 +8,8 @@ import pytest
 
 from bench.config.schema import Energy
 from bench.errors import PreflightError
-from bench.measure.trackers.energy import (NoEnergy, NvmlSource, RaplSource, choose_source, energy_block,
-                                   nvml_physical_ids)
+from bench.measure.trackers.device import nvml_physical_ids
+from bench.measure.trackers.energy import NoEnergy, NvmlSource, RaplSource, choose_source, energy_block
 from bench.measure.trackers.sampler import trapezoid_j
 
 

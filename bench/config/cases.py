@@ -13,11 +13,11 @@ class Case(BaseModel):
     model_config = ConfigDict(frozen=True)
     case_id: str
     model: ModelSpec
-    batch_size: int  # offline: requests per batch; online: the concurrency cap (0 = none)
     input_tokens: int
     output_tokens: int
     num_batches: int
-    concurrency: int | None = None
+    batch_size: int | None = None  # offline cases: requests per batch; None for online cases
+    concurrency: int | None = None  # online cases: the cap on requests in flight; None = no cap
     request_rate: float | None = None  # requests/s; inf = all at once
     kind: Literal["load", "slo-search"] = "load"
 
@@ -52,12 +52,12 @@ def expand(cfg: BenchConfig) -> list[Case]:
         if w.concurrency or w.request_rates or not w.slo_search:
             for c, r, (n_in, n_out) in itertools.product(concs, rates, lengths):
                 cid = f"{_slug(m.label)}_c{c or 'max'}_r{_rate_id(r)}_in{n_in}_out{n_out}"
-                cases.append(Case(case_id=cid, model=m, batch_size=c or 0, input_tokens=n_in, output_tokens=n_out,
+                cases.append(Case(case_id=cid, model=m, input_tokens=n_in, output_tokens=n_out,
                                   num_batches=1, concurrency=c, request_rate=r))
         if w.slo_search:
             for n_in, n_out in lengths:
                 cid = f"{_slug(m.label)}_slo-search-{w.slo_search.over}_in{n_in}_out{n_out}"
-                cases.append(Case(case_id=cid, model=m, batch_size=0, input_tokens=n_in, output_tokens=n_out,
+                cases.append(Case(case_id=cid, model=m, input_tokens=n_in, output_tokens=n_out,
                                   num_batches=1, kind="slo-search"))
     ids = [c.case_id for c in cases]
     dupes = sorted({i for i in ids if ids.count(i) > 1})

@@ -1,8 +1,10 @@
 """A run: preflight, then every case of the config through one backend under the trackers, each case
 written to the run directory the moment it finishes.
 
-The runner never branches on the device: the backend, its clock/sync and the energy source were
-chosen once, at construction.
+The runner never branches on the device: the backend, its clock/sync, the device sampler and the
+energy source were chosen once, at construction. It builds each case's typed result
+(:class:`~bench.results.schema.CaseResult`) and computes the derived figures (``tok_s_per_user``,
+per-accelerator rates, efficiency) once, here.
 """
 from __future__ import annotations
 
@@ -15,23 +17,31 @@ from pathlib import Path
 from typing import Callable
 
 from bench import metrics
-from bench.measure import sysinfo
-from bench.results.schema import SCHEMA_VERSION
-from bench.config.schema import BenchConfig
 from bench.config.cases import Case, expand
 from bench.config.load import config_sha256
+from bench.config.schema import BenchConfig
 from bench.errors import BenchError, CaseFailed, PreflightError
-from bench.results.rundir import RunDir, utc_now
+from bench.measure import slo_search, sysinfo
+from bench.measure.backends.base import Backend, LoadedModel, Measured
+from bench.measure.trackers.device import DeviceSampler, open_devices
 from bench.measure.trackers.energy import EnergySource, choose_source, energy_block
 from bench.measure.trackers.memory import RssTracker, memory_block, rss_bytes
-from bench.measure.prompts import make_prompts
+from bench.measure.workload import CaseWorkload
+from bench.results import schema as rs
+from bench.results.rundir import RunDir, utc_now
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Sensors:
+    """What the run measures the machine with, chosen once in preflight."""
+
+    energy: EnergySource
+    devices: DeviceSampler | None  # one sampler of the backend's CUDA devices; None on the CPU
 
 
-def preflight(cfg: BenchConfig, output_dir: Path, backend) -> EnergySource:
+def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
     """Check the machine before anything loads, listing every problem at once."""
     problems: list[str] = []
     for i, m in enumerate(cfg.models):
@@ -49,14 +59,15 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend) -> EnergySource:
     except OSError as exc:
         problems.append(f"output_dir '{output_dir}': not writable ({exc.strerror}); choose another with --output-dir")
     problems += backend.preflight()
+    devices = open_devices(backend.cuda_indices(), cfg.energy.sample_hz) if not problems else None
     source = None
     try:
-        source = choose_source(cfg.energy, backend.cuda_indices(), local=backend.power_is_local)
+        source = choose_source(cfg.energy, backend.cuda_indices(), local=backend.power_is_local, devices=devices)
     except PreflightError as exc:
         problems.append(f"energy.source '{cfg.energy.source}': {exc}")
     if problems:
         raise PreflightError(problems[0], problems)
-    return source
+    return Sensors(source, devices)
 
 
 @dataclass
@@ -66,57 +77,90 @@ class RunOutcome:
     interrupted: bool = False
 
 
-def _case_summary(case: Case, cfg: BenchConfig, backend, loaded, hardware: str) -> dict:
-    return {
-        "schema_version": SCHEMA_VERSION, "case_id": case.case_id, "status": "ok", "error": None,
-        "provenance": "measured", "hardware": hardware,
-        "model": {"label": case.model.label, "kind": case.model.kind, "weights": case.model.weights,
-                  "model_type": loaded.model_type if loaded else None,
-                  "params": loaded.params if loaded else None},
-        "backend": {"kind": backend.kind, "device": backend.device, "dtype": backend.dtype,
-                    "threads": getattr(cfg.backend, "threads", None)},
-        "accelerators": backend.accelerators if backend.device != "cpu" else 0,
-        "workload": {"batch_size": case.batch_size, "input_tokens": case.input_tokens,
-                     "output_tokens": case.output_tokens, "num_batches": case.num_batches,
-                     "concurrency": case.concurrency, "request_rate": case.request_rate, "kind": case.kind,
-                     "repeats": cfg.workload.repeats, "warmup": cfg.workload.warmup, "seed": cfg.workload.seed},
-        "notes": list(loaded.notes) if loaded else [],
-    }
+def case_identity(case: Case, cfg: BenchConfig, backend: Backend, loaded: LoadedModel | None,
+                  hardware: str) -> rs.CaseResult:
+    """The part of a case's result known before it runs (all a failed load leaves)."""
+    return rs.CaseResult(
+        schema_version=rs.SCHEMA_VERSION,
+        identity=rs.Identity(
+            case_id=case.case_id, provenance="measured", hardware=hardware,
+            model=rs.ModelInfo(label=case.model.label, kind=case.model.kind, weights=case.model.weights,
+                               model_type=loaded.model_type if loaded else None,
+                               params=loaded.params if loaded else None),
+            backend=rs.BackendInfo(kind=backend.kind, runs_on=backend.runs_on, dtype=backend.dtype,
+                                   threads=getattr(cfg.backend, "threads", None)),
+            accelerators=rs.accelerators_on_disk(backend.runs_on, backend.accelerators)),
+        status="ok", error=None,
+        workload=rs.WorkloadInfo(
+            # schema 1's batch_size: the batch offline, the concurrency cap online (0 = none)
+            batch_size=case.batch_size if case.batch_size is not None else (case.concurrency or 0),
+            input_tokens=case.input_tokens, output_tokens=case.output_tokens, num_batches=case.num_batches,
+            concurrency=case.concurrency, request_rate=case.request_rate, kind=case.kind,
+            repeats=cfg.workload.repeats, warmup=cfg.workload.warmup, seed=cfg.workload.seed),
+        notes=list(loaded.notes) if loaded else [],
+        load_s=loaded.load_s if loaded else None)
 
 
-def run_case(case: Case, cfg: BenchConfig, backend, loaded, source: EnergySource, idle_w: float | None,
-             rss_baseline: int) -> tuple[dict, list[metrics.RequestRecord]]:
-    w = cfg.workload
-    excluded = set(loaded.special_token_ids)
-    prompt_sets = [make_prompts(w.seed, case.case_id, b, case.batch_size, case.input_tokens, loaded.vocab_size,
-                                excluded) for b in range(case.num_batches)] if case.batch_size else []
-    backend.warmup(case, cfg, prompt_sets)
+def derived_rates(latency: rs.Latency, throughput: rs.Throughput, accelerators: int | None) -> None:
+    """The derived throughput figures, in place: tokens/s one user sees (1 / TPOT p50) and output tokens/s
+    per accelerator (the whole machine counts as one on the CPU)."""
+    throughput.tok_s_per_user = metrics.tok_s_per_user(latency.tpot_s.p50 if latency.tpot_s else None)
+    out = throughput.output_tok_s
+    throughput.output_tok_s_per_accelerator = out / rs.rate_divisor(accelerators) if out is not None else None
+
+
+def measured_blocks(records: list[metrics.RequestRecord], measured: Measured, slo_limits_ms: dict | None,
+                    accelerators: int | None) -> dict:
+    """The blocks summarised from a case's records: requests, latency, throughput, goodput, failures."""
+    m = metrics.summarize(records)
+    latency = rs.Latency(**{k: m[k] for k in ("ttft_s", "tpot_s", "itl_s", "e2e_s")})
+    throughput = rs.Throughput(window_s=m["window_s"], output_tokens_total=m["output_tokens"],
+                               input_tokens_total=m["input_tokens"], output_tok_s=m["output_tok_s"],
+                               total_tok_s=m["total_tok_s"], requests_per_s=m["requests_per_s"],
+                               prefill_tok_s=m["prefill_tok_s"])
+    derived_rates(latency, throughput, accelerators)
+    blocks = {"requests": m["requests"], "latency": latency, "throughput": throughput, **measured.blocks}
+    if slo_limits_ms is not None:
+        from bench.slo import goodput
+
+        blocks["goodput"] = goodput(records, slo_limits_ms, m["window_s"])
+    if m["requests"]["failed"]:
+        blocks["failed_reasons"] = sorted({r.error for r in records if not r.success and r.error})[:10]
+    return blocks
+
+
+def run_case(case: Case, cfg: BenchConfig, backend: Backend, loaded: LoadedModel, sensors: Sensors,
+             idle_w: float | None, rss_baseline: int, result: rs.CaseResult) -> list[metrics.RequestRecord]:
+    """Warm up, measure the case's window under the trackers, and fill ``result``. Returns the records."""
+    workload = CaseWorkload.of(case, cfg.workload)
+    backend.warmup(workload, loaded)
     backend.reset_peak_memory()
+    source, devices = sensors.energy, sensors.devices
     rss = RssTracker(rss_baseline, hz=cfg.energy.sample_hz)
     reading: dict = {}
     with ExitStack() as stack:
         stack.enter_context(rss)
+        if devices is not None:
+            devices.start()
+            stack.callback(devices.stop)
         source.start()
         stack.callback(lambda: reading.update(source.stop()))
-        records = backend.measure(case, cfg, prompt_sets)
-    m = metrics.summarize(records)
-    m.update(backend.extra)
-    m["tok_s_per_user"] = metrics.tok_s_per_user(m["tpot_s"]["p50"])
-    if w.slo is not None:
-        from bench.slo import goodput
-
-        m["goodput"] = goodput(records, w.slo.limits_ms(), m["window_s"])
-    out_tok, in_tok = m["output_tokens"], m["input_tokens"]
-    acc = max(backend.accelerators if backend.device != "cpu" else 1, 1)
-    m["output_tok_s_per_accelerator"] = m["output_tok_s"] / acc if m["output_tok_s"] is not None else None
-    m["energy"] = energy_block(source, reading, out_tok, out_tok + in_tok, idle_w)
-    m["telemetry"] = source.telemetry()
-    m["memory"] = memory_block(rss, loaded.weight_bytes, backend.memory_stats(), source.device_memory(),
-                               model_in_process=backend.model_in_process)
-    if m["requests"]["failed"]:
-        errors = sorted({r.error for r in records if not r.success and r.error})
-        m["failed_reasons"] = errors[:10]
-    return m, records
+        if workload.kind == "slo-search":
+            measured = slo_search.run(backend, workload)
+        else:
+            measured = backend.measure(workload, loaded)
+    records = measured.records
+    blocks = measured_blocks(records, measured, workload.slo_limits_ms if cfg.workload.slo else None,
+                             result.identity.accelerators)
+    tp = blocks["throughput"]
+    out_tok, in_tok = tp.output_tokens_total, tp.input_tokens_total
+    blocks["energy"] = energy_block(source, reading, out_tok, out_tok + in_tok, idle_w)
+    blocks["telemetry"] = devices.telemetry() if devices is not None else None
+    blocks["memory"] = memory_block(rss, loaded.weight_bytes, backend.memory_stats(),
+                                    devices.memory() if devices is not None else None,
+                                    model_in_process=backend.model_in_process)
+    result.update(**blocks)
+    return records
 
 
 def efficiency_block(case_summary: dict, spec, hardware_name: str) -> dict | None:
@@ -136,9 +180,10 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     cases = expand(cfg)
     out_dir = Path(output_dir or cfg.output_dir)
     backend = backends.create(cfg.backend)
-    source = preflight(cfg, out_dir if resume is None else Path(resume).parent, backend)
+    sensors = preflight(cfg, out_dir if resume is None else Path(resume).parent, backend)
+    source = sensors.energy
     env = sysinfo.collect()
-    hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.device))
+    hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on))
     if resume is not None:
         rd = RunDir.open_existing(Path(resume))
         manifest = rd.manifest()
@@ -146,7 +191,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         done = rd.completed_ids()
     else:
         rd = RunDir.create(out_dir, cfg.name)
-        manifest = {"schema_version": SCHEMA_VERSION, "run_id": rd.path.name, "config_path": cfg_path,
+        manifest = {"schema_version": rs.SCHEMA_VERSION, "run_id": rd.path.name, "config_path": cfg_path,
                     "config": cfg.model_dump(mode="json"), "config_sha256": config_sha256(cfg),
                     "config_text": cfg_text, "started_utc": utc_now(), "finished_utc": None, "status": "running"}
         done = set()
@@ -175,26 +220,26 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
                 load_error = f"model load failed: {type(exc).__name__}: {exc}"
                 log.warning("%s: %s", spec.label, load_error)
             for case in model_cases:
-                summary = _case_summary(case, cfg, backend, loaded, hardware)
-                summary["started_utc"] = utc_now()
+                result = case_identity(case, cfg, backend, loaded, hardware)
+                result.started_utc = utc_now()
                 t0 = time.perf_counter()
                 records: list[metrics.RequestRecord] = []
                 if load_error:
-                    summary.update(status="failed", error=load_error)
+                    result.update(status="failed", error=load_error)
                 else:
                     try:
-                        m, records = run_case(case, cfg, backend, loaded, source, idle_w, rss_baseline)
-                        summary.update(m)
-                        summary["efficiency"] = efficiency_block(summary, spec, hardware)
-                        if m["requests"]["total"] and not m["requests"]["succeeded"]:
-                            summary.update(status="failed", error=f"all {m['requests']['total']} requests failed: "
-                                           + "; ".join(m.get("failed_reasons") or [])[:500])
+                        records = run_case(case, cfg, backend, loaded, sensors, idle_w, rss_baseline, result)
+                        result.update(efficiency=efficiency_block(result.to_json(), spec, hardware))
+                        req = result.requests
+                        if req.total and not req.succeeded:
+                            result.update(status="failed", error=f"all {req.total} requests failed: "
+                                          + "; ".join(result.failed_reasons or [])[:500])
                     except (CaseFailed, BenchError, RuntimeError, ValueError, MemoryError, OSError) as exc:
-                        summary.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-                        log.warning("%s failed: %s", case.case_id, summary["error"])
+                        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+                        log.warning("%s failed: %s", case.case_id, result.error)
                         _free_after_failure(backend)
-                summary["finished_utc"] = utc_now()
-                summary["duration_s"] = time.perf_counter() - t0
+                result.update(finished_utc=utc_now(), duration_s=time.perf_counter() - t0)
+                summary = result.to_json()
                 rd.append_case(summary, [{"case_id": case.case_id, **r.to_json()} for r in records])
                 outcome.cases.append(summary)
                 if on_case:
@@ -211,14 +256,10 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     return outcome
 
 
-def _free_after_failure(backend) -> None:
+def _free_after_failure(backend: Backend) -> None:
     """After an out-of-memory error, give the allocator back what the failed case held."""
     try:
-        backend.reset_peak_memory()
-        if backend.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
+        backend.free_memory()
     except Exception:  # best effort only
         pass
 
@@ -230,4 +271,4 @@ def _group_by_model(cases: list[Case]) -> list[list[Case]]:
     return list(groups.values())
 
 
-__all__ = ["execute", "preflight", "make_prompts", "run_case", "BenchError"]
+__all__ = ["execute", "preflight", "run_case", "BenchError"]

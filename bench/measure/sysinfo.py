@@ -139,7 +139,7 @@ def device_gpu(gpu_list: list[dict], device: str | None, visible: str | None = N
     """The NVML entry of the GPU a torch device ('cuda', 'cuda:N') uses, mapped through ``visible``
     (CUDA_VISIBLE_DEVICES) exactly as the NVML energy sensor maps it. None when it cannot be told."""
     from bench.errors import PreflightError
-    from bench.measure.trackers.energy import nvml_physical_ids
+    from bench.measure.trackers.device import nvml_physical_ids
 
     if not device or not device.startswith("cuda"):
         return None

@@ -11,7 +11,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.results.schema import SCHEMA_VERSION
+from bench.results.schema import SCHEMA_VERSION, CaseResult
 from bench.errors import InputError
 
 SUMMARY_COLUMNS = {
@@ -127,6 +127,16 @@ class RunDir:
         for c in self.cases():
             latest[c["case_id"]] = c
         return list(latest.values())
+
+    def case_results(self) -> list[CaseResult]:
+        """The latest result of each case, typed. A line of the wrong shape is an InputError naming the file."""
+        out = []
+        for c in self.latest_cases():
+            try:
+                out.append(CaseResult.from_json(c))
+            except ValueError as exc:
+                raise InputError(f"{self.cases_path}: {exc}; the file was not written by `run`, or was edited") from None
+        return out
 
     def write_summary_csv(self) -> None:
         import pandas as pd

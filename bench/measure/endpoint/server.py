@@ -1,6 +1,7 @@
 """A managed ``vllm serve``: a subprocess on 127.0.0.1 and a free port, its log in the run directory,
 a wait on ``/health``, and a stop by process group (also on error or Ctrl-C): no orphans.
-Also a Prometheus ``/metrics`` scrape for the server-side counters."""
+Also the server's Prometheus ``/metrics``: counters over a case, gauges sampled during it
+(:class:`ServerMetrics`), for any OpenAI-compatible server that exposes them."""
 from __future__ import annotations
 
 import logging
@@ -110,6 +111,34 @@ def server_deltas(before: dict[str, float], after: dict[str, float], samples: li
         out[f"{key}_peak"] = max(seen) if seen else None
     out["scrapes"] = len(samples)
     return out
+
+
+class ServerMetrics:
+    """The server's own counters over a window: a scrape before, scrapes in the background at ``hz``
+    (the gauges' peaks; none with hz 0), a scrape after. ``start()`` is False when the server has no
+    Prometheus /metrics beside its API (not vLLM, or hidden): then nothing is sampled."""
+
+    def __init__(self, base_url: str, headers: dict | None = None, hz: float = 0.0):
+        self.scrape = lambda: scrape_metrics(base_url, headers)  # noqa: E731
+        self.hz = hz
+        self._before: dict = {}
+        self._sampler = None
+
+    def start(self) -> bool:
+        from bench.measure.trackers.sampler import PeriodicSampler
+
+        self._before = self.scrape()
+        if self._before and self.hz:
+            self._sampler = PeriodicSampler(self.scrape, self.hz).start()
+        return bool(self._before)
+
+    def stop(self) -> dict | None:
+        """The case's ``server`` block (None when start() found no /metrics)."""
+        samples = [m for _, m in self._sampler.stop() if m] if self._sampler is not None else []
+        self._sampler = None
+        if not self._before:
+            return None
+        return {"side": "server", **server_deltas(self._before, self.scrape(), samples)}
 
 
 class ManagedServer:

@@ -8,11 +8,11 @@ Units: joules (``_j``), watts (``_w``), seconds (``_s``).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
 from bench.errors import PreflightError
+from bench.measure.trackers.device import DeviceSampler, NvmlDevices
 from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,6 @@ class EnergySource:
         self.start()
         time.sleep(seconds)
         return self.stop()["avg_power_w"]
-
-    def telemetry(self) -> dict | None:
-        return None
-
-    def device_memory(self) -> dict | None:
-        return None
 
     def describe(self) -> dict:
         return {"source": self.name, "note": self.note}
@@ -136,84 +130,36 @@ class RaplSource(EnergySource):
 
 
 # ---------------------------------------------------------------------------- NVML
-def nvml_physical_ids(logical: list[int], env: str | None) -> list[str | int]:
-    """Map the backend's logical CUDA indices to NVML indices or UUIDs, honouring CUDA_VISIBLE_DEVICES."""
-    if env is None or env.strip() == "":
-        return list(logical)
-    entries = [e.strip() for e in env.split(",") if e.strip()]
-    out: list[str | int] = []
-    for i in logical:
-        if i >= len(entries):
-            raise PreflightError(f"CUDA device {i} is not in CUDA_VISIBLE_DEVICES={env!r}")
-        e = entries[i]
-        out.append(int(e) if e.isdigit() else e)
-    return out
-
-
 class NvmlSource(EnergySource):
     """``nvml-energy`` (the total-energy counter delta) with ``nvml-sampled`` (power integrated by the
-    trapezoid rule) always alongside as a cross-check, and telemetry from the same sampler thread."""
+    trapezoid rule) always alongside as a cross-check. The power samples come from the devices' one
+    sampler thread (``trackers/device.py``), shared with the memory and telemetry blocks."""
 
     measures = True
 
-    def __init__(self, logical_indices: list[int], hz: float = 10.0):
+    def __init__(self, logical_indices: list[int], hz: float = 10.0, devices: DeviceSampler | None = None):
         super().__init__()
-        try:
-            import pynvml
-        except ImportError:
-            raise PreflightError("NVML not available: the nvidia-ml-py package is not installed; "
-                                 "pip install nvidia-ml-py") from None
-        self.nvml = pynvml
-        try:
-            pynvml.nvmlInit()
-        except pynvml.NVMLError_LibraryNotFound:
-            raise PreflightError("NVML library not found (libnvidia-ml.so): no NVIDIA driver on this machine") from None
-        except pynvml.NVMLError_NoPermission:
-            raise PreflightError("NVML permission denied: run as a user that may open /dev/nvidia*") from None
-        except pynvml.NVMLError as exc:
-            raise PreflightError(f"NVML failed to initialise: {exc}") from None
-        ids = nvml_physical_ids(logical_indices, os.environ.get("CUDA_VISIBLE_DEVICES"))
-        self.keys = [str(i) for i in logical_indices]
-        self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) if isinstance(i, int)
-                        else pynvml.nvmlDeviceGetHandleByUUID(i) for i in ids]
-        self.has_counter = True
-        for h in self.handles:
-            try:
-                pynvml.nvmlDeviceGetTotalEnergyConsumption(h)
-            except pynvml.NVMLError_NotSupported:
-                self.has_counter = False
+        self.devices = devices or DeviceSampler(NvmlDevices(logical_indices), hz)
+        self.has_counter = self.devices.devices.has_energy_counter
         self.name = "nvml-energy" if self.has_counter else "nvml-sampled"
         if not self.has_counter:
             self.note = "this GPU has no total-energy counter (pre-Volta): energy integrated from sampled power"
-        self.hz = hz
 
-    def _energy_mj(self) -> list[int]:
-        return [self.nvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self.handles]
-
-    def _probe(self) -> dict:
-        n = self.nvml
-        s = {"power_w": [n.nvmlDeviceGetPowerUsage(h) / 1000.0 for h in self.handles]}
-        try:
-            s["sm_clock_mhz"] = [n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM) for h in self.handles]
-            s["mem_clock_mhz"] = [n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_MEM) for h in self.handles]
-            s["temperature_c"] = [n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU) for h in self.handles]
-            s["utilization_pct"] = [n.nvmlDeviceGetUtilizationRates(h).gpu for h in self.handles]
-            s["memory_used_bytes"] = [n.nvmlDeviceGetMemoryInfo(h).used for h in self.handles]
-        except n.NVMLError:
-            pass  # telemetry is best effort; power is what the energy figures need
-        return s
+    @property
+    def _sampler(self):
+        return self.devices.sampler
 
     def start(self) -> None:
-        self._e0 = self._energy_mj() if self.has_counter else None
-        self._sampler = PeriodicSampler(self._probe, self.hz).start()
+        self._e0 = self.devices.devices.energy_mj() if self.has_counter else None
+        self._first = self.devices.start()
 
     def stop(self) -> dict:
-        samples = self._sampler.stop()
-        e1 = self._energy_mj() if self.has_counter else None
+        samples = self.devices.stop(self._first)
+        e1 = self.devices.devices.energy_mj() if self.has_counter else None
         window = samples[-1][0] - samples[0][0]
-        self._last = samples
+        keys = self.devices.devices.keys
         sampled = {}
-        for i, k in enumerate(self.keys):
+        for i, k in enumerate(keys):
             sampled[k] = trapezoid_j([(t, s["power_w"][i]) for t, s in samples])
         sampled_total = sum(v for v in sampled.values() if v is not None) if all(
             v is not None for v in sampled.values()) else None
@@ -221,7 +167,7 @@ class NvmlSource(EnergySource):
         notes = []
         per = dict(sampled)
         if self.has_counter:
-            for i, k in enumerate(self.keys):
+            for i, k in enumerate(keys):
                 d = e1[i] - self._e0[i]
                 if d < 0:  # the counter went backwards (driver reload / reset): fall back for this device
                     notes.append(f"GPU {k}: energy counter reset during the window; used sampled power")
@@ -237,33 +183,18 @@ class NvmlSource(EnergySource):
                 "notes": notes}
 
     def telemetry(self) -> dict | None:
-        samples = getattr(self, "_last", None)
-        if not samples:
-            return None
-        out = {}
-        for key in ("sm_clock_mhz", "mem_clock_mhz", "temperature_c", "utilization_pct", "power_w"):
-            vals = [sum(s[key]) / len(s[key]) for _, s in samples if key in s]
-            out[key] = {"mean": sum(vals) / len(vals), "max": max(vals)} if vals else None
-        try:
-            out["power_limit_w"] = sum(self.nvml.nvmlDeviceGetEnforcedPowerLimit(h) for h in self.handles) / 1000.0
-        except self.nvml.NVMLError:
-            out["power_limit_w"] = None
-        return out
+        return self.devices.telemetry()
 
     def device_memory(self) -> dict | None:
-        samples = getattr(self, "_last", None)
-        used = [sum(s["memory_used_bytes"]) for _, s in samples or [] if "memory_used_bytes" in s]
-        try:
-            total = sum(self.nvml.nvmlDeviceGetMemoryInfo(h).total for h in self.handles)
-        except self.nvml.NVMLError:
-            total = None
-        return {"device_used_peak_bytes": max(used) if used else None, "device_total_bytes": total}
+        return self.devices.memory()
 
 
-def choose_source(energy_cfg, cuda_indices: list[int], rapl_root: Path = RAPL_ROOT, local: bool = True) -> EnergySource:
+def choose_source(energy_cfg, cuda_indices: list[int], rapl_root: Path = RAPL_ROOT, local: bool = True,
+                  devices: DeviceSampler | None = None) -> EnergySource:
     """Pick the energy source once per run. Explicit requests fail loudly; ``auto`` degrades to none.
     ``local=False`` (an external endpoint): this machine's sensors do not see the server, so ``auto``
-    measures nothing; an explicit source is taken at its word (the server may run here)."""
+    measures nothing; an explicit source is taken at its word (the server may run here).
+    ``devices``: the run's device sampler, which an NVML source reads instead of opening its own."""
     want = energy_cfg.source
     hz = energy_cfg.sample_hz
     if want == "none":
@@ -277,14 +208,14 @@ def choose_source(energy_cfg, cuda_indices: list[int], rapl_root: Path = RAPL_RO
         if not cuda_indices:
             raise PreflightError("energy.source 'nvml' needs a CUDA device; set backend.device to cuda, "
                                  "or energy.source to auto")
-        return NvmlSource(cuda_indices, hz)
+        return NvmlSource(cuda_indices, hz, devices)
     if want == "rapl":
         return RaplSource(rapl_root, hz)
     # auto
     reasons = []
     if cuda_indices:
         try:
-            return NvmlSource(cuda_indices, hz)
+            return NvmlSource(cuda_indices, hz, devices)
         except PreflightError as exc:
             reasons.append(str(exc))
     else:

@@ -15,7 +15,7 @@ class PeriodicSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _take(self) -> None:
+    def take(self) -> None:
         try:
             self.samples.append((self.clock(), self.probe()))
         except Exception:  # a sensor hiccup must not kill the run; it is counted
@@ -24,13 +24,13 @@ class PeriodicSampler:
     def _loop(self) -> None:
         t0 = time.thread_time()
         while not self._stop.wait(self.period):
-            self._take()
+            self.take()
         self.thread_cpu_s = time.thread_time() - t0
 
     def start(self) -> "PeriodicSampler":
         self.samples, self.errors = [], 0
         self._stop.clear()
-        self._take()
+        self.take()
         self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
         self._thread.start()
         return self
@@ -39,7 +39,7 @@ class PeriodicSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self._take()
+        self.take()
         return self.samples
 
 

@@ -1,0 +1,162 @@
+"""The devices a case runs on, apart from what is measured of them (as zeus keeps ``device/`` apart
+from ``monitor/``).
+
+- :class:`NvmlDevices`, the vendor layer: NVML handles of the backend's CUDA devices and one probe of
+  them (power, clocks, temperature, utilisation, memory).
+- :class:`DeviceSampler`: ONE sampler thread per set of devices, read by every monitor: the energy
+  source (power), the memory block (device memory peaks) and the telemetry block. Turning energy off
+  (``energy.source: none``) does not turn this off: memory peaks stay.
+
+Units: W, MHz, °C, %, bytes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from bench.errors import PreflightError
+from bench.measure.trackers.sampler import PeriodicSampler
+
+log = logging.getLogger(__name__)
+
+
+def nvml_physical_ids(logical: list[int], env: str | None) -> list[str | int]:
+    """Map the backend's logical CUDA indices to NVML indices or UUIDs, honouring CUDA_VISIBLE_DEVICES."""
+    if env is None or env.strip() == "":
+        return list(logical)
+    entries = [e.strip() for e in env.split(",") if e.strip()]
+    out: list[str | int] = []
+    for i in logical:
+        if i >= len(entries):
+            raise PreflightError(f"CUDA device {i} is not in CUDA_VISIBLE_DEVICES={env!r}")
+        e = entries[i]
+        out.append(int(e) if e.isdigit() else e)
+    return out
+
+
+class NvmlDevices:
+    """NVML handles of the logical CUDA devices ``logical_indices`` (PreflightError when NVML is missing)."""
+
+    def __init__(self, logical_indices: list[int]):
+        try:
+            import pynvml
+        except ImportError:
+            raise PreflightError("NVML not available: the nvidia-ml-py package is not installed; "
+                                 "pip install nvidia-ml-py") from None
+        self.nvml = pynvml
+        try:
+            pynvml.nvmlInit()
+        except pynvml.NVMLError_LibraryNotFound:
+            raise PreflightError("NVML library not found (libnvidia-ml.so): no NVIDIA driver on this machine") from None
+        except pynvml.NVMLError_NoPermission:
+            raise PreflightError("NVML permission denied: run as a user that may open /dev/nvidia*") from None
+        except pynvml.NVMLError as exc:
+            raise PreflightError(f"NVML failed to initialise: {exc}") from None
+        ids = nvml_physical_ids(logical_indices, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        self.keys = [str(i) for i in logical_indices]
+        self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) if isinstance(i, int)
+                        else pynvml.nvmlDeviceGetHandleByUUID(i) for i in ids]
+        self.has_energy_counter = True
+        for h in self.handles:
+            try:
+                pynvml.nvmlDeviceGetTotalEnergyConsumption(h)
+            except pynvml.NVMLError_NotSupported:
+                self.has_energy_counter = False
+
+    def energy_mj(self) -> list[int]:
+        """Each device's total-energy counter (mJ since the driver loaded)."""
+        return [self.nvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self.handles]
+
+    def probe(self) -> dict:
+        """One reading of every device: lists indexed like ``keys``."""
+        n = self.nvml
+        s = {"power_w": [n.nvmlDeviceGetPowerUsage(h) / 1000.0 for h in self.handles]}
+        try:
+            s["sm_clock_mhz"] = [n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM) for h in self.handles]
+            s["mem_clock_mhz"] = [n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_MEM) for h in self.handles]
+            s["temperature_c"] = [n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU) for h in self.handles]
+            s["utilization_pct"] = [n.nvmlDeviceGetUtilizationRates(h).gpu for h in self.handles]
+            s["memory_used_bytes"] = [n.nvmlDeviceGetMemoryInfo(h).used for h in self.handles]
+        except n.NVMLError:
+            pass  # telemetry is best effort; power is what the energy figures need
+        return s
+
+    def memory_total_bytes(self) -> int | None:
+        try:
+            return sum(self.nvml.nvmlDeviceGetMemoryInfo(h).total for h in self.handles)
+        except self.nvml.NVMLError:
+            return None
+
+    def power_limit_w(self) -> float | None:
+        try:
+            return sum(self.nvml.nvmlDeviceGetEnforcedPowerLimit(h) for h in self.handles) / 1000.0
+        except self.nvml.NVMLError:
+            return None
+
+
+class DeviceSampler:
+    """One background thread sampling ``devices.probe()`` at ``hz``, shared by every monitor.
+
+    Starts nest: the first ``start()`` starts the thread, the matching last ``stop()`` stops it; an inner
+    window starts and ends with a sample of its own and gets only its samples. The samples of the last window
+    stay readable (``telemetry()``, ``memory()``) until the next start."""
+
+    def __init__(self, devices: NvmlDevices, hz: float = 10.0):
+        self.devices = devices
+        self.sampler = PeriodicSampler(devices.probe, hz)
+        self._depth = 0
+        self._lock = threading.Lock()
+
+    def start(self) -> int:
+        """Start (or join) the window; returns the index of its first sample."""
+        with self._lock:
+            self._depth += 1
+            if self._depth == 1:
+                self.sampler.start()
+            else:
+                self.sampler.take()
+            return len(self.sampler.samples) - 1
+
+    def stop(self, first: int = 0) -> list[tuple[float, dict]]:
+        """Leave the window; returns its samples from index ``first`` (what ``start`` returned) to now."""
+        with self._lock:
+            self._depth = max(self._depth - 1, 0)
+            if self._depth == 0:
+                self.sampler.stop()
+            else:
+                self.sampler.take()
+            return self.sampler.samples[first:]
+
+    @property
+    def samples(self) -> list[tuple[float, dict]]:
+        return self.sampler.samples
+
+    def telemetry(self) -> dict | None:
+        """Mean and max over the last window of each figure (averaged over the devices), and the power limit."""
+        if not self.samples:
+            return None
+        out = {}
+        for key in ("sm_clock_mhz", "mem_clock_mhz", "temperature_c", "utilization_pct", "power_w"):
+            vals = [sum(s[key]) / len(s[key]) for _, s in self.samples if key in s]
+            out[key] = {"mean": sum(vals) / len(vals), "max": max(vals)} if vals else None
+        out["power_limit_w"] = self.devices.power_limit_w()
+        return out
+
+    def memory(self) -> dict | None:
+        """Peak device memory used (summed over the devices) over the last window, and their total."""
+        used = [sum(s["memory_used_bytes"]) for _, s in self.samples if "memory_used_bytes" in s]
+        return {"device_used_peak_bytes": max(used) if used else None,
+                "device_total_bytes": self.devices.memory_total_bytes()}
+
+
+def open_devices(cuda_indices: list[int], hz: float) -> DeviceSampler | None:
+    """The sampler of the backend's CUDA devices; None on the CPU, or where NVML cannot open them (the
+    reason is logged; an energy source that needs NVML then says so itself)."""
+    if not cuda_indices:
+        return None
+    try:
+        return DeviceSampler(NvmlDevices(cuda_indices), hz)
+    except PreflightError as exc:
+        log.info("no device sampling: %s", exc)
+        return None
