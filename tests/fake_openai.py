@@ -1,7 +1,7 @@
 """A scripted OpenAI-compatible streaming server on 127.0.0.1, for the load generator's tests.
 
 The model name picks the behaviour: ``ok`` streams ``max_tokens`` chunks (one token each) ``delay_s``
-apart and a final usage chunk; ``nousage`` leaves the usage out; ``http500`` answers 500;
+apart and a final usage chunk; ``nousage`` leaves the usage out; ``http500`` answers 500; ``auth401`` answers 401 echoing the Authorization header;
 ``malformed`` sends a chunk that is not JSON; ``drop`` closes the stream before ``[DONE]``;
 ``slow`` waits before its first byte (for timeouts); ``loaded`` makes each token take ``delay_s`` times
 the requests in flight (latency that grows with load, for the SLO search). It counts the requests in flight and keeps
@@ -87,6 +87,9 @@ class FakeOpenAI:
                 mode = body["model"]
                 if mode == "http500":
                     return self._send(500, json.dumps({"error": "boom"}))
+                if mode == "auth401":  # as some servers do: the key echoed back in the error text
+                    return self._send(401, json.dumps({"error": "Incorrect API key provided: "
+                                                       + str(self.headers.get("Authorization"))}))
                 if mode == "slow":
                     time.sleep(fake.slow_s)
                 self.send_response(200)

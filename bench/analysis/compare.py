@@ -37,9 +37,13 @@ def _provenance(path: Path, case: dict) -> str:
 def load_runs(paths: list[str]) -> list[tuple[Path, dict, list[dict]]]:
     from bench.results.rundir import RunDir
 
-    out = []
+    out, seen = [], set()
     for p in paths:
         rd = RunDir.open_existing(Path(p))
+        key = rd.path.resolve()
+        if key in seen:  # its rows would be counted twice
+            raise InputError(f"{p}: run directory given twice; name each run once")
+        seen.add(key)
         out.append((rd.path, rd.manifest(), rd.latest_cases()))
     if not out:
         raise InputError("compare needs at least one RUN_DIR")

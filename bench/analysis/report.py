@@ -55,6 +55,10 @@ def _empty(ax, text):
 
 def chart_pareto(df) -> bytes:
     plt, fig, ax = _fig()
+    if not (df["status"] == "ok").any():  # nothing to draw: a note, not an empty legend (a matplotlib warning)
+        _empty(ax, "no successful case")
+        ax.set_title("Throughput vs interactivity (Pareto)")
+        return _png(plt, fig)
     for label, prov, g in _groups(df):
         ax.plot(g["tok_s_per_user"], g["output_tok_s_per_accelerator"].fillna(g["output_tok_s"]),
                 PROVENANCE_STYLE.get(prov, "-"), marker="o", label=label)
@@ -72,6 +76,10 @@ def chart_pareto(df) -> bytes:
 def chart_latency(df) -> bytes:
     plt, fig, ax = _fig()
     ok = df[df["status"] == "ok"].reset_index(drop=True)
+    if not len(ok):
+        _empty(ax, "no successful case")
+        ax.set_title("Latency percentiles")
+        return _png(plt, fig)
     x = range(len(ok))
     for col, off, label in (("ttft_p50_ms", -0.3, "TTFT p50"), ("ttft_p99_ms", -0.1, "TTFT p99"),
                             ("tpot_p50_ms", 0.1, "TPOT p50"), ("tpot_p99_ms", 0.3, "TPOT p99")):

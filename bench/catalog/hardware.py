@@ -87,14 +87,21 @@ class _File(BaseModel):
 
 
 def _load_file(text: str, where: str) -> list[Chip]:
+    from bench.config.load import DuplicateKeyError, UniqueKeyLoader
+
     try:
-        return _File.model_validate(yaml.safe_load(text)).chips
+        return _File.model_validate(yaml.load(text, Loader=UniqueKeyLoader)).chips  # noqa: S506 - SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{where}:{exc.line}: key '{exc.key}' is given twice{exc.where}; keep one") from None
     except ValidationError as exc:
         e = exc.errors()[0]
-        loc = ".".join(str(x) for x in e["loc"])
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level): a mapping with a 'chips:' list is expected"
         raise ConfigError(f"{where}: {loc}: {e['msg'].removeprefix('Value error, ')}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: YAML syntax error: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}{at}: YAML syntax error: {problem}; fix the YAML at that line") from None
 
 
 def local_cpu() -> Chip:
@@ -126,7 +133,7 @@ def local_cpu() -> Chip:
 
 
 def user_dir() -> Path:
-    return Path(os.environ.get("BENCH_HARDWARE_DIR", Path.home() / ".config" / "bench" / "hardware"))
+    return Path(os.path.expanduser(os.environ.get("BENCH_HARDWARE_DIR", "~/.config/bench/hardware")))
 
 
 @functools.cache
@@ -136,9 +143,11 @@ def _chips(directory: Path) -> dict[str, Chip]:
     files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
     for f in files:
         try:
-            text = Path(f).read_text()
+            text = Path(f).read_bytes().decode("utf-8")
         except OSError as exc:
             raise InputError(f"{f}: cannot read hardware file ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{f}: not UTF-8 text; save the hardware file as UTF-8 YAML or remove it") from None
         for c in _load_file(text, str(f)):
             out[c.id] = c
     out["cpu"] = local_cpu()

@@ -19,7 +19,9 @@ EXIT_BAD_INPUT = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors: one line, exit 2
-        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message}\n")
+        from bench.cli.args import clip
+
+        self.exit(EXIT_BAD_INPUT, clip(f"error: {self.prog}: {' '.join(message.split())}") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,20 +51,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+EXIT_INTERNAL = 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0: done; 1: a case failed, or an internal error (one line; the traceback with -v);
+    2: bad input (one line per problem, never a traceback); 130: interrupted (finished cases kept)."""
+    from bench.cli.args import check_namespace, clip
+
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        check_namespace(args)
         return args.func(args)
     except BenchError as exc:
-        for line in exc.lines():
-            print(f"error: {line}", file=sys.stderr)
+        for line in exc.lines():  # one line each, whatever the message holds
+            print(clip(f"error: {' '.join(str(line).split())}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # last resort: a bug, not bad input; one line unless -v
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        msg = " ".join(str(exc).split())
+        print(clip(f"error: internal: {type(exc).__name__}: {msg} (rerun with -v for the traceback)"),
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ presents.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from bench import jsonout, limits
 from bench.cli import args as checks
 from bench.errors import InputError
 from bench.present import MISSING, cell, console, fixed, ms, pct
@@ -21,6 +21,11 @@ def add_commands(sub) -> None:
 
 
 # ---------------------------------------------------------------------------- cost
+COST_FLAG_MAXIMA = {"rental_usd_per_hour": 1e6, "capex_usd": 1e9, "life_years": 100, "power_w": 1e6,
+                    "electricity_usd_per_kwh": 100, "fx": 1e4, "server_overhead": 10, "blend_ratio": 1e6,
+                    "other_opex_fraction": 1}
+
+
 def add_cost(sub) -> None:
     c = sub.add_parser("cost", help="$/M-token from a measured run or a given throughput")
     c.add_argument("--hardware", required=True, help="catalog id of the accelerator you pay for (list hardware)")
@@ -56,6 +61,13 @@ def cmd_cost(args) -> int:
     checks.positives(args, "output_tok_s", "input_tok_s", "rental_usd_per_hour", "capex_usd", "life_years",
                      "power_w", "electricity_usd_per_kwh", "fx", "server_overhead", "blend_ratio")
     checks.positive("--other-opex-fraction", args.other_opex_fraction, allow_zero=True)
+    for name, most in COST_FLAG_MAXIMA.items():  # realistic upper bounds: a typo, not a price
+        checks.positive(checks.flag(name), getattr(args, name), allow_zero=name == "other_opex_fraction",
+                        maximum=most)
+    if args.server_overhead is not None and args.server_overhead < 1:
+        raise InputError(f"--server-overhead must be >= 1 (all-in W / chip W); found {args.server_overhead:g}")
+    if args.life_years is not None and args.life_years < 0.1:
+        raise InputError(f"--life-years must be at least 0.1; found {args.life_years:g}")
     checks.pue("--pue", args.pue)
     checks.fraction("--utilisation", args.utilisation)
     chip = hardware.get_chip(args.hardware)
@@ -78,8 +90,9 @@ def cmd_cost(args) -> int:
                            **cost.market_comparison(e["usd_per_mtok_input"], e["usd_per_mtok_output"], api.input,
                                                     api.output)}
     doc = {"hardware": chip.id, "fx_rmb_per_usd": fx, "entries": entries} if args.results else entries[0]
+    text = jsonout.dumps(doc)  # refuses NaN/inf in any format
     if args.format == "json":
-        print(json.dumps(doc, default=str))
+        print(text)
         return 0
     _print_cost_table(entries, chip)
     return 0
@@ -156,18 +169,23 @@ def cmd_project(args) -> int:
     from bench.analysis import efficiency, projection
     from bench.catalog import models as catalog
 
-    checks.positives(args, "input_tokens", "output_tokens", "batch", "concurrency", "accelerators")
+    for name, most in (("input_tokens", limits.MAX_TOKENS), ("output_tokens", limits.MAX_TOKENS),
+                       ("batch", limits.MAX_BATCH), ("concurrency", limits.MAX_BATCH),
+                       ("accelerators", limits.MAX_REPLICA_ACCELERATORS)):
+        checks.whole(checks.flag(name), getattr(args, name), 1, most)
     checks.fraction("--mbu", args.mbu)
     checks.fraction("--mfu", args.mfu)
     m = catalog.get_model(args.model)
+    _fits_context(m, args.input_tokens, args.output_tokens)
     chips = checks.chips(args.hardware)
     eff = efficiency.calibration_from_run(args.calibrate)[0] if args.calibrate else projection.Efficiency()
     eff = projection.with_overrides(eff, args.mbu, args.mfu)
     batch = args.batch or args.concurrency
     w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype)
-    out = projection.project_chips(m, chips, w, eff, checks.sw_efficiency(args.sw_efficiency))
+    out = projection.project_chips(m, chips, w, eff, checks.sw_efficiency(args.sw_efficiency, chips))
+    text = jsonout.dumps(out)  # refuses NaN/inf in any format
     if args.format == "json":
-        print(json.dumps(out, default=str))
+        print(text)
         return 0
     _print_projection(out, m, args, batch, eff)
     return 0
@@ -195,12 +213,20 @@ def cmd_capacity(args) -> int:
     from bench.catalog import models as catalog
 
     if args.scenario == "exhibit63":
+        extra = [n for n in ("hardware", "compare", "model", "power_mw", "accelerators", "tokens_per_day",
+                             "input_tokens", "output_tokens", "replica_accelerators", "tok_s_per_accelerator",
+                             "sw_efficiency", "rental_usd_per_hour") if getattr(args, n) is not None]
+        if extra:
+            raise InputError(f"--scenario exhibit63 takes no other inputs (it rebuilds the report's figures); drop "
+                             f"{', '.join(checks.flag(n) for n in extra)}")
         doc = exhibit63.doc()
         if args.format == "json":
-            print(json.dumps(doc, default=str))
+            print(jsonout.dumps(doc))
         else:
             _print_exhibit(doc)
         return 0
+    if args.compare and args.hardware:
+        raise InputError("give --hardware or --compare, not both")
     ids = args.compare or args.hardware
     if not ids or not args.model:
         raise InputError("capacity needs --scenario exhibit63, or --hardware/--compare with --model")
@@ -208,24 +234,43 @@ def cmd_capacity(args) -> int:
         raise InputError("capacity needs --input-tokens and --output-tokens for the token figures")
     if args.power_mw is None and args.accelerators is None and args.tokens_per_day is None:
         raise InputError("capacity needs one of --power-mw, --accelerators or --tokens-per-day")
-    checks.positives(args, "power_mw", "accelerators", "tokens_per_day", "tok_s_per_accelerator",
-                     "rental_usd_per_hour", "input_tokens", "output_tokens")
+    checks.positives(args, "power_mw", "tokens_per_day", "tok_s_per_accelerator", "rental_usd_per_hour")
+    checks.whole("--accelerators", args.accelerators, 1, limits.MAX_ACCELERATORS)
+    checks.whole("--replica-accelerators", args.replica_accelerators, 1, limits.MAX_REPLICA_ACCELERATORS)
+    checks.whole("--input-tokens", args.input_tokens, 1, limits.MAX_TOKENS)
+    checks.whole("--output-tokens", args.output_tokens, 1, limits.MAX_TOKENS)
+    checks.positive("--power-mw", args.power_mw, maximum=1e7)
     checks.pue("--pue", args.pue)
     checks.fraction("--utilisation", args.utilisation)
     m = catalog.get_model(args.model)
-    sw = checks.sw_efficiency(args.sw_efficiency)
+    _fits_context(m, args.input_tokens, args.output_tokens)
+    chips = checks.chips(ids, "--compare" if args.compare else "--hardware")
+    if args.compare and len(chips) != 2:
+        raise InputError(f"--compare '{args.compare}': give exactly two chip ids, e.g. h20,910b")
+    sw = checks.sw_efficiency(args.sw_efficiency, chips)
     rows = [capacity.chip_capacity(
         m, chip, args.input_tokens, args.output_tokens, args.dtype,
         power_w=args.power_mw * 1e6 if args.power_mw is not None else None, accelerators=args.accelerators,
         tokens_per_day=args.tokens_per_day, tok_s_per_accelerator=args.tok_s_per_accelerator,
         replica_accelerators=args.replica_accelerators, pue=args.pue, utilisation=args.utilisation,
         sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=args.rental_usd_per_hour)
-        for chip in checks.chips(ids)]
+        for chip in chips]
+    for r in rows:
+        if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:
+            raise InputError(f"{r['hardware']}: the fleet would need {r['accelerators']:.3g} accelerators, more than "
+                             f"{limits.MAX_ACCELERATORS:g}; check --tokens-per-day, --power-mw and the throughput")
+    text = jsonout.dumps({"rows": rows})  # refuses NaN/inf in any format
     if args.format == "json":
-        print(json.dumps({"rows": rows}, default=str))
+        print(text)
         return 0
     _print_side_by_side(rows)
     return 0
+
+
+def _fits_context(m, n_in: int, n_out: int) -> None:
+    if n_in + n_out > m.context_length:
+        raise InputError(f"--input-tokens + --output-tokens = {n_in + n_out} exceeds the context of '{m.id}' "
+                         f"({m.context_length} tokens); use shorter lengths")
 
 
 def _print_side_by_side(rows: list[dict]) -> None:

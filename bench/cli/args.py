@@ -1,40 +1,72 @@
 """Checks of command-line values shared by the commands: each bad value is one line naming the flag,
-what was found and what is allowed (an ``InputError``, exit 2)."""
+what was found and what is allowed (an ``InputError``, exit 2).
+
+``check_namespace`` runs on every parsed command line before the command does anything, so a NaN, an
+infinity or an absurd magnitude never reaches the maths; the per-command checks (``positive``,
+``fraction``, ``whole``, ``pue``) say what each flag allows, and every id must be known.
+"""
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
+from bench import limits
 from bench.errors import InputError
 
 
-def positive(flag: str, value: float | None, allow_zero: bool = False) -> None:
-    """``value`` is > 0 (>= 0 with ``allow_zero``), or not given."""
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_namespace(args) -> None:
+    """Every numeric flag value is finite and at most ``limits.MAX_FLAG_NUMBER`` in size."""
+    for name, value in sorted(vars(args).items()):
+        if isinstance(value, str) and not value.strip():
+            raise InputError(f"{flag(name)}: an empty value; give one or leave the flag out")
+        if isinstance(value, list) and any(isinstance(v, str) and not v.strip() for v in value):
+            raise InputError(f"{name.upper()}: an empty value; give a path")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{flag(name)}: {value!r} is not a finite number; give a plain number")
+        if abs(value) > limits.MAX_FLAG_NUMBER or 0 < abs(value) < limits.MIN_FLAG_NUMBER:
+            raise InputError(f"{flag(name)}: {value:g} is out of range (from {limits.MIN_FLAG_NUMBER:g} to "
+                             f"{limits.MAX_FLAG_NUMBER:g} in size, or 0); give a realistic value")
+
+
+def positive(name: str, value: float | None, allow_zero: bool = False, maximum: float | None = None) -> None:
+    """``value`` > 0 (or >= 0), finite, and at most ``maximum``; None (flag not given) passes."""
     if value is None:
         return
-    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
-        raise InputError(f"{flag} must be {'>= 0' if allow_zero else '> 0'}; found {value:g}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise InputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}; found {value:g}")
+    if maximum is not None and value > maximum:
+        raise InputError(f"{name} must be at most {maximum:g}; found {value:g}")
 
 
 def positives(args, *names: str) -> None:
     """``positive`` over several argparse attributes, each named by its flag."""
     for name in names:
-        positive("--" + name.replace("_", "-"), getattr(args, name))
+        positive(flag(name), getattr(args, name))
 
 
-def fraction(flag: str, value: float | None) -> None:
-    """``value`` is in (0, 1], or not given."""
-    if value is not None and not 0 < value <= 1:
-        raise InputError(f"{flag} must be in (0, 1]; found {value:g}")
+def fraction(name: str, value: float | None) -> None:
+    """``value`` in (0, 1]; None passes."""
+    if value is not None and not (math.isfinite(value) and 0 < value <= 1):
+        raise InputError(f"{name} must be in (0, 1]; found {value:g}")
 
 
-def pue(flag: str, value: float | None) -> None:
-    """A PUE is facility power / IT power: >= 1."""
-    if value is not None and value < 1:
-        raise InputError(f"{flag} must be >= 1 (facility power / IT power); found {value:g}")
+def pue(name: str, value: float | None) -> None:
+    """A PUE is facility power / IT power: in [1, 10]."""
+    if value is not None and not (math.isfinite(value) and 1 <= value <= 10):
+        raise InputError(f"{name} must be >= 1 (facility power / IT power) and at most 10; found {value:g}")
 
 
-def sw_efficiency(spec: str | None) -> dict[str, float]:
-    """``--sw-efficiency 910b=0.725,h20=0.9`` as {chip id: factor in (0, 1]}."""
+def sw_efficiency(spec: str | None, chips_asked=()) -> dict[str, float]:
+    """``--sw-efficiency 910b=0.725,h20=0.9`` as {chip id: factor in (0, 1]}; each chip must be one of
+    ``chips_asked`` (else it would be silently ignored)."""
+    known = {c.id for c in chips_asked}
     out = {}
     for part in (spec or "").split(","):
         if not part.strip():
@@ -47,11 +79,64 @@ def sw_efficiency(spec: str | None) -> dict[str, float]:
         except ValueError:
             raise InputError(f"--sw-efficiency '{part}': factor must be a number") from None
         fraction(f"--sw-efficiency {k}", out[k.strip().lower()])
+        if known and k.strip().lower() not in known:
+            raise InputError(f"--sw-efficiency '{part}': '{k.strip()}' is not one of the chips asked for "
+                             f"({', '.join(sorted(known))}); use one of them")
+    if spec is not None and not out:
+        raise InputError(f"--sw-efficiency '{spec}': no CHIP=FACTOR given, e.g. 910b=0.725")
     return out
 
 
-def chips(ids: str) -> list:
-    """``--hardware h100-sxm,h20``: the catalog chips, in order; an unknown id is an error listing the known."""
+def chips(ids: str, name: str = "--hardware") -> list:
+    """``--hardware h100-sxm,h20``: the catalog chips, in order; an unknown id is an error listing the known,
+    an empty list or an id named twice is refused."""
     from bench.catalog import hardware
 
-    return [hardware.get_chip(i.strip()) for i in ids.split(",") if i.strip()]
+    return id_list(name, ids, hardware.get_chip)
+
+
+def whole(name: str, value: float | None, minimum: int = 1, maximum: float = limits.MAX_ACCELERATORS) -> None:
+    """A count given as a number: a whole number in [minimum, maximum]; None passes."""
+    if value is None:
+        return
+    if not math.isfinite(value) or value != int(value) or not minimum <= value <= maximum:
+        raise InputError(f"{name} must be a whole number from {minimum} to {maximum:g}; found {value:g}")
+
+
+def id_list(name: str, text: str, resolve) -> list:
+    """A comma-separated list of ids, each resolved by ``resolve`` (which raises for an unknown id);
+    an empty list is refused."""
+    ids = [i.strip() for i in text.split(",") if i.strip()]
+    if not ids:
+        raise InputError(f"{name} '{text}': no id given; pass one or more comma-separated ids")
+    out = [resolve(i) for i in ids]
+    keys = [getattr(x, "id", x) for x in out]
+    if len(set(keys)) != len(keys):
+        raise InputError(f"{name} '{text}': names one id twice; name each once")
+    return out
+
+
+_LONG_WORD = re.compile(r"\S{%d,}" % (limits.MAX_ID_CHARS + 1))
+
+
+def clip(line: str) -> str:
+    """Cut every word longer than ``limits.MAX_ID_CHARS`` characters (a 100,000-character id is not echoed
+    whole); the rest of the line, with its advice, is kept."""
+    return _LONG_WORD.sub(lambda m: f"{m.group(0)[:60]}…({len(m.group(0))} chars)", line)
+
+
+def output_path(name: str, path: str) -> Path:
+    """A file the command will write: its parent is created; a directory or an unwritable place is
+    refused before any work is done."""
+    import os
+
+    p = Path(os.path.expanduser(path))
+    if p.is_dir():
+        raise InputError(f"{name} '{path}': is a directory; give a file path")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{name} '{path}': cannot create its directory ({exc.strerror}); choose another path") from None
+    if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(f"{name} '{path}': not writable; choose another path")
+    return p

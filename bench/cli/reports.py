@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
+from bench import jsonout
+from bench.cli import args as args_mod
 from bench.errors import InputError
 from bench.present import console, sig
 
@@ -33,10 +36,12 @@ def add_commands(sub) -> None:
 def cmd_compare(args) -> int:
     from bench.analysis import compare
 
-    runs, df, warns = compare.load(args.run_dirs, args.pricing, args.rental_usd_per_hour)
     fmt = args.format
     if fmt == "parquet" and not args.output:
         raise InputError("--format parquet writes a binary file: give --output PATH")
+    out_path = args_mod.output_path("--output", args.output) if args.output else None
+    args_mod.positive("--rental-usd-per-hour", args.rental_usd_per_hour, maximum=1e6)
+    runs, df, warns = compare.load(args.run_dirs, args.pricing, args.rental_usd_per_hour)
     if fmt == "table":
         from rich.table import Table
 
@@ -59,14 +64,21 @@ def cmd_compare(args) -> int:
     elif fmt == "csv":
         text = df.to_csv(index=False)
     elif fmt == "json":
-        text = json.dumps({"rows": json.loads(df.to_json(orient="records")), "warnings": warns})
+        text = jsonout.dumps({"rows": jsonout.finite_or_none(json.loads(df.to_json(orient="records"))),
+                              "warnings": warns})
     else:
-        df.to_parquet(args.output, index=False)
+        try:
+            df.to_parquet(out_path, index=False)
+        except OSError as exc:
+            raise InputError(f"--output '{args.output}': cannot write ({exc.strerror or exc})") from None
         for w in warns:
             print(f"warning: {w}", file=sys.stderr)
         return 0
-    if args.output:
-        Path(args.output).write_text(text)
+    if out_path is not None:
+        try:
+            out_path.write_text(text)
+        except OSError as exc:
+            raise InputError(f"--output '{args.output}': cannot write ({exc.strerror})") from None
         if fmt == "csv":
             for w in warns:
                 print(f"warning: {w}", file=sys.stderr)
@@ -81,9 +93,15 @@ def cmd_compare(args) -> int:
 def cmd_report(args) -> int:
     if not args.html and not args.markdown:
         raise InputError("report needs --html PATH and/or --markdown PATH")
+    if args.html:
+        args_mod.output_path("--html", args.html)
+    if args.markdown:
+        args_mod.output_path("--markdown", args.markdown)
     from bench.analysis import report
 
-    for kind, path in report.write_reports(args.run_dirs, args.html, args.markdown, args.capacity, args.pricing,
+    args_mod.positive("--rental-usd-per-hour", args.rental_usd_per_hour, maximum=1e6)
+    html, markdown = (os.path.expanduser(x) if x else x for x in (args.html, args.markdown))
+    for kind, path in report.write_reports(args.run_dirs, html, markdown, args.capacity, args.pricing,
                                            args.rental_usd_per_hour):
         print(f"{kind} report: {path}")
     return 0

@@ -1,8 +1,8 @@
 from __future__ import annotations
-import json
 import os
 import sys
 from pathlib import Path
+from bench import jsonout
 from bench.present import MISSING, cell, console, ms
 
 
@@ -32,6 +32,10 @@ def cmd_run(args) -> int:
     from bench.measure.runner import execute
 
     cfg, text = load_config(args.config)
+    if args.report:  # found before the run, not after it
+        from bench.cli.args import output_path
+
+        output_path("--report", args.report)
     err = console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, transient=False)
@@ -59,8 +63,8 @@ def cmd_run(args) -> int:
         os.dup2(saved_stdout, 1)
         os.close(saved_stdout)
     if args.format == "json":
-        print(json.dumps({"run_dir": str(outcome.run_dir), "interrupted": outcome.interrupted,
-                          "cases": outcome.cases}, default=str))
+        print(jsonout.dumps({"run_dir": str(outcome.run_dir), "interrupted": outcome.interrupted,
+                             "cases": outcome.cases}))
     else:
         out = console()
         _print_cases(out, outcome.cases, f"{cfg.name} — measured ({outcome.cases[0]['hardware'] if outcome.cases else ''})")
@@ -71,7 +75,7 @@ def cmd_run(args) -> int:
     if args.report and outcome.cases:
         from bench.analysis import report
 
-        for kind, path in report.write_reports([str(outcome.run_dir)], html_path=args.report):
+        for kind, path in report.write_reports([str(outcome.run_dir)], html_path=os.path.expanduser(args.report)):
             print(f"{kind} report: {path}", file=sys.stderr if args.format == "json" else sys.stdout)
     if outcome.interrupted:
         print(f"interrupted: {len(outcome.cases)} finished case(s) kept in {outcome.run_dir}; "
@@ -87,7 +91,7 @@ def cmd_list(args) -> int:
 
     rows = {"models": models.rows, "hardware": hardware.rows, "pricing": pricing.rows}[args.what]()
     if args.format == "json":
-        print(json.dumps(rows, default=str))
+        print(jsonout.dumps(rows))
         return 0
     t = Table(title=f"{args.what} catalog (reference data; sources in bench/catalog/data)", title_justify="left")
     for k in rows[0]:
@@ -103,7 +107,7 @@ def cmd_sysinfo(args) -> int:
 
     info = sysinfo.collect()
     if args.format == "json":
-        print(json.dumps(info, default=str))
+        print(jsonout.dumps(info))
         return 0
 
     c = console()

@@ -1,9 +1,11 @@
 from __future__ import annotations
 import itertools
 import re
+from collections import Counter
 from typing import Literal
 from pydantic import (BaseModel, ConfigDict)
 from bench.errors import ConfigError
+from bench.limits import MAX_CASES
 from bench.config.schema import BenchConfig, ModelSpec
 
 
@@ -38,6 +40,10 @@ def expand(cfg: BenchConfig) -> list[Case]:
     """Cartesian product of the models and every list-valued sweep field, in a stable order:
     offline backends sweep batch sizes; the openai backend sweeps concurrency x request rate."""
     w = cfg.workload
+    n = sweep_size(cfg)
+    if n > MAX_CASES:
+        raise ConfigError(f"workload: the sweep has {n:,} cases, more than the limit of {MAX_CASES:,}; split it into "
+                          "several configs or shorten its lists")
     cases = []
     lengths = list(itertools.product(_as_list(w.input_tokens), _as_list(w.output_tokens)))
     for m in cfg.models:
@@ -59,8 +65,24 @@ def expand(cfg: BenchConfig) -> list[Case]:
                 cid = f"{_slug(m.label)}_slo-search-{w.slo_search.over}_in{n_in}_out{n_out}"
                 cases.append(Case(case_id=cid, model=m, input_tokens=n_in, output_tokens=n_out,
                                   num_batches=1, kind="slo-search"))
-    ids = [c.case_id for c in cases]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise ConfigError(f"config names the same case twice: {', '.join(dupes)}; remove the repeated model or length")
+    counts = Counter(c.case_id for c in cases)  # linear: a set, never list.count
+    dupes = sorted(i for i, k in counts.items() if k > 1)
+    if dupes:  # e.g. two model paths with the same directory name
+        raise ConfigError(f"two cases get the same id {dupes[0]}" + (f" (and {len(dupes) - 1} more)" if dupes[1:] else "")
+                          + "; give the models different labels (directory names) or remove the repeat")
     return cases
+
+
+def sweep_size(cfg: BenchConfig) -> int:
+    """How many cases ``expand`` makes, counted without building them."""
+    w = cfg.workload
+    lengths = len(_as_list(w.input_tokens)) * len(_as_list(w.output_tokens))
+    if cfg.backend.kind != "openai":
+        per_model = len(w.batch_sizes or []) * lengths
+    else:
+        per_model = 0
+        if w.concurrency or w.request_rates or not w.slo_search:
+            per_model += len(w.concurrency or [None]) * len(w.request_rates or ["inf"]) * lengths
+        if w.slo_search:
+            per_model += lengths
+    return len(cfg.models) * per_model

@@ -1,12 +1,40 @@
 from __future__ import annotations
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 import yaml
 from pydantic import (BaseModel, ValidationError)
 from bench.errors import ConfigError
 from bench.config.schema import BenchConfig
+
+
+MAX_CONFIG_BYTES = 1_000_000
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: str, line: int, where: str):
+        super().__init__(key)
+        self.key, self.line, self.where = key, line, where
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (plain PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # SafeLoader reports an unhashable key itself
+            if key in seen:
+                raise DuplicateKeyError(str(key)[:80], key_node.start_mark.line + 1,
+                                        f" (first on line {seen[key]})")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 # ---------------------------------------------------------------------------- loading and errors
@@ -55,6 +83,8 @@ def _describe(err: dict) -> str:
     if err["type"] == "union_tag_invalid":
         return f"{loc}.kind: {err['ctx'].get('tag')!r} is unknown; known: {err['ctx'].get('expected_tags')}"
     msg = err["msg"].removeprefix("Value error, ")
+    if isinstance(err.get("input"), dict):  # a check over the whole block: its message names the key
+        return f"{loc}.{msg}" if re.match(r"^\w+: ", msg) else f"{loc}: {msg}"
     found = json.dumps(err.get("input"), default=str)
     if len(found) > 80:
         found = found[:77] + "..."
@@ -79,20 +109,62 @@ def parse_config(data: Any, source: str) -> BenchConfig:
 def load_config(path: str | Path) -> tuple[BenchConfig, str]:
     """Read and validate a YAML config; returns the config and the raw text (hashed into the manifest)."""
     p = Path(path)
+    if p.exists() and not p.is_dir() and not p.is_file():  # a FIFO or a device would block or never end
+        raise ConfigError(f"{p}: not a regular file; give a YAML config file")
     try:
-        text = p.read_text()
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory; give a YAML config file") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: {len(raw):,} bytes is too large for a config (at most {MAX_CONFIG_BYTES:,}); "
+                          "give a YAML config file")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{p}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the config as UTF-8 "
+                          "YAML") from None
+    if "\x00" in text:
+        raise ConfigError(f"{p}: contains NUL bytes (a binary file?); give a YAML config file") from None
+    try:
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{p}:{exc.line}: key '{exc.key}' is given twice{exc.where}; keep one") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: nested too deeply; give a plain YAML config") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{p}{where}: YAML syntax error: {problem}; fix the YAML at that line") from None
+    if _too_big(data):
+        raise ConfigError(f"{p}: more than {MAX_CONFIG_NODES:,} values once YAML aliases are expanded; give a plain "
+                          "config")
     return parse_config(data, str(p)), text
+
+
+MAX_CONFIG_NODES = 100_000
+
+
+def _too_big(data) -> bool:
+    """True when the document has more than MAX_CONFIG_NODES values (aliases counted each time they are used:
+    a 'billion laughs' document is refused before validation walks it)."""
+    stack, n = [data], 0
+    while stack:
+        n += 1
+        if n > MAX_CONFIG_NODES:
+            return True
+        v = stack.pop()
+        if isinstance(v, (dict, list)):
+            n += len(v)
+            if n > MAX_CONFIG_NODES:
+                return True
+            stack.extend(v.values() if isinstance(v, dict) else v)
+    return False
 
 
 def config_sha256(cfg: BenchConfig) -> str:

@@ -11,20 +11,59 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, field_validator,
                       model_validator)
 
+from bench import limits
 from bench.catalog import models as catalog
+
+def _allows_bool(ann) -> bool:
+    if ann is bool or ann is Any:
+        return True
+    return any(_allows_bool(a) for a in getattr(ann, "__args__", ()) or ())
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown keys, NaN/inf and booleans where numbers belong are refused (``true`` is not 1)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            for name, f in cls.model_fields.items():
+                x = v.get(name)
+                if (isinstance(x, bool) or (isinstance(x, list) and any(isinstance(i, bool) for i in x))) \
+                        and not _allows_bool(f.annotation):
+                    raise ValueError(f"{name}: {str(x).lower()} is a boolean where a number or text belongs; "
+                                     "give a number")
+        return v
+
+
+def _no_repeats(name: str, v):
+    """A sweep list naming one value twice would run the same case twice: refused with the value."""
+    if isinstance(v, list):
+        seen = set()
+        for x in v:
+            if x in seen:
+                raise ValueError(f"{name} lists {x} twice; remove the repeat")
+            seen.add(x)
+    return v
+
+
+Seconds = Annotated[float, Field(gt=0, le=limits.MAX_SECONDS)]
+Tokens = Annotated[int, Field(gt=0, le=limits.MAX_TOKENS)]
+BatchSize = Annotated[int, Field(gt=0, le=limits.MAX_BATCH)]
+Count = Annotated[int, Field(gt=0, le=limits.MAX_COUNT)]
+Seed = Annotated[int, Field(ge=0, le=limits.MAX_SEED)]
+Parallel = Annotated[int, Field(gt=0, le=4096)]
 
 
 class ModelSpec(_Strict):
     """One model to benchmark: ``tiny:<arch>``, a catalog id with ``weights: random``, or a local ``path``."""
 
-    id: str | None = None
-    path: str | None = None
+    id: str | None = Field(default=None, min_length=1, max_length=limits.MAX_ID_CHARS)
+    path: str | None = Field(default=None, min_length=1, max_length=4096)
     weights: Literal["random", "local"] | None = None
-    seed: int = 0  # weight-initialisation seed for random weights
+    seed: Seed = 0  # weight-initialisation seed for random weights
 
     @model_validator(mode="before")
     @classmethod
@@ -84,7 +123,7 @@ class TransformersBackend(_Strict):
     kind: Literal["transformers"]
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
-    threads: PositiveInt | None = None
+    threads: Parallel | None = None
     trust_remote_code: bool = False
 
     @field_validator("device")
@@ -100,20 +139,20 @@ class VllmBackend(_Strict):
     ``engine_args`` passes any other ``vllm.EngineArgs`` option."""
 
     kind: Literal["vllm"]
-    dtype: str = "auto"
-    max_model_len: PositiveInt | None = None
-    max_num_seqs: PositiveInt | None = None
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "auto"  # vLLM's choices
+    max_model_len: Annotated[int, Field(gt=0, le=16 * limits.MAX_TOKENS)] | None = None
+    max_num_seqs: BatchSize | None = None
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
     enforce_eager: bool = False
-    tensor_parallel_size: PositiveInt = 1
-    pipeline_parallel_size: PositiveInt = 1
-    data_parallel_size: PositiveInt = 1
+    tensor_parallel_size: Parallel = 1
+    pipeline_parallel_size: Parallel = 1
+    data_parallel_size: Parallel = 1
     distributed_executor_backend: str | None = None
     quantization: str | None = None
     load_format: str = "auto"  # "dummy": random weights, nothing read but the config
     trust_remote_code: bool = False
-    seed: int = 0
-    kv_cache_space_gib: PositiveInt | None = None  # CPU engine: VLLM_CPU_KVCACHE_SPACE
+    seed: Seed = 0
+    kv_cache_space_gib: Annotated[int, Field(gt=0, le=1_000_000)] | None = None  # CPU engine: VLLM_CPU_KVCACHE_SPACE
     engine_args: dict[str, Any] = {}
 
 
@@ -123,27 +162,36 @@ class OpenAIBackend(_Strict):
 
     kind: Literal["openai"]
     server: Literal["external", "managed"] = "external"
-    base_url: str = "http://127.0.0.1:8000/v1"
+    base_url: str = Field(default="http://127.0.0.1:8000/v1", max_length=2048)
     endpoint: Literal["completions", "chat"] = "completions"
-    served_model_name: str | None = None  # default: the model's id or directory
-    tokenizer: str | None = None  # builds the prompts: a local path or tiny:<arch> (default: the model)
+    served_model_name: str | None = Field(default=None, max_length=limits.MAX_ID_CHARS)  # default: the model's id or directory
+    tokenizer: str | None = Field(default=None, min_length=1, max_length=4096)  # builds the prompts: a local path or tiny:<arch> (default: the model)
     prompt_format: Literal["text", "token_ids"] = "text"
     ignore_eos: bool = True  # vLLM extension: every request yields exactly output_tokens
     extra_body: dict[str, Any] = {}
-    api_key_env: str | None = None  # name of the environment variable holding the key
-    request_timeout_s: float = Field(default=600.0, gt=0)
-    accelerators: PositiveInt = 1  # accelerators behind the endpoint, to normalise tokens/s
+    api_key_env: str | None = Field(default=None, min_length=1, max_length=limits.MAX_ID_CHARS)  # name of the environment variable holding the key
+    request_timeout_s: Seconds = 600.0
+    accelerators: Annotated[int, Field(gt=0, le=limits.MAX_ACCELERATORS)] = 1  # accelerators behind the endpoint, to normalise tokens/s
     metrics_scrape_hz: float = Field(default=2.0, ge=0, le=50)  # /metrics scrapes during a case (0: before/after only)
-    hardware: str | None = None  # what serves it (a catalog id such as h20 or 910b, or a name); default: this machine
+    hardware: str | None = Field(default=None, min_length=1, max_length=limits.MAX_ID_CHARS)  # what serves it (a catalog id such as h20 or 910b, or a name); default: this machine
     serve_args: list[str] = []  # managed: extra `vllm serve` arguments
-    startup_timeout_s: float = Field(default=900.0, gt=0)
-    kv_cache_space_gib: PositiveInt | None = None  # managed CPU server: VLLM_CPU_KVCACHE_SPACE
+    startup_timeout_s: Seconds = 900.0
+    kv_cache_space_gib: Annotated[int, Field(gt=0, le=1_000_000)] | None = None  # managed CPU server: VLLM_CPU_KVCACHE_SPACE
 
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
+        from urllib.parse import urlsplit
+
+        if not re.match(r"^https?://[^/\s]+", v) or re.search(r"\s", v):
             raise ValueError(f"base_url '{v}' is not an http(s) URL, e.g. http://127.0.0.1:8000/v1")
+        try:
+            parts = urlsplit(v)
+            port = parts.port  # ValueError when out of range
+        except ValueError as exc:
+            raise ValueError(f"base_url '{v}' is not a valid URL ({exc}), e.g. http://127.0.0.1:8000/v1") from None
+        if not parts.hostname or port == 0:
+            raise ValueError(f"base_url '{v}' has no host or port 0, e.g. http://127.0.0.1:8000/v1")
         return v.rstrip("/")
 
 
@@ -160,9 +208,9 @@ SLO_PRESETS = {
 
 class Slo(_Strict):
     preset: Literal[tuple(SLO_PRESETS)] | None = None  # type: ignore[valid-type]
-    ttft_ms: float | None = Field(default=None, gt=0)
-    tpot_ms: float | None = Field(default=None, gt=0)
-    e2e_ms: float | None = Field(default=None, gt=0)
+    ttft_ms: float | None = Field(default=None, gt=0, le=limits.MAX_SECONDS * 1000)
+    tpot_ms: float | None = Field(default=None, gt=0, le=limits.MAX_SECONDS * 1000)
+    e2e_ms: float | None = Field(default=None, gt=0, le=limits.MAX_SECONDS * 1000)
 
     def limits_ms(self) -> dict[str, float]:
         base = dict(SLO_PRESETS.get(self.preset, {})) if self.preset else {}
@@ -180,12 +228,12 @@ class Slo(_Strict):
 
 class SloSearch(_Strict):
     over: Literal["rate", "concurrency"] = "rate"
-    lo: float = Field(gt=0)
-    hi: float = Field(gt=0)
+    lo: float = Field(gt=0, le=1e9)
+    hi: float = Field(gt=0, le=1e9)
     target_fraction: float = Field(default=0.9, gt=0, le=1)  # goodput / throughput that must meet the SLO
-    tolerance: float = Field(default=0.1, gt=0)  # stop when hi/lo - 1 < tolerance
-    budget_s: float = Field(default=300.0, gt=0)
-    num_prompts: PositiveInt = 32
+    tolerance: float = Field(default=0.1, gt=0.001, le=100)  # stop when hi/lo - 1 < tolerance
+    budget_s: Seconds = 300.0
+    num_prompts: Count = 32
 
     @model_validator(mode="after")
     def _order(self) -> "SloSearch":
@@ -193,25 +241,27 @@ class SloSearch(_Strict):
             raise ValueError(f"hi ({self.hi:g}) must be above lo ({self.lo:g})")
         return self
 
-IntOrList = Union[PositiveInt, list[PositiveInt]]
+IntOrList = Union[Tokens, Annotated[list[Tokens], Field(max_length=limits.MAX_CASES)]]
+SweepList = Annotated[list[BatchSize] | None, Field(default=None, min_length=1, max_length=limits.MAX_CASES)]
 
 
 class Workload(_Strict):
     input_tokens: IntOrList
     output_tokens: IntOrList
-    batch_sizes: list[PositiveInt] | None = Field(default=None, min_length=1)  # transformers, vllm
-    num_batches: PositiveInt | None = None
-    num_requests: PositiveInt | None = None
-    warmup: int = Field(default=1, ge=0)  # warm-up batches per case, not measured
-    repeats: PositiveInt = 1  # the measured batches run this many times
-    seed: int = 0
+    batch_sizes: SweepList = None  # transformers, vllm
+    num_batches: Count | None = None
+    num_requests: Annotated[int, Field(gt=0, le=limits.MAX_COUNT * 100)] | None = None
+    warmup: int = Field(default=1, ge=0, le=1000)  # warm-up batches per case, not measured
+    repeats: Annotated[int, Field(gt=0, le=1000)] = 1  # the measured batches run this many times
+    seed: Seed = 0
     # online load (backend kind openai)
-    concurrency: list[PositiveInt] | None = Field(default=None, min_length=1)  # max requests in flight
-    request_rates: list[Union[float, Literal["inf"]]] | None = Field(default=None, min_length=1)  # requests/s
-    num_prompts: PositiveInt = 64
-    warmup_requests: int = Field(default=2, ge=0)
+    concurrency: SweepList = None  # max requests in flight
+    request_rates: list[Union[Annotated[float, Field(le=1e9)], Literal["inf"]]] | None = Field(
+        default=None, min_length=1, max_length=limits.MAX_CASES)  # requests/s
+    num_prompts: Count = 64
+    warmup_requests: int = Field(default=2, ge=0, le=limits.MAX_COUNT)
     arrival: Literal["poisson", "gamma", "constant"] = "poisson"
-    burstiness: float = Field(default=1.0, gt=0)  # gamma shape: < 1 burstier than Poisson, > 1 smoother
+    burstiness: float = Field(default=1.0, gt=0, le=1000)  # gamma shape: < 1 burstier than Poisson, > 1 smoother
     input_len_min_ratio: float = Field(default=1.0, gt=0, le=1)  # InferenceX: 0.8 (ISL varies 80-100 %)
     slo: Slo | None = None
     slo_search: SloSearch | None = None
@@ -226,10 +276,15 @@ class Workload(_Strict):
 
     @field_validator("input_tokens", "output_tokens")
     @classmethod
-    def _nonempty(cls, v):
+    def _nonempty(cls, v, info):
         if isinstance(v, list) and not v:
             raise ValueError("must be a positive integer or a non-empty list of them")
-        return v
+        return _no_repeats(info.field_name, v)
+
+    @field_validator("batch_sizes", "concurrency", "request_rates")
+    @classmethod
+    def _unique(cls, v, info):
+        return _no_repeats(info.field_name, v)
 
     @model_validator(mode="after")
     def _one_count(self) -> "Workload":
@@ -247,8 +302,8 @@ class Workload(_Strict):
 class Energy(_Strict):
     source: Literal["auto", "nvml", "rapl", "estimate-tdp", "none"] = "auto"
     sample_hz: float = Field(default=10.0, gt=0, le=1000)
-    idle_baseline_s: float = Field(default=3.0, ge=0)
-    tdp_w: float | None = Field(default=None, gt=0)  # for estimate-tdp
+    idle_baseline_s: float = Field(default=3.0, ge=0, le=3600)
+    tdp_w: float | None = Field(default=None, gt=0, le=100_000)  # for estimate-tdp
     utilisation: float = Field(default=1.0, gt=0, le=1)  # for estimate-tdp
 
     @model_validator(mode="after")
@@ -259,12 +314,23 @@ class Energy(_Strict):
 
 
 class BenchConfig(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
-    models: list[ModelSpec] = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=limits.MAX_NAME_CHARS, pattern=r"^[A-Za-z0-9._-]+$")
+    models: list[ModelSpec] = Field(min_length=1, max_length=1000)
     backend: Backend
     workload: Workload
     energy: Energy = Energy()
-    output_dir: str = "results"
+    output_dir: str = Field(default="results", min_length=1, max_length=4096)
+
+    @field_validator("models")
+    @classmethod
+    def _models_unique(cls, v):
+        seen = set()
+        for m in v:
+            key = m.model_dump_json()
+            if key in seen:
+                raise ValueError(f"models lists '{m.label}' twice; remove the repeat")
+            seen.add(key)
+        return v
 
     @model_validator(mode="after")
     def _shape_fits_backend(self) -> "BenchConfig":

@@ -20,7 +20,7 @@ from bench import metrics
 from bench.config.cases import Case, expand
 from bench.config.load import config_sha256
 from bench.config.schema import BenchConfig
-from bench.errors import BenchError, CaseFailed, PreflightError
+from bench.errors import BenchError, CaseFailed, ConfigError, PreflightError
 from bench.measure import slo_search, sysinfo
 from bench.measure.backends.base import Backend, LoadedModel, Measured
 from bench.measure.trackers.device import DeviceSampler, open_devices
@@ -49,15 +49,20 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
             p = Path(os.path.expanduser(m.path))
             if not p.is_dir():
                 problems.append(f"models[{i}].path '{m.path}': directory not found; give a local model directory")
-            elif not (p / "config.json").exists():
+            elif not (p / "config.json").is_file():
                 problems.append(f"models[{i}].path '{m.path}': no config.json in it; give a Hugging Face model directory")
+            elif not _json_object(p / "config.json"):
+                problems.append(f"models[{i}].path '{m.path}': config.json is not a JSON object (damaged?); give a "
+                                "Hugging Face model directory")
     try:
+        import tempfile
+
         output_dir.mkdir(parents=True, exist_ok=True)
-        probe = output_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write-test-"):  # unique: parallel runs don't clash
+            pass
     except OSError as exc:
         problems.append(f"output_dir '{output_dir}': not writable ({exc.strerror}); choose another with --output-dir")
+    problems += context_problems(cfg)
     problems += backend.preflight()
     devices = open_devices(backend.cuda_indices(), cfg.energy.sample_hz) if not problems else None
     source = None
@@ -68,6 +73,45 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
     if problems:
         raise PreflightError(problems[0], problems)
     return Sensors(source, devices)
+
+
+def _json_object(path: Path) -> bool:
+    import json
+
+    try:
+        return isinstance(json.loads(path.read_bytes().decode("utf-8")), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def model_context(spec) -> int | None:
+    """The model's context length (tokens): the catalog's, or a local directory's config.json; None when
+    unknown."""
+    entry = spec.entry()
+    if entry is not None:
+        return entry.context_length
+    try:
+        import json
+
+        doc = json.loads((Path(os.path.expanduser(spec.path)) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    v = doc.get("max_position_embeddings") if isinstance(doc, dict) else None
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+
+def context_problems(cfg: BenchConfig) -> list[str]:
+    """input_tokens + output_tokens must fit the model's context."""
+    w = cfg.workload
+    need = max(w.input_tokens if isinstance(w.input_tokens, int) else max(w.input_tokens), 1) + \
+        max(w.output_tokens if isinstance(w.output_tokens, int) else max(w.output_tokens), 1)
+    out = []
+    for i, m in enumerate(cfg.models):
+        ctx = model_context(m)
+        if ctx is not None and need > ctx:
+            out.append(f"workload: input_tokens + output_tokens = {need} exceeds the context of models[{i}] "
+                       f"'{m.label}' ({ctx} tokens); use shorter lengths")
+    return out
 
 
 @dataclass
@@ -177,20 +221,42 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     """Run every case of ``cfg``. Failures of one case are recorded and the sweep goes on."""
     from bench.measure import backends
 
-    cases = expand(cfg)
-    out_dir = Path(output_dir or cfg.output_dir)
+    try:
+        cases = expand(cfg)
+    except ConfigError as exc:  # name the config file
+        raise ConfigError(f"{cfg_path}: {exc.problems[0]}", [f"{cfg_path}: {p}" for p in exc.problems]) from None
+    out_dir = Path(os.path.expanduser(str(output_dir or cfg.output_dir)))
+    resume = Path(os.path.expanduser(str(resume))) if resume is not None else None
+    rd = None
+    if resume is not None:  # a bad --resume is named before the machine is checked
+        rd = RunDir.open_existing(resume)
+        manifest = rd.manifest()
+        if manifest.get("config_sha256") != config_sha256(cfg):
+            raise PreflightError(f"--resume {resume}: this run was made with another config (config_sha256 "
+                                 f"differs); resume it with its own config ({manifest.get('config_path')}) or "
+                                 "start a new run")
+        rd.lock()
     backend = backends.create(cfg.backend)
-    sensors = preflight(cfg, out_dir if resume is None else Path(resume).parent, backend)
+    try:
+        sensors = preflight(cfg, out_dir if resume is None else resume.parent, backend)
+    except PreflightError as exc:  # name the config file on every line
+        if rd is not None:
+            rd.unlock()
+        raise PreflightError(f"{cfg_path}: {exc.problems[0]}", [f"{cfg_path}: {p}" for p in exc.problems]) from None
     source = sensors.energy
     env = sysinfo.collect()
     hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on))
-    if resume is not None:
-        rd = RunDir.open_existing(Path(resume))
-        manifest = rd.manifest()
+    if rd is not None:
+        try:
+            rd.prepare_resume()
+            done = rd.completed_ids()
+        except BaseException:
+            rd.unlock()
+            raise
         manifest.setdefault("resumed_utc", []).append(utc_now())
-        done = rd.completed_ids()
     else:
         rd = RunDir.create(out_dir, cfg.name)
+        rd.lock()
         manifest = {"schema_version": rs.SCHEMA_VERSION, "run_id": rd.path.name, "config_path": cfg_path,
                     "config": cfg.model_dump(mode="json"), "config_sha256": config_sha256(cfg),
                     "config_text": cfg_text, "started_utc": utc_now(), "finished_utc": None, "status": "running"}
@@ -252,6 +318,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         manifest.update(finished_utc=utc_now(), status="interrupted" if outcome.interrupted else "complete",
                         cpu_pressure_end=sysinfo.cpu_pressure())
         rd.write_manifest(manifest)
+        rd.unlock()
     outcome.cases = rd.latest_cases()
     return outcome
 

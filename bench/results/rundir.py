@@ -7,12 +7,20 @@ cases already complete.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.results.schema import SCHEMA_VERSION, CaseResult
 from bench.errors import InputError
+from bench.jsonout import finite_or_none
+from bench.redact import redact_obj
+
+log = logging.getLogger(__name__)
+
+CASE_STATUSES = ("ok", "failed")
 
 SUMMARY_COLUMNS = {
     "case_id": "case_id", "status": "status", "provenance": "provenance", "hardware": "hardware",
@@ -29,6 +37,16 @@ SUMMARY_COLUMNS = {
 }
 
 
+_TEXT_COLUMNS = {"case_id", "status", "provenance", "hardware", "model", "backend", "device", "dtype",
+                 "energy_source", "error"}
+# every number a reader uses: a string or a boolean there is a damaged file, named with its line
+NUMERIC_PATHS = tuple(p for c, p in SUMMARY_COLUMNS.items() if c not in _TEXT_COLUMNS) + (
+    "accelerators", "window_s", "input_tokens", "output_tokens", "workload.concurrency", "workload.request_rate",
+    "workload.num_batches", "tpot_s.p50", "e2e_s.p99", "requests.total", "requests.succeeded", "requests.failed",
+    "efficiency.mbu", "efficiency.mfu", "energy.peak_power_w", "energy.j_per_total_tok")
+INF_ALLOWED = {"workload.request_rate"}  # older runs wrote an unpaced rate as Infinity
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -41,84 +59,317 @@ def _dig(d: dict, dotted: str):
     return d
 
 
-def _append_line(path: Path, obj: dict) -> None:
-    """One write() of one complete line on an O_APPEND descriptor, then fsync: a crash never leaves
-    half a record."""
-    data = (json.dumps(obj, default=str) + "\n").encode()
+def _check_number(case: dict, dotted: str, where: str) -> None:
+    v = _dig(case, dotted)
+    if v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise InputError(f"{where}: {dotted} is {json.dumps(v, default=str)[:40]}, not a number; the file is "
+                         "damaged: restore it or rerun the case with --resume")
+    if not math.isfinite(v) and dotted not in INF_ALLOWED:
+        raise InputError(f"{where}: {dotted} is {v}, not a finite number; the file is damaged")
+
+
+_MANIFEST_SHAPE = {  # dotted key: the type it must have when present (None allowed)
+    "run_id": str, "status": str, "config_sha256": str, "config_path": str, "environment": dict,
+    "environment.versions": dict, "environment.gpus": list, "cpu_pressure_start": dict, "cpu_pressure_end": dict,
+    "cpu_pressure_start.some_avg10": (int, float), "cpu_pressure_end.some_avg10": (int, float),
+    "energy_source": dict, "config": dict,
+}
+
+
+def validate_manifest(m: dict, where) -> dict:
+    """The manifest keys readers use, each of its type; one InputError naming the file otherwise."""
+    for dotted, types in _MANIFEST_SHAPE.items():
+        v = _dig(m, dotted)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, types)):
+            raise InputError(f"{where}: {dotted} is {json.dumps(v, default=str)[:40]}, not of the expected type; the "
+                             "file is damaged: restore it or rerun")
+    for k, v in ((_dig(m, "environment.versions") or {}).items()):
+        if v is not None and not isinstance(v, str):
+            raise InputError(f"{where}: environment.versions.{k} must be a version string; the file is damaged")
+    for dotted in ("cpu_pressure_start.some_avg10", "cpu_pressure_end.some_avg10"):
+        v = _dig(m, dotted)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise InputError(f"{where}: {dotted} is not a finite number; the file is damaged")
+    return m
+
+
+def validate_case(case, where: str) -> dict:
+    """One case line as read back: an object with the keys every reader relies on, each of its type.
+    ``where`` is ``file:line``; any problem is one InputError naming it."""
+    if not isinstance(case, dict):
+        raise InputError(f"{where}: a case line must be a JSON object; found {type(case).__name__}; the file is "
+                         "damaged: restore it or rerun")
+    if case.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"{where}: case schema_version {json.dumps(case.get('schema_version'), default=str)[:20]} "
+                         f"is not {SCHEMA_VERSION}; rerun with this version of bench")
+    for key, types in (("case_id", str), ("status", str), ("model", dict), ("backend", dict)):
+        if not isinstance(case.get(key), types):
+            raise InputError(f"{where}: case has no {key} (or it is not a {types.__name__}); the file is damaged")
+    if case["status"] not in CASE_STATUSES:
+        raise InputError(f"{where}: status {case['status'][:40]!r} is unknown; known: {', '.join(CASE_STATUSES)}")
+    if not isinstance(case["model"].get("label"), str) or not isinstance(case["backend"].get("kind"), str) \
+            or not isinstance(case["backend"].get("dtype"), str):
+        raise InputError(f"{where}: case has no model.label, backend.kind or backend.dtype (strings); the file is "
+                         "damaged")
+    for key in ("workload", "energy", "memory", "requests", "ttft_s", "tpot_s", "itl_s", "e2e_s", "efficiency"):
+        if case.get(key) is not None and not isinstance(case[key], dict):
+            raise InputError(f"{where}: {key} must be an object; found {type(case[key]).__name__}")
+    for dotted in ("hardware", "provenance", "error", "energy.source", "backend.device", "model.kind",
+                   "model.weights", "workload.kind"):
+        v = _dig(case, dotted)
+        if v is not None and not isinstance(v, str):
+            raise InputError(f"{where}: {dotted} must be a string; found {json.dumps(v, default=str)[:40]}; the file "
+                             "is damaged")
+    for dotted in NUMERIC_PATHS:
+        _check_number(case, dotted, where)
+    if case["status"] == "ok":  # what every price, projection and chart of a measured case divides by
+        wl = case.get("workload") or {}
+        for key, least in (("batch_size", 0), ("input_tokens", 1), ("output_tokens", 1)):
+            v = wl.get(key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < least:
+                raise InputError(f"{where}: an ok case needs workload.{key} (a whole number >= {least}); found "
+                                 f"{json.dumps(v, default=str)[:40]}; the file is damaged")
+    return case
+
+
+def _lines(path: Path) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The complete lines of ``path`` (numbered from 1) and the torn fragment after the last newline."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a file; the run directory is damaged")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise InputError(f"{path}: not a regular file; the run directory is damaged")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    *complete, torn = data.split(b"\n")
+    return list(enumerate(complete, 1)), torn
+
+
+def read_jsonl(path: Path, validate=None) -> list[dict]:
+    """Every line of a JSON-lines file. A torn last line (no newline: a killed process) is skipped with a
+    warning; any other unreadable line is an InputError naming the file and line."""
+    if not path.exists():
+        return []
+    lines, torn = _lines(path)
+    out = []
+    for n, raw in lines:
+        if not raw.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InputError(f"{where}: not UTF-8 text; the file is damaged: restore it or rerun") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: not a JSON line ({exc.msg}); the file is damaged in the middle (only a "
+                             "torn last line is expected): restore it or rerun") from None
+        out.append(validate(obj, where) if validate else obj)
+    if torn.strip():
+        log.warning("%s:%d: torn last line (%d bytes, a killed process) skipped", path, len(lines) + 1, len(torn))
+    return out
+
+
+def _repair_tail(path: Path) -> int:
+    """Cut a torn last line (bytes after the last newline) so appends start on a fresh line; returns the
+    bytes removed."""
+    if not path.is_file():
+        return 0
+    with open(path, "rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(max(0, size - 1))
+        if f.read(1) == b"\n":
+            return 0
+        data = path.read_bytes()
+        keep = data.rfind(b"\n") + 1
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    log.warning("%s: cut a torn last line (%d bytes) before appending", path, size - keep)
+    return size - keep
+
+
+def _append_lines(path: Path, objs: list[dict]) -> int:
+    """Complete lines in one write() on an O_APPEND descriptor, then fsync; a torn fragment left by a killed
+    process is cut first, so a record is never joined to it. Returns the file size after."""
+    data = "".join(json.dumps(redact_obj(finite_or_none(o)), allow_nan=False, default=str) + "\n" for o in objs)
+    _repair_tail(path)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
+        os.write(fd, data.encode())
         os.fsync(fd)
+        return os.fstat(fd).st_size
     finally:
         os.close(fd)
 
 
+def _append_line(path: Path, obj: dict) -> None:
+    _append_lines(path, [obj])
+
+
 def write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(redact_obj(finite_or_none(obj)), indent=2, allow_nan=False, default=str) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn last line from a killed process: skipped, never fatal
-    return out
 
 
 class RunDir:
     def __init__(self, path: Path):
-        self.path = Path(path)
+        self.path = Path(os.path.expanduser(str(path)))
         self.manifest_path = self.path / "manifest.json"
         self.cases_path = self.path / "cases.jsonl"
         self.requests_path = self.path / "requests.jsonl"
         self.summary_path = self.path / "summary.csv"
+        self.lock_path = self.path / ".lock"
+        self._lock_fd: int | None = None
 
     @classmethod
     def create(cls, output_dir: Path, name: str) -> "RunDir":
+        """A new, empty run directory ``<name>-<UTC stamp>[-n]``; parallel runs never get the same one."""
+        output_dir = Path(os.path.expanduser(str(output_dir)))
+        output_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        path = Path(output_dir) / f"{name}-{stamp}"
-        n = 1
-        while path.exists():
-            n += 1
-            path = Path(output_dir) / f"{name}-{stamp}-{n}"
-        path.mkdir(parents=True)
-        return cls(path)
+        for n in range(1, 10_000):
+            path = output_dir / (f"{name}-{stamp}" if n == 1 else f"{name}-{stamp}-{n}")
+            try:
+                path.mkdir()
+            except FileExistsError:  # another run took this name first: try the next
+                continue
+            rd = cls(path)
+            rd.cases_path.touch()
+            return rd
+        raise InputError(f"{output_dir}: cannot create a run directory ({name}-{stamp}-n all taken)")
 
     @classmethod
     def open_existing(cls, path: Path) -> "RunDir":
         rd = cls(path)
+        if not rd.path.is_dir():
+            what = "does not exist" if not rd.path.exists() else "is a file"
+            raise InputError(f"{path}: not a run directory ({what}); pass a directory that `run` created")
         if not rd.manifest_path.exists():
             raise InputError(f"{path}: not a run directory (no manifest.json); pass a directory that "
                              "`run` created")
         manifest = rd.manifest()
         if manifest.get("schema_version") != SCHEMA_VERSION:
-            raise InputError(f"{rd.manifest_path}: schema_version {manifest.get('schema_version')!r} is not "
+            raise InputError(f"{rd.manifest_path}: schema_version "
+                             f"{json.dumps(manifest.get('schema_version'), default=str)[:20]} is not "
                              f"{SCHEMA_VERSION}; rerun with this version of bench")
+        if not isinstance(manifest.get("hardware"), str):
+            raise InputError(f"{rd.manifest_path}: no hardware (a string naming the machine); the file is "
+                             "damaged: restore it or rerun")
+        if not rd.cases_path.exists():
+            if manifest.get("status") == "complete":
+                raise InputError(f"{rd.cases_path}: missing, but the manifest says the run is complete; the run "
+                                 "directory is damaged: restore it or rerun")
+            log.warning("%s: no case finished in this run (status %s)", rd.path, manifest.get("status"))
         return rd
 
     def manifest(self) -> dict:
-        return json.loads(self.manifest_path.read_text())
+        where = self.manifest_path
+        if where.is_dir():
+            raise InputError(f"{where}: is a directory, not a file; the run directory is damaged")
+        if where.exists() and not where.is_file():
+            raise InputError(f"{where}: not a regular file; the run directory is damaged")
+        try:
+            text = where.read_bytes().decode("utf-8")
+            m = json.loads(text)
+        except OSError as exc:
+            raise InputError(f"{where}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{where}: not UTF-8 text; the file is damaged: restore it or rerun") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}:{exc.lineno}: not valid JSON ({exc.msg}); the file is damaged "
+                             "(empty or truncated?): restore it or rerun") from None
+        if not isinstance(m, dict):
+            raise InputError(f"{where}: must be a JSON object; found {type(m).__name__}; the file is damaged")
+        return validate_manifest(m, where)
 
     def write_manifest(self, manifest: dict) -> None:
         write_json_atomic(self.manifest_path, manifest)
 
     def cases(self) -> list[dict]:
-        return read_jsonl(self.cases_path)
+        return read_jsonl(self.cases_path, validate_case)
 
     def completed_ids(self) -> set[str]:
         return {c["case_id"] for c in self.cases() if c.get("status") == "ok"}
 
+    # ------------------------------------------------------------------ one writer at a time
+    def lock(self) -> None:
+        """Hold an exclusive lock on the run directory while a run or resume writes to it."""
+        import fcntl
+
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise InputError(f"{self.path}: another bench process is writing to this run directory; wait for it "
+                             "or resume another") from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def prepare_resume(self) -> None:
+        """Before appending to an existing run: cut torn last lines, and drop request records that no case
+        summary committed (a kill between a case's records and its summary), so a rerun case never has its
+        records twice."""
+        for f in (self.cases_path, self.requests_path, self.summary_path):
+            if f.exists() and not f.is_file():
+                raise InputError(f"{f}: not a regular file; the run directory is damaged: restore it or start a new run")
+        cases = self.cases()
+        _repair_tail(self.cases_path)
+        _repair_tail(self.requests_path)
+        if not self.requests_path.is_file():
+            return
+        ends = [c["records"]["requests_end_bytes"] for c in cases
+                if isinstance(c.get("records"), dict) and isinstance(c["records"].get("requests_end_bytes"), int)]
+        size = self.requests_path.stat().st_size
+        if ends and len(ends) == len(cases):  # every summary says where its records end
+            keep = max(ends)
+            if size > keep:
+                with open(self.requests_path, "rb+") as f:
+                    f.truncate(keep)
+                    os.fsync(f.fileno())
+                log.warning("%s: dropped %d bytes of request records no case summary committed", self.requests_path,
+                            size - keep)
+            return
+        # older runs: drop the records of cases that have no summary at all
+        known = {c["case_id"] for c in cases}
+        lines, _ = _lines(self.requests_path)
+        kept, dropped = [], 0
+        for _, raw in lines:
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                dropped += 1
+                continue
+            if isinstance(rec, dict) and rec.get("case_id") in known:
+                kept.append(raw)
+            else:
+                dropped += 1
+        if dropped:
+            tmp = self.requests_path.with_name(f".requests.jsonl.{os.getpid()}.tmp")
+            tmp.write_bytes(b"".join(k + b"\n" for k in kept))
+            os.replace(tmp, self.requests_path)
+            log.warning("%s: dropped %d request record(s) with no case summary", self.requests_path, dropped)
+
     def append_case(self, summary: dict, records: list[dict]) -> None:
-        for r in records:
-            _append_line(self.requests_path, r)
-        _append_line(self.cases_path, summary)
+        """The case's request records, then its summary saying where they end: on resume, records past the
+        last summary's end are uncommitted and dropped."""
+        end = _append_lines(self.requests_path, records) if records else (
+            self.requests_path.stat().st_size if self.requests_path.is_file() else 0)
+        summary["records"] = {"requests_end_bytes": end, "count": len(records)}
+        _append_lines(self.cases_path, [summary])
         self.write_summary_csv()
 
     def latest_cases(self) -> list[dict]:

@@ -15,6 +15,7 @@ from bench.measure import prompts
 from bench.measure.backends.base import LoadedModel, Measured, OnlineBackend, default_device, model_dir
 from bench.measure.endpoint.loadgen import LoadSpec, run_load
 from bench.measure.workload import CaseWorkload
+from bench.redact import register_secret
 from bench.metrics import RequestRecord
 
 
@@ -42,12 +43,22 @@ class EndpointBackend(OnlineBackend):
         if not self.cfg.api_key_env:
             return {}
         key = os.environ.get(self.cfg.api_key_env)
+        register_secret(key)  # a server may echo it in an error: never stored
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def preflight(self) -> list[str]:
         problems = []
         if self.cfg.api_key_env and not os.environ.get(self.cfg.api_key_env):
             problems.append(f"backend.api_key_env: the variable {self.cfg.api_key_env} is not set; export it")
+        tok = self.cfg.tokenizer
+        if tok and not tok.startswith("tiny:") and not Path(os.path.expanduser(tok)).is_dir():
+            problems.append(f"backend.tokenizer '{tok}': directory not found; give a local tokenizer directory or "
+                            "tiny:<arch>")
+        elif tok and tok.startswith("tiny:"):
+            from bench.catalog.architectures import TINY
+
+            if tok.split(":", 1)[1] not in TINY:
+                problems.append(f"backend.tokenizer '{tok}': unknown tiny architecture; known: {', '.join(TINY)}")
         if self.cfg.server == "external":
             from bench.measure.endpoint.server import check_endpoint
 

@@ -145,7 +145,9 @@ async def one_request(session, spec: LoadSpec, req: Request, clock: Callable[[],
 
 
 def _failed(rec: RequestRecord, reason: str) -> RequestRecord:
-    rec.success, rec.error = False, reason
+    from bench.redact import redact
+
+    rec.success, rec.error = False, redact(reason)
     rec.done_at_s = None
     return rec
 

@@ -41,7 +41,7 @@ def check_endpoint(base_url: str, headers: dict | None = None, timeout: float = 
 
     try:
         code, body = http_get(f"{base_url}/models", timeout, headers)
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, ValueError) as exc:  # ValueError: a URL http.client refuses
         reason = getattr(exc, "reason", exc)
         raise PreflightError(f"backend.base_url '{base_url}': endpoint unreachable ({reason}); start the server or "
                              "fix base_url") from None
