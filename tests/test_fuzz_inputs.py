@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import limits
+from bench.config import limits
 from bench.cli import args as cli_args
 from bench.cli import main
 from bench.config.cases import expand

@@ -54,9 +54,11 @@ def test_unknown_blocks_from_newer_code_survive_a_round_trip():
 def test_wrong_type_is_one_line_naming_the_field(tmp_path):
     with pytest.raises(ValueError, match=r"case 'x': requests.total: .*integer"):
         rs.CaseResult.from_json({"case_id": "x", "requests": {"total": "many"}})
-    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 1}))
-    (tmp_path / "cases.jsonl").write_text(json.dumps({"case_id": "x", "energy": {"total_j": "lots"}}) + "\n")
-    with pytest.raises(InputError, match="cases.jsonl: case 'x': energy.total_j"):
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 1, "hardware": "cpu"}))
+    (tmp_path / "cases.jsonl").write_text(json.dumps({
+        "schema_version": 1, "case_id": "x", "status": "failed", "model": {"label": "m"},
+        "backend": {"kind": "transformers", "dtype": "float32"}, "energy": {"total_j": "lots"}}) + "\n")
+    with pytest.raises(InputError, match="cases.jsonl:1: energy.total_j is \"lots\", not a number"):
         RunDir.open_existing(tmp_path).case_results()
 
 

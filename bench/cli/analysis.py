@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import jsonout, limits
+from bench.config import limits
+from bench.results import jsonout
 from bench.cli import args as checks
 from bench.errors import InputError
 from bench.present import MISSING, cell, console, fixed, ms, pct
@@ -176,7 +177,7 @@ def cmd_project(args) -> int:
     checks.fraction("--mbu", args.mbu)
     checks.fraction("--mfu", args.mfu)
     m = catalog.get_model(args.model)
-    _fits_context(m, args.input_tokens, args.output_tokens)
+    checks.fits_context(m, args.input_tokens, args.output_tokens)
     chips = checks.chips(args.hardware)
     eff = efficiency.calibration_from_run(args.calibrate)[0] if args.calibrate else projection.Efficiency()
     eff = projection.with_overrides(eff, args.mbu, args.mfu)
@@ -243,7 +244,7 @@ def cmd_capacity(args) -> int:
     checks.pue("--pue", args.pue)
     checks.fraction("--utilisation", args.utilisation)
     m = catalog.get_model(args.model)
-    _fits_context(m, args.input_tokens, args.output_tokens)
+    checks.fits_context(m, args.input_tokens, args.output_tokens)
     chips = checks.chips(ids, "--compare" if args.compare else "--hardware")
     if args.compare and len(chips) != 2:
         raise InputError(f"--compare '{args.compare}': give exactly two chip ids, e.g. h20,910b")
@@ -265,12 +266,6 @@ def cmd_capacity(args) -> int:
         return 0
     _print_side_by_side(rows)
     return 0
-
-
-def _fits_context(m, n_in: int, n_out: int) -> None:
-    if n_in + n_out > m.context_length:
-        raise InputError(f"--input-tokens + --output-tokens = {n_in + n_out} exceeds the context of '{m.id}' "
-                         f"({m.context_length} tokens); use shorter lengths")
 
 
 def _print_side_by_side(rows: list[dict]) -> None:

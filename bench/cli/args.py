@@ -11,7 +11,7 @@ import math
 import re
 from pathlib import Path
 
-from bench import limits
+from bench.config import limits
 from bench.errors import InputError
 
 
@@ -101,6 +101,13 @@ def whole(name: str, value: float | None, minimum: int = 1, maximum: float = lim
         return
     if not math.isfinite(value) or value != int(value) or not minimum <= value <= maximum:
         raise InputError(f"{name} must be a whole number from {minimum} to {maximum:g}; found {value:g}")
+
+
+def fits_context(model, n_in: int, n_out: int) -> None:
+    """--input-tokens + --output-tokens must fit the catalog model's context."""
+    if n_in + n_out > model.context_length:
+        raise InputError(f"--input-tokens + --output-tokens = {n_in + n_out} exceeds the context of '{model.id}' "
+                         f"({model.context_length} tokens); use shorter lengths")
 
 
 def id_list(name: str, text: str, resolve) -> list:

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench import jsonout
+from bench.results import jsonout
 from bench.cli import args as args_mod
 from bench.errors import InputError
 from bench.present import console, sig

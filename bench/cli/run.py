@@ -2,7 +2,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from bench import jsonout
+from bench.results import jsonout
 from bench.present import MISSING, cell, console, ms
 
 

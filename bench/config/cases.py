@@ -5,7 +5,7 @@ from collections import Counter
 from typing import Literal
 from pydantic import (BaseModel, ConfigDict)
 from bench.errors import ConfigError
-from bench.limits import MAX_CASES
+from bench.config.limits import MAX_CASES
 from bench.config.schema import BenchConfig, ModelSpec
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, field_validator,
                       model_validator)
 
-from bench import limits
+from bench.config import limits
 from bench.catalog import models as catalog
 
 def _allows_bool(ann) -> bool:

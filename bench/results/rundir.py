@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.results.schema import SCHEMA_VERSION, CaseResult
 from bench.errors import InputError
-from bench.jsonout import finite_or_none
+from bench.results.jsonout import finite_or_none
 from bench.redact import redact_obj
 
 log = logging.getLogger(__name__)

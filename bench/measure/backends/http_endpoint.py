@@ -55,7 +55,7 @@ class EndpointBackend(OnlineBackend):
             problems.append(f"backend.tokenizer '{tok}': directory not found; give a local tokenizer directory or "
                             "tiny:<arch>")
         elif tok and tok.startswith("tiny:"):
-            from bench.catalog.architectures import TINY
+            from bench.catalog.models import TINY
 
             if tok.split(":", 1)[1] not in TINY:
                 problems.append(f"backend.tokenizer '{tok}': unknown tiny architecture; known: {', '.join(TINY)}")
