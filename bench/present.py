@@ -50,3 +50,12 @@ def console(stderr: bool = False):
 
     stream = sys.stderr if stderr else sys.stdout
     return Console(stderr=stderr, width=None if stream.isatty() else 200)
+
+
+def with_range(value: float | None, rng: list[float] | None, digits: int = 0) -> str:
+    """'1,010 (850–1,200)': a projected number with its band; '—' when not available."""
+    if _missing(value):
+        return MISSING
+    if not rng:
+        return f"{value:,.{digits}f}"
+    return f"{value:,.{digits}f} ({rng[0]:,.{digits}f}–{rng[1]:,.{digits}f})"

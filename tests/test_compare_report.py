@@ -34,7 +34,11 @@ def test_compare_json_rows_and_warnings():
     assert len(d["rows"]) == 4
     assert {r["hardware"] for r in d["rows"]} == {"NVIDIA A100-SXM4-80GB (fake)", "NVIDIA H20 (fake)"}
     a100 = d["rows"][0]
-    # $2/h at a decode rate of 128 / (2.56 s - 0.04 s prefill) = 50.79 tok/s: 2 / (50.79 * 3600) * 1e6
+    # by default each chip is priced at its own rate: the A100 has none in pricing.yaml, so no $/M (not $0)
+    assert a100["usd_per_mtok_output"] is None and "no price for 'a100'" in a100["pricing"]
+    assert "h20 TCO h20-china-tco" in d["rows"][2]["pricing"] and d["rows"][2]["usd_per_mtok_output"] > 0
+    # --pricing still overrides: $2/h at a decode rate of 128 / (2.56 s - 0.04 s prefill) = 50.79 tok/s
+    a100 = json.loads(run_cli("compare", *RUNS, "--format", "json", "--pricing", "h800-deepseek").stdout)["rows"][0]
     assert a100["usd_per_mtok_output"] == pytest.approx(2 / (128 / (2.56 - 0.04) * 3600) * 1e6)
     assert a100["j_per_output_tok"] == pytest.approx(5.0) and a100["provenance"] == "measured"
     h20 = d["rows"][2]

@@ -12,7 +12,7 @@ import pytest
 
 from bench.cli import main
 from bench.config.cases import expand
-from bench.config.load import load_config, parse_config
+from bench.config.load import parse_config
 from bench.errors import BenchError, ConfigError, InputError
 from bench.measure.backends.decode_loop import DecodeLoopBackend
 from bench.results.rundir import RunDir, read_jsonl

@@ -142,12 +142,15 @@ def test_cli_project_json_contract():
 
 
 def test_cli_project_calibrate():
-    p = run_cli("project", "--model", "Qwen2.5-7B", "--hardware", "h20", "--input-tokens", "512", "--output-tokens",
-                "128", "--concurrency", "8", "--dtype", "bf16", "--calibrate",
-                ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z", "--format", "json")
+    # --calibrate adds the run's cases to its own chip's fit (an H200 run: the h200 profile gains 6 points)
+    args = ("project", "--model", "Qwen2.5-7B", "--hardware", "h200,h20", "--input-tokens", "512", "--output-tokens",
+            "128", "--concurrency", "8", "--dtype", "bf16", "--format", "json")
+    p = run_cli(*args, "--calibrate", ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z")
     assert p.returncode == 0, p.stderr
-    eff = json.loads(p.stdout)[0]["efficiency"]
-    assert eff["source"].startswith("calibrated on 6 case(s)") and 0 < eff["mbu"] <= 1
+    h200, h20 = json.loads(p.stdout)
+    base = json.loads(run_cli(*args).stdout)[0]
+    assert h200["profile_rows"] == base["profile_rows"] + 6 and "6 local case(s)" in h200["calibration"]
+    assert "calibration" not in h20 and 0 < h200["efficiency"]["mbu"] <= 1
 
 
 def test_cli_capacity_exhibit63_json():

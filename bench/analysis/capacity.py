@@ -10,6 +10,8 @@ Units: power in W (``_w``); MW appears only in presentation and in the exhibit's
 """
 from __future__ import annotations
 
+import math
+
 from bench.analysis import cost, projection
 from bench.analysis.cost import HOURS_PER_YEAR
 from bench.catalog import pricing
@@ -73,10 +75,14 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
                   accelerators: float | None = None, tokens_per_day: float | None = None,
                   tok_s_per_accelerator: float | None = None, replica_accelerators: int | None = None,
                   pue: float = 1.0, utilisation: float = 1.0, sw_efficiency: float = 1.0,
-                  rental_usd_per_hour: float | None = None) -> dict:
+                  rental_usd_per_hour: float | None = None, profile=None) -> dict:
     """A fleet of ``chip`` serving model ``m``, sized by facility power, by a count, or by demand.
 
-    Throughput per accelerator is the one given (provenance ``user``), else projected at maximum load."""
+    Throughput per accelerator is the one given (provenance ``user``), else projected at maximum load with
+    ``profile`` (default: the chip's efficiency profile fitted to published rows), with ``*_range`` bands.
+    $/M: at ``rental_usd_per_hour`` if given, else at the chip's own rate (None when it has none)."""
+    from bench.analysis import profiles
+
     if dtype == "best":
         dtype = best_dtype(chip)
     peak = projection.check_dtype(chip, dtype)
@@ -87,7 +93,8 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
         tok_s, proj, prov = tok_s_per_accelerator, None, "user"
     else:
         k = replica_size(m, chip, dtype, n_in, n_out, replica_accelerators)
-        proj = projection.max_load(m, chip, projection.Shape(n_in, n_out, 1, k, dtype))
+        profile = profile or profiles.resolve(profiles.catalog_profiles(), chip.id)
+        proj = profiles.max_load(m, chip, projection.Shape(n_in, n_out, 1, k, dtype), profile)
         tok_s, prov = proj["output_tok_s_per_accelerator"], "projected"
     if power_w is not None:
         n = accelerators_for_power(power_w, all_in, pue)
@@ -102,6 +109,41 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
     if proj is not None:
         row.update(replica_accelerators=proj["accelerators"], batch=proj["batch"], bound=proj["bound"],
                    tpot_s=proj["tpot_s"])
-    row["usd_per_mtok_output"] = (cost.usd_per_mtok(rental_usd_per_hour, tok_s * sw_efficiency)
-                                  if rental_usd_per_hour else None)
-    return row
+    if rental_usd_per_hour:
+        row["usd_per_mtok_output"] = cost.usd_per_mtok(rental_usd_per_hour, tok_s * sw_efficiency)
+        row["pricing"] = f"rental ${rental_usd_per_hour:.2f}/h (given)"
+    else:  # the chip's own rate (pricing.yaml chips:); None when it has none
+        hourly, row["pricing"] = cost.own_hourly(chip, utilisation)
+        row["usd_per_mtok_output"] = cost.usd_per_mtok(hourly.per_busy_hour_usd, tok_s * sw_efficiency) if hourly else None
+    if proj is not None:
+        row.update(profile=proj["profile"], profile_rows=proj["profile_rows"], evidence=proj["evidence"])
+    return with_ranges(row, proj["profile_band_factor"] if proj is not None else None)
+
+
+# ---------------------------------------------------------------------------- bands and evidence
+RANGED_FLEET = ("output_tok_s_per_accelerator", "tokens_s", "tokens_per_day", "tokens_s_per_mw_it",
+                "tokens_s_per_mw_facility", "usd_per_mtok_output")
+
+
+def with_ranges(row: dict, band_factor: float | None) -> dict:
+    """``*_range: [lo, hi]`` for each token figure of a capacity row, from the throughput's band (tokens scale with
+    throughput; $/M scales inversely, so its range is [x / f, x * f] as well)."""
+    out = dict(row)
+    for k in RANGED_FLEET:
+        v = out.get(k)
+        out[f"{k}_range"] = None if v is None or band_factor is None else [v / band_factor, v * band_factor]
+    return out
+
+
+def ratio_band(ratio: float, sigma_a: float | None, sigma_b: float | None, z: float = 1.2816) -> list[float] | None:
+    """80 % band of a ratio of two projections whose log errors are independent."""
+    if sigma_a is None or sigma_b is None:
+        return None
+    f = math.exp(z * math.hypot(sigma_a, sigma_b))
+    return [ratio / f, ratio * f]
+
+
+def efficiency_gap(delivered_a: float, datasheet_a: float, delivered_b: float, datasheet_b: float) -> float:
+    """How much less of its datasheet promise chip b delivers than chip a: 1 - (b / b's datasheet projection) /
+    (a / a's datasheet projection). 0.25 = b delivers 25 % less of its promise (the report's 25-30 % claim)."""
+    return 1 - (delivered_b / datasheet_b) / (delivered_a / datasheet_a)

@@ -50,22 +50,33 @@ def load_runs(paths: list[str]) -> list[tuple[Path, dict, list[dict]]]:
     return out
 
 
-def load(run_dirs: list[str], pricing_preset: str | None = "h800-deepseek",
-         rental_usd_per_hour: float | None = None):
-    """(runs, one DataFrame row per case priced at the rental, warnings) for ``compare`` and ``report``."""
+def load(run_dirs: list[str], pricing_preset: str | None = None, rental_usd_per_hour: float | None = None):
+    """(runs, one DataFrame row per case, warnings) for ``compare`` and ``report``: priced at the rental given,
+    else each run's chip at its own rate (none when the chip has no price)."""
     runs = load_runs(run_dirs)
-    hourly, label = pricing.rental_rate(pricing_preset, rental_usd_per_hour)
+    if pricing_preset is None and rental_usd_per_hour is None:
+        hourly, label = None, "each chip at its own rate"
+    else:
+        hourly, label = pricing.rental_rate(pricing_preset, rental_usd_per_hour)
     return runs, frame(rows(runs, hourly, label)), warnings(runs)
 
 
-def rows(runs, hourly_usd: float, pricing_label: str, blend_ratio: float = 3.0) -> list[dict]:
+def rows(runs, hourly_usd: float | None, pricing_label: str, blend_ratio: float = 3.0) -> list[dict]:
+    """``hourly_usd`` None: each run's chip at its own rate (``cost.own_hourly``); a chip without one gets None."""
     out = []
     for path, manifest, cases in runs:
+        chip = hardware.resolve(manifest.get("hardware"))
+        if hourly_usd is not None:
+            hourly, price_label = cost.rental(hourly_usd), pricing_label
+        elif chip is None:
+            hourly, price_label = None, hardware.unknown_note(manifest.get("hardware"))
+        else:
+            hourly, price_label = cost.own_hourly(chip)
         for c in cases:
             wl, e = c.get("workload") or {}, c.get("energy") or {}
             tpot = (c.get("tpot_s") or {}).get("p50")
             rates = cost.rates_from_case(c) if c.get("status") == "ok" else None
-            priced = cost.price_tokens(cost.rental(hourly_usd), rates, 1.0, blend_ratio) if rates else {}
+            priced = cost.price_tokens(hourly, rates, 1.0, blend_ratio) if rates and hourly else {}
             eff = c.get("efficiency")
             if eff is None:
                 eff = efficiency.for_case(c, manifest.get("hardware"))
@@ -83,7 +94,7 @@ def rows(runs, hourly_usd: float, pricing_label: str, blend_ratio: float = 3.0) 
                 "energy_source": e.get("source"),
                 "usd_per_mtok_output": priced.get("usd_per_mtok_output"),
                 "usd_per_mtok_blended": priced.get("usd_per_mtok_blended"),
-                "pricing": pricing_label, "mbu": (eff or {}).get("mbu"), "mfu": (eff or {}).get("mfu"),
+                "pricing": price_label, "mbu": (eff or {}).get("mbu"), "mfu": (eff or {}).get("mfu"),
                 "provenance": _provenance(path, c), "status": c.get("status"), "case_id": c["case_id"],
             })
     return out

@@ -108,6 +108,32 @@ def price_tokens(hourly: HourlyCost, rates: Rates, fx: float, blend_ratio: float
     }
 
 
+def own_hourly(chip, utilisation: float | None = None) -> tuple[HourlyCost | None, str]:
+    """A chip's own rate from pricing.yaml ``chips:`` (rental, else its TCO preset), and a label saying which;
+    (None, why) when the chip has no price (a CPU, the 910B and 910C today)."""
+    t = pricing.own_terms(chip.id, utilisation)
+    if t is None:
+        return None, pricing.no_price_note(chip.id)
+    try:
+        h = hourly(t, chip)
+    except InputError as exc:
+        return None, f"{chip.id}: {exc}"
+    own = pricing.chip_price(chip.id)
+    if t.kind == "rental":
+        return h, f"{chip.id} rental ${h.total_usd:.2f}/h ({own['date']})"
+    return h, f"{chip.id} TCO {own['preset']} (${h.total_usd:.2f}/h)"
+
+
+def unpriced(rates: Rates, note: str) -> dict:
+    """The same keys as ``price_tokens`` with every price None: nothing to charge (a chip without a price)."""
+    out = {k: None for k in ("usd_per_hour", "usd_per_busy_hour", "usd_per_mtok_output", "usd_per_mtok_input",
+                             "usd_per_mtok_blended", "rmb_per_mtok_output", "rmb_per_mtok_input",
+                             "rmb_per_mtok_blended", "blend_input_to_output", "hourly")}
+    out.update(provenance=rates.provenance, output_tok_s_per_accelerator=rates.output_tok_s,
+               input_tok_s_per_accelerator=rates.input_tok_s, price_note=note)
+    return out
+
+
 def rates_from_case(case: dict) -> Rates | None:
     """Phase rates per accelerator from a measured case summary (None when the case has no output).
 
@@ -125,6 +151,26 @@ def rates_from_case(case: dict) -> Rates | None:
                          total_tok_s=(n_in + n_out) / win / acc, provenance=case.get("provenance", "measured"))
     return Rates(output_tok_s=n_out / win / acc, total_tok_s=(n_out + (n_in or 0)) / win / acc,
                  provenance=case.get("provenance", "measured"))
+
+
+def rates_from_projection(proj: dict) -> Rates | None:
+    """Phase rates per accelerator from a projection: decode rate = batch / TPOT / accelerators, prefill rate =
+    the projected input tok/s; None when the model does not fit."""
+    if not proj.get("tpot_s"):
+        return None
+    return Rates(output_tok_s=proj["batch"] / proj["tpot_s"] / proj["accelerators"],
+                 input_tok_s=proj.get("input_tok_s_per_accelerator"),
+                 total_tok_s=proj.get("total_tok_s_per_accelerator"), provenance="projected")
+
+
+def with_price_ranges(priced: dict, band_factor: float | None) -> dict:
+    """``*_range`` for the $/M figures of a projected throughput: the band of the throughput, inverted."""
+    out = dict(priced)
+    for k in ("usd_per_mtok_output", "usd_per_mtok_input", "usd_per_mtok_blended", "rmb_per_mtok_output",
+              "rmb_per_mtok_input", "rmb_per_mtok_blended"):
+        v = out.get(k)
+        out[f"{k}_range"] = None if v is None or band_factor is None else [v / band_factor, v * band_factor]
+    return out
 
 
 def market_comparison(self_usd_in: float | None, self_usd_out: float | None, api_in: float | None,
@@ -175,8 +221,31 @@ def price_cases(cases: list[dict], chip, terms, fx: float, blend_ratio: float = 
         rates = rates_from_case(case)
         if rates is None:
             continue
-        h = hourly(terms, chip, measured_power_w(case), power_w, server_overhead)
         entries.append({"case_id": case["case_id"], "model": case["model"]["label"],
                         "measured_on": case.get("hardware"), "priced_as": chip.id,
-                        **price_tokens(h, rates, fx, blend_ratio)})
+                        **price_or_none(terms, chip, rates, fx, blend_ratio, measured_power_w(case), power_w,
+                                        server_overhead)})
     return entries
+
+
+def price_or_none(terms, chip, rates: Rates, fx: float, blend_ratio: float = 3.0, measured_w: float | None = None,
+                  power_w: float | None = None, server_overhead: float | None = None) -> dict:
+    """``price_tokens`` under ``terms``; with no terms (a chip without a price), every price None and a note."""
+    if terms is None:
+        return unpriced(rates, pricing.no_price_note(chip.id))
+    return price_tokens(hourly(terms, chip, measured_w, power_w, server_overhead), rates, fx, blend_ratio)
+
+
+def price_projection(m, chip, shape, profile, terms, fx: float, blend_ratio: float = 3.0,
+                     power_w: float | None = None, server_overhead: float | None = None) -> dict:
+    """$/M of a projected throughput (the chip's efficiency ``profile``), with the profile's band on every price."""
+    from bench.analysis import profiles
+
+    proj = profiles.project(m, chip, shape, profile)
+    rates = rates_from_projection(proj)
+    if rates is None:
+        raise InputError(f"model '{m.id}' does not fit at batch {shape.batch} on {shape.accelerators} x {chip.id} "
+                         f"(max batch {proj['max_batch']}); lower --batch or raise --accelerators")
+    priced = price_or_none(terms, chip, rates, fx, blend_ratio, None, power_w, server_overhead)
+    return {"priced_as": chip.id, **with_price_ranges(priced, profile.band_factor()), "profile": profile.name,
+            "profile_rows": profile.n_rows, "evidence": profile.evidence()}

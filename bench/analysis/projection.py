@@ -35,6 +35,13 @@ class Efficiency:
     mfu: float = DEFAULT_MFU
     step_overhead_s: float = DEFAULT_OVERHEAD_S
     source: str = "defaults"
+    # MBU saturates with batch: MBU(b) = mbu x b / (b + mbu_half_batch); 0 = flat (the old behaviour)
+    mbu_half_batch: float = 0.0
+    # cost of each MoE layer in a decode step (routing, token dispatch, grouped GEMMs); fitted to published rows
+    step_overhead_per_layer_s: float = 0.0
+
+    def mbu_at(self, batch: int) -> float:
+        return self.mbu * batch / (batch + self.mbu_half_batch)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Shape:
     accelerators: int = 1  # tensor-parallel degree of one replica
     dtype: str = "bf16"
     kv_dtype: str | None = None  # default: fp8 KV with fp8 weights, else 16-bit (fp32 with fp32)
+    compute_dtype: str | None = None  # peak used for FLOPs when it differs from the weights' dtype (w8a16 ...)
 
 
 def kv_dtype_for(w: Shape) -> str:
@@ -120,7 +128,7 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
             sw_efficiency: float = 1.0) -> dict:
     """Project one replica of K accelerators; ``sw_efficiency`` scales throughput (a software-maturity
     discount, e.g. 0.7-0.75 for the report's 25-30 % domestic-GPU efficiency loss)."""
-    peak = check_dtype(chip, w.dtype) * 1e12 * w.accelerators
+    peak = check_dtype(chip, w.compute_dtype or w.dtype) * 1e12 * w.accelerators
     bw = chip.bandwidth_tbs * 1e12 * w.accelerators
     fit = memory_fit(m, chip, w)
     out = {"hardware": chip.id, "model": m.id, "dtype": w.dtype, "kv_dtype": kv_dtype_for(w),
@@ -142,8 +150,9 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
     ctx = w.input_tokens + w.output_tokens / 2
     d_bytes = decode_weight_bytes(m, w.dtype, w.batch) + w.batch * kv_tok * ctx
     d_flops = w.batch * catalog.decode_flops_per_token(m, ctx)
-    t_mem, t_cmp = d_bytes / (bw * eff.mbu), d_flops / (peak * eff.mfu)
-    tpot = max(t_mem, t_cmp) + eff.step_overhead_s + _tp_comm_s(m, chip, w.batch, w.accelerators)
+    t_mem, t_cmp = d_bytes / (bw * eff.mbu_at(w.batch)), d_flops / (peak * eff.mfu)
+    tpot = (max(t_mem, t_cmp) + eff.step_overhead_s + eff.step_overhead_per_layer_s * catalog._moe_layer_count(m)
+            + _tp_comm_s(m, chip, w.batch, w.accelerators))
     batch_time = ttft + (w.output_tokens - 1) * tpot
     out_rate = w.batch * w.output_tokens / batch_time * sw_efficiency
     total_rate = w.batch * (w.input_tokens + w.output_tokens) / batch_time * sw_efficiency
@@ -162,17 +171,6 @@ def max_load(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency()
     require_fit(m, chip, w, "use more --accelerators or a smaller dtype")
     b = min(memory_fit(m, chip, replace(w, batch=1))["max_batch"], cap)
     return project(m, chip, replace(w, batch=b), eff, sw_efficiency)
-
-
-def project_chips(m: ModelEntry, chips: list[Chip], w: Shape, eff: Efficiency = Efficiency(),
-                  sw_efficiency: dict[str, float] | None = None) -> list[dict]:
-    """``project`` on each chip; a chip without the dtype, or where one request does not fit, is an error."""
-    out = []
-    for chip in chips:
-        check_dtype(chip, w.dtype)
-        require_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
-        out.append(project(m, chip, w, eff, (sw_efficiency or {}).get(chip.id, 1.0)))
-    return out
 
 
 # ---------------------------------------------------------------------------- calibration
@@ -209,5 +207,5 @@ def with_overrides(eff: Efficiency, mbu: float | None = None, mfu: float | None 
     return replace(eff, mbu=mbu or eff.mbu, mfu=mfu or eff.mfu, source=f"{eff.source} + overrides")
 
 
-__all__ = ["Efficiency", "Shape", "project", "project_chips", "max_load", "memory_fit", "require_fit",
+__all__ = ["Efficiency", "Shape", "project", "max_load", "memory_fit", "require_fit",
            "calibrate", "with_overrides"]

@@ -239,7 +239,7 @@ def write_markdown(path: Path, df, runs, warnings: list[str], capacity_doc: dict
 
 
 def write_reports(run_dirs: list[str], html_path: str | None = None, markdown_path: str | None = None,
-                  capacity: bool = False, pricing: str | None = "h800-deepseek",
+                  capacity: bool = False, pricing: str | None = None,
                   rental_usd_per_hour: float | None = None) -> list[tuple[str, str]]:
     """Write the HTML and/or Markdown report of ``run_dirs``; returns (kind, path) of each file written."""
     runs, df, warns = compare.load(run_dirs, pricing, rental_usd_per_hour)

@@ -108,3 +108,35 @@ def rows() -> list[dict]:
                     "electricity": (f"{e['rmb_per_kwh']} RMB/kWh" if "rmb_per_kwh" in e else f"{e['usd_per_kwh']} USD/kWh"),
                     "utilisation": None, "source": e["source"]})
     return out
+
+
+def chip_price(chip_id: str) -> dict | None:
+    """A chip's own rate: {kind, usd_per_hour, range_usd_per_hour, date, source, preset}, or None (no price).
+
+    Rental when pricing.yaml gives one; else the chip's ownership (TCO) preset, as a wall-clock hourly cost."""
+    c = (data().get("chips") or {}).get(chip_id)
+    if c is None:
+        return None
+    if c.get("rental_usd_per_hour") is not None:
+        return {"kind": "rental", "usd_per_hour": float(c["rental_usd_per_hour"]),
+                "range_usd_per_hour": c.get("rental_range_usd_per_hour"), "date": c.get("date"),
+                "source": c["source"], "preset": None}
+    if c.get("tco"):
+        return {"kind": "tco", "usd_per_hour": None, "range_usd_per_hour": None, "date": c.get("date"),
+                "source": c["source"], "preset": c["tco"]}
+    return None
+
+
+def no_price_note(chip_id: str) -> str:
+    return (f"no price for '{chip_id}' in bench/catalog/data/pricing.yaml (chips:); pass --pricing PRESET or "
+            "--rental-usd-per-hour")
+
+
+def own_terms(chip_id: str, utilisation: float | None = None, fx: float | None = None) -> Terms | None:
+    """A chip's own rate as pricing terms (its rental, else its TCO preset), or None when it has no price."""
+    own = chip_price(chip_id)
+    if own is None:
+        return None
+    if own["kind"] == "rental":
+        return Terms("rental", utilisation or 1.0, usd_per_hour=own["usd_per_hour"])
+    return terms(own["preset"], utilisation=utilisation, fx=fx)

@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from bench.cli import analysis, reports
+from bench.cli import analysis, reports, validation
 from bench.cli.run import cmd_list, cmd_run, cmd_sysinfo
 from bench.errors import BenchError
 
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="show a catalog")
-    ls.add_argument("what", choices=("models", "hardware", "pricing"))
+    ls.add_argument("what", choices=("models", "hardware", "pricing", "published"))
     ls.add_argument("--format", choices=("table", "json"), default="table")
     ls.set_defaults(func=cmd_list)
 
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     analysis.add_commands(sub)
     reports.add_commands(sub)
+    validation.add_commands(sub)
     return p
 
 

@@ -33,8 +33,16 @@ def add_cost(sub) -> None:
     src = c.add_mutually_exclusive_group(required=True)
     src.add_argument("--results", metavar="RUN_DIR", help="a run directory: one price per successful case")
     src.add_argument("--output-tok-s", type=float, help="output (decode) tokens/s per accelerator")
+    src.add_argument("--project", action="store_true", help="project the throughput with the chip's efficiency "
+                     "profile (needs --model, --input-tokens, --output-tokens, --batch, --dtype)")
     c.add_argument("--input-tok-s", type=float, help="input (prefill) tokens/s per accelerator")
-    how = c.add_mutually_exclusive_group(required=True)
+    c.add_argument("--input-tokens", type=int, help="--project: prompt tokens per request")
+    c.add_argument("--output-tokens", type=int, help="--project: generated tokens per request")
+    c.add_argument("--batch", type=int, help="--project: requests decoded together")
+    c.add_argument("--dtype", help="--project: weights dtype (bf16, fp8, int8 ...)")
+    c.add_argument("--accelerators", type=int, default=1, help="--project: tensor-parallel accelerators per replica")
+    c.add_argument("--profile", metavar="CHIP=NAME", help="--project: efficiency profile (see project --profile)")
+    how = c.add_mutually_exclusive_group()  # none: the chip's own rate (pricing.yaml chips:)
     how.add_argument("--rental-usd-per-hour", type=float, help="rental price of one accelerator-hour")
     how.add_argument("--pricing", metavar="PRESET", help="a pricing preset (list pricing)")
     how.add_argument("--capex-usd", type=float, help="ownership: capex per accelerator incl. its server share")
@@ -74,19 +82,38 @@ def cmd_cost(args) -> int:
     chip = hardware.get_chip(args.hardware)
     fx = args.fx or pricing.fx_rmb_per_usd()
     api = catalog.get_model(args.model).api_price_usd_per_mtok if args.model else None
-    terms = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
-                          args.electricity_usd_per_kwh, args.other_opex_fraction, args.utilisation, args.fx)
+    checks.positives(args, "input_tokens", "output_tokens", "batch", "accelerators")
+    if args.pricing or args.rental_usd_per_hour is not None or args.capex_usd is not None:
+        terms = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
+                              args.electricity_usd_per_kwh, args.other_opex_fraction, args.utilisation, args.fx)
+    else:  # each chip at its own rate; None when it has none
+        terms = pricing.own_terms(chip.id, args.utilisation, args.fx)
     if args.results:
         ok = [c for c in RunDir.open_existing(Path(args.results)).latest_cases() if c.get("status") == "ok"]
         if not ok:
             raise InputError(f"{args.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
         entries = cost.price_cases(ok, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
+    elif args.project:
+        from bench.analysis import profiles, projection
+
+        need = [f for f, v in (("--model", args.model), ("--input-tokens", args.input_tokens),
+                               ("--output-tokens", args.output_tokens), ("--batch", args.batch),
+                               ("--dtype", args.dtype)) if v is None]
+        if need:
+            raise InputError(f"cost --project also needs {', '.join(need)}")
+        prof = profiles.resolve(profiles.catalog_profiles(), chip.id,
+                                profiles.parse_profile_flag(args.profile).get(chip.id))
+        shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype)
+        entries = [cost.price_projection(catalog.get_model(args.model), chip, shape, prof, terms, fx,
+                                         args.blend_ratio, args.power_w, args.server_overhead)]
     else:
         rates = cost.Rates(output_tok_s=args.output_tok_s, input_tok_s=args.input_tok_s, provenance="user")
-        hourly = cost.hourly(terms, chip, None, args.power_w, args.server_overhead)
-        entries = [{"priced_as": chip.id, **cost.price_tokens(hourly, rates, fx, args.blend_ratio)}]
+        entries = [{"priced_as": chip.id, **cost.price_or_none(terms, chip, rates, fx, args.blend_ratio, None,
+                                                               args.power_w, args.server_overhead)}]
     if api is not None:
         for e in entries:
+            if e.get("price_note"):
+                continue
             e["market"] = {"model": args.model, "source": "report Exhibits 24/25 (May 2025)",
                            **cost.market_comparison(e["usd_per_mtok_input"], e["usd_per_mtok_output"], api.input,
                                                     api.output)}
@@ -115,6 +142,11 @@ def _print_cost_table(entries: list[dict], chip) -> None:
                   pct(mk.get("margin_output")))
     c = console()
     c.print(t)
+    if entries[0].get("price_note"):
+        c.print(f"no $/M: {entries[0]['price_note']}")
+        return
+    if entries[0].get("evidence"):
+        c.print(f"throughput projected: {entries[0]['evidence']}")
     h = entries[0]["hourly"]
     if h["kind"] == "tco":
         c.print(f"hourly (per accelerator): capex ${h['capex_usd']:.3f} + energy ${h['energy_usd']:.3f} + other "
@@ -135,7 +167,9 @@ def add_project(sub) -> None:
     p.add_argument("--dtype", required=True, help="fp32, bf16, fp16, fp8 or int8")
     p.add_argument("--kv-dtype", help="KV-cache dtype (default: fp8 with fp8 weights, else bf16)")
     p.add_argument("--accelerators", type=int, default=1, help="tensor-parallel accelerators per replica")
-    p.add_argument("--calibrate", metavar="RUN_DIR", help="fit MBU/MFU/step overhead from a measured run")
+    p.add_argument("--calibrate", metavar="RUN_DIR", help="add a measured run to its chip's efficiency profile")
+    p.add_argument("--profile", metavar="CHIP=NAME", help="efficiency profile per chip, e.g. h20=sglang,910b=all "
+                   "(default: the chip's fit over all its published rows; 'defaults' = datasheet MBU/MFU)")
     p.add_argument("--mbu", type=float, help="override memory-bandwidth utilisation")
     p.add_argument("--mfu", type=float, help="override model-FLOPs utilisation")
     p.add_argument("--sw-efficiency", default=None, help="per-chip throughput factor, e.g. 910b=0.725")
@@ -161,14 +195,16 @@ def add_capacity(sub) -> None:
     c.add_argument("--pue", type=float, default=1.0)
     c.add_argument("--utilisation", type=float, default=1.0)
     c.add_argument("--sw-efficiency", default=None, help="per-chip throughput factor, e.g. 910b=0.725")
-    c.add_argument("--rental-usd-per-hour", type=float, help="price tokens at this rental")
+    c.add_argument("--profile", metavar="CHIP=NAME", help="efficiency profile per chip (see project --profile)")
+    c.add_argument("--rental-usd-per-hour", type=float, help="price tokens at this rental (default: the chip's own rate)")
     c.add_argument("--format", choices=("table", "json"), default="table")
     c.set_defaults(func=cmd_capacity)
 
 
 def cmd_project(args) -> int:
-    from bench.analysis import efficiency, projection
+    from bench.analysis import profiles, projection
     from bench.catalog import models as catalog
+    from bench.catalog import published
 
     for name, most in (("input_tokens", limits.MAX_TOKENS), ("output_tokens", limits.MAX_TOKENS),
                        ("batch", limits.MAX_BATCH), ("concurrency", limits.MAX_BATCH),
@@ -179,33 +215,54 @@ def cmd_project(args) -> int:
     m = catalog.get_model(args.model)
     checks.fits_context(m, args.input_tokens, args.output_tokens)
     chips = checks.chips(args.hardware)
-    eff = efficiency.calibration_from_run(args.calibrate)[0] if args.calibrate else projection.Efficiency()
-    eff = projection.with_overrides(eff, args.mbu, args.mfu)
+    profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
+    names = profiles.parse_profile_flag(args.profile)
     batch = args.batch or args.concurrency
     w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype)
-    out = projection.project_chips(m, chips, w, eff, checks.sw_efficiency(args.sw_efficiency, chips))
+    sw = checks.sw_efficiency(args.sw_efficiency, chips)
+    out = []
+    for chip in chips:
+        projection.check_dtype(chip, args.dtype)
+        projection.require_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
+        prof = profiles.with_overrides(profiles.resolve(profs, chip.id, names.get(chip.id)), args.mbu, args.mfu)
+        r = profiles.project(m, chip, w, prof, sw.get(chip.id, 1.0))
+        if local and chip.id == local_chip:
+            r["calibration"] = local
+        out.append(r)
     text = jsonout.dumps(out)  # refuses NaN/inf in any format
     if args.format == "json":
         print(text)
         return 0
-    _print_projection(out, m, args, batch, eff)
+    _print_projection(out, m, args, batch)
     return 0
 
 
-def _print_projection(out: list[dict], m, args, batch: int, eff) -> None:
+def _print_projection(out: list[dict], m, args, batch: int) -> None:
     from rich.table import Table
 
+    from bench.present import with_range
+
     t = Table(title=f"PROJECTED {m.id} {args.dtype}, {args.input_tokens} in / {args.output_tokens} out, batch {batch}, "
-              f"{args.accelerators} accelerator(s) per replica — MBU {eff.mbu:.2f}, MFU {eff.mfu:.2f}, "
-              f"step overhead {ms(eff.step_overhead_s)} ms ({eff.source})", title_justify="left")
-    for col in ("hardware", "fits", "max batch", "TTFT ms", "TPOT ms", "tok/s/user", "out tok/s/acc",
-                "total tok/s/acc", "bound", "MBU", "MFU"):
-        t.add_column(col, justify="left" if col in ("hardware", "bound") else "right")
+              f"{args.accelerators} accelerator(s) per replica (band: the profile's 80 % range)", title_justify="left")
+    for col in ("hardware", "profile", "fits", "max batch", "TTFT ms", "TPOT ms", "tok/s/user", "out tok/s/acc",
+                "total tok/s/acc", "bound"):
+        t.add_column(col, justify="left" if col in ("hardware", "bound", "profile") else "right")
     for r in out:
-        t.add_row(r["hardware"], str(r["fits"]), str(r["max_batch"]), ms(r["ttft_s"]), ms(r["tpot_s"]),
-                  fixed(r.get("tok_s_per_user"), 1), fixed(r["output_tok_s_per_accelerator"], 1),
-                  fixed(r["total_tok_s_per_accelerator"], 1), cell(r["bound"]), fixed(r["mbu"]), fixed(r["mfu"]))
-    console().print(t)
+        rng = lambda k, s=1.0: r[k] and [x * s for x in r[k]]  # noqa: E731
+        t.add_row(r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)", str(r["fits"]), str(r["max_batch"]),
+                  with_range(r["ttft_s"] and r["ttft_s"] * 1e3, rng("ttft_s_range", 1e3)),
+                  with_range(r["tpot_s"] and r["tpot_s"] * 1e3, rng("tpot_s_range", 1e3), 2),
+                  with_range(r.get("tok_s_per_user"), r.get("tok_s_per_user_range")),
+                  with_range(r["output_tok_s_per_accelerator"], r.get("output_tok_s_per_accelerator_range")),
+                  with_range(r["total_tok_s_per_accelerator"], r.get("total_tok_s_per_accelerator_range")),
+                  cell(r["bound"]))
+    c = console()
+    c.print(t)
+    for r in out:
+        e = r["efficiency"]
+        c.print(f"  {r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} (half at batch {e['mbu_half_batch']:.1f}), "
+                f"MFU {e['mfu']:.2f}, {ms(e['step_overhead_per_layer_s'], 3)} ms per MoE layer and step"
+                + (f"; + {r['calibration']}" if r.get("calibration") else ""))
 
 
 # ---------------------------------------------------------------------------- capacity
@@ -243,18 +300,22 @@ def cmd_capacity(args) -> int:
     checks.positive("--power-mw", args.power_mw, maximum=1e7)
     checks.pue("--pue", args.pue)
     checks.fraction("--utilisation", args.utilisation)
+    from bench.analysis import profiles
+
     m = catalog.get_model(args.model)
     checks.fits_context(m, args.input_tokens, args.output_tokens)
     chips = checks.chips(ids, "--compare" if args.compare else "--hardware")
     if args.compare and len(chips) != 2:
         raise InputError(f"--compare '{args.compare}': give exactly two chip ids, e.g. h20,910b")
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
+    names = profiles.parse_profile_flag(args.profile)
     rows = [capacity.chip_capacity(
         m, chip, args.input_tokens, args.output_tokens, args.dtype,
         power_w=args.power_mw * 1e6 if args.power_mw is not None else None, accelerators=args.accelerators,
         tokens_per_day=args.tokens_per_day, tok_s_per_accelerator=args.tok_s_per_accelerator,
         replica_accelerators=args.replica_accelerators, pue=args.pue, utilisation=args.utilisation,
-        sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=args.rental_usd_per_hour)
+        sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=args.rental_usd_per_hour,
+        profile=profiles.resolve(profiles.catalog_profiles(), chip.id, names.get(chip.id)))
         for chip in chips]
     for r in rows:
         if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:
@@ -271,6 +332,8 @@ def cmd_capacity(args) -> int:
 def _print_side_by_side(rows: list[dict]) -> None:
     from rich.table import Table
 
+    from bench.present import with_range
+
     t = Table(title=f"fleet capacity — {rows[0]['model']}, {rows[0]['input_tokens']} in / {rows[0]['output_tokens']} "
               f"out ({rows[0]['provenance']} throughput)", title_justify="left")
     t.add_column("")
@@ -280,10 +343,15 @@ def _print_side_by_side(rows: list[dict]) -> None:
              ("EFLOPS (dtype peak)", "compute_eflops", 2), ("TWh / year", "electricity_twh_per_year", 2),
              ("out tok/s per accelerator", "output_tok_s_per_accelerator", 1), ("out tokens / day", "tokens_per_day", 0),
              ("out tok/s per MW (IT)", "tokens_s_per_mw_it", 0), ("bound", "bound", None),
-             ("$/M out (rental)", "usd_per_mtok_output", 4)]
+             ("$/M out (own rate)", "usd_per_mtok_output", 4)]
     for label, key, d in lines:
-        t.add_row(label, *[cell(r.get(key), d or 0) for r in rows])
-    console().print(t)
+        t.add_row(label, *[with_range(r.get(key), r.get(f"{key}_range"), d or 0) if f"{key}_range" in r
+                           else cell(r.get(key), d or 0) for r in rows])
+    c = console()
+    c.print(t)
+    for r in rows:
+        c.print(f"  {r['hardware']}: {r.get('evidence', 'throughput given (--tok-s-per-accelerator)')}; "
+                f"price: {r.get('pricing')}")
 
 
 def _print_exhibit(doc: dict) -> None:
@@ -303,15 +371,35 @@ def _print_exhibit(doc: dict) -> None:
                   f"{r['compute_eflops_fp16']:,.0f}", f"{by[(*k, 'compute_eflops_fp16')]['printed']:,}",
                   f"{100 * max(errs):.1f}%")
     c.print(t)
-    t2 = Table(title="Beyond the exhibit: the same fleets in tokens (PROJECTED)", title_justify="left")
-    for col in ("model", "workload", "chip", "dtype", "replica", "batch", "bound", "out tok/s/acc", "out tokens/day",
-                "out tok/s per MW"):
-        t2.add_column(col, justify="left" if col in ("model", "workload", "chip", "dtype", "bound") else "right")
+    from bench.present import with_range
+
+    t2 = Table(title="Beyond the exhibit: the same fleets in tokens (PROJECTED with fitted profiles; 80 % band)",
+               title_justify="left")
+    for col in ("model", "workload", "chip", "profile (rows)", "dtype", "replica", "batch", "bound", "out tok/s/acc",
+                "datasheet tok/s/acc", "out tokens/day", "out tok/s per MW"):
+        t2.add_column(col, justify="left" if col in ("model", "workload", "chip", "dtype", "bound", "profile (rows)")
+                      else "right")
     for r in doc["token_rows"]:
-        t2.add_row(r["model"], r["workload"], r["scenario"], r["dtype"], str(r["replica_accelerators"]),
-                   str(r["batch"]), r["bound"], f"{r['output_tok_s_per_accelerator']:,.0f}",
-                   f"{r['output_tokens_per_day']:.3g}", f"{r['output_tokens_s_per_mw']:,.0f}")
+        day = r["output_tokens_per_day_range"]
+        t2.add_row(r["model"], r["workload"], r["scenario"], f"{r['profile']} ({r['profile_rows']})", r["dtype"],
+                   str(r["replica_accelerators"]), str(r["batch"]), r["bound"],
+                   with_range(r["output_tok_s_per_accelerator"], r["output_tok_s_per_accelerator_range"]),
+                   fixed(r["output_tok_s_per_accelerator_datasheet"], 0),
+                   f"{r['output_tokens_per_day']:.3g}" + (f" ({day[0]:.3g}–{day[1]:.3g})" if day else ""),
+                   with_range(r["output_tokens_s_per_mw"], r["output_tokens_s_per_mw_range"]))
     c.print(t2)
+    t3 = Table(title="Efficiency gap the evidence implies (910B vs H20: 1 - delivered/datasheet of the 910B over the "
+               "same for the H20), beside the report's 25-30 % claim", title_justify="left")
+    for col in ("model", "workload", "gap", "report", "tokens 910b/h20 (band)", "EFLOPS 910b/h20"):
+        t3.add_column(col, justify="left" if col in ("model", "workload") else "right")
+    for g in doc["efficiency_gaps"]:
+        b = g["tokens_910b_over_h20_range"]
+        t3.add_row(g["model"], g["workload"], pct(g["efficiency_gap_910b_vs_h20"]), "25-30%",
+                   f"{g['tokens_910b_over_h20']:.2f}" + (f" ({b[0]:.2f}–{b[1]:.2f})" if b else ""),
+                   fixed(g["eflops_910b_over_h20"]))
+    c.print(t3)
+    for st in doc["ranking"]:
+        c.print(f"  - {st}")
     c.print("assumptions:")
     for a in doc["assumptions"]:
         c.print(f"  - {a}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 from bench.results import jsonout
 from bench.cli import args as args_mod
@@ -14,7 +13,8 @@ from bench.present import console, sig
 
 def add_run_dir_args(p) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--pricing", default="h800-deepseek", help="rental preset for $/M columns (default h800-deepseek, $2/h)")
+    p.add_argument("--pricing", default=None, help="rental preset for every $/M column (default: each chip at its own "
+                   "rate from pricing.yaml chips:; a chip without one shows no $/M)")
     p.add_argument("--rental-usd-per-hour", type=float, help="price every accelerator-hour at this rental instead")
 
 

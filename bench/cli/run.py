@@ -87,9 +87,10 @@ def cmd_run(args) -> int:
 def cmd_list(args) -> int:
     from rich.table import Table
 
-    from bench.catalog import hardware, models, pricing
+    from bench.catalog import hardware, models, pricing, published
 
-    rows = {"models": models.rows, "hardware": hardware.rows, "pricing": pricing.rows}[args.what]()
+    rows = {"models": models.rows, "hardware": hardware.rows, "pricing": pricing.rows,
+            "published": published.table_rows}[args.what]()
     if args.format == "json":
         print(jsonout.dumps(rows))
         return 0

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, field_validator,
+from pydantic import (BaseModel, ConfigDict, Field, field_validator,
                       model_validator)
 
 from bench.config import limits

@@ -1,0 +1,397 @@
+"""Efficiency profiles per chip and engine, fitted to published measurements (pure functions).
+
+A profile is the projection's four efficiencies (see ``projection.Efficiency``):
+- ``mbu``: memory-bandwidth utilisation reached at large batch; MBU(b) = mbu x b / (b + mbu_half_batch)
+  saturates with the batch,
+- ``mfu``: model-FLOPs utilisation (prefill, and compute-bound decode),
+- ``step_overhead_per_layer_s``: a cost per layer and decode step (launches, MoE routing, collectives); deep
+  MoE models at small batch are dominated by it,
+- ``mbu_half_batch``: the batch at which half of ``mbu`` is reached,
+plus the spread of its residuals, which sets the band.
+
+How it is fitted:
+- Each published row is reduced once to its ideal times at 100 % efficiency (``row_terms``); projecting a row
+  under any efficiency is then closed-form arithmetic (``predict``), identical to ``projection.project``.
+- Residuals are log(projected / published), so a factor of 2 too high weighs as much as 2 too low.
+- A maximum a-posteriori fit (scipy ``least_squares``): each row's log residual, in units of ROW_SIGMA (0.3),
+  goes through a soft-L1 (robust past one sigma: one odd row cannot drag the fit); each parameter has a
+  Gaussian prior around the level above (datasheet defaults -> pooled over all rows -> the vendor's chips ->
+  the chip -> chip/engine), so a chip with one or two rows stays near its vendor and moves as rows accumulate.
+- Speculative-decoding rows are de-rated by their acceptance length before fitting (``Row.plain_value``).
+- Band: the log residuals' robust RMS (1.4826 x median |r|), inflated for few rows (n / (n - 2)), combined in
+  quadrature with SIGMA_BETWEEN (0.15); the band is the point x exp(+-1.28 sigma), i.e. an 80 % interval if
+  residuals were normal. A chip with no rows gets the pooled fit and 1.5x its sigma.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from bench.analysis.projection import Efficiency
+
+MAX_BATCH_CAP = 1024  # 'max' rows: the memory-bound batch, capped like projection.max_load
+MIN_ENGINE_ROWS = 3  # a chip/engine profile needs this many rows; below, the chip's profile is used
+SIGMA_FLOOR = 0.12
+# Spread between published configurations that a profile's own residuals do not show (engine flags, datasets,
+# run conditions differ between rows even on one chip and engine), added in quadrature. Set from this catalog's
+# leave-one-out: without it about 68 % of held-out rows fall inside their band, with 0.15 about 74 % (README).
+SIGMA_BETWEEN = 0.15
+Z80 = 1.2816
+PRIOR_SIGMA_LOG = 0.7
+ROW_SIGMA = 0.3  # expected log scatter of one published row about its profile (configs, datasets, run conditions)
+# Prior sigma of each parameter around the level above (mbu, mfu: log; overhead: x OVERHEAD_SCALE_S; half-batch:
+# log1p). The pooled fit sets the MoE per-layer overhead and the MBU saturation for everyone; a vendor, chip or
+# chip/engine moves MBU and MFU within a factor of ~1.6 per sigma, the other two only a little.
+POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch (log1p)
+CHIP_SIGMA = (0.5, 0.5, 0.3, 0.3)
+DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
+BOUNDS = ((0.03, 0.03, 0.0, 0.0), (1.0, 1.0, 2e-3, 256.0))  # mbu, mfu, overhead per layer (s), half_batch
+OVERHEAD_SCALE_S = 1e-4  # prior scale of the per-layer overhead: 0.1 ms a layer
+
+
+@dataclass(frozen=True)
+class Terms:
+    """One row's ideal times (s) at 100 % MBU and MFU, and what the row measured."""
+
+    row_id: str
+    unit: str
+    phase: str
+    batch: int
+    n_in: int
+    n_out: int
+    k: int  # accelerators
+    layers: int  # MoE layers (the per-layer overhead is a cost of each MoE layer: routing, dispatch, grouped GEMMs)
+    p_cmp: float
+    p_mem: float
+    p_comm: float
+    d_mem: float
+    d_cmp: float
+    d_comm: float
+
+
+def predict(t: Terms, eff: Efficiency) -> float:
+    """The row's observable under ``eff``, per accelerator, in the row's unit (plain decoding)."""
+    ttft = max(t.p_cmp / eff.mfu, t.p_mem / eff.mbu) + t.p_comm
+    tpot = (max(t.d_mem / eff.mbu_at(t.batch), t.d_cmp / eff.mfu) + eff.step_overhead_s
+            + eff.step_overhead_per_layer_s * t.layers + t.d_comm)
+    if t.unit.startswith("input_"):
+        return t.batch * t.n_in / ttft / t.k
+    if t.unit == "tok_s_per_user":
+        return 1.0 / tpot
+    if t.unit == "tpot_ms":
+        return tpot * 1e3
+    if t.phase == "decode":
+        return t.batch / tpot / t.k
+    return t.batch * t.n_out / (ttft + (t.n_out - 1) * tpot) / t.k
+
+
+def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: str, phase: str, ident: str,
+              compute_dtype: str | None = None) -> tuple[Terms | None, str | None]:
+    """Ideal times of one configuration (``batch`` an int or 'max'); (None, why) when it cannot be projected."""
+    from bench.analysis import projection as P
+    from bench.catalog import models
+    from bench.errors import BenchError
+
+    w = P.Shape(n_in, n_out, 1, k, dtype, None, compute_dtype)
+    try:
+        peak = P.check_dtype(chip, w.compute_dtype or w.dtype) * 1e12 * w.accelerators
+        probe = P.memory_fit(m, chip, w)
+    except BenchError as exc:
+        return None, str(exc)
+    b = min(probe["max_batch"], MAX_BATCH_CAP) if batch == "max" else batch
+    # a stated batch ran, whatever the memory model's reserve says; only 'max' needs the memory model
+    if b < 1 or (batch == "max" and probe["max_batch"] < b):
+        return None, (f"does not fit in the projection's memory model (max batch {probe['max_batch']} on "
+                      f"{k} x {chip.id} at {dtype})")
+    bw = chip.bandwidth_tbs * 1e12 * w.accelerators
+    kv_tok = models.kv_bytes_per_token(m, P.kv_dtype_for(w))
+    p_flops = b * models.prefill_flops(m, n_in)
+    p_bytes = probe["weights_bytes"] + b * n_in * kv_tok
+    ctx = n_in + n_out / 2
+    d_bytes = P.decode_weight_bytes(m, dtype, b) + b * kv_tok * ctx
+    d_flops = b * models.decode_flops_per_token(m, ctx)
+    try:
+        p_comm = P._tp_comm_s(m, chip, b * n_in, k)
+        d_comm = P._tp_comm_s(m, chip, b, k)
+    except BenchError as exc:
+        return None, str(exc)
+    return Terms(ident, unit, phase, b, n_in, n_out, k, models._moe_layer_count(m), p_flops / peak, p_bytes / bw,
+                 p_comm, d_bytes / bw, d_flops / peak, d_comm), None
+
+
+def row_terms(row) -> tuple[Terms | None, str | None]:
+    """(terms, None) for a published row, or (None, why the row cannot be projected)."""
+    from bench.catalog import hardware, models
+
+    return terms_for(models.get_model(row.model), hardware.get_chip(row.hardware), row.dtype, row.input_tokens,
+                     row.output_tokens, row.batch, row.accelerators, row.unit, row.phase, row.id, row.compute_dtype)
+
+
+def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str]]:
+    """Local measurements as fit points: each successful case's median TPOT at its batch (``--calibrate``)."""
+    from bench.catalog.dtypes import canonical
+
+    out = []
+    for c in cases:
+        m = lookup(c)
+        wl = c.get("workload") or {}
+        tpot = (c.get("tpot_s") or {}).get("p50")
+        if m is None or not tpot or c.get("status") != "ok" or not wl:
+            continue
+        t, _ = terms_for(m, chip, canonical(c["backend"]["dtype"]), wl["input_tokens"], wl["output_tokens"],
+                         wl["batch_size"], max(c.get("accelerators") or 1, 1), "tpot_ms", "decode",
+                         f"local:{c.get('case_id', '?')}")
+        if t is not None:
+            out.append((t, tpot * 1e3, chip.id))
+    return out
+
+
+def run_points(run_dir: str) -> tuple[list[tuple[Terms, float, str]], object]:
+    """(fit points, chip) of a measured run directory; an unknown chip is an error (never the local CPU)."""
+    from pathlib import Path
+
+    from bench.catalog import hardware
+    from bench.catalog import models as catalog
+    from bench.errors import InputError
+    from bench.results.rundir import RunDir
+
+    rd = RunDir.open_existing(Path(run_dir))
+    label = rd.manifest().get("hardware")
+    chip = hardware.resolve(label)
+    if chip is None:
+        raise InputError(f"{run_dir}: {hardware.unknown_note(label)}")
+    cases = [c for c in rd.latest_cases() if c.get("status") == "ok"]
+    return case_points(cases, chip, lambda c: catalog.resolve_model(c["model"]["label"])), chip
+
+
+def with_local_run(rows, run_dir: str | None) -> tuple[dict, str | None, str | None]:
+    """(profiles, a label for the local points, their chip id): the catalog's profiles, or with ``run_dir``'s
+    cases added to the fit of the chip they ran on (``--calibrate``)."""
+    from bench.errors import InputError
+
+    if not run_dir:
+        return catalog_profiles(), None, None
+    pts, chip = run_points(run_dir)
+    if not pts:
+        raise InputError(f"{run_dir}: nothing to calibrate from: the run has no successful cases with latencies")
+    return build(rows, pts), f"{len(pts)} local case(s) from {run_dir} on {chip.id}", chip.id
+
+
+# ---------------------------------------------------------------------------- fitting
+def _eff(x, source: str, step_overhead_s: float = 0.0) -> Efficiency:
+    return Efficiency(mbu=float(x[0]), mfu=float(x[1]), step_overhead_s=step_overhead_s,
+                      step_overhead_per_layer_s=float(x[2]), mbu_half_batch=float(x[3]), source=source)
+
+
+def residuals(terms: list[Terms], values: list[float], eff: Efficiency) -> list[float]:
+    """log(projected / published) per row."""
+    return [math.log(predict(t, eff) / v) for t, v in zip(terms, values)]
+
+
+def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRIOR, source: str = "fitted",
+        prior_sigma: tuple = (PRIOR_SIGMA_LOG,) * 4) -> Efficiency:
+    """MAP fit of the four efficiencies to rows: robust log residuals, Gaussian prior around ``prior``."""
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    if not terms:
+        return Efficiency(**{**asdict(prior), "source": f"{source} (no rows: prior)"})
+    lo, hi = np.array(BOUNDS[0]), np.array(BOUNDS[1])
+    x0 = np.clip([prior.mbu, prior.mfu, prior.step_overhead_per_layer_s, prior.mbu_half_batch], lo, hi)
+
+    def f(x):
+        e = _eff(x, source, prior.step_overhead_s)
+        # rows: log residuals in units of ROW_SIGMA through a soft-L1 (robust past one sigma) ...
+        z = [math.log(predict(t, e) / v) / ROW_SIGMA for t, v in zip(terms, values)]
+        r = [math.copysign(math.sqrt(2 * (math.sqrt(1 + q * q) - 1)), q) for q in z]
+        # ... the prior: plain Gaussian (quadratic) in units of prior_sigma, so a few rows cannot drag a chip far
+        r += [math.log(x[0] / x0[0]) / prior_sigma[0], math.log(x[1] / x0[1]) / prior_sigma[1],
+              (x[2] - x0[2]) / OVERHEAD_SCALE_S / prior_sigma[2], (math.log1p(x[3]) - math.log1p(x0[3])) / prior_sigma[3]]
+        return np.asarray(r)
+
+    sol = least_squares(f, x0, bounds=(lo, hi), x_scale=[0.1, 0.1, OVERHEAD_SCALE_S, 4.0], diff_step=1e-3,
+                        max_nfev=400)
+    return _eff(sol.x, source, prior.step_overhead_s)
+
+
+def sigma_of(res: list[float], floor: float = SIGMA_FLOOR) -> float:
+    """Robust RMS of log residuals, inflated for few rows; never below ``floor``."""
+    if not res:
+        return floor
+    a = sorted(abs(r) for r in res)
+    med = a[len(a) // 2] if len(a) % 2 else (a[len(a) // 2 - 1] + a[len(a) // 2]) / 2
+    s = 1.4826 * med
+    n = len(res)
+    s *= math.sqrt(n / (n - 2)) if n > 3 else 1.5
+    return max(math.sqrt(s * s + SIGMA_BETWEEN ** 2), floor)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str  # 'h20/sglang', 'h20', 'pooled', 'defaults'
+    efficiency: Efficiency
+    n_rows: int
+    sigma_log: float | None  # None: no band (datasheet defaults, nothing to measure the spread with)
+    row_ids: tuple[str, ...] = field(default=())
+    note: str = ""
+
+    def band(self, value: float | None) -> list[float] | None:
+        """[lo, hi] around a projected ``value`` (the point estimate is always inside)."""
+        if value is None or self.sigma_log is None:
+            return None
+        f = math.exp(Z80 * self.sigma_log)
+        return [value / f, value * f]
+
+    def band_factor(self) -> float | None:
+        return None if self.sigma_log is None else math.exp(Z80 * self.sigma_log)
+
+    def evidence(self) -> str:
+        if self.sigma_log is None:
+            return f"{self.name}: {self.note or 'datasheet defaults, no published rows'}"
+        return (f"{self.name}: fitted to {self.n_rows} published row(s); band x/÷ {self.band_factor():.2f}"
+                + (f" ({self.note})" if self.note else ""))
+
+    def summary(self) -> dict:
+        e = self.efficiency
+        return {"profile": self.name, "mbu": e.mbu, "mfu": e.mfu, "step_overhead_s": e.step_overhead_s,
+                "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
+                "mbu_half_batch": e.mbu_half_batch, "rows": self.n_rows, "sigma_log": self.sigma_log,
+                "band_factor": self.band_factor(), "note": self.note}
+
+
+def _key_engine(row) -> str:
+    return row.profile_key
+
+
+def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str, Profile]:
+    """Profiles from usable rows: 'pooled', each chip, each chip/engine with >= MIN_ENGINE_ROWS rows.
+
+    ``extra``: (terms, value, chip id) of local measurements (``--calibrate`` / ``validate --include``) added to
+    their chip's fit."""
+    pts = []  # (terms, value, chip, engine key, row id)
+    for r in rows:
+        if r.usable is not None:
+            continue
+        t, _ = row_terms(r)
+        if t is None:
+            continue
+        pts.append((t, r.plain_value(), r.hardware, _key_engine(r), r.id))
+    for t, v, chip in extra or []:
+        pts.append((t, v, chip, f"{chip}/local", t.row_id))
+    out: dict[str, Profile] = {}
+
+    def make(name, sel, prior, note="", sigma=(PRIOR_SIGMA_LOG,) * 4):
+        e = fit([p[0] for p in sel], [p[1] for p in sel], prior, f"profile {name}", sigma)
+        res = residuals([p[0] for p in sel], [p[1] for p in sel], e)
+        return Profile(name, e, len(sel), sigma_of(res), tuple(p[4] for p in sel), note)
+
+    from bench.catalog import hardware
+
+    out["pooled"] = make("pooled", pts, DEFAULT_PRIOR, "all chips and engines", POOLED_SIGMA)
+    vendor_of = {c: hardware.get_chip(c).vendor for c in {p[2] for p in pts}}
+    for vendor in sorted(set(vendor_of.values())):
+        sel = [p for p in pts if vendor_of[p[2]] == vendor]
+        out[f"vendor:{vendor}"] = make(f"vendor:{vendor}", sel, out["pooled"].efficiency, "all chips of the vendor",
+                                       CHIP_SIGMA)
+    for chip in sorted({p[2] for p in pts}):
+        sel = [p for p in pts if p[2] == chip]
+        out[chip] = make(chip, sel, out[f"vendor:{vendor_of[chip]}"].efficiency, "all engines", CHIP_SIGMA)
+        for key in sorted({p[3] for p in sel}):
+            esel = [p for p in sel if p[3] == key]
+            if len(esel) >= MIN_ENGINE_ROWS:
+                out[key] = make(key, esel, out[chip].efficiency, "", CHIP_SIGMA)
+    return out
+
+
+def defaults_profile() -> Profile:
+    return Profile("defaults", Efficiency(), 0, None, (), "datasheet peaks x the old default MBU 0.75 / MFU 0.5")
+
+
+def resolve(profiles: dict[str, Profile], chip_id: str, name: str | None = None) -> Profile:
+    """The profile for a chip: ``name`` ('sglang', 'all', 'pooled', 'defaults', or a full key), else the chip's
+    fit over all its rows, else the pooled fit with a wider band (the chip has no published rows)."""
+    from bench.errors import InputError
+
+    if name in (None, "all", chip_id):
+        if chip_id in profiles:
+            return profiles[chip_id]
+        p = profiles["pooled"]
+        return Profile(f"pooled (no rows for {chip_id})", p.efficiency, p.n_rows, (p.sigma_log or SIGMA_FLOOR) * 1.5,
+                       p.row_ids, f"no published rows for {chip_id}: pooled fit over other chips, band widened 1.5x")
+    if name == "defaults":
+        return defaults_profile()
+    if name == "pooled":
+        return profiles["pooled"]
+    key = name if "/" in name else f"{chip_id}/{name}"
+    if key in profiles:
+        return profiles[key]
+    known = sorted(k for k in profiles if k.startswith(f"{chip_id}/")) + ["all", "pooled", "defaults"]
+    raise InputError(f"--profile {chip_id}={name}: no such profile (a chip/engine profile needs {MIN_ENGINE_ROWS} "
+                     f"usable published rows); known for {chip_id}: {', '.join(known)}")
+
+
+def with_overrides(profile: Profile, mbu: float | None = None, mfu: float | None = None) -> Profile:
+    """``profile`` with MBU and/or MFU replaced by the user's figures (labelled; the band no longer applies)."""
+    if not mbu and not mfu:
+        return profile
+    from dataclasses import replace
+
+    e = profile.efficiency
+    eff = replace(e, mbu=mbu or e.mbu, mfu=mfu or e.mfu, source=f"{e.source} + overrides")
+    return replace(profile, name=f"{profile.name} + overrides", efficiency=eff, sigma_log=None,
+                   note="MBU/MFU given by the user: no band")
+
+
+def parse_profile_flag(spec: str | None) -> dict[str, str]:
+    """'h20=sglang,910b=defaults' -> {'h20': 'sglang', '910b': 'defaults'}."""
+    from bench.errors import InputError
+
+    out = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise InputError(f"--profile '{part}': expected CHIP=NAME, e.g. h20=sglang or 910b=all")
+        k, v = part.split("=", 1)
+        out[k.strip().lower()] = v.strip()
+    return out
+
+
+_CACHE: dict = {}
+
+
+def catalog_profiles() -> dict[str, Profile]:
+    """Profiles fitted to the shipped catalog (computed once per process)."""
+    if "catalog" not in _CACHE:
+        from bench.catalog import published
+
+        _CACHE["catalog"] = build(published.rows())
+    return _CACHE["catalog"]
+
+
+# ---------------------------------------------------------------------------- projecting with a profile
+RANGED = ("output_tok_s_per_accelerator", "total_tok_s_per_accelerator", "output_tok_s_per_replica",
+          "input_tok_s_per_accelerator", "tok_s_per_user", "ttft_s", "tpot_s")
+
+
+def add_ranges(result: dict, profile: Profile) -> dict:
+    """``*_range: [lo, hi]`` beside every projected throughput and latency, and the evidence behind them."""
+    out = dict(result)
+    for k in RANGED:
+        if k in out:
+            out[f"{k}_range"] = profile.band(out[k])
+    out.update(profile=profile.name, profile_rows=profile.n_rows, profile_band_factor=profile.band_factor(),
+               evidence=profile.evidence())
+    return out
+
+
+def project(m, chip, w, profile: Profile, sw_efficiency: float = 1.0) -> dict:
+    from bench.analysis import projection as P
+
+    return add_ranges(P.project(m, chip, w, profile.efficiency, sw_efficiency), profile)
+
+
+def max_load(m, chip, w, profile: Profile, cap: int = MAX_BATCH_CAP, sw_efficiency: float = 1.0) -> dict:
+    from bench.analysis import projection as P
+
+    return add_ranges(P.max_load(m, chip, w, profile.efficiency, cap, sw_efficiency), profile)

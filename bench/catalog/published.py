@@ -1,0 +1,171 @@
+"""Published inference measurements (``bench/catalog/data/published.yaml``), validated on load.
+
+A row is one number someone else measured, with the configuration they state: model, dtype, chips and
+parallelism, engine, input/output lengths, batch, speculative decoding, the figure and its exact unit, latency
+and the source. Loading refuses a row without a unit or source, or that names a chip or model the catalogs do
+not know, with one line naming the row and the field.
+"""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bench.errors import ConfigError
+
+UNITS = ("output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_s_per_accelerator", "input_tok_s_total",
+         "tok_s_per_user", "tpot_ms")
+Unit = Literal["output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_s_per_accelerator",
+               "input_tok_s_total", "tok_s_per_user", "tpot_ms"]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    method: str
+    acceptance_length: float | None = Field(default=None, ge=1)
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    model: str
+    dtype: str
+    compute_dtype: str | None = None  # peak used for FLOPs when the chip has no sourced peak at `dtype`
+    hardware: str
+    accelerators: int = Field(gt=0)
+    figure_accelerators: int | None = Field(default=None, gt=0)
+    parallelism: str
+    engine: str
+    engine_version: str | None = None
+    input_tokens: int | None = Field(default=None, gt=0)
+    output_tokens: int | None = Field(default=None, gt=0)
+    dataset: str
+    batch: int | Literal["max"]
+    batch_note: str | None = None
+    spec: Spec | None = None
+    value: float = Field(gt=0)
+    unit: Unit
+    phase: Literal["e2e", "decode", "prefill"]
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+    latency_note: str | None = None
+    source: str = Field(min_length=5)
+    ds: str
+    note: str | None = None
+    exclude: str | None = None
+
+    @field_validator("ds")
+    @classmethod
+    def _ds(cls, v: str) -> str:
+        if not v.startswith(("D", "S")):
+            raise ValueError(f"'{v}' must start with D (read in the primary source) or S (second-hand)")
+        return v
+
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _batch(cls, v):
+        if isinstance(v, int) and v <= 0:
+            raise ValueError("must be > 0 or 'max'")
+        return v
+
+    @model_validator(mode="after")
+    def _known(self) -> "Row":
+        from bench.catalog import hardware, models
+
+        if self.hardware not in hardware.chips():
+            raise ValueError(f"hardware '{self.hardware}' is unknown; add it to the hardware catalog or fix the id")
+        if self.model not in models.models():
+            raise ValueError(f"model '{self.model}' is unknown; add it to bench/catalog/data/models.yaml with its source")
+        return self
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def engine_class(self) -> str:
+        return self.engine.split()[0].lower()
+
+    @property
+    def profile_key(self) -> str:
+        return f"{self.hardware}/{self.engine_class}"
+
+    @property
+    def usable(self) -> str | None:
+        """None when the row can calibrate and validate projections, else the reason it cannot."""
+        if self.exclude:
+            return self.exclude
+        if self.spec is not None and self.spec.acceptance_length is None:
+            return f"speculative decoding ({self.spec.method}) without a stated acceptance length"
+        if self.input_tokens is None or self.output_tokens is None:
+            return "input/output lengths not stated"
+        return None
+
+    def plain_value(self) -> float:
+        """The figure as plain decoding would give it: speculative rows de-rated by their acceptance length
+        (tokens per verification step): throughput / L, TPOT x L. Per-accelerator for *_total units."""
+        v = self.value
+        if self.unit.endswith("_total"):
+            v /= self.figure_accelerators or self.accelerators
+        acc = self.spec.acceptance_length if self.spec and self.spec.acceptance_length else 1.0
+        if self.unit.startswith("input_"):
+            return v
+        return v * acc if self.unit == "tpot_ms" else v / acc
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rows: list[dict]
+
+
+def parse(text: str, where: str) -> list[Row]:
+    """Rows from YAML text; the first bad row raises a ConfigError naming the file, the row and the field."""
+    try:
+        doc = _File.model_validate(yaml.safe_load(text))
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise ConfigError(f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: YAML syntax error: {exc}") from None
+    out, seen = [], set()
+    for i, raw in enumerate(doc.rows):
+        label = f"rows[{i}] ({raw.get('id', 'no id')})"
+        try:
+            row = Row.model_validate(raw)
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            field = ".".join(map(str, e["loc"])) or "row"
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "missing":
+                msg = f"missing; every row needs {field} (see README 'Published measurements')"
+            raise ConfigError(f"{where}: {label}: {field}: {msg}") from None
+        if row.id in seen:
+            raise ConfigError(f"{where}: {label}: id: '{row.id}' appears twice; ids must be unique")
+        seen.add(row.id)
+        out.append(row)
+    return out
+
+
+@functools.cache
+def rows(path: str | None = None) -> tuple[Row, ...]:
+    if path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        return tuple(parse(text, path))
+    text = resources.files("bench.catalog.data").joinpath("published.yaml").read_text()
+    return tuple(parse(text, "bench/catalog/data/published.yaml"))
+
+
+def table_rows() -> list[dict]:
+    """Flat dicts for ``list published``."""
+    out = []
+    for r in rows():
+        out.append({"id": r.id, "model": r.model, "dtype": r.dtype, "hardware": r.hardware,
+                    "accelerators": r.accelerators, "engine": r.engine, "input_tokens": r.input_tokens,
+                    "output_tokens": r.output_tokens, "batch": r.batch, "value": r.value, "unit": r.unit,
+                    "phase": r.phase, "spec": r.spec.model_dump() if r.spec else None, "ds": r.ds,
+                    "source": r.source, "used_in_fits": r.usable is None, "why_not_used": r.usable})
+    return out

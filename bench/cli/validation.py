@@ -1,0 +1,74 @@
+"""``validate``: the projection's accuracy statement against published measurements (see README "Validation")."""
+from __future__ import annotations
+
+import json
+
+from bench.present import console
+
+
+def add_commands(sub) -> None:
+    v = sub.add_parser("validate", help="leave-one-out accuracy of the projection over published measurements")
+    v.add_argument("--hardware", help="only rows on this catalog chip")
+    v.add_argument("--include", metavar="RUN_DIR", nargs="*", default=[],
+                   help="also fit and check the cases of these runs (measured on a catalog chip)")
+    v.add_argument("--format", choices=("table", "json"), default="table")
+    v.set_defaults(func=cmd_validate)
+
+
+def cmd_validate(args) -> int:
+    from bench.analysis import profiles, validate
+    from bench.catalog import hardware, published
+
+    if args.hardware:
+        hardware.get_chip(args.hardware)  # unknown id: one line, exit 2
+    extra = []
+    for run_dir in args.include:
+        pts, _ = profiles.run_points(run_dir)
+        extra += pts
+    doc = validate.validate(published.rows(), args.hardware and hardware.get_chip(args.hardware).id, extra)
+    if args.format == "json":
+        print(json.dumps(doc, default=str))
+        return 0
+    _print_validation(doc)
+    return 0
+
+
+def _print_validation(doc: dict) -> None:
+    from rich.table import Table
+
+    from bench.present import cell, fixed, pct, with_range
+
+    c = console()
+    spct = lambda v: pct(v) if v is None else f"{100 * v:+.0f}%"  # noqa: E731
+    t = Table(title="Leave-one-out: each published row projected by profiles fitted without it (plain-decode "
+              "equivalent, per accelerator)", title_justify="left")
+    for col in ("row", "chip", "engine", "profile (rows)", "unit", "published", "projected (band)", "error", "in band"):
+        t.add_column(col, justify="left" if col in ("row", "chip", "engine", "profile (rows)", "unit") else "right")
+    for r in doc["rows"]:
+        t.add_row(r["id"], r["hardware"], r["engine"], f"{r['profile']} ({r['profile_rows']})", r["unit"],
+                  f"{r['published']:,.1f}", with_range(r["projected"], r["range"], 1) if r["projected"] else
+                  cell(r["note"]), spct(r["error"]), cell({True: "yes", False: "no"}.get(r["inside"])))
+    c.print(t)
+    s = Table(title="Summary (median |error|, share of rows inside their band)", title_justify="left")
+    for col in ("chip", "rows", "median |error|", "inside band", "median band hi/lo", "bands > 3x"):
+        s.add_column(col, justify="left" if col == "chip" else "right")
+    for x in doc["summary"]:
+        s.add_row(x["hardware"], str(x["rows"]), pct(x["median_abs_error"]), pct(x["share_inside_band"]),
+                  fixed(x["median_band_ratio"]), str(x["bands_wider_than_3x"]))
+    c.print(s)
+    if doc["ratios"]:
+        r = Table(title="Chip-to-chip ratios (same engine, model and workload on two chips; both rows left out)",
+                  title_justify="left")
+        for col in ("chips", "model", "in/out", "published", "projected", "error"):
+            r.add_column(col, justify="left" if col in ("chips", "model", "in/out") else "right")
+        for x in doc["ratios"]:
+            r.add_row(x.get("chips", x["pair"]), cell(x.get("model")), cell(x.get("workload")),
+                      fixed(x["published_ratio"], 3), fixed(x["projected_ratio"], 3), spct(x["error"]))
+        c.print(r)
+        rs = doc["ratio_summary"]
+        if rs["median_abs_error"] is not None:
+            c.print(f"ratios: median |error| {100 * rs['median_abs_error']:.0f}%, {rs['within_15pct']} of {rs['pairs']} "
+                    "within 15 %")
+    if doc["skipped"]:
+        c.print(f"{len(doc['skipped'])} catalog row(s) not used (see `list published`): "
+                + "; ".join(f"{x['id']}: {x['why']}" for x in doc["skipped"][:4]) + (" ..." if len(doc["skipped"]) > 4 else ""))

@@ -1,0 +1,122 @@
+"""Efficiency profiles: the fast row projection equals the roofline, fits recover known efficiencies, bands hold
+the point estimate, and the profile a chip gets (its own fit, an engine's, or the pooled fit with a wider band)."""
+import pytest
+
+from bench.analysis import profiles as PR
+from bench.analysis import projection as P
+from bench.catalog import hardware
+from bench.catalog import models as catalog
+from bench.errors import InputError
+
+H100 = hardware.get_chip("h100-sxm")
+LLAMA8 = catalog.get_model("Llama-3.1-8B")
+MOE = catalog.get_model("Qwen3-30B-A3B")
+
+
+def _terms(m, unit, phase, batch, n_in=512, n_out=256, k=1, dtype="bf16"):
+    t, why = PR.terms_for(m, H100, dtype, n_in, n_out, batch, k, unit, phase, f"{m.id}-{unit}-{batch}")
+    assert t is not None, why
+    return t
+
+
+def test_fast_prediction_equals_the_roofline():
+    eff = P.Efficiency(mbu=0.6, mfu=0.45, step_overhead_per_layer_s=2e-4, mbu_half_batch=3.0)
+    for m, b in ((LLAMA8, 1), (LLAMA8, 64), (MOE, 16)):
+        r = P.project(m, H100, P.Shape(1000, 500, b, 1, "bf16"), eff)
+        assert PR.predict(_terms(m, "output_tok_s_total", "e2e", b, 1000, 500), eff) == pytest.approx(
+            r["output_tok_s_per_accelerator"], rel=1e-12)
+        assert PR.predict(_terms(m, "tpot_ms", "decode", b, 1000, 500), eff) == pytest.approx(r["tpot_s"] * 1e3, rel=1e-12)
+        assert PR.predict(_terms(m, "input_tok_s_total", "prefill", b, 1000, 500), eff) == pytest.approx(
+            r["input_tok_s_per_accelerator"], rel=1e-12)
+
+
+def test_mbu_saturates_with_batch_by_hand():
+    e = P.Efficiency(mbu=0.8, mbu_half_batch=4.0)
+    assert e.mbu_at(4) == pytest.approx(0.4) and e.mbu_at(12) == pytest.approx(0.6)
+    assert P.Efficiency(mbu=0.8).mbu_at(1) == 0.8  # 0 = flat, the old behaviour
+
+
+def test_fit_recovers_known_efficiencies_from_synthetic_rows():
+    truth = P.Efficiency(mbu=0.55, mfu=0.35, step_overhead_per_layer_s=1.5e-4, mbu_half_batch=2.0)
+    terms = []
+    for m in (LLAMA8, MOE):
+        for b in (1, 2, 4, 16, 64, 128):
+            terms.append(_terms(m, "tpot_ms", "decode", b))
+            terms.append(_terms(m, "output_tok_s_total", "e2e", b))
+        terms.append(_terms(m, "input_tok_s_total", "prefill", 16, 4096, 1))
+    values = [PR.predict(t, truth) for t in terms]
+    got = PR.fit(terms, values, prior_sigma=(10.0, 10.0, 100.0, 10.0))  # a flat prior: the rows alone
+    assert got.mbu == pytest.approx(truth.mbu, rel=0.05)
+    assert got.mfu == pytest.approx(truth.mfu, rel=0.05)
+    assert got.step_overhead_per_layer_s == pytest.approx(truth.step_overhead_per_layer_s, rel=0.1)
+    assert got.mbu_half_batch == pytest.approx(truth.mbu_half_batch, rel=0.15)
+    assert max(abs(r) for r in PR.residuals(terms, values, got)) < 0.02
+    # with the default prior (datasheet defaults, no overhead) the overhead is shrunk towards 0 and the rows are
+    # still reproduced within 15 % (one row-sigma is 0.3)
+    shrunk = PR.fit(terms, values)
+    assert 0 <= shrunk.step_overhead_per_layer_s < truth.step_overhead_per_layer_s
+    assert max(abs(r) for r in PR.residuals(terms, values, shrunk)) < 0.15
+
+
+def test_fit_is_robust_to_one_wrong_row():
+    truth = P.Efficiency(mbu=0.6, mfu=0.4)
+    terms = [_terms(LLAMA8, "output_tok_s_total", "e2e", b) for b in (1, 2, 4, 8, 16, 32, 64, 128)]
+    values = [PR.predict(t, truth) for t in terms]
+    values[3] *= 3  # a mis-stated configuration
+    got = PR.fit(terms, values)
+    assert got.mbu == pytest.approx(0.6, rel=0.15)
+
+
+def test_sigma_by_hand():
+    # robust RMS 1.4826 x median |r| = 1.4826 x 0.1, x sqrt(5/3) for 5 rows, with 0.15 in quadrature
+    s = 1.4826 * 0.1 * (5 / 3) ** 0.5
+    assert PR.sigma_of([0.1, -0.1, 0.05, -0.2, 0.1]) == pytest.approx((s * s + 0.15 ** 2) ** 0.5)
+    assert PR.sigma_of([]) == PR.SIGMA_FLOOR
+
+
+def test_band_contains_the_point_and_is_symmetric_in_log():
+    prof = PR.Profile("x", P.Efficiency(), 5, 0.25)
+    lo, hi = prof.band(1000.0)
+    assert lo < 1000 < hi and lo * hi == pytest.approx(1000.0 ** 2)
+    assert hi / lo == pytest.approx(prof.band_factor() ** 2)
+    assert PR.defaults_profile().band(1000.0) is None
+
+
+def test_projection_with_profile_adds_ranges_and_keeps_the_contract():
+    prof = PR.Profile("h100-sxm", P.Efficiency(mbu=0.6, mfu=0.4), 7, 0.3)
+    r = PR.project(LLAMA8, H100, P.Shape(1000, 1000, 16, 1, "bf16"), prof)
+    base = P.project(LLAMA8, H100, P.Shape(1000, 1000, 16, 1, "bf16"), prof.efficiency)
+    for k in ("output_tok_s_per_accelerator", "max_batch", "bound", "fits"):
+        assert r[k] == base[k]
+    for k in PR.RANGED:
+        lo, hi = r[f"{k}_range"]
+        assert lo <= r[k] <= hi
+    assert r["profile"] == "h100-sxm" and r["profile_rows"] == 7 and "7 published row(s)" in r["evidence"]
+
+
+def test_resolve_chip_engine_pooled_and_errors():
+    pooled = PR.Profile("pooled", P.Efficiency(mbu=0.5), 40, 0.3)
+    profs = {"pooled": pooled, "h20": PR.Profile("h20", P.Efficiency(mbu=0.3), 4, 0.2),
+             "h20/sglang": PR.Profile("h20/sglang", P.Efficiency(mbu=0.25), 3, 0.2)}
+    assert PR.resolve(profs, "h20").name == "h20"
+    assert PR.resolve(profs, "h20", "sglang").name == "h20/sglang"
+    assert PR.resolve(profs, "h20", "defaults").sigma_log is None
+    nochip = PR.resolve(profs, "l20")  # no published rows: the pooled fit, band widened 1.5x
+    assert nochip.efficiency.mbu == 0.5 and nochip.sigma_log == pytest.approx(0.45) and "no published rows" in nochip.note
+    with pytest.raises(InputError, match="h20=vllm: no such profile"):
+        PR.resolve(profs, "h20", "vllm")
+    assert PR.parse_profile_flag("h20=sglang, 910B=all") == {"h20": "sglang", "910b": "all"}
+    with pytest.raises(InputError, match="expected CHIP=NAME"):
+        PR.parse_profile_flag("h20")
+
+
+def test_catalog_profiles_rest_on_rows():
+    profs = PR.catalog_profiles()
+    for chip in ("h20", "910b", "910c", "h100-sxm", "h200"):
+        p = profs[chip]
+        assert p.n_rows >= 2 and 0 < p.efficiency.mbu <= 1 and 0 < p.efficiency.mfu <= 1 and p.sigma_log > 0
+    # the evidence puts the 910B's decode well below the H20's for a dense 32B model at batch 64
+    m = catalog.get_model("Qwen3-32B")
+    h20 = PR.project(m, hardware.get_chip("h20"), P.Shape(128, 1024, 64, 1, "bf16"), profs["h20"])
+    b910 = PR.project(m, hardware.get_chip("910b"), P.Shape(128, 1024, 64, 2, "bf16"), profs["910b"])
+    assert h20["output_tok_s_per_accelerator"] > 2 * b910["output_tok_s_per_accelerator"]

@@ -1,0 +1,86 @@
+"""The published-measurements catalog: coverage, refusal of bad rows with one line, de-rating by hand, CLI."""
+import json
+
+import pytest
+
+from bench.catalog import published
+from bench.errors import ConfigError
+from conftest import run_cli
+
+GOOD = """
+rows:
+  - id: r1
+    model: Qwen3-32B
+    dtype: int8
+    hardware: 910b
+    accelerators: 4
+    parallelism: TP4
+    engine: sglang
+    input_tokens: 2000
+    output_tokens: 2000
+    dataset: random
+    batch: 120
+    spec: {method: EAGLE3, acceptance_length: 1.6}
+    value: 2048
+    unit: output_tok_s_total
+    phase: e2e
+    source: "sgl-project/sglang docs/platforms/ascend_npu_best_practice.md"
+    ds: D
+"""
+
+
+def test_catalog_coverage():
+    rows = published.rows()
+    assert len(rows) >= 40
+    assert sum(r.hardware == "h20" for r in rows) >= 8
+    assert sum(r.hardware in ("910b", "910c") for r in rows) >= 8
+    assert {r.phase for r in rows} == {"e2e", "decode", "prefill"}
+    assert any(r.batch == 1 for r in rows) and any(r.batch == "max" for r in rows)
+    for r in rows:
+        assert r.source and r.unit and r.ds[0] in "DS"
+        if r.spec is not None:
+            assert r.spec.method  # speculative rows name their method; acceptance length or kept out of fits
+            assert r.usable is not None or r.spec.acceptance_length
+
+
+def test_good_row_and_derating_by_hand():
+    (r,) = published.parse(GOOD, "t.yaml")
+    # 2048 tok/s over 4 chips, EAGLE3 accepting 1.6 tokens a step: 2048 / 4 / 1.6 = 320 plain-decode tok/s per chip
+    assert r.plain_value() == pytest.approx(320.0)
+    assert r.usable is None and r.profile_key == "910b/sglang"
+
+
+@pytest.mark.parametrize("edit,msg", [
+    (("    unit: output_tok_s_total\n", ""), "rows[0] (r1): unit: missing"),
+    (("    source: \"sgl-project/sglang docs/platforms/ascend_npu_best_practice.md\"\n", ""), "rows[0] (r1): source: missing"),
+    (("hardware: 910b", "hardware: 910x"), "hardware '910x' is unknown"),
+    (("model: Qwen3-32B", "model: Qwen9-1T"), "model 'Qwen9-1T' is unknown"),
+    (("unit: output_tok_s_total", "unit: tok/s"), "rows[0] (r1): unit:"),
+    (("ds: D", "ds: X"), "must start with D"),
+    (("batch: 120", "batch: 0"), "rows[0] (r1): batch"),
+])
+def test_bad_rows_are_refused_with_one_line(edit, msg):
+    text = GOOD.replace(*edit)
+    with pytest.raises(ConfigError) as e:
+        published.parse(text, "t.yaml")
+    line = str(e.value)
+    assert msg in line and line.startswith("t.yaml: ") and "\n" not in line
+
+
+def test_duplicate_ids_are_refused():
+    body = GOOD.split("rows:\n", 1)[1]
+    with pytest.raises(ConfigError, match="'r1' appears twice"):
+        published.parse("rows:\n" + body + body, "t.yaml")
+
+
+def test_spec_rows_without_acceptance_are_kept_but_not_used():
+    (r,) = published.parse(GOOD.replace("acceptance_length: 1.6", "acceptance_length: null"), "t.yaml")
+    assert "without a stated acceptance length" in r.usable
+
+
+def test_list_published_cli():
+    p = run_cli("list", "published", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert len(rows) == len(published.rows())
+    assert {"id", "model", "hardware", "engine", "value", "unit", "source", "ds", "used_in_fits"} <= set(rows[0])

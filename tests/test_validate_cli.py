@@ -1,0 +1,132 @@
+"""Leave-one-out on a tiny catalog by hand; JSON contracts of `validate`, `project`, `capacity` and `cost`."""
+import json
+
+import pytest
+
+from bench.analysis import profiles as PR
+from bench.analysis import projection as P
+from bench.analysis import validate as V
+from bench.catalog import hardware, published
+from bench.catalog import models as catalog
+from conftest import run_cli
+
+TRUTH = P.Efficiency(mbu=0.6, mfu=0.4)
+CONFIGS = [("output_tok_s_total", "e2e", 1), ("output_tok_s_total", "e2e", 8), ("output_tok_s_total", "e2e", 32),
+           ("tpot_ms", "decode", 4), ("tpot_ms", "decode", 64), ("input_tok_s_total", "prefill", 8)]
+
+
+def tiny_catalog(scale_row: int | None = None) -> list:
+    """Six rows on one H100, their values generated from TRUTH (one of them scaled by 2, if asked)."""
+    m, chip = catalog.get_model("Llama-3.1-8B"), hardware.get_chip("h100-sxm")
+    text = "rows:\n"
+    for i, (unit, phase, b) in enumerate(CONFIGS):
+        t, _ = PR.terms_for(m, chip, "bf16", 1000, 500, b, 1, unit, phase, f"r{i}")
+        v = PR.predict(t, TRUTH) * (2 if i == scale_row else 1)
+        text += (f"  - {{id: r{i}, model: Llama-3.1-8B, dtype: bf16, hardware: h100-sxm, accelerators: 1, "
+                 f"parallelism: TP1, engine: trtllm, input_tokens: 1000, output_tokens: 500, dataset: random, "
+                 f"batch: {b}, value: {v!r}, unit: {unit}, phase: {phase}, source: synthetic test row, ds: D}}\n")
+    return published.parse(text, "tiny.yaml")
+
+
+def test_leave_one_out_by_hand_on_a_tiny_catalog():
+    rows = tiny_catalog()
+    # consistent rows: each held-out row is projected from the other five within 20 % (the prior towards the
+    # datasheet defaults fills what five rows cannot pin, e.g. the MFU once the only prefill row is held out)
+    for r in rows:
+        assert abs(V.loo_row(rows, r)["error"]) < 0.20
+    rows = tiny_catalog(scale_row=1)  # row r1 published at twice the truth
+    bad = V.loo_row(rows, rows[1])
+    # the other five still fit TRUTH, so r1 is projected at its true value: half of what it claims, error -50 %
+    assert bad["error"] == pytest.approx(-0.5, abs=0.1) and bad["inside"] is False
+    s = V.summarise([V.loo_row(rows, r) for r in rows])
+    assert s[-1]["hardware"] == "all" and s[-1]["rows"] == 6
+
+
+def test_ratio_pairs_need_the_same_engine_model_and_workload():
+    rows = published.rows()
+    for a, b in V.ratio_pairs(rows):
+        assert a.model == b.model and a.engine_class == b.engine_class and a.hardware != b.hardware
+        assert (a.input_tokens, a.output_tokens, a.batch) == (b.input_tokens, b.output_tokens, b.batch)
+    assert any({a.hardware, b.hardware} == {"h200", "h100-sxm"} for a, b in V.ratio_pairs(rows))
+
+
+def test_cli_validate_json_contract():
+    p = run_cli("validate", "--hardware", "910b", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert set(d) >= {"rows", "summary", "ratios", "ratio_summary", "skipped", "method"}
+    assert d["rows"] and all(r["hardware"] == "910b" for r in d["rows"])
+    for r in d["rows"]:
+        assert set(r) >= {"id", "published", "projected", "range", "error", "inside", "profile", "profile_rows"}
+        if r["projected"] is not None:
+            assert r["range"][0] <= r["projected"] <= r["range"][1]
+    overall = d["summary"][-1]
+    assert overall["hardware"] == "all" and 0 <= overall["share_inside_band"] <= 1 and overall["median_abs_error"] >= 0
+    assert any(s["id"] == "huawei-a2-dsv3-808" for s in d["skipped"])
+
+
+def test_cli_validate_bad_hardware():
+    p = run_cli("validate", "--hardware", "x9")
+    assert p.returncode == 2 and "hardware 'x9' is unknown" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_cli_project_new_fields_and_unchanged_contract():
+    args = ("project", "--model", "Qwen3-32B", "--hardware", "h20,910b", "--input-tokens", "128", "--output-tokens",
+            "1024", "--batch", "64", "--dtype", "bf16", "--accelerators", "2", "--format", "json")
+    rows = json.loads(run_cli(*args).stdout)
+    for r in rows:
+        for k in ("output_tok_s_per_accelerator", "max_batch", "bound", "fits", "ttft_s", "tpot_s", "mbu", "mfu"):
+            assert k in r
+        lo, hi = r["output_tok_s_per_accelerator_range"]
+        assert lo <= r["output_tok_s_per_accelerator"] <= hi
+        assert r["tpot_s_range"][0] <= r["tpot_s"] <= r["tpot_s_range"][1]
+        assert r["profile"] == r["hardware"] and r["profile_rows"] >= 2 and "published row" in r["evidence"]
+    h20, b910 = rows
+    assert h20["output_tok_s_per_accelerator"] > 2 * b910["output_tok_s_per_accelerator"]
+    # --profile CHIP=defaults: the datasheet projection, no band (nothing measured to draw it from)
+    d = json.loads(run_cli(*args, "--profile", "910b=defaults").stdout)[1]
+    assert d["profile"] == "defaults" and d["output_tok_s_per_accelerator_range"] is None
+    assert d["efficiency"]["mbu"] == P.DEFAULT_MBU
+    p = run_cli(*args, "--profile", "910b=nosuch")
+    assert p.returncode == 2 and "no such profile" in p.stderr
+
+
+def test_cli_capacity_bands_and_exhibit_gaps():
+    p = run_cli("capacity", "--compare", "h20,910b", "--model", "Qwen3-32B", "--power-mw", "10", "--input-tokens",
+                "1000", "--output-tokens", "1000", "--format", "json")
+    h20, b910 = json.loads(p.stdout)["rows"]
+    for r in (h20, b910):
+        lo, hi = r["tokens_per_day_range"]
+        assert lo <= r["tokens_per_day"] <= hi and r["profile_rows"] >= 2
+    assert h20["usd_per_mtok_output"] > 0 and "h20-china-tco" in h20["pricing"]
+    assert b910["usd_per_mtok_output"] is None and "no price for '910b'" in b910["pricing"]
+    d = json.loads(run_cli("capacity", "--scenario", "exhibit63", "--format", "json").stdout)
+    assert len(d["efficiency_gaps"]) == 6
+    for g in d["efficiency_gaps"]:
+        assert g["report_claim"] == [0.25, 0.30] and g["eflops_910b_over_h20"] == pytest.approx(400 / 148)
+    assert d["ranking"] and all("EFLOPS rank" in s for s in d["ranking"])
+    assert all(t["output_tokens_per_day_range"] for t in d["token_rows"])
+
+
+def test_cli_cost_prices_each_chip_at_its_own_rate():
+    h100 = json.loads(run_cli("cost", "--hardware", "h100-sxm", "--output-tok-s", "1000", "--format", "json").stdout)
+    # $2.00/h (the H100's own rental) / (1000 tok/s x 3600 s) x 1e6 = $0.5556 per M output tokens
+    assert h100["usd_per_mtok_output"] == pytest.approx(2.0 / 3.6)
+    cpu = json.loads(run_cli("cost", "--hardware", "cpu", "--output-tok-s", "50", "--format", "json").stdout)
+    assert cpu["usd_per_mtok_output"] is None and "no price for 'cpu'" in cpu["price_note"]
+    given = json.loads(run_cli("cost", "--hardware", "cpu", "--output-tok-s", "50", "--pricing", "h800-deepseek",
+                               "--format", "json").stdout)
+    assert given["usd_per_mtok_output"] == pytest.approx(2.0 / (50 * 3600) * 1e6)
+
+
+def test_cli_cost_project_with_profile_and_band():
+    args = ("cost", "--hardware", "h20", "--project", "--model", "Qwen3-32B", "--input-tokens", "1000",
+            "--output-tokens", "1000", "--batch", "64", "--dtype", "fp8", "--format", "json")
+    e = json.loads(run_cli(*args).stdout)
+    assert e["provenance"] == "projected" and e["profile"] == "h20" and e["profile_rows"] >= 2
+    lo, hi = e["usd_per_mtok_output_range"]
+    assert lo <= e["usd_per_mtok_output"] <= hi
+    d = json.loads(run_cli(*args, "--profile", "h20=defaults").stdout)
+    assert d["profile"] == "defaults" and d["usd_per_mtok_output_range"] is None
+    p = run_cli("cost", "--hardware", "h20", "--project", "--model", "Qwen3-32B")
+    assert p.returncode == 2 and "cost --project also needs --input-tokens" in p.stderr
