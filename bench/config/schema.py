@@ -77,7 +77,7 @@ class ModelSpec(_Strict):
         return catalog.resolve_model(self.id) if self.path is None else None
 
 
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+from bench.measure.devices import DEVICE_RE as _DEVICE_RE  # noqa: E402  (pure: no torch, no environment)
 
 
 class TransformersBackend(_Strict):
@@ -91,7 +91,7 @@ class TransformersBackend(_Strict):
     @classmethod
     def _device(cls, v: str) -> str:
         if not _DEVICE_RE.match(v):
-            raise ValueError(f"device '{v}' is not one of auto, cpu, cuda, cuda:N")
+            raise ValueError(f"device '{v}' is not one of auto, cpu, cuda, cuda:N, npu, npu:N")
         return v
 
 
@@ -245,7 +245,8 @@ class Workload(_Strict):
 
 
 class Energy(_Strict):
-    source: Literal["auto", "nvml", "rapl", "estimate-tdp", "none"] = "auto"
+    # nvml: NVIDIA; amdsmi: AMD; npu-smi / dcmi: Ascend NPUs; rapl: the CPU package
+    source: Literal["auto", "nvml", "amdsmi", "npu-smi", "dcmi", "rapl", "estimate-tdp", "none"] = "auto"
     sample_hz: float = Field(default=10.0, gt=0, le=1000)
     idle_baseline_s: float = Field(default=3.0, ge=0)
     tdp_w: float | None = Field(default=None, gt=0)  # for estimate-tdp

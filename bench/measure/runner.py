@@ -62,7 +62,7 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
     devices = open_devices(backend.cuda_indices(), cfg.energy.sample_hz) if not problems else None
     source = None
     try:
-        source = choose_source(cfg.energy, backend.cuda_indices(), local=backend.power_is_local, devices=devices)
+        source = choose_source(cfg.energy, backend.sensor_target(), local=backend.power_is_local, devices=devices)
     except PreflightError as exc:
         problems.append(f"energy.source '{cfg.energy.source}': {exc}")
     if problems:
@@ -155,9 +155,10 @@ def run_case(case: Case, cfg: BenchConfig, backend: Backend, loaded: LoadedModel
     tp = blocks["throughput"]
     out_tok, in_tok = tp.output_tokens_total, tp.input_tokens_total
     blocks["energy"] = energy_block(source, reading, out_tok, out_tok + in_tok, idle_w)
-    blocks["telemetry"] = devices.telemetry() if devices is not None else None
+    # NVIDIA GPUs: the shared device sampler; AMD GPUs and Ascend NPUs: their energy source's own sampler
+    blocks["telemetry"] = devices.telemetry() if devices is not None else source.telemetry()
     blocks["memory"] = memory_block(rss, loaded.weight_bytes, backend.memory_stats(),
-                                    devices.memory() if devices is not None else None,
+                                    devices.memory() if devices is not None else source.device_memory(),
                                     model_in_process=backend.model_in_process)
     result.update(**blocks)
     return records
@@ -183,7 +184,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     sensors = preflight(cfg, out_dir if resume is None else Path(resume).parent, backend)
     source = sensors.energy
     env = sysinfo.collect()
-    hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on))
+    hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on, npu_list=env.get("npus")))
     if resume is not None:
         rd = RunDir.open_existing(Path(resume))
         manifest = rd.manifest()
