@@ -163,7 +163,7 @@ def test_sysinfo_lists_npus_and_labels_the_hardware(fake_smi):
     n = npus[0]
     assert n["name"] == "Ascend 910B3" and n["firmware"] == "7.5.0.1.129" and n["driver"] == "24.1.rc2"
     assert n["memory_total_bytes"] == 64 * 2**30 and n["power_limit_w"] is None and n["power_limit_note"]
-    label = sysinfo.hardware_label([], "npu:0", npus)
+    label = sysinfo.hardware_label([], "npu:0", npu_list=npus)
     assert label == "Ascend 910B3" and resolve(label).id == "910b"
     ps = sysinfo.power_sensors([], "no NVML", ([], "no amdsmi"), (npus, None))
     assert ps["npu_smi"]["available"] and "npu-smi-sampled" in ps["npu_smi"]["note"]

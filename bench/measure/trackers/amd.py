@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from bench.errors import PreflightError
-from bench.measure.trackers.energy import EnergySource
+from bench.measure.trackers.source import EnergySource
 from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import PreflightError
-from bench.measure.trackers.energy import EnergySource
+from bench.measure.trackers.source import EnergySource
 from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
 
 log = logging.getLogger(__name__)
