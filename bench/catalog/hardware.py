@@ -190,7 +190,8 @@ def row(c: Chip) -> dict:
 
 _NAME_HINTS = (("h100 pcie", "h100-pcie"), ("h100", "h100-sxm"), ("h200", "h200"), ("h800", "h800"),
                ("h20", "h20"), ("a100", "a100"), ("a800", "a800"), ("l40s", "l40s"), ("l20", "l20"),
-               ("4090", "rtx4090"), ("b200", "b200"), ("mi300x", "mi300x"), ("910b", "910b"), ("910c", "910c"))
+               ("4090", "rtx4090"), ("b200", "b200"), ("mi300x", "mi300x"), ("910b", "910b"), ("910c", "910c"),
+               ("910_93", "910c"))  # npu-smi names the 910C (Atlas A3) chips Ascend910_93xx
 
 
 def resolve(label: str | None) -> Chip | None:

@@ -115,15 +115,14 @@ def cmd_sysinfo(args) -> int:
     c.print(f"host: {info['host']}  ({info['os']})")
     c.print(f"cpu: {info['cpu']['model']}, {info['cpu']['logical_cores']} logical cores, "
             f"{info['cpu']['numa_nodes']} NUMA node(s); RAM {info['ram_bytes'] / 2**30:.1f} GiB")
-    if info["gpus"]:
-        for g in info["gpus"]:
-            c.print(f"gpu {g['index']}: {g['name']} {g['memory_total_bytes'] / 2**30:.0f} GiB, driver {g['driver']}, "
-                    f"CUDA {g['cuda_driver']}, power limit {g['power_limit_w']} W, MIG {g['mig_mode']}")
-    else:
-        c.print("gpus: none")
+    for line in sysinfo.device_lines(info):
+        c.print(line, markup=False)
     ps = info["power_sensors"]
     c.print(f"power: {ps['summary']}")
-    c.print(f"  nvml: {'available' if ps['nvml']['available'] else 'not available: ' + str(ps['nvml']['note'])}")
+    for k in ("nvml", "amdsmi", "npu_smi"):
+        if k in ps:
+            c.print(f"  {k}: {'available' if ps[k]['available'] else 'not available'}"
+                    + (f" ({ps[k]['note']})" if ps[k]["note"] else ""), markup=False)
     c.print(f"  rapl: {'available' if ps['rapl']['available'] else 'not available: ' + str(ps['rapl']['note'])}")
     c.print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v))
     if info["cpu_pressure"]:

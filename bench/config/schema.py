@@ -116,7 +116,8 @@ class ModelSpec(_Strict):
         return catalog.resolve_model(self.id) if self.path is None else None
 
 
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+# the device names the harness knows (bench.measure.devices resolves them at run time)
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda|npu)(?::(\d+))?$")
 
 
 class TransformersBackend(_Strict):
@@ -129,8 +130,8 @@ class TransformersBackend(_Strict):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if not _DEVICE_RE.match(v):
-            raise ValueError(f"device '{v}' is not one of auto, cpu, cuda, cuda:N")
+        if not DEVICE_RE.match(v):
+            raise ValueError(f"device '{v}' is not one of auto, cpu, cuda, cuda:N, npu, npu:N")
         return v
 
 
@@ -300,7 +301,8 @@ class Workload(_Strict):
 
 
 class Energy(_Strict):
-    source: Literal["auto", "nvml", "rapl", "estimate-tdp", "none"] = "auto"
+    # nvml: NVIDIA; amdsmi: AMD; npu-smi / dcmi: Ascend NPUs; rapl: the CPU package
+    source: Literal["auto", "nvml", "amdsmi", "npu-smi", "dcmi", "rapl", "estimate-tdp", "none"] = "auto"
     sample_hz: float = Field(default=10.0, gt=0, le=1000)
     idle_baseline_s: float = Field(default=3.0, ge=0, le=3600)
     tdp_w: float | None = Field(default=None, gt=0, le=100_000)  # for estimate-tdp

@@ -1,8 +1,11 @@
-"""The GPU check: what anyone with an NVIDIA GPU runs first (``scripts/gpu_check.sh``).
+"""The GPU check: what anyone with an accelerator runs first (``scripts/gpu_check.sh`` on NVIDIA or AMD,
+``scripts/npu_check.sh`` on Ascend, which passes ``--title "NPU check"``).
 
 Runs a config (default ``configs/gpu-8b.yaml``: Llama-3.1-8B and Qwen2.5-7B shapes, random weights,
-bf16, batch 1/8/32, 512 in / 128 out) and prints, per case: tokens/s, W and J/token from both
-``nvml-energy`` and ``nvml-sampled`` with their disagreement, and peak memory.
+bf16, batch 1/8/32, 512 in / 128 out) and prints, per case: tokens/s, W and J/token from the energy
+source and from its sampled-power cross-check (``nvml-energy`` vs ``nvml-sampled``, ``amdsmi-energy``
+vs ``amdsmi-sampled``) with their disagreement, and peak memory. A source that is itself sampled
+(``npu-smi-sampled``) has no second figure to compare: the cross-check columns read "—".
 """
 from __future__ import annotations
 
@@ -14,11 +17,19 @@ from pathlib import Path
 AGREEMENT_LIMIT = 0.05  # the two NVML sources should agree within 5 %
 
 
+def cross_check(energy: dict) -> tuple[str | None, dict]:
+    """The energy block's sampled-power cross-check that carries its own energy figure, or (None, {})."""
+    for name, block in (energy.get("cross_check") or {}).items():
+        if isinstance(block, dict) and "total_j" in block:
+            return name, block
+    return None, {}
+
+
 def check_rows(cases: list[dict]) -> list[dict]:
     rows = []
     for c in cases:
         e = c.get("energy") or {}
-        sampled = ((e.get("cross_check") or {}).get("nvml-sampled") or {})
+        cc_name, sampled = cross_check(e)
         counter_j, sampled_j = e.get("total_j"), sampled.get("total_j")
         out_tok = (c.get("output_tok_s") or 0) * (c.get("window_s") or 0)
         diff = abs(counter_j - sampled_j) / counter_j if counter_j and sampled_j else None
@@ -26,7 +37,7 @@ def check_rows(cases: list[dict]) -> list[dict]:
         rows.append({
             "case_id": c["case_id"], "status": c["status"], "output_tok_s": c.get("output_tok_s"),
             "tpot_p50_ms": ((c.get("tpot_s") or {}).get("p50") or 0) * 1000 or None,
-            "energy_source": e.get("source"),
+            "energy_source": e.get("source"), "cross_check_source": cc_name,
             "avg_power_w": e.get("avg_power_w"), "sampled_avg_power_w": sampled.get("avg_power_w"),
             "j_per_output_tok": e.get("j_per_output_tok"),
             "sampled_j_per_output_tok": sampled_j / out_tok if sampled_j and out_tok else None,
@@ -50,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="gpu_check")
     p.add_argument("--config", default="configs/gpu-8b.yaml")
     p.add_argument("--output-dir", default="results")
+    p.add_argument("--title", default="GPU check")
     args = p.parse_args(argv)
     try:
         cfg, text = load_config(args.config)
@@ -59,11 +71,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return 2
     rows = check_rows(outcome.cases)
-    (outcome.run_dir / "gpu_check.json").write_text(json.dumps(rows, indent=2))
-    t = Table(title=f"GPU check — measured on {outcome.cases[0]['hardware'] if outcome.cases else '?'}",
+    (outcome.run_dir / f"{args.title.lower().replace(' ', '_')}.json").write_text(json.dumps(rows, indent=2))
+    t = Table(title=f"{args.title} — measured on {outcome.cases[0]['hardware'] if outcome.cases else '?'}",
               title_justify="left")
-    cols = ["case", "out tok/s", "TPOT p50 ms", "W (counter)", "W (sampled)", "J/tok (counter)",
-            "J/tok (sampled)", "Δ", "torch peak GiB", "NVML used GiB"]
+    src = next((r["energy_source"] for r in rows if r["energy_source"]), None) or "energy"
+    cc = next((r["cross_check_source"] for r in rows if r["cross_check_source"]), None) or "cross-check"
+    cols = ["case", "out tok/s", "TPOT p50 ms", f"W ({src})", f"W ({cc})", f"J/tok ({src})",
+            f"J/tok ({cc})", "Δ", "torch peak GiB", "device used GiB"]
     for col in cols:
         t.add_column(col, justify="left" if col == "case" else "right")
     for r in rows:

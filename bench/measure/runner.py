@@ -67,7 +67,7 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
     devices = open_devices(backend.cuda_indices(), cfg.energy.sample_hz) if not problems else None
     source = None
     try:
-        source = choose_source(cfg.energy, backend.cuda_indices(), local=backend.power_is_local, devices=devices)
+        source = choose_source(cfg.energy, backend.sensor_target(), local=backend.power_is_local, devices=devices)
     except PreflightError as exc:
         problems.append(f"energy.source '{cfg.energy.source}': {exc}")
     if problems:
@@ -199,9 +199,10 @@ def run_case(case: Case, cfg: BenchConfig, backend: Backend, loaded: LoadedModel
     tp = blocks["throughput"]
     out_tok, in_tok = tp.output_tokens_total, tp.input_tokens_total
     blocks["energy"] = energy_block(source, reading, out_tok, out_tok + in_tok, idle_w)
-    blocks["telemetry"] = devices.telemetry() if devices is not None else None
+    # NVIDIA GPUs: the shared device sampler; AMD GPUs and Ascend NPUs: their energy source's own sampler
+    blocks["telemetry"] = devices.telemetry() if devices is not None else source.telemetry()
     blocks["memory"] = memory_block(rss, loaded.weight_bytes, backend.memory_stats(),
-                                    devices.memory() if devices is not None else None,
+                                    devices.memory() if devices is not None else source.device_memory(),
                                     model_in_process=backend.model_in_process)
     result.update(**blocks)
     return records
@@ -245,7 +246,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         raise PreflightError(f"{cfg_path}: {exc.problems[0]}", [f"{cfg_path}: {p}" for p in exc.problems]) from None
     source = sensors.energy
     env = sysinfo.collect()
-    hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on))
+    hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on, npu_list=env.get("npus")))
     if rd is not None:
         try:
             rd.prepare_resume()

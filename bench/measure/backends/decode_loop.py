@@ -10,9 +10,10 @@ import logging
 import time
 
 from bench.catalog.architectures import hf_config_kwargs
-from bench.measure.backends.base import LoadedModel, OfflineBackend, default_device, model_dir
+from bench.measure import devices
+from bench.measure.backends.base import LoadedModel, OfflineBackend, model_dir
 from bench.config.schema import ModelSpec, TransformersBackend
-from bench.errors import CaseFailed
+from bench.errors import CaseFailed, PreflightError
 from bench.metrics import RequestRecord
 
 log = logging.getLogger(__name__)
@@ -28,30 +29,40 @@ class DecodeLoopBackend(OfflineBackend):
         self.cfg = cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.runs_on = {"auto": default_device, "cuda": lambda: "cuda:0"}.get(cfg.device, lambda: cfg.device)()
-        on_cuda = self.runs_on.startswith("cuda")
-        self.dtype = cfg.dtype if cfg.dtype != "auto" else ("bfloat16" if on_cuda else "float32")
-        # The clock/sync pair is chosen once here; the loop itself never branches on the device.
-        self._sync = (lambda: torch.cuda.synchronize(self.runs_on)) if on_cuda else (lambda: None)
-        self.clock = time.perf_counter
+        # The device (and with it the clock/sync pair and memory statistics) is resolved once here;
+        # the loop itself never branches on the device.
+        self._device_problem = None
+        try:
+            self.dev = devices.resolve(cfg.device)
+        except PreflightError as exc:  # reported by preflight, with every other problem
+            self._device_problem = str(exc)
+            self.dev = devices.Device("cpu", "cpu", torch=torch)
+        self.runs_on = self.dev.torch_device
+        self.dtype = cfg.dtype if cfg.dtype != "auto" else ("bfloat16" if self.dev.kind != "cpu" else "float32")
+        self._sync = self.dev.synchronizer()
+        self.clock = self.dev.clock
         self.model = None
         self._last_cache = None
         self.last_tokens: list[list[int]] | None = None
 
     # ------------------------------------------------------------------ machine
     def preflight(self) -> list[str]:
-        torch = self.torch
-        if self.runs_on.startswith("cuda"):
-            if not torch.cuda.is_available():
-                return [f"backend.device '{self.cfg.device}': CUDA is not available here "
-                        f"(torch {torch.__version__}); use device: cpu or auto"]
-            idx = int(self.runs_on.split(":")[1])
-            if idx >= torch.cuda.device_count():
-                return [f"backend.device '{self.runs_on}': only {torch.cuda.device_count()} CUDA device(s) visible"]
-        return []
+        return [self._device_problem] if self._device_problem else []
 
-    def cuda_indices(self) -> list[int]:
-        return [int(self.runs_on.split(":")[1])] if self.runs_on.startswith("cuda") else []
+    def device_indices(self) -> list[int]:
+        return self.dev.logical_indices()
+
+    def sensor_target(self):
+        return devices.SensorTarget(self.dev.vendor, tuple(self.dev.logical_indices()))
+
+    def hardware_label(self, local: str) -> str:
+        """This machine's label, or torch's own device name where sysinfo could not name it (an NPU
+        in a container without npu-smi)."""
+        from bench.catalog.hardware import resolve
+
+        if self.dev.kind != "cpu" and self.dev.catalog_id() is not None and resolve(local) is None:
+            return self.dev.name
+        return local
 
     # ------------------------------------------------------------------ models
     def load(self, spec: ModelSpec) -> LoadedModel:
@@ -67,7 +78,9 @@ class DecodeLoopBackend(OfflineBackend):
         if spec.kind == "catalog-random":
             entry = spec.entry()
             cfg = AutoConfig.for_model(entry.model_type, **hf_config_kwargs(entry))
-            with torch.random.fork_rng(devices=self.cuda_indices()), torch.device(self.runs_on):
+            with torch.random.fork_rng(devices=self.dev.logical_indices(),
+                                       device_type="cuda" if self.dev.kind == "cpu" else self.dev.kind), \
+                    torch.device(self.runs_on):
                 torch.manual_seed(spec.seed)
                 model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
             notes.append("random weights with the real architecture: speed, memory and power are real; "
@@ -101,8 +114,7 @@ class DecodeLoopBackend(OfflineBackend):
     def unload(self) -> None:
         self.model = None
         self._last_cache = None
-        if self.runs_on.startswith("cuda"):
-            self.torch.cuda.empty_cache()
+        self.dev.empty_cache()
 
     # ------------------------------------------------------------------ the loop
     def run_batch(self, prompts: list[list[int]], output_tokens: int, batch_id: str) -> list[RequestRecord]:
@@ -140,19 +152,15 @@ class DecodeLoopBackend(OfflineBackend):
     def free_memory(self) -> None:
         self._last_cache = None
         self.reset_peak_memory()
-        if self.runs_on.startswith("cuda"):
-            self.torch.cuda.empty_cache()
+        self.dev.empty_cache()
 
     def reset_peak_memory(self) -> None:
-        if self.runs_on.startswith("cuda"):
-            self.torch.cuda.reset_peak_memory_stats(self.runs_on)
+        self.dev.reset_peak_memory()
 
     def memory_stats(self) -> dict:
         stats = super().memory_stats()
         stats["kv_cache_bytes"] = _cache_bytes(self._last_cache)
-        if self.runs_on.startswith("cuda"):
-            stats["torch_peak_allocated_bytes"] = self.torch.cuda.max_memory_allocated(self.runs_on)
-            stats["torch_peak_reserved_bytes"] = self.torch.cuda.max_memory_reserved(self.runs_on)
+        stats.update(self.dev.memory_stats())
         return stats
 
 

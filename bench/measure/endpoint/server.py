@@ -141,6 +141,11 @@ class ServerMetrics:
         return {"side": "server", **server_deltas(self._before, self.scrape(), samples)}
 
 
+# Device-selection variables a managed server inherits unchanged: vLLM (and its Ascend plugin,
+# vllm-ascend) detects the platform itself; the harness passes no --device.
+ACCELERATOR_ENV = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "ASCEND_RT_VISIBLE_DEVICES")
+
+
 class ManagedServer:
     def __init__(self, model_path: str, served_name: str, serve_args: list[str], log_path: Path,
                  startup_timeout_s: float = 900.0, env: dict | None = None):
@@ -154,13 +159,19 @@ class ManagedServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def command(self) -> list[str]:
+        """The same `vllm serve` command line on every platform (CUDA, ROCm, CPU, Ascend)."""
+        return [sys.executable, "-m", "bench.vllm_entry", "serve", self.model_path, "--host", "127.0.0.1",
+                "--port", str(self.port), "--served-model-name", self.served_name, *self.serve_args]
+
     def start(self) -> "ManagedServer":
         self.port = free_port()
-        cmd = [sys.executable, "-m", "bench.vllm_entry", "serve", self.model_path, "--host", "127.0.0.1",
-               "--port", str(self.port), "--served-model-name", self.served_name, *self.serve_args]
+        cmd = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
-        self._log.write(("$ " + " ".join(cmd) + "\n").encode())
+        visible = " ".join(f"{k}={self.env[k]}" for k in ACCELERATOR_ENV + tuple(
+            sorted(k for k in self.env if k.startswith("ASCEND_RT_") and k not in ACCELERATOR_ENV)) if k in self.env)
+        self._log.write(("$ " + (visible + " " if visible else "") + " ".join(cmd) + "\n").encode())
         self._log.flush()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
                                      start_new_session=True)

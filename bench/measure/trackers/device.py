@@ -23,16 +23,9 @@ log = logging.getLogger(__name__)
 
 def nvml_physical_ids(logical: list[int], env: str | None) -> list[str | int]:
     """Map the backend's logical CUDA indices to NVML indices or UUIDs, honouring CUDA_VISIBLE_DEVICES."""
-    if env is None or env.strip() == "":
-        return list(logical)
-    entries = [e.strip() for e in env.split(",") if e.strip()]
-    out: list[str | int] = []
-    for i in logical:
-        if i >= len(entries):
-            raise PreflightError(f"CUDA device {i} is not in CUDA_VISIBLE_DEVICES={env!r}")
-        e = entries[i]
-        out.append(int(e) if e.isdigit() else e)
-    return out
+    from bench.measure.devices import physical_ids
+
+    return physical_ids(logical, env, "CUDA_VISIBLE_DEVICES")
 
 
 class NvmlDevices:

@@ -13,36 +13,10 @@ from pathlib import Path
 
 from bench.errors import PreflightError
 from bench.measure.trackers.device import DeviceSampler, NvmlDevices
+from bench.measure.trackers.source import EnergySource
 from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
 
 log = logging.getLogger(__name__)
-
-
-class EnergySource:
-    """Base: start() at the window's start, stop() returns a reading dict."""
-
-    name = "none"
-    measures = False
-
-    def __init__(self, note: str | None = None):
-        self.note = note
-
-    def start(self) -> None:
-        self._t0 = time.perf_counter()
-
-    def stop(self) -> dict:
-        return {"per_device_j": None, "total_j": None, "avg_power_w": None, "peak_power_w": None,
-                "window_s": time.perf_counter() - self._t0}
-
-    def idle_power_w(self, seconds: float) -> float | None:
-        if not self.measures or seconds <= 0:
-            return None
-        self.start()
-        time.sleep(seconds)
-        return self.stop()["avg_power_w"]
-
-    def describe(self) -> dict:
-        return {"source": self.name, "note": self.note}
 
 
 class NoEnergy(EnergySource):
@@ -189,41 +163,57 @@ class NvmlSource(EnergySource):
         return self.devices.memory()
 
 
-def choose_source(energy_cfg, cuda_indices: list[int], rapl_root: Path = RAPL_ROOT, local: bool = True,
+def choose_source(energy_cfg, target, rapl_root: Path = RAPL_ROOT, local: bool = True,
                   devices: DeviceSampler | None = None) -> EnergySource:
     """Pick the energy source once per run. Explicit requests fail loudly; ``auto`` degrades to none.
-    ``local=False`` (an external endpoint): this machine's sensors do not see the server, so ``auto``
-    measures nothing; an explicit source is taken at its word (the server may run here).
-    ``devices``: the run's device sampler, which an NVML source reads instead of opening its own."""
+    ``target``: a ``devices.SensorTarget`` (vendor + logical indices), or a list of CUDA indices
+    (NVIDIA). ``local=False`` (an external endpoint): this machine's sensors do not see the server, so
+    ``auto`` measures nothing; an explicit source is taken at its word (the server may run here).
+    ``devices``: the run's NVIDIA device sampler, which an NVML source reads instead of opening its own."""
+    from bench.measure.devices import SensorTarget
+
+    if not isinstance(target, SensorTarget):
+        target = SensorTarget("nvidia" if target else "cpu", tuple(target))
     want = energy_cfg.source
     hz = energy_cfg.sample_hz
     if want == "none":
         return NoEnergy(note="energy measurement turned off in the config (energy.source: none)")
     if want == "auto" and not local:
         return NoEnergy(note="external endpoint: its power is not visible from the client; if the server runs "
-                             "on this machine, set energy.source to nvml or rapl")
+                             "on this machine, set energy.source to nvml, amdsmi, npu-smi or rapl")
     if want == "estimate-tdp":
         return EstimateTdp(energy_cfg.tdp_w, energy_cfg.utilisation)
     if want == "nvml":
-        if not cuda_indices:
-            raise PreflightError("energy.source 'nvml' needs a CUDA device; set backend.device to cuda, "
-                                 "or energy.source to auto")
-        return NvmlSource(cuda_indices, hz, devices)
+        if not target.logical or target.vendor != "nvidia":
+            raise PreflightError("energy.source 'nvml' needs an NVIDIA CUDA device"
+                                 + (" (this is an AMD GPU: use amdsmi)" if target.vendor == "amd" else "")
+                                 + "; set backend.device to cuda, or energy.source to auto")
+        return NvmlSource(list(target.logical), hz, devices)
     if want == "rapl":
         return RaplSource(rapl_root, hz)
-    # auto
-    reasons = []
-    if cuda_indices:
-        try:
-            return NvmlSource(cuda_indices, hz, devices)
-        except PreflightError as exc:
-            reasons.append(str(exc))
-    else:
-        try:
-            return RaplSource(rapl_root, hz)
-        except PreflightError as exc:
-            reasons.append(str(exc))
-    return NoEnergy(note="; ".join(reasons) or "no power sensor found")
+    if want == "amdsmi":
+        from bench.measure.trackers.amd import AmdSmiSource
+
+        return AmdSmiSource(list(target.logical) or [0], hz)
+    if want in ("npu-smi", "dcmi"):
+        from bench.measure.trackers.ascend import npu_source
+
+        return npu_source(list(target.logical) or [0], want, hz)
+    # auto: the sensor of the device in use
+    try:
+        if target.vendor == "nvidia":
+            return NvmlSource(list(target.logical), hz, devices)
+        if target.vendor == "amd":
+            from bench.measure.trackers.amd import AmdSmiSource
+
+            return AmdSmiSource(list(target.logical), hz)
+        if target.vendor == "huawei":
+            from bench.measure.trackers.ascend import npu_source
+
+            return npu_source(list(target.logical), "auto", hz)
+        return RaplSource(rapl_root, hz)
+    except PreflightError as exc:
+        return NoEnergy(note=str(exc) or "no power sensor found")
 
 
 def energy_block(source: EnergySource, reading: dict, output_tokens: int, total_tokens: int,

@@ -1,0 +1,223 @@
+"""AMD GPU sensors through ``amdsmi`` (AMD's official Python package; it needs ROCm's libamd_smi.so).
+
+``amdsmi-energy``: the energy accumulator (``energy_accumulator x counter_resolution`` = µJ), read in
+the sampler thread at every sample and summed interval by interval, so a counter that wraps (32-bit
+on some firmware: about 65 kJ at 15.3 µJ resolution, 90 s at 750 W) is unwrapped; power sampled beside
+it is integrated by the trapezoid rule as the cross-check (``amdsmi-sampled``), as for NVML. Where the
+counter is missing or not supported, ``amdsmi-sampled`` is the source.
+ROCm's torch answers to ``torch.cuda``: logical indices follow HIP_VISIBLE_DEVICES (else
+CUDA_VISIBLE_DEVICES) and amdsmi's processor order. Units: J, W, bytes, degrees C, percent.
+"""
+from __future__ import annotations
+
+import logging
+
+from bench.errors import PreflightError
+from bench.measure.trackers.source import EnergySource
+from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
+
+log = logging.getLogger(__name__)
+
+AMDSMI_HINT = "pip install amdsmi (or `pip install -e .[amd]`) matching your ROCm, with ROCm's libamd_smi.so installed"
+
+
+def import_amdsmi(importer=None):
+    """The amdsmi module, initialised; or a PreflightError saying why not (missing, or its library not
+    loadable: amdsmi raises KeyError at import when libamd_smi.so is absent)."""
+    import importlib
+
+    try:
+        mod = (importer or importlib.import_module)("amdsmi")
+    except ImportError:
+        raise PreflightError(f"amdsmi not available: the amdsmi package is not installed; {AMDSMI_HINT}") from None
+    except Exception as exc:  # installed, but libamd_smi.so is missing or broken
+        raise PreflightError(f"amdsmi is installed but its library did not load ({type(exc).__name__}: {exc}); "
+                             f"install ROCm (libamd_smi.so) or {AMDSMI_HINT}") from None
+    try:
+        mod.amdsmi_init()
+    except Exception as exc:
+        raise PreflightError(f"amdsmi_init failed ({exc}): is the amdgpu driver loaded, and may this user open "
+                             "/dev/kfd and /dev/dri/*? (add the user to the render and video groups)") from None
+    return mod
+
+
+def _num(v) -> float | None:
+    """amdsmi writes 'N/A' for a field the GPU lacks; None here (never 0)."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def power_w(info: dict) -> float | None:
+    """Socket power in W: the instantaneous value where the GPU has it, else the average (MI300X)."""
+    for key in ("current_socket_power", "average_socket_power", "socket_power"):
+        v = _num(info.get(key))
+        if v is not None:
+            return v
+    return None
+
+
+def counter_uj(reading: dict) -> tuple[int, float] | None:
+    """(accumulator, resolution µJ) from amdsmi_get_energy_count; 'power' is its pre-6.4 key."""
+    acc = reading.get("energy_accumulator", reading.get("power"))
+    res = _num(reading.get("counter_resolution"))
+    if not isinstance(acc, int) or res is None or res <= 0:
+        return None
+    return acc, res
+
+
+def counter_delta(a: int, b: int) -> int:
+    """Ticks from a to b, unwrapping one wrap of a 32-bit (both values fit in 32 bits) or 64-bit counter."""
+    d = b - a
+    if d < 0:
+        d += 2**32 if a < 2**32 and b < 2**32 else 2**64
+    return d
+
+
+class AmdSmiSource(EnergySource):
+    measures = True
+
+    def __init__(self, logical: list[int], hz: float = 10.0, importer=None, environ: dict | None = None):
+        super().__init__()
+        from bench.measure.devices import visible_ids
+
+        self.smi = smi = import_amdsmi(importer)
+        try:
+            handles = smi.amdsmi_get_processor_handles()
+        except Exception as exc:
+            raise PreflightError(f"amdsmi could not list GPUs: {exc}") from None
+        ids = visible_ids("amd", logical, environ)
+        self.keys = [str(i) for i in logical]
+        self.handles = []
+        for lg, phys in zip(logical, ids):
+            if not isinstance(phys, int) or phys >= len(handles):
+                raise PreflightError(f"GPU {lg} (physical {phys}) is not among the {len(handles)} GPU(s) amdsmi "
+                                     "sees; check HIP_VISIBLE_DEVICES")
+            self.handles.append(handles[phys])
+        for h in self.handles:
+            try:
+                if power_w(smi.amdsmi_get_power_info(h)) is None:
+                    raise PreflightError("amdsmi reports no socket power for this GPU: energy cannot be measured")
+            except PreflightError:
+                raise
+            except Exception as exc:
+                raise PreflightError(f"amdsmi power not readable ({exc}); run as a user in the render group") from None
+        self.has_counter = True
+        for h in self.handles:
+            try:
+                if counter_uj(smi.amdsmi_get_energy_count(h)) is None:
+                    self.has_counter = False
+            except Exception:  # AmdSmiLibraryException(NOT_SUPPORTED) and friends
+                self.has_counter = False
+        self.name = "amdsmi-energy" if self.has_counter else "amdsmi-sampled"
+        if not self.has_counter:
+            self.note = "this GPU has no readable energy counter: energy integrated from sampled power"
+        self.hz = hz
+
+    def _probe(self) -> dict:
+        smi = self.smi
+        s = {"power_w": [power_w(smi.amdsmi_get_power_info(h)) for h in self.handles]}
+        if self.has_counter:
+            s["counter"] = [counter_uj(smi.amdsmi_get_energy_count(h)) for h in self.handles]
+        try:
+            s["utilization_pct"] = [_num(smi.amdsmi_get_gpu_activity(h).get("gfx_activity")) for h in self.handles]
+            s["memory_used_bytes"] = [smi.amdsmi_get_gpu_memory_usage(h, smi.AmdSmiMemoryType.VRAM)
+                                      for h in self.handles]
+            s["temperature_c"] = [_num(smi.amdsmi_get_temp_metric(h, smi.AmdSmiTemperatureType.HOTSPOT,
+                                                                   smi.AmdSmiTemperatureMetric.CURRENT))
+                                  for h in self.handles]
+        except Exception:  # telemetry is best effort; power is what the energy figures need
+            pass
+        return s
+
+    def start(self) -> None:
+        self._sampler = PeriodicSampler(self._probe, self.hz).start()
+        self._t0 = self._sampler.samples[0][0] if self._sampler.samples else None
+
+    def stop(self) -> dict:
+        samples = self._sampler.stop()
+        self._last = samples
+        if len(samples) < 2:
+            return {"per_device_j": None, "total_j": None, "avg_power_w": None, "peak_power_w": None,
+                    "window_s": None, "notes": [f"only {len(samples)} amdsmi sample(s): energy not measured"]}
+        window = samples[-1][0] - samples[0][0]
+        sampled: dict[str, float | None] = {}
+        for i, k in enumerate(self.keys):
+            pts = [(t, s["power_w"][i]) for t, s in samples if s["power_w"][i] is not None]
+            sampled[k] = trapezoid_j(pts) if len(pts) == len(samples) else None
+        sampled_total = sum(sampled.values()) if all(v is not None for v in sampled.values()) else None
+        per = dict(sampled)
+        notes = []
+        if self.has_counter:
+            for i, k in enumerate(self.keys):
+                readings = [s["counter"][i] for _, s in samples if "counter" in s]
+                if len(readings) < 2 or any(r is None for r in readings):
+                    notes.append(f"GPU {k}: energy counter unreadable during the window; used sampled power")
+                    continue
+                uj = sum(counter_delta(a[0], b[0]) * b[1] for a, b in zip(readings, readings[1:]))
+                per[k] = uj / 1e6
+        total = sum(per.values()) if all(v is not None for v in per.values()) else None
+        peaks = [sum(s["power_w"]) for _, s in samples if all(p is not None for p in s["power_w"])]
+        return {"per_device_j": per, "total_j": total,
+                "avg_power_w": total / window if total is not None and window > 0 else None,
+                "peak_power_w": max(peaks) if peaks else None, "window_s": window,
+                "cross_check": {"amdsmi-sampled": {
+                    "total_j": sampled_total,
+                    "avg_power_w": sampled_total / window if sampled_total is not None and window > 0 else None,
+                    "samples": len(samples)}},
+                "notes": notes}
+
+    def telemetry(self) -> dict | None:
+        samples = getattr(self, "_last", None)
+        if not samples:
+            return None
+        out = {}
+        for key in ("power_w", "utilization_pct", "temperature_c"):
+            vals = [sum(s[key]) / len(s[key]) for _, s in samples
+                    if key in s and all(v is not None for v in s[key])]
+            out[key] = {"mean": sum(vals) / len(vals), "max": max(vals)} if vals else None
+        out["power_limit_w"] = power_limit_w(self.smi, self.handles)
+        return out
+
+    def device_memory(self) -> dict | None:
+        samples = getattr(self, "_last", None) or []
+        used = [sum(s["memory_used_bytes"]) for _, s in samples if "memory_used_bytes" in s]
+        try:
+            total = sum(self.smi.amdsmi_get_gpu_memory_total(h, self.smi.AmdSmiMemoryType.VRAM) for h in self.handles)
+        except Exception:
+            total = None
+        return {"device_used_peak_bytes": max(used) if used else None, "device_total_bytes": total}
+
+
+def power_limit_w(smi, handles) -> float | None:
+    """Sum of the GPUs' power caps (amdsmi reports µW); None where not readable."""
+    try:
+        return sum(smi.amdsmi_get_power_cap_info(h)["power_cap"] for h in handles) / 1e6
+    except Exception:
+        return None
+
+
+def list_gpus(importer=None) -> tuple[list[dict], str | None]:
+    """Every AMD GPU amdsmi sees (name, driver, firmware, memory, power limit, counter), or ([], why not)."""
+    try:
+        smi = import_amdsmi(importer)
+    except PreflightError as exc:
+        return [], str(exc)
+
+    def safe(fn, *a):
+        try:
+            return fn(*a)
+        except Exception:
+            return None
+
+    out = []
+    for i, h in enumerate(safe(smi.amdsmi_get_processor_handles) or []):
+        asic = safe(smi.amdsmi_get_gpu_asic_info, h) or {}
+        drv = safe(smi.amdsmi_get_gpu_driver_info, h) or {}
+        fw = safe(smi.amdsmi_get_fw_info, h) or {}
+        energy = safe(smi.amdsmi_get_energy_count, h)
+        fw_list = {f.get("fw_name"): f.get("fw_version") for f in fw.get("fw_list", []) if isinstance(f, dict)}
+        out.append({"index": i, "name": asic.get("market_name"), "vendor": "amd",
+                    "driver": drv.get("driver_version"), "firmware": fw_list or None,
+                    "memory_total_bytes": safe(smi.amdsmi_get_gpu_memory_total, h, smi.AmdSmiMemoryType.VRAM),
+                    "power_limit_w": power_limit_w(smi, [h]),
+                    "energy_counter": energy is not None and counter_uj(energy) is not None})
+    return out, None if out else "amdsmi lists no GPU"
