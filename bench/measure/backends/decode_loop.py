@@ -1,5 +1,9 @@
 """``kind: transformers``: a manual prefill + greedy decode loop over the model's KV cache.
 
+``backend.compile`` picks the loop: ``none`` (a growing DynamicCache, eager), ``static`` or
+``compiled`` (a StaticCache, optionally under torch.compile; see ``static_decode``). ``auto`` is
+``compiled`` on CUDA and ``none`` on the CPU, resolved here, on the machine.
+
 Every step is timestamped after a device synchronisation, so each request has raw times for its
 submission, every output token and its end. EOS is ignored: each request yields exactly
 ``output_tokens`` tokens, and the count is checked.
@@ -34,6 +38,11 @@ class DecodeLoopBackend(OfflineBackend):
         # The clock/sync pair is chosen once here; the loop itself never branches on the device.
         self._sync = (lambda: torch.cuda.synchronize(self.runs_on)) if on_cuda else (lambda: None)
         self.clock = time.perf_counter
+        self.compile = cfg.compile if cfg.compile != "auto" else ("compiled" if on_cuda else "none")
+        # reduce-overhead: CUDA graphs (one launch per step); inductor's default mode on the CPU
+        self.compile_mode = "reduce-overhead" if on_cuda else None
+        self._decoder = None  # StaticDecoder for static/compiled, per loaded model
+        self._fallback_note: str | None = None  # why this model runs eagerly although compile was asked
         self.model = None
         self._last_cache = None
         self.last_tokens: list[list[int]] | None = None
@@ -90,6 +99,13 @@ class DecodeLoopBackend(OfflineBackend):
         model.eval()
         self._sync()
         self.model = model
+        self._fallback_note = None
+        self._decoder = None
+        if self.compile != "none":
+            from bench.measure.backends.static_decode import StaticDecoder
+
+            self._decoder = StaticDecoder(model, self.device, compiled=self.compile == "compiled",
+                                          compile_mode=self.compile_mode)
         params = sum(p.numel() for p in model.parameters())
         wbytes = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
             b.numel() * b.element_size() for b in model.buffers())
@@ -99,13 +115,71 @@ class DecodeLoopBackend(OfflineBackend):
                            load_s=time.perf_counter() - t0, notes=notes)
 
     def unload(self) -> None:
+        if self._decoder is not None:
+            self._decoder.forget()
+        self._decoder = None
         self.model = None
         self._last_cache = None
         if self.runs_on.startswith("cuda"):
             self.torch.cuda.empty_cache()
 
+    # ------------------------------------------------------------------ compile warm-up
+    def warmup(self, case, cfg, prompt_sets: list[list[list[int]]]) -> None:
+        """Compile (static/compiled) before the workload's warm-up batches; never timed as a measurement."""
+        self._compile_block = self._compile_for(case, prompt_sets)
+        super().warmup(case, cfg, prompt_sets)
+
+    def _compile_for(self, case, prompt_sets) -> dict:
+        block = {"requested": self.cfg.compile, "mode": self.compile, "torch_compile_mode": None,
+                 "compile_s": None, "graphs_reused": None, "fallback_note": self._fallback_note}
+        if self._decoder is None or not prompt_sets:
+            if self._fallback_note:
+                block["mode"] = "none"
+            return block
+        dec = self._decoder
+        block["torch_compile_mode"] = (self.compile_mode or "default") if dec.compiled else None
+        shape = (case.batch_size, case.input_tokens, case.input_tokens + case.output_tokens)
+        if shape in dec.shapes:
+            block["graphs_reused"] = True
+            return block
+        t0 = time.perf_counter()
+        try:
+            self.run_batch(prompt_sets[0], case.output_tokens, f"{case.case_id}/compile")
+        except Exception as exc:  # noqa: BLE001 -- any compile failure: this model runs eagerly, with a note
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            self._fallback_note = (f"backend.compile '{self.compile}' failed for {self.model.config.model_type} "
+                                   f"(torch {self.torch.__version__}): {type(exc).__name__}: {first}; "
+                                   "ran the eager loop (compile: none) instead")
+            log.warning("%s: %s", case.case_id, self._fallback_note)
+            dec.forget()
+            self._decoder = None
+            return {**block, "mode": "none", "torch_compile_mode": None, "fallback_note": self._fallback_note}
+        block["compile_s"] = time.perf_counter() - t0
+        block["graphs_reused"] = False
+        return block
+
+    def measure(self, case, cfg, prompt_sets):
+        graphs_before = self._graph_count()
+        records = super().measure(case, cfg, prompt_sets)
+        block = dict(getattr(self, "_compile_block", None) or self._compile_for(case, []))
+        if self._decoder is not None and self._decoder.compiled and self._graph_count() != graphs_before:
+            block["fallback_note"] = ("torch.compile compiled a new graph inside the measured window; "
+                                      "the timings include compilation")
+        self.extra["compile"] = block
+        self._compile_block = None
+        return records
+
+    def _graph_count(self) -> int | None:
+        if self._decoder is None or not self._decoder.compiled:
+            return None
+        from torch._dynamo.utils import counters
+
+        return counters["stats"]["unique_graphs"]
+
     # ------------------------------------------------------------------ the loop
     def run_batch(self, prompts: list[list[int]], output_tokens: int, batch_id: str) -> list[RequestRecord]:
+        if self._decoder is not None:
+            return self._run_static(prompts, output_tokens, batch_id)
         torch, model, sync, clock = self.torch, self.model, self._sync, self.clock
         from transformers import DynamicCache
 
@@ -127,7 +201,15 @@ class DecodeLoopBackend(OfflineBackend):
                 sync()
                 times.append(clock())
                 tokens.append(nxt)
-        generated = torch.cat(tokens, dim=1).tolist()
+        return self._records(prompts, tokens, times, t0, cache, output_tokens, batch_id)
+
+    def _run_static(self, prompts, output_tokens: int, batch_id: str) -> list[RequestRecord]:
+        ids = self.torch.tensor(prompts, device=self.device)
+        tokens, times, t0, cache = self._decoder.generate(ids, output_tokens, self._sync, self.clock)
+        return self._records(prompts, tokens, times, t0, cache, output_tokens, batch_id)
+
+    def _records(self, prompts, tokens, times, t0, cache, output_tokens: int, batch_id: str) -> list[RequestRecord]:
+        generated = self.torch.cat(tokens, dim=1).tolist()
         if len(times) != output_tokens or any(len(g) != output_tokens for g in generated):
             raise CaseFailed(f"produced {len(times)} tokens, expected {output_tokens}")
         self._last_cache = cache
