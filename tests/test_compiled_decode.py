@@ -9,6 +9,8 @@
 
 Compile tests are slow on 2 cores (tens of seconds per architecture): few, small shapes.
 """
+import os
+
 import pytest
 import torch
 from pydantic import ValidationError
@@ -102,6 +104,16 @@ def test_compiled_is_token_identical_to_eager_and_reuses_its_graphs(arch):
     again = b.extra["compile"]
     assert again["compile_s"] is None and again["graphs_reused"] is True and again["fallback_note"] is None
     assert b.last_tokens == _eager_tokens(arch, PROMPTS[::-1], 10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("BENCH_COMPILE_ALL"),
+                    reason="compiles every other tiny architecture (minutes each on 2 cores): BENCH_COMPILE_ALL=1")
+@pytest.mark.parametrize("arch", sorted(set(TINY) - {"llama"}))
+def test_compiled_is_token_identical_on_every_tiny_architecture(arch):
+    b = _backend("compiled", arch)
+    b.run_batch(PROMPTS[:1], 6, "c")
+    assert b.last_tokens == _eager_tokens(arch, PROMPTS[:1], 6)
 
 
 def test_a_model_that_cannot_compile_falls_back_to_eager_with_a_note(monkeypatch):
