@@ -142,6 +142,36 @@ def test_a_model_that_cannot_compile_falls_back_to_eager_with_a_note(monkeypatch
     assert b.last_tokens == _eager_tokens("llama", PROMPTS, 6)
 
 
+def test_a_step_that_recompiles_every_token_stops_the_warmup_and_falls_back(monkeypatch):
+    """A guard that changes each step (say a Python int in a sliding-window cache) would recompile the
+    step token after token; the first batch stops after a few graphs and the model runs eagerly."""
+    from torch._dynamo.utils import counters
+
+    b = _backend("compiled")
+
+    def recompiling(fn):  # eager, but counts a new graph at every call, like a failing guard would
+        def call(*a, **k):
+            counters["stats"]["unique_graphs"] += 1
+            return fn(*a, **k)
+        return call
+
+    monkeypatch.setattr(b._decoder, "_compile", recompiling)
+
+    class C:
+        case_id, batch_size, input_tokens, output_tokens = "c", 2, 8, 12
+
+    class W:
+        class workload:
+            warmup, repeats = 0, 1
+
+    b.warmup(C, W, [PROMPTS])
+    b.measure(C, W, [PROMPTS])
+    block = b.extra["compile"]
+    assert block["mode"] == "none" and "CompileUnstable" in block["fallback_note"]
+    assert "recompiles as the cache fills" in block["fallback_note"]
+    assert b.last_tokens == _eager_tokens("llama", PROMPTS, 12)
+
+
 # ---------------------------------------------------------------------------- roofline
 def test_roofline_limits_by_hand():
     m = catalog.models()["Llama-3.1-8B"]

@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 # eagerly; a sweep has one shape per (batch, input, output) case, so the limit is raised, and hitting
 # it raises instead of falling back quietly (the backend then records the fallback in the result).
 RECOMPILE_LIMIT = 256
+# A shape compiles two graphs (prefill, decode step). More than this many new graphs in its first
+# batch means some guard changes every step (e.g. a Python int in a sliding-window cache): the step
+# would recompile token after token, so the warm-up stops and the backend falls back to eager.
+MAX_GRAPHS_PER_SHAPE = 4
+
+
+class CompileUnstable(RuntimeError):
+    """torch.compile keeps recompiling the decode step of one shape."""
 
 
 @dataclass
@@ -118,6 +126,7 @@ class StaticDecoder:
         st, _ = self.state_for(batch, n_in, n_in + output_tokens)
         st.cache.reset()
         mark = torch.compiler.cudagraph_mark_step_begin if (self.compiled and self.on_cuda) else (lambda: None)
+        check = self._graph_budget() if (self.compiled and st.compiled_batches == 0) else (lambda: None)
         times: list[float] = []
         tokens = []
         sync()
@@ -131,11 +140,24 @@ class StaticDecoder:
             for _ in range(output_tokens - 1):
                 mark()
                 nxt = st.step(nxt.clone())
+                check()
                 sync()
                 times.append(clock())
                 tokens.append(nxt.clone())
         st.compiled_batches += 1
         return tokens, times, t0, st.cache
+
+    def _graph_budget(self):
+        from torch._dynamo.utils import counters
+
+        start = counters["stats"]["unique_graphs"]
+
+        def check():
+            n = counters["stats"]["unique_graphs"] - start
+            if n > MAX_GRAPHS_PER_SHAPE:
+                raise CompileUnstable(f"torch.compile built {n} graphs for one shape in its first batch: the decode "
+                                      "step recompiles as the cache fills")
+        return check
 
     def forget(self) -> None:
         self.shapes.clear()
