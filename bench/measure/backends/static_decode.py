@@ -36,6 +36,17 @@ class CompileUnstable(RuntimeError):
     """torch.compile keeps recompiling the decode step of one shape."""
 
 
+def _full_layers_within_window(cache, cache_len: int) -> None:
+    """A sliding-window layer whose window holds the whole sequence (window >= cache length) attends
+    exactly like a full layer; make it one. The sliding layer keeps its fill level as a Python int
+    and branches on it, which would recompile the compiled step at every token."""
+    from transformers.cache_utils import StaticLayer, StaticSlidingWindowLayer
+
+    for i, layer in enumerate(cache.layers):
+        if isinstance(layer, StaticSlidingWindowLayer) and layer.max_cache_len >= cache_len:
+            cache.layers[i] = StaticLayer(max_cache_len=cache_len)
+
+
 @dataclass
 class ShapeState:
     cache: object
@@ -104,6 +115,7 @@ class StaticDecoder:
 
         torch = self.torch
         cache = StaticCache(config=self.model.config, max_cache_len=cache_len)
+        _full_layers_within_window(cache, cache_len)
         mask = torch.ones((batch, cache_len), dtype=torch.long, device=self.device)
         prefill, step = self._prefill_fn(cache, mask), self._step_fn(cache)
         if self.compiled:
