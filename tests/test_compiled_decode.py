@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from bench.analysis import roofline
 from bench.catalog import hardware
 from bench.catalog import models as catalog
-from bench.catalog.architectures import TINY
+from bench.catalog.models import TINY
 from bench.config.schema import BenchConfig, ModelSpec, TransformersBackend
 from bench.measure.backends.decode_loop import DecodeLoopBackend
 from conftest import run_cli, write_config

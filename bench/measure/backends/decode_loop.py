@@ -43,6 +43,7 @@ class DecodeLoopBackend(OfflineBackend):
         self.compile_mode = "reduce-overhead" if on_cuda else None
         self._decoder = None  # StaticDecoder for static/compiled, per loaded model
         self._fallback_note: str | None = None  # why this model runs eagerly although compile was asked
+        self._compile_block: dict | None = None  # set by warmup(), reported by measure()
         self.model = None
         self._last_cache = None
         self.last_tokens: list[list[int]] | None = None
@@ -145,6 +146,9 @@ class DecodeLoopBackend(OfflineBackend):
         t0 = time.perf_counter()
         try:
             self.run_batch(prompt_sets[0], case.output_tokens, f"{case.case_id}/compile")
+        except (MemoryError, self.torch.OutOfMemoryError):
+            dec.shapes.pop(shape, None)
+            raise  # out of memory is the case's failure, not the compiler's
         except Exception as exc:  # noqa: BLE001 -- any compile failure: this model runs eagerly, with a note
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
             self._fallback_note = (f"backend.compile '{self.compile}' failed for {self.model.config.model_type} "
@@ -161,7 +165,7 @@ class DecodeLoopBackend(OfflineBackend):
     def measure(self, case, cfg, prompt_sets):
         graphs_before = self._graph_count()
         records = super().measure(case, cfg, prompt_sets)
-        block = dict(getattr(self, "_compile_block", None) or self._compile_for(case, []))
+        block = dict(self._compile_block or self._compile_for(case, []))
         if self._decoder is not None and self._decoder.compiled and self._graph_count() != graphs_before:
             block["fallback_note"] = ("torch.compile compiled a new graph inside the measured window; "
                                       "the timings include compilation")
