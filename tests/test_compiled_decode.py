@@ -21,6 +21,7 @@ from bench.catalog import models as catalog
 from bench.catalog.models import TINY
 from bench.config.schema import BenchConfig, ModelSpec, TransformersBackend
 from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.measure.workload import CaseWorkload
 from conftest import run_cli, write_config
 
 PROMPTS = [[(7 * i + 3 * j) % 500 + 1 for j in range(8)] for i in range(2)]
@@ -28,8 +29,19 @@ PROMPTS = [[(7 * i + 3 * j) % 500 + 1 for j in range(8)] for i in range(2)]
 
 def _backend(compile_: str, arch: str = "llama") -> DecodeLoopBackend:
     b = DecodeLoopBackend(TransformersBackend(kind="transformers", device="cpu", dtype="float32", compile=compile_))
-    b.load(ModelSpec(id=f"tiny:{arch}"))
+    b._loaded = b.load(ModelSpec(id=f"tiny:{arch}"))
     return b
+
+
+def _run_case(b: DecodeLoopBackend, case_id: str, output_tokens: int, warmup: int = 0):
+    """Warm up and measure one case of 2 prompts x 8 tokens through the backend contract; returns
+    (Measured, the batch that ran)."""
+    loaded = b.load(ModelSpec(id="tiny:llama")) if b.model is None else b._loaded
+    w = CaseWorkload(case_id=case_id, kind="load", input_tokens=8, output_tokens=output_tokens, seed=0,
+                     batch_size=2, num_batches=1, warmup_batches=warmup, repeats=1)
+    b.warmup(w, loaded)
+    measured = b.measure(w, loaded)
+    return measured, b._batches(w, loaded)[0]
 
 
 def _eager_tokens(arch: str, prompts, n: int) -> list[list[int]]:
@@ -83,27 +95,18 @@ def test_static_cache_is_token_identical_to_eager(arch):
 @pytest.mark.parametrize("arch", ["llama"])
 def test_compiled_is_token_identical_to_eager_and_reuses_its_graphs(arch):
     b = _backend("compiled", arch)
-
-    class C:  # the two fields of a Case that the compile warm-up reads
-        case_id, batch_size, input_tokens, output_tokens = "c", 2, 8, 10
-
-    class W:
-        class workload:
-            warmup, repeats = 0, 1
-
-    b.warmup(C, W, [PROMPTS])
-    recs = b.measure(C, W, [PROMPTS])
-    block = b.extra["compile"]
+    measured, batch = _run_case(b, "c1", 10)
+    block = measured.blocks["compile"]
     assert block["mode"] == "compiled" and block["torch_compile_mode"] == "default"
     assert block["compile_s"] > 0 and block["graphs_reused"] is False and block["fallback_note"] is None
-    assert b.last_tokens == _eager_tokens(arch, PROMPTS, 10)
-    assert len(recs) == 2 and all(len(r.token_times_s) == 10 for r in recs)
-    # a second case at the same shape compiles nothing: no compile_s, graphs reused, no new graph
-    b.warmup(C, W, [PROMPTS[::-1]])
-    b.measure(C, W, [PROMPTS[::-1]])
-    again = b.extra["compile"]
+    assert b.last_tokens == _eager_tokens(arch, batch, 10)
+    assert len(measured.records) == 2 and all(len(r.token_times_s) == 10 for r in measured.records)
+    # a second case at the same shape (other prompts) compiles nothing: no compile_s, graphs reused
+    measured, batch2 = _run_case(b, "c2", 10)
+    again = measured.blocks["compile"]
+    assert batch2 != batch
     assert again["compile_s"] is None and again["graphs_reused"] is True and again["fallback_note"] is None
-    assert b.last_tokens == _eager_tokens(arch, PROMPTS[::-1], 10)
+    assert b.last_tokens == _eager_tokens(arch, batch2, 10)
 
 
 @pytest.mark.slow
@@ -125,21 +128,12 @@ def test_a_model_that_cannot_compile_falls_back_to_eager_with_a_note(monkeypatch
         return call
 
     monkeypatch.setattr(b._decoder, "_compile", broken)
-
-    class C:
-        case_id, batch_size, input_tokens, output_tokens = "c", 2, 8, 6
-
-    class W:
-        class workload:
-            warmup, repeats = 1, 1
-
-    b.warmup(C, W, [PROMPTS])
-    b.measure(C, W, [PROMPTS])
-    block = b.extra["compile"]
+    measured, batch = _run_case(b, "c", 6, warmup=1)
+    block = measured.blocks["compile"]
     assert block["requested"] == "compiled" and block["mode"] == "none" and block["compile_s"] is None
     assert "simulated: this architecture cannot be traced" in block["fallback_note"]
     assert "eager" in block["fallback_note"]
-    assert b.last_tokens == _eager_tokens("llama", PROMPTS, 6)
+    assert b.last_tokens == _eager_tokens("llama", batch, 6)
 
 
 def test_a_step_that_recompiles_every_token_stops_the_warmup_and_falls_back(monkeypatch):
@@ -156,20 +150,11 @@ def test_a_step_that_recompiles_every_token_stops_the_warmup_and_falls_back(monk
         return call
 
     monkeypatch.setattr(b._decoder, "_compile", recompiling)
-
-    class C:
-        case_id, batch_size, input_tokens, output_tokens = "c", 2, 8, 12
-
-    class W:
-        class workload:
-            warmup, repeats = 0, 1
-
-    b.warmup(C, W, [PROMPTS])
-    b.measure(C, W, [PROMPTS])
-    block = b.extra["compile"]
+    measured, batch = _run_case(b, "c", 12)
+    block = measured.blocks["compile"]
     assert block["mode"] == "none" and "CompileUnstable" in block["fallback_note"]
     assert "recompiles as the cache fills" in block["fallback_note"]
-    assert b.last_tokens == _eager_tokens("llama", PROMPTS, 12)
+    assert b.last_tokens == _eager_tokens("llama", batch, 12)
 
 
 # ---------------------------------------------------------------------------- roofline

@@ -14,7 +14,7 @@ import logging
 import time
 
 from bench.catalog.architectures import hf_config_kwargs
-from bench.measure.backends.base import LoadedModel, OfflineBackend, default_device, model_dir
+from bench.measure.backends.base import LoadedModel, Measured, OfflineBackend, default_device, model_dir
 from bench.config.schema import ModelSpec, TransformersBackend
 from bench.errors import CaseFailed
 from bench.metrics import RequestRecord
@@ -105,7 +105,7 @@ class DecodeLoopBackend(OfflineBackend):
         if self.compile != "none":
             from bench.measure.backends.static_decode import StaticDecoder
 
-            self._decoder = StaticDecoder(model, self.device, compiled=self.compile == "compiled",
+            self._decoder = StaticDecoder(model, self.runs_on, compiled=self.compile == "compiled",
                                           compile_mode=self.compile_mode)
         params = sum(p.numel() for p in model.parameters())
         wbytes = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
@@ -125,12 +125,13 @@ class DecodeLoopBackend(OfflineBackend):
             self.torch.cuda.empty_cache()
 
     # ------------------------------------------------------------------ compile warm-up
-    def warmup(self, case, cfg, prompt_sets: list[list[list[int]]]) -> None:
+    def warmup(self, workload, loaded: LoadedModel) -> None:
         """Compile (static/compiled) before the workload's warm-up batches; never timed as a measurement."""
-        self._compile_block = self._compile_for(case, prompt_sets)
-        super().warmup(case, cfg, prompt_sets)
+        self._compile_block = self._compile_for(workload, self._batches(workload, loaded))
+        super().warmup(workload, loaded)
 
     def _compile_for(self, case, prompt_sets) -> dict:
+        """The ``compile`` block of a case; the first batch at a new shape compiles (timed as compile_s)."""
         block = {"requested": self.cfg.compile, "mode": self.compile, "torch_compile_mode": None,
                  "compile_s": None, "graphs_reused": None, "fallback_note": self._fallback_note}
         if self._decoder is None or not prompt_sets:
@@ -162,16 +163,16 @@ class DecodeLoopBackend(OfflineBackend):
         block["graphs_reused"] = False
         return block
 
-    def measure(self, case, cfg, prompt_sets):
+    def measure(self, workload, loaded: LoadedModel) -> Measured:
         graphs_before = self._graph_count()
-        records = super().measure(case, cfg, prompt_sets)
-        block = dict(self._compile_block or self._compile_for(case, []))
+        measured = super().measure(workload, loaded)
+        block = dict(self._compile_block or self._compile_for(workload, []))
         if self._decoder is not None and self._decoder.compiled and self._graph_count() != graphs_before:
             block["fallback_note"] = ("torch.compile compiled a new graph inside the measured window; "
                                       "the timings include compilation")
-        self.extra["compile"] = block
+        measured.blocks["compile"] = block
         self._compile_block = None
-        return records
+        return measured
 
     def _graph_count(self) -> int | None:
         if self._decoder is None or not self._decoder.compiled:
@@ -208,7 +209,7 @@ class DecodeLoopBackend(OfflineBackend):
         return self._records(prompts, tokens, times, t0, cache, output_tokens, batch_id)
 
     def _run_static(self, prompts, output_tokens: int, batch_id: str) -> list[RequestRecord]:
-        ids = self.torch.tensor(prompts, device=self.device)
+        ids = self.torch.tensor(prompts, device=self.runs_on)
         tokens, times, t0, cache = self._decoder.generate(ids, output_tokens, self._sync, self.clock)
         return self._records(prompts, tokens, times, t0, cache, output_tokens, batch_id)
 
