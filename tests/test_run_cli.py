@@ -46,7 +46,26 @@ def test_smoke_json_document_and_every_case(smoke_run):
         m = c["memory"]
         assert m["weight_bytes"] > 0 and m["rss_peak_bytes"] > 0 and m["kv_cache_bytes"] > 0
         assert m["torch_peak_allocated_bytes"] is None  # CPU: torch has no allocator peak
+        # the CPU default is the eager loop; compile=auto resolved on the machine
+        assert c["compile"] == {"requested": "auto", "mode": "none", "torch_compile_mode": None, "compile_s": None,
+                                "graphs_reused": None, "fallback_note": None}
+        r = c["roofline"]  # the physical limit next to the measurement (CPU peaks: estimates, said so)
+        assert r["hardware"] == "cpu" and r["tpot_limit_s"] > 0 and r["prefill_limit_s"] > 0 and "ESTIMATES" in r["note"]
+        assert r["tpot_pct_of_limit"] == pytest.approx(100 * r["tpot_limit_s"] / c["tpot_s"]["p50"])
+        assert r["prefill_pct_of_limit"] == pytest.approx(100 * r["prefill_limit_s"] / c["ttft_s"]["p50"])
     assert (run_dir / "manifest.json").exists()
+
+
+def test_static_cache_run_records_its_compile_block(tmp_path):
+    cfg = write_config(tmp_path / "s.yaml", TINY_CONFIG.replace("threads: 1}", "threads: 1, compile: static}"))
+    p = run_cli("run", cfg, "--output-dir", tmp_path, "--format", "json")
+    assert p.returncode == 0, p.stderr[-3000:]
+    cases = json.loads(p.stdout)["cases"]
+    assert len(cases) == 4
+    for c in cases:
+        assert c["status"] == "ok" and c["compile"]["mode"] == "static" and c["compile"]["requested"] == "static"
+        assert c["compile"]["compile_s"] > 0 and c["compile"]["graphs_reused"] is False
+        assert c["compile"]["fallback_note"] is None and c["memory"]["kv_cache_bytes"] > 0
 
 
 def test_no_zero_where_nothing_was_measured(smoke_run):

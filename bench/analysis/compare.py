@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.analysis import cost, efficiency
+from bench.analysis import cost, efficiency, roofline
 from bench.catalog import hardware
 from bench.catalog import pricing
 from bench.errors import InputError
@@ -18,6 +18,7 @@ COLUMNS = ["run_id", "hardware", "model", "backend", "dtype", "input_tokens", "o
            "concurrency", "request_rate", "accelerators", "output_tok_s", "output_tok_s_per_accelerator",
            "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "tok_s_per_user", "j_per_output_tok",
            "avg_power_w", "energy_source", "usd_per_mtok_output", "usd_per_mtok_blended", "pricing", "mbu", "mfu",
+           "tpot_limit_ms", "tpot_pct_of_limit", "prefill_limit_ms", "prefill_pct_of_limit", "compile",
            "provenance", "status", "case_id"]
 
 PRESSURE_WARN_PCT = 10.0  # /proc/pressure/cpu some avg10 above this: the machine was busy
@@ -80,6 +81,10 @@ def rows(runs, hourly_usd: float | None, pricing_label: str, blend_ratio: float 
             eff = c.get("efficiency")
             if eff is None:
                 eff = efficiency.for_case(c, manifest.get("hardware"))
+            roof = c.get("roofline")
+            if roof is None:
+                roof = roofline.for_case(c, manifest.get("hardware"))
+            roof = roof or {}
             out.append({
                 "run_id": manifest.get("run_id", path.name), "hardware": manifest.get("hardware"),
                 "model": c["model"]["label"], "backend": c["backend"]["kind"], "dtype": c["backend"]["dtype"],
@@ -95,6 +100,10 @@ def rows(runs, hourly_usd: float | None, pricing_label: str, blend_ratio: float 
                 "usd_per_mtok_output": priced.get("usd_per_mtok_output"),
                 "usd_per_mtok_blended": priced.get("usd_per_mtok_blended"),
                 "pricing": price_label, "mbu": (eff or {}).get("mbu"), "mfu": (eff or {}).get("mfu"),
+                "tpot_limit_ms": _ms(roof, "tpot_limit_s"), "tpot_pct_of_limit": roof.get("tpot_pct_of_limit"),
+                "prefill_limit_ms": _ms(roof, "prefill_limit_s"),
+                "prefill_pct_of_limit": roof.get("prefill_pct_of_limit"),
+                "compile": (c.get("compile") or {}).get("mode"),
                 "provenance": _provenance(path, c), "status": c.get("status"), "case_id": c["case_id"],
             })
     return out

@@ -165,7 +165,8 @@ def build_charts(df, capacity_doc: dict | None) -> list[tuple[str, str, bytes]]:
 
 def _table_html(df) -> str:
     cols = ["hardware", "model", "backend", "dtype", "batch_size", "input_tokens", "output_tokens", "output_tok_s",
-            "output_tok_s_per_accelerator", "ttft_p50_ms", "tpot_p50_ms", "tpot_p99_ms", "j_per_output_tok",
+            "output_tok_s_per_accelerator", "ttft_p50_ms", "tpot_p50_ms", "tpot_p99_ms", "tpot_limit_ms",
+            "tpot_pct_of_limit", "prefill_pct_of_limit", "compile", "j_per_output_tok",
             "usd_per_mtok_output", "mbu", "provenance", "status"]
     return df[cols].to_html(index=False, na_rep=MISSING, float_format=sig, border=0,
                             classes="summary")
@@ -224,7 +225,7 @@ def write_markdown(path: Path, df, runs, warnings: list[str], capacity_doc: dict
     parts = ["# Inference benchmark report", "", f"> {LEGEND}", "", "## Warnings", ""]
     parts += [f"- {w}" for w in warnings] or ["- none"]
     cols = ["hardware", "model", "batch_size", "output_tok_s_per_accelerator", "ttft_p50_ms", "tpot_p50_ms",
-            "j_per_output_tok", "usd_per_mtok_output", "provenance", "status"]
+            "tpot_limit_ms", "tpot_pct_of_limit", "j_per_output_tok", "usd_per_mtok_output", "provenance", "status"]
     parts += ["", "## Summary", "", compare.to_markdown(df[cols]), "## Charts", ""]
     for cid, title, png in build_charts(df, capacity_doc):
         f = img_dir / f"{cid}.png"

@@ -49,6 +49,7 @@ def cmd_compare(args) -> int:
                   title_justify="left")
         cols = ["hardware", "model", "backend", "dtype", "batch_size", "input_tokens", "output_tokens",
                 "output_tok_s_per_accelerator", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms",
+                "tpot_limit_ms", "tpot_pct_of_limit", "prefill_pct_of_limit", "compile",
                 "j_per_output_tok", "avg_power_w", "usd_per_mtok_output", "mbu", "provenance"]
         for col in cols:
             t.add_column(col.replace("_", " "))

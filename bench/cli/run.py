@@ -11,17 +11,23 @@ def _print_cases(out, cases: list[dict], title: str) -> None:
 
     t = Table(title=title, title_justify="left")
     for col in ("case", "status", "out tok/s", "total tok/s", "TTFT p50 ms", "TPOT p50 ms", "TPOT p99 ms",
-                "E2E p50 ms", "J/out tok", "energy src", "peak RSS Δ MiB"):
+                "TPOT limit ms", "TPOT % limit", "prefill % limit", "E2E p50 ms", "J/out tok", "energy src",
+                "peak RSS Δ MiB", "compile", "compile s"):
         t.add_column(col, justify="left" if col in ("case", "status", "energy src") else "right")
     for c in cases:
         e, m = c.get("energy") or {}, c.get("memory") or {}
         rss = m.get("rss_peak_delta_bytes")
+        r, comp = c.get("roofline") or {}, c.get("compile") or {}
         t.add_row(c["case_id"], c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]",
                   cell(c.get("output_tok_s"), 1), cell(c.get("total_tok_s"), 1),
                   ms((c.get("ttft_s") or {}).get("p50")), ms((c.get("tpot_s") or {}).get("p50")),
-                  ms((c.get("tpot_s") or {}).get("p99")), ms((c.get("e2e_s") or {}).get("p50")),
+                  ms((c.get("tpot_s") or {}).get("p99")), ms(r.get("tpot_limit_s")),
+                  cell(r.get("tpot_pct_of_limit"), 1), cell(r.get("prefill_pct_of_limit"), 1),
+                  ms((c.get("e2e_s") or {}).get("p50")),
                   cell(e.get("j_per_output_tok"), 4), e.get("source", MISSING),
-                  cell(rss / 2**20 if rss is not None else None, 1))
+                  cell(rss / 2**20 if rss is not None else None, 1),
+                  comp.get("mode", MISSING) + (" (fallback)" if comp.get("fallback_note") else ""),
+                  cell(comp.get("compile_s"), 1))
     out.print(t)
 
 

@@ -126,6 +126,10 @@ class TransformersBackend(_Strict):
     device: str = "auto"
     threads: Parallel | None = None
     trust_remote_code: bool = False
+    # none: the eager loop over a growing cache | static: a fixed-size StaticCache, eager | compiled:
+    # StaticCache + torch.compile (CUDA graphs on CUDA). auto: compiled on CUDA, none on the CPU,
+    # resolved by the backend on the machine (validation stays pure).
+    compile: Literal["auto", "none", "static", "compiled"] = "auto"
 
     @field_validator("device")
     @classmethod

@@ -33,10 +33,13 @@ def check_rows(cases: list[dict]) -> list[dict]:
         counter_j, sampled_j = e.get("total_j"), sampled.get("total_j")
         out_tok = (c.get("output_tok_s") or 0) * (c.get("window_s") or 0)
         diff = abs(counter_j - sampled_j) / counter_j if counter_j and sampled_j else None
-        mem = c.get("memory") or {}
+        mem, roof, comp = c.get("memory") or {}, c.get("roofline") or {}, c.get("compile") or {}
         rows.append({
             "case_id": c["case_id"], "status": c["status"], "output_tok_s": c.get("output_tok_s"),
             "tpot_p50_ms": ((c.get("tpot_s") or {}).get("p50") or 0) * 1000 or None,
+            "tpot_limit_ms": roof["tpot_limit_s"] * 1000 if roof.get("tpot_limit_s") is not None else None,
+            "tpot_pct_of_limit": roof.get("tpot_pct_of_limit"), "compile": comp.get("mode"),
+            "compile_s": comp.get("compile_s"), "compile_fallback_note": comp.get("fallback_note"),
             "energy_source": e.get("source"), "cross_check_source": cc_name,
             "avg_power_w": e.get("avg_power_w"), "sampled_avg_power_w": sampled.get("avg_power_w"),
             "j_per_output_tok": e.get("j_per_output_tok"),
@@ -74,15 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     (outcome.run_dir / f"{args.title.lower().replace(' ', '_')}.json").write_text(json.dumps(rows, indent=2))
     t = Table(title=f"{args.title} — measured on {outcome.cases[0]['hardware'] if outcome.cases else '?'}",
               title_justify="left")
-    src = next((r["energy_source"] for r in rows if r["energy_source"]), None) or "energy"
-    cc = next((r["cross_check_source"] for r in rows if r["cross_check_source"]), None) or "cross-check"
-    cols = ["case", "out tok/s", "TPOT p50 ms", f"W ({src})", f"W ({cc})", f"J/tok ({src})",
-            f"J/tok ({cc})", "Δ", "torch peak GiB", "device used GiB"]
+    cols = ["case", "out tok/s", "TPOT p50 ms", "TPOT limit ms", "% limit", "compile s", "W (counter)", "W (sampled)", "J/tok (counter)",
+            "J/tok (sampled)", "Δ", "torch peak GiB", "NVML used GiB"]
     for col in cols:
         t.add_column(col, justify="left" if col == "case" else "right")
     for r in rows:
         t.add_row(r["case_id"] if r["status"] == "ok" else f"{r['case_id']} FAILED: {r['error']}",
-                  fixed(r["output_tok_s"], 1), fixed(r["tpot_p50_ms"]), fixed(r["avg_power_w"], 1),
+                  fixed(r["output_tok_s"], 1), fixed(r["tpot_p50_ms"]), fixed(r["tpot_limit_ms"]),
+                  fixed(r["tpot_pct_of_limit"], 1),
+                  fixed(r["compile_s"], 1) if not r["compile_fallback_note"] else "eager (fallback)",
+                  fixed(r["avg_power_w"], 1),
                   fixed(r["sampled_avg_power_w"], 1), fixed(r["j_per_output_tok"], 4),
                   fixed(r["sampled_j_per_output_tok"], 4), pct(r["energy_disagreement"], 1),
                   fixed(r["torch_peak_allocated_gib"]), fixed(r["device_used_peak_gib"]))

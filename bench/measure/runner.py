@@ -216,6 +216,14 @@ def efficiency_block(case_summary: dict, spec, hardware_name: str) -> dict | Non
     return efficiency.for_case(case_summary, hardware_name, entry) if entry is not None else None
 
 
+def roofline_for(case_summary: dict, spec, hardware_name: str) -> dict | None:
+    """The physical limit of a measured case on its own hardware (see analysis.roofline)."""
+    from bench.analysis import roofline
+
+    entry = spec.entry()
+    return roofline.for_case(case_summary, hardware_name, entry) if entry is not None else None
+
+
 def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | None = None,
             resume: Path | None = None, on_case: Callable[[str, dict], None] | None = None,
             on_start: Callable[[int], None] | None = None) -> RunOutcome:
@@ -297,6 +305,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
                     try:
                         records = run_case(case, cfg, backend, loaded, sensors, idle_w, rss_baseline, result)
                         result.update(efficiency=efficiency_block(result.to_json(), spec, hardware))
+                        result.update(roofline=roofline_for(result.to_json(), spec, hardware))
                         req = result.requests
                         if req.total and not req.succeeded:
                             result.update(status="failed", error=f"all {req.total} requests failed: "

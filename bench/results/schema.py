@@ -122,6 +122,15 @@ Memory = block("Memory", "Memory of the case, bytes.", "unit rss_peak_delta_byte
                "device_total_bytes headroom_bytes", unit=str)
 Efficiency = block("Efficiency", "MBU and MFU against the case's own hardware's catalog peaks.",
                    "hardware mbu mfu prefill_mfu provenance note", hardware=str, provenance=str, note=str)
+Compile = block("Compile", "Which decode loop ran (kind: transformers: none | static | compiled), the seconds its "
+                "untimed compile warm-up took, and why it fell back to eager, if it did.",
+                "requested mode torch_compile_mode compile_s graphs_reused fallback_note", requested=str, mode=str,
+                torch_compile_mode=str, graphs_reused=bool, fallback_note=str)
+Roofline = block("Roofline", "The physical limit of the case on its hardware (100 % of catalog peaks) and the "
+                 "share of it reached (analysis/roofline.py).",
+                 "hardware tpot_limit_s tpot_bound tpot_pct_of_limit prefill_limit_s prefill_bound "
+                 "prefill_pct_of_limit limit_provenance note", hardware=str, tpot_bound=str, prefill_bound=str,
+                 limit_provenance=str, note=str)
 Server = block("Server", "A server's own counters over the case (/metrics): server-side figures.",
                "side prompt_tokens generation_tokens preemptions request_success kv_cache_usage_peak "
                "requests_running_peak requests_waiting_peak scrapes", side=str, scrapes=int)
@@ -158,6 +167,8 @@ class CaseResult(Block):
     memory: Memory | None = None
     failed_reasons: list[str] | None = None
     efficiency: Efficiency | None = None
+    roofline: Roofline | None = None
+    compile: Compile | None = None
     finished_utc: str | None = None
     duration_s: Number | None = None
 

@@ -1,5 +1,9 @@
 """``kind: transformers``: a manual prefill + greedy decode loop over the model's KV cache.
 
+``backend.compile`` picks the loop: ``none`` (a growing DynamicCache, eager), ``static`` or
+``compiled`` (a StaticCache, optionally under torch.compile; see ``static_decode``). ``auto`` is
+``compiled`` on CUDA and ``none`` on the CPU, resolved here, on the machine.
+
 Every step is timestamped after a device synchronisation, so each request has raw times for its
 submission, every output token and its end. EOS is ignored: each request yields exactly
 ``output_tokens`` tokens, and the count is checked.
@@ -11,7 +15,7 @@ import time
 
 from bench.catalog.architectures import hf_config_kwargs
 from bench.measure import devices
-from bench.measure.backends.base import LoadedModel, OfflineBackend, model_dir
+from bench.measure.backends.base import LoadedModel, Measured, OfflineBackend, model_dir
 from bench.config.schema import ModelSpec, TransformersBackend
 from bench.errors import CaseFailed, PreflightError
 from bench.metrics import RequestRecord
@@ -41,6 +45,14 @@ class DecodeLoopBackend(OfflineBackend):
         self.dtype = cfg.dtype if cfg.dtype != "auto" else ("bfloat16" if self.dev.kind != "cpu" else "float32")
         self._sync = self.dev.synchronizer()
         self.clock = self.dev.clock
+        # what was asked decides the default (a CUDA device that preflight will refuse still reads as CUDA)
+        on_cuda = self.dev.kind == "cuda" or cfg.device.startswith("cuda")
+        self.compile = cfg.compile if cfg.compile != "auto" else ("compiled" if on_cuda else "none")
+        # reduce-overhead: CUDA graphs (one launch per step); inductor's default mode elsewhere
+        self.compile_mode = "reduce-overhead" if on_cuda else None
+        self._decoder = None  # StaticDecoder for static/compiled, per loaded model
+        self._fallback_note: str | None = None  # why this model runs eagerly although compile was asked
+        self._compile_block: dict | None = None  # set by warmup(), reported by measure()
         self.model = None
         self._last_cache = None
         self.last_tokens: list[list[int]] | None = None
@@ -103,6 +115,13 @@ class DecodeLoopBackend(OfflineBackend):
         model.eval()
         self._sync()
         self.model = model
+        self._fallback_note = None
+        self._decoder = None
+        if self.compile != "none":
+            from bench.measure.backends.static_decode import StaticDecoder
+
+            self._decoder = StaticDecoder(model, self.runs_on, compiled=self.compile == "compiled",
+                                          compile_mode=self.compile_mode)
         params = sum(p.numel() for p in model.parameters())
         wbytes = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
             b.numel() * b.element_size() for b in model.buffers())
@@ -112,12 +131,74 @@ class DecodeLoopBackend(OfflineBackend):
                            load_s=time.perf_counter() - t0, notes=notes)
 
     def unload(self) -> None:
+        if self._decoder is not None:
+            self._decoder.forget()
+        self._decoder = None
         self.model = None
         self._last_cache = None
         self.dev.empty_cache()
 
+    # ------------------------------------------------------------------ compile warm-up
+    def warmup(self, workload, loaded: LoadedModel) -> None:
+        """Compile (static/compiled) before the workload's warm-up batches; never timed as a measurement."""
+        self._compile_block = self._compile_for(workload, self._batches(workload, loaded))
+        super().warmup(workload, loaded)
+
+    def _compile_for(self, case, prompt_sets) -> dict:
+        """The ``compile`` block of a case; the first batch at a new shape compiles (timed as compile_s)."""
+        block = {"requested": self.cfg.compile, "mode": self.compile, "torch_compile_mode": None,
+                 "compile_s": None, "graphs_reused": None, "fallback_note": self._fallback_note}
+        if self._decoder is None or not prompt_sets:
+            if self._fallback_note:
+                block["mode"] = "none"
+            return block
+        dec = self._decoder
+        block["torch_compile_mode"] = (self.compile_mode or "default") if dec.compiled else None
+        shape = (case.batch_size, case.input_tokens, case.input_tokens + case.output_tokens)
+        if shape in dec.shapes:
+            block["graphs_reused"] = True
+            return block
+        t0 = time.perf_counter()
+        try:
+            self.run_batch(prompt_sets[0], case.output_tokens, f"{case.case_id}/compile")
+        except (MemoryError, self.torch.OutOfMemoryError):
+            dec.shapes.pop(shape, None)
+            raise  # out of memory is the case's failure, not the compiler's
+        except Exception as exc:  # noqa: BLE001 -- any compile failure: this model runs eagerly, with a note
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            self._fallback_note = (f"backend.compile '{self.compile}' failed for {self.model.config.model_type} "
+                                   f"(torch {self.torch.__version__}): {type(exc).__name__}: {first}; "
+                                   "ran the eager loop (compile: none) instead")
+            log.warning("%s: %s", case.case_id, self._fallback_note)
+            dec.forget()
+            self._decoder = None
+            return {**block, "mode": "none", "torch_compile_mode": None, "fallback_note": self._fallback_note}
+        block["compile_s"] = time.perf_counter() - t0
+        block["graphs_reused"] = False
+        return block
+
+    def measure(self, workload, loaded: LoadedModel) -> Measured:
+        graphs_before = self._graph_count()
+        measured = super().measure(workload, loaded)
+        block = dict(self._compile_block or self._compile_for(workload, []))
+        if self._decoder is not None and self._decoder.compiled and self._graph_count() != graphs_before:
+            block["fallback_note"] = ("torch.compile compiled a new graph inside the measured window; "
+                                      "the timings include compilation")
+        measured.blocks["compile"] = block
+        self._compile_block = None
+        return measured
+
+    def _graph_count(self) -> int | None:
+        if self._decoder is None or not self._decoder.compiled:
+            return None
+        from torch._dynamo.utils import counters
+
+        return counters["stats"]["unique_graphs"]
+
     # ------------------------------------------------------------------ the loop
     def run_batch(self, prompts: list[list[int]], output_tokens: int, batch_id: str) -> list[RequestRecord]:
+        if self._decoder is not None:
+            return self._run_static(prompts, output_tokens, batch_id)
         torch, model, sync, clock = self.torch, self.model, self._sync, self.clock
         from transformers import DynamicCache
 
@@ -139,7 +220,15 @@ class DecodeLoopBackend(OfflineBackend):
                 sync()
                 times.append(clock())
                 tokens.append(nxt)
-        generated = torch.cat(tokens, dim=1).tolist()
+        return self._records(prompts, tokens, times, t0, cache, output_tokens, batch_id)
+
+    def _run_static(self, prompts, output_tokens: int, batch_id: str) -> list[RequestRecord]:
+        ids = self.torch.tensor(prompts, device=self.runs_on)
+        tokens, times, t0, cache = self._decoder.generate(ids, output_tokens, self._sync, self.clock)
+        return self._records(prompts, tokens, times, t0, cache, output_tokens, batch_id)
+
+    def _records(self, prompts, tokens, times, t0, cache, output_tokens: int, batch_id: str) -> list[RequestRecord]:
+        generated = self.torch.cat(tokens, dim=1).tolist()
         if len(times) != output_tokens or any(len(g) != output_tokens for g in generated):
             raise CaseFailed(f"produced {len(times)} tokens, expected {output_tokens}")
         self._last_cache = cache

@@ -1,0 +1,183 @@
+"""backend.compile: none | static | compiled for kind: transformers.
+
+- "auto" resolves on the machine (compiled on CUDA, none on the CPU), not in validation;
+- the static cache (eager) and the compiled path are token-identical to the eager loop (greedy);
+- compilation happens in the warm-up, is recorded as compile_s, and a later case at the same shape
+  reuses the graphs;
+- a model that cannot compile falls back to the eager loop with a note in the result;
+- the roofline block: hand-computed limits and % of limit.
+
+Compile tests are slow on 2 cores (tens of seconds per architecture): few, small shapes.
+"""
+import os
+
+import pytest
+from pydantic import ValidationError
+
+from bench.analysis import roofline
+from bench.catalog import hardware
+from bench.catalog import models as catalog
+from bench.catalog.models import TINY
+from bench.config.schema import ModelSpec, TransformersBackend
+from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.measure.workload import CaseWorkload
+from conftest import run_cli, write_config
+
+PROMPTS = [[(7 * i + 3 * j) % 500 + 1 for j in range(8)] for i in range(2)]
+
+
+def _backend(compile_: str, arch: str = "llama") -> DecodeLoopBackend:
+    b = DecodeLoopBackend(TransformersBackend(kind="transformers", device="cpu", dtype="float32", compile=compile_))
+    b._loaded = b.load(ModelSpec(id=f"tiny:{arch}"))
+    return b
+
+
+def _run_case(b: DecodeLoopBackend, case_id: str, output_tokens: int, warmup: int = 0):
+    """Warm up and measure one case of 2 prompts x 8 tokens through the backend contract; returns
+    (Measured, the batch that ran)."""
+    loaded = b.load(ModelSpec(id="tiny:llama")) if b.model is None else b._loaded
+    w = CaseWorkload(case_id=case_id, kind="load", input_tokens=8, output_tokens=output_tokens, seed=0,
+                     batch_size=2, num_batches=1, warmup_batches=warmup, repeats=1)
+    b.warmup(w, loaded)
+    measured = b.measure(w, loaded)
+    return measured, b._batches(w, loaded)[0]
+
+
+def _eager_tokens(arch: str, prompts, n: int) -> list[list[int]]:
+    b = _backend("none", arch)
+    b.run_batch(prompts, n, "ref")
+    return b.last_tokens
+
+
+# ---------------------------------------------------------------------------- config and resolution
+def test_compile_field_is_validated_and_auto_by_default():
+    assert TransformersBackend(kind="transformers").compile == "auto"
+    with pytest.raises(ValidationError, match="compile"):
+        TransformersBackend(kind="transformers", compile="graphs")
+
+
+def test_auto_resolves_at_backend_construction_not_in_validation():
+    cpu = DecodeLoopBackend(TransformersBackend(kind="transformers", device="cpu"))
+    assert (cpu.compile, cpu.compile_mode) == ("none", None)
+    # constructing for CUDA touches no device (preflight does): the default there is compiled, graphs
+    gpu = DecodeLoopBackend(TransformersBackend(kind="transformers", device="cuda"))
+    assert (gpu.compile, gpu.compile_mode) == ("compiled", "reduce-overhead")
+    asked = DecodeLoopBackend(TransformersBackend(kind="transformers", device="cpu", compile="compiled"))
+    assert (asked.compile, asked.compile_mode) == ("compiled", None)
+
+
+def test_bad_compile_value_in_a_config_is_one_line_exit_2(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", """
+name: t
+models: [tiny:llama]
+backend: {kind: transformers, device: cpu, compile: cuda-graphs}
+workload: {input_tokens: 4, output_tokens: 2, batch_sizes: [1]}
+""")
+    p = run_cli("run", cfg, "--output-dir", tmp_path)
+    assert p.returncode == 2
+    assert "backend" in p.stderr and "compile" in p.stderr and "Traceback" not in p.stderr
+
+
+# ---------------------------------------------------------------------------- token identity
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_static_cache_is_token_identical_to_eager(arch):
+    b = _backend("static", arch)
+    recs = b.run_batch(PROMPTS, 12, "s")
+    assert b.last_tokens == _eager_tokens(arch, PROMPTS, 12)
+    assert all(len(r.token_times_s) == 12 for r in recs)
+    assert all(x < y for x, y in zip(recs[0].token_times_s, recs[0].token_times_s[1:]))
+    # the same cache is reused (reset in place) for the next batch at this shape
+    b.run_batch(PROMPTS, 12, "s2")
+    assert len(b._decoder.shapes) == 1 and b.last_tokens == _eager_tokens(arch, PROMPTS, 12)
+
+
+@pytest.mark.parametrize("arch", ["llama"])
+def test_compiled_is_token_identical_to_eager_and_reuses_its_graphs(arch):
+    b = _backend("compiled", arch)
+    measured, batch = _run_case(b, "c1", 10)
+    block = measured.blocks["compile"]
+    assert block["mode"] == "compiled" and block["torch_compile_mode"] == "default"
+    assert block["compile_s"] > 0 and block["graphs_reused"] is False and block["fallback_note"] is None
+    assert b.last_tokens == _eager_tokens(arch, batch, 10)
+    assert len(measured.records) == 2 and all(len(r.token_times_s) == 10 for r in measured.records)
+    # a second case at the same shape (other prompts) compiles nothing: no compile_s, graphs reused
+    measured, batch2 = _run_case(b, "c2", 10)
+    again = measured.blocks["compile"]
+    assert batch2 != batch
+    assert again["compile_s"] is None and again["graphs_reused"] is True and again["fallback_note"] is None
+    assert b.last_tokens == _eager_tokens(arch, batch2, 10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("BENCH_COMPILE_ALL"),
+                    reason="compiles every other tiny architecture (minutes each on 2 cores): BENCH_COMPILE_ALL=1")
+@pytest.mark.parametrize("arch", sorted(set(TINY) - {"llama"}))
+def test_compiled_is_token_identical_on_every_tiny_architecture(arch):
+    b = _backend("compiled", arch)
+    b.run_batch(PROMPTS[:1], 6, "c")
+    assert b.last_tokens == _eager_tokens(arch, PROMPTS[:1], 6)
+
+
+def test_a_model_that_cannot_compile_falls_back_to_eager_with_a_note(monkeypatch):
+    b = _backend("compiled")
+
+    def broken(fn):
+        def call(*a, **k):
+            raise RuntimeError("simulated: this architecture cannot be traced")
+        return call
+
+    monkeypatch.setattr(b._decoder, "_compile", broken)
+    measured, batch = _run_case(b, "c", 6, warmup=1)
+    block = measured.blocks["compile"]
+    assert block["requested"] == "compiled" and block["mode"] == "none" and block["compile_s"] is None
+    assert "simulated: this architecture cannot be traced" in block["fallback_note"]
+    assert "eager" in block["fallback_note"]
+    assert b.last_tokens == _eager_tokens("llama", batch, 6)
+
+
+def test_a_step_that_recompiles_every_token_stops_the_warmup_and_falls_back(monkeypatch):
+    """A guard that changes each step (say a Python int in a sliding-window cache) would recompile the
+    step token after token; the first batch stops after a few graphs and the model runs eagerly."""
+    from torch._dynamo.utils import counters
+
+    b = _backend("compiled")
+
+    def recompiling(fn):  # eager, but counts a new graph at every call, like a failing guard would
+        def call(*a, **k):
+            counters["stats"]["unique_graphs"] += 1
+            return fn(*a, **k)
+        return call
+
+    monkeypatch.setattr(b._decoder, "_compile", recompiling)
+    measured, batch = _run_case(b, "c", 12)
+    block = measured.blocks["compile"]
+    assert block["mode"] == "none" and "CompileUnstable" in block["fallback_note"]
+    assert "recompiles as the cache fills" in block["fallback_note"]
+    assert b.last_tokens == _eager_tokens("llama", batch, 12)
+
+
+# ---------------------------------------------------------------------------- roofline
+def test_roofline_limits_by_hand():
+    m = catalog.models()["Llama-3.1-8B"]
+    chip = hardware.get_chip("h100-sxm")
+    case = {"workload": {"batch_size": 1, "input_tokens": 512, "output_tokens": 128},
+            "backend": {"dtype": "bfloat16"}, "accelerators": 1,
+            "tpot_s": {"p50": 0.0298}, "ttft_s": {"p50": 0.05}}
+    r = roofline.roofline_block(m, chip, case)
+    params = catalog.param_count(m)
+    kv = catalog.kv_bytes_per_token(m, "bf16") * (512 + 64)
+    bw = chip.bandwidth_tbs * 1e12
+    assert r["tpot_bound"] == "memory"
+    assert r["tpot_limit_s"] == pytest.approx((2 * params + kv) / bw)
+    # Llama-3.1-8B bf16 on an H100 (3.35 TB/s): about 4.8 ms (issue 14), so 29.8 ms is about 16 %
+    assert r["tpot_limit_s"] == pytest.approx(4.8e-3, rel=0.03)
+    assert r["tpot_pct_of_limit"] == pytest.approx(100 * r["tpot_limit_s"] / 0.0298)
+    flops = catalog.prefill_flops(m, 512)
+    assert r["prefill_bound"] == "compute"
+    assert r["prefill_limit_s"] == pytest.approx(flops / (chip.peak_tflops("bf16") * 1e12))
+    assert r["prefill_pct_of_limit"] == pytest.approx(100 * r["prefill_limit_s"] / 0.05)
+
+
+def test_roofline_block_is_none_without_latencies():
+    m = catalog.models()["Llama-3.1-8B"]
+    assert roofline.roofline_block(m, hardware.get_chip("h100-sxm"), {"workload": {}}) is None
