@@ -82,7 +82,9 @@ def cmd_cost(args) -> int:
     chip = hardware.get_chip(args.hardware)
     fx = args.fx or pricing.fx_rmb_per_usd()
     api = catalog.get_model(args.model).api_price_usd_per_mtok if args.model else None
-    checks.positives(args, "input_tokens", "output_tokens", "batch", "accelerators")
+    for name, most in (("input_tokens", limits.MAX_TOKENS), ("output_tokens", limits.MAX_TOKENS),
+                       ("batch", limits.MAX_BATCH), ("accelerators", limits.MAX_REPLICA_ACCELERATORS)):
+        checks.whole(checks.flag(name), getattr(args, name), 1, most)
     if args.pricing or args.rental_usd_per_hour is not None or args.capex_usd is not None:
         terms = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
                               args.electricity_usd_per_kwh, args.other_opex_fraction, args.utilisation, args.fx)

@@ -1,9 +1,8 @@
 """``validate``: the projection's accuracy statement against published measurements (see README "Validation")."""
 from __future__ import annotations
 
-import json
-
 from bench.present import console
+from bench.results import jsonout
 
 
 def add_commands(sub) -> None:
@@ -27,7 +26,7 @@ def cmd_validate(args) -> int:
         extra += pts
     doc = validate.validate(published.rows(), args.hardware and hardware.get_chip(args.hardware).id, extra)
     if args.format == "json":
-        print(json.dumps(doc, default=str))
+        print(jsonout.dumps(doc))
         return 0
     _print_validation(doc)
     return 0
