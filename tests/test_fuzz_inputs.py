@@ -110,6 +110,8 @@ BAD_CONFIG_TEXT = {
     "num-batches-zero": _workload(num_batches=0),
     "num-batches-huge": _workload(num_batches=10**12),
     "both-counts": _workload(num_requests=4),
+    "requests-per-case": _workload(batch_sizes="[65536]", num_batches=1000),
+    "num-requests-huge": _workload(num_batches="null", num_requests=10**7),
     "warmup-negative": _workload(warmup=-1),
     "warmup-huge": _workload(warmup=10**9),
     "repeats-bool": _workload(repeats="true"),
