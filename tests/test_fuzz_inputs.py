@@ -266,6 +266,8 @@ BAD_FLAGS += [
     ["compare", str(RUN), "--output", "/dev/null/x.csv", "--format", "csv"],
     ["report", str(RUN)], ["report", str(RUN), "--html", "/"], ["report", str(RUN), "--markdown", "/dev/null/r.md"],
     ["report", "/nonexistent", "--html", "/tmp/x.html"],
+    ["validate", "--hardware", "nope"], ["validate", "--include", "/nonexistent"], ["validate", "--include", ""],
+    ["validate", "--hardware", "h" * 5000], ["validate", "--format", "xml"],
     ["list"], ["list", "nope"], ["sysinfo", "--format", "xml"], ["run"], ["nope"], [],
     ["run", str(ROOT / "configs" / "smoke-cpu.yaml"), "--format", "xml"],
     ["run", str(ROOT / "configs" / "smoke-cpu.yaml"), "--resume", "/nonexistent"],
@@ -391,6 +393,7 @@ COMMANDS = {
     "project": lambda run, cfg, tmp: ["project", "--model", "Llama-3.1-8B", "--hardware", "h20", "--input-tokens", "64",
                                       "--output-tokens", "64", "--batch", "1", "--dtype", "fp8", "--calibrate", run],
     "resume": lambda run, cfg, tmp: ["run", cfg, "--resume", run, "--format", "json"],
+    "validate": lambda run, cfg, tmp: ["validate", "--include", run, "--format", "json"],
 }
 
 
