@@ -110,6 +110,8 @@ BAD_CONFIG_TEXT = {
     "num-batches-zero": _workload(num_batches=0),
     "num-batches-huge": _workload(num_batches=10**12),
     "both-counts": _workload(num_requests=4),
+    "requests-per-case": _workload(batch_sizes="[65536]", num_batches=1000),
+    "num-requests-huge": _workload(num_batches="null", num_requests=10**7),
     "warmup-negative": _workload(warmup=-1),
     "warmup-huge": _workload(warmup=10**9),
     "repeats-bool": _workload(repeats="true"),
@@ -264,6 +266,8 @@ BAD_FLAGS += [
     ["compare", str(RUN), "--output", "/dev/null/x.csv", "--format", "csv"],
     ["report", str(RUN)], ["report", str(RUN), "--html", "/"], ["report", str(RUN), "--markdown", "/dev/null/r.md"],
     ["report", "/nonexistent", "--html", "/tmp/x.html"],
+    ["validate", "--hardware", "nope"], ["validate", "--include", "/nonexistent"], ["validate", "--include", ""],
+    ["validate", "--hardware", "h" * 5000], ["validate", "--format", "xml"],
     ["list"], ["list", "nope"], ["sysinfo", "--format", "xml"], ["run"], ["nope"], [],
     ["run", str(ROOT / "configs" / "smoke-cpu.yaml"), "--format", "xml"],
     ["run", str(ROOT / "configs" / "smoke-cpu.yaml"), "--resume", "/nonexistent"],
@@ -389,6 +393,7 @@ COMMANDS = {
     "project": lambda run, cfg, tmp: ["project", "--model", "Llama-3.1-8B", "--hardware", "h20", "--input-tokens", "64",
                                       "--output-tokens", "64", "--batch", "1", "--dtype", "fp8", "--calibrate", run],
     "resume": lambda run, cfg, tmp: ["run", cfg, "--resume", run, "--format", "json"],
+    "validate": lambda run, cfg, tmp: ["validate", "--include", run, "--format", "json"],
 }
 
 

@@ -25,8 +25,9 @@ def cmd_validate(args) -> int:
         pts, _ = profiles.run_points(run_dir)
         extra += pts
     doc = validate.validate(published.rows(), args.hardware and hardware.get_chip(args.hardware).id, extra)
+    text = jsonout.dumps(doc)  # refuses NaN/inf in any format
     if args.format == "json":
-        print(jsonout.dumps(doc))
+        print(text)
         return 0
     _print_validation(doc)
     return 0

@@ -8,6 +8,7 @@ MAX_BATCH = 65_536  # batch size, concurrency
 MAX_COUNT = 1_000_000  # num_batches, num_requests, num_prompts, repeats, warmup...
 MAX_SEED = 2**32 - 1
 MAX_SECONDS = 7 * 24 * 3600.0  # any timeout or budget in seconds
+MAX_REQUESTS_PER_CASE = 10_000_000  # measured requests in one offline case (batches x batch size x repeats)
 MAX_CASES = 10_000  # cases in one sweep (models x batch sizes x lengths, or x concurrency x rates)
 MAX_ACCELERATORS = 100_000_000  # accelerators in a fleet or replica (10^8)
 MAX_FLAG_NUMBER = 1e18  # any numeric flag, in absolute value

@@ -255,7 +255,7 @@ class Workload(_Strict):
     output_tokens: IntOrList
     batch_sizes: SweepList = None  # transformers, vllm
     num_batches: Count | None = None
-    num_requests: Annotated[int, Field(gt=0, le=limits.MAX_COUNT * 100)] | None = None
+    num_requests: Count | None = None
     warmup: int = Field(default=1, ge=0, le=1000)  # warm-up batches per case, not measured
     repeats: Annotated[int, Field(gt=0, le=1000)] = 1  # the measured batches run this many times
     seed: Seed = 0
@@ -295,6 +295,12 @@ class Workload(_Strict):
     def _one_count(self) -> "Workload":
         if self.num_batches is not None and self.num_requests is not None:
             raise ValueError("give 'num_batches' or 'num_requests', not both")
+        for bs in self.batch_sizes or []:
+            n = self.batches_for(bs) * bs * self.repeats
+            if n > limits.MAX_REQUESTS_PER_CASE:
+                raise ValueError(f"batch size {bs} makes {n:,} measured requests per case (batches x batch size x "
+                                 f"repeats), more than {limits.MAX_REQUESTS_PER_CASE:,}; lower num_batches, "
+                                 "num_requests or repeats")
         return self
 
     def batches_for(self, batch_size: int) -> int:
