@@ -30,6 +30,14 @@ class RequestRecord:
     # it sets these and leaves token_times_s empty: TTFT, TPOT and E2E are known, ITL is not.
     first_token_at_s: float | None = None
     done_at_s: float | None = None
+    # Client side (the online load generator; None elsewhere). scheduled_s: when the arrival process
+    # meant to send it; queue_wait_s: time it waited for the concurrency cap; send_lag_s: how late it
+    # was sent beyond that wait (submitted - scheduled - queue wait: the client falling behind).
+    scheduled_s: float | None = None
+    queue_wait_s: float | None = None
+    send_lag_s: float | None = None
+    requested_input_tokens: int | None = None  # what the prompt was built to be (server usage may differ)
+    trial: int | None = None  # which trial of the case (workload.trials) measured it
 
     @property
     def first_token_s(self) -> float | None:
@@ -42,6 +50,12 @@ class RequestRecord:
         if self.done_at_s is not None:
             return self.done_at_s
         return self.token_times_s[-1] if self.token_times_s else None
+
+    @classmethod
+    def from_json(cls, d: dict) -> "RequestRecord":
+        """A record from requests.jsonl (older files lack the optional fields; derived keys are dropped)."""
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in names})
 
     def to_json(self) -> dict:
         d = asdict(self)

@@ -44,6 +44,29 @@ def pct(fraction, digits: int = 0) -> str:
     return MISSING if _missing(fraction) else f"{100 * fraction:.{digits}f}%"
 
 
+def signed_pct(fraction, digits: int = 1) -> str:
+    """A relative change: -0.2308 -> '-23.1 %'."""
+    return MISSING if _missing(fraction) else f"{100 * fraction:+.{digits}f} %"
+
+
+def plus_minus(text: str, ci_rel) -> str:
+    """'1,234' -> '1,234 ± 2.1 %' when the relative 95 % CI half-width is known (else unchanged)."""
+    return text if _missing(ci_rel) else f"{text} ± {100 * ci_rel:.1f} %"
+
+
+VERDICT_MARKS = {"ok": "✓", "warn": "!", "invalid": "✗"}
+
+
+def verdict_mark(verdict) -> str:
+    """A case's validity verdict as a table mark: ✓ ok, ! warn, ✗ invalid, — none (older results)."""
+    return VERDICT_MARKS.get(verdict, MISSING)
+
+
+def verdict_cell(verdict) -> str:
+    """'✗ invalid'; — when there is no verdict."""
+    return MISSING if verdict not in VERDICT_MARKS else f"{VERDICT_MARKS[verdict]} {verdict}"
+
+
 def console(stderr: bool = False):
     """A rich Console; wide when the output is not a terminal (files, CI logs, pipes)."""
     from rich.console import Console

@@ -158,3 +158,31 @@ def test_shipped_endpoint_config_expands(tmp_path):
     ids = [c.case_id for c in expand(cfg)]
     assert ids == ["tiny-llama_c1_rinf_in128_out128", "tiny-llama_c8_rinf_in128_out128",
                    "tiny-llama_c32_rinf_in128_out128"]
+
+
+def test_trials_window_queue_wait_and_validity_online(tmp_path, server):
+    p = run_json(tmp_path, endpoint_config(server.base_url, "concurrency: [2]\n  trials: 2"))
+    assert p.returncode == 0, p.stderr[-2000:]
+    doc = json.loads(p.stdout)
+    [c] = doc["cases"]
+    assert c["requests"]["total"] == 24  # 12 prompts x 2 trials
+    t = c["trials"]
+    assert t["n"] == 2 and t["rule"] == {"mode": "fixed", "asked": 2}
+    assert t["metrics"]["output_tok_s"]["n"] == 2 and len(t["metrics"]["output_tok_s"]["ci95"]) == 2
+    assert c["output_tok_s"] == pytest.approx(t["metrics"]["output_tok_s"]["mean"])
+    # 12 requests through 2 slots: all but the first two wait for the cap
+    q = c["queue_wait_s"]
+    assert q["n"] == 24 and q["min"] >= 0 and q["max"] > 0
+    w = c["window"]
+    assert w["steady_rule"] == "concurrency" and w["target_concurrency"] == 2
+    assert 0 < w["steady"]["duration_s"] <= w["full"]["duration_s"]
+    v = c["validity"]
+    assert v["verdict"] in ("ok", "warn") and {"send_lag", "event_loop_lag", "client_cpu", "token_counts",
+                                                  "failed_requests", "trial_cv"} <= set(v["checks"])
+    assert "prefix_cache" in v["skipped"]  # the scripted server has no prefix-cache counters
+    reqs = [json.loads(x) for x in (Path(doc["run_dir"]) / "requests.jsonl").read_text().splitlines()]
+    assert sorted({r["trial"] for r in reqs}) == [0, 1]
+    assert all(r["queue_wait_s"] is not None and r["send_lag_s"] is not None for r in reqs)
+    # each trial sends fresh prompts (a prefix cache cannot serve trial 2 from trial 1)
+    prompts = [json.dumps(b["prompt"]) for b in server.bodies[-24:]]
+    assert len(set(prompts)) == 24

@@ -163,3 +163,34 @@ def test_text_prompts_re_encode_to_the_asked_length():
             fitted.append(n - target)
     assert any(d != 0 for d in naive)  # decoding random ids alone does not keep the length
     assert fitted == [0] * 100
+
+
+# ---------------------------------------------------------------- client-side waiting (coordinated omission)
+def test_queue_wait_and_send_lag_are_recorded_apart(server):
+    import time
+
+    deadline = time.monotonic() + 10
+    while server.in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client = {}
+    # 6 requests all due at once, cap 2, each streaming 8 chunks at ~3 ms: 3 waves, so the third wave
+    # waits for the cap about two request times; none is late beyond that wait
+    recs = run_load(spec(server, max_concurrency=2), reqs(6, out=8), client=client)
+    assert all(r.success for r in recs)
+    waits = sorted(r.queue_wait_s for r in recs)
+    e2e = sorted(metrics.e2e_s(r) for r in recs)
+    assert waits[0] < 0.01 and waits[1] < 0.01  # the first wave does not wait
+    assert waits[-1] >= e2e[0]  # the last wave waited at least one full request
+    for r in recs:
+        # E2E stays server-facing: it starts at the actual send, after the wait
+        assert r.submitted_s == pytest.approx(r.scheduled_s + r.queue_wait_s + r.send_lag_s, abs=1e-6)
+        assert r.send_lag_s < 0.05 and r.requested_input_tokens == 4
+    assert client["loop_lag_s"] and min(client["loop_lag_s"]) >= 0
+    assert 0 < client["cpu_s"] and client["wall_s"] > 0
+
+
+def test_open_loop_send_times_follow_the_schedule(server):
+    recs = run_load(spec(server, rate=20.0, arrival="constant"), reqs(5, out=1))
+    sched = sorted(r.scheduled_s for r in recs)
+    assert [b - a for a, b in zip(sched, sched[1:])] == pytest.approx([0.05] * 4)
+    assert all(r.queue_wait_s == 0.0 and r.send_lag_s < 0.05 for r in recs)

@@ -19,7 +19,7 @@ COLUMNS = ["run_id", "hardware", "model", "backend", "dtype", "input_tokens", "o
            "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "tok_s_per_user", "j_per_output_tok",
            "avg_power_w", "energy_source", "usd_per_mtok_output", "usd_per_mtok_blended", "pricing", "mbu", "mfu",
            "tpot_limit_ms", "tpot_pct_of_limit", "prefill_limit_ms", "prefill_pct_of_limit", "compile",
-           "provenance", "status", "case_id"]
+           "provenance", "status", "case_id", "validity", "trials", "output_tok_s_ci95_rel"]
 
 PRESSURE_WARN_PCT = 10.0  # /proc/pressure/cpu some avg10 above this: the machine was busy
 
@@ -33,6 +33,22 @@ def _provenance(path: Path, case: dict) -> str:
     if "reference" in path.resolve().parts:
         return "reference"
     return case.get("provenance", "measured")
+
+
+def ci_rel(case: dict, metric: str = "output_tok_s") -> float | None:
+    """Relative 95 % CI half-width of a case's metric from its ``trials`` block (None: one trial or none)."""
+    t = ((case.get("trials") or {}).get("metrics") or {}).get(metric) or {}
+    ci, m = t.get("ci95"), t.get("mean")
+    if not ci or not m:
+        return None
+    return (ci[1] - ci[0]) / 2.0 / abs(m)
+
+
+def invalid_warnings(cases: list[dict], where: str) -> list[str]:
+    """One warning per case judged invalid: such a case is kept and shown, never used silently."""
+    return [f"{where}: case {c['case_id']} is judged invalid ({'; '.join(c['validity'].get('reasons') or [])}); "
+            "its numbers are used but not to be trusted" for c in cases
+            if (c.get("validity") or {}).get("verdict") == "invalid"]
 
 
 def load_runs(paths: list[str]) -> list[tuple[Path, dict, list[dict]]]:
@@ -105,6 +121,8 @@ def rows(runs, hourly_usd: float | None, pricing_label: str, blend_ratio: float 
                 "prefill_pct_of_limit": roof.get("prefill_pct_of_limit"),
                 "compile": (c.get("compile") or {}).get("mode"),
                 "provenance": _provenance(path, c), "status": c.get("status"), "case_id": c["case_id"],
+                "validity": (c.get("validity") or {}).get("verdict"), "trials": (c.get("trials") or {}).get("n", 1),
+                "output_tok_s_ci95_rel": ci_rel(c),
             })
     return out
 
@@ -132,6 +150,11 @@ def warnings(runs) -> list[str]:
         vals = {x for x in vals}
         if len(vals) > 1:
             out.append(f"runs differ in {k} version: {', '.join(sorted(str(x) for x in vals))}")
+    for path, m, cases in runs:
+        bad = [c["case_id"] for c in cases if (c.get("validity") or {}).get("verdict") == "invalid"]
+        if bad:
+            out.append(f"{m.get('run_id', path.name)}: {len(bad)} case(s) judged invalid (kept, shown, not to be "
+                       f"trusted): {', '.join(bad)}")
     for path, m, _ in runs:
         for when in ("cpu_pressure_start", "cpu_pressure_end"):
             p = m.get(when) or {}

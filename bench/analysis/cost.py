@@ -223,6 +223,7 @@ def price_cases(cases: list[dict], chip, terms, fx: float, blend_ratio: float = 
             continue
         entries.append({"case_id": case["case_id"], "model": case["model"]["label"],
                         "measured_on": case.get("hardware"), "priced_as": chip.id,
+                        "validity": (case.get("validity") or {}).get("verdict"),
                         **price_or_none(terms, chip, rates, fx, blend_ratio, measured_power_w(case), power_w,
                                         server_overhead)})
     return entries

@@ -167,9 +167,41 @@ def _table_html(df) -> str:
     cols = ["hardware", "model", "backend", "dtype", "batch_size", "input_tokens", "output_tokens", "output_tok_s",
             "output_tok_s_per_accelerator", "ttft_p50_ms", "tpot_p50_ms", "tpot_p99_ms", "tpot_limit_ms",
             "tpot_pct_of_limit", "prefill_pct_of_limit", "compile", "j_per_output_tok",
-            "usd_per_mtok_output", "mbu", "provenance", "status"]
+            "usd_per_mtok_output", "mbu", "provenance", "status", "validity"]
     return df[cols].to_html(index=False, na_rep=MISSING, float_format=sig, border=0,
                             classes="summary")
+
+
+BADGE_COLOURS = {"ok": "#2e7d32", "warn": "#b26a00", "invalid": "#c62828"}
+
+
+def validity_items(runs) -> list[tuple[str, str, list[str], str | None]]:
+    """(case id, verdict, reasons, ± CI text) of every case that has a verdict, worst first."""
+    order = {"invalid": 0, "warn": 1, "ok": 2}
+    items = []
+    for _, _, cases in runs:
+        for c in cases:
+            v = c.get("validity") or {}
+            if v.get("verdict"):
+                ci = compare.ci_rel(c)
+                n = (c.get("trials") or {}).get("n", 1)
+                items.append((c["case_id"], v["verdict"], v.get("reasons") or [],
+                              f"output tok/s ± {100 * ci:.1f} % (95 % CI, {n} trials)" if ci is not None else None))
+    return sorted(items, key=lambda i: (order.get(i[1], 3), i[0]))
+
+
+def _validity_html(runs) -> str:
+    items = validity_items(runs)
+    if not items:
+        return "<p>No validity verdicts (results written before verdicts existed).</p>"
+    rows = []
+    for cid, verdict, reasons, ci in items:
+        badge = (f'<span class="badge" data-verdict="{verdict}" style="background:{BADGE_COLOURS.get(verdict, "#666")}">'
+                 f"{html.escape(verdict)}</span>")
+        detail = "; ".join(reasons) or "all checks passed"
+        rows.append(f"<li>{badge} <code>{html.escape(cid)}</code> — {html.escape(detail)}"
+                    + (f" <small>({html.escape(ci)})</small>" if ci else "") + "</li>")
+    return '<ul class="validity">' + "".join(rows) + "</ul>"
 
 
 def write_html(path: Path, df, runs, warnings: list[str], capacity_doc: dict | None = None) -> None:
@@ -192,7 +224,7 @@ def write_html(path: Path, df, runs, warnings: list[str], capacity_doc: dict | N
 <style>
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table.summary{{border-collapse:collapse;font-size:12px}}
 table.summary td,table.summary th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}
-figure{{display:inline-block;margin:1em}} img.chart{{max-width:100%;border:1px solid #eee}}
+figure{{display:inline-block;margin:1em}} .badge{{color:#fff;border-radius:3px;padding:0 6px;font-size:12px}} img.chart{{max-width:100%;border:1px solid #eee}}
 .legend{{background:#f6f6f6;padding:.6em;border-left:4px solid #888}} pre{{font-size:11px;max-height:30em;overflow:auto}}
 </style></head>
 <body data-charts-expected="{len(charts)}">
@@ -201,6 +233,7 @@ figure{{display:inline-block;margin:1em}} img.chart{{max-width:100%;border:1px s
 dotted = projected. Blank cells (—) were not measured.</p>
 <h2>Warnings</h2><ul>{warn}</ul>
 <h2>Summary</h2>{_table_html(df)}
+<h2>Validity</h2>{_validity_html(runs)}
 <h2>Charts</h2>{imgs}
 {cap}
 <h2>Run manifests</h2>{manifests}
@@ -225,8 +258,12 @@ def write_markdown(path: Path, df, runs, warnings: list[str], capacity_doc: dict
     parts = ["# Inference benchmark report", "", f"> {LEGEND}", "", "## Warnings", ""]
     parts += [f"- {w}" for w in warnings] or ["- none"]
     cols = ["hardware", "model", "batch_size", "output_tok_s_per_accelerator", "ttft_p50_ms", "tpot_p50_ms",
-            "tpot_limit_ms", "tpot_pct_of_limit", "j_per_output_tok", "usd_per_mtok_output", "provenance", "status"]
-    parts += ["", "## Summary", "", compare.to_markdown(df[cols]), "## Charts", ""]
+            "tpot_limit_ms", "tpot_pct_of_limit", "j_per_output_tok", "usd_per_mtok_output", "provenance", "status", "validity"]
+    parts += ["", "## Summary", "", compare.to_markdown(df[cols]), "## Validity", ""]
+    marks = {"ok": "✅ ok", "warn": "⚠️ warn", "invalid": "❌ invalid"}
+    parts += [f"- {marks.get(v, v)} `{cid}`: {'; '.join(r) or 'all checks passed'}" + (f" ({ci})" if ci else "")
+              for cid, v, r, ci in validity_items(runs)] or ["- no verdicts (older results)"]
+    parts += ["", "## Charts", ""]
     for cid, title, png in build_charts(df, capacity_doc):
         f = img_dir / f"{cid}.png"
         f.write_bytes(png)

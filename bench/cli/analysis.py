@@ -21,6 +21,16 @@ def add_commands(sub) -> None:
     add_capacity(sub)
 
 
+def _print_invalid_warnings(cases: list[dict], where: str) -> None:
+    """A case judged invalid is used, never silently: one warning line each on stderr."""
+    import sys
+
+    from bench.analysis.compare import invalid_warnings
+
+    for w in invalid_warnings([c for c in cases if c.get("status") == "ok"], where):
+        print(f"warning: {w}", file=sys.stderr)
+
+
 # ---------------------------------------------------------------------------- cost
 COST_FLAG_MAXIMA = {"rental_usd_per_hour": 1e6, "capex_usd": 1e9, "life_years": 100, "power_w": 1e6,
                     "electricity_usd_per_kwh": 100, "fx": 1e4, "server_overhead": 10, "blend_ratio": 1e6,
@@ -94,6 +104,7 @@ def cmd_cost(args) -> int:
         ok = [c for c in RunDir.open_existing(Path(args.results)).latest_cases() if c.get("status") == "ok"]
         if not ok:
             raise InputError(f"{args.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
+        _print_invalid_warnings(ok, args.results)
         entries = cost.price_cases(ok, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
     elif args.project:
         from bench.analysis import profiles, projection
@@ -217,6 +228,10 @@ def cmd_project(args) -> int:
     m = catalog.get_model(args.model)
     checks.fits_context(m, args.input_tokens, args.output_tokens)
     chips = checks.chips(args.hardware)
+    if args.calibrate:
+        from bench.results.rundir import RunDir
+
+        _print_invalid_warnings(RunDir.open_existing(Path(args.calibrate)).latest_cases(), args.calibrate)
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
     names = profiles.parse_profile_flag(args.profile)
     batch = args.batch or args.concurrency

@@ -8,7 +8,7 @@ import sys
 from bench.results import jsonout
 from bench.cli import args as args_mod
 from bench.errors import InputError
-from bench.present import console, sig
+from bench.present import console, plus_minus, sig, verdict_cell
 
 
 def add_run_dir_args(p) -> None:
@@ -32,6 +32,15 @@ def add_commands(sub) -> None:
     r.add_argument("--capacity", action="store_true", help="add the H20 vs 910B capacity chart (Exhibit 63)")
     r.set_defaults(func=cmd_report)
 
+    k = sub.add_parser("check", help="regression gate: a candidate run against a baseline run (exit 1 on regression)")
+    k.add_argument("candidate", metavar="CANDIDATE_RUN")
+    k.add_argument("--baseline", required=True, metavar="BASELINE_RUN")
+    k.add_argument("--metric", action="append", help="a headline metric to gate on (repeatable; default "
+                   "output_tok_s and tpot_p50_s)")
+    k.add_argument("--max-regression", default="5%", help="tolerance, e.g. 5%% (default) or 0.05")
+    k.add_argument("--format", choices=("table", "md", "json"), default="table")
+    k.set_defaults(func=cmd_check)
+
 
 def cmd_compare(args) -> int:
     from bench.analysis import compare
@@ -50,11 +59,14 @@ def cmd_compare(args) -> int:
         cols = ["hardware", "model", "backend", "dtype", "batch_size", "input_tokens", "output_tokens",
                 "output_tok_s_per_accelerator", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms",
                 "tpot_limit_ms", "tpot_pct_of_limit", "prefill_pct_of_limit", "compile",
-                "j_per_output_tok", "avg_power_w", "usd_per_mtok_output", "mbu", "provenance"]
+                "j_per_output_tok", "avg_power_w", "usd_per_mtok_output", "mbu", "provenance", "validity"]
         for col in cols:
             t.add_column(col.replace("_", " "))
-        for row in df[cols].itertuples(index=False):
-            t.add_row(*[sig(v) for v in row])
+        for row, ci in zip(df[cols].itertuples(index=False), df["output_tok_s_ci95_rel"]):
+            cells = [sig(v) for v in row]
+            cells[7] = plus_minus(cells[7], ci)
+            cells[-1] = verdict_cell(row[-1])
+            t.add_row(*cells)
         con = console()
         con.print(t)
         for w in warns:
@@ -106,3 +118,39 @@ def cmd_report(args) -> int:
                                            args.rental_usd_per_hour):
         print(f"{kind} report: {path}")
     return 0
+
+
+def cmd_check(args) -> int:
+    from bench.analysis import check, compare
+
+    try:
+        tol = check.parse_tolerance(args.max_regression)
+    except ValueError as exc:
+        raise InputError(f"--max-regression: {exc}") from None
+    known = check.known_metrics()
+    for m in args.metric or []:
+        if m not in known:
+            raise InputError(f"--metric '{m}' is unknown; known: {', '.join(known)}")
+    base, cand = compare.load_runs([args.baseline])[0], compare.load_runs([args.candidate])[0]
+    rep = check.check(base, cand, args.metric, tol)
+    if args.format == "json":
+        print(json.dumps(check.to_json(rep), default=str))
+    elif args.format == "md":
+        sys.stdout.write(check.to_markdown(rep))
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"check {args.candidate} against {args.baseline}", title_justify="left")
+        for h in check.HEADERS:
+            t.add_column(h, justify="right" if h in ("baseline", "candidate", "Δ %", "p") else "left")
+        style = {"regressed": "red", "improved": "green", "not comparable": "yellow"}
+        for r, cells in zip(rep.rows, check.table_rows(rep)):
+            if r.verdict in style:
+                cells[6] = f"[{style[r.verdict]}]{cells[6]}[/]"
+            t.add_row(*cells)
+        con = console()
+        con.print(t)
+        for n in rep.run_notes:
+            con.print(f"not comparable: {n}")
+        con.print(check.summary_line(rep))
+    return rep.exit_code()

@@ -3,23 +3,28 @@ import os
 import sys
 from pathlib import Path
 from bench.results import jsonout
-from bench.present import MISSING, cell, console, ms
+from bench.present import MISSING, cell, console, ms, plus_minus, verdict_mark
 
 
 def _print_cases(out, cases: list[dict], title: str) -> None:
     from rich.table import Table
 
-    t = Table(title=title, title_justify="left")
-    for col in ("case", "status", "out tok/s", "total tok/s", "TTFT p50 ms", "TPOT p50 ms", "TPOT p99 ms",
+    from bench.analysis import compare
+
+    t = Table(title=title, title_justify="left", caption="valid: ✓ ok, ! warn, ✗ invalid (reasons in the case's "
+              "validity block); ± is the 95 % CI over trials", caption_justify="left")
+    for col in ("case", "status", "valid", "out tok/s", "total tok/s", "TTFT p50 ms", "TPOT p50 ms", "TPOT p99 ms",
                 "TPOT limit ms", "TPOT % limit", "prefill % limit", "E2E p50 ms", "J/out tok", "energy src",
                 "peak RSS Δ MiB", "compile", "compile s"):
-        t.add_column(col, justify="left" if col in ("case", "status", "energy src") else "right")
+        t.add_column(col, justify="left" if col in ("case", "status", "valid", "energy src") else "right")
     for c in cases:
         e, m = c.get("energy") or {}, c.get("memory") or {}
         rss = m.get("rss_peak_delta_bytes")
         r, comp = c.get("roofline") or {}, c.get("compile") or {}
         t.add_row(c["case_id"], c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]",
-                  cell(c.get("output_tok_s"), 1), cell(c.get("total_tok_s"), 1),
+                  verdict_mark((c.get("validity") or {}).get("verdict")),
+                  plus_minus(cell(c.get("output_tok_s"), 1), compare.ci_rel(c)),
+                  plus_minus(cell(c.get("total_tok_s"), 1), compare.ci_rel(c, "total_tok_s")),
                   ms((c.get("ttft_s") or {}).get("p50")), ms((c.get("tpot_s") or {}).get("p50")),
                   ms((c.get("tpot_s") or {}).get("p99")), ms(r.get("tpot_limit_s")),
                   cell(r.get("tpot_pct_of_limit"), 1), cell(r.get("prefill_pct_of_limit"), 1),

@@ -250,6 +250,20 @@ IntOrList = Union[Tokens, Annotated[list[Tokens], Field(max_length=limits.MAX_CA
 SweepList = Annotated[list[BatchSize] | None, Field(default=None, min_length=1, max_length=limits.MAX_CASES)]
 
 
+class Until(_Strict):
+    """Adaptive trials: stop once the 95 % CI half-width of output tok/s is within ``ci_rel`` of its mean."""
+
+    ci_rel: float = Field(default=0.05, gt=0, lt=1)
+    min_trials: int = Field(default=3, ge=2, le=1000)
+    max_trials: Annotated[int, Field(gt=0, le=1000)] = 10
+
+    @model_validator(mode="after")
+    def _order(self) -> "Until":
+        if self.max_trials < self.min_trials:
+            raise ValueError(f"max_trials ({self.max_trials}) must be >= min_trials ({self.min_trials})")
+        return self
+
+
 class Workload(_Strict):
     input_tokens: IntOrList
     output_tokens: IntOrList
@@ -270,6 +284,8 @@ class Workload(_Strict):
     input_len_min_ratio: float = Field(default=1.0, gt=0, le=1)  # InferenceX: 0.8 (ISL varies 80-100 %)
     slo: Slo | None = None
     slo_search: SloSearch | None = None
+    trials: Annotated[int, Field(gt=0, le=1000)] = 1  # the measured part of each case runs this many times (CI and CV over trials)
+    until: Until | None = None  # adaptive trials instead of a fixed count
 
     @field_validator("request_rates")
     @classmethod
@@ -301,6 +317,12 @@ class Workload(_Strict):
                 raise ValueError(f"batch size {bs} makes {n:,} measured requests per case (batches x batch size x "
                                  f"repeats), more than {limits.MAX_REQUESTS_PER_CASE:,}; lower num_batches, "
                                  "num_requests or repeats")
+        return self
+
+    @model_validator(mode="after")
+    def _trials(self) -> "Workload":
+        if self.until is not None and "trials" in self.model_fields_set:
+            raise ValueError("give 'trials' (a fixed count) or 'until' (adaptive), not both")
         return self
 
     def batches_for(self, batch_size: int) -> int:

@@ -28,7 +28,8 @@ def offline_batches(workload, vocab_size: int, excluded: set[int]) -> list[list[
     """The case's ``num_batches`` batches of ``batch_size`` prompts (empty for an online case)."""
     if not workload.batch_size:
         return []
-    return [make_prompts(workload.seed, workload.case_id, b, workload.batch_size, workload.input_tokens,
+    first = workload.trial * workload.num_batches  # trial k: fresh prompts, no prefix-cache hits from trial k-1
+    return [make_prompts(workload.seed, workload.case_id, first + b, workload.batch_size, workload.input_tokens,
                          vocab_size, excluded) for b in range(workload.num_batches)]
 
 

@@ -21,7 +21,7 @@ from bench.config.cases import Case, expand
 from bench.config.load import config_sha256
 from bench.config.schema import BenchConfig
 from bench.errors import BenchError, CaseFailed, ConfigError, PreflightError
-from bench.measure import slo_search, sysinfo
+from bench.measure import slo_search, sysinfo, trials
 from bench.measure.backends.base import Backend, LoadedModel, Measured
 from bench.measure.trackers.device import DeviceSampler, open_devices
 from bench.measure.trackers.energy import EnergySource, choose_source, energy_block
@@ -175,37 +175,83 @@ def measured_blocks(records: list[metrics.RequestRecord], measured: Measured, sl
 
 def run_case(case: Case, cfg: BenchConfig, backend: Backend, loaded: LoadedModel, sensors: Sensors,
              idle_w: float | None, rss_baseline: int, result: rs.CaseResult) -> list[metrics.RequestRecord]:
-    """Warm up, measure the case's window under the trackers, and fill ``result``. Returns the records."""
+    """Warm up, measure the case's window under the trackers (``workload.trials`` times), and fill
+    ``result``. Returns the records of every trial."""
+    from dataclasses import replace
+
     workload = CaseWorkload.of(case, cfg.workload)
     backend.warmup(workload, loaded)
     backend.reset_peak_memory()
     source, devices = sensors.energy, sensors.devices
     rss = RssTracker(rss_baseline, hz=cfg.energy.sample_hz)
-    reading: dict = {}
-    with ExitStack() as stack:
-        stack.enter_context(rss)
-        if devices is not None:
-            devices.start()
-            stack.callback(devices.stop)
-        source.start()
-        stack.callback(lambda: reading.update(source.stop()))
-        if workload.kind == "slo-search":
-            measured = slo_search.run(backend, workload)
-        else:
-            measured = backend.measure(workload, loaded)
-    records = measured.records
-    blocks = measured_blocks(records, measured, workload.slo_limits_ms if cfg.workload.slo else None,
-                             result.identity.accelerators)
+    acc = result.identity.accelerators
+    plan = trials.Plan.of(cfg.workload, workload.kind)
+    pressure0, t_start = sysinfo.cpu_pressure(), time.perf_counter()
+    with rss:
+        while plan.more():
+            k = len(plan.done)
+            wl = replace(workload, trial=k)
+            reading: dict = {}
+            with ExitStack() as stack:
+                if devices is not None:
+                    devices.start()
+                    stack.callback(devices.stop)
+                source.start()
+                stack.callback(lambda: reading.update(source.stop()))
+                if wl.kind == "slo-search":
+                    measured = slo_search.run(backend, wl)
+                else:
+                    measured = backend.measure(wl, loaded)
+            for r in measured.records:
+                r.trial = k
+            plan.done.append(trials.Trial(
+                measured.records, _trial_summary(measured.records, reading, source, idle_w, acc), reading,
+                devices.power_samples() if devices is not None else None, measured.client,
+                measured.blocks.get("server"), measured.blocks))
+    wall_s = time.perf_counter() - t_start
+    done = plan.done
+    records = [r for t in done for r in t.records]
+    merged = dict(done[-1].blocks)  # server counters, slo_search, notes: the last trial's, counters summed
+    if len(done) > 1 and merged.get("server") is not None:
+        merged["server"] = trials.combine_server([t.server for t in done])
+    blocks = measured_blocks(records, Measured(records, merged), workload.slo_limits_ms if cfg.workload.slo else None,
+                             acc)
     tp = blocks["throughput"]
+    if len(done) > 1:  # throughputs: the mean over trials; the window: their sum (latencies pool every request)
+        head = trials.headline(done)
+        for k in trials.THROUGHPUTS:
+            if hasattr(tp, k) and k != "output_tok_s_per_accelerator":
+                setattr(tp, k, head[k])
+        tp.window_s = head["window_s"]
+        derived_rates(blocks["latency"], tp, acc)
     out_tok, in_tok = tp.output_tokens_total, tp.input_tokens_total
-    blocks["energy"] = energy_block(source, reading, out_tok, out_tok + in_tok, idle_w)
+    blocks["energy"] = energy_block(source, trials.combine_readings([t.reading for t in done]), out_tok,
+                                    out_tok + in_tok, idle_w)
     # NVIDIA GPUs: the shared device sampler; AMD GPUs and Ascend NPUs: their energy source's own sampler
     blocks["telemetry"] = devices.telemetry() if devices is not None else source.telemetry()
     blocks["memory"] = memory_block(rss, loaded.weight_bytes, backend.memory_stats(),
                                     devices.memory() if devices is not None else source.device_memory(),
                                     model_in_process=backend.model_in_process)
+    endpoint = getattr(cfg.backend, "endpoint", None)  # chat templates share a prefix and add prompt tokens
+    blocks.update(trials.build(case, done, plan, target_concurrency=case.concurrency or (
+        case.batch_size if backend.kind != "openai" else None), pressure_before=pressure0,
+        pressure_after=sysinfo.cpu_pressure(), wall_s=wall_s, telemetry=blocks["telemetry"],
+        shared_prefixes=endpoint == "chat", check_prompt_tokens=endpoint == "completions"))
     result.update(**blocks)
     return records
+
+
+def _trial_summary(recs, reading: dict, source: EnergySource, idle_w, accelerators: int | None) -> dict:
+    """One trial's metrics: summarize, per-accelerator throughput, energy, and the rates $/M uses."""
+    from bench.analysis.cost import rates_from_case
+
+    s = metrics.summarize(recs)
+    acc = rs.rate_divisor(accelerators)
+    s["output_tok_s_per_accelerator"] = s["output_tok_s"] / acc if s["output_tok_s"] is not None else None
+    s["energy"] = energy_block(source, reading, s["output_tokens"], s["output_tokens"] + s["input_tokens"], idle_w)
+    rates = rates_from_case({**s, "accelerators": acc})
+    s["cost_rates"] = {"output_tok_s": rates.output_tok_s, "input_tok_s": rates.input_tok_s} if rates else None
+    return s
 
 
 def efficiency_block(case_summary: dict, spec, hardware_name: str) -> dict | None:

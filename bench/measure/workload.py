@@ -33,6 +33,7 @@ class CaseWorkload:
     burstiness: float = 1.0
     slo_limits_ms: dict[str, float] = field(default_factory=dict)
     slo_search: Any = None  # config.schema.SloSearch for a slo-search case
+    trial: int = 0  # which trial of the case (workload.trials): each trial gets fresh prompts
 
     @classmethod
     def of(cls, case: Case, w) -> "CaseWorkload":

@@ -34,11 +34,12 @@ SUMMARY_COLUMNS = {
     "j_per_output_tok": "energy.j_per_output_tok", "weight_bytes": "memory.weight_bytes",
     "rss_peak_delta_bytes": "memory.rss_peak_delta_bytes",
     "torch_peak_allocated_bytes": "memory.torch_peak_allocated_bytes", "error": "error",
+    "validity": "validity.verdict", "trials": "trials.n",
 }
 
 
 _TEXT_COLUMNS = {"case_id", "status", "provenance", "hardware", "model", "backend", "device", "dtype",
-                 "energy_source", "error"}
+                 "energy_source", "error", "validity"}
 # every number a reader uses: a string or a boolean there is a damaged file, named with its line
 NUMERIC_PATHS = tuple(p for c, p in SUMMARY_COLUMNS.items() if c not in _TEXT_COLUMNS) + (
     "accelerators", "window_s", "input_tokens", "output_tokens", "workload.concurrency", "workload.request_rate",
@@ -117,7 +118,7 @@ def validate_case(case, where: str) -> dict:
         if case.get(key) is not None and not isinstance(case[key], dict):
             raise InputError(f"{where}: {key} must be an object; found {type(case[key]).__name__}")
     for dotted in ("hardware", "provenance", "error", "energy.source", "backend.device", "model.kind",
-                   "model.weights", "workload.kind"):
+                   "model.weights", "workload.kind", "validity.verdict"):
         v = _dig(case, dotted)
         if v is not None and not isinstance(v, str):
             raise InputError(f"{where}: {dotted} must be a string; found {json.dumps(v, default=str)[:40]}; the file "

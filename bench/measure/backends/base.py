@@ -43,6 +43,7 @@ class Measured:
 
     records: list[RequestRecord]
     blocks: dict = field(default_factory=dict)
+    client: dict | None = None  # the load generator's own health (loop lag, CPU), online backends only
 
 
 def model_dir(spec: ModelSpec) -> str | None:
@@ -180,6 +181,10 @@ class OnlineBackend(Backend):
             n = max(n, workload.concurrency or 0)
             self.run_load(workload, n, "warmup", float("inf"), workload.concurrency)
 
+    last_client: dict | None = None  # set by run_load where the client measures itself
+
     def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:
-        return Measured(self.run_load(workload, workload.num_prompts, "r", workload.request_rate,
-                                      workload.concurrency))
+        self.last_client = None
+        tag = "r" if not workload.trial else f"t{workload.trial}r"  # trial k: fresh prompts
+        records = self.run_load(workload, workload.num_prompts, tag, workload.request_rate, workload.concurrency)
+        return Measured(records, client=self.last_client)

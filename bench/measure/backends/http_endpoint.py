@@ -151,7 +151,8 @@ class EndpointBackend(OnlineBackend):
                  concurrency: int | None) -> list[RequestRecord]:
         reqs = prompts.online_requests(workload, n, tag, self._prompt_vocab(), self.tokenizer,
                                        as_text=self.cfg.prompt_format != "token_ids")
-        return run_load(self._spec(workload, rate, concurrency), reqs, self._count)
+        self.last_client = {}
+        return run_load(self._spec(workload, rate, concurrency), reqs, self._count, self.last_client)
 
     def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:
         """The load, with the server's own /metrics counters over it where the server exposes them."""
@@ -161,7 +162,7 @@ class EndpointBackend(OnlineBackend):
         if not watch.start():
             return super().measure(workload, loaded)
         try:
-            records = super().measure(workload, loaded).records
+            measured = super().measure(workload, loaded)
         finally:
             server = watch.stop()
-        return Measured(records, {"server": server})
+        return Measured(measured.records, {"server": server}, measured.client)

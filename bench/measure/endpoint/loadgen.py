@@ -87,7 +87,7 @@ async def one_request(session, spec: LoadSpec, req: Request, clock: Callable[[],
     chat = spec.endpoint == "chat"
     url = f"{spec.base_url}/{'chat/completions' if chat else 'completions'}"
     rec = RequestRecord(request_id=req.request_id, input_tokens=req.input_tokens, output_tokens=0,
-                        submitted_s=clock())
+                        submitted_s=clock(), requested_input_tokens=req.input_tokens)
     text_parts: list[str] = []
     usage = None
     done = False
@@ -152,28 +152,61 @@ def _failed(rec: RequestRecord, reason: str) -> RequestRecord:
     return rec
 
 
+LOOP_PROBE_S = 0.01  # the event-loop lag probe sleeps this long and records how late it wakes
+
+
+async def _loop_lag_probe(clock: Callable[[], float], out: list[float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        t = clock()
+        await asyncio.sleep(LOOP_PROBE_S)
+        out.append(max(0.0, clock() - t - LOOP_PROBE_S))
+
+
 async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callable[[], float] = time.perf_counter,
-                         count_tokens: Callable[[str], int] | None = None) -> list[RequestRecord]:
+                         count_tokens: Callable[[str], int] | None = None,
+                         client: dict | None = None) -> list[RequestRecord]:
+    """Send ``requests`` on their arrival schedule. Each record gets its scheduled send time, the time it
+    waited for the concurrency cap (``queue_wait_s``) and its remaining lateness (``send_lag_s``). If
+    ``client`` is a dict it receives the client's own health: event-loop lag samples (s), and this
+    process's CPU time and the wall time of the load (s)."""
     import aiohttp
 
     gaps = arrival_gaps(len(requests), spec.rate, spec.arrival, spec.burstiness, spec.seed)
     sem = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
     connector = aiohttp.TCPConnector(limit=spec.max_concurrency or 0, force_close=False)
+    lags: list[float] = []
+    stop = asyncio.Event()
+    probe = asyncio.create_task(_loop_lag_probe(clock, lags, stop))
+    cpu0, wall0 = time.process_time(), clock()
     async with aiohttp.ClientSession(connector=connector, trust_env=True) as session:
-        async def limited(req):
+        async def limited(req, scheduled):
+            queued = clock()
             if sem is None:
-                return await one_request(session, spec, req, clock, count_tokens)
-            async with sem:
-                return await one_request(session, spec, req, clock, count_tokens)
+                rec = await one_request(session, spec, req, clock, count_tokens)
+            else:
+                async with sem:
+                    rec = await one_request(session, spec, req, clock, count_tokens)
+            rec.scheduled_s = scheduled
+            rec.queue_wait_s = rec.submitted_s - queued if sem is not None else 0.0
+            rec.send_lag_s = max(0.0, rec.submitted_s - scheduled - rec.queue_wait_s)
+            return rec
 
         tasks = []
+        scheduled = clock()
         for gap, req in zip(gaps, requests):
-            if gap:
-                await asyncio.sleep(gap)
-            tasks.append(asyncio.create_task(limited(req)))
-        return list(await asyncio.gather(*tasks))
+            scheduled += gap
+            delay = scheduled - clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(limited(req, scheduled)))
+        out = list(await asyncio.gather(*tasks))
+    stop.set()
+    await probe
+    if client is not None:
+        client.update(loop_lag_s=lags, cpu_s=time.process_time() - cpu0, wall_s=clock() - wall0)
+    return out
 
 
-def run_load(spec: LoadSpec, requests: list[Request], count_tokens: Callable[[str], int] | None = None
-             ) -> list[RequestRecord]:
-    return asyncio.run(run_load_async(spec, requests, count_tokens=count_tokens))
+def run_load(spec: LoadSpec, requests: list[Request], count_tokens: Callable[[str], int] | None = None,
+             client: dict | None = None) -> list[RequestRecord]:
+    return asyncio.run(run_load_async(spec, requests, count_tokens=count_tokens, client=client))

@@ -86,6 +86,8 @@ SERVER_COUNTERS = {
     "generation_tokens": ("vllm:generation_tokens_total",),
     "preemptions": ("vllm:num_preemptions_total", "vllm:num_preemptions"),
     "request_success": ("vllm:request_success_total",),
+    "prefix_cache_hits": ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total"),  # tokens
+    "prefix_cache_queries": ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total"),
 }
 SERVER_GAUGES = {"kv_cache_usage": ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
                  "requests_running": ("vllm:num_requests_running",),

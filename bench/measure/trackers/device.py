@@ -73,7 +73,34 @@ class NvmlDevices:
             s["memory_used_bytes"] = [n.nvmlDeviceGetMemoryInfo(h).used for h in self.handles]
         except n.NVMLError:
             pass  # telemetry is best effort; power is what the energy figures need
+        reasons = self.clock_event_reasons()
+        if reasons is not None:
+            s["clock_event_reasons"] = reasons
         return s
+
+    def clock_event_reasons(self) -> list[int] | None:
+        """NVML clock-event (throttle) reason bitmasks, one per device; None where the driver lacks them."""
+        n = self.nvml
+        fn = getattr(n, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
+            n, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
+        try:
+            vals = [fn(h) for h in self.handles] if fn else None
+        except Exception:  # noqa: BLE001 - best effort: any failure means "not measured"
+            return None
+        return vals if vals and all(isinstance(v, int) for v in vals) else None
+
+    def other_processes(self) -> list[int] | None:
+        """Pids with a compute context on these GPUs that are neither this process nor its children."""
+        try:
+            import psutil
+
+            mine = {os.getpid(), *(c.pid for c in psutil.Process().children(recursive=True))}
+            pids = {p.pid for h in self.handles for p in self.nvml.nvmlDeviceGetComputeRunningProcesses(h)}
+        except Exception:  # noqa: BLE001 - best effort: any failure means "not measured"
+            return None
+        if not all(isinstance(p, int) for p in pids):
+            return None
+        return sorted(pids - mine)
 
     def memory_total_bytes(self) -> int | None:
         try:
@@ -100,12 +127,14 @@ class DeviceSampler:
         self.sampler = PeriodicSampler(devices.probe, hz)
         self._depth = 0
         self._lock = threading.Lock()
+        self.others_at_start: list[int] | None = None
 
     def start(self) -> int:
         """Start (or join) the window; returns the index of its first sample."""
         with self._lock:
             self._depth += 1
             if self._depth == 1:
+                self.others_at_start = self.devices.other_processes()
                 self.sampler.start()
             else:
                 self.sampler.take()
@@ -134,7 +163,19 @@ class DeviceSampler:
             vals = [sum(s[key]) / len(s[key]) for _, s in self.samples if key in s]
             out[key] = {"mean": sum(vals) / len(vals), "max": max(vals)} if vals else None
         out["power_limit_w"] = self.devices.power_limit_w()
+        masks = [m for _, s in self.samples for m in s.get("clock_event_reasons", [])]
+        out["slowdown_reasons_mask"] = None
+        if masks:
+            acc = 0
+            for m in masks:
+                acc |= m
+            out["slowdown_reasons_mask"] = acc  # OR of the NVML clock-event reasons seen over the window
+        out["other_processes_at_start"] = self.others_at_start
         return out
+
+    def power_samples(self) -> list[tuple[float, float]] | None:
+        """(time_s, W summed over the devices) over the last window, on the records' clock."""
+        return [(t, sum(s["power_w"])) for t, s in self.samples if "power_w" in s] or None
 
     def memory(self) -> dict | None:
         """Peak device memory used (summed over the devices) over the last window, and their total."""
