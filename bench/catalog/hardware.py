@@ -175,17 +175,17 @@ def get_chip(chip_id: str) -> Chip:
     return chip
 
 
-def rows() -> list[dict]:
-    """``list hardware``: one row per chip."""
-    return [row(c) for c in chips().values()]
-
-
 def row(c: Chip) -> dict:
     return {"id": c.id, "name": c.name, "year": c.year, "fp16_tflops": c.tflops.fp16 or c.tflops.bf16,
             "fp8_tflops": c.tflops.fp8, "int8_tops": c.tflops.int8, "memory_gb": c.memory_gb,
             "bandwidth_tbs": c.bandwidth_tbs, "interconnect_gbs": c.interconnect_gbs, "tdp_w": c.tdp_w,
             "server_power_w": c.server_power_w,
             "disputed": ", ".join(sorted({a.field for a in c.alternatives})) or None}
+
+
+def rows() -> list[dict]:
+    """``list hardware``: one row per chip."""
+    return [row(c) for c in chips().values()]
 
 
 _NAME_HINTS = (("h100 pcie", "h100-pcie"), ("h100", "h100-sxm"), ("h200", "h200"), ("h800", "h800"),
