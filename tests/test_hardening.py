@@ -366,11 +366,11 @@ def test_unwritable_report_path_is_found_before_the_run(tmp_path, capsys):
 
 # the last-resort guard ------------------------------------------------------------------------------
 def test_an_unexpected_exception_is_one_line_and_exit_1(monkeypatch, capsys):
-    from bench.cli import run as cli_run
+    from bench.catalog import models as catalog_models
 
     def boom(args):
         raise ZeroDivisionError("division by zero\nsecond line")
-    monkeypatch.setattr(cli_run, "_list_rows", lambda what: boom(None))
+    monkeypatch.setattr(catalog_models, "rows", lambda: boom(None))
     code, out, err = run_main(capsys, "list", "models")
     assert code == 1 and err == ("error: internal: ZeroDivisionError: division by zero second line "
                                  "(rerun with -v for the traceback)\n")
