@@ -105,9 +105,11 @@ def test_resolve_chip_engine_pooled_and_errors():
     assert nochip.efficiency.mbu == 0.5 and nochip.sigma_log == pytest.approx(0.45) and "no published rows" in nochip.note
     with pytest.raises(InputError, match="h20=vllm: no such profile"):
         PR.resolve(profs, "h20", "vllm")
-    assert PR.parse_profile_flag("h20=sglang, 910B=all") == {"h20": "sglang", "910b": "all"}
+    from bench.cli.args import profile_names
+
+    assert profile_names("h20=sglang, 910B=all") == {"h20": "sglang", "910b": "all"}
     with pytest.raises(InputError, match="expected CHIP=NAME"):
-        PR.parse_profile_flag("h20")
+        profile_names("h20")
 
 
 def test_catalog_profiles_rest_on_rows():

@@ -342,21 +342,6 @@ def with_overrides(profile: Profile, mbu: float | None = None, mfu: float | None
                    note="MBU/MFU given by the user: no band")
 
 
-def parse_profile_flag(spec: str | None) -> dict[str, str]:
-    """'h20=sglang,910b=defaults' -> {'h20': 'sglang', '910b': 'defaults'}."""
-    from bench.errors import InputError
-
-    out = {}
-    for part in (spec or "").split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise InputError(f"--profile '{part}': expected CHIP=NAME, e.g. h20=sglang or 910b=all")
-        k, v = part.split("=", 1)
-        out[k.strip().lower()] = v.strip()
-    return out
-
-
 _CACHE: dict = {}
 
 

@@ -11,17 +11,16 @@ import platform
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bench.catalog.base import Frozen
 from bench.catalog.dtypes import canonical
 from bench.errors import ConfigError, InputError
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
 
 
-class Tflops(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Tflops(Frozen):
     fp32: float | None = Field(default=None, gt=0)
     bf16: float | None = Field(default=None, gt=0)
     fp16: float | None = Field(default=None, gt=0)
@@ -29,15 +28,13 @@ class Tflops(BaseModel):
     int8: float | None = Field(default=None, gt=0)
 
 
-class Alternative(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Alternative(Frozen):
     field: str
     value: float
     source: str
 
 
-class Chip(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Chip(Frozen):
     id: str
     vendor: str
     name: str
@@ -87,21 +84,15 @@ class _File(BaseModel):
 
 
 def _load_file(text: str, where: str) -> list[Chip]:
-    from bench.config.load import DuplicateKeyError, UniqueKeyLoader
+    from bench.config.load import parse_yaml
 
+    data = parse_yaml(text, where)
     try:
-        return _File.model_validate(yaml.load(text, Loader=UniqueKeyLoader)).chips  # noqa: S506 - SafeLoader subclass
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"{where}:{exc.line}: key '{exc.key}' is given twice{exc.where}; keep one") from None
+        return _File.model_validate(data).chips
     except ValidationError as exc:
         e = exc.errors()[0]
         loc = ".".join(str(x) for x in e["loc"]) or "(top level): a mapping with a 'chips:' list is expected"
         raise ConfigError(f"{where}: {loc}: {e['msg'].removeprefix('Value error, ')}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}{at}: YAML syntax error: {problem}; fix the YAML at that line") from None
 
 
 def local_cpu() -> Chip:
@@ -175,17 +166,17 @@ def get_chip(chip_id: str) -> Chip:
     return chip
 
 
-def rows() -> list[dict]:
-    """``list hardware``: one row per chip."""
-    return [row(c) for c in chips().values()]
-
-
 def row(c: Chip) -> dict:
     return {"id": c.id, "name": c.name, "year": c.year, "fp16_tflops": c.tflops.fp16 or c.tflops.bf16,
             "fp8_tflops": c.tflops.fp8, "int8_tops": c.tflops.int8, "memory_gb": c.memory_gb,
             "bandwidth_tbs": c.bandwidth_tbs, "interconnect_gbs": c.interconnect_gbs, "tdp_w": c.tdp_w,
             "server_power_w": c.server_power_w,
             "disputed": ", ".join(sorted({a.field for a in c.alternatives})) or None}
+
+
+def rows() -> list[dict]:
+    """``list hardware``: one row per chip."""
+    return [row(c) for c in chips().values()]
 
 
 _NAME_HINTS = (("h100 pcie", "h100-pcie"), ("h100", "h100-sxm"), ("h200", "h200"), ("h800", "h800"),

@@ -10,17 +10,14 @@ from importlib import resources
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import Field, PositiveInt
 
+from bench.catalog.base import Frozen
 from bench.catalog.dtypes import bytes_per_element
 from bench.errors import ConfigError
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Arch(_Strict):
+class Arch(Frozen):
     layers: PositiveInt
     hidden: PositiveInt
     heads: PositiveInt
@@ -33,7 +30,7 @@ class Arch(_Strict):
     softmax_attention_every: PositiveInt = 1  # hybrid linear-attention models: 1 softmax layer in N
 
 
-class Moe(_Strict):
+class Moe(Frozen):
     experts: PositiveInt
     top_k: PositiveInt
     shared_experts: int = Field(ge=0)
@@ -42,7 +39,7 @@ class Moe(_Strict):
     moe_every: PositiveInt = 1  # 2 = every second layer is MoE (Llama 4 Maverick)
 
 
-class Mla(_Strict):
+class Mla(Frozen):
     q_lora_rank: PositiveInt | None
     kv_lora_rank: PositiveInt
     qk_nope_head_dim: PositiveInt
@@ -50,12 +47,12 @@ class Mla(_Strict):
     v_head_dim: PositiveInt
 
 
-class ApiPrice(_Strict):
+class ApiPrice(Frozen):
     input: float | None = None
     output: float | None = None
 
 
-class ModelEntry(_Strict):
+class ModelEntry(Frozen):
     id: str
     hf_id: str
     origin: Literal["CN", "US"]
@@ -73,7 +70,7 @@ class ModelEntry(_Strict):
     notes: str | None = None
 
 
-class _Catalog(_Strict):
+class _Catalog(Frozen):
     models: list[ModelEntry]
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bench.catalog.base import Frozen
 from bench.errors import ConfigError
 
 UNITS = ("output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_s_per_accelerator", "input_tok_s_total",
@@ -23,14 +24,12 @@ Unit = Literal["output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_
                "input_tok_s_total", "tok_s_per_user", "tpot_ms"]
 
 
-class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Spec(Frozen):
     method: str
     acceptance_length: float | None = Field(default=None, ge=1)
 
 
-class Row(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Row(Frozen):
     id: str
     model: str
     dtype: str

@@ -115,7 +115,7 @@ def cmd_cost(args) -> int:
         if need:
             raise InputError(f"cost --project also needs {', '.join(need)}")
         prof = profiles.resolve(profiles.catalog_profiles(), chip.id,
-                                profiles.parse_profile_flag(args.profile).get(chip.id))
+                                checks.profile_names(args.profile).get(chip.id))
         shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype)
         entries = [cost.price_projection(catalog.get_model(args.model), chip, shape, prof, terms, fx,
                                          args.blend_ratio, args.power_w, args.server_overhead)]
@@ -233,7 +233,7 @@ def cmd_project(args) -> int:
 
         _print_invalid_warnings(RunDir.open_existing(Path(args.calibrate)).latest_cases(), args.calibrate)
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
-    names = profiles.parse_profile_flag(args.profile)
+    names = checks.profile_names(args.profile)
     batch = args.batch or args.concurrency
     w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype)
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
@@ -325,7 +325,7 @@ def cmd_capacity(args) -> int:
     if args.compare and len(chips) != 2:
         raise InputError(f"--compare '{args.compare}': give exactly two chip ids, e.g. h20,910b")
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
-    names = profiles.parse_profile_flag(args.profile)
+    names = checks.profile_names(args.profile)
     rows = [capacity.chip_capacity(
         m, chip, args.input_tokens, args.output_tokens, args.dtype,
         power_w=args.power_mw * 1e6 if args.power_mw is not None else None, accelerators=args.accelerators,

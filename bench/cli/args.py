@@ -63,25 +63,39 @@ def pue(name: str, value: float | None) -> None:
         raise InputError(f"{name} must be >= 1 (facility power / IT power) and at most 10; found {value:g}")
 
 
+def chip_pairs(name: str, spec: str | None, what: str, example: str) -> list[tuple[str, str, str]]:
+    """``CHIP=VALUE,CHIP=VALUE`` as (lower-case chip, value, the part as typed) in order; a part without
+    '=' is refused, naming the flag (``what`` names the value: FACTOR, NAME)."""
+    out = []
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise InputError(f"{name} '{part}': expected CHIP={what}, e.g. {example}")
+        k, v = part.split("=", 1)
+        out.append((k.strip().lower(), v.strip(), part))
+    return out
+
+
+def profile_names(spec: str | None) -> dict[str, str]:
+    """``--profile h20=sglang,910b=defaults`` as {chip id: profile name}."""
+    return {k: v for k, v, _ in chip_pairs("--profile", spec, "NAME", "h20=sglang or 910b=all")}
+
+
 def sw_efficiency(spec: str | None, chips_asked=()) -> dict[str, float]:
     """``--sw-efficiency 910b=0.725,h20=0.9`` as {chip id: factor in (0, 1]}; each chip must be one of
     ``chips_asked`` (else it would be silently ignored)."""
     known = {c.id for c in chips_asked}
     out = {}
-    for part in (spec or "").split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise InputError(f"--sw-efficiency '{part}': expected CHIP=FACTOR, e.g. 910b=0.725")
-        k, v = part.split("=", 1)
+    for k, v, part in chip_pairs("--sw-efficiency", spec, "FACTOR", "910b=0.725"):
         try:
-            out[k.strip().lower()] = float(v)
+            out[k] = float(v)
         except ValueError:
             raise InputError(f"--sw-efficiency '{part}': factor must be a number") from None
-        fraction(f"--sw-efficiency {k}", out[k.strip().lower()])
-        if known and k.strip().lower() not in known:
-            raise InputError(f"--sw-efficiency '{part}': '{k.strip()}' is not one of the chips asked for "
-                             f"({', '.join(sorted(known))}); use one of them")
+        fraction(f"--sw-efficiency {k}", out[k])
+        if known and k not in known:
+            raise InputError(f"--sw-efficiency '{part}': '{part.split('=', 1)[0].strip()}' is not one of the chips "
+                             f"asked for ({', '.join(sorted(known))}); use one of them")
     if spec is not None and not out:
         raise InputError(f"--sw-efficiency '{spec}': no CHIP=FACTOR given, e.g. 910b=0.725")
     return out

@@ -37,6 +37,22 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML text -> data for every YAML file the package reads (configs, user hardware files): a key given
+    twice, nesting too deep or a syntax error is one ``ConfigError`` line naming ``where`` and the line."""
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{where}:{exc.line}: key '{exc.key}' is given twice{exc.where}; keep one") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply; give plain YAML") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}{at}: YAML syntax error: {problem}; fix the YAML at that line") from None
+
+
 # ---------------------------------------------------------------------------- loading and errors
 def _loc(loc: tuple) -> str:
     parts: list[str] = []
@@ -130,17 +146,7 @@ def load_config(path: str | Path) -> tuple[BenchConfig, str]:
                           "YAML") from None
     if "\x00" in text:
         raise ConfigError(f"{p}: contains NUL bytes (a binary file?); give a YAML config file") from None
-    try:
-        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"{p}:{exc.line}: key '{exc.key}' is given twice{exc.where}; keep one") from None
-    except RecursionError:
-        raise ConfigError(f"{p}: nested too deeply; give a plain YAML config") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{p}{where}: YAML syntax error: {problem}; fix the YAML at that line") from None
+    data = parse_yaml(text, str(p))
     if _too_big(data):
         raise ConfigError(f"{p}: more than {MAX_CONFIG_NODES:,} values once YAML aliases are expanded; give a plain "
                           "config")
