@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 from bench.catalog import pricing
 from bench.errors import InputError
+from bench.results.schema import rate_divisor
 
 HOURS_PER_YEAR = 8760.0
 
@@ -138,7 +139,7 @@ def rates_from_case(case: dict) -> Rates | None:
     """Phase rates per accelerator from a measured case summary (None when the case has no output).
 
     Prefill time = sum over batches of the time to first token; decode time = window - prefill time."""
-    acc = max(case.get("accelerators") or 1, 1)
+    acc = rate_divisor(case.get("accelerators"))
     win, pre = case.get("window_s"), case.get("prefill_tok_s")
     n_in, n_out = case.get("input_tokens"), case.get("output_tokens")
     if not win or not n_out:
@@ -187,7 +188,7 @@ def measured_power_w(case: dict) -> float | None:
     e = case.get("energy") or {}
     if e.get("source") in (None, "none") or e.get("avg_power_w") is None:
         return None
-    return e["avg_power_w"] / max(case.get("accelerators") or 1, 1)
+    return e["avg_power_w"] / rate_divisor(case.get("accelerators"))
 
 
 def hourly(terms, chip, measured_w: float | None = None, power_w: float | None = None,

@@ -18,6 +18,7 @@ from bench.catalog.dtypes import canonical
 from bench.catalog.hardware import Chip
 from bench.catalog.models import ModelEntry
 from bench.errors import BenchError, InputError
+from bench.results.schema import rate_divisor
 
 
 def step_roofline(m: ModelEntry, chip: Chip, dtype: str, batch: int, ctx: float, accelerators: int = 1) -> tuple:
@@ -37,7 +38,7 @@ def case_point(m: ModelEntry, chip: Chip, case: dict) -> dict | None:
     if not tpot or not wl:
         return None
     dtype = canonical((case.get("backend") or {}).get("dtype", "bf16"))
-    acc = max(case.get("accelerators") or 1, 1)
+    acc = rate_divisor(case.get("accelerators"))
     b, n_in, n_out = wl["batch_size"], wl["input_tokens"], wl["output_tokens"]
     t_mem, t_cmp = step_roofline(m, chip, dtype, b, n_in + n_out / 2, acc)
     p_cmp = b * catalog.prefill_flops(m, n_in) / (projection.check_dtype(chip, dtype) * 1e12 * acc)

@@ -28,6 +28,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from bench.analysis.projection import Efficiency
+from bench.results.schema import rate_divisor
 
 MAX_BATCH_CAP = 1024  # 'max' rows: the memory-bound batch, capped like projection.max_load
 MIN_ENGINE_ROWS = 3  # a chip/engine profile needs this many rows; below, the chip's profile is used
@@ -139,7 +140,7 @@ def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str
         if m is None or not tpot or c.get("status") != "ok" or not wl:
             continue
         t, _ = terms_for(m, chip, canonical(c["backend"]["dtype"]), wl["input_tokens"], wl["output_tokens"],
-                         wl["batch_size"], max(c.get("accelerators") or 1, 1), "tpot_ms", "decode",
+                         wl["batch_size"], rate_divisor(c.get("accelerators")), "tpot_ms", "decode",
                          f"local:{c.get('case_id', '?')}")
         if t is not None:
             out.append((t, tpot * 1e3, chip.id))
