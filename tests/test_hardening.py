@@ -90,7 +90,8 @@ def test_resume_after_torn_line_and_orphan_records_loses_and_duplicates_nothing(
 def test_append_starts_on_a_fresh_line_after_a_torn_fragment(tmp_path):
     rd = RunDir.create(tmp_path, "x")
     case = {"schema_version": 1, "case_id": "a", "status": "ok", "model": {"label": "m"},
-            "backend": {"kind": "transformers", "dtype": "float32"}}
+            "backend": {"kind": "transformers", "dtype": "float32"},
+            "workload": {"batch_size": 1, "input_tokens": 4, "output_tokens": 2}}  # a valid ok case
     rd.append_case(dict(case), [])
     with open(rd.cases_path, "a") as f:
         f.write('{"schema_version": 1, "case_id": "to')
