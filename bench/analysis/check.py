@@ -63,7 +63,8 @@ class Report:
 
 def values_of(case: dict, metric: str) -> list[float]:
     """Per-trial values of a metric (the ``trials`` block), else the single headline value."""
-    from bench.measure.trials import HEADLINE, dig
+    from bench.measure.trials import HEADLINE
+    from bench.results.rundir import dig
 
     t = ((case.get("trials") or {}).get("metrics") or {}).get(metric)
     if t is not None:

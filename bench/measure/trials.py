@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench import metrics, stats, validity, window
+from bench.results.rundir import dig
 
 # headline metric -> where it is in one trial's summary (dotted path)
 HEADLINE = {
@@ -67,14 +68,6 @@ class Plan:
         return {"mode": "adaptive", "ci_rel": self.ci_rel, "min_trials": self.min_trials,
                 "max_trials": self.max_trials, "achieved_ci_rel": rel,
                 "converged": rel is not None and rel <= self.ci_rel}
-
-
-def dig(d: dict, dotted: str):
-    for part in dotted.split("."):
-        if not isinstance(d, dict):
-            return None
-        d = d.get(part)
-    return d
 
 
 def pressure_pct(before: dict | None, after: dict | None, wall_s: float) -> float | None:

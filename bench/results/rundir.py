@@ -52,7 +52,8 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _dig(d: dict, dotted: str):
+def dig(d: dict, dotted: str):
+    """``d["a"]["b"]`` for ``"a.b"``; None where a level is missing or not an object."""
     for part in dotted.split("."):
         if not isinstance(d, dict):
             return None
@@ -61,7 +62,7 @@ def _dig(d: dict, dotted: str):
 
 
 def _check_number(case: dict, dotted: str, where: str) -> None:
-    v = _dig(case, dotted)
+    v = dig(case, dotted)
     if v is None:
         return
     if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -82,15 +83,15 @@ _MANIFEST_SHAPE = {  # dotted key: the type it must have when present (None allo
 def validate_manifest(m: dict, where) -> dict:
     """The manifest keys readers use, each of its type; one InputError naming the file otherwise."""
     for dotted, types in _MANIFEST_SHAPE.items():
-        v = _dig(m, dotted)
+        v = dig(m, dotted)
         if v is not None and (isinstance(v, bool) or not isinstance(v, types)):
             raise InputError(f"{where}: {dotted} is {json.dumps(v, default=str)[:40]}, not of the expected type; the "
                              "file is damaged: restore it or rerun")
-    for k, v in ((_dig(m, "environment.versions") or {}).items()):
+    for k, v in ((dig(m, "environment.versions") or {}).items()):
         if v is not None and not isinstance(v, str):
             raise InputError(f"{where}: environment.versions.{k} must be a version string; the file is damaged")
     for dotted in ("cpu_pressure_start.some_avg10", "cpu_pressure_end.some_avg10"):
-        v = _dig(m, dotted)
+        v = dig(m, dotted)
         if isinstance(v, float) and not math.isfinite(v):
             raise InputError(f"{where}: {dotted} is not a finite number; the file is damaged")
     return m
@@ -119,7 +120,7 @@ def validate_case(case, where: str) -> dict:
             raise InputError(f"{where}: {key} must be an object; found {type(case[key]).__name__}")
     for dotted in ("hardware", "provenance", "error", "energy.source", "backend.device", "model.kind",
                    "model.weights", "workload.kind", "validity.verdict"):
-        v = _dig(case, dotted)
+        v = dig(case, dotted)
         if v is not None and not isinstance(v, str):
             raise InputError(f"{where}: {dotted} must be a string; found {json.dumps(v, default=str)[:40]}; the file "
                              "is damaged")
@@ -393,7 +394,7 @@ class RunDir:
     def write_summary_csv(self) -> None:
         import pandas as pd
 
-        rows = [{col: _dig(c, path) for col, path in SUMMARY_COLUMNS.items()} for c in self.latest_cases()]
+        rows = [{col: dig(c, path) for col, path in SUMMARY_COLUMNS.items()} for c in self.latest_cases()]
         df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
         tmp = self.summary_path.with_suffix(".csv.tmp")
         df.to_csv(tmp, index=False)
