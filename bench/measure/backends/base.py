@@ -140,26 +140,38 @@ class Backend(ABC):
 class OfflineBackend(Backend):
     """Runs batches of token-id prompts to exactly ``output_tokens`` new tokens each."""
 
-    @abstractmethod
-    def run_batch(self, prompts: list[list[int]], output_tokens: int, batch_id: str) -> list[RequestRecord]:
-        """Run one batch to exactly ``output_tokens`` new tokens each, timestamping every step."""
+    tokenizer = None  # the model's tokenizer where the backend has one (datasets of text need it)
+    max_model_len: int | None = None  # the context, where known (datasets are clipped to it)
 
-    def _batches(self, workload: CaseWorkload, loaded: LoadedModel) -> list[list[list[int]]]:
-        return prompts.offline_batches(workload, loaded.vocab_size, set(loaded.special_token_ids))
+    @abstractmethod
+    def run_batch(self, prompts: list[list[int]], output_tokens: int | list[int], batch_id: str) -> list[RequestRecord]:
+        """Run one batch to exactly ``output_tokens`` new tokens each (one length, or one per prompt),
+        timestamping every step."""
+
+    def _batches(self, workload: CaseWorkload, loaded: LoadedModel) -> tuple[list[list[list[int]]], dict | None]:
+        """The case's batches, and the ``dataset`` result block when they come from ``workload.dataset``."""
+        if workload.dataset is not None:
+            return prompts.dataset_batches(workload, prompts.token_source(self, loaded))
+        return prompts.offline_batches(workload, loaded.vocab_size, set(loaded.special_token_ids)), None
 
     def warmup(self, workload: CaseWorkload, loaded: LoadedModel) -> None:
-        batches = self._batches(workload, loaded)
+        batches, _ = self._batches(workload, loaded)
         for i in range(workload.warmup_batches):
-            self.run_batch(batches[i % len(batches)], workload.output_tokens, f"{workload.case_id}/warmup{i}")
+            b = batches[i % len(batches)]
+            self.run_batch(b, prompts.output_tokens_of(b, workload.output_tokens), f"{workload.case_id}/warmup{i}")
 
     def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:
         """Every batch of the case, ``repeats`` times."""
         records: list[RequestRecord] = []
-        batches = self._batches(workload, loaded)
+        batches, dataset = self._batches(workload, loaded)
         for rep in range(workload.repeats):
             for b, batch in enumerate(batches):
-                records += self.run_batch(batch, workload.output_tokens, f"{workload.case_id}/r{rep}b{b}")
-        return Measured(records, self.notes_blocks(records))
+                records += self.run_batch(batch, prompts.output_tokens_of(batch, workload.output_tokens),
+                                          f"{workload.case_id}/r{rep}b{b}")
+        blocks = self.notes_blocks(records)
+        if dataset is not None:
+            blocks["dataset"] = dataset
+        return Measured(records, blocks)
 
     def notes_blocks(self, records: list[RequestRecord]) -> dict:
         """Result blocks about the records just measured (none by default)."""
