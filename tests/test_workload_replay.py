@@ -54,15 +54,34 @@ def test_trace_replay_sends_each_request_within_5_ms(own_process_server):
         assert lags[-1] >= 0 and r.send_lag_s == pytest.approx(lags[-1])  # never early
     assert metrics.summarize(recs)["send_lag_s"]["max"] == pytest.approx(max(lags))
     late = [x for x in lags if x >= 0.005]
-    # The bound holds for every request on a machine with a free core. On an overloaded one (load
-    # average above the cores: a bare asyncio timer on the same schedule, without any HTTP, then misses
-    # 5 ms about one time in ten here) the OS deschedules the process for longer than that, which no
-    # client can prevent: then at most a quarter may miss it, and the median must stay under 1 ms.
     shown = [round(x * 1e3, 2) for x in lags]
+    # The bound holds for every request on a machine with a free core. On an overloaded one (load
+    # average above the cores) the OS deschedules the process for longer than 5 ms now and then, which no
+    # client can prevent: a bare asyncio timer on the same schedule (no HTTP at all) is then late too.
+    # The client may add at most a few late sends to the machine's own, and the median stays under 2 ms.
     if os.getloadavg()[0] < (os.cpu_count() or 1):
         assert not late, shown
     else:
-        assert len(late) <= len(lags) // 4 and sorted(lags)[len(lags) // 2] < 0.001, shown
+        machine_late = bare_timer_late(arrivals)
+        assert len(late) <= 2 * machine_late + 4, (machine_late, shown)
+        assert sorted(lags)[len(lags) // 2] < 0.002, shown
+
+
+def bare_timer_late(arrivals: list[float]) -> int:
+    """How many wake-ups of plain ``asyncio.sleep`` timers on the schedule land 5 ms or more late here."""
+    import asyncio
+    import time
+
+    async def main():
+        start = time.perf_counter() + 0.02
+        late = []
+
+        async def one(a):
+            await asyncio.sleep(max(0.0, start + a - time.perf_counter()))
+            late.append(time.perf_counter() - start - a >= 0.005)
+        await asyncio.gather(*(one(a) for a in arrivals))
+        return sum(late)
+    return asyncio.run(main())
 
 
 def test_sessions_wait_for_the_answer_and_the_think_time(server):
