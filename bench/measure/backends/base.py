@@ -148,14 +148,18 @@ class OfflineBackend(Backend):
         """Run one batch to exactly ``output_tokens`` new tokens each (one length, or one per prompt),
         timestamping every step."""
 
-    def _batches(self, workload: CaseWorkload, loaded: LoadedModel) -> tuple[list[list[list[int]]], dict | None]:
-        """The case's batches, and the ``dataset`` result block when they come from ``workload.dataset``."""
+    _dataset_block: dict | None = None  # the last dataset batches' `dataset` result block (_batches → measure)
+
+    def _batches(self, workload: CaseWorkload, loaded: LoadedModel) -> list[list[list[int]]]:
+        """The case's batches: random prompts, or ``workload.dataset``'s requests (each with its own output
+        length; their ``dataset`` block is kept for the result)."""
         if workload.dataset is not None:
-            return prompts.dataset_batches(workload, prompts.token_source(self, loaded))
-        return prompts.offline_batches(workload, loaded.vocab_size, set(loaded.special_token_ids)), None
+            batches, self._dataset_block = prompts.dataset_batches(workload, prompts.token_source(self, loaded))
+            return batches
+        return prompts.offline_batches(workload, loaded.vocab_size, set(loaded.special_token_ids))
 
     def warmup(self, workload: CaseWorkload, loaded: LoadedModel) -> None:
-        batches, _ = self._batches(workload, loaded)
+        batches = self._batches(workload, loaded)
         for i in range(workload.warmup_batches):
             b = batches[i % len(batches)]
             self.run_batch(b, prompts.output_tokens_of(b, workload.output_tokens), f"{workload.case_id}/warmup{i}")
@@ -163,14 +167,14 @@ class OfflineBackend(Backend):
     def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:
         """Every batch of the case, ``repeats`` times."""
         records: list[RequestRecord] = []
-        batches, dataset = self._batches(workload, loaded)
+        batches = self._batches(workload, loaded)
         for rep in range(workload.repeats):
             for b, batch in enumerate(batches):
                 records += self.run_batch(batch, prompts.output_tokens_of(batch, workload.output_tokens),
                                           f"{workload.case_id}/r{rep}b{b}")
         blocks = self.notes_blocks(records)
-        if dataset is not None:
-            blocks["dataset"] = dataset
+        if workload.dataset is not None:
+            blocks["dataset"] = self._dataset_block
         return Measured(records, blocks)
 
     def notes_blocks(self, records: list[RequestRecord]) -> dict:

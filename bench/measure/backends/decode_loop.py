@@ -153,7 +153,7 @@ class DecodeLoopBackend(OfflineBackend):
                                    "fallback_note": "dataset workloads (ragged batches) run eagerly"
                                    if self.compile != "none" else self._fallback_note}
         else:
-            self._compile_block = self._compile_for(workload, self._batches(workload, loaded)[0])
+            self._compile_block = self._compile_for(workload, self._batches(workload, loaded))
         super().warmup(workload, loaded)
 
     def _compile_for(self, case, prompt_sets) -> dict:
