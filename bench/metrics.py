@@ -38,6 +38,11 @@ class RequestRecord:
     send_lag_s: float | None = None
     requested_input_tokens: int | None = None  # what the prompt was built to be (server usage may differ)
     trial: int | None = None  # which trial of the case (workload.trials) measured it
+    # Workloads: the first token of the answer itself (after any reasoning_content tokens), and the
+    # request's session and turn (multi-turn datasets).
+    first_output_at_s: float | None = None
+    session_id: str | None = None
+    turn: int | None = None
 
     @property
     def first_token_s(self) -> float | None:
@@ -65,6 +70,26 @@ class RequestRecord:
 
 def ttft_s(r: RequestRecord) -> float | None:
     return None if r.first_token_s is None else r.first_token_s - r.submitted_s
+
+
+def ttfot_s(r: RequestRecord) -> float | None:
+    """Time to first output token: like TTFT, but reasoning tokens do not count."""
+    return None if r.first_output_at_s is None else r.first_output_at_s - r.submitted_s
+
+
+def per_turn(records: list[RequestRecord]) -> list[dict] | None:
+    """TTFT by turn of multi-turn sessions (None when no request has a turn): a TTFT that stays flat
+    as the history grows shows that the engine reuses the history's KV cache."""
+    turns = sorted({r.turn for r in records if r.turn is not None})
+    if not turns:
+        return None
+    ok = [r for r in records if r.success and r.done_s is not None]
+    return [{"turn": t, "input_tokens_mean": _mean([r.input_tokens for r in ok if r.turn == t]),
+             "ttft_s": distribution([ttft_s(r) for r in ok if r.turn == t])} for t in turns]
+
+
+def _mean(v: list[float]) -> float | None:
+    return sum(v) / len(v) if v else None
 
 
 def e2e_s(r: RequestRecord) -> float | None:
@@ -124,6 +149,13 @@ def summarize(records: list[RequestRecord]) -> dict:
         "itl_s": distribution([x for r in ok for x in itls_s(r)]),
         "e2e_s": distribution([e2e_s(r) for r in ok]),
     }
+    if any(r.first_output_at_s is not None for r in records):
+        out["ttfot_s"] = distribution([ttfot_s(r) for r in ok])
+    if any(r.send_lag_s is not None for r in records):  # online: how late each request left (see RequestRecord)
+        out["send_lag_s"] = distribution([r.send_lag_s for r in records if r.send_lag_s is not None])
+    turns = per_turn(records)
+    if turns is not None:
+        out["turns"] = turns
     if not ok:
         out.update(window_s=None, output_tok_s=None, total_tok_s=None, requests_per_s=None,
                    prefill_tok_s=None, output_tokens=0, input_tokens=0)

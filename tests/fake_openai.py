@@ -6,7 +6,9 @@ apart and a final usage chunk; ``nousage`` leaves the usage out; ``http500`` ans
 ``slow`` waits before its first byte (for timeouts); ``loaded`` makes each token take ``delay_s`` times
 the requests in flight (latency that grows with load, for the SLO search). It counts the requests in flight and keeps
 the highest count, and the Authorization headers it saw. It also serves ``/v1/models`` and a
-Prometheus ``/metrics`` with vLLM's counter names.
+Prometheus ``/metrics`` with vLLM's counter names. ``reasoning`` (chat) streams its first half of
+tokens as ``reasoning_content`` deltas. ``POST /reset_prefix_cache`` is counted (``resets``); the prefix
+counters count each request's prompt as queries and, when ``prefix_hits`` is set, that many hits.
 """
 from __future__ import annotations
 
@@ -27,6 +29,11 @@ class FakeOpenAI:
         self.generation_tokens = 0
         self.prompt_tokens = 0
         self.success = 0
+        self.resets = 0
+        self.prefix_hits = 0  # hits reported per request (to test the validity warning)
+        self.prefix_queries = 0
+        self.prefix_hit_total = 0
+        self.sent_at: list[float] = []  # perf_counter when each POST arrived
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,14 +61,22 @@ class FakeOpenAI:
                                 f'vllm:prompt_tokens_total{{model_name="ok"}} {fake.prompt_tokens}\n'
                                 f'vllm:request_success_total{{finished_reason="length"}} {fake.success}\n'
                                 f"vllm:num_requests_running {fake.in_flight}\n"
+                                f"vllm:prefix_cache_queries_total {fake.prefix_queries}\n"
+                                f"vllm:prefix_cache_hits_total {fake.prefix_hit_total}\n"
                                 f"vllm:kv_cache_usage_perc {min(1.0, fake.in_flight / 10)}\n")
                     self._send(200, text, "text/plain")
                 else:
                     self._send(404, "{}")
 
             def do_POST(self):
+                arrived = time.perf_counter()
+                if self.path.endswith("/reset_prefix_cache"):
+                    with fake.lock:
+                        fake.resets += 1
+                    return self._send(200, "")
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with fake.lock:
+                    fake.sent_at.append(arrived)
                     fake.bodies.append(body)
                     fake.auth_headers.append(self.headers.get("Authorization"))
                     fake.in_flight += 1
@@ -108,7 +123,10 @@ class FakeOpenAI:
                         break
                     if mode == "drop" and i == 2:
                         break
-                    piece = {"delta": {"content": f" t{i}"}} if chat else {"text": f" t{i}"}
+                    if chat and mode == "reasoning" and i < n // 2:
+                        piece = {"delta": {"reasoning_content": f" r{i}"}}
+                    else:
+                        piece = {"delta": {"content": f" t{i}"}} if chat else {"text": f" t{i}"}
                     self._chunk({"choices": [{"index": 0, **piece}]})
                 if mode in ("drop", "malformed"):
                     self.wfile.write(b"0\r\n\r\n")
@@ -119,6 +137,8 @@ class FakeOpenAI:
                 with fake.lock:
                     fake.generation_tokens += n
                     fake.prompt_tokens += n_prompt
+                    fake.prefix_queries += n_prompt
+                    fake.prefix_hit_total += fake.prefix_hits
                     fake.success += 1
                 self._leave()
                 self._chunk("[DONE]")
@@ -139,3 +159,11 @@ class FakeOpenAI:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+if __name__ == "__main__":  # a server in its own process (timing tests: no GIL shared with the client)
+    import sys
+
+    with FakeOpenAI(delay_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.002) as fake:
+        print(fake.base_url, flush=True)
+        sys.stdin.read()  # until the parent closes our stdin

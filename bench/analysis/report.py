@@ -153,13 +153,84 @@ def chart_capacity(doc: dict) -> bytes:
     return _png(plt, fig)
 
 
-def build_charts(df, capacity_doc: dict | None) -> list[tuple[str, str, bytes]]:
+def _timed_requests(runs) -> list[tuple[str, list[dict]]]:
+    """(case, its request records) for every case whose requests were sent on a spread-out schedule (trace
+    replay, a finite rate, a ramp, sessions): requests.jsonl rows with ``scheduled_s``, more than one time."""
+    from bench.results.rundir import read_jsonl
+
+    out: dict[str, list[dict]] = {}
+    for p, _m, _cases in runs or []:
+        f = Path(p) / "requests.jsonl"
+        if not f.exists():
+            continue
+        for r in read_jsonl(f):
+            if r.get("scheduled_s") is not None:
+                out.setdefault(f"{Path(p).name} · {r['case_id']}", []).append(r)
+    return [(k, v) for k, v in out.items() if len({r["scheduled_s"] for r in v}) > 1]
+
+
+def chart_send_times(timed: list[tuple[str, list[dict]]]) -> bytes:
+    """Intended vs actual send time of every request (trace replay): a point on the diagonal left on
+    time; the lower panel shows how late (ms)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, a2) = plt.subplots(2, 1, figsize=(8, 6), dpi=100, sharex=True)
+    for label, recs in timed:
+        t0 = min(r["scheduled_s"] for r in recs)
+        x = [r["scheduled_s"] - t0 for r in recs]
+        ax.plot(x, [r["submitted_s"] - t0 for r in recs], ".", label=label)
+        a2.plot(x, [(r["submitted_s"] - r["scheduled_s"]) * 1e3 for r in recs], ".", label=label)
+    ax.plot(ax.get_xlim(), ax.get_xlim(), ":", color="#888", label="on time")
+    ax.set_ylabel("actual send time (s)")
+    ax.set_title("Trace replay: intended vs actual send times (measured)")
+    ax.legend(fontsize=7)
+    a2.set_xlabel("intended send time (s after the first request)")
+    a2.set_ylabel("late by (ms)")
+    return _png(plt, fig)
+
+
+def chart_dataset_lengths(runs) -> bytes | None:
+    """Sampled input and output length histograms of every dataset case (from its ``dataset`` block)."""
+    blocks = [(f"{c['case_id']}", c["dataset"]) for _p, _m, cases in runs or [] for c in cases
+              if isinstance(c.get("dataset"), dict) and c["dataset"].get("input_tokens")]
+    if not blocks:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), dpi=100)
+    for label, ds in blocks:
+        for ax, key in zip(axes, ("input_tokens", "output_tokens")):
+            h = ds[key]["histogram"]
+            if h["counts"]:
+                ax.stairs(h["counts"], h["edges"], label=f"{label} (shared prefix "
+                          f"{(ds.get('shared_prefix_share') or 0) * 100:.0f} %)" if key == "input_tokens" else label)
+    for ax, key in zip(axes, ("input tokens per request", "output tokens per request")):
+        ax.set_xlabel(key)
+        ax.set_ylabel("requests")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Sampled workload lengths (dataset cases)")
+    return _png(plt, fig)
+
+
+def build_charts(df, capacity_doc: dict | None, runs=None) -> list[tuple[str, str, bytes]]:
     charts = [("pareto", "Throughput per accelerator vs tokens/s per user", chart_pareto(df)),
               ("latency", "Latency percentiles per case", chart_latency(df)),
               ("cost", "$/M output tokens against batch size", chart_cost(df)),
               ("energy", "Energy per output token", chart_energy(df))]
     if capacity_doc is not None:
         charts.append(("capacity", "H20 vs Ascend 910B: EFLOPS and tokens/day", chart_capacity(capacity_doc)))
+    lengths = chart_dataset_lengths(runs)
+    if lengths is not None:
+        charts.append(("dataset-lengths", "Sampled input/output lengths of dataset cases", lengths))
+    timed = _timed_requests(runs)
+    if timed:
+        charts.append(("send-times", "Intended vs actual send times (trace replay, rates)", chart_send_times(timed)))
     return charts
 
 
@@ -205,7 +276,7 @@ def _validity_html(runs) -> str:
 
 
 def write_html(path: Path, df, runs, warnings: list[str], capacity_doc: dict | None = None) -> None:
-    charts = build_charts(df, capacity_doc)
+    charts = build_charts(df, capacity_doc, runs)
     imgs = "\n".join(
         f'<figure><img class="chart" id="chart-{cid}" alt="{html.escape(title)}" '
         f'src="data:image/png;base64,{base64.b64encode(png).decode()}"><figcaption>{html.escape(title)}</figcaption></figure>'
@@ -264,7 +335,7 @@ def write_markdown(path: Path, df, runs, warnings: list[str], capacity_doc: dict
     parts += [f"- {marks.get(v, v)} `{cid}`: {'; '.join(r) or 'all checks passed'}" + (f" ({ci})" if ci else "")
               for cid, v, r, ci in validity_items(runs)] or ["- no verdicts (older results)"]
     parts += ["", "## Charts", ""]
-    for cid, title, png in build_charts(df, capacity_doc):
+    for cid, title, png in build_charts(df, capacity_doc, runs):
         f = img_dir / f"{cid}.png"
         f.write_bytes(png)
         written.append(f)

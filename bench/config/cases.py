@@ -15,13 +15,15 @@ class Case(BaseModel):
     model_config = ConfigDict(frozen=True)
     case_id: str
     model: ModelSpec
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int | None  # None: per request, from workload.dataset
+    output_tokens: int | None
     num_batches: int
     batch_size: int | None = None  # offline cases: requests per batch; None for online cases
     concurrency: int | None = None  # online cases: the cap on requests in flight; None = no cap
-    request_rate: float | None = None  # requests/s; inf = all at once
+    request_rate: float | None = None  # requests/s; inf = all at once; None with a rate ramp
     kind: Literal["load", "slo-search"] = "load"
+    dataset: str = "random"  # the dataset's label: its kind (kind + index when a sweep repeats a kind)
+    dataset_index: int = 0  # which of workload.datasets() the case draws from
 
 
 def _as_list(v) -> list[int]:
@@ -36,35 +38,22 @@ def _rate_id(rate: float) -> str:
     return "inf" if rate == float("inf") else f"{rate:g}"
 
 
+def _labels(cfg: BenchConfig) -> list[str]:
+    kinds = [d.kind for d in cfg.workload.datasets()]
+    return [k if kinds.count(k) == 1 else f"{k}{i}" for i, k in enumerate(kinds)]
+
+
 def expand(cfg: BenchConfig) -> list[Case]:
     """Cartesian product of the models and every list-valued sweep field, in a stable order:
-    offline backends sweep batch sizes; the openai backend sweeps concurrency x request rate."""
-    w = cfg.workload
+    offline backends sweep batch sizes; the openai backend sweeps concurrency x request rate; a list of
+    datasets repeats that for each."""
     n = sweep_size(cfg)
     if n > MAX_CASES:
         raise ConfigError(f"workload: the sweep has {n:,} cases, more than the limit of {MAX_CASES:,}; split it into "
                           "several configs or shorten its lists")
     cases = []
-    lengths = list(itertools.product(_as_list(w.input_tokens), _as_list(w.output_tokens)))
-    for m in cfg.models:
-        if cfg.backend.kind != "openai":
-            for bs, (n_in, n_out) in itertools.product(w.batch_sizes, lengths):
-                cid = f"{_slug(m.label)}_bs{bs}_in{n_in}_out{n_out}"
-                cases.append(Case(case_id=cid, model=m, batch_size=bs, input_tokens=n_in, output_tokens=n_out,
-                                  num_batches=w.batches_for(bs)))
-            continue
-        concs = w.concurrency or ([] if w.slo_search and not w.request_rates else [None])
-        rates = [float(r) for r in (w.request_rates or ["inf"])]
-        if w.concurrency or w.request_rates or not w.slo_search:
-            for c, r, (n_in, n_out) in itertools.product(concs, rates, lengths):
-                cid = f"{_slug(m.label)}_c{c or 'max'}_r{_rate_id(r)}_in{n_in}_out{n_out}"
-                cases.append(Case(case_id=cid, model=m, input_tokens=n_in, output_tokens=n_out,
-                                  num_batches=1, concurrency=c, request_rate=r))
-        if w.slo_search:
-            for n_in, n_out in lengths:
-                cid = f"{_slug(m.label)}_slo-search-{w.slo_search.over}_in{n_in}_out{n_out}"
-                cases.append(Case(case_id=cid, model=m, input_tokens=n_in, output_tokens=n_out,
-                                  num_batches=1, kind="slo-search"))
+    for di, ds in enumerate(_labels(cfg)):
+        cases += _expand_one(cfg, ds, di)
     counts = Counter(c.case_id for c in cases)  # linear: a set, never list.count
     dupes = sorted(i for i, k in counts.items() if k > 1)
     if dupes:  # e.g. two model paths with the same directory name
@@ -73,16 +62,62 @@ def expand(cfg: BenchConfig) -> list[Case]:
     return cases
 
 
+def _lengths(cfg: BenchConfig, di: int) -> list[tuple]:
+    w = cfg.workload
+    if w.datasets()[di].kind != "random":
+        return [(None, None)]  # the dataset carries each request's lengths
+    return list(itertools.product(_as_list(w.input_tokens), _as_list(w.output_tokens)))
+
+
+def _expand_one(cfg: BenchConfig, ds: str, di: int) -> list[Case]:
+    w = cfg.workload
+    lengths = _lengths(cfg, di)
+    cases: list[Case] = []
+
+    def shape(n_in, n_out) -> str:
+        return f"in{n_in}_out{n_out}" if n_in is not None else ds
+    for m in cfg.models:
+        if cfg.backend.kind != "openai":
+            for bs, (n_in, n_out) in itertools.product(w.batch_sizes, lengths):
+                cid = f"{_slug(m.label)}_bs{bs}_{shape(n_in, n_out)}"
+                cases.append(Case(case_id=cid, model=m, batch_size=bs, input_tokens=n_in, output_tokens=n_out,
+                                  num_batches=w.batches_for(bs), dataset=ds, dataset_index=di))
+            continue
+        concs = w.concurrency or ([] if w.slo_search and not w.request_rates else [None])
+        ramp = w.request_rate_ramp
+        rates = [None] if ramp else [float(r) for r in (w.request_rates or ["inf"])]
+        if w.concurrency or w.request_rates or ramp or not w.slo_search:
+            for c, r, (n_in, n_out) in itertools.product(concs, rates, lengths):
+                rid = f"ramp{ramp.from_rps:g}-{ramp.to_rps:g}" if ramp else _rate_id(r)
+                cid = f"{_slug(m.label)}_c{c or 'max'}_r{rid}_{shape(n_in, n_out)}"
+                cases.append(Case(case_id=cid, model=m, input_tokens=n_in, output_tokens=n_out,
+                                  num_batches=1, concurrency=c, request_rate=r, dataset=ds, dataset_index=di))
+        if w.slo_search:
+            for n_in, n_out in lengths:
+                cid = f"{_slug(m.label)}_slo-search-{w.slo_search.over}_{shape(n_in, n_out)}"
+                cases.append(Case(case_id=cid, model=m, input_tokens=n_in, output_tokens=n_out,
+                                  num_batches=1, kind="slo-search", dataset=ds, dataset_index=di))
+    return cases
+
+
+def case_dataset(cfg: BenchConfig, case: Case):
+    """The ``workload.dataset`` spec a case draws its requests from."""
+    return cfg.workload.datasets()[case.dataset_index]
+
+
 def sweep_size(cfg: BenchConfig) -> int:
     """How many cases ``expand`` makes, counted without building them."""
     w = cfg.workload
-    lengths = len(_as_list(w.input_tokens)) * len(_as_list(w.output_tokens))
-    if cfg.backend.kind != "openai":
-        per_model = len(w.batch_sizes or []) * lengths
-    else:
-        per_model = 0
-        if w.concurrency or w.request_rates or not w.slo_search:
-            per_model += len(w.concurrency or [None]) * len(w.request_rates or ["inf"]) * lengths
-        if w.slo_search:
-            per_model += lengths
-    return len(cfg.models) * per_model
+    total = 0
+    for di in range(len(w.datasets())):
+        lengths = len(_lengths(cfg, di))
+        if cfg.backend.kind != "openai":
+            per_model = len(w.batch_sizes or []) * lengths
+        else:
+            per_model = 0
+            if w.concurrency or w.request_rates or w.request_rate_ramp or not w.slo_search:
+                per_model += len(w.concurrency or [None]) * (1 if w.request_rate_ramp else len(w.request_rates or ["inf"])) * lengths
+            if w.slo_search:
+                per_model += lengths
+        total += len(cfg.models) * per_model
+    return total

@@ -59,7 +59,8 @@ def _loc(loc: tuple) -> str:
     for p in loc:
         if isinstance(p, int):
             parts.append(f"[{p}]")
-        elif p in ("TransformersBackend", "transformers", "vllm", "openai", "int", "float", "str") or "[" in p or p.startswith(
+        elif p in ("TransformersBackend", "transformers", "vllm", "openai", "int", "float", "str", "random", "sharegpt",
+                   "jsonl", "prefix", "conversation", "trace") or "[" in p or p.startswith(
                 ("function-", "constrained-")):
             continue  # pydantic's names for union branches, not config keys
         else:

@@ -149,6 +149,7 @@ class VllmBackend(_Strict):
     max_num_seqs: BatchSize | None = None
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
     enforce_eager: bool = False
+    enable_prefix_caching: bool | None = None  # None: the engine's default
     tensor_parallel_size: Parallel = 1
     pipeline_parallel_size: Parallel = 1
     data_parallel_size: Parallel = 1
@@ -264,9 +265,76 @@ class Until(_Strict):
         return self
 
 
+# ---------------------------------------------------------------------------- datasets (workload.dataset)
+class _Dataset(_Strict):
+    """Filters and sampling shared by every source (bench/workloads applies them, seeded)."""
+
+    min_input_tokens: Tokens | None = None
+    max_input_tokens: Tokens | None = None
+    max_output_tokens: Tokens | None = None
+
+
+class RandomDataset(_Dataset):
+    """Today's behaviour: random tokens of workload.input_tokens / output_tokens."""
+
+    kind: Literal["random"] = "random"
+
+
+class ShareGPTDataset(_Dataset):
+    kind: Literal["sharegpt"]
+    path: str
+    turns: Literal["first", "all"] = "first"  # all: every human turn, with the history before it
+
+
+class JsonlDataset(_Dataset):
+    kind: Literal["jsonl"]
+    path: str
+
+
+class PrefixDataset(_Dataset):
+    kind: Literal["prefix"]
+    num_prefixes: Count = 4
+    prefix_tokens: Tokens = 128
+    suffix_tokens: Tokens = 32
+    output_tokens: Tokens = 32
+
+
+class ConversationDataset(_Dataset):
+    kind: Literal["conversation"]
+    sessions: Count = 4
+    turns: Count = 3
+    user_tokens: Tokens = 32
+    assistant_tokens: Tokens = 32
+    think_time_s: float = Field(default=0.0, ge=0, le=3600)
+
+
+class TraceDataset(_Dataset):
+    kind: Literal["trace"]
+    path: str
+    format: Literal["mooncake", "burstgpt", "jsonl"] = "mooncake"
+    speedup: float = Field(default=1.0, gt=0, le=1e6)  # 2.0 replays twice as fast
+    max_requests: Count | None = None
+    block_tokens: Tokens = 512  # mooncake: tokens per hash_id block (512 in the published traces)
+
+
+Dataset = Annotated[Union[RandomDataset, ShareGPTDataset, JsonlDataset, PrefixDataset, ConversationDataset,
+                          TraceDataset], Field(discriminator="kind")]
+
+
+class RateRamp(_Strict):
+    """Online load: the request rate moves linearly from ``from`` to ``to`` (requests/s) over ``over_s``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_rps: float = Field(alias="from", gt=0, le=1e9)
+    to_rps: float = Field(alias="to", gt=0, le=1e9)
+    over_s: float = Field(gt=0, le=86400)
+
+
 class Workload(_Strict):
-    input_tokens: IntOrList
-    output_tokens: IntOrList
+    input_tokens: IntOrList | None = None  # required by the random dataset; the others carry their own lengths
+    output_tokens: IntOrList | None = None
+    dataset: Union[Dataset, Annotated[list[Dataset], Field(max_length=64)]] = RandomDataset()  # a list: one set of cases each
+    request_rate_ramp: RateRamp | None = None  # online: instead of request_rates
     batch_sizes: SweepList = None  # transformers, vllm
     num_batches: Count | None = None
     num_requests: Count | None = None
@@ -307,6 +375,27 @@ class Workload(_Strict):
     def _unique(cls, v, info):
         return _no_repeats(info.field_name, v)
 
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _dataset_short(cls, v):
+        """``dataset: random`` and ``dataset: {sharegpt: {path: ...}}`` mean ``{kind: ..., ...}``."""
+        def one(x):
+            if isinstance(x, str):
+                return {"kind": x}
+            if isinstance(x, dict) and "kind" not in x and len(x) == 1:
+                (kind, body), = x.items()
+                return {"kind": kind, **(body or {})}
+            return x
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("give at least one dataset")
+            return [one(x) for x in v]
+        return one(v)
+
+    def datasets(self) -> list:
+        """The dataset specs this workload sweeps (one unless ``dataset`` is a list)."""
+        return list(self.dataset) if isinstance(self.dataset, list) else [self.dataset]
+
     @model_validator(mode="after")
     def _one_count(self) -> "Workload":
         if self.num_batches is not None and self.num_requests is not None:
@@ -317,6 +406,16 @@ class Workload(_Strict):
                 raise ValueError(f"batch size {bs} makes {n:,} measured requests per case (batches x batch size x "
                                  f"repeats), more than {limits.MAX_REQUESTS_PER_CASE:,}; lower num_batches, "
                                  "num_requests or repeats")
+        kinds = [d.kind for d in self.datasets()]
+        if "random" in kinds:
+            if self.input_tokens is None or self.output_tokens is None:
+                raise ValueError("input_tokens and output_tokens are required for the random dataset "
+                                 "(or choose workload.dataset: sharegpt, jsonl, prefix, conversation or trace)")
+        elif self.input_tokens is not None or self.output_tokens is not None:
+            raise ValueError(f"input_tokens/output_tokens are for the random dataset; dataset "
+                             f"'{kinds[0]}' takes its lengths from its own data: remove them")
+        if self.request_rate_ramp is not None and self.request_rates:
+            raise ValueError("give request_rates or request_rate_ramp, not both")
         return self
 
     @model_validator(mode="after")
@@ -375,8 +474,9 @@ class BenchConfig(_Strict):
                                  "backend sweeps workload.concurrency and/or workload.request_rates")
         elif not w.batch_sizes:
             raise ValueError(f"workload.batch_sizes is required for backend.kind '{self.backend.kind}'")
-        elif w.concurrency or w.request_rates or w.slo_search:
-            raise ValueError("workload.concurrency, request_rates and slo_search need backend.kind: openai")
+        elif w.concurrency or w.request_rates or w.slo_search or w.request_rate_ramp:
+            raise ValueError("workload.concurrency, request_rates, request_rate_ramp and slo_search need "
+                             "backend.kind: openai")
         return self
 
 

@@ -83,3 +83,78 @@ def online_requests(workload, n: int, tag: str, vocab: list[int], tokenizer, as_
             prompt, length = text_of_length(prompt, length, encode, tokenizer.decode, pick)
         out.append(Request(f"{workload.case_id}/{tag}{i}", prompt, length, workload.output_tokens))
     return out
+
+
+# ---------------------------------------------------------------------------- workload.dataset
+class PromptSet(list):
+    """One offline batch of prompt token ids, with each request's output length (a dataset's lengths
+    differ per request; the random workload's batches are plain lists and use the case's length)."""
+
+    def __init__(self, prompt_ids, output_tokens: list[int]):
+        super().__init__(prompt_ids)
+        self.output_tokens = list(output_tokens)
+
+
+def output_tokens_of(batch, case_output_tokens):
+    """The output length(s) a batch asks for: per request for a dataset batch, else the case's."""
+    return getattr(batch, "output_tokens", None) or case_output_tokens
+
+
+def token_source(backend, loaded, vocab: list[int] | None = None):
+    """What a dataset needs from the loaded model: its prompt vocabulary, tokenizer and context."""
+    from bench.workloads import TokenSource
+
+    tok = backend.tokenizer
+    if vocab is None:
+        excluded = set(loaded.special_token_ids)
+        vocab = [i for i in range(loaded.vocab_size) if i not in excluded]
+    return TokenSource(vocab=vocab,
+                       encode=(lambda text: tok.encode(text, add_special_tokens=False)) if tok is not None else None,
+                       decode=tok.decode if tok is not None else None, max_model_len=backend.max_model_len)
+
+
+def _block(ds, reqs) -> dict:
+    from bench.workloads import describe
+
+    return {"name": ds.name, "notes": list(ds.notes), **describe(reqs)}
+
+
+def dataset_batches(workload, tokens) -> tuple[list[PromptSet], dict]:
+    """Offline batches of ``batch_size`` requests from the case's dataset (earlier turns first), and the
+    ``dataset`` block of the case's result (name, notes, sampled lengths, shared-prefix share)."""
+    from bench.workloads import load_dataset
+
+    ds = load_dataset(workload.dataset, tokens, workload.seed, n=workload.batch_size * workload.num_batches)
+    reqs = sorted(ds.requests, key=lambda r: r.turn or 0)  # stable: a turn's history was sent before it
+    bs = workload.batch_size
+    sets = [PromptSet([r.prompt_ids for r in reqs[i:i + bs]], [r.output_tokens for r in reqs[i:i + bs]])
+            for i in range(0, min(len(reqs), bs * workload.num_batches), bs)]
+    if len(sets) < workload.num_batches:
+        ds.notes.append(f"{len(sets)} batches, not {workload.num_batches}: the dataset has {len(reqs)} requests")
+    return sets, _block(ds, reqs[:bs * len(sets)])
+
+
+def dataset_requests(workload, n: int, tag: str, tokens, tokenizer, as_text: bool) -> tuple[list[Request], dict]:
+    """The case's dataset as the load generator sends it, and its ``dataset`` block. Only the measured load
+    (tag "r") keeps sessions and arrival times; warm-up and SLO-search probes send the first ``n`` prompts
+    as plain requests. Synthetic prompts become text that ``tokenizer`` re-encodes to their length."""
+    from bench.workloads import load_dataset
+
+    ds = load_dataset(workload.dataset, tokens, workload.seed, n=n)
+    keep = tag == "r"
+    reqs = ds.requests if keep else ds.requests[:n]
+    rng = random.Random(f"{workload.seed}:{workload.case_id}:{tag}")
+    encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    pick = lambda: rng.choice(tokens.vocab)  # noqa: E731
+    out = []
+    for i, r in enumerate(reqs):
+        if not as_text:
+            prompt, length = r.prompt_ids, r.input_tokens
+        elif r.text is not None:
+            prompt, length = r.text, r.input_tokens
+        else:  # text that the server's tokenizer turns back into the dataset's length
+            prompt, length = text_of_length(r.prompt_ids, r.input_tokens, encode, tokenizer.decode, pick)
+        out.append(Request(f"{workload.case_id}/{tag}{i}", prompt, length, r.output_tokens,
+                           arrival_s=r.arrival_s if keep else None, session_id=r.session_id if keep else None,
+                           turn=r.turn if keep else None, think_time_s=r.think_time_s if keep else 0.0))
+    return out, _block(ds, reqs)

@@ -27,6 +27,8 @@ from bench.measure.trackers.device import DeviceSampler, open_devices
 from bench.measure.trackers.energy import EnergySource, choose_source, energy_block
 from bench.measure.trackers.memory import RssTracker, memory_block, rss_bytes
 from bench.measure.workload import CaseWorkload
+from bench.workloads import DatasetError, preflight_datasets
+from bench.workloads.sampling import mean_lengths, shares_prefixes
 from bench.results import schema as rs
 from bench.results.rundir import RunDir, utc_now
 
@@ -64,6 +66,7 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
         problems.append(f"output_dir '{output_dir}': not writable ({exc.strerror}); choose another with --output-dir")
     problems += context_problems(cfg)
     problems += backend.preflight()
+    problems += preflight_datasets(cfg.workload.datasets())
     devices = open_devices(backend.cuda_indices(), cfg.energy.sample_hz) if not problems else None
     source = None
     try:
@@ -103,6 +106,8 @@ def model_context(spec) -> int | None:
 def context_problems(cfg: BenchConfig) -> list[str]:
     """input_tokens + output_tokens must fit the model's context."""
     w = cfg.workload
+    if w.input_tokens is None:  # datasets only: each request is clipped to the context instead, with a note
+        return []
     need = max(w.input_tokens if isinstance(w.input_tokens, int) else max(w.input_tokens), 1) + \
         max(w.output_tokens if isinstance(w.output_tokens, int) else max(w.output_tokens), 1)
     out = []
@@ -140,7 +145,7 @@ def case_identity(case: Case, cfg: BenchConfig, backend: Backend, loaded: Loaded
             batch_size=case.batch_size if case.batch_size is not None else (case.concurrency or 0),
             input_tokens=case.input_tokens, output_tokens=case.output_tokens, num_batches=case.num_batches,
             concurrency=case.concurrency, request_rate=case.request_rate, kind=case.kind,
-            repeats=cfg.workload.repeats, warmup=cfg.workload.warmup, seed=cfg.workload.seed),
+            repeats=cfg.workload.repeats, warmup=cfg.workload.warmup, seed=cfg.workload.seed, dataset=case.dataset),
         notes=list(loaded.notes) if loaded else [],
         load_s=loaded.load_s if loaded else None)
 
@@ -163,7 +168,8 @@ def measured_blocks(records: list[metrics.RequestRecord], measured: Measured, sl
                                total_tok_s=m["total_tok_s"], requests_per_s=m["requests_per_s"],
                                prefill_tok_s=m["prefill_tok_s"])
     derived_rates(latency, throughput, accelerators)
-    blocks = {"requests": m["requests"], "latency": latency, "throughput": throughput, **measured.blocks}
+    blocks = {"requests": m["requests"], "latency": latency, "throughput": throughput, **measured.blocks,
+              **{k: m[k] for k in ("ttfot_s", "send_lag_s", "turns") if k in m}}  # workloads (issue 13)
     if slo_limits_ms is not None:
         from bench.slo import goodput
 
@@ -236,8 +242,10 @@ def run_case(case: Case, cfg: BenchConfig, backend: Backend, loaded: LoadedModel
     blocks.update(trials.build(case, done, plan, target_concurrency=case.concurrency or (
         case.batch_size if backend.kind != "openai" else None), pressure_before=pressure0,
         pressure_after=sysinfo.cpu_pressure(), wall_s=wall_s, telemetry=blocks["telemetry"],
-        shared_prefixes=endpoint == "chat", check_prompt_tokens=endpoint == "completions"))
+        shared_prefixes=endpoint == "chat" or shares_prefixes(merged.get("dataset")),
+        check_prompt_tokens=endpoint == "completions"))
     result.update(**blocks)
+    workload_checks(result)
     return records
 
 
@@ -252,6 +260,15 @@ def _trial_summary(recs, reading: dict, source: EnergySource, idle_w, accelerato
     rates = rates_from_case({**s, "accelerators": acc})
     s["cost_rates"] = {"output_tok_s": rates.output_tok_s, "input_tok_s": rates.input_tok_s} if rates else None
     return s
+
+
+def workload_checks(result: rs.CaseResult) -> None:
+    """A dataset case's ``workload.input_tokens``/``output_tokens`` are the sampled requests' mean lengths
+    (marked as such), so that cost, projection and compare read one shape per case."""
+    lengths = mean_lengths((result.model_extra or {}).get("dataset"))
+    if lengths is not None and result.workload is not None and result.workload.input_tokens is None:
+        result.workload.input_tokens, result.workload.output_tokens = lengths
+        result.workload.lengths = "dataset mean; per-request lengths vary (see dataset)"
 
 
 def efficiency_block(case_summary: dict, spec, hardware_name: str) -> dict | None:
@@ -356,6 +373,8 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
                         if req.total and not req.succeeded:
                             result.update(status="failed", error=f"all {req.total} requests failed: "
                                           + "; ".join(result.failed_reasons or [])[:500])
+                    except DatasetError:  # e.g. nothing left after filtering: bad input, the run stops (exit 2)
+                        raise
                     except (CaseFailed, BenchError, RuntimeError, ValueError, MemoryError, OSError) as exc:
                         result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
                         log.warning("%s failed: %s", case.case_id, result.error)
@@ -363,6 +382,10 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
                 result.update(finished_utc=utc_now(), duration_s=time.perf_counter() - t0)
                 summary = result.to_json()
                 rd.append_case(summary, [{"case_id": case.case_id, **r.to_json()} for r in records])
+                if isinstance(summary.get("dataset"), dict):  # the sampled shape, also in the manifest
+                    manifest.setdefault("datasets", {})[case.case_id] = {
+                        k: summary["dataset"].get(k) for k in ("name", "requests", "input_tokens", "output_tokens",
+                                                               "shared_prefix_share", "notes")}
                 outcome.cases.append(summary)
                 if on_case:
                     on_case(case.case_id, summary)

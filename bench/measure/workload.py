@@ -15,8 +15,8 @@ from bench.config.cases import Case
 class CaseWorkload:
     case_id: str
     kind: str  # load | slo-search
-    input_tokens: int  # per request (online: the upper end when input_len_min_ratio < 1)
-    output_tokens: int  # per request
+    input_tokens: int | None  # per request (online: the upper end when input_len_min_ratio < 1); None: dataset
+    output_tokens: int | None  # per request; None: each request's own, from the dataset
     seed: int
     # offline (run_batch): batches of `batch_size` prompts, `num_batches` of them, `repeats` times
     batch_size: int = 0
@@ -34,6 +34,8 @@ class CaseWorkload:
     slo_limits_ms: dict[str, float] = field(default_factory=dict)
     slo_search: Any = None  # config.schema.SloSearch for a slo-search case
     trial: int = 0  # which trial of the case (workload.trials): each trial gets fresh prompts
+    dataset: Any = None  # the case's workload.dataset spec; None for random prompts (the fields above)
+    rate_ramp: tuple[float, float, float] | None = None  # online: (from rps, to rps, over s) for the measured load
 
     @classmethod
     def of(cls, case: Case, w) -> "CaseWorkload":
@@ -45,4 +47,15 @@ class CaseWorkload:
                    request_rate=case.request_rate if case.request_rate is not None else float("inf"),
                    num_prompts=w.num_prompts, warmup_requests=w.warmup_requests,
                    input_len_min_ratio=w.input_len_min_ratio, arrival=w.arrival, burstiness=w.burstiness,
-                   slo_limits_ms=w.slo.limits_ms() if w.slo is not None else {}, slo_search=w.slo_search)
+                   slo_limits_ms=w.slo.limits_ms() if w.slo is not None else {}, slo_search=w.slo_search,
+                   dataset=_dataset(case, w), rate_ramp=_ramp(w))
+
+
+def _dataset(case: Case, w):
+    spec = w.datasets()[case.dataset_index]
+    return None if spec.kind == "random" else spec
+
+
+def _ramp(w) -> tuple[float, float, float] | None:
+    r = w.request_rate_ramp
+    return (r.from_rps, r.to_rps, r.over_s) if r is not None else None

@@ -140,17 +140,29 @@ class Backend(ABC):
 class OfflineBackend(Backend):
     """Runs batches of token-id prompts to exactly ``output_tokens`` new tokens each."""
 
+    tokenizer = None  # the model's tokenizer where the backend has one (datasets of text need it)
+    max_model_len: int | None = None  # the context, where known (datasets are clipped to it)
+
     @abstractmethod
-    def run_batch(self, prompts: list[list[int]], output_tokens: int, batch_id: str) -> list[RequestRecord]:
-        """Run one batch to exactly ``output_tokens`` new tokens each, timestamping every step."""
+    def run_batch(self, prompts: list[list[int]], output_tokens: int | list[int], batch_id: str) -> list[RequestRecord]:
+        """Run one batch to exactly ``output_tokens`` new tokens each (one length, or one per prompt),
+        timestamping every step."""
+
+    _dataset_block: dict | None = None  # the last dataset batches' `dataset` result block (_batches → measure)
 
     def _batches(self, workload: CaseWorkload, loaded: LoadedModel) -> list[list[list[int]]]:
+        """The case's batches: random prompts, or ``workload.dataset``'s requests (each with its own output
+        length; their ``dataset`` block is kept for the result)."""
+        if workload.dataset is not None:
+            batches, self._dataset_block = prompts.dataset_batches(workload, prompts.token_source(self, loaded))
+            return batches
         return prompts.offline_batches(workload, loaded.vocab_size, set(loaded.special_token_ids))
 
     def warmup(self, workload: CaseWorkload, loaded: LoadedModel) -> None:
         batches = self._batches(workload, loaded)
         for i in range(workload.warmup_batches):
-            self.run_batch(batches[i % len(batches)], workload.output_tokens, f"{workload.case_id}/warmup{i}")
+            b = batches[i % len(batches)]
+            self.run_batch(b, prompts.output_tokens_of(b, workload.output_tokens), f"{workload.case_id}/warmup{i}")
 
     def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:
         """Every batch of the case, ``repeats`` times."""
@@ -158,8 +170,12 @@ class OfflineBackend(Backend):
         batches = self._batches(workload, loaded)
         for rep in range(workload.repeats):
             for b, batch in enumerate(batches):
-                records += self.run_batch(batch, workload.output_tokens, f"{workload.case_id}/r{rep}b{b}")
-        return Measured(records, self.notes_blocks(records))
+                records += self.run_batch(batch, prompts.output_tokens_of(batch, workload.output_tokens),
+                                          f"{workload.case_id}/r{rep}b{b}")
+        blocks = self.notes_blocks(records)
+        if workload.dataset is not None:
+            blocks["dataset"] = self._dataset_block
+        return Measured(records, blocks)
 
     def notes_blocks(self, records: list[RequestRecord]) -> dict:
         """Result blocks about the records just measured (none by default)."""

@@ -54,6 +54,8 @@ class DecodeLoopBackend(OfflineBackend):
         self._fallback_note: str | None = None  # why this model runs eagerly although compile was asked
         self._compile_block: dict | None = None  # set by warmup(), reported by measure()
         self.model = None
+        self.tokenizer = None  # the model's tokenizer when it has one (datasets of text need it)
+        self.max_model_len: int | None = None
         self._last_cache = None
         self.last_tokens: list[list[int]] | None = None
 
@@ -87,6 +89,7 @@ class DecodeLoopBackend(OfflineBackend):
         t0 = time.perf_counter()
         notes: list[str] = []
         special: list[int] = []
+        self.tokenizer = None
         if spec.kind == "catalog-random":
             entry = spec.entry()
             cfg = AutoConfig.for_model(entry.model_type, **hf_config_kwargs(entry))
@@ -110,11 +113,13 @@ class DecodeLoopBackend(OfflineBackend):
                 tok = AutoTokenizer.from_pretrained(path, local_files_only=True,
                                                     trust_remote_code=self.cfg.trust_remote_code)
                 special = list(tok.all_special_ids)
+                self.tokenizer = tok
             except (OSError, ValueError):
                 notes.append("no tokenizer found: prompt ids drawn from the whole vocabulary")
         model.eval()
         self._sync()
         self.model = model
+        self.max_model_len = getattr(model.config, "max_position_embeddings", None)
         self._fallback_note = None
         self._decoder = None
         if self.compile != "none":
@@ -135,13 +140,20 @@ class DecodeLoopBackend(OfflineBackend):
             self._decoder.forget()
         self._decoder = None
         self.model = None
+        self.tokenizer = None
         self._last_cache = None
         self.dev.empty_cache()
 
     # ------------------------------------------------------------------ compile warm-up
     def warmup(self, workload, loaded: LoadedModel) -> None:
         """Compile (static/compiled) before the workload's warm-up batches; never timed as a measurement."""
-        self._compile_block = self._compile_for(workload, self._batches(workload, loaded))
+        if workload.dataset is not None:  # per-request lengths: ragged batches run the eager loop
+            self._compile_block = {"requested": self.cfg.compile, "mode": "none", "torch_compile_mode": None,
+                                   "compile_s": None, "graphs_reused": None,
+                                   "fallback_note": "dataset workloads (ragged batches) run eagerly"
+                                   if self.compile != "none" else self._fallback_note}
+        else:
+            self._compile_block = self._compile_for(workload, self._batches(workload, loaded))
         super().warmup(workload, loaded)
 
     def _compile_for(self, case, prompt_sets) -> dict:
@@ -196,46 +208,66 @@ class DecodeLoopBackend(OfflineBackend):
         return counters["stats"]["unique_graphs"]
 
     # ------------------------------------------------------------------ the loop
-    def run_batch(self, prompts: list[list[int]], output_tokens: int, batch_id: str) -> list[RequestRecord]:
-        if self._decoder is not None:
-            return self._run_static(prompts, output_tokens, batch_id)
+    def run_batch(self, prompts: list[list[int]], output_tokens: int | list[int], batch_id: str) -> list[RequestRecord]:
+        """Prefill the batch, then decode greedily to the longest output length. Prompts of different
+        lengths are left-padded (attention mask and positions keep the padding out); a request with a
+        shorter output length keeps only its first ``output_tokens[i]`` token times. Uniform batches
+        go through the static/compiled decoder where one is set."""
+        outs = [output_tokens] * len(prompts) if isinstance(output_tokens, int) else list(output_tokens)
+        width = max(len(p) for p in prompts)
+        ragged = any(len(p) != width for p in prompts)
+        if self._decoder is not None and not ragged and len(set(outs)) == 1:
+            return self._run_static(prompts, outs[0], batch_id)
         torch, model, sync, clock = self.torch, self.model, self._sync, self.clock
         from transformers import DynamicCache
 
-        ids = torch.tensor(prompts, device=self.runs_on)
+        steps = max(outs)
+        kw = {}
+        if ragged:
+            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.runs_on)
+            ids = torch.tensor([[0] * (width - len(p)) + list(p) for p in prompts], device=self.runs_on)
+            kw = {"attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0)}
+        else:
+            ids = torch.tensor(prompts, device=self.runs_on)
         cache = DynamicCache(config=model.config)
         times: list[float] = []
         tokens = []
         sync()
         t0 = clock()
         with torch.inference_mode():
-            out = model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            out = model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1, **kw)
             nxt = out.logits[:, -1, :].argmax(-1, keepdim=True)
             sync()
             times.append(clock())
             tokens.append(nxt)
-            for _ in range(output_tokens - 1):
-                out = model(input_ids=nxt, past_key_values=cache, use_cache=True)
+            for _ in range(steps - 1):
+                if ragged:
+                    kw["attention_mask"] = torch.cat(
+                        [kw["attention_mask"], kw["attention_mask"].new_ones((len(prompts), 1))], 1)
+                    kw["position_ids"] = kw["position_ids"][:, -1:] + 1
+                out = model(input_ids=nxt, past_key_values=cache, use_cache=True, **kw)
                 nxt = out.logits[:, -1, :].argmax(-1, keepdim=True)
                 sync()
                 times.append(clock())
                 tokens.append(nxt)
-        return self._records(prompts, tokens, times, t0, cache, output_tokens, batch_id)
+        return self._records(prompts, tokens, times, t0, cache, outs, batch_id)
 
     def _run_static(self, prompts, output_tokens: int, batch_id: str) -> list[RequestRecord]:
         ids = self.torch.tensor(prompts, device=self.runs_on)
         tokens, times, t0, cache = self._decoder.generate(ids, output_tokens, self._sync, self.clock)
-        return self._records(prompts, tokens, times, t0, cache, output_tokens, batch_id)
+        return self._records(prompts, tokens, times, t0, cache, [output_tokens] * len(prompts), batch_id)
 
-    def _records(self, prompts, tokens, times, t0, cache, output_tokens: int, batch_id: str) -> list[RequestRecord]:
+    def _records(self, prompts, tokens, times, t0, cache, outs: list[int], batch_id: str) -> list[RequestRecord]:
+        """One record per prompt; request i keeps its first ``outs[i]`` tokens (the batch ran max(outs))."""
+        steps = max(outs)
         generated = self.torch.cat(tokens, dim=1).tolist()
-        if len(times) != output_tokens or any(len(g) != output_tokens for g in generated):
-            raise CaseFailed(f"produced {len(times)} tokens, expected {output_tokens}")
+        if len(times) != steps or any(len(g) != steps for g in generated):
+            raise CaseFailed(f"produced {len(times)} tokens, expected {steps}")
         self._last_cache = cache
-        self.last_tokens = generated
-        return [RequestRecord(request_id=f"{batch_id}.{i}", input_tokens=len(p), output_tokens=output_tokens,
-                              submitted_s=t0, token_times_s=list(times), batch_id=batch_id)
-                for i, p in enumerate(prompts)]
+        self.last_tokens = [g[:n] for g, n in zip(generated, outs)]
+        return [RequestRecord(request_id=f"{batch_id}.{i}", input_tokens=len(p), output_tokens=n,
+                              submitted_s=t0, token_times_s=list(times[:n]), batch_id=batch_id)
+                for i, (p, n) in enumerate(zip(prompts, outs))]
 
     # ------------------------------------------------------------------ memory
     def free_memory(self) -> None:

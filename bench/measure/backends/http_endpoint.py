@@ -38,6 +38,9 @@ class EndpointBackend(OnlineBackend):
         self.tokenizer = None
         self.served = None
         self._vocab: list[int] | None = None
+        self._models: list[dict] = []  # GET /models: vLLM lists each model's max_model_len
+        self.max_model_len: int | None = None
+        self._dataset_block: dict | None = None  # the measured load's `dataset` block (run_load → measure)
 
     # ------------------------------------------------------------------ machine
     def headers(self) -> dict:
@@ -64,7 +67,7 @@ class EndpointBackend(OnlineBackend):
             from bench.measure.endpoint.server import check_endpoint
 
             try:
-                check_endpoint(self.base_url, self.headers())
+                self._models = check_endpoint(self.base_url, self.headers())
             except PreflightError as exc:
                 problems.append(str(exc))
         else:
@@ -113,7 +116,7 @@ class EndpointBackend(OnlineBackend):
         if self.cfg.server == "managed":
             from bench.measure.endpoint.server import ManagedServer
 
-            env = {}
+            env = {"VLLM_SERVER_DEV_MODE": "1"}  # enables POST /reset_prefix_cache between cases
             if self.cfg.kv_cache_space_gib:
                 env["VLLM_CPU_KVCACHE_SPACE"] = str(self.cfg.kv_cache_space_gib)
             log_path = Path(self.run_dir or ".") / f"server-{self.served}.log"
@@ -122,6 +125,11 @@ class EndpointBackend(OnlineBackend):
             self.base_url = self.server.base_url
             notes.append(f"managed vllm serve on {self.base_url}, log {log_path.name}")
             load_s = time.perf_counter() - t0
+            from bench.measure.endpoint.server import check_endpoint
+
+            self._models = check_endpoint(self.base_url, self.headers())
+        served = next((m for m in self._models if m.get("id") == self.served), None)
+        self.max_model_len = (served or {}).get("max_model_len")  # vLLM lists it; other servers may not
         return LoadedModel(label=spec.label, kind=spec.kind, model_type=None, params=None, weight_bytes=None,
                            vocab_size=len(self.tokenizer), special_token_ids=list(self.tokenizer.all_special_ids),
                            load_s=load_s, notes=notes)
@@ -138,8 +146,8 @@ class EndpointBackend(OnlineBackend):
             self._vocab = prompts.round_trip_vocab(self.tokenizer)
         return self._vocab
 
-    def _spec(self, workload: CaseWorkload, rate: float, concurrency: int | None) -> LoadSpec:
-        return LoadSpec(base_url=self.base_url, model=self.served, endpoint=self.cfg.endpoint, rate=rate,
+    def _spec(self, workload: CaseWorkload, rate: float, concurrency: int | None, ramp=None) -> LoadSpec:
+        return LoadSpec(base_url=self.base_url, model=self.served, endpoint=self.cfg.endpoint, rate=rate, ramp=ramp,
                         arrival=workload.arrival, burstiness=workload.burstiness, max_concurrency=concurrency,
                         seed=workload.seed, timeout_s=self.cfg.request_timeout_s, ignore_eos=self.cfg.ignore_eos,
                         headers=self.headers(), extra_body=self.cfg.extra_body)
@@ -149,20 +157,41 @@ class EndpointBackend(OnlineBackend):
 
     def run_load(self, workload: CaseWorkload, n: int, tag: str, rate: float,
                  concurrency: int | None) -> list[RequestRecord]:
-        reqs = prompts.online_requests(workload, n, tag, self._prompt_vocab(), self.tokenizer,
-                                       as_text=self.cfg.prompt_format != "token_ids")
+        as_text = self.cfg.prompt_format != "token_ids"
+        if workload.dataset is None:
+            reqs = prompts.online_requests(workload, n, tag, self._prompt_vocab(), self.tokenizer, as_text=as_text)
+        else:
+            tokens = prompts.token_source(self, None, vocab=self._prompt_vocab())
+            reqs, block = prompts.dataset_requests(workload, n, tag, tokens, self.tokenizer, as_text)
+            if tag == "r":
+                self._dataset_block = block
+        ramp = workload.rate_ramp if tag == "r" else None  # the measured load ramps; warm-up and probes do not
         self.last_client = {}
-        return run_load(self._spec(workload, rate, concurrency), reqs, self._count, self.last_client)
+        return run_load(self._spec(workload, rate, concurrency, ramp), reqs, self._count, self.last_client)
 
     def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:
         """The load, with the server's own /metrics counters over it where the server exposes them."""
         from bench.measure.endpoint.server import ServerMetrics
 
+        from bench.workloads.cache import from_server_block, reset_server_prefix_cache, server_block_tokens
+
+        self._dataset_block = None
+        blocks: dict = {}
+        failed = reset_server_prefix_cache(self.base_url, self.headers())  # after the warm-up, before the window
+        if failed:
+            blocks["notes_backend"] = [f"prefix cache not reset ({failed}): hits may include earlier cases' prompts"
+                                       + ("; start vLLM with VLLM_SERVER_DEV_MODE=1 to allow POST /reset_prefix_cache"
+                                          if failed == "HTTP 404" else "")]
         watch = ServerMetrics(self.base_url, self.headers(), self.cfg.metrics_scrape_hz)
         if not watch.start():
-            return super().measure(workload, loaded)
-        try:
             measured = super().measure(workload, loaded)
-        finally:
-            server = watch.stop()
-        return Measured(measured.records, {"server": server}, measured.client)
+        else:
+            try:
+                measured = super().measure(workload, loaded)
+            finally:
+                blocks["server"] = watch.stop()
+            blocks["prefix_cache"] = from_server_block(blocks["server"], server_block_tokens(self.base_url,
+                                                                                             self.headers()))
+        if self._dataset_block is not None:
+            blocks["dataset"] = self._dataset_block
+        return Measured(measured.records, {**measured.blocks, **blocks}, measured.client)

@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 
 from bench.catalog.architectures import hf_config_kwargs
-from bench.measure.backends.base import LoadedModel, OfflineBackend, default_device, engine_problems, model_dir
+from bench.measure.backends.base import (LoadedModel, Measured, OfflineBackend, default_device, engine_problems,
+                                         model_dir)
 from bench.config.schema import ModelSpec, VllmBackend
 from bench.errors import CaseFailed
 from bench.metrics import RequestRecord
 
-NAMED_OPTIONS = ("dtype", "max_model_len", "max_num_seqs", "gpu_memory_utilization", "enforce_eager",
+NAMED_OPTIONS = ("dtype", "max_model_len", "max_num_seqs", "gpu_memory_utilization", "enforce_eager", "enable_prefix_caching",
                  "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",
                  "distributed_executor_backend", "quantization", "load_format", "trust_remote_code", "seed")
 
@@ -52,6 +53,8 @@ class OfflineEngineBackend(OfflineBackend):
         self.accelerators = cfg.tensor_parallel_size * cfg.pipeline_parallel_size * cfg.data_parallel_size
         self.llm = None
         self.clock = time.monotonic  # vLLM's request metrics use the monotonic clock
+        self.tokenizer = None
+        self.max_model_len = None
         if cfg.kv_cache_space_gib:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cfg.kv_cache_space_gib)
 
@@ -87,9 +90,12 @@ class OfflineEngineBackend(OfflineBackend):
         load_s = time.perf_counter() - t0
         mc = self.llm.llm_engine.model_config
         vocab = mc.get_vocab_size()
+        self.tokenizer = None
+        self.max_model_len = getattr(mc, "max_model_len", None)
         try:
             tok = self.llm.get_tokenizer()
             special = list(getattr(tok, "all_special_ids", []) or [])
+            self.tokenizer = tok
         except Exception:  # skip_tokenizer_init: no tokenizer
             pass
         entry = spec.entry()
@@ -104,20 +110,21 @@ class OfflineEngineBackend(OfflineBackend):
                            params=params, weight_bytes=wbytes, vocab_size=vocab, special_token_ids=special,
                            load_s=load_s, notes=notes)
 
-    def run_batch(self, prompts: list[list[int]], output_tokens: int, batch_id: str) -> list[RequestRecord]:
+    def run_batch(self, prompts: list[list[int]], output_tokens: int | list[int], batch_id: str) -> list[RequestRecord]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        sp = SamplingParams(max_tokens=output_tokens, min_tokens=output_tokens, ignore_eos=True, temperature=0.0,
-                            detokenize=False)
+        wanted = [output_tokens] * len(prompts) if isinstance(output_tokens, int) else list(output_tokens)
+        sps = [SamplingParams(max_tokens=n, min_tokens=n, ignore_eos=True, temperature=0.0, detokenize=False)
+               for n in wanted]
         t0 = self.clock()
-        outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], sp, use_tqdm=False)
+        outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], sps, use_tqdm=False)
         t_end = self.clock()
         records = []
         for i, o in enumerate(outs):
             n = len(o.outputs[0].token_ids)
-            if n != output_tokens:
-                raise CaseFailed(f"request {i} produced {n} tokens, expected {output_tokens}")
+            if n != wanted[i]:
+                raise CaseFailed(f"request {i} produced {n} tokens, expected {wanted[i]}")
             m = getattr(o, "metrics", None)
             first = getattr(m, "first_token_ts", None) or None
             last = getattr(m, "last_token_ts", None) or None
@@ -132,6 +139,25 @@ class OfflineEngineBackend(OfflineBackend):
             return {"notes_backend": ["this vLLM version gave no per-request first-token times: TTFT/TPOT are None, "
                                       "throughput is case-level"]}
         return {}
+
+    def measure(self, workload, loaded) -> Measured:
+        """The measured window after a prefix-cache reset (the warm-up must not pre-fill it), with the
+        engine's prefix-cache counters over the window where this vLLM exposes them."""
+        from bench.workloads.cache import engine_prefix_counters, prefix_cache_block
+
+        try:
+            self.llm.reset_prefix_cache()
+        except Exception:  # an engine without a prefix cache, or without the call
+            pass
+        before = engine_prefix_counters(self.llm)
+        measured = super().measure(workload, loaded)
+        pc = prefix_cache_block(before, engine_prefix_counters(self.llm), source="vllm engine stats (LLM.get_metrics)")
+        try:
+            pc["block_tokens"] = self.llm.llm_engine.vllm_config.cache_config.block_size
+        except AttributeError:
+            pc["block_tokens"] = None
+        measured.blocks["prefix_cache"] = pc
+        return measured
 
     def unload(self) -> None:
         if self.llm is not None:

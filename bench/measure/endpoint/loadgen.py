@@ -24,6 +24,10 @@ class Request:
     prompt: str | list[int]
     input_tokens: int
     output_tokens: int
+    arrival_s: float | None = None  # send at this offset from the start (trace replay); None: the spec's arrivals
+    session_id: str | None = None  # a session's requests go one after another, each after the previous answer
+    turn: int | None = None
+    think_time_s: float = 0.0  # pause after the previous turn's answer
 
 
 @dataclass
@@ -40,6 +44,15 @@ class LoadSpec:
     ignore_eos: bool = True
     headers: dict = field(default_factory=dict)
     extra_body: dict = field(default_factory=dict)
+    ramp: tuple[float, float, float] | None = None  # (from rps, to rps, over s): replaces rate
+
+
+def _gap(rng: random.Random, rate: float, arrival: str, burstiness: float) -> float:
+    if arrival == "constant":
+        return 1.0 / rate
+    if arrival == "poisson":
+        return rng.expovariate(rate)
+    return rng.gammavariate(burstiness, 1.0 / (rate * burstiness))
 
 
 def arrival_gaps(n: int, rate: float, arrival: str, burstiness: float, seed: int) -> list[float]:
@@ -48,15 +61,46 @@ def arrival_gaps(n: int, rate: float, arrival: str, burstiness: float, seed: int
     if rate == float("inf") or n == 0:
         return [0.0] * n
     rng = random.Random(seed)
-    gaps = [0.0]
+    return [0.0] + [_gap(rng, rate, arrival, burstiness) for _ in range(n - 1)]
+
+
+def ramp_gaps(n: int, rate_from: float, rate_to: float, over_s: float, arrival: str, burstiness: float,
+              seed: int) -> list[float]:
+    """Like ``arrival_gaps``, but each gap is drawn at the rate of the moment it starts: the rate moves
+    linearly from ``rate_from`` to ``rate_to`` over ``over_s`` seconds, then stays at ``rate_to``."""
+    rng = random.Random(seed)
+    gaps, t = [0.0] if n else [], 0.0
     for _ in range(n - 1):
-        if arrival == "constant":
-            gaps.append(1.0 / rate)
-        elif arrival == "poisson":
-            gaps.append(rng.expovariate(rate))
-        else:
-            gaps.append(rng.gammavariate(burstiness, 1.0 / (rate * burstiness)))
+        rate = rate_from + (rate_to - rate_from) * min(t / over_s, 1.0)
+        g = _gap(rng, rate, arrival, burstiness)
+        gaps.append(g)
+        t += g
     return gaps
+
+
+def schedule(spec: "LoadSpec", requests: list[Request]) -> list[float | None]:
+    """Each request's intended send offset (s after the start). Requests with ``arrival_s`` keep it; the
+    first request of each session (or each lone request) otherwise follows the spec's arrival process.
+    A later turn of a session is None: it goes when the previous answer is in, plus its think time."""
+    firsts, seen = [], set()
+    for i, r in enumerate(requests):
+        if r.session_id is None or r.session_id not in seen:
+            firsts.append(i)
+            if r.session_id is not None:
+                seen.add(r.session_id)
+    if spec.ramp:
+        gaps = ramp_gaps(len(firsts), *spec.ramp, spec.arrival, spec.burstiness, spec.seed)
+    else:
+        gaps = arrival_gaps(len(firsts), spec.rate, spec.arrival, spec.burstiness, spec.seed)
+    out: list[float | None] = [None] * len(requests)
+    t = 0.0
+    for i, g in zip(firsts, gaps):
+        t += g
+        out[i] = t
+    for i, r in enumerate(requests):
+        if r.arrival_s is not None:
+            out[i] = r.arrival_s
+    return out
 
 
 def request_body(spec: LoadSpec, req: Request) -> dict:
@@ -80,6 +124,12 @@ def _chunk_text(obj: dict, chat: bool) -> str | None:
     return c.get("text")
 
 
+def _is_output(obj: dict, chat: bool) -> bool:
+    """A chunk of the answer itself: on chat, non-empty ``content`` (not ``reasoning_content``, not the
+    role-only first chunk); on completions, any token."""
+    return bool(_chunk_text(obj, chat)) if chat else True
+
+
 async def one_request(session, spec: LoadSpec, req: Request, clock: Callable[[], float],
                       count_tokens: Callable[[str], int] | None) -> RequestRecord:
     import aiohttp
@@ -87,7 +137,8 @@ async def one_request(session, spec: LoadSpec, req: Request, clock: Callable[[],
     chat = spec.endpoint == "chat"
     url = f"{spec.base_url}/{'chat/completions' if chat else 'completions'}"
     rec = RequestRecord(request_id=req.request_id, input_tokens=req.input_tokens, output_tokens=0,
-                        submitted_s=clock(), requested_input_tokens=req.input_tokens)
+                        submitted_s=clock(), requested_input_tokens=req.input_tokens, session_id=req.session_id,
+                        turn=req.turn)
     text_parts: list[str] = []
     usage = None
     done = False
@@ -119,8 +170,11 @@ async def one_request(session, spec: LoadSpec, req: Request, clock: Callable[[],
                         return _failed(rec, f"server error: {str(obj['error'])[:200]}")
                     if obj.get("choices"):  # a token event, even when its text is empty (a partial UTF-8
                         # character), stamped as it is parsed: counted and timed as vLLM's own client does
-                        rec.token_times_s.append(clock())
+                        now = clock()
+                        rec.token_times_s.append(now)
                         text_parts.append(_chunk_text(obj, chat) or "")
+                        if rec.first_output_at_s is None and _is_output(obj, chat):
+                            rec.first_output_at_s = now
                     if obj.get("usage"):
                         usage = obj["usage"]
                 if done:
@@ -152,6 +206,16 @@ def _failed(rec: RequestRecord, reason: str) -> RequestRecord:
     return rec
 
 
+async def _until(t: float, clock: Callable[[], float]) -> None:
+    """Sleep until ``clock() >= t``: a coarse sleep, then yielding in a loop for the last 2 ms (asyncio's
+    timer alone lands ~1 ms late; trace replay must send within a few ms of the schedule)."""
+    left = t - clock()
+    if left > 0.002:
+        await asyncio.sleep(left - 0.002)
+    while clock() < t:
+        await asyncio.sleep(0)
+
+
 LOOP_PROBE_S = 0.01  # the event-loop lag probe sleeps this long and records how late it wakes
 
 
@@ -165,46 +229,59 @@ async def _loop_lag_probe(clock: Callable[[], float], out: list[float], stop: as
 async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callable[[], float] = time.perf_counter,
                          count_tokens: Callable[[str], int] | None = None,
                          client: dict | None = None) -> list[RequestRecord]:
-    """Send ``requests`` on their arrival schedule. Each record gets its scheduled send time, the time it
-    waited for the concurrency cap (``queue_wait_s``) and its remaining lateness (``send_lag_s``). If
-    ``client`` is a dict it receives the client's own health: event-loop lag samples (s), and this
-    process's CPU time and the wall time of the load (s)."""
+    """Send ``requests`` on their schedule (see ``schedule``: the arrival process, a trace's timestamps, or a
+    session's previous answer plus think time); records come back in request order. Each record gets its
+    scheduled send time, the time it waited for the concurrency cap (``queue_wait_s``) and its remaining
+    lateness (``send_lag_s``). If ``client`` is a dict it receives the client's own health: event-loop lag
+    samples (s), and this process's CPU time and the wall time of the load (s)."""
     import aiohttp
 
-    gaps = arrival_gaps(len(requests), spec.rate, spec.arrival, spec.burstiness, spec.seed)
-    sem = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
-    connector = aiohttp.TCPConnector(limit=spec.max_concurrency or 0, force_close=False)
     lags: list[float] = []
     stop = asyncio.Event()
     probe = asyncio.create_task(_loop_lag_probe(clock, lags, stop))
     cpu0, wall0 = time.process_time(), clock()
+    plan = schedule(spec, requests)
+    timed = spec.ramp is not None or spec.rate != float("inf") or any(r.arrival_s is not None for r in requests)
+    sem = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
+    connector = aiohttp.TCPConnector(limit=spec.max_concurrency or 0, force_close=False)
+    sessions: dict[object, list[int]] = {}
+    for i, r in enumerate(requests):
+        sessions.setdefault(r.session_id if r.session_id is not None else ("lone", i), []).append(i)
+    out: list[RequestRecord | None] = [None] * len(requests)
     async with aiohttp.ClientSession(connector=connector, trust_env=True) as session:
-        async def limited(req, scheduled):
+        # time zero a little ahead, so that setting up every session's task does not make the first sends late
+        start = clock() + (0.02 if timed else 0.0)
+
+        async def send(i: int, scheduled: float) -> RequestRecord:
             queued = clock()
             if sem is None:
-                rec = await one_request(session, spec, req, clock, count_tokens)
+                rec = await one_request(session, spec, requests[i], clock, count_tokens)
             else:
                 async with sem:
-                    rec = await one_request(session, spec, req, clock, count_tokens)
+                    rec = await one_request(session, spec, requests[i], clock, count_tokens)
             rec.scheduled_s = scheduled
             rec.queue_wait_s = rec.submitted_s - queued if sem is not None else 0.0
             rec.send_lag_s = max(0.0, rec.submitted_s - scheduled - rec.queue_wait_s)
             return rec
 
-        tasks = []
-        scheduled = clock()
-        for gap, req in zip(gaps, requests):
-            scheduled += gap
-            delay = scheduled - clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(limited(req, scheduled)))
-        out = list(await asyncio.gather(*tasks))
+        async def run_session(idx: list[int]) -> None:
+            for k, i in enumerate(idx):
+                req = requests[i]
+                if k == 0:
+                    t = start + plan[i]
+                else:  # after the previous answer, plus the think time (and not before its own timestamp)
+                    t = clock() + req.think_time_s
+                    if plan[i] is not None:
+                        t = max(t, start + plan[i])
+                await _until(t, clock)
+                out[i] = await send(i, t)
+
+        await asyncio.gather(*(run_session(idx) for idx in sessions.values()))
     stop.set()
     await probe
     if client is not None:
         client.update(loop_lag_s=lags, cpu_s=time.process_time() - cpu0, wall_s=clock() - wall0)
-    return out
+    return out  # type: ignore[return-value]
 
 
 def run_load(spec: LoadSpec, requests: list[Request], count_tokens: Callable[[str], int] | None = None,

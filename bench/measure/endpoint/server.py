@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench.workloads.cache import HITS as PREFIX_HITS, QUERIES as PREFIX_QUERIES
 from bench.errors import PreflightError
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,8 @@ SERVER_COUNTERS = {
     "generation_tokens": ("vllm:generation_tokens_total",),
     "preemptions": ("vllm:num_preemptions_total", "vllm:num_preemptions"),
     "request_success": ("vllm:request_success_total",),
-    "prefix_cache_hits": ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total"),  # tokens
-    "prefix_cache_queries": ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total"),
+    "prefix_cache_hits": PREFIX_HITS,  # prompt tokens served from the prefix cache
+    "prefix_cache_queries": PREFIX_QUERIES,  # prompt tokens looked up in it
 }
 SERVER_GAUGES = {"kv_cache_usage": ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
                  "requests_running": ("vllm:num_requests_running",),

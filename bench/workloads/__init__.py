@@ -1,0 +1,88 @@
+"""Workloads: where the requests of a case come from (``workload.dataset``).
+
+``load_dataset(spec, tokens, seed, n)`` turns one dataset spec into a ``Dataset``: a plain list of
+``WorkRequest`` (prompt token ids, output length, and optionally text, session, turn, arrival time)
+plus notes. One module per source; ``sampling`` holds the filters, the seeded sampler, the context clip
+and the shape statistics. Every backend consumes the same list.
+"""
+from __future__ import annotations
+
+from bench.workloads.request import Dataset, DatasetError, TokenSource, WorkRequest
+from bench.workloads.sampling import clip_to_context, describe, length_filter, sample
+
+SOURCES = ("random", "sharegpt", "jsonl", "prefix", "conversation", "trace")
+
+
+def load_dataset(spec, tokens: TokenSource, seed: int, n: int | None = None, *, input_tokens: int | None = None,
+                 output_tokens: int | None = None) -> Dataset:
+    """The requests of ``spec`` (a ``workload.dataset`` model): read or generated, filtered, sampled to
+    ``n`` (seeded; None: all; conversations and traces keep all their requests, traces up to
+    ``max_requests``) and clipped to the context. Raises DatasetError when nothing is left."""
+    notes: list[str] = []
+    kind = spec.kind
+    if kind == "random":
+        from bench.workloads import random as source
+
+        reqs = source.load(n or 1, input_tokens, output_tokens, tokens, seed)
+    elif kind == "sharegpt":
+        from bench.workloads import sharegpt
+
+        reqs = sharegpt.load(spec, tokens, seed)
+    elif kind == "jsonl":
+        from bench.workloads import jsonl
+
+        reqs = jsonl.load(spec, tokens, seed)
+    elif kind == "prefix":
+        from bench.workloads import prefix
+
+        reqs = prefix.load(spec, n, tokens, seed)
+    elif kind == "conversation":
+        from bench.workloads import conversation
+
+        reqs = conversation.load(spec, tokens, seed)
+    elif kind == "trace":
+        from bench.workloads import trace
+
+        reqs, more = trace.load(spec, tokens, seed)
+        notes += more
+    else:
+        raise DatasetError(f"workload.dataset.kind '{kind}' is unknown; known: {', '.join(SOURCES)}")
+    total = len(reqs)
+    reqs, dropped = length_filter(reqs, spec)
+    if dropped:
+        notes.append(f"{dropped} of {total} requests outside the length filter dropped")
+    if not reqs:
+        where = getattr(spec, "path", None) or f"workload.dataset ({kind})"
+        raise DatasetError(f"{where}: no requests left after filtering ({total} read, {dropped} outside "
+                           "min/max_input_tokens or max_output_tokens); widen the filter or check the file")
+    if kind not in ("conversation", "trace", "prefix", "random"):
+        before = len(reqs)
+        reqs = sample(reqs, n, seed)
+        if n is not None and before < n:
+            notes.append(f"the dataset has {before} requests, fewer than the {n} asked for: all are used once")
+    clipped = clip_to_context(reqs, tokens.max_model_len)
+    if clipped:
+        notes.append(f"{clipped} prompts clipped to fit the model's context ({tokens.max_model_len} tokens "
+                     "with the output)")
+    return Dataset(kind, reqs, notes)
+
+
+def preflight_datasets(specs) -> list[str]:
+    """Problems with dataset files, found before any model loads: a missing or malformed file (with
+    its line), a row without lengths, unsorted trace timestamps. Reads each file once with a stand-in
+    tokenizer (one token per word) and no length filter: the filter's outcome needs the real tokenizer
+    and is checked when the case runs."""
+    problems = []
+    stub = TokenSource(vocab=list(range(3, 1000)), encode=lambda text: [3] * len(text.split()))
+    for spec in specs:
+        if getattr(spec, "path", None) is None:
+            continue
+        try:
+            load_dataset(spec.model_copy(update={"min_input_tokens": None, "max_input_tokens": None,
+                                                 "max_output_tokens": None}), stub, 0)
+        except DatasetError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+__all__ = ["preflight_datasets", "Dataset", "DatasetError", "TokenSource", "WorkRequest", "SOURCES", "describe", "load_dataset"]

@@ -1,0 +1,62 @@
+"""``sharegpt``: the ShareGPT JSON format, a list of ``{"id", "conversations": [{"from": "human"|"gpt",
+"value": text}, ...]}``. The prompt is a human turn and the output length is the token length of the
+reply that follows (as ``vllm bench serve`` does). ``turns: first`` keeps each conversation's first
+exchange only (vLLM's choice, which flatters results: short prompts, no history); ``turns: all`` expands
+every exchange into a request whose prompt carries the history before it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.workloads.request import DatasetError, TokenSource, WorkRequest
+
+HUMAN = {"human", "user"}
+ASSISTANT = {"gpt", "assistant", "chatgpt", "bard", "model"}
+
+
+def read(path: Path) -> list:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: dataset file not found; fix workload.dataset.path") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); a ShareGPT file is one JSON list "
+                           "of {\"conversations\": [...]}") from None
+    if not isinstance(data, list):
+        raise DatasetError(f"{path}:1: a ShareGPT file is a JSON list of conversations; found {type(data).__name__}")
+    return data
+
+
+def load(spec, tok: TokenSource, seed: int) -> list[WorkRequest]:
+    path = Path(spec.path).expanduser()
+    encode = tok.need_encode("sharegpt")
+    out: list[WorkRequest] = []
+    for i, conv in enumerate(read(path)):
+        turns = conv.get("conversations") if isinstance(conv, dict) else None
+        if not isinstance(turns, list) or not all(isinstance(t, dict) and isinstance(t.get("value"), str)
+                                                  for t in turns):
+            raise DatasetError(f"{path}: entry [{i}]: needs 'conversations': a list of {{\"from\", \"value\"}}; "
+                               "fix or remove that entry")
+        sid = str(conv.get("id", i))
+        history: list[str] = []
+        n = 0
+        for a, b in zip(turns, turns[1:]):
+            if a.get("from") in HUMAN and b.get("from") in ASSISTANT:
+                prompt = "\n".join([*history, a["value"]])
+                n += 1
+                ids, out_len = encode(prompt), len(encode(b["value"]))
+                if ids and out_len:
+                    out.append(WorkRequest(ids, out_len, text=prompt, session_id=f"{sid}",
+                                           turn=n if spec.turns == "all" else None))
+                if spec.turns == "first":
+                    break
+            history.append(a["value"])
+        # `first` with a leading system/other turn: vLLM takes turns[0]/[1] blindly; we take the first exchange
+    if spec.turns == "first":
+        for r in out:
+            r.session_id = None
+    return out

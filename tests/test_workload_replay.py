@@ -1,0 +1,216 @@
+"""Online workloads against the scripted server: trace replay on schedule (within 5 ms), sessions
+(each turn after the previous answer plus think time, TTFT per turn), reasoning streams (TTFT vs time to
+first output token), the rate ramp, prefix-cache counters/reset/validity, and the report's send-time
+chart — through the load generator and end to end through the CLI."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import metrics
+from bench.measure.endpoint.loadgen import LoadSpec, Request, ramp_gaps, run_load, schedule
+from conftest import ROOT, run_cli, write_config
+from fake_openai import FakeOpenAI
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeOpenAI(delay_s=0.002) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def own_process_server():
+    """The fake server in its own process: a server thread in the test process would share the GIL with
+    the load generator and delay its sends by itself."""
+    p = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_openai.py")], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        yield p.stdout.readline().strip()
+    finally:
+        p.stdin.close()
+        p.wait(timeout=10)
+
+
+def test_trace_replay_sends_each_request_within_5_ms(own_process_server):
+    # 40 requests with irregular gaps (3-57 ms), several in flight at once
+    gaps = [0.0] + [0.003 + (i * 37 % 19) * 0.003 for i in range(39)]
+    t, arrivals = 0.0, []
+    for g in gaps:
+        t += g
+        arrivals.append(t)
+    reqs = [Request(f"r{i}", "a b c", 3, 4, arrival_s=a) for i, a in enumerate(arrivals)]
+    recs = run_load(LoadSpec(base_url=own_process_server, model="ok"), reqs)
+    assert all(r.success for r in recs)
+    start = recs[0].scheduled_s - arrivals[0]
+    lags = []
+    for r, a in zip(recs, arrivals):
+        assert r.scheduled_s == pytest.approx(start + a, abs=1e-9)  # the schedule is the trace's, scaled
+        assert r.queue_wait_s == 0.0  # no concurrency cap: all lateness is the client's
+        lags.append(r.submitted_s - r.scheduled_s)
+        assert lags[-1] >= 0 and r.send_lag_s == pytest.approx(lags[-1])  # never early
+    assert metrics.summarize(recs)["send_lag_s"]["max"] == pytest.approx(max(lags))
+    late = [x for x in lags if x >= 0.005]
+    shown = [round(x * 1e3, 2) for x in lags]
+    # The bound holds for every request on a machine with a free core. On an overloaded one (load
+    # average above the cores) the OS deschedules the process for longer than 5 ms now and then, which no
+    # client can prevent: a bare asyncio timer on the same schedule (no HTTP at all) is then late too.
+    # The client may add at most a few late sends to the machine's own, and the median stays under 2 ms.
+    if os.getloadavg()[0] < (os.cpu_count() or 1):
+        assert not late, shown
+    else:
+        machine_late = bare_timer_late(arrivals)
+        assert len(late) <= 2 * machine_late + 4, (machine_late, shown)
+        assert sorted(lags)[len(lags) // 2] < 0.002, shown
+
+
+def bare_timer_late(arrivals: list[float]) -> int:
+    """How many wake-ups of plain ``asyncio.sleep`` timers on the schedule land 5 ms or more late here."""
+    import asyncio
+    import time
+
+    async def main():
+        start = time.perf_counter() + 0.02
+        late = []
+
+        async def one(a):
+            await asyncio.sleep(max(0.0, start + a - time.perf_counter()))
+            late.append(time.perf_counter() - start - a >= 0.005)
+        await asyncio.gather(*(one(a) for a in arrivals))
+        return sum(late)
+    return asyncio.run(main())
+
+
+def test_sessions_wait_for_the_answer_and_the_think_time(server):
+    reqs = [Request(f"s{s}t{t}", "a b", 2, 5, session_id=f"s{s}", turn=t, think_time_s=0.05 if t > 1 else 0.0)
+            for s in range(2) for t in (1, 2, 3)]
+    recs = run_load(LoadSpec(base_url=server.base_url, model="ok"), reqs)
+    by = {r.request_id: r for r in recs}
+    for s in range(2):
+        for t in (2, 3):
+            prev, cur = by[f"s{s}t{t - 1}"], by[f"s{s}t{t}"]
+            assert cur.submitted_s >= prev.done_s + 0.05  # after the previous answer plus the think time
+            assert cur.turn == t and cur.session_id == f"s{s}"
+    # the two sessions ran side by side: their first turns left together
+    assert abs(by["s0t1"].submitted_s - by["s1t1"].submitted_s) < 0.05
+    turns = metrics.summarize(recs)["turns"]
+    assert [(x["turn"], x["ttft_s"]["n"]) for x in turns] == [(1, 2), (2, 2), (3, 2)]
+
+
+def test_reasoning_stream_separates_ttft_from_first_output_token(server):
+    [r] = run_load(LoadSpec(base_url=server.base_url, model="reasoning", endpoint="chat"),
+                   [Request("r", "hello", 1, 8)])
+    assert r.success and len(r.token_times_s) == 8
+    assert r.first_token_s == r.token_times_s[0]  # TTFT: any token, reasoning included
+    assert r.first_output_at_s == r.token_times_s[4]  # the first 4 are reasoning_content
+    assert metrics.ttfot_s(r) > metrics.ttft_s(r)
+    [c] = run_load(LoadSpec(base_url=server.base_url, model="ok", endpoint="chat"), [Request("c", "hi", 1, 3)])
+    assert c.first_output_at_s == c.token_times_s[0]
+
+
+def test_rate_ramp_gaps_by_hand():
+    # constant arrivals, 1 -> 3 req/s over 2 s: gap at t=0 is 1/1; at t=1 the rate is 2 (0.5 s);
+    # at t=1.5 it is 2.5 (0.4 s); at t=1.9 it is 2.9; after t=2 it stays 3
+    g = ramp_gaps(6, 1.0, 3.0, 2.0, "constant", 1.0, 0)
+    assert g[:4] == pytest.approx([0.0, 1.0, 0.5, 0.4])
+    assert g[4] == pytest.approx(1 / 2.9) and g[5] == pytest.approx(1 / 3.0)
+    spec = LoadSpec(base_url="x", model="m", arrival="constant", ramp=(1.0, 3.0, 2.0))
+    lone = [Request(f"r{i}", "a", 1, 1) for i in range(3)]
+    assert schedule(spec, lone) == pytest.approx([0.0, 1.0, 1.5])
+
+
+def test_schedule_of_sessions_and_traces():
+    spec = LoadSpec(base_url="x", model="m", rate=2.0, arrival="constant")
+    reqs = [Request("a1", "", 1, 1, session_id="a", turn=1), Request("a2", "", 1, 1, session_id="a", turn=2),
+            Request("b1", "", 1, 1, session_id="b", turn=1), Request("c", "", 1, 1, arrival_s=7.0)]
+    # session starts follow the rate (0, 0.5, 1.0); a later turn waits for its answer; a timestamp wins
+    assert schedule(spec, reqs) == [0.0, None, 0.5, 7.0]
+
+
+def ep_config(base_url, dataset, extra=""):
+    return f"""
+name: wl
+models: [tiny:llama]
+backend: {{kind: openai, base_url: {base_url}, served_model_name: ok, tokenizer: tiny:llama}}
+workload:
+  dataset: {dataset}
+  num_prompts: 12
+  warmup_requests: 1
+  {extra}
+"""
+
+
+def test_prefix_workload_end_to_end_records_cache_counters_and_resets(tmp_path, server):
+    before = server.resets
+    p = run_cli("run", write_config(tmp_path / "c.yaml", ep_config(
+        server.base_url, "{kind: prefix, num_prefixes: 2, prefix_tokens: 32, suffix_tokens: 16, output_tokens: 4}",
+        "concurrency: [2]")), "--output-dir", tmp_path / "out", "--format", "json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    [c] = json.loads(p.stdout)["cases"]
+    assert c["case_id"] == "tiny-llama_c2_rinf_prefix" and c["status"] == "ok"
+    assert server.resets == before + 1  # reset after the warm-up, before the measured window
+    ds = c["dataset"]
+    assert ds["name"] == "prefix" and ds["requests"] == 12 and ds["input_tokens"]["mean"] == 48
+    assert 0 < ds["shared_prefix_share"] <= 32 / 48
+    assert c["workload"]["input_tokens"] == 48 and c["workload"]["output_tokens"] == 4
+    pc = c["prefix_cache"]
+    assert pc["queries"] is not None and pc["hits"] == 0 and pc["hit_rate"] == 0.0
+    assert "validity" not in c
+    run_dir = Path(json.loads(p.stdout)["run_dir"])
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["datasets"][c["case_id"]]["input_tokens"]["histogram"]["counts"] == [12]
+
+
+def test_hits_on_a_workload_without_shared_prefixes_mark_the_case(tmp_path):
+    with FakeOpenAI(delay_s=0.001) as s:
+        s.prefix_hits = 16
+        text = ep_config(s.base_url, "random", "input_tokens: 16\n  output_tokens: 4\n  concurrency: [2]").replace(
+            "  dataset: random\n", "")
+        p = run_cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out", "--format", "json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    [c] = json.loads(p.stdout)["cases"]
+    assert c["prefix_cache"]["hits"] == 12 * 16 and c["prefix_cache"]["hit_rate"] > 0
+    assert c["validity"]["verdict"] == "suspect"
+    assert any("shares no prefixes" in r for r in c["validity"]["reasons"])
+
+
+def test_trace_and_conversation_end_to_end_and_the_report_chart(tmp_path, server):
+    trace = ROOT / "tests" / "data" / "workloads" / "mooncake-sample.jsonl"
+    p = run_cli("run", write_config(tmp_path / "t.yaml", ep_config(
+        server.base_url, f"{{kind: trace, path: {trace}, block_tokens: 16, speedup: 2.0}}")),
+        "--output-dir", tmp_path / "out", "--format", "json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    [c] = json.loads(p.stdout)["cases"]
+    assert c["requests"]["succeeded"] == 30 and c["dataset"]["timed_arrivals"]
+    assert c["send_lag_s"]["n"] == 30 and c["send_lag_s"]["p50"] < 0.005
+    conv = ep_config(server.base_url, "{kind: conversation, sessions: 2, turns: 3, user_tokens: 8, "
+                     "assistant_tokens: 4, think_time_s: 0.02}", "concurrency: [2]")
+    p2 = run_cli("run", write_config(tmp_path / "v.yaml", conv), "--output-dir", tmp_path / "out", "--format", "json")
+    assert p2.returncode == 0, p2.stderr[-2000:]
+    [v] = json.loads(p2.stdout)["cases"]
+    assert [t["turn"] for t in v["turns"]] == [1, 2, 3] and all(t["ttft_s"]["n"] == 2 for t in v["turns"])
+    means = [t["input_tokens_mean"] for t in v["turns"]]  # the fake counts words, not tokens: only the growth
+    assert means[0] < means[1] < means[2]
+    run_dir = Path(json.loads(p.stdout)["run_dir"])
+    html = tmp_path / "r.html"
+    r = run_cli("report", run_dir, Path(json.loads(p2.stdout)["run_dir"]), "--html", html)
+    assert r.returncode == 0, r.stderr[-2000:]
+    page = html.read_text()
+    assert 'id="chart-send-times"' in page and 'id="chart-dataset-lengths"' in page
+
+
+def test_rate_ramp_end_to_end(tmp_path, server):
+    text = ep_config(server.base_url, "random", "input_tokens: 8\n  output_tokens: 2\n"
+                     "  request_rate_ramp: {from: 20, to: 100, over_s: 0.1}\n  arrival: constant").replace(
+        "  dataset: random\n", "")
+    p = run_cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out", "--format", "json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    [c] = json.loads(p.stdout)["cases"]
+    assert c["case_id"] == "tiny-llama_cmax_rramp20-100_in8_out2" and c["requests"]["succeeded"] == 12
+    recs = sorted((json.loads(x) for x in (Path(json.loads(p.stdout)["run_dir"]) / "requests.jsonl")
+                   .read_text().splitlines()), key=lambda r: r["scheduled_s"])
+    gaps = [b["scheduled_s"] - a["scheduled_s"] for a, b in zip(recs, recs[1:])]
+    assert gaps[0] == pytest.approx(1 / 20) and gaps[-1] == pytest.approx(1 / 100)  # 1/20 s, then 1/100 s
