@@ -36,3 +36,17 @@ models: [tiny:llama, tiny:qwen2]
 backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
 workload: {input_tokens: 8, output_tokens: 4, batch_sizes: [1, 2], num_batches: 1, warmup: 0}
 """
+
+
+def cases_by_dataset(doc: dict, names: list[str]) -> dict:
+    """A ``run --format json`` document's cases by dataset name, each ok, with its own request records
+    (``case["_records"]``)."""
+    import json
+
+    cases = {c["workload"]["dataset"]: c for c in doc["cases"]}
+    assert sorted(cases) == sorted(names)
+    reqs = [json.loads(x) for x in (Path(doc["run_dir"]) / "requests.jsonl").read_text().splitlines()]
+    for name, c in cases.items():
+        assert c["status"] == "ok", (name, c["error"])
+        c["_records"] = [r for r in reqs if r["case_id"] == c["case_id"]]
+    return cases

@@ -216,7 +216,7 @@ def test_a_list_of_datasets_sweeps_them():
 
 def test_every_source_through_the_transformers_backend(tmp_path):
     """Offline, end to end: each source's per-request prompt and output lengths are what ran."""
-    from conftest import ROOT, run_cli, write_config
+    from conftest import ROOT, cases_by_dataset, run_cli, write_config
 
     d = ROOT / "tests" / "data" / "workloads"
     text = f"""
@@ -237,13 +237,9 @@ workload:
     p = run_cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out", "--format", "json")
     assert p.returncode == 0, p.stderr[-3000:]
     doc = json.loads(p.stdout)
-    cases = {c["workload"]["dataset"]: c for c in doc["cases"]}
-    assert sorted(cases) == ["conversation", "jsonl", "prefix", "sharegpt", "trace"]
-    reqs = [json.loads(x) for x in (Path(doc["run_dir"]) / "requests.jsonl").read_text().splitlines()]
+    cases = cases_by_dataset(doc, ["conversation", "jsonl", "prefix", "sharegpt", "trace"])
     for name, c in cases.items():
-        assert c["status"] == "ok", (name, c["error"])
-        ds = c["dataset"]
-        mine = [r for r in reqs if r["case_id"] == c["case_id"]]
+        ds, mine = c["dataset"], c["_records"]
         assert len(mine) == ds["requests"] == c["requests"]["succeeded"]
         # what ran is what the dataset asked for: every request's own lengths, tokens timed one by one
         assert sum(r["input_tokens"] for r in mine) == pytest.approx(ds["input_tokens"]["mean"] * len(mine))

@@ -3,11 +3,10 @@ server with the prefix cache reset before each case (hit rates from its /metrics
 engine with enable_prefix_caching. Marked vllm: not in the default `-m "not vllm"` run."""
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli, write_config
+from conftest import ROOT, cases_by_dataset, run_cli, write_config
 
 pytestmark = pytest.mark.vllm
 
@@ -72,13 +71,9 @@ def test_offline_engine_takes_every_source_and_reports_prefix_hits(tmp_path):
                 "--format", "json", timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     doc = json.loads(p.stdout)
-    cases = {c["workload"]["dataset"]: c for c in doc["cases"]}
-    assert sorted(cases) == ["conversation", "jsonl", "prefix", "sharegpt", "trace"]
-    reqs = [json.loads(x) for x in (Path(doc["run_dir"]) / "requests.jsonl").read_text().splitlines()]
+    cases = cases_by_dataset(doc, ["conversation", "jsonl", "prefix", "sharegpt", "trace"])
     for name, c in cases.items():
-        assert c["status"] == "ok", (name, c["error"])
-        ds = c["dataset"]
-        mine = [r for r in reqs if r["case_id"] == c["case_id"]]
+        ds, mine = c["dataset"], c["_records"]
         assert len(mine) == ds["requests"] == 8, name
         assert c["input_tokens"] == pytest.approx(ds["input_tokens"]["mean"] * 8), name  # token ids: exact
         assert c["output_tokens"] == pytest.approx(ds["output_tokens"]["mean"] * 8), name  # checked per request
