@@ -31,7 +31,8 @@ from bench.analysis.projection import Efficiency
 from bench.results.schema import rate_divisor
 
 MAX_BATCH_CAP = 1024  # 'max' rows: the memory-bound batch, capped like projection.max_load
-MIN_ENGINE_ROWS = 3  # a chip/engine profile needs this many rows; below, the chip's profile is used
+MIN_ENGINE_ROWS = 2  # a chip/engine profile needs this many rows; below, the chip's profile is used. The MAP prior
+# (the chip's fit) shrinks a thin engine profile towards its chip, and its band is never narrower than the chip's.
 SIGMA_FLOOR = 0.12
 # Spread between published configurations that a profile's own residuals do not show (engine flags, datasets,
 # run conditions differ between rows even on one chip and engine), added in quadrature. Set from this catalog's
@@ -47,6 +48,8 @@ POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0)  # prior sigmas: mbu, mfu (log), overhead (x
 CHIP_SIGMA = (0.5, 0.5, 0.3, 0.3)
 DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
 BOUNDS = ((0.03, 0.03, 0.0, 0.0), (1.0, 1.0, 2e-3, 256.0))  # mbu, mfu, overhead per layer (s), half_batch
+MOE_ONLY_MBU_SIGMA = 0.1  # prior sigma (log) of MBU in a fit with no dense decode row (see identifiable_sigma)
+MIN_ROWS_OWN_BAND = 4  # a chip/engine profile with fewer rows takes its chip's band
 OVERHEAD_SCALE_S = 1e-4  # prior scale of the per-layer overhead: 0.1 ms a layer
 
 
@@ -215,6 +218,23 @@ def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRI
     return _eff(sol.x, source, prior.step_overhead_s)
 
 
+def is_dense_decode(t: Terms) -> bool:
+    """A row that measures decode of a dense model: the only kind whose speed pins MBU down. In a MoE row the
+    per-MoE-layer overhead and MBU trade off one for the other (both lengthen the step), and in a prefill row MBU
+    barely enters."""
+    return t.layers == 0 and not t.unit.startswith("input_")
+
+
+def identifiable_sigma(terms: list[Terms], sigma: tuple) -> tuple:
+    """Prior sigmas for a fit over ``terms``: without a dense decode row, MBU and its half-batch are held near
+    the level above (MOE_ONLY_MBU_SIGMA) and the per-layer overhead takes the MoE rows' slack (POOLED_SIGMA[2]);
+    so MoE-only evidence does not drive a dense MBU down."""
+    if not terms or any(is_dense_decode(t) for t in terms):
+        return sigma
+    return (min(sigma[0], MOE_ONLY_MBU_SIGMA), sigma[1], max(sigma[2], POOLED_SIGMA[2]),
+            min(sigma[3], MOE_ONLY_MBU_SIGMA))
+
+
 def sigma_of(res: list[float], floor: float = SIGMA_FLOOR) -> float:
     """Robust RMS of log residuals, inflated for few rows; never below ``floor``."""
     if not res:
@@ -281,10 +301,16 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
         pts.append((t, v, chip, f"{chip}/local", t.row_id))
     out: dict[str, Profile] = {}
 
-    def make(name, sel, prior, note="", sigma=(PRIOR_SIGMA_LOG,) * 4):
+    def make(name, sel, prior, note="", sigma=(PRIOR_SIGMA_LOG,) * 4, parent: Profile | None = None):
+        sigma = identifiable_sigma([p[0] for p in sel], sigma)
+        if sigma[0] < CHIP_SIGMA[0] and sel:
+            note = (note + "; " if note else "") + "no dense decode rows: MBU held at the level above"
         e = fit([p[0] for p in sel], [p[1] for p in sel], prior, f"profile {name}", sigma)
         res = residuals([p[0] for p in sel], [p[1] for p in sel], e)
-        return Profile(name, e, len(sel), sigma_of(res), tuple(p[4] for p in sel), note)
+        s = sigma_of(res)
+        if parent is not None and parent.sigma_log is not None and len(sel) < MIN_ROWS_OWN_BAND:
+            s = parent.sigma_log  # too few rows to show their own spread (a fit to 2 rows has ~0 residuals): the parent's band
+        return Profile(name, e, len(sel), s, tuple(p[4] for p in sel), note)
 
     from bench.catalog import hardware
 
@@ -296,11 +322,12 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
                                        CHIP_SIGMA)
     for chip in sorted({p[2] for p in pts}):
         sel = [p for p in pts if p[2] == chip]
-        out[chip] = make(chip, sel, out[f"vendor:{vendor_of[chip]}"].efficiency, "all engines", CHIP_SIGMA)
+        vp = out[f"vendor:{vendor_of[chip]}"]
+        out[chip] = make(chip, sel, vp.efficiency, "all engines", CHIP_SIGMA)
         for key in sorted({p[3] for p in sel}):
             esel = [p for p in sel if p[3] == key]
             if len(esel) >= MIN_ENGINE_ROWS:
-                out[key] = make(key, esel, out[chip].efficiency, "", CHIP_SIGMA)
+                out[key] = make(key, esel, out[chip].efficiency, "", CHIP_SIGMA, out[chip])
     return out
 
 
