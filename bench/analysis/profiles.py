@@ -89,8 +89,32 @@ def predict(t: Terms, eff: Efficiency) -> float:
     return t.batch * t.n_out / (ttft + (t.n_out - 1) * tpot) / t.k
 
 
+def expert_parallel(parallelism: str | None) -> bool:
+    """True when a row's stated parallelism runs attention data-parallel with experts spread (EP): no tensor-parallel
+    all-reduce over all its accelerators, but an all-to-all per MoE layer ('EP320', 'attention DP16 + MoE EP16',
+    'TP8 EP8, attention DP'). Plain 'TP8' or 'TP8 EP' (TensorRT-LLM: TP attention) keep the TP all-reduce."""
+    import re
+
+    if not parallelism or not re.search(r"\bEP\d+", parallelism):
+        return False
+    return bool(re.search(r"\bDP\b|\bDP\d+|attention DP", parallelism)) or not re.search(r"\bTP\d+", parallelism)
+
+
+def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0) -> float:
+    """All-to-all of an expert-parallel MoE step on ``k`` accelerators: each token's hidden state goes to its top-k
+    experts and back (dispatch + combine) on every MoE layer; a rank sends its share (tokens / k) at the catalog's
+    interconnect bandwidth, plus one collective latency per direction."""
+    from bench.analysis import projection as P
+    from bench.catalog import models
+
+    if k <= 1 or m.moe is None or not chip.interconnect_gbs:
+        return 0.0
+    per_rank = tokens / k * m.moe.top_k * m.arch.hidden * dtype_bytes * (k - 1) / k
+    return models._moe_layer_count(m) * 2 * (per_rank / (chip.interconnect_gbs * 1e9) + P.ALLREDUCE_LATENCY_S)
+
+
 def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: str, phase: str, ident: str,
-              compute_dtype: str | None = None) -> tuple[Terms | None, str | None]:
+              compute_dtype: str | None = None, parallelism: str | None = None) -> tuple[Terms | None, str | None]:
     """Ideal times of one configuration (``batch`` an int or 'max'); (None, why) when it cannot be projected."""
     from bench.analysis import projection as P
     from bench.catalog import models
@@ -115,8 +139,11 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     d_bytes = P.decode_weight_bytes(m, dtype, b) + b * kv_tok * ctx
     d_flops = b * models.decode_flops_per_token(m, ctx)
     try:
-        p_comm = P._tp_comm_s(m, chip, b * n_in, k)
-        d_comm = P._tp_comm_s(m, chip, b, k)
+        if expert_parallel(parallelism):
+            p_comm, d_comm = _ep_comm_s(m, chip, b * n_in, k), _ep_comm_s(m, chip, b, k)
+        else:
+            p_comm = P._tp_comm_s(m, chip, b * n_in, k)
+            d_comm = P._tp_comm_s(m, chip, b, k)
     except BenchError as exc:
         return None, str(exc)
     return Terms(ident, unit, phase, b, n_in, n_out, k, models._moe_layer_count(m), p_flops / peak, p_bytes / bw,
@@ -128,7 +155,8 @@ def row_terms(row) -> tuple[Terms | None, str | None]:
     from bench.catalog import hardware, models
 
     return terms_for(models.get_model(row.model), hardware.get_chip(row.hardware), row.dtype, row.input_tokens,
-                     row.output_tokens, row.batch, row.accelerators, row.unit, row.phase, row.id, row.compute_dtype)
+                     row.output_tokens, row.batch, row.accelerators, row.unit, row.phase, row.id, row.compute_dtype,
+                     row.parallelism)
 
 
 def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str]]:
