@@ -122,3 +122,37 @@ def test_catalog_profiles_rest_on_rows():
     h20 = PR.project(m, hardware.get_chip("h20"), P.Shape(128, 1024, 64, 1, "bf16"), profs["h20"])
     b910 = PR.project(m, hardware.get_chip("910b"), P.Shape(128, 1024, 64, 2, "bf16"), profs["910b"])
     assert h20["output_tok_s_per_accelerator"] > 2 * b910["output_tok_s_per_accelerator"]
+
+
+def test_expert_parallel_is_read_from_the_stated_parallelism():
+    assert PR.expert_parallel("decode EP320 (320 dies = 160 packages)")
+    assert PR.expert_parallel("TP8 EP8, attention DP")
+    assert PR.expert_parallel("decode pool: attention DP16 + MoE EP16 (PD disaggregated)")
+    assert not PR.expert_parallel("TP8 EP")  # TensorRT-LLM: TP attention, keeps the all-reduce
+    assert not PR.expert_parallel("TP8") and not PR.expert_parallel(None)
+
+
+def test_ep_all_to_all_by_hand():
+    # DeepSeek-R1: top-8 of 256 experts, hidden 7168, 58 MoE layers; H100 NVLink 900 GB/s; 1000 tokens on 8 GPUs.
+    # a rank sends 125 tokens x 8 x 7168 x 2 B x 7/8 = 12,544,000 B -> 13.938 us + 5 us latency, x 2 x 58 layers
+    m = catalog.get_model("DeepSeek-R1")
+    got = PR._ep_comm_s(m, hardware.get_chip("h100-sxm"), 1000, 8)
+    assert got == pytest.approx(2 * 58 * (12_544_000 / 900e9 + 5e-6), rel=1e-9)
+    assert got == pytest.approx(2.1968e-3, rel=1e-3)
+    assert PR._ep_comm_s(catalog.get_model("Qwen3-32B"), hardware.get_chip("h100-sxm"), 1000, 8) == 0.0  # dense
+
+
+def test_moe_only_rows_do_not_move_mbu():
+    # rows from a MoE model that is slower than the prior's efficiencies: without a dense decode row the fit keeps
+    # MBU near the prior and lets the per-layer overhead take the slack; with dense rows, MBU is free to move
+    m, chip = catalog.get_model("DeepSeek-R1"), hardware.get_chip("h100-sxm")
+    prior = P.Efficiency(mbu=0.7, mfu=0.5, step_overhead_per_layer_s=1e-4, mbu_half_batch=1.0)
+    slow = P.Efficiency(mbu=0.35, mfu=0.5, step_overhead_per_layer_s=1e-4, mbu_half_batch=1.0)
+    ts = [PR.terms_for(m, chip, "fp8", 1000, 1000, b, 8, "tpot_ms", "decode", f"r{b}")[0] for b in (1, 8, 32)]
+    sig = PR.identifiable_sigma(ts, PR.CHIP_SIGMA)
+    assert sig[0] == PR.MOE_ONLY_MBU_SIGMA and sig[2] == PR.POOLED_SIGMA[2]
+    got = PR.fit(ts, [PR.predict(t, slow) for t in ts], prior, "moe-only", sig)
+    assert got.mbu == pytest.approx(0.7, rel=0.15) and got.step_overhead_per_layer_s > 1.5e-4
+    d = catalog.get_model("Qwen3-32B")
+    dense = [PR.terms_for(d, chip, "bf16", 1000, 1000, b, 1, "tpot_ms", "decode", f"d{b}")[0] for b in (1, 8, 32)]
+    assert PR.identifiable_sigma(ts + dense, PR.CHIP_SIGMA) == PR.CHIP_SIGMA

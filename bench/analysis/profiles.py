@@ -31,7 +31,8 @@ from bench.analysis.projection import Efficiency
 from bench.results.schema import rate_divisor
 
 MAX_BATCH_CAP = 1024  # 'max' rows: the memory-bound batch, capped like projection.max_load
-MIN_ENGINE_ROWS = 3  # a chip/engine profile needs this many rows; below, the chip's profile is used
+MIN_ENGINE_ROWS = 2  # a chip/engine profile needs this many rows; below, the chip's profile is used. The MAP prior
+# (the chip's fit) shrinks a thin engine profile towards its chip, and its band is never narrower than the chip's.
 SIGMA_FLOOR = 0.12
 # Spread between published configurations that a profile's own residuals do not show (engine flags, datasets,
 # run conditions differ between rows even on one chip and engine), added in quadrature. Set from this catalog's
@@ -47,6 +48,8 @@ POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0)  # prior sigmas: mbu, mfu (log), overhead (x
 CHIP_SIGMA = (0.5, 0.5, 0.3, 0.3)
 DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
 BOUNDS = ((0.03, 0.03, 0.0, 0.0), (1.0, 1.0, 2e-3, 256.0))  # mbu, mfu, overhead per layer (s), half_batch
+MOE_ONLY_MBU_SIGMA = 0.1  # prior sigma (log) of MBU in a fit with no dense decode row (see identifiable_sigma)
+MIN_ROWS_OWN_BAND = 4  # a chip/engine profile with fewer rows takes its chip's band
 OVERHEAD_SCALE_S = 1e-4  # prior scale of the per-layer overhead: 0.1 ms a layer
 
 
@@ -86,8 +89,32 @@ def predict(t: Terms, eff: Efficiency) -> float:
     return t.batch * t.n_out / (ttft + (t.n_out - 1) * tpot) / t.k
 
 
+def expert_parallel(parallelism: str | None) -> bool:
+    """True when a row's stated parallelism runs attention data-parallel with experts spread (EP): no tensor-parallel
+    all-reduce over all its accelerators, but an all-to-all per MoE layer ('EP320', 'attention DP16 + MoE EP16',
+    'TP8 EP8, attention DP'). Plain 'TP8' or 'TP8 EP' (TensorRT-LLM: TP attention) keep the TP all-reduce."""
+    import re
+
+    if not parallelism or not re.search(r"\bEP\d+", parallelism):
+        return False
+    return bool(re.search(r"\bDP\b|\bDP\d+|attention DP", parallelism)) or not re.search(r"\bTP\d+", parallelism)
+
+
+def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0) -> float:
+    """All-to-all of an expert-parallel MoE step on ``k`` accelerators: each token's hidden state goes to its top-k
+    experts and back (dispatch + combine) on every MoE layer; a rank sends its share (tokens / k) at the catalog's
+    interconnect bandwidth, plus one collective latency per direction."""
+    from bench.analysis import projection as P
+    from bench.catalog import models
+
+    if k <= 1 or m.moe is None or not chip.interconnect_gbs:
+        return 0.0
+    per_rank = tokens / k * m.moe.top_k * m.arch.hidden * dtype_bytes * (k - 1) / k
+    return models._moe_layer_count(m) * 2 * (per_rank / (chip.interconnect_gbs * 1e9) + P.ALLREDUCE_LATENCY_S)
+
+
 def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: str, phase: str, ident: str,
-              compute_dtype: str | None = None) -> tuple[Terms | None, str | None]:
+              compute_dtype: str | None = None, parallelism: str | None = None) -> tuple[Terms | None, str | None]:
     """Ideal times of one configuration (``batch`` an int or 'max'); (None, why) when it cannot be projected."""
     from bench.analysis import projection as P
     from bench.catalog import models
@@ -112,8 +139,11 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     d_bytes = P.decode_weight_bytes(m, dtype, b) + b * kv_tok * ctx
     d_flops = b * models.decode_flops_per_token(m, ctx)
     try:
-        p_comm = P._tp_comm_s(m, chip, b * n_in, k)
-        d_comm = P._tp_comm_s(m, chip, b, k)
+        if expert_parallel(parallelism):
+            p_comm, d_comm = _ep_comm_s(m, chip, b * n_in, k), _ep_comm_s(m, chip, b, k)
+        else:
+            p_comm = P._tp_comm_s(m, chip, b * n_in, k)
+            d_comm = P._tp_comm_s(m, chip, b, k)
     except BenchError as exc:
         return None, str(exc)
     return Terms(ident, unit, phase, b, n_in, n_out, k, models._moe_layer_count(m), p_flops / peak, p_bytes / bw,
@@ -125,7 +155,8 @@ def row_terms(row) -> tuple[Terms | None, str | None]:
     from bench.catalog import hardware, models
 
     return terms_for(models.get_model(row.model), hardware.get_chip(row.hardware), row.dtype, row.input_tokens,
-                     row.output_tokens, row.batch, row.accelerators, row.unit, row.phase, row.id, row.compute_dtype)
+                     row.output_tokens, row.batch, row.accelerators, row.unit, row.phase, row.id, row.compute_dtype,
+                     row.parallelism)
 
 
 def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str]]:
@@ -215,6 +246,23 @@ def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRI
     return _eff(sol.x, source, prior.step_overhead_s)
 
 
+def is_dense_decode(t: Terms) -> bool:
+    """A row that measures decode of a dense model: the only kind whose speed pins MBU down. In a MoE row the
+    per-MoE-layer overhead and MBU trade off one for the other (both lengthen the step), and in a prefill row MBU
+    barely enters."""
+    return t.layers == 0 and not t.unit.startswith("input_")
+
+
+def identifiable_sigma(terms: list[Terms], sigma: tuple) -> tuple:
+    """Prior sigmas for a fit over ``terms``: without a dense decode row, MBU and its half-batch are held near
+    the level above (MOE_ONLY_MBU_SIGMA) and the per-layer overhead takes the MoE rows' slack (POOLED_SIGMA[2]);
+    so MoE-only evidence does not drive a dense MBU down."""
+    if not terms or any(is_dense_decode(t) for t in terms):
+        return sigma
+    return (min(sigma[0], MOE_ONLY_MBU_SIGMA), sigma[1], max(sigma[2], POOLED_SIGMA[2]),
+            min(sigma[3], MOE_ONLY_MBU_SIGMA))
+
+
 def sigma_of(res: list[float], floor: float = SIGMA_FLOOR) -> float:
     """Robust RMS of log residuals, inflated for few rows; never below ``floor``."""
     if not res:
@@ -281,10 +329,16 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
         pts.append((t, v, chip, f"{chip}/local", t.row_id))
     out: dict[str, Profile] = {}
 
-    def make(name, sel, prior, note="", sigma=(PRIOR_SIGMA_LOG,) * 4):
+    def make(name, sel, prior, note="", sigma=(PRIOR_SIGMA_LOG,) * 4, parent: Profile | None = None):
+        sigma = identifiable_sigma([p[0] for p in sel], sigma)
+        if sigma[0] < CHIP_SIGMA[0] and sel:
+            note = (note + "; " if note else "") + "no dense decode rows: MBU held at the level above"
         e = fit([p[0] for p in sel], [p[1] for p in sel], prior, f"profile {name}", sigma)
         res = residuals([p[0] for p in sel], [p[1] for p in sel], e)
-        return Profile(name, e, len(sel), sigma_of(res), tuple(p[4] for p in sel), note)
+        s = sigma_of(res)
+        if parent is not None and parent.sigma_log is not None and len(sel) < MIN_ROWS_OWN_BAND:
+            s = parent.sigma_log  # too few rows to show their own spread (a fit to 2 rows has ~0 residuals): the parent's band
+        return Profile(name, e, len(sel), s, tuple(p[4] for p in sel), note)
 
     from bench.catalog import hardware
 
@@ -296,11 +350,12 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
                                        CHIP_SIGMA)
     for chip in sorted({p[2] for p in pts}):
         sel = [p for p in pts if p[2] == chip]
-        out[chip] = make(chip, sel, out[f"vendor:{vendor_of[chip]}"].efficiency, "all engines", CHIP_SIGMA)
+        vp = out[f"vendor:{vendor_of[chip]}"]
+        out[chip] = make(chip, sel, vp.efficiency, "all engines", CHIP_SIGMA)
         for key in sorted({p[3] for p in sel}):
             esel = [p for p in sel if p[3] == key]
             if len(esel) >= MIN_ENGINE_ROWS:
-                out[key] = make(key, esel, out[chip].efficiency, "", CHIP_SIGMA)
+                out[key] = make(key, esel, out[chip].efficiency, "", CHIP_SIGMA, out[chip])
     return out
 
 
