@@ -30,6 +30,7 @@ class FakeOpenAI:
         self.prompt_tokens = 0
         self.success = 0
         self.resets = 0
+        self.prefix_metrics = False  # export vLLM's prefix-cache counters in /metrics
         self.prefix_hits = 0  # hits reported per request (to test the validity warning)
         self.prefix_queries = 0
         self.prefix_hit_total = 0
@@ -61,9 +62,10 @@ class FakeOpenAI:
                                 f'vllm:prompt_tokens_total{{model_name="ok"}} {fake.prompt_tokens}\n'
                                 f'vllm:request_success_total{{finished_reason="length"}} {fake.success}\n'
                                 f"vllm:num_requests_running {fake.in_flight}\n"
-                                f"vllm:prefix_cache_queries_total {fake.prefix_queries}\n"
-                                f"vllm:prefix_cache_hits_total {fake.prefix_hit_total}\n"
                                 f"vllm:kv_cache_usage_perc {min(1.0, fake.in_flight / 10)}\n")
+                        if fake.prefix_metrics:
+                            text += (f"vllm:prefix_cache_queries_total {fake.prefix_queries}\n"
+                                     f"vllm:prefix_cache_hits_total {fake.prefix_hit_total}\n")
                     self._send(200, text, "text/plain")
                 else:
                     self._send(404, "{}")
