@@ -8,6 +8,7 @@ A check whose input was not measured is skipped (listed under ``skipped``), neve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from bench import metrics
 
@@ -67,31 +68,35 @@ def check_send_lag(ev: Evidence) -> Finding | None:
     return "ok", f"p99 send lag {p99 * 1e3:.1f} ms"
 
 
-def check_loop_lag(ev: Evidence) -> Finding | None:
-    p99 = _p99(ev.loop_lag_s or [])
-    if p99 is None:
+def _threshold(value: float | None, limit: float, warn_reason: Callable[[float], str],
+               ok_reason: Callable[[float], str]) -> Finding | None:
+    """None when ``value`` is unknown; warn (with ``warn_reason(value)``) above ``limit``; else ok."""
+    if value is None:
         return None
-    if p99 > LOOP_LAG_P99_WARN_S:
-        return "warn", f"client event loop lagged: p99 {p99 * 1e3:.0f} ms > {LOOP_LAG_P99_WARN_S * 1e3:.0f} ms"
-    return "ok", f"event-loop lag p99 {p99 * 1e3:.1f} ms"
+    if value > limit:
+        return "warn", warn_reason(value)
+    return "ok", ok_reason(value)
+
+
+def check_loop_lag(ev: Evidence) -> Finding | None:
+    return _threshold(
+        _p99(ev.loop_lag_s or []), LOOP_LAG_P99_WARN_S,
+        lambda p99: f"client event loop lagged: p99 {p99 * 1e3:.0f} ms > {LOOP_LAG_P99_WARN_S * 1e3:.0f} ms",
+        lambda p99: f"event-loop lag p99 {p99 * 1e3:.1f} ms")
 
 
 def check_client_cpu(ev: Evidence) -> Finding | None:
-    f = ev.client_cpu_fraction
-    if f is None:
-        return None
-    if f > CLIENT_CPU_WARN_FRACTION:
-        return "warn", f"client process used {f:.0%} of a core (> {CLIENT_CPU_WARN_FRACTION:.0%}): it may be the bottleneck"
-    return "ok", f"client CPU {f:.0%} of a core"
+    return _threshold(
+        ev.client_cpu_fraction, CLIENT_CPU_WARN_FRACTION,
+        lambda f: f"client process used {f:.0%} of a core (> {CLIENT_CPU_WARN_FRACTION:.0%}): it may be the bottleneck",
+        lambda f: f"client CPU {f:.0%} of a core")
 
 
 def check_host_pressure(ev: Evidence) -> Finding | None:
-    p = ev.host_cpu_pressure_pct
-    if p is None:
-        return None
-    if p > HOST_CPU_PRESSURE_WARN_PCT:
-        return "warn", f"host CPU pressure {p:.1f} % (> {HOST_CPU_PRESSURE_WARN_PCT:g} %): the machine was busy"
-    return "ok", f"host CPU pressure {p:.1f} %"
+    return _threshold(
+        ev.host_cpu_pressure_pct, HOST_CPU_PRESSURE_WARN_PCT,
+        lambda p: f"host CPU pressure {p:.1f} % (> {HOST_CPU_PRESSURE_WARN_PCT:g} %): the machine was busy",
+        lambda p: f"host CPU pressure {p:.1f} %")
 
 
 def check_gpu(ev: Evidence) -> Finding | None:
@@ -108,12 +113,10 @@ def check_gpu(ev: Evidence) -> Finding | None:
 
 
 def check_preemptions(ev: Evidence) -> Finding | None:
-    n = (ev.server or {}).get("preemptions")
-    if n is None:
-        return None
-    if n > PREEMPTIONS_WARN:
-        return "warn", f"server preempted {n:g} request(s) (KV cache full): latencies include recomputation"
-    return "ok", "no preemptions"
+    return _threshold(
+        (ev.server or {}).get("preemptions"), PREEMPTIONS_WARN,
+        lambda n: f"server preempted {n:g} request(s) (KV cache full): latencies include recomputation",
+        lambda n: "no preemptions")
 
 
 def check_tokens(ev: Evidence) -> Finding | None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 
 from bench.errors import PreflightError
-from bench.measure.trackers.source import EnergySource
-from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
+from bench.measure.trackers.source import SampledPowerSource, avg_w, total_j
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def counter_delta(a: int, b: int) -> int:
     return d
 
 
-class AmdSmiSource(EnergySource):
+class AmdSmiSource(SampledPowerSource):
     measures = True
 
     def __init__(self, logical: list[int], hz: float = 10.0, importer=None, environ: dict | None = None):
@@ -128,22 +127,12 @@ class AmdSmiSource(EnergySource):
             pass
         return s
 
-    def start(self) -> None:
-        self._sampler = PeriodicSampler(self._probe, self.hz).start()
-        self._t0 = self._sampler.samples[0][0] if self._sampler.samples else None
-
     def stop(self) -> dict:
-        samples = self._sampler.stop()
-        self._last = samples
+        samples = self._stop_samples()
         if len(samples) < 2:
-            return {"per_device_j": None, "total_j": None, "avg_power_w": None, "peak_power_w": None,
-                    "window_s": None, "notes": [f"only {len(samples)} amdsmi sample(s): energy not measured"]}
-        window = samples[-1][0] - samples[0][0]
-        sampled: dict[str, float | None] = {}
-        for i, k in enumerate(self.keys):
-            pts = [(t, s["power_w"][i]) for t, s in samples if s["power_w"][i] is not None]
-            sampled[k] = trapezoid_j(pts) if len(pts) == len(samples) else None
-        sampled_total = sum(sampled.values()) if all(v is not None for v in sampled.values()) else None
+            return self._not_measured(f"only {len(samples)} amdsmi sample(s): energy not measured")
+        window, sampled, peaks = self._integrate(samples)
+        sampled_total = total_j(sampled)
         per = dict(sampled)
         notes = []
         if self.has_counter:
@@ -154,16 +143,8 @@ class AmdSmiSource(EnergySource):
                     continue
                 uj = sum(counter_delta(a[0], b[0]) * b[1] for a, b in zip(readings, readings[1:]))
                 per[k] = uj / 1e6
-        total = sum(per.values()) if all(v is not None for v in per.values()) else None
-        peaks = [sum(s["power_w"]) for _, s in samples if all(p is not None for p in s["power_w"])]
-        return {"per_device_j": per, "total_j": total,
-                "avg_power_w": total / window if total is not None and window > 0 else None,
-                "peak_power_w": max(peaks) if peaks else None, "window_s": window,
-                "cross_check": {"amdsmi-sampled": {
-                    "total_j": sampled_total,
-                    "avg_power_w": sampled_total / window if sampled_total is not None and window > 0 else None,
-                    "samples": len(samples)}},
-                "notes": notes}
+        return self._reading(per, window, peaks, {"amdsmi-sampled": {
+            "total_j": sampled_total, "avg_power_w": avg_w(sampled_total, window), "samples": len(samples)}}, notes)
 
     def telemetry(self) -> dict | None:
         samples = getattr(self, "_last", None)

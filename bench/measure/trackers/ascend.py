@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import PreflightError
-from bench.measure.trackers.source import EnergySource
-from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
+from bench.measure.trackers.source import SampledPowerSource
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +308,7 @@ class DcmiReader:
 
 
 # ---------------------------------------------------------------------------- the energy source
-class NpuPowerSource(EnergySource):
+class NpuPowerSource(SampledPowerSource):
     """Sampled NPU power, trapezoid-integrated into energy; telemetry from the same sampler thread."""
 
     measures = True
@@ -339,23 +338,14 @@ class NpuPowerSource(EnergySource):
 
     def start(self) -> None:
         self._tick = 0
-        self._sampler = PeriodicSampler(self._probe, self.hz).start()
-        self._t0 = self._sampler.samples[0][0] if self._sampler.samples else None
+        super().start()
 
     def stop(self) -> dict:
-        samples = self._sampler.stop()
-        self._last = samples
+        samples = self._stop_samples()
         if len(samples) < 2:
-            return {"per_device_j": None, "total_j": None, "avg_power_w": None, "peak_power_w": None,
-                    "window_s": None, "notes": [f"only {len(samples)} power sample(s) "
-                                                f"({self._sampler.errors} failed): energy not measured"]}
-        window = samples[-1][0] - samples[0][0]
-        per: dict[str, float | None] = {}
-        for i, k in enumerate(self.keys):
-            pts = [(t, s["power_w"][i]) for t, s in samples if s["power_w"][i] is not None]
-            per[k] = trapezoid_j(pts) if len(pts) == len(samples) else None
-        total = sum(per.values()) if all(v is not None for v in per.values()) else None
-        peaks = [sum(s["power_w"]) for _, s in samples if all(p is not None for p in s["power_w"])]
+            return self._not_measured(f"only {len(samples)} power sample(s) "
+                                      f"({self._sampler.errors} failed): energy not measured")
+        window, per, peaks = self._integrate(samples)
         notes = []
         eff_hz = (len(samples) - 1) / window if window > 0 else None
         if eff_hz is not None and eff_hz < 0.8 * self.hz:
@@ -364,11 +354,8 @@ class NpuPowerSource(EnergySource):
             notes.append(f"{self.name}: power read NA in some samples; energy not measured")
         if self._sampler.errors:
             notes.append(f"{self.name}: {self._sampler.errors} sample(s) failed")
-        return {"per_device_j": per, "total_j": total,
-                "avg_power_w": total / window if total is not None and window > 0 else None,
-                "peak_power_w": max(peaks) if peaks else None, "window_s": window,
-                "cross_check": {self.name: {"samples": len(samples), "effective_hz": eff_hz}},
-                "notes": notes}
+        return self._reading(per, window, peaks, {self.name: {"samples": len(samples), "effective_hz": eff_hz}},
+                             notes)
 
     def telemetry(self) -> dict | None:
         samples = getattr(self, "_last", None)
