@@ -17,7 +17,8 @@ How it is fitted:
   goes through a soft-L1 (robust past one sigma: one odd row cannot drag the fit); each parameter has a
   Gaussian prior around the level above (datasheet defaults -> pooled over all rows -> the vendor's chips ->
   the chip -> chip/engine), so a chip with one or two rows stays near its vendor and moves as rows accumulate.
-- Speculative-decoding rows are de-rated by their acceptance length before fitting (``Row.plain_value``).
+- Speculative-decoding rows are projected with their speculation (``predict``): the step verifies the draft
+  tokens (FLOPs x draft tokens, bytes once), pays the draft steps, and yields the acceptance length.
 - Band: the log residuals' robust RMS (1.4826 x median |r|), inflated for few rows (n / (n - 2)), combined in
   quadrature with SIGMA_BETWEEN (0.15); the band is the point x exp(+-1.28 sigma), i.e. an 80 % interval if
   residuals were normal. A chip with no rows gets the pooled fit and 1.5x its sigma.
@@ -45,7 +46,12 @@ ROW_SIGMA = 0.3  # expected log scatter of one published row about its profile (
 # log1p). The pooled fit sets the MoE per-layer overhead and the MBU saturation for everyone; a vendor, chip or
 # chip/engine moves MBU and MFU within a factor of ~1.6 per sigma, the other two only a little.
 POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch (log1p)
-CHIP_SIGMA = (0.5, 0.5, 0.3, 0.3)
+LEVEL_SIGMA = (0.5, 0.5, 0.3, 0.3)  # a vendor around the pooled fit, a chip/engine around its chip
+# A chip around its vendor: MFU is a property of the vendor's GEMM kernels and compiler on its silicon, which the
+# chips of one vendor share (H100, H200, H20 are one die); its prior sigma is 0.1 (+-10 %), so the few rows of one
+# chip cannot give it an MFU its silicon does not have (left free, the H200's rows pulled its MFU 20 % above the
+# H100's, and the H200/H100 ratio at equal load followed).
+CHIP_SIGMA = (0.5, 0.1, 0.3, 0.3)
 DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
 BOUNDS = ((0.03, 0.03, 0.0, 0.0), (1.0, 1.0, 2e-3, 256.0))  # mbu, mfu, overhead per layer (s), half_batch
 MOE_ONLY_MBU_SIGMA = 0.1  # prior sigma (log) of MBU in a fit with no dense decode row (see identifiable_sigma)
@@ -68,16 +74,31 @@ class Terms:
     p_cmp: float
     p_mem: float
     p_comm: float
-    d_mem: float
-    d_cmp: float
+    d_mem: float  # decode step: weights + KV bytes at 100 % bandwidth
+    d_cmp: float  # ... all FLOPs at 100 % peak
     d_comm: float
+    d_kv: float = 0.0  # the KV-cache part of d_mem
+    d_attn: float = 0.0  # the attention part of d_cmp
+    spec_accept: float = 1.0  # speculative decoding: tokens accepted per sequence per step (1 = plain decoding)
+    spec_width: float = 1.0  # ... and tokens verified per sequence per step (the draft tokens)
+    draft_fraction: float = 0.0  # cost of one draft step as a fraction of a plain decode step
 
 
 def predict(t: Terms, eff: Efficiency) -> float:
-    """The row's observable under ``eff``, per accelerator, in the row's unit (plain decoding)."""
+    """The row's observable under ``eff``, per accelerator, in the row's unit (``projection.project``'s maths).
+
+    Speculative decoding: a step verifies ``spec_width`` tokens per sequence (the weights and KV cache are read
+    once, the FLOPs are ``spec_width`` times a plain step's), runs ``spec_width - 1`` draft steps of
+    ``draft_fraction`` of a plain step each, and yields ``spec_accept`` tokens per sequence."""
+    from bench.analysis.projection import decode_step_s
+
     ttft = max(t.p_cmp / eff.mfu, t.p_mem / eff.mbu) + t.p_comm
-    tpot = (max(t.d_mem / eff.mbu_at(t.batch), t.d_cmp / eff.mfu) + eff.step_overhead_s
-            + eff.step_overhead_per_layer_s * t.layers + t.d_comm)
+    fixed = eff.step_overhead_s + eff.step_overhead_per_layer_s * t.layers + t.d_comm
+    parts = (t.d_mem - t.d_kv, t.d_kv, t.d_cmp - t.d_attn, t.d_attn, eff, t.batch)
+    tpot = decode_step_s(*parts) + fixed
+    if t.spec_width > 1 or t.spec_accept > 1:
+        verify = decode_step_s(*parts, width=t.spec_width) + fixed
+        tpot = (verify + (t.spec_width - 1) * t.draft_fraction * tpot) / t.spec_accept
     if t.unit.startswith("input_"):
         return t.batch * t.n_in / ttft / t.k
     if t.unit == "tok_s_per_user":
@@ -113,9 +134,14 @@ def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0) -> float:
     return models._moe_layer_count(m) * 2 * (per_rank / (chip.interconnect_gbs * 1e9) + P.ALLREDUCE_LATENCY_S)
 
 
+DRAFT_LAYERS = 2.0  # an EAGLE3 / MTP draft step: one transformer layer plus the LM head, about two layers' worth
+
+
 def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: str, phase: str, ident: str,
-              compute_dtype: str | None = None, parallelism: str | None = None) -> tuple[Terms | None, str | None]:
-    """Ideal times of one configuration (``batch`` an int or 'max'); (None, why) when it cannot be projected."""
+              compute_dtype: str | None = None, parallelism: str | None = None,
+              spec=None) -> tuple[Terms | None, str | None]:
+    """Ideal times of one configuration (``batch`` an int or 'max'); (None, why) when it cannot be projected.
+    ``spec``: the row's speculative decoding (``published.Spec``), or None for plain decoding."""
     from bench.analysis import projection as P
     from bench.catalog import models
     from bench.errors import BenchError
@@ -136,8 +162,10 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     p_flops = b * models.prefill_flops(m, n_in)
     p_bytes = probe["weights_bytes"] + b * n_in * kv_tok
     ctx = n_in + n_out / 2
-    d_bytes = P.decode_weight_bytes(m, dtype, b) + b * kv_tok * ctx
+    kv_bytes = b * kv_tok * ctx
+    d_bytes = P.decode_weight_bytes(m, dtype, b) + kv_bytes
     d_flops = b * models.decode_flops_per_token(m, ctx)
+    attn_flops = d_flops - b * 2 * models.active_param_count(m)
     try:
         if expert_parallel(parallelism):
             p_comm, d_comm = _ep_comm_s(m, chip, b * n_in, k), _ep_comm_s(m, chip, b, k)
@@ -146,8 +174,10 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
             d_comm = P._tp_comm_s(m, chip, b, k)
     except BenchError as exc:
         return None, str(exc)
+    sp = {} if spec is None or spec.acceptance_length is None else {
+        "spec_accept": spec.accept, "spec_width": spec.width, "draft_fraction": DRAFT_LAYERS / m.arch.layers}
     return Terms(ident, unit, phase, b, n_in, n_out, k, models._moe_layer_count(m), p_flops / peak, p_bytes / bw,
-                 p_comm, d_bytes / bw, d_flops / peak, d_comm), None
+                 p_comm, d_bytes / bw, d_flops / peak, d_comm, kv_bytes / bw, attn_flops / peak, **sp), None
 
 
 def row_terms(row) -> tuple[Terms | None, str | None]:
@@ -156,7 +186,7 @@ def row_terms(row) -> tuple[Terms | None, str | None]:
 
     return terms_for(models.get_model(row.model), hardware.get_chip(row.hardware), row.dtype, row.input_tokens,
                      row.output_tokens, row.batch, row.accelerators, row.unit, row.phase, row.id, row.compute_dtype,
-                     row.parallelism)
+                     row.parallelism, row.spec)
 
 
 def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str]]:
@@ -324,14 +354,14 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
         t, _ = row_terms(r)
         if t is None:
             continue
-        pts.append((t, r.plain_value(), r.hardware, _key_engine(r), r.id))
+        pts.append((t, r.per_accelerator_value(), r.hardware, _key_engine(r), r.id))
     for t, v, chip in extra or []:
         pts.append((t, v, chip, f"{chip}/local", t.row_id))
     out: dict[str, Profile] = {}
 
     def make(name, sel, prior, note="", sigma=(PRIOR_SIGMA_LOG,) * 4, parent: Profile | None = None):
         sigma = identifiable_sigma([p[0] for p in sel], sigma)
-        if sigma[0] < CHIP_SIGMA[0] and sel:
+        if sigma[0] < LEVEL_SIGMA[0] and sel:
             note = (note + "; " if note else "") + "no dense decode rows: MBU held at the level above"
         e = fit([p[0] for p in sel], [p[1] for p in sel], prior, f"profile {name}", sigma)
         res = residuals([p[0] for p in sel], [p[1] for p in sel], e)
@@ -347,7 +377,7 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
     for vendor in sorted(set(vendor_of.values())):
         sel = [p for p in pts if vendor_of[p[2]] == vendor]
         out[f"vendor:{vendor}"] = make(f"vendor:{vendor}", sel, out["pooled"].efficiency, "all chips of the vendor",
-                                       CHIP_SIGMA)
+                                       LEVEL_SIGMA)
     for chip in sorted({p[2] for p in pts}):
         sel = [p for p in pts if p[2] == chip]
         vp = out[f"vendor:{vendor_of[chip]}"]
@@ -355,7 +385,7 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
         for key in sorted({p[3] for p in sel}):
             esel = [p for p in sel if p[3] == key]
             if len(esel) >= MIN_ENGINE_ROWS:
-                out[key] = make(key, esel, out[chip].efficiency, "", CHIP_SIGMA, out[chip])
+                out[key] = make(key, esel, out[chip].efficiency, "", LEVEL_SIGMA, out[chip])
     return out
 
 

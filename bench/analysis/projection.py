@@ -3,8 +3,9 @@
 All pure functions over the model and hardware catalogs (see README "Projection" for the maths):
 - memory fit: weights + KV cache (batch x context, GQA/MLA aware) + a reserved fraction <= memory x K
 - prefill  = max(FLOPs / (peak x MFU x K), bytes / (bandwidth x MBU x K)) + TP communication
-- decode step = max((weights touched + KV read) / (bandwidth x MBU x K), FLOPs / (peak x MFU x K))
-               + fixed per-step overhead + TP communication
+- decode step = max(weights touched / (bandwidth x MBU x K), linear FLOPs / (peak x MFU x K))
+               + max(KV read / (bandwidth x MBU x K), attention FLOPs / (peak x MFU x K))
+               + fixed per-step overhead + TP communication  (a roofline per operator, summed: ``decode_step_s``)
 - MoE: active parameters for FLOPs; for bytes, the experts that a batch actually touches:
   E x (1 - (1 - k/E)^B) per MoE layer.
 - Tensor parallel over K accelerators: two ring all-reduces of the activations per layer,
@@ -27,6 +28,17 @@ DEFAULT_MFU = 0.5  # model-FLOPs utilisation of large GEMMs
 DEFAULT_OVERHEAD_S = 0.0  # per decode step (kernel launches, scheduling); calibration fits it
 RESERVED_FRACTION = 0.10  # memory kept back for activations, the runtime and fragmentation
 ALLREDUCE_LATENCY_S = 5e-6
+
+
+def decode_step_s(w_s: float, kv_s: float, lin_s: float, attn_s: float, eff: "Efficiency", batch: int,
+                  width: float = 1.0) -> float:
+    """One decode step, a roofline per operator, summed: the linear layers stream the weights (``w_s``: their
+    bytes at 100 % bandwidth) while doing their GEMMs (``lin_s``: FLOPs at 100 % peak), which overlap in one kernel
+    (the max); attention then reads the KV cache (``kv_s``) for its FLOPs (``attn_s``), a kernel of its own, so its
+    time adds. ``width``: tokens per sequence in the step (speculative verification), which multiplies the FLOPs
+    but not the bytes."""
+    mbu = eff.mbu_at(batch)
+    return max(w_s / mbu, width * lin_s / eff.mfu) + max(kv_s / mbu, width * attn_s / eff.mfu)
 
 
 @dataclass(frozen=True)
@@ -148,10 +160,13 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
                                                                                   w.accelerators)
     # decode at the mean context over the generation
     ctx = w.input_tokens + w.output_tokens / 2
-    d_bytes = decode_weight_bytes(m, w.dtype, w.batch) + w.batch * kv_tok * ctx
+    w_bytes, kv_bytes = decode_weight_bytes(m, w.dtype, w.batch), w.batch * kv_tok * ctx
+    d_bytes = w_bytes + kv_bytes
     d_flops = w.batch * catalog.decode_flops_per_token(m, ctx)
+    lin_flops = w.batch * 2 * catalog.active_param_count(m)
     t_mem, t_cmp = d_bytes / (bw * eff.mbu_at(w.batch)), d_flops / (peak * eff.mfu)
-    tpot = (max(t_mem, t_cmp) + eff.step_overhead_s + eff.step_overhead_per_layer_s * catalog._moe_layer_count(m)
+    tpot = (decode_step_s(w_bytes / bw, kv_bytes / bw, lin_flops / peak, (d_flops - lin_flops) / peak, eff, w.batch)
+            + eff.step_overhead_s + eff.step_overhead_per_layer_s * catalog._moe_layer_count(m)
             + _tp_comm_s(m, chip, w.batch, w.accelerators))
     batch_time = ttft + (w.output_tokens - 1) * tpot
     out_rate = w.batch * w.output_tokens / batch_time * sw_efficiency

@@ -22,7 +22,7 @@ def loo_row(rows, row, extra=None) -> dict:
     profs = PR.build(others, extra)
     t, why = PR.row_terms(row)
     prof = _pick(profs, row.hardware, row.profile_key)
-    pub = row.plain_value()
+    pub = row.per_accelerator_value()
     out = {"id": row.id, "hardware": row.hardware, "engine": row.engine_class, "model": row.model,
            "unit": row.unit, "published": pub, "profile": prof.name, "profile_rows": prof.n_rows}
     if t is None:
@@ -52,7 +52,7 @@ def loo_ratio(rows, a, b) -> dict:
     pa, pb = _pick(profs, a.hardware, a.profile_key), _pick(profs, b.hardware, b.profile_key)
     ta, _ = PR.row_terms(a)
     tb, _ = PR.row_terms(b)
-    pub = a.plain_value() / b.plain_value()
+    pub = a.per_accelerator_value() / b.per_accelerator_value()
     if ta is None or tb is None:
         return {"pair": f"{a.id} / {b.id}", "published_ratio": pub, "projected_ratio": None, "error": None}
     proj = PR.predict(ta, pa.efficiency) / PR.predict(tb, pb.efficiency)

@@ -27,6 +27,28 @@ Unit = Literal["output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_
 class Spec(Frozen):
     method: str
     acceptance_length: float | None = Field(default=None, ge=1)
+    # tokens the target model verifies per sequence per step (SGLang --speculative-num-draft-tokens; MTP "1/1/2"
+    # is steps/topk/draft-tokens). None: taken as ceil(acceptance_length), the fewest that could give it.
+    draft_tokens: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _fits(self) -> "Spec":
+        if self.draft_tokens is not None and self.acceptance_length is not None \
+                and self.acceptance_length > self.draft_tokens:
+            raise ValueError(f"acceptance_length {self.acceptance_length} is more than draft_tokens "
+                             f"{self.draft_tokens}: a step cannot accept more tokens than it verifies")
+        return self
+
+    @property
+    def accept(self) -> float:
+        return self.acceptance_length or 1.0
+
+    @property
+    def width(self) -> float:
+        """Tokens verified per sequence per step."""
+        import math
+
+        return float(self.draft_tokens or math.ceil(self.accept))
 
 
 class Row(Frozen):
@@ -101,12 +123,19 @@ class Row(Frozen):
             return "input/output lengths not stated"
         return None
 
-    def plain_value(self) -> float:
-        """The figure as plain decoding would give it: speculative rows de-rated by their acceptance length
-        (tokens per verification step): throughput / L, TPOT x L. Per-accelerator for *_total units."""
+    def per_accelerator_value(self) -> float:
+        """The figure as published, per accelerator for *_total units (what the projection predicts: speculative
+        rows are projected with their speculation, see ``profiles.predict``)."""
         v = self.value
         if self.unit.endswith("_total"):
             v /= self.figure_accelerators or self.accelerators
+        return v
+
+    def plain_value(self) -> float:
+        """The figure as plain decoding would give it if speculation multiplied speed by its acceptance length L
+        (an upper bound on its gain): throughput / L, TPOT x L. Per-accelerator for *_total units. For display
+        only: fits and validation project speculative rows with their speculation instead."""
+        v = self.per_accelerator_value()
         acc = self.spec.acceptance_length if self.spec and self.spec.acceptance_length else 1.0
         if self.unit.startswith("input_"):
             return v
