@@ -45,15 +45,17 @@ ROW_SIGMA = 0.3  # expected log scatter of one published row about its profile (
 # Prior sigma of each parameter around the level above (mbu, mfu: log; overhead: x OVERHEAD_SCALE_S; half-batch:
 # log1p). The pooled fit sets the MoE per-layer overhead and the MBU saturation for everyone; a vendor, chip or
 # chip/engine moves MBU and MFU within a factor of ~1.6 per sigma, the other two only a little.
-POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch (log1p)
-LEVEL_SIGMA = (0.5, 0.5, 0.3, 0.3)  # a vendor around the pooled fit, a chip/engine around its chip
+POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0, 1.5)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch
+# (log1p), collective hop latency (log)
+LEVEL_SIGMA = (0.5, 0.5, 0.3, 0.3, 1.0)  # a vendor around the pooled fit, a chip/engine around its chip
 # A chip around its vendor: MFU is a property of the vendor's GEMM kernels and compiler on its silicon, which the
 # chips of one vendor share (H100, H200, H20 are one die); its prior sigma is 0.1 (+-10 %), so the few rows of one
 # chip cannot give it an MFU its silicon does not have (left free, the H200's rows pulled its MFU 20 % above the
 # H100's, and the H200/H100 ratio at equal load followed).
-CHIP_SIGMA = (0.5, 0.1, 0.3, 0.3)
+CHIP_SIGMA = (0.5, 0.1, 0.3, 0.3, 0.5)
 DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
-BOUNDS = ((0.03, 0.03, 0.0, 0.0), (1.0, 1.0, 2e-3, 256.0))  # mbu, mfu, overhead per layer (s), half_batch
+BOUNDS = ((0.03, 0.03, 0.0, 0.0, 1e-7), (1.0, 1.0, 2e-3, 256.0, 1e-3))  # mbu, mfu, overhead per layer (s),
+# half_batch, collective hop (s)
 MOE_ONLY_MBU_SIGMA = 0.1  # prior sigma (log) of MBU in a fit with no dense decode row (see identifiable_sigma)
 MIN_ROWS_OWN_BAND = 4  # a chip/engine profile with fewer rows takes its chip's band
 OVERHEAD_SCALE_S = 1e-4  # prior scale of the per-layer overhead: 0.1 ms a layer
@@ -77,6 +79,7 @@ class Terms:
     d_mem: float  # decode step: weights + KV bytes at 100 % bandwidth
     d_cmp: float  # ... all FLOPs at 100 % peak
     d_comm: float
+    hops: int = 0  # collective latency hops per step (prefill and decode alike), x Efficiency.collective_hop_s
     d_kv: float = 0.0  # the KV-cache part of d_mem
     d_attn: float = 0.0  # the attention part of d_cmp
     spec_accept: float = 1.0  # speculative decoding: tokens accepted per sequence per step (1 = plain decoding)
@@ -92,8 +95,9 @@ def predict(t: Terms, eff: Efficiency) -> float:
     ``draft_fraction`` of a plain step each, and yields ``spec_accept`` tokens per sequence."""
     from bench.analysis.projection import decode_step_s
 
-    ttft = max(t.p_cmp / eff.mfu, t.p_mem / eff.mbu) + t.p_comm
-    fixed = eff.step_overhead_s + eff.step_overhead_per_layer_s * t.layers + t.d_comm
+    hops_s = t.hops * eff.collective_hop_s
+    ttft = max(t.p_cmp / eff.mfu, t.p_mem / eff.mbu) + t.p_comm + hops_s
+    fixed = eff.step_overhead_s + eff.step_overhead_per_layer_s * t.layers + t.d_comm + hops_s
     parts = (t.d_mem - t.d_kv, t.d_kv, t.d_cmp - t.d_attn, t.d_attn, eff, t.batch)
     tpot = decode_step_s(*parts) + fixed
     if t.spec_width > 1 or t.spec_accept > 1:
@@ -131,7 +135,14 @@ def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0) -> float:
     if k <= 1 or m.moe is None or not chip.interconnect_gbs:
         return 0.0
     per_rank = tokens / k * m.moe.top_k * m.arch.hidden * dtype_bytes * (k - 1) / k
-    return models._moe_layer_count(m) * 2 * (per_rank / (chip.interconnect_gbs * 1e9) + P.ALLREDUCE_LATENCY_S)
+    return models._moe_layer_count(m) * 2 * per_rank / (chip.interconnect_gbs * 1e9)
+
+
+def _ep_hops(m, k: int) -> int:
+    """Latency hops of an expert-parallel step: dispatch and combine per MoE layer, ceil(log2 K) hops each."""
+    from bench.catalog import models
+
+    return 0 if k <= 1 or m.moe is None else models._moe_layer_count(m) * 2 * math.ceil(math.log2(k))
 
 
 DRAFT_LAYERS = 2.0  # an EAGLE3 / MTP draft step: one transformer layer plus the LM head, about two layers' worth
@@ -168,16 +179,17 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     attn_flops = d_flops - b * 2 * models.active_param_count(m)
     try:
         if expert_parallel(parallelism):
-            p_comm, d_comm = _ep_comm_s(m, chip, b * n_in, k), _ep_comm_s(m, chip, b, k)
+            p_comm, d_comm, hops = _ep_comm_s(m, chip, b * n_in, k), _ep_comm_s(m, chip, b, k), _ep_hops(m, k)
         else:
             p_comm = P._tp_comm_s(m, chip, b * n_in, k)
             d_comm = P._tp_comm_s(m, chip, b, k)
+            hops = P.tp_hops(m, k)
     except BenchError as exc:
         return None, str(exc)
     sp = {} if spec is None or spec.acceptance_length is None else {
         "spec_accept": spec.accept, "spec_width": spec.width, "draft_fraction": DRAFT_LAYERS / m.arch.layers}
     return Terms(ident, unit, phase, b, n_in, n_out, k, models._moe_layer_count(m), p_flops / peak, p_bytes / bw,
-                 p_comm, d_bytes / bw, d_flops / peak, d_comm, kv_bytes / bw, attn_flops / peak, **sp), None
+                 p_comm, d_bytes / bw, d_flops / peak, d_comm, hops, kv_bytes / bw, attn_flops / peak, **sp), None
 
 
 def row_terms(row) -> tuple[Terms | None, str | None]:
@@ -242,7 +254,8 @@ def with_local_run(rows, run_dir: str | None) -> tuple[dict, str | None, str | N
 # ---------------------------------------------------------------------------- fitting
 def _eff(x, source: str, step_overhead_s: float = 0.0) -> Efficiency:
     return Efficiency(mbu=float(x[0]), mfu=float(x[1]), step_overhead_s=step_overhead_s,
-                      step_overhead_per_layer_s=float(x[2]), mbu_half_batch=float(x[3]), source=source)
+                      step_overhead_per_layer_s=float(x[2]), mbu_half_batch=float(x[3]),
+                      collective_hop_s=float(x[4]), source=source)
 
 
 def residuals(terms: list[Terms], values: list[float], eff: Efficiency) -> list[float]:
@@ -251,15 +264,16 @@ def residuals(terms: list[Terms], values: list[float], eff: Efficiency) -> list[
 
 
 def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRIOR, source: str = "fitted",
-        prior_sigma: tuple = (PRIOR_SIGMA_LOG,) * 4) -> Efficiency:
-    """MAP fit of the four efficiencies to rows: robust log residuals, Gaussian prior around ``prior``."""
+        prior_sigma: tuple = (PRIOR_SIGMA_LOG,) * 5) -> Efficiency:
+    """MAP fit of the five efficiencies to rows: robust log residuals, Gaussian prior around ``prior``."""
     import numpy as np
     from scipy.optimize import least_squares
 
     if not terms:
         return Efficiency(**{**asdict(prior), "source": f"{source} (no rows: prior)"})
     lo, hi = np.array(BOUNDS[0]), np.array(BOUNDS[1])
-    x0 = np.clip([prior.mbu, prior.mfu, prior.step_overhead_per_layer_s, prior.mbu_half_batch], lo, hi)
+    x0 = np.clip([prior.mbu, prior.mfu, prior.step_overhead_per_layer_s, prior.mbu_half_batch,
+                  prior.collective_hop_s], lo, hi)
 
     def f(x):
         e = _eff(x, source, prior.step_overhead_s)
@@ -268,10 +282,11 @@ def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRI
         r = [math.copysign(math.sqrt(2 * (math.sqrt(1 + q * q) - 1)), q) for q in z]
         # ... the prior: plain Gaussian (quadratic) in units of prior_sigma, so a few rows cannot drag a chip far
         r += [math.log(x[0] / x0[0]) / prior_sigma[0], math.log(x[1] / x0[1]) / prior_sigma[1],
-              (x[2] - x0[2]) / OVERHEAD_SCALE_S / prior_sigma[2], (math.log1p(x[3]) - math.log1p(x0[3])) / prior_sigma[3]]
+              (x[2] - x0[2]) / OVERHEAD_SCALE_S / prior_sigma[2], (math.log1p(x[3]) - math.log1p(x0[3])) / prior_sigma[3],
+              math.log(x[4] / x0[4]) / prior_sigma[4]]
         return np.asarray(r)
 
-    sol = least_squares(f, x0, bounds=(lo, hi), x_scale=[0.1, 0.1, OVERHEAD_SCALE_S, 4.0], diff_step=1e-3,
+    sol = least_squares(f, x0, bounds=(lo, hi), x_scale=[0.1, 0.1, OVERHEAD_SCALE_S, 4.0, 1e-6], diff_step=1e-3,
                         max_nfev=400)
     return _eff(sol.x, source, prior.step_overhead_s)
 
@@ -290,7 +305,7 @@ def identifiable_sigma(terms: list[Terms], sigma: tuple) -> tuple:
     if not terms or any(is_dense_decode(t) for t in terms):
         return sigma
     return (min(sigma[0], MOE_ONLY_MBU_SIGMA), sigma[1], max(sigma[2], POOLED_SIGMA[2]),
-            min(sigma[3], MOE_ONLY_MBU_SIGMA))
+            min(sigma[3], MOE_ONLY_MBU_SIGMA), sigma[4])
 
 
 def sigma_of(res: list[float], floor: float = SIGMA_FLOOR) -> float:

@@ -27,7 +27,8 @@ DEFAULT_MBU = 0.75  # memory-bandwidth utilisation of a tuned serving engine (vL
 DEFAULT_MFU = 0.5  # model-FLOPs utilisation of large GEMMs
 DEFAULT_OVERHEAD_S = 0.0  # per decode step (kernel launches, scheduling); calibration fits it
 RESERVED_FRACTION = 0.10  # memory kept back for activations, the runtime and fragmentation
-ALLREDUCE_LATENCY_S = 5e-6
+COLLECTIVE_HOP_S = 2.5e-6  # latency of one hop of a collective (a ring all-reduce over K takes 2 (K-1) hops: 5 us at
+# K = 2); the profiles fit it per chip (NVLink and HCCS differ), this is the prior
 
 
 def decode_step_s(w_s: float, kv_s: float, lin_s: float, attn_s: float, eff: "Efficiency", batch: int,
@@ -47,6 +48,8 @@ class Efficiency:
     mfu: float = DEFAULT_MFU
     step_overhead_s: float = DEFAULT_OVERHEAD_S
     source: str = "defaults"
+    # latency of one hop of a collective (TP all-reduce: 2 (K-1) hops; EP all-to-all: ceil(log2 K) hops)
+    collective_hop_s: float = COLLECTIVE_HOP_S
     # MBU saturates with batch: MBU(b) = mbu x b / (b + mbu_half_batch); 0 = flat (the old behaviour)
     mbu_half_batch: float = 0.0
     # cost of each MoE layer in a decode step (routing, token dispatch, grouped GEMMs); fitted to published rows
@@ -127,13 +130,18 @@ def decode_weight_bytes(m: ModelEntry, dtype: str, batch: int) -> float:
 
 
 def _tp_comm_s(m: ModelEntry, chip: Chip, tokens: int, k: int, dtype_bytes: float = 2.0) -> float:
+    """Bandwidth time of a step's tensor-parallel all-reduces: two per layer, ring, 2 (K-1)/K x bytes each."""
     if k <= 1:
         return 0.0
     if not chip.interconnect_gbs:
         raise InputError(f"hardware '{chip.id}' has no interconnect bandwidth in the catalog; use --accelerators 1")
     size = tokens * m.arch.hidden * dtype_bytes
-    per_allreduce = 2 * (k - 1) / k * size / (chip.interconnect_gbs * 1e9) + ALLREDUCE_LATENCY_S
-    return m.arch.layers * 2 * per_allreduce
+    return m.arch.layers * 2 * 2 * (k - 1) / k * size / (chip.interconnect_gbs * 1e9)
+
+
+def tp_hops(m: ModelEntry, k: int) -> int:
+    """Collective latency hops of a step's tensor-parallel all-reduces: two per layer, 2 (K-1) hops each (ring)."""
+    return 0 if k <= 1 else m.arch.layers * 2 * 2 * (k - 1)
 
 
 def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
@@ -156,8 +164,9 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
     # prefill of the whole batch at once
     p_flops = w.batch * catalog.prefill_flops(m, w.input_tokens)
     p_bytes = fit["weights_bytes"] + w.batch * w.input_tokens * kv_tok
-    ttft = max(p_flops / (peak * eff.mfu), p_bytes / (bw * eff.mbu)) + _tp_comm_s(m, chip, w.batch * w.input_tokens,
-                                                                                  w.accelerators)
+    hops_s = tp_hops(m, w.accelerators) * eff.collective_hop_s
+    ttft = (max(p_flops / (peak * eff.mfu), p_bytes / (bw * eff.mbu))
+            + _tp_comm_s(m, chip, w.batch * w.input_tokens, w.accelerators) + hops_s)
     # decode at the mean context over the generation
     ctx = w.input_tokens + w.output_tokens / 2
     w_bytes, kv_bytes = decode_weight_bytes(m, w.dtype, w.batch), w.batch * kv_tok * ctx
@@ -167,7 +176,7 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
     t_mem, t_cmp = d_bytes / (bw * eff.mbu_at(w.batch)), d_flops / (peak * eff.mfu)
     tpot = (decode_step_s(w_bytes / bw, kv_bytes / bw, lin_flops / peak, (d_flops - lin_flops) / peak, eff, w.batch)
             + eff.step_overhead_s + eff.step_overhead_per_layer_s * catalog._moe_layer_count(m)
-            + _tp_comm_s(m, chip, w.batch, w.accelerators))
+            + _tp_comm_s(m, chip, w.batch, w.accelerators) + hops_s)
     batch_time = ttft + (w.output_tokens - 1) * tpot
     out_rate = w.batch * w.output_tokens / batch_time * sw_efficiency
     total_rate = w.batch * (w.input_tokens + w.output_tokens) / batch_time * sw_efficiency
