@@ -47,12 +47,9 @@ ROW_SIGMA = 0.3  # expected log scatter of one published row about its profile (
 # chip/engine moves MBU and MFU within a factor of ~1.6 per sigma, the other two only a little.
 POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0, 1.5)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch
 # (log1p), collective hop latency (log)
-LEVEL_SIGMA = (0.5, 0.5, 0.3, 0.3, 1.0)  # a vendor around the pooled fit, a chip/engine around its chip
-# A chip around its vendor: MFU is a property of the vendor's GEMM kernels and compiler on its silicon, which the
-# chips of one vendor share (H100, H200, H20 are one die); its prior sigma is 0.1 (+-10 %), so the few rows of one
-# chip cannot give it an MFU its silicon does not have (left free, the H200's rows pulled its MFU 20 % above the
-# H100's, and the H200/H100 ratio at equal load followed).
-CHIP_SIGMA = (0.5, 0.1, 0.3, 0.3, 0.5)
+LEVEL_SIGMA = (0.5, 0.5, 0.3, 0.3, 0.5)  # a vendor around the pooled fit, a chip around its vendor, a chip/engine
+# around its chip
+CHIP_SIGMA = LEVEL_SIGMA
 DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
 BOUNDS = ((0.03, 0.03, 0.0, 0.0, 1e-7), (1.0, 1.0, 2e-3, 256.0, 1e-3))  # mbu, mfu, overhead per layer (s),
 # half_batch, collective hop (s)
