@@ -118,3 +118,23 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
     assert "data-errors" not in dom.stdout  # no script error on the page
     console_errors = [ln for ln in (r.stderr + dom.stderr).splitlines() if "CONSOLE" in ln and "ERROR" in ln.upper()]
     assert not console_errors, console_errors
+
+
+def test_report_capacity_shows_projected_tokens_with_bands(tmp_path):
+    import re
+
+    from bench.analysis import exhibit63, report
+
+    doc = exhibit63.doc()
+    rows = report.capacity_token_rows(doc)
+    assert len(rows) == len(doc["token_rows"]) > 0
+    for r, t in zip(rows, doc["token_rows"]):
+        lo, hi = t["output_tok_s_per_accelerator_range"]
+        assert lo <= t["output_tok_s_per_accelerator"] <= hi
+        assert re.fullmatch(r"[\d,]+ \([\d,]+–[\d,]+\)", r[3]), r[3]  # '1,010 (850–1,200)'
+        assert f"({t['profile_rows']} rows)" in r[5]
+    html, md = tmp_path / "r.html", tmp_path / "r.md"
+    p = run_cli("report", *RUNS, "--html", html, "--markdown", md, "--capacity")
+    assert p.returncode == 0, p.stderr
+    assert 'id="capacity-tokens"' in html.read_text() and rows[0][3] in html.read_text()
+    assert "## Projected tokens of the Exhibit 63 fleets (with bands)" in md.read_text()

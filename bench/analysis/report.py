@@ -143,12 +143,16 @@ def chart_capacity(doc: dict) -> bytes:
     chat = [t for t in doc["token_rows"] if t["workload"] == "chat-1k-1k"]
     models = list(dict.fromkeys(t["model"] for t in chat))
     for i, sc in enumerate(("h20", "910b")):
-        vals = [next(t["output_tokens_per_day"] for t in chat if t["model"] == m and t["scenario"] == sc) for m in models]
-        a2.bar([j + (i - 0.5) * 0.38 for j in range(len(models))], vals, width=0.38, label=sc.upper())
+        rows = [next(t for t in chat if t["model"] == m and t["scenario"] == sc) for m in models]
+        vals = [t["output_tokens_per_day"] for t in rows]
+        band = [t.get("output_tokens_per_day_range") or [v, v] for t, v in zip(rows, vals)]
+        err = [[v - b[0] for v, b in zip(vals, band)], [b[1] - v for v, b in zip(vals, band)]]
+        a2.bar([j + (i - 0.5) * 0.38 for j in range(len(models))], vals, width=0.38, label=sc.upper(), yerr=err,
+               capsize=3, error_kw={"elinewidth": 1})
     a2.set_xticks(range(len(models)))
     a2.set_xticklabels(models, fontsize=8)
     a2.set_yscale("log")
-    a2.set_title("Output tokens/day, same fleet, 1k/1k chat (projected)")
+    a2.set_title("Output tokens/day, same fleet, 1k/1k chat (projected, 80 % band)")
     a2.legend()
     return _png(plt, fig)
 
@@ -275,6 +279,31 @@ def _validity_html(runs) -> str:
     return '<ul class="validity">' + "".join(rows) + "</ul>"
 
 
+def capacity_token_rows(doc: dict) -> list[list[str]]:
+    """One row per projected token figure of the capacity doc: the point, its 80 % band and the evidence."""
+    from bench.present import with_range
+
+    out = []
+    for t in doc.get("token_rows", []):
+        out.append([t["scenario"].upper(), t["model"], t["workload"],
+                     with_range(t["output_tok_s_per_accelerator"], t.get("output_tok_s_per_accelerator_range")),
+                     with_range(t["output_tokens_per_day"] / 1e12, [x / 1e12 for x in t["output_tokens_per_day_range"]]
+                               if t.get("output_tokens_per_day_range") else None, digits=1),
+                     f"{t.get('profile')} ({t.get('profile_rows')} rows)"])
+    return out
+
+
+CAPACITY_TOKEN_HEADER = ["fleet", "model", "workload", "out tok/s per chip", "output tokens/day (T)", "profile"]
+
+
+def capacity_token_table_html(doc: dict) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in CAPACITY_TOKEN_HEADER)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in capacity_token_rows(doc))
+    return (f'<table class="summary" id="capacity-tokens"><tr>{head}</tr>{body}</table>'
+            "<p>PROJECTED with each chip's efficiency profile; the band is the profile's 80 % range "
+            "(README, Projection and Validation).</p>")
+
+
 def write_html(path: Path, df, runs, warnings: list[str], capacity_doc: dict | None = None) -> None:
     charts = build_charts(df, capacity_doc, runs)
     imgs = "\n".join(
@@ -288,8 +317,9 @@ def write_html(path: Path, df, runs, warnings: list[str], capacity_doc: dict | N
     warn = "".join(f"<li>{html.escape(w)}</li>" for w in warnings) or "<li>none</li>"
     cap = ""
     if capacity_doc is not None:
-        cap = "<h2>Exhibit 63 assumptions</h2><ul>" + "".join(
-            f"<li>{html.escape(a)}</li>" for a in capacity_doc["assumptions"]) + "</ul>"
+        cap = ("<h2>Projected tokens of the Exhibit 63 fleets (with bands)</h2>" + capacity_token_table_html(capacity_doc)
+               + "<h2>Exhibit 63 assumptions</h2><ul>" + "".join(
+                   f"<li>{html.escape(a)}</li>" for a in capacity_doc["assumptions"]) + "</ul>")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>bench report</title>
 <style>
@@ -340,6 +370,11 @@ def write_markdown(path: Path, df, runs, warnings: list[str], capacity_doc: dict
         f.write_bytes(png)
         written.append(f)
         parts += [f"### {title}", "", f"![{title}]({img_dir.name}/{f.name})", ""]
+    if capacity_doc is not None:
+        parts += ["## Projected tokens of the Exhibit 63 fleets (with bands)", "",
+                  "| " + " | ".join(CAPACITY_TOKEN_HEADER) + " |", "|" + "---|" * len(CAPACITY_TOKEN_HEADER)]
+        parts += ["| " + " | ".join(r) + " |" for r in capacity_token_rows(capacity_doc)]
+        parts += ["", "PROJECTED with each chip's efficiency profile; the band is the profile's 80 % range.", ""]
     parts += ["## Runs", ""] + [f"- `{m.get('run_id', p.name)}` on {m.get('hardware')} "
                                  f"({m.get('started_utc')}, config sha256 {str(m.get('config_sha256'))[:12]})"
                                  for p, m, _ in runs]
