@@ -43,11 +43,21 @@ def test_catalog_coverage():
             assert r.usable is not None or r.spec.acceptance_length
 
 
-def test_good_row_and_derating_by_hand():
+def test_good_row_per_accelerator_by_hand():
     (r,) = published.parse(GOOD, "t.yaml")
-    # 2048 tok/s over 4 chips, EAGLE3 accepting 1.6 tokens a step: 2048 / 4 / 1.6 = 320 plain-decode tok/s per chip
-    assert r.plain_value() == pytest.approx(320.0)
+    # 2048 tok/s over 4 chips: 512 tok/s per chip, as published (the speculation is projected, not de-rated)
+    assert r.per_accelerator_value() == pytest.approx(512.0)
+    assert r.spec.width == 2.0  # no draft_tokens stated: ceil(1.6), the fewest that could accept 1.6
     assert r.usable is None and r.profile_key == "910b/sglang"
+
+
+def test_acceptance_above_draft_tokens_is_refused():
+    from bench.errors import BenchError
+
+    bad = GOOD.replace("acceptance_length: 1.6}", "acceptance_length: 3.5, draft_tokens: 3}")
+    assert bad != GOOD
+    with pytest.raises(BenchError, match="draft_tokens"):
+        published.parse(bad, "t.yaml")
 
 
 @pytest.mark.parametrize("edit,msg", [

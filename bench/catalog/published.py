@@ -131,16 +131,6 @@ class Row(Frozen):
             v /= self.figure_accelerators or self.accelerators
         return v
 
-    def plain_value(self) -> float:
-        """The figure as plain decoding would give it if speculation multiplied speed by its acceptance length L
-        (an upper bound on its gain): throughput / L, TPOT x L. Per-accelerator for *_total units. For display
-        only: fits and validation project speculative rows with their speculation instead."""
-        v = self.per_accelerator_value()
-        acc = self.spec.acceptance_length if self.spec and self.spec.acceptance_length else 1.0
-        if self.unit.startswith("input_"):
-            return v
-        return v * acc if self.unit == "tpot_ms" else v / acc
-
 
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
