@@ -230,7 +230,7 @@ energy: {{source: none}}
 
     theirs("warmup")
     pairs = []
-    for i in range(4):  # ABBA twice (each run starts a client process: ~30 s; the suite's slowest test)
+    for i in range(6):
         a, b = (ours(i), theirs(i)) if i % 2 == 0 else reversed((theirs(i), ours(i)))
         pairs.append({"harness": a, "vllm_bench_serve": b})
     tok_ratio = statistics.median(p["harness"][0] / p["vllm_bench_serve"][0] for p in pairs)
