@@ -9,6 +9,7 @@ the highest count, and the Authorization headers it saw. It also serves ``/v1/mo
 Prometheus ``/metrics`` with vLLM's counter names. ``reasoning`` (chat) streams its first half of
 tokens as ``reasoning_content`` deltas. ``POST /reset_prefix_cache`` is counted (``resets``); the prefix
 counters count each request's prompt as queries and, when ``prefix_hits`` is set, that many hits.
+Prompt tokens are counted as words (for chat, over every message's content).
 """
 from __future__ import annotations
 
@@ -114,9 +115,12 @@ class FakeOpenAI:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 n = int(body["max_tokens"])
-                n_prompt = len(body["prompt"]) if isinstance(body.get("prompt"), list) else len(
-                    str(body.get("prompt", "")).split())
                 chat = "messages" in body
+                if chat:  # one "token" per word of every message (no chat template of its own)
+                    n_prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+                else:
+                    n_prompt = len(body["prompt"]) if isinstance(body.get("prompt"), list) else len(
+                        str(body.get("prompt", "")).split())
                 for i in range(n):
                     # "loaded": each token takes longer the more requests are in flight, like a real server
                     time.sleep(fake.delay_s * (fake.in_flight if mode == "loaded" else 1))

@@ -88,11 +88,22 @@ def online_requests(workload, n: int, tag: str, vocab: list[int], tokenizer, as_
 # ---------------------------------------------------------------------------- workload.dataset
 class PromptSet(list):
     """One offline batch of prompt token ids, with each request's output length (a dataset's lengths
-    differ per request; the random workload's batches are plain lists and use the case's length)."""
+    differ per request; the random workload's batches are plain lists and use the case's length), and
+    each request's session and turn (None where the dataset has none)."""
 
-    def __init__(self, prompt_ids, output_tokens: list[int]):
+    def __init__(self, prompt_ids, output_tokens: list[int], session_ids: list | None = None,
+                 turns: list | None = None):
         super().__init__(prompt_ids)
         self.output_tokens = list(output_tokens)
+        self.session_ids = list(session_ids) if session_ids is not None else [None] * len(self)
+        self.turns = list(turns) if turns is not None else [None] * len(self)
+
+
+def label_records(records, batch) -> None:
+    """Give each record of an offline batch its request's session and turn (per-turn TTFT): records come
+    back in the batch's order. Plain batches (random prompts) have neither."""
+    for rec, sid, turn in zip(records, getattr(batch, "session_ids", ()), getattr(batch, "turns", ())):
+        rec.session_id, rec.turn = sid, turn
 
 
 def output_tokens_of(batch, case_output_tokens):
@@ -127,17 +138,21 @@ def dataset_batches(workload, tokens) -> tuple[list[PromptSet], dict]:
     ds = load_dataset(workload.dataset, tokens, workload.seed, n=workload.batch_size * workload.num_batches)
     reqs = sorted(ds.requests, key=lambda r: r.turn or 0)  # stable: a turn's history was sent before it
     bs = workload.batch_size
-    sets = [PromptSet([r.prompt_ids for r in reqs[i:i + bs]], [r.output_tokens for r in reqs[i:i + bs]])
+    sets = [PromptSet([r.prompt_ids for r in reqs[i:i + bs]], [r.output_tokens for r in reqs[i:i + bs]],
+                      [r.session_id for r in reqs[i:i + bs]], [r.turn for r in reqs[i:i + bs]])
             for i in range(0, min(len(reqs), bs * workload.num_batches), bs)]
     if len(sets) < workload.num_batches:
         ds.notes.append(f"{len(sets)} batches, not {workload.num_batches}: the dataset has {len(reqs)} requests")
     return sets, _block(ds, reqs[:bs * len(sets)])
 
 
-def dataset_requests(workload, n: int, tag: str, tokens, tokenizer, as_text: bool) -> tuple[list[Request], dict]:
+def dataset_requests(workload, n: int, tag: str, tokens, tokenizer, as_text: bool,
+                     chat: bool = False) -> tuple[list[Request], dict]:
     """The case's dataset as the load generator sends it, and its ``dataset`` block. Only the measured load
     (tag "r") keeps sessions and arrival times; warm-up and SLO-search probes send the first ``n`` prompts
-    as plain requests. Synthetic prompts become text that ``tokenizer`` re-encodes to their length."""
+    as plain requests. Synthetic prompts become text that ``tokenizer`` re-encodes to their length.
+    ``chat``: a multi-turn prompt also gets its history as alternating chat messages (``Request.messages``),
+    each message's text built once, so that every later turn of the session repeats it word for word."""
     from bench.workloads import load_dataset
 
     ds = load_dataset(workload.dataset, tokens, workload.seed, n=n)
@@ -147,8 +162,14 @@ def dataset_requests(workload, n: int, tag: str, tokens, tokenizer, as_text: boo
     encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
     pick = lambda: rng.choice(tokens.vocab)  # noqa: E731
     out = []
+    texts: dict = {}
     for i, r in enumerate(reqs):
-        if not as_text:
+        msgs = chat_messages(r.messages, texts, encode, tokenizer.decode, pick) if chat and as_text and r.messages \
+            else None
+        if msgs is not None:  # what was built is each message's tokens (the server adds its chat template)
+            prompt = "\n".join(m["content"] for m in msgs)
+            length = sum(len(encode(m["content"])) for m in msgs)
+        elif not as_text:
             prompt, length = r.prompt_ids, r.input_tokens
         elif r.text is not None:
             prompt, length = r.text, r.input_tokens
@@ -156,5 +177,23 @@ def dataset_requests(workload, n: int, tag: str, tokens, tokenizer, as_text: boo
             prompt, length = text_of_length(r.prompt_ids, r.input_tokens, encode, tokenizer.decode, pick)
         out.append(Request(f"{workload.case_id}/{tag}{i}", prompt, length, r.output_tokens,
                            arrival_s=r.arrival_s if keep else None, session_id=r.session_id if keep else None,
-                           turn=r.turn if keep else None, think_time_s=r.think_time_s if keep else 0.0))
+                           turn=r.turn if keep else None, think_time_s=r.think_time_s if keep else 0.0,
+                           messages=msgs))
     return out, _block(ds, reqs)
+
+
+def chat_messages(messages, texts: dict, encode, decode, pick) -> list[dict]:
+    """A request's history as chat messages: each message's own text, or, for token ids, text that
+    re-encodes to their length, built once per distinct message (``texts`` caches it), so the same
+    history message is the same text in every later turn (a prefix cache can reuse it)."""
+    out = []
+    for m in messages:
+        if m.text is not None:
+            content = m.text
+        else:
+            key = tuple(m.ids)
+            if key not in texts:
+                texts[key] = text_of_length(m.ids, len(m.ids), encode, decode, pick)[0]
+            content = texts[key]
+        out.append({"role": m.role, "content": content})
+    return out

@@ -4,16 +4,18 @@ plus ``think_time_s``. The history's assistant messages are the dataset's own fi
 model's answers, so every prompt length is known before the run and identical across runs."""
 from __future__ import annotations
 
-from bench.workloads.request import TokenSource, WorkRequest, random_ids
+from bench.workloads.request import Message, TokenSource, WorkRequest, random_ids
 
 
 def load(spec, tok: TokenSource, seed: int) -> list[WorkRequest]:
     out = []
     for s in range(spec.sessions):
-        history: list[int] = []
+        history: list[Message] = []
         for t in range(1, spec.turns + 1):
-            user = random_ids(tok, spec.user_tokens, f"{seed}:conv:{s}:{t}:user")
-            out.append(WorkRequest(history + user, spec.assistant_tokens, session_id=f"s{s}", turn=t,
-                                   think_time_s=spec.think_time_s if t > 1 else 0.0))
-            history = history + user + random_ids(tok, spec.assistant_tokens, f"{seed}:conv:{s}:{t}:assistant")
+            user = Message("user", random_ids(tok, spec.user_tokens, f"{seed}:conv:{s}:{t}:user"))
+            msgs = [*history, user]
+            out.append(WorkRequest([i for m in msgs for i in m.ids], spec.assistant_tokens, session_id=f"s{s}",
+                                   turn=t, think_time_s=spec.think_time_s if t > 1 else 0.0, messages=msgs))
+            history = [*msgs, Message("assistant", random_ids(tok, spec.assistant_tokens,
+                                                              f"{seed}:conv:{s}:{t}:assistant"))]
     return out

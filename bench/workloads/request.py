@@ -13,6 +13,16 @@ class DatasetError(ConfigError):
 
 
 @dataclass
+class Message:
+    """One message of a multi-turn prompt, for chat endpoints: its role (``user``, ``assistant``,
+    ``system``), its token ids, and its text where the source has text."""
+
+    role: str
+    ids: list[int]
+    text: str | None = None
+
+
+@dataclass
 class WorkRequest:
     """One request of a workload. ``prompt_ids`` are always set (their length is the request's input
     tokens); ``text`` is set for text sources (ShareGPT, a jsonl ``prompt``) and is what an endpoint sends."""
@@ -25,6 +35,9 @@ class WorkRequest:
     arrival_s: float | None = None  # intended send time, seconds after the start (traces; scaled by speedup)
     think_time_s: float = 0.0  # online: pause after the previous turn's answer before this one is sent
     prefix_id: str | None = None
+    # Multi-turn sources (conversation, sharegpt turns: all): the prompt as chat messages, history first
+    # (alternating user/assistant); ``prompt_ids`` is their concatenation. None: one user message.
+    messages: list[Message] | None = None
 
     @property
     def input_tokens(self) -> int:

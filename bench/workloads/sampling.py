@@ -51,6 +51,7 @@ def clip_to_context(reqs: list[WorkRequest], max_model_len: int | None) -> int:
         if r.input_tokens > room:
             r.prompt_ids = r.prompt_ids[:room]
             r.text = None
+            r.messages = None  # the cut history is sent as one message
             clipped += 1
     return clipped
 

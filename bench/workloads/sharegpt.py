@@ -8,10 +8,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.workloads.request import DatasetError, TokenSource, WorkRequest
+from bench.workloads.request import DatasetError, Message, TokenSource, WorkRequest
 
 HUMAN = {"human", "user"}
 ASSISTANT = {"gpt", "assistant", "chatgpt", "bard", "model"}
+
+
+def role(speaker) -> str:
+    """The chat role of a ShareGPT ``from``: user, assistant, or system (anything else is the user's)."""
+    return "assistant" if speaker in ASSISTANT else "system" if speaker == "system" else "user"
+
+
+def chat_messages(turns: list[dict]) -> list[Message]:
+    """ShareGPT turns as chat messages; consecutive turns of one role are joined (chat templates want
+    user and assistant to alternate)."""
+    out: list[Message] = []
+    for t in turns:
+        r = role(t.get("from"))
+        if out and out[-1].role == r:
+            out[-1].text += "\n" + t["value"]
+        else:
+            out.append(Message(r, [], t["value"]))
+    return out
 
 
 def read(path: Path) -> list:
@@ -44,14 +62,15 @@ def load(spec, tok: TokenSource, seed: int) -> list[WorkRequest]:
         sid = str(conv.get("id", i))
         history: list[str] = []
         n = 0
-        for a, b in zip(turns, turns[1:]):
+        for k, (a, b) in enumerate(zip(turns, turns[1:])):
             if a.get("from") in HUMAN and b.get("from") in ASSISTANT:
                 prompt = "\n".join([*history, a["value"]])
                 n += 1
                 ids, out_len = encode(prompt), len(encode(b["value"]))
                 if ids and out_len:
                     out.append(WorkRequest(ids, out_len, text=prompt, session_id=f"{sid}",
-                                           turn=n if spec.turns == "all" else None))
+                                           turn=n if spec.turns == "all" else None,
+                                           messages=chat_messages(turns[:k + 1]) if k else None))
                 if spec.turns == "first":
                     break
             history.append(a["value"])

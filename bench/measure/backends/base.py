@@ -170,8 +170,10 @@ class OfflineBackend(Backend):
         batches = self._batches(workload, loaded)
         for rep in range(workload.repeats):
             for b, batch in enumerate(batches):
-                records += self.run_batch(batch, prompts.output_tokens_of(batch, workload.output_tokens),
-                                          f"{workload.case_id}/r{rep}b{b}")
+                done = self.run_batch(batch, prompts.output_tokens_of(batch, workload.output_tokens),
+                                      f"{workload.case_id}/r{rep}b{b}")
+                prompts.label_records(done, batch)  # session and turn: per-turn TTFT offline too
+                records += done
         blocks = self.notes_blocks(records)
         if workload.dataset is not None:
             blocks["dataset"] = self._dataset_block

@@ -162,7 +162,8 @@ class EndpointBackend(OnlineBackend):
             reqs = prompts.online_requests(workload, n, tag, self._prompt_vocab(), self.tokenizer, as_text=as_text)
         else:
             tokens = prompts.token_source(self, None, vocab=self._prompt_vocab())
-            reqs, block = prompts.dataset_requests(workload, n, tag, tokens, self.tokenizer, as_text)
+            reqs, block = prompts.dataset_requests(workload, n, tag, tokens, self.tokenizer, as_text,
+                                                   chat=self.cfg.endpoint == "chat")
             if tag == "r":
                 self._dataset_block = block
         ramp = workload.rate_ramp if tag == "r" else None  # the measured load ramps; warm-up and probes do not

@@ -28,6 +28,8 @@ class Request:
     session_id: str | None = None  # a session's requests go one after another, each after the previous answer
     turn: int | None = None
     think_time_s: float = 0.0  # pause after the previous turn's answer
+    # chat endpoints: the prompt as [{"role", "content"}, ...] (a multi-turn history); None: one user message
+    messages: list[dict] | None = None
 
 
 @dataclass
@@ -107,7 +109,8 @@ def request_body(spec: LoadSpec, req: Request) -> dict:
     body: dict = {"model": spec.model, "max_tokens": req.output_tokens, "stream": True, "temperature": 0.0,
                   "stream_options": {"include_usage": True}}
     if spec.endpoint == "chat":
-        body["messages"] = [{"role": "user", "content": req.prompt if isinstance(req.prompt, str) else ""}]
+        body["messages"] = req.messages or [{"role": "user", "content": req.prompt if isinstance(req.prompt, str)
+                                             else ""}]
     else:
         body["prompt"] = req.prompt
     if spec.ignore_eos:
@@ -115,6 +118,14 @@ def request_body(spec: LoadSpec, req: Request) -> dict:
         body["min_tokens"] = req.output_tokens
     body.update(spec.extra_body)
     return body
+
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def encode_body(spec: LoadSpec, req: Request) -> bytes:
+    """The request's JSON payload, encoded (done for every request before the load starts)."""
+    return json.dumps(request_body(spec, req)).encode()
 
 
 def _chunk_text(obj: dict, chat: bool) -> str | None:
@@ -131,60 +142,77 @@ def _is_output(obj: dict, chat: bool) -> bool:
 
 
 async def one_request(session, spec: LoadSpec, req: Request, clock: Callable[[], float],
-                      count_tokens: Callable[[str], int] | None) -> RequestRecord:
+                      count_tokens: Callable[[str], int] | None, body: bytes | None = None) -> RequestRecord:
+    """Send one request and read its stream. ``body``: the JSON payload encoded ahead of time (else it is
+    encoded here). While the stream is open each SSE event is only stamped with its arrival time and kept;
+    the JSON is decoded after ``[DONE]``, so that decoding other streams never delays a scheduled send."""
     import aiohttp
 
     chat = spec.endpoint == "chat"
     url = f"{spec.base_url}/{'chat/completions' if chat else 'completions'}"
+    if body is None:
+        body = encode_body(spec, req)
     rec = RequestRecord(request_id=req.request_id, input_tokens=req.input_tokens, output_tokens=0,
                         submitted_s=clock(), requested_input_tokens=req.input_tokens, session_id=req.session_id,
                         turn=req.turn)
-    text_parts: list[str] = []
-    usage = None
+    events: list[tuple[float, bytes]] = []  # (arrival time, SSE data payload), decoded after the stream
     done = False
     try:
-        async with session.post(url, json=request_body(spec, req), headers=spec.headers,
+        async with session.post(url, data=body, headers={**spec.headers, **JSON_HEADERS},
                                 timeout=aiohttp.ClientTimeout(total=spec.timeout_s)) as resp:
             if resp.status != 200:
                 detail = (await resp.read()).decode(errors="replace")[:200]
                 return _failed(rec, f"HTTP {resp.status}: {detail}")
             buf = b""
             async for data in resp.content.iter_any():
+                now = clock()
                 buf += data
                 *lines, buf = buf.split(b"\n")
                 for raw in lines:
-                    line = raw.strip().decode(errors="replace")
-                    if not line or line.startswith(":"):
+                    line = raw.strip()
+                    if not line or line.startswith(b":"):
                         continue
-                    if not line.startswith("data:"):
-                        return _failed(rec, f"malformed SSE line: {line[:80]!r}")
+                    if not line.startswith(b"data:"):
+                        return _failed(rec, f"malformed SSE line: {line[:80].decode(errors='replace')!r}")
                     payload = line[5:].strip()
-                    if payload == "[DONE]":
+                    if payload == b"[DONE]":
                         done = True
                         break
-                    try:
-                        obj = json.loads(payload)
-                    except json.JSONDecodeError:
-                        return _failed(rec, f"malformed chunk: {payload[:80]!r}")
-                    if "error" in obj:
-                        return _failed(rec, f"server error: {str(obj['error'])[:200]}")
-                    if obj.get("choices"):  # a token event, even when its text is empty (a partial UTF-8
-                        # character), stamped as it is parsed: counted and timed as vLLM's own client does
-                        now = clock()
-                        rec.token_times_s.append(now)
-                        text_parts.append(_chunk_text(obj, chat) or "")
-                        if rec.first_output_at_s is None and _is_output(obj, chat):
-                            rec.first_output_at_s = now
-                    if obj.get("usage"):
-                        usage = obj["usage"]
+                    events.append((now, payload))
                 if done:
                     break
-            if not done:
-                return _failed(rec, "stream ended without [DONE] (dropped connection)")
     except asyncio.TimeoutError:
         return _failed(rec, f"timeout after {spec.timeout_s:g} s")
     except (aiohttp.ClientError, OSError) as exc:
         return _failed(rec, f"{type(exc).__name__}: {exc}"[:300])
+    return _finish(rec, events, done, chat, count_tokens)
+
+
+def _finish(rec: RequestRecord, events: list[tuple[float, bytes]], done: bool, chat: bool,
+            count_tokens: Callable[[str], int] | None) -> RequestRecord:
+    """Decode a finished stream's events into the record: a token event (any chunk with ``choices``, even
+    with empty text: a partial UTF-8 character) is timed at its arrival, as vLLM's own client does; counts
+    come from the final usage chunk, else the tokenizer, else the events."""
+    text_parts: list[str] = []
+    usage = None
+    for now, payload in events:
+        try:
+            obj = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _failed(rec, f"malformed chunk: {payload[:80].decode(errors='replace')!r}")
+        if not isinstance(obj, dict):
+            return _failed(rec, f"malformed chunk: {payload[:80].decode(errors='replace')!r}")
+        if "error" in obj:
+            return _failed(rec, f"server error: {str(obj['error'])[:200]}")
+        if obj.get("choices"):
+            rec.token_times_s.append(now)
+            text_parts.append(_chunk_text(obj, chat) or "")
+            if rec.first_output_at_s is None and _is_output(obj, chat):
+                rec.first_output_at_s = now
+        if obj.get("usage"):
+            usage = obj["usage"]
+    if not done:
+        return _failed(rec, "stream ended without [DONE] (dropped connection)")
     if not rec.token_times_s:
         return _failed(rec, "no tokens received")
     if usage and usage.get("completion_tokens") is not None:
@@ -206,17 +234,22 @@ def _failed(rec: RequestRecord, reason: str) -> RequestRecord:
     return rec
 
 
+SPIN_S = 0.002  # the last stretch before a send is spun (yielding), not slept: a timer alone lands ~1 ms late
+
+
 async def _until(t: float, clock: Callable[[], float]) -> None:
-    """Sleep until ``clock() >= t``: a coarse sleep, then yielding in a loop for the last 2 ms (asyncio's
-    timer alone lands ~1 ms late; trace replay must send within a few ms of the schedule)."""
+    """Wait until ``clock() >= t``: a coarse sleep to ``SPIN_S`` before it, then yielding in a loop (other
+    tasks still run) until the time has come."""
     left = t - clock()
-    if left > 0.002:
-        await asyncio.sleep(left - 0.002)
+    if left > SPIN_S:
+        await asyncio.sleep(left - SPIN_S)
     while clock() < t:
         await asyncio.sleep(0)
 
 
 LOOP_PROBE_S = 0.01  # the event-loop lag probe sleeps this long and records how late it wakes
+WARM_CONNECTIONS = 16  # keep-alive connections opened before a timed load's first send (at most)
+SWITCH_INTERVAL_S = 0.0005  # while a timed load runs: how soon another thread must hand back the GIL
 
 
 async def _loop_lag_probe(clock: Callable[[], float], out: list[float], stop: asyncio.Event) -> None:
@@ -226,6 +259,49 @@ async def _loop_lag_probe(clock: Callable[[], float], out: list[float], stop: as
         out.append(max(0.0, clock() - t - LOOP_PROBE_S))
 
 
+async def warm_pool(session, spec: LoadSpec, n: int, timeout_s: float = 5.0) -> int:
+    """Open ``n`` keep-alive connections ahead of the first send (``n`` GETs of ``/models`` at once, each
+    read to the end so its connection returns to the pool): a scheduled send then finds a connection
+    open instead of paying for the TCP handshake. Failures are ignored (the load reports its own);
+    returns how many answered."""
+    import aiohttp
+
+    async def one() -> bool:
+        try:
+            async with session.get(f"{spec.base_url}/models", headers=spec.headers,
+                                   timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                await resp.read()
+                return True
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError):
+            return False
+
+    return sum(await asyncio.gather(*(one() for _ in range(n))))
+
+
+class _Steady:
+    """Quiet the process while a timed load runs: a GC pass first, then every object alive so far frozen
+    (a full collection no longer walks the heap of torch/transformers; ``vllm bench serve`` does the same),
+    and a short GIL switch interval, so a tracker or sampler thread cannot hold the event loop off for the
+    default 5 ms. Both are restored afterwards."""
+
+    def __enter__(self) -> "_Steady":
+        import gc
+        import sys
+
+        gc.collect()
+        gc.freeze()
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch, SWITCH_INTERVAL_S))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import gc
+        import sys
+
+        sys.setswitchinterval(self._switch)
+        gc.unfreeze()
+
+
 async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callable[[], float] = time.perf_counter,
                          count_tokens: Callable[[str], int] | None = None,
                          client: dict | None = None) -> list[RequestRecord]:
@@ -233,54 +309,73 @@ async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callabl
     session's previous answer plus think time); records come back in request order. Each record gets its
     scheduled send time, the time it waited for the concurrency cap (``queue_wait_s``) and its remaining
     lateness (``send_lag_s``). If ``client`` is a dict it receives the client's own health: event-loop lag
-    samples (s), and this process's CPU time and the wall time of the load (s)."""
+    samples (s), and this process's CPU time and the wall time of the load (s).
+
+    On time: every payload is encoded before the clock starts; a timed load opens its keep-alive
+    connections first (``warm_pool``) and runs quieted (``_Steady``); one sender task walks the scheduled
+    sends in time order (sleep, then spin the last ``SPIN_S``) and starts each one, while streams only
+    stamp their events as they arrive (decoded after ``[DONE]``)."""
+    import contextlib
+
     import aiohttp
 
-    lags: list[float] = []
-    stop = asyncio.Event()
-    probe = asyncio.create_task(_loop_lag_probe(clock, lags, stop))
-    cpu0, wall0 = time.process_time(), clock()
     plan = schedule(spec, requests)
     timed = spec.ramp is not None or spec.rate != float("inf") or any(r.arrival_s is not None for r in requests)
+    bodies = [encode_body(spec, r) for r in requests]
     sem = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
     connector = aiohttp.TCPConnector(limit=spec.max_concurrency or 0, force_close=False)
     sessions: dict[object, list[int]] = {}
     for i, r in enumerate(requests):
         sessions.setdefault(r.session_id if r.session_id is not None else ("lone", i), []).append(i)
     out: list[RequestRecord | None] = [None] * len(requests)
-    async with aiohttp.ClientSession(connector=connector, trust_env=True) as session:
-        # time zero a little ahead, so that setting up every session's task does not make the first sends late
-        start = clock() + (0.02 if timed else 0.0)
+    lags: list[float] = []
+    stop = asyncio.Event()
+    with _Steady() if timed else contextlib.nullcontext():
+        async with aiohttp.ClientSession(connector=connector, trust_env=True) as session:
+            if timed:
+                await warm_pool(session, spec, min(len(requests), spec.max_concurrency or WARM_CONNECTIONS))
+            probe = asyncio.create_task(_loop_lag_probe(clock, lags, stop))
+            cpu0, wall0 = time.process_time(), clock()
+            # time zero a little ahead, so that the first sends are not late from starting the sender
+            start = clock() + (0.02 if timed else 0.0)
 
-        async def send(i: int, scheduled: float) -> RequestRecord:
-            queued = clock()
-            if sem is None:
-                rec = await one_request(session, spec, requests[i], clock, count_tokens)
-            else:
-                async with sem:
-                    rec = await one_request(session, spec, requests[i], clock, count_tokens)
-            rec.scheduled_s = scheduled
-            rec.queue_wait_s = rec.submitted_s - queued if sem is not None else 0.0
-            rec.send_lag_s = max(0.0, rec.submitted_s - scheduled - rec.queue_wait_s)
-            return rec
+            async def send(i: int, scheduled: float) -> RequestRecord:
+                queued = clock()
+                if sem is None:
+                    rec = await one_request(session, spec, requests[i], clock, count_tokens, bodies[i])
+                else:
+                    async with sem:
+                        rec = await one_request(session, spec, requests[i], clock, count_tokens, bodies[i])
+                rec.scheduled_s = scheduled
+                rec.queue_wait_s = rec.submitted_s - queued if sem is not None else 0.0
+                rec.send_lag_s = max(0.0, rec.submitted_s - scheduled - rec.queue_wait_s)
+                return rec
 
-        async def run_session(idx: list[int]) -> None:
-            for k, i in enumerate(idx):
-                req = requests[i]
-                if k == 0:
-                    t = start + plan[i]
-                else:  # after the previous answer, plus the think time (and not before its own timestamp)
-                    t = clock() + req.think_time_s
-                    if plan[i] is not None:
-                        t = max(t, start + plan[i])
-                await _until(t, clock)
-                out[i] = await send(i, t)
+            async def run_session(idx: list[int]) -> None:
+                """A session from its first request (already due): each later turn after the previous
+                answer, plus the think time (and not before its own timestamp)."""
+                for k, i in enumerate(idx):
+                    if k == 0:
+                        t = start + plan[i]
+                    else:
+                        t = clock() + requests[i].think_time_s
+                        if plan[i] is not None:
+                            t = max(t, start + plan[i])
+                        await _until(t, clock)
+                    out[i] = await send(i, t)
 
-        await asyncio.gather(*(run_session(idx) for idx in sessions.values()))
-    stop.set()
-    await probe
+            firsts = sorted(sessions.values(), key=lambda idx: plan[idx[0]])
+            tasks = []
+            for idx in firsts:  # the sender: one timer for every scheduled start, in time order
+                await _until(start + plan[idx[0]], clock)
+                tasks.append(asyncio.create_task(run_session(idx)))
+                await asyncio.sleep(0)  # let it send now, before the sender looks at the next time
+            await asyncio.gather(*tasks)
+            stop.set()
+            await probe
+            cpu_s, wall_s = time.process_time() - cpu0, clock() - wall0
     if client is not None:
-        client.update(loop_lag_s=lags, cpu_s=time.process_time() - cpu0, wall_s=clock() - wall0)
+        client.update(loop_lag_s=lags, cpu_s=cpu_s, wall_s=wall_s)
     return out  # type: ignore[return-value]
 
 
