@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeOpenAI:
-    def __init__(self, delay_s: float = 0.002, slow_s: float = 2.0):
+    def __init__(self, delay_s: float = 0.002, slow_s: float = 2.0, port: int = 0):
         self.delay_s, self.slow_s = delay_s, slow_s
         self.lock = threading.Lock()
         self.in_flight = 0
@@ -36,6 +36,9 @@ class FakeOpenAI:
         self.prefix_queries = 0
         self.prefix_hit_total = 0
         self.sent_at: list[float] = []  # perf_counter when each POST arrived
+        self.post_ports: list[int] = []  # the client port of each completion POST (which connection)
+        self.get_ports: list[int] = []  # the client port of each GET /v1/models (a warmed connection)
+        self.log_requests = False  # print each POST path (a managed-server stand-in: stdout is its log)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,7 +58,11 @@ class FakeOpenAI:
 
             def do_GET(self):
                 if self.path.endswith("/v1/models"):
+                    with fake.lock:
+                        fake.get_ports.append(self.client_address[1])
                     self._send(200, json.dumps({"data": [{"id": "ok"}]}))
+                elif self.path == "/health":
+                    self._send(200, "")
                 elif self.path.endswith("/metrics"):
                     with fake.lock:
                         text = ("# HELP vllm:generation_tokens_total x\n"
@@ -73,6 +80,8 @@ class FakeOpenAI:
 
             def do_POST(self):
                 arrived = time.perf_counter()
+                if fake.log_requests:
+                    print(f"POST {self.path}", flush=True)
                 if self.path.endswith("/reset_prefix_cache"):
                     with fake.lock:
                         fake.resets += 1
@@ -80,6 +89,7 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with fake.lock:
                     fake.sent_at.append(arrived)
+                    fake.post_ports.append(self.client_address[1])
                     fake.bodies.append(body)
                     fake.auth_headers.append(self.headers.get("Authorization"))
                     fake.in_flight += 1
@@ -150,7 +160,7 @@ class FakeOpenAI:
                 self._chunk("[DONE]")
                 self.wfile.write(b"0\r\n\r\n")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -170,6 +180,11 @@ class FakeOpenAI:
 if __name__ == "__main__":  # a server in its own process (timing tests: no GIL shared with the client)
     import sys
 
+    if len(sys.argv) > 2 and sys.argv[1] == "--port":  # a stand-in for `vllm serve`: runs until killed
+        with FakeOpenAI(port=int(sys.argv[2])) as fake:
+            fake.log_requests = True
+            print(f"fake server on {fake.base_url}", flush=True)
+            threading.Event().wait()
     with FakeOpenAI(delay_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.002) as fake:
         print(fake.base_url, flush=True)
         sys.stdin.read()  # until the parent closes our stdin

@@ -74,6 +74,20 @@ def test_sharegpt_first_and_all_turns(tmp_path):
     # turn 2 of "a" carries the history: 3 + 2 + 1 words; "b" keeps its system turn as history: 2 + 2
     assert sorted((r.session_id, r.turn, r.input_tokens, r.output_tokens) for r in every) == [
         ("a", 1, 3, 2), ("a", 2, 6, 4), ("b", 1, 4, 1)]
+    # for chat endpoints the history is messages, roles kept (a leading system turn stays a system message)
+    msgs = {(r.session_id, r.turn): r.messages for r in every}
+    assert msgs[("a", 1)] is None  # a first turn without history: one user message
+    assert [(m.role, m.text) for m in msgs[("a", 2)]] == [("user", "one two three"), ("assistant", "four five"),
+                                                         ("user", "six")]
+    assert [(m.role, m.text) for m in msgs[("b", 1)]] == [("system", "be nice"), ("user", "x y")]
+
+
+def test_sharegpt_turns_of_one_role_are_joined_into_one_message():
+    from bench.workloads.sharegpt import chat_messages
+
+    got = chat_messages([{"from": "human", "value": "a"}, {"from": "human", "value": "b"},
+                         {"from": "gpt", "value": "c"}, {"from": "tool", "value": "d"}])
+    assert [(m.role, m.text) for m in got] == [("user", "a\nb"), ("assistant", "c"), ("user", "d")]
 
 
 def test_shipped_samples_load():
@@ -248,6 +262,16 @@ workload:
     assert cases["prefix"]["dataset"]["input_tokens"]["min"] == 40 and cases["prefix"]["output_tokens"] == 18
     assert cases["conversation"]["dataset"]["input_tokens"]["max"] == 20  # turn 2: 8 + 4 + 8
     assert cases["trace"]["dataset"]["requests"] == 6
+    # offline records carry their session and turn: per-turn TTFT for multi-turn sources
+    conv = cases["conversation"]
+    assert sorted((r["session_id"], r["turn"]) for r in conv["_records"]) == [("s0", 1), ("s0", 2), ("s1", 1),
+                                                                              ("s1", 2)]
+    assert [(t["turn"], t["ttft_s"]["n"], t["input_tokens_mean"]) for t in conv["turns"]] == [(1, 2, 8), (2, 2, 20)]
+    sg = cases["sharegpt"]
+    assert all(r["turn"] is not None and r["session_id"] is not None for r in sg["_records"])
+    assert [t["turn"] for t in sg["turns"]] == sorted({r["turn"] for r in sg["_records"]})
+    assert sum(t["ttft_s"]["n"] for t in sg["turns"]) == len(sg["_records"])
+    assert "turns" not in cases["prefix"] and all(r["turn"] is None for r in cases["prefix"]["_records"])
 
 
 @pytest.mark.parametrize("dataset,content,expect", [
