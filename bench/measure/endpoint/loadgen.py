@@ -366,10 +366,12 @@ async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callabl
 
             firsts = sorted(sessions.values(), key=lambda idx: plan[idx[0]])
             tasks = []
-            for idx in firsts:  # the sender: one timer for every scheduled start, in time order
-                await _until(start + plan[idx[0]], clock)
+            for idx in firsts:  # the sender: one timer for every scheduled start, in time order; starts
+                # that are due together are all queued at once (they run in the next pass of the loop)
+                t = start + plan[idx[0]]
+                if clock() < t:
+                    await _until(t, clock)
                 tasks.append(asyncio.create_task(run_session(idx)))
-                await asyncio.sleep(0)  # let it send now, before the sender looks at the next time
             await asyncio.gather(*tasks)
             stop.set()
             await probe
