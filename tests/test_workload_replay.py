@@ -358,3 +358,12 @@ workload:
     cases = [json.loads(x) for x in next((tmp_path / "out").glob("reuse-*/cases.jsonl")).read_text().splitlines()]
     assert [c["status"] for c in cases] == ["ok"] * 3
     assert len({c["load_s"] for c in cases}) == 1  # one load (the server's start-up) for all three
+
+
+def test_a_chunk_of_the_wrong_shape_is_a_failed_record_not_a_crash():
+    from bench.measure.endpoint.loadgen import _finish
+    from bench.metrics import RequestRecord
+
+    for payload in (b'{"choices": [3]}', b'{"choices": {"a": 1}}', b"[1, 2]"):
+        r = _finish(RequestRecord("x", 1, 0, submitted_s=0.0), [(1.0, payload)], True, False, None)
+        assert not r.success and "malformed chunk" in r.error, payload

@@ -4,7 +4,8 @@ Each request streams; TTFT and ITL come from the arrival times of SSE chunks, to
 final ``usage`` chunk (``stream_options.include_usage``), with a fallback to counting with the
 tokenizer. A timeout, an HTTP error, a dropped stream or a malformed chunk makes a failed record with
 its reason, never an exception. Arrivals: all at once (rate inf), constant, Poisson, or gamma with
-burstiness, from a seeded generator; an optional cap on requests in flight.
+burstiness, from a seeded generator; an optional cap on requests in flight. Scheduled sends (trace
+replay) keep to their times: see ``run_load_async``.
 """
 from __future__ import annotations
 
@@ -205,9 +206,13 @@ def _finish(rec: RequestRecord, events: list[tuple[float, bytes]], done: bool, c
         if "error" in obj:
             return _failed(rec, f"server error: {str(obj['error'])[:200]}")
         if obj.get("choices"):
+            try:
+                text, is_output = _chunk_text(obj, chat), _is_output(obj, chat)
+            except (KeyError, IndexError, TypeError, AttributeError):
+                return _failed(rec, f"malformed chunk: {payload[:80].decode(errors='replace')!r}")
             rec.token_times_s.append(now)
-            text_parts.append(_chunk_text(obj, chat) or "")
-            if rec.first_output_at_s is None and _is_output(obj, chat):
+            text_parts.append(text if isinstance(text, str) else "")
+            if rec.first_output_at_s is None and is_output:
                 rec.first_output_at_s = now
         if obj.get("usage"):
             usage = obj["usage"]
