@@ -253,7 +253,8 @@ async def _until(t: float, clock: Callable[[], float]) -> None:
 
 
 LOOP_PROBE_S = 0.01  # the event-loop lag probe sleeps this long and records how late it wakes
-WARM_CONNECTIONS = 16  # keep-alive connections opened before a timed load's first send (at most)
+WARM_CONNECTIONS = 16  # keep-alive connections opened before a timed load's first send without a cap
+WARM_CONNECTIONS_MAX = 64  # and at most this many with one
 SWITCH_INTERVAL_S = 0.0005  # while a timed load runs: how soon another thread must hand back the GIL
 
 
@@ -338,7 +339,8 @@ async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callabl
     with _Steady() if timed else contextlib.nullcontext():
         async with aiohttp.ClientSession(connector=connector, trust_env=True) as session:
             if timed:
-                await warm_pool(session, spec, min(len(requests), spec.max_concurrency or WARM_CONNECTIONS))
+                await warm_pool(session, spec, min(len(requests), spec.max_concurrency or WARM_CONNECTIONS,
+                                                   WARM_CONNECTIONS_MAX))
             probe = asyncio.create_task(_loop_lag_probe(clock, lags, stop))
             cpu0, wall0 = time.process_time(), clock()
             # time zero a little ahead, so that the first sends are not late from starting the sender
