@@ -15,7 +15,7 @@ class DatasetError(ConfigError):
 @dataclass
 class Message:
     """One message of a multi-turn prompt, for chat endpoints: its role (``user``, ``assistant``,
-    ``system``), its token ids, and its text where the source has text."""
+    ``system``), and its token ids (synthetic sources) or its text (text sources; ``ids`` then empty)."""
 
     role: str
     ids: list[int]
@@ -36,7 +36,8 @@ class WorkRequest:
     think_time_s: float = 0.0  # online: pause after the previous turn's answer before this one is sent
     prefix_id: str | None = None
     # Multi-turn sources (conversation, sharegpt turns: all): the prompt as chat messages, history first
-    # (alternating user/assistant); ``prompt_ids`` is their concatenation. None: one user message.
+    # (alternating user/assistant); ``prompt_ids`` is their concatenation (text sources: the tokens of the
+    # texts joined by newlines, what a completions endpoint gets). None: one user message.
     messages: list[Message] | None = None
 
     @property
