@@ -104,8 +104,11 @@ def test_resolve_chip_engine_pooled_and_errors():
     assert PR.resolve(profs, "h20").name == "h20"
     assert PR.resolve(profs, "h20", "sglang").name == "h20/sglang"
     assert PR.resolve(profs, "h20", "defaults").sigma_log is None
-    nochip = PR.resolve(profs, "l20")  # no published rows: the pooled fit, band widened 1.5x
+    nochip = PR.resolve(profs, "l20")  # no published rows, no NVIDIA fit here: the pooled fit, band widened 1.5x
     assert nochip.efficiency.mbu == 0.5 and nochip.sigma_log == pytest.approx(0.45) and "no published rows" in nochip.note
+    profs["vendor:NVIDIA"] = PR.Profile("vendor:NVIDIA", P.Efficiency(mbu=0.7), 30, 0.2)
+    l40s = PR.resolve(profs, "l40s")  # with rows on the vendor's other chips: their fit, band widened 1.5x
+    assert l40s.efficiency.mbu == 0.7 and l40s.sigma_log == pytest.approx(0.3) and l40s.name.startswith("vendor:NVIDIA")
     with pytest.raises(InputError, match="h20=vllm: no such profile"):
         PR.resolve(profs, "h20", "vllm")
     from bench.cli.args import profile_names

@@ -47,7 +47,7 @@ ROW_SIGMA = 0.3  # expected log scatter of one published row about its profile (
 # chip/engine moves MBU and MFU within a factor of ~1.6 per sigma, the other two only a little.
 POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0, 1.5)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch
 # (log1p), collective hop latency (log)
-LEVEL_SIGMA = (0.5, 0.5, 0.3, 0.3, 0.5)  # a vendor around the pooled fit, a chip around its vendor, a chip/engine
+LEVEL_SIGMA = (0.5, 0.5, 1.0, 0.3, 0.5)  # a vendor around the pooled fit, a chip around its vendor, a chip/engine
 # around its chip
 CHIP_SIGMA = LEVEL_SIGMA
 DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
@@ -413,9 +413,14 @@ def resolve(profiles: dict[str, Profile], chip_id: str, name: str | None = None)
     if name in (None, "all", chip_id):
         if chip_id in profiles:
             return profiles[chip_id]
-        p = profiles["pooled"]
-        return Profile(f"pooled (no rows for {chip_id})", p.efficiency, p.n_rows, (p.sigma_log or SIGMA_FLOOR) * 1.5,
-                       p.row_ids, f"no published rows for {chip_id}: pooled fit over other chips, band widened 1.5x")
+        from bench.catalog import hardware
+
+        vendor = hardware.get_chip(chip_id).vendor if chip_id in hardware.chips() else None
+        key = f"vendor:{vendor}" if f"vendor:{vendor}" in profiles else "pooled"
+        p = profiles[key]
+        what = f"{vendor}'s other chips" if key != "pooled" else "all chips"
+        return Profile(f"{key} (no rows for {chip_id})", p.efficiency, p.n_rows, (p.sigma_log or SIGMA_FLOOR) * 1.5,
+                       p.row_ids, f"no published rows for {chip_id}: the fit over {what}, band widened 1.5x")
     if name == "defaults":
         return defaults_profile()
     if name == "pooled":
