@@ -94,3 +94,29 @@ def test_list_published_cli():
     rows = json.loads(p.stdout)
     assert len(rows) == len(published.rows())
     assert {"id", "model", "hardware", "engine", "value", "unit", "source", "ds", "used_in_fits"} <= set(rows[0])
+
+
+def test_h20_and_ascend_evidence_is_usable_and_covers_dense_models():
+    from bench.catalog import models
+
+    usable = [r for r in published.rows() if r.usable is None]
+    h20 = [r for r in usable if r.hardware == "h20"]
+    assert len(h20) >= 8
+    assert any(models.get_model(r.model).moe is None for r in h20)  # a dense model on the H20
+    assert any(r.phase == "prefill" for r in h20) and any(r.phase == "decode" for r in h20)
+    ascend = [r for r in usable if r.hardware in ("910b", "910c")]
+    assert {r.engine_class for r in ascend if r.hardware == "910b"} >= {"sglang", "vllm-ascend", "mindie"}
+    assert any(r.batch == 1 for r in ascend) and any(r.batch == "max" for r in ascend)
+
+
+def test_acceptance_lengths_are_only_where_a_source_states_them():
+    by_id = {r.id: r for r in published.rows()}
+    # the LMSYS H20 post states 1.8-1.9 (MTP 1/1/2) and 2.4-2.7 (2/1/3); the rows carry the midpoints
+    assert by_id["lmsys-h20-dsr1-decode-48pg"].spec.acceptance_length == pytest.approx(1.85)
+    assert by_id["lmsys-h20-dsr1-decode-12pg"].spec.acceptance_length == pytest.approx(2.55)
+    # the per-node figure names no MTP setting: no acceptance length, kept out of fits
+    assert by_id["lmsys-h20-dsr1-output-node"].spec.acceptance_length is None
+    assert by_id["lmsys-h20-dsr1-output-node"].usable is not None
+    # MTP "1/1/2" is steps/topk/draft tokens: 2 tokens verified per step, at most 2 accepted
+    assert by_id["lmsys-h20-dsr1-decode-48pg"].spec.width == 2.0
+    assert by_id["lmsys-h20-dsr1-decode-12pg"].spec.width == 3.0
