@@ -58,6 +58,11 @@ def test_acceptance_above_draft_tokens_is_refused():
     assert bad != GOOD
     with pytest.raises(BenchError, match="draft_tokens"):
         published.parse(bad, "t.yaml")
+    for odd, field in (("acceptance_length: .inf}", "acceptance_length"), ("acceptance_length: .nan}", "acceptance_length"),
+                       ("acceptance_length: 1e300}", "acceptance_length"),
+                       ("acceptance_length: 2, draft_tokens: 100000}", "draft_tokens")):
+        with pytest.raises(BenchError, match=f"spec.{field}"):
+            published.parse(GOOD.replace("acceptance_length: 1.6}", odd), "t.yaml")
 
 
 @pytest.mark.parametrize("edit,msg", [

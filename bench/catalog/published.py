@@ -26,10 +26,10 @@ Unit = Literal["output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_
 
 class Spec(Frozen):
     method: str
-    acceptance_length: float | None = Field(default=None, ge=1)
+    acceptance_length: float | None = Field(default=None, ge=1, le=32)  # tokens per step; no method accepts ~32
     # tokens the target model verifies per sequence per step (SGLang --speculative-num-draft-tokens; MTP "1/1/2"
     # is steps/topk/draft-tokens). None: taken as ceil(acceptance_length), the fewest that could give it.
-    draft_tokens: int | None = Field(default=None, ge=1)
+    draft_tokens: int | None = Field(default=None, ge=1, le=64)
 
     @model_validator(mode="after")
     def _fits(self) -> "Spec":
