@@ -55,12 +55,40 @@ def _mooncake_sample():
     return [(r.arrival_s, r.input_tokens, r.output_tokens) for r in ds.requests]
 
 
+def _busy_cores(interval_s: float = 1.0) -> float:
+    """Cores busy right now (from /proc/stat over ``interval_s``); the 1-minute load average instead when there
+    is no /proc/stat. (The load average trails by a minute: right after the vLLM tests it still says 'busy'.)"""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+
+    try:
+        t0, i0 = snap()
+        time.sleep(interval_s)
+        t1, i1 = snap()
+    except OSError:
+        return os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    return cores * (1 - (i1 - i0) / max(t1 - t0, 1))
+
+
+def _wait_for_a_free_core(timeout_s: float = 60.0) -> float:
+    """Wait (up to ``timeout_s``) until at least one core is idle; returns the busy cores last seen."""
+    cores = os.cpu_count() or 1
+    deadline = time.monotonic() + timeout_s
+    busy = _busy_cores()
+    while busy > cores - 1 and time.monotonic() < deadline:
+        busy = _busy_cores()
+    return busy
+
+
 @pytest.mark.parametrize("trace", ["synthetic", "mooncake-sample"])
 def test_trace_replay_sends_each_request_within_5_ms(own_process_server, trace):
     rows = [(a, 3, 4) for a in _synthetic_arrivals()] if trace == "synthetic" else _mooncake_sample()
     arrivals = [a for a, _, _ in rows]
     reqs = [Request(f"r{i}", " ".join(["w"] * n), n, out, arrival_s=a) for i, (a, n, out) in enumerate(rows)]
-    load_before = os.getloadavg()[0]
+    busy_before = _wait_for_a_free_core()
     recs = run_load(LoadSpec(base_url=own_process_server, model="ok"), reqs)
     assert all(r.success for r in recs)
     start = recs[0].scheduled_s - arrivals[0]
@@ -73,13 +101,12 @@ def test_trace_replay_sends_each_request_within_5_ms(own_process_server, trace):
     assert metrics.summarize(recs)["send_lag_s"]["max"] == pytest.approx(max(lags))
     ms = sorted(round(x * 1e3, 3) for x in lags)
     assert ms[len(ms) // 2] < 2.0, ms  # the median holds on any machine
-    # The 5 ms bound holds for every request on a machine with a free core. On an overloaded one (load
-    # average at or above the cores) the OS deschedules the process for longer than 5 ms now and then,
-    # which no client can prevent (a bare asyncio timer is then late too): not checked there.
-    load = max(load_before, os.getloadavg()[0])
+    # The 5 ms bound holds for every request on a machine with a free core. On an overloaded one (no core
+    # idle before the replay, after waiting up to a minute) the OS deschedules the process for longer than 5 ms
+    # now and then, which no client can prevent (a bare asyncio timer is then late too): not checked there.
     cores = os.cpu_count() or 1
-    if load >= cores:
-        pytest.skip(f"load average {load:.2f} >= {cores} cores: the 5 ms bound is not checked on an overloaded "
+    if busy_before > cores - 1:
+        pytest.skip(f"{busy_before:.2f} of {cores} cores busy: the 5 ms bound is not checked on an overloaded "
                     f"machine (measured lag median {ms[len(ms) // 2]} ms, max {ms[-1]} ms, "
                     f"{sum(x >= 5 for x in ms)} of {len(ms)} >= 5 ms; a bare asyncio timer: "
                     f"{bare_timer_late(arrivals)} late)")
