@@ -158,13 +158,13 @@ def test_moe_only_rows_do_not_move_mbu():
     prior = P.Efficiency(mbu=0.7, mfu=0.5, step_overhead_per_layer_s=1e-4, mbu_half_batch=1.0)
     slow = P.Efficiency(mbu=0.35, mfu=0.5, step_overhead_per_layer_s=1e-4, mbu_half_batch=1.0)
     ts = [PR.terms_for(m, chip, "fp8", 1000, 1000, b, 8, "tpot_ms", "decode", f"r{b}")[0] for b in (1, 8, 32)]
-    sig = PR.identifiable_sigma(ts, PR.CHIP_SIGMA)
+    sig = PR.identifiable_sigma(ts, PR.LEVEL_SIGMA)
     assert sig[0] == PR.MOE_ONLY_MBU_SIGMA and sig[2] == PR.POOLED_SIGMA[2]
     got = PR.fit(ts, [PR.predict(t, slow) for t in ts], prior, "moe-only", sig)
     assert got.mbu == pytest.approx(0.7, rel=0.15) and got.step_overhead_per_layer_s > 1.5e-4
     d = catalog.get_model("Qwen3-32B")
     dense = [PR.terms_for(d, chip, "bf16", 1000, 1000, b, 1, "tpot_ms", "decode", f"d{b}")[0] for b in (1, 8, 32)]
-    assert PR.identifiable_sigma(ts + dense, PR.CHIP_SIGMA) == PR.CHIP_SIGMA
+    assert PR.identifiable_sigma(ts + dense, PR.LEVEL_SIGMA) == PR.LEVEL_SIGMA
 
 
 def test_decode_step_is_a_roofline_per_operator_by_hand():

@@ -1,12 +1,13 @@
 """Efficiency profiles per chip and engine, fitted to published measurements (pure functions).
 
-A profile is the projection's four efficiencies (see ``projection.Efficiency``):
+A profile is five of the projection's efficiencies (see ``projection.Efficiency``):
 - ``mbu``: memory-bandwidth utilisation reached at large batch; MBU(b) = mbu x b / (b + mbu_half_batch)
   saturates with the batch,
 - ``mfu``: model-FLOPs utilisation (prefill, and compute-bound decode),
 - ``step_overhead_per_layer_s``: a cost per layer and decode step (launches, MoE routing, collectives); deep
   MoE models at small batch are dominated by it,
 - ``mbu_half_batch``: the batch at which half of ``mbu`` is reached,
+- ``collective_hop_s``: the latency of one hop of a collective (TP all-reduce, EP all-to-all),
 plus the spread of its residuals, which sets the band.
 
 How it is fitted:
@@ -21,7 +22,7 @@ How it is fitted:
   tokens (FLOPs x draft tokens, bytes once), pays the draft steps, and yields the acceptance length.
 - Band: the log residuals' robust RMS (1.4826 x median |r|), inflated for few rows (n / (n - 2)), combined in
   quadrature with SIGMA_BETWEEN (0.15); the band is the point x exp(+-1.28 sigma), i.e. an 80 % interval if
-  residuals were normal. A chip with no rows gets the pooled fit and 1.5x its sigma.
+  residuals were normal. A chip with no rows gets its vendor's fit (else the pooled one) and 1.5x its sigma.
 """
 from __future__ import annotations
 
@@ -42,14 +43,13 @@ SIGMA_BETWEEN = 0.15
 Z80 = 1.2816
 PRIOR_SIGMA_LOG = 0.7
 ROW_SIGMA = 0.3  # expected log scatter of one published row about its profile (configs, datasets, run conditions)
-# Prior sigma of each parameter around the level above (mbu, mfu: log; overhead: x OVERHEAD_SCALE_S; half-batch:
-# log1p). The pooled fit sets the MoE per-layer overhead and the MBU saturation for everyone; a vendor, chip or
-# chip/engine moves MBU and MFU within a factor of ~1.6 per sigma, the other two only a little.
+# Prior sigma of each parameter around the level above (mbu, mfu, hop: log; overhead: x OVERHEAD_SCALE_S;
+# half-batch: log1p). A vendor, chip or chip/engine moves MBU, MFU and the hop latency within a factor of ~1.6 per
+# sigma, the per-MoE-layer overhead by 0.1 ms, the MBU half-batch only a little.
 POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0, 1.5)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch
 # (log1p), collective hop latency (log)
 LEVEL_SIGMA = (0.5, 0.5, 1.0, 0.3, 0.5)  # a vendor around the pooled fit, a chip around its vendor, a chip/engine
 # around its chip
-CHIP_SIGMA = LEVEL_SIGMA
 DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
 BOUNDS = ((0.03, 0.03, 0.0, 0.0, 1e-7), (1.0, 1.0, 2e-3, 256.0, 1e-3))  # mbu, mfu, overhead per layer (s),
 # half_batch, collective hop (s)
@@ -125,7 +125,7 @@ def expert_parallel(parallelism: str | None) -> bool:
 def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0) -> float:
     """All-to-all of an expert-parallel MoE step on ``k`` accelerators: each token's hidden state goes to its top-k
     experts and back (dispatch + combine) on every MoE layer; a rank sends its share (tokens / k) at the catalog's
-    interconnect bandwidth, plus one collective latency per direction."""
+    interconnect bandwidth (the latency is ``_ep_hops``)."""
     from bench.analysis import projection as P
     from bench.catalog import models
 
@@ -371,7 +371,7 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
         pts.append((t, v, chip, f"{chip}/local", t.row_id))
     out: dict[str, Profile] = {}
 
-    def make(name, sel, prior, note="", sigma=(PRIOR_SIGMA_LOG,) * 4, parent: Profile | None = None):
+    def make(name, sel, prior, note: str, sigma: tuple, parent: Profile | None = None):
         sigma = identifiable_sigma([p[0] for p in sel], sigma)
         if sigma[0] < LEVEL_SIGMA[0] and sel:
             note = (note + "; " if note else "") + "no dense decode rows: MBU held at the level above"
@@ -392,8 +392,7 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
                                        LEVEL_SIGMA)
     for chip in sorted({p[2] for p in pts}):
         sel = [p for p in pts if p[2] == chip]
-        vp = out[f"vendor:{vendor_of[chip]}"]
-        out[chip] = make(chip, sel, vp.efficiency, "all engines", CHIP_SIGMA)
+        out[chip] = make(chip, sel, out[f"vendor:{vendor_of[chip]}"].efficiency, "all engines", LEVEL_SIGMA)
         for key in sorted({p[3] for p in sel}):
             esel = [p for p in sel if p[3] == key]
             if len(esel) >= MIN_ENGINE_ROWS:

@@ -9,7 +9,7 @@ All pure functions over the model and hardware catalogs (see README "Projection"
 - MoE: active parameters for FLOPs; for bytes, the experts that a batch actually touches:
   E x (1 - (1 - k/E)^B) per MoE layer.
 - Tensor parallel over K accelerators: two ring all-reduces of the activations per layer,
-  2 (K-1)/K x bytes / interconnect bandwidth + 5 us latency each.
+  2 (K-1)/K x bytes / interconnect bandwidth + 2 (K-1) hops x ``Efficiency.collective_hop_s`` each.
 Every projected number is labelled ``projected`` with the efficiencies it used.
 """
 from __future__ import annotations

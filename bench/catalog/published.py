@@ -8,6 +8,7 @@ not know, with one line naming the row and the field.
 from __future__ import annotations
 
 import functools
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -46,8 +47,6 @@ class Spec(Frozen):
     @property
     def width(self) -> float:
         """Tokens verified per sequence per step."""
-        import math
-
         return float(self.draft_tokens or math.ceil(self.accept))
 
 
