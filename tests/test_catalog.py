@@ -43,6 +43,15 @@ def test_flops_per_token():
     assert catalog.prefill_flops(m, 10) == 2 * n * 10 + 2 * 32 * 32 * 2 * 128 * 50
 
 
+def test_mla_attention_flops_absorbed_in_decode_decompressed_in_prefill():
+    m = catalog.get_model("DeepSeek-V3")
+    n = catalog.active_param_count(m)
+    # decode (weight-absorbed, FlashMLA): 2 x 61 layers x 128 heads x (512 + 64 for QK, 512 for AV) per cached token
+    assert catalog.decode_flops_per_token(m, 1000) == 2 * n + 2 * 61 * 128 * (576 + 512) * 1000
+    # prefill (K and V decompressed per head): QK over 128 + 64, AV over 128; causal, n^2 / 2
+    assert catalog.prefill_flops(m, 10) == 2 * n * 10 + 2 * 61 * 128 * (192 + 128) * 50
+
+
 @pytest.mark.parametrize("arch", sorted(TINY))
 def test_formula_matches_a_built_model(arch):
     """The catalog formula counts what transformers builds (norms aside: < 1 %)."""

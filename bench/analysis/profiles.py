@@ -98,7 +98,8 @@ def predict(t: Terms, eff: Efficiency) -> float:
     parts = (t.d_mem - t.d_kv, t.d_kv, t.d_cmp - t.d_attn, t.d_attn, eff, t.batch)
     tpot = decode_step_s(*parts) + fixed
     if t.spec_width > 1 or t.spec_accept > 1:
-        verify = decode_step_s(*parts, width=t.spec_width) + fixed
+        # the verify step moves spec_width tokens per sequence through the collectives too
+        verify = decode_step_s(*parts, width=t.spec_width) + fixed + (t.spec_width - 1) * t.d_comm
         tpot = (verify + (t.spec_width - 1) * t.draft_fraction * tpot) / t.spec_accept
     if t.unit.startswith("input_"):
         return t.batch * t.n_in / ttft / t.k
@@ -120,6 +121,22 @@ def expert_parallel(parallelism: str | None) -> bool:
     if not parallelism or not re.search(r"\bEP\d+", parallelism):
         return False
     return bool(re.search(r"\bDP\b|\bDP\d+|attention DP", parallelism)) or not re.search(r"\bTP\d+", parallelism)
+
+
+def attention_replicas(parallelism: str | None, k: int) -> int:
+    """Copies of the dense (non-expert) weights that an expert-parallel row reads each step: attention runs data
+    parallel, so every DP rank holds, and reads, all of attention, the shared experts and the LM head. The DP degree
+    is the stated one ('attention DP16 + MoE EP32': 16; '--dp-size 4' inside a TP16 group: 4, attention TP4), else
+    the EP degree ('decode EP320': 320 ranks, one per die), else ``k``. 1 for rows that are not expert parallel."""
+    import re
+
+    if not expert_parallel(parallelism):
+        return 1
+    for pat in (r"\bDP(\d+)", r"--dp(?:-size)?[ =](\d+)", r"\bEP(\d+)"):
+        hit = re.search(pat, parallelism)
+        if hit:
+            return max(1, int(hit.group(1)))
+    return max(1, k)
 
 
 def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0) -> float:
@@ -171,7 +188,10 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     p_bytes = probe["weights_bytes"] + b * n_in * kv_tok
     ctx = n_in + n_out / 2
     kv_bytes = b * kv_tok * ctx
-    d_bytes = P.decode_weight_bytes(m, dtype, b) + kv_bytes
+    # data-parallel attention: each DP rank reads its own copy of the dense weights (0 extra for TP rows)
+    replicated = (attention_replicas(parallelism, k) - 1) * P.decode_weight_bytes(m, dtype, 0)
+    p_bytes += replicated
+    d_bytes = P.decode_weight_bytes(m, dtype, b) + replicated + kv_bytes
     d_flops = b * models.decode_flops_per_token(m, ctx)
     attn_flops = d_flops - b * 2 * models.active_param_count(m)
     try:

@@ -237,17 +237,24 @@ def kv_bytes_per_token(m: ModelEntry, dtype: str) -> float:
     return _softmax_layer_count(m) * 2 * m.arch.kv_heads * m.arch.head_dim * b
 
 
-def _attn_flops_per_ctx_token(m: ModelEntry) -> float:
-    """FLOPs of QK^T and AV for one query against one cached token, all layers."""
+def _attn_flops_per_ctx_token(m: ModelEntry, decode: bool = False) -> float:
+    """FLOPs of QK^T and AV for one query against one cached token, all layers.
+
+    MLA: prefill decompresses K and V per head (QK^T over qk_nope + qk_rope, AV over v_head_dim); decode runs the
+    weight-absorbed form over the cached latent, as vLLM's and SGLang's MLA kernels (FlashMLA) do: QK^T over
+    kv_lora_rank + qk_rope_head_dim (576 for DeepSeek-V3) and AV over kv_lora_rank (512) for every head, about
+    3.4x the FLOPs of the decompressed form, in exchange for reading only the latent."""
     if m.mla is not None:
-        qk = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim
-        return 2 * m.arch.layers * m.arch.heads * (qk + m.mla.v_head_dim)
+        x = m.mla
+        if decode:
+            return 2 * m.arch.layers * m.arch.heads * (x.kv_lora_rank + x.qk_rope_head_dim + x.kv_lora_rank)
+        return 2 * m.arch.layers * m.arch.heads * (x.qk_nope_head_dim + x.qk_rope_head_dim + x.v_head_dim)
     return 2 * _softmax_layer_count(m) * m.arch.heads * 2 * m.arch.head_dim
 
 
 def decode_flops_per_token(m: ModelEntry, context_tokens: float) -> float:
     """FLOPs to generate one token with ``context_tokens`` already cached: 2 x active params + attention."""
-    return 2 * active_param_count(m) + _attn_flops_per_ctx_token(m) * context_tokens
+    return 2 * active_param_count(m) + _attn_flops_per_ctx_token(m, decode=True) * context_tokens
 
 
 def prefill_flops(m: ModelEntry, prompt_tokens: int) -> float:
