@@ -210,14 +210,36 @@ def test_decode_step_is_a_roofline_per_operator_by_hand():
 
 
 def test_collective_latency_hops_by_hand():
-    # Llama-3.1-8B has 32 layers: two all-reduces a layer, each 2 (K-1) hops on a ring
+    # Llama-3.1-8B has 32 layers: two all-reduces a layer, each 2 ceil(log2 K) hops (reduce-scatter + all-gather)
     assert P.tp_hops(LLAMA8, 1) == 0
-    assert P.tp_hops(LLAMA8, 4) == 32 * 2 * 2 * 3
+    assert P.tp_hops(LLAMA8, 4) == 32 * 2 * 2 * 2
+    assert P.tp_hops(LLAMA8, 16) == 32 * 2 * 2 * 4 and P.tp_hops(LLAMA8, 6) == 32 * 2 * 2 * 3
     base = P.Efficiency(collective_hop_s=0.0)
     slow = P.Efficiency(collective_hop_s=1e-5)
     w = P.Shape(1000, 500, 1, 4, "bf16")
     extra = P.project(LLAMA8, H100, w, slow)["tpot_s"] - P.project(LLAMA8, H100, w, base)["tpot_s"]
-    assert extra == pytest.approx(32 * 2 * 2 * 3 * 1e-5)
+    assert extra == pytest.approx(32 * 2 * 2 * 2 * 1e-5)
+
+
+def test_collective_ranks_are_read_from_the_stated_parallelism():
+    assert PR.collective_ranks("TP16 over dies = 8 packages", 8) == 16
+    assert PR.collective_ranks("TP8", 8) == 8 and PR.collective_ranks("1 GPU", 1) == 1
+    assert PR.collective_ranks("attention DP16 + MoE EP32 (--tp-size 32 --dp-size 16)", 16) == 32
+    assert PR.collective_ranks(None, 4) == 4
+
+
+def test_collectives_over_dies_by_hand():
+    # Qwen3-32B (64 layers, hidden 5120) on 8 x 910C packages at TP16 over dies: 16 ranks share 8 packages'
+    # 784 GB/s, i.e. 392 GB/s a rank. 10 tokens: 10 x 5120 x 2 B = 102,400 B per all-reduce, x 2 x 15/16 each,
+    # two a layer: 64 x 2 x 2 x 15/16 x 102,400 / 392e9 s; hops: 64 x 2 x 2 x ceil(log2 16)
+    m, chip = catalog.get_model("Qwen3-32B"), hardware.get_chip("910c")
+    got = P._tp_comm_s(m, chip, 10, 8, ranks=16)
+    assert got == pytest.approx(64 * 2 * 2 * 15 / 16 * 102_400 / 392e9, rel=1e-9)
+    t = PR.terms_for(m, chip, "bf16", 100, 100, 10, 8, "tpot_ms", "decode", "x",
+                     parallelism="TP16 over dies = 8 packages")[0]
+    assert t.hops == 64 * 2 * 2 * 4 and t.d_comm == pytest.approx(got, rel=1e-12)
+    # stated ranks equal to the packages: the same as no statement
+    assert P._tp_comm_s(m, chip, 10, 8, ranks=8) == P._tp_comm_s(m, chip, 10, 8)
 
 
 def test_speculative_row_is_projected_with_its_speculation_by_hand():

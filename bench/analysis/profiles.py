@@ -139,17 +139,28 @@ def attention_replicas(parallelism: str | None, k: int) -> int:
     return max(1, k)
 
 
-def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0) -> float:
-    """All-to-all of an expert-parallel MoE step on ``k`` accelerators: each token's hidden state goes to its top-k
-    experts and back (dispatch + combine) on every MoE layer; a rank sends its share (tokens / k) at the catalog's
-    interconnect bandwidth (the latency is ``_ep_hops``)."""
-    from bench.analysis import projection as P
+def collective_ranks(parallelism: str | None, k: int) -> int:
+    """Ranks of a row's collectives: the stated EP degree for expert-parallel rows ('EP32'), else the stated TP
+    degree ('TP16 over dies = 8 packages': 16), else ``k``. They differ from ``k`` where a package holds two dies,
+    each its own rank (910C)."""
+    import re
+
+    hit = re.search(r"\bEP(\d+)" if expert_parallel(parallelism) else r"\bTP(\d+)", parallelism or "")
+    return max(1, int(hit.group(1))) if hit else max(1, k)
+
+
+def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0, ranks: int | None = None) -> float:
+    """All-to-all of an expert-parallel MoE step on ``k`` accelerators (``ranks`` R, default k): each token's hidden
+    state goes to its top-k experts and back (dispatch + combine) on every MoE layer; a rank sends its share of the
+    tokens, (R-1)/R of it to other ranks, over its share of the catalog's interconnect bandwidth (the latency is
+    ``_ep_hops``)."""
     from bench.catalog import models
 
-    if k <= 1 or m.moe is None or not chip.interconnect_gbs:
+    r = ranks or k
+    if r <= 1 or m.moe is None or not chip.interconnect_gbs:
         return 0.0
-    per_rank = tokens / k * m.moe.top_k * m.arch.hidden * dtype_bytes * (k - 1) / k
-    return models._moe_layer_count(m) * 2 * per_rank / (chip.interconnect_gbs * 1e9)
+    per_rank = tokens / r * m.moe.top_k * m.arch.hidden * dtype_bytes * (r - 1) / r
+    return models._moe_layer_count(m) * 2 * per_rank / (chip.interconnect_gbs * 1e9 * k / r)
 
 
 def _ep_hops(m, k: int) -> int:
@@ -195,12 +206,14 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     d_flops = b * models.decode_flops_per_token(m, ctx)
     attn_flops = d_flops - b * 2 * models.active_param_count(m)
     try:
+        r = collective_ranks(parallelism, k)
         if expert_parallel(parallelism):
-            p_comm, d_comm, hops = _ep_comm_s(m, chip, b * n_in, k), _ep_comm_s(m, chip, b, k), _ep_hops(m, k)
+            p_comm, d_comm = _ep_comm_s(m, chip, b * n_in, k, ranks=r), _ep_comm_s(m, chip, b, k, ranks=r)
+            hops = _ep_hops(m, r)
         else:
-            p_comm = P._tp_comm_s(m, chip, b * n_in, k)
-            d_comm = P._tp_comm_s(m, chip, b, k)
-            hops = P.tp_hops(m, k)
+            p_comm = P._tp_comm_s(m, chip, b * n_in, k, ranks=r)
+            d_comm = P._tp_comm_s(m, chip, b, k, ranks=r)
+            hops = P.tp_hops(m, r)
     except BenchError as exc:
         return None, str(exc)
     sp = {} if spec is None or spec.acceptance_length is None else {

@@ -9,11 +9,12 @@ All pure functions over the model and hardware catalogs (see README "Projection"
 - MoE: active parameters for FLOPs; for bytes, the experts that a batch actually touches:
   E x (1 - (1 - k/E)^B) per MoE layer.
 - Tensor parallel over K accelerators: two ring all-reduces of the activations per layer,
-  2 (K-1)/K x bytes / interconnect bandwidth + 2 (K-1) hops x ``Efficiency.collective_hop_s`` each.
+  2 (K-1)/K x bytes / interconnect bandwidth + 2 ceil(log2 K) hops x ``Efficiency.collective_hop_s`` each.
 Every projected number is labelled ``projected`` with the efficiencies it used.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 
 from bench.catalog import models as catalog
@@ -27,7 +28,7 @@ DEFAULT_MBU = 0.75  # memory-bandwidth utilisation of a tuned serving engine (vL
 DEFAULT_MFU = 0.5  # model-FLOPs utilisation of large GEMMs
 DEFAULT_OVERHEAD_S = 0.0  # per decode step (kernel launches, scheduling); calibration fits it
 RESERVED_FRACTION = 0.10  # memory kept back for activations, the runtime and fragmentation
-COLLECTIVE_HOP_S = 2.5e-6  # latency of one hop of a collective (a ring all-reduce over K takes 2 (K-1) hops: 5 us at
+COLLECTIVE_HOP_S = 2.5e-6  # latency of one hop of a collective (an all-reduce over K takes 2 ceil(log2 K) hops: 5 us at
 # K = 2); the profiles fit it per chip (NVLink and HCCS differ), this is the prior
 
 
@@ -48,7 +49,7 @@ class Efficiency:
     mfu: float = DEFAULT_MFU
     step_overhead_s: float = DEFAULT_OVERHEAD_S
     source: str = "defaults"
-    # latency of one hop of a collective (TP all-reduce: 2 (K-1) hops; EP all-to-all: ceil(log2 K) hops)
+    # latency of one hop of a collective (TP all-reduce: 2 ceil(log2 K) hops; EP all-to-all: ceil(log2 K) hops)
     collective_hop_s: float = COLLECTIVE_HOP_S
     # MBU saturates with batch: MBU(b) = mbu x b / (b + mbu_half_batch); 0 = flat (the old behaviour)
     mbu_half_batch: float = 0.0
@@ -129,19 +130,27 @@ def decode_weight_bytes(m: ModelEntry, dtype: str, batch: int) -> float:
     return (catalog.param_count(m) - all_experts + touched) * b
 
 
-def _tp_comm_s(m: ModelEntry, chip: Chip, tokens: int, k: int, dtype_bytes: float = 2.0) -> float:
-    """Bandwidth time of a step's tensor-parallel all-reduces: two per layer, ring, 2 (K-1)/K x bytes each."""
-    if k <= 1:
+def _tp_comm_s(m: ModelEntry, chip: Chip, tokens: int, k: int, dtype_bytes: float = 2.0,
+               ranks: int | None = None) -> float:
+    """Bandwidth time of a step's tensor-parallel all-reduces: two per layer, each 2 (R-1)/R x bytes over a rank's
+    link (reduce-scatter + all-gather: ring or Rabenseifner alike). ``ranks`` R: the TP degree when it differs
+    from the ``k`` accelerators (a 910C package is two dies, each its own rank, sharing the package's links)."""
+    r = ranks or k
+    if r <= 1:
         return 0.0
     if not chip.interconnect_gbs:
         raise InputError(f"hardware '{chip.id}' has no interconnect bandwidth in the catalog; use --accelerators 1")
     size = tokens * m.arch.hidden * dtype_bytes
-    return m.arch.layers * 2 * 2 * (k - 1) / k * size / (chip.interconnect_gbs * 1e9)
+    link = chip.interconnect_gbs * 1e9 * k / r
+    return m.arch.layers * 2 * 2 * (r - 1) / r * size / link
 
 
 def tp_hops(m: ModelEntry, k: int) -> int:
-    """Collective latency hops of a step's tensor-parallel all-reduces: two per layer, 2 (K-1) hops each (ring)."""
-    return 0 if k <= 1 else m.arch.layers * 2 * 2 * (k - 1)
+    """Collective latency hops of a step's tensor-parallel all-reduces: two per layer, 2 ceil(log2 K) hops each --
+    the latency term of the reduce-scatter + all-gather algorithms that collective libraries pick for the small
+    messages of decode (recursive halving and doubling, trees; Thakur, Rabenseifner and Gropp 2005), not a ring's
+    2 (K-1)."""
+    return 0 if k <= 1 else m.arch.layers * 2 * 2 * math.ceil(math.log2(k))
 
 
 def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
