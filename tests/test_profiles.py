@@ -221,6 +221,26 @@ def test_collective_latency_hops_by_hand():
     assert extra == pytest.approx(32 * 2 * 2 * 2 * 1e-5)
 
 
+def test_pd_disaggregated_row_runs_its_pools_side_by_side_by_hand():
+    # 8 chips, decode pool 6, prefill pool 2: prefill terms on 2 chips' peak and bandwidth, decode on 6
+    mixed = PR.terms_for(LLAMA8, H100, "bf16", 2000, 1000, 64, 8, "output_tok_s_total", "e2e", "m")[0]
+    pd = PR.terms_for(LLAMA8, H100, "bf16", 2000, 1000, 64, 8, "output_tok_s_total", "e2e", "pd",
+                      decode_accelerators=6)[0]
+    assert pd.pd_split and not mixed.pd_split
+    assert pd.p_cmp == pytest.approx(mixed.p_cmp * 8 / 2, rel=1e-12)
+    assert pd.d_mem == pytest.approx(mixed.d_mem * 8 / 6, rel=1e-12)
+    assert pd.d_cmp == pytest.approx(mixed.d_cmp * 8 / 6, rel=1e-12)
+    # throughput: the pools work at the same time, so batch x n_out / max(prefill, decode), not their sum
+    eff = P.Efficiency(mbu=0.5, mfu=0.5, collective_hop_s=0.0)
+    from dataclasses import replace
+    # with a zero prefill the two agree; a decode-bound PD row is paced by its decode pool alone
+    ttft0 = replace(pd, p_cmp=0.0, p_mem=0.0, p_comm=0.0, hops=0)
+    tpot_ms = PR.predict(replace(ttft0, unit="tpot_ms", phase="decode"), eff)
+    assert PR.predict(ttft0, eff) == pytest.approx(64 * 1000 / (999 * tpot_ms / 1e3) / 8, rel=1e-9)
+    slow_prefill = replace(pd, p_cmp=1e3, p_comm=0.0, hops=0)  # 1000 s at 100 % peak: 2000 s at MFU 0.5, prefill-bound
+    assert PR.predict(slow_prefill, eff) == pytest.approx(64 * 1000 / 2000.0 / 8, rel=1e-6)
+
+
 def test_collective_ranks_are_read_from_the_stated_parallelism():
     assert PR.collective_ranks("TP16 over dies = 8 packages", 8) == 16
     assert PR.collective_ranks("TP8", 8) == 8 and PR.collective_ranks("1 GPU", 1) == 1

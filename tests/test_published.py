@@ -73,6 +73,8 @@ def test_acceptance_above_draft_tokens_is_refused():
     (("unit: output_tok_s_total", "unit: tok/s"), "rows[0] (r1): unit:"),
     (("ds: D", "ds: X"), "must start with D"),
     (("batch: 120", "batch: 0"), "rows[0] (r1): batch"),
+    (("accelerators: 4\n", "accelerators: 4\n    decode_accelerators: 4\n"), "decode_accelerators 4 must be fewer"),
+    (("accelerators: 4\n", "accelerators: 4\n    decode_accelerators: 0\n"), "rows[0] (r1): decode_accelerators"),
 ])
 def test_bad_rows_are_refused_with_one_line(edit, msg):
     text = GOOD.replace(*edit)

@@ -82,6 +82,7 @@ class Terms:
     spec_accept: float = 1.0  # speculative decoding: tokens accepted per sequence per step (1 = plain decoding)
     spec_width: float = 1.0  # ... and tokens verified per sequence per step (the draft tokens)
     draft_fraction: float = 0.0  # cost of one draft step as a fraction of a plain decode step
+    pd_split: bool = False  # prefill and decode on separate pools that work at the same time (PD disaggregated)
 
 
 def predict(t: Terms, eff: Efficiency) -> float:
@@ -109,6 +110,8 @@ def predict(t: Terms, eff: Efficiency) -> float:
         return tpot * 1e3
     if t.phase == "decode":
         return t.batch / tpot / t.k
+    if t.pd_split:  # the pools work at the same time: the slower one sets the pace
+        return t.batch * t.n_out / max(ttft, (t.n_out - 1) * tpot) / t.k
     return t.batch * t.n_out / (ttft + (t.n_out - 1) * tpot) / t.k
 
 
@@ -175,9 +178,10 @@ DRAFT_LAYERS = 2.0  # an EAGLE3 / MTP draft step: one transformer layer plus the
 
 def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: str, phase: str, ident: str,
               compute_dtype: str | None = None, parallelism: str | None = None,
-              spec=None) -> tuple[Terms | None, str | None]:
+              spec=None, decode_accelerators: int | None = None) -> tuple[Terms | None, str | None]:
     """Ideal times of one configuration (``batch`` an int or 'max'); (None, why) when it cannot be projected.
-    ``spec``: the row's speculative decoding (``published.Spec``), or None for plain decoding."""
+    ``spec``: the row's speculative decoding (``published.Spec``), or None for plain decoding.
+    ``decode_accelerators``: a PD-disaggregated deployment's decode pool (prefill gets the other k - kd chips)."""
     from bench.analysis import projection as P
     from bench.catalog import models
     from bench.errors import BenchError
@@ -193,7 +197,12 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     if b < 1 or (batch == "max" and probe["max_batch"] < b):
         return None, (f"does not fit in the projection's memory model (max batch {probe['max_batch']} on "
                       f"{k} x {chip.id} at {dtype})")
-    bw = chip.bandwidth_tbs * 1e12 * w.accelerators
+    # PD-disaggregated: prefill runs on its own pool (kp chips), decode on the rest (kd); else both on all k
+    kd = decode_accelerators if decode_accelerators and decode_accelerators < k else k
+    kp = k - kd if kd < k else k
+    bw = chip.bandwidth_tbs * 1e12 * kd
+    p_peak, p_bw = peak / k * kp, chip.bandwidth_tbs * 1e12 * kp
+    peak = peak / k * kd
     kv_tok = models.kv_bytes_per_token(m, P.kv_dtype_for(w))
     p_flops = b * models.prefill_flops(m, n_in)
     p_bytes = probe["weights_bytes"] + b * n_in * kv_tok
@@ -206,20 +215,22 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     d_flops = b * models.decode_flops_per_token(m, ctx)
     attn_flops = d_flops - b * 2 * models.active_param_count(m)
     try:
-        r = collective_ranks(parallelism, k)
+        r = collective_ranks(parallelism, kd)  # the stated ranks are the decode pool's in a PD split
+        pr = r if kp == kd == k else None
         if expert_parallel(parallelism):
-            p_comm, d_comm = _ep_comm_s(m, chip, b * n_in, k, ranks=r), _ep_comm_s(m, chip, b, k, ranks=r)
+            p_comm, d_comm = _ep_comm_s(m, chip, b * n_in, kp, ranks=pr), _ep_comm_s(m, chip, b, kd, ranks=r)
             hops = _ep_hops(m, r)
         else:
-            p_comm = P._tp_comm_s(m, chip, b * n_in, k, ranks=r)
-            d_comm = P._tp_comm_s(m, chip, b, k, ranks=r)
+            p_comm = P._tp_comm_s(m, chip, b * n_in, kp, ranks=pr)
+            d_comm = P._tp_comm_s(m, chip, b, kd, ranks=r)
             hops = P.tp_hops(m, r)
     except BenchError as exc:
         return None, str(exc)
     sp = {} if spec is None or spec.acceptance_length is None else {
         "spec_accept": spec.accept, "spec_width": spec.width, "draft_fraction": DRAFT_LAYERS / m.arch.layers}
-    return Terms(ident, unit, phase, b, n_in, n_out, k, models._moe_layer_count(m), p_flops / peak, p_bytes / bw,
-                 p_comm, d_bytes / bw, d_flops / peak, d_comm, hops, kv_bytes / bw, attn_flops / peak, **sp), None
+    return Terms(ident, unit, phase, b, n_in, n_out, k, models._moe_layer_count(m), p_flops / p_peak, p_bytes / p_bw,
+                 p_comm, d_bytes / bw, d_flops / peak, d_comm, hops, kv_bytes / bw, attn_flops / peak,
+                 pd_split=kd < k, **sp), None
 
 
 def row_terms(row) -> tuple[Terms | None, str | None]:
@@ -228,7 +239,7 @@ def row_terms(row) -> tuple[Terms | None, str | None]:
 
     return terms_for(models.get_model(row.model), hardware.get_chip(row.hardware), row.dtype, row.input_tokens,
                      row.output_tokens, row.batch, row.accelerators, row.unit, row.phase, row.id, row.compute_dtype,
-                     row.parallelism, row.spec)
+                     row.parallelism, row.spec, row.decode_accelerators)
 
 
 def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str]]:

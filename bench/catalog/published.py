@@ -58,6 +58,7 @@ class Row(Frozen):
     hardware: str
     accelerators: int = Field(gt=0)
     figure_accelerators: int | None = Field(default=None, gt=0)
+    decode_accelerators: int | None = Field(default=None, gt=0)  # PD-disaggregated: the decode pool's chips
     parallelism: str
     engine: str
     engine_version: str | None = None
@@ -100,6 +101,9 @@ class Row(Frozen):
             raise ValueError(f"hardware '{self.hardware}' is unknown; add it to the hardware catalog or fix the id")
         if self.model not in models.models():
             raise ValueError(f"model '{self.model}' is unknown; add it to bench/catalog/data/models.yaml with its source")
+        if self.decode_accelerators is not None and self.decode_accelerators >= self.accelerators:
+            raise ValueError(f"decode_accelerators {self.decode_accelerators} must be fewer than accelerators "
+                             f"{self.accelerators} (the prefill pool is the rest); leave it out without a PD split")
         return self
 
     # ------------------------------------------------------------------ derived
