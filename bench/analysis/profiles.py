@@ -85,12 +85,9 @@ class Terms:
     pd_split: bool = False  # prefill and decode on separate pools that work at the same time (PD disaggregated)
 
 
-def predict(t: Terms, eff: Efficiency) -> float:
-    """The row's observable under ``eff``, per accelerator, in the row's unit (``projection.project``'s maths).
-
-    Speculative decoding: a step verifies ``spec_width`` tokens per sequence (the weights and KV cache are read
-    once, the FLOPs are ``spec_width`` times a plain step's), runs ``spec_width - 1`` draft steps of
-    ``draft_fraction`` of a plain step each, and yields ``spec_accept`` tokens per sequence."""
+def step_times(t: Terms, eff: Efficiency) -> tuple[float, float]:
+    """(TTFT of the whole batch, time per output token) under ``eff``: the projection's maths, in one place
+    (``projection.project`` calls it too)."""
     from bench.analysis.projection import decode_step_s
 
     hops_s = t.hops * eff.collective_hop_s
@@ -102,6 +99,16 @@ def predict(t: Terms, eff: Efficiency) -> float:
         # the verify step moves spec_width tokens per sequence through the collectives too
         verify = decode_step_s(*parts, width=t.spec_width) + fixed + (t.spec_width - 1) * t.d_comm
         tpot = (verify + (t.spec_width - 1) * t.draft_fraction * tpot) / t.spec_accept
+    return ttft, tpot
+
+
+def predict(t: Terms, eff: Efficiency) -> float:
+    """The row's observable under ``eff``, per accelerator, in the row's unit (``projection.project``'s maths).
+
+    Speculative decoding: a step verifies ``spec_width`` tokens per sequence (the weights and KV cache are read
+    once, the FLOPs are ``spec_width`` times a plain step's), runs ``spec_width - 1`` draft steps of
+    ``draft_fraction`` of a plain step each, and yields ``spec_accept`` tokens per sequence."""
+    ttft, tpot = step_times(t, eff)
     if t.unit.startswith("input_"):
         return t.batch * t.n_in / ttft / t.k
     if t.unit == "tok_s_per_user":
@@ -178,7 +185,8 @@ DRAFT_LAYERS = 2.0  # an EAGLE3 / MTP draft step: one transformer layer plus the
 
 def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: str, phase: str, ident: str,
               compute_dtype: str | None = None, parallelism: str | None = None,
-              spec=None, decode_accelerators: int | None = None) -> tuple[Terms | None, str | None]:
+              spec=None, decode_accelerators: int | None = None,
+              kv_dtype: str | None = None) -> tuple[Terms | None, str | None]:
     """Ideal times of one configuration (``batch`` an int or 'max'); (None, why) when it cannot be projected.
     ``spec``: the row's speculative decoding (``published.Spec``), or None for plain decoding.
     ``decode_accelerators``: a PD-disaggregated deployment's decode pool (prefill gets the other k - kd chips)."""
@@ -186,7 +194,7 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     from bench.catalog import models
     from bench.errors import BenchError
 
-    w = P.Shape(n_in, n_out, 1, k, dtype, None, compute_dtype)
+    w = P.Shape(n_in, n_out, 1, k, dtype, kv_dtype, compute_dtype)
     try:
         peak = P.check_dtype(chip, w.compute_dtype or w.dtype) * 1e12 * w.accelerators
         probe = P.memory_fit(m, chip, w)

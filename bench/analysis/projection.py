@@ -8,8 +8,11 @@ All pure functions over the model and hardware catalogs (see README "Projection"
                + fixed per-step overhead + TP communication  (a roofline per operator, summed: ``decode_step_s``)
 - MoE: active parameters for FLOPs; for bytes, the experts that a batch actually touches:
   E x (1 - (1 - k/E)^B) per MoE layer.
-- Tensor parallel over K accelerators: two ring all-reduces of the activations per layer,
+- MLA decode attention in its weight-absorbed form (over the cached latent), prefill decompressed.
+- Tensor parallel over K accelerators: two all-reduces of the activations per layer,
   2 (K-1)/K x bytes / interconnect bandwidth + 2 ceil(log2 K) hops x ``Efficiency.collective_hop_s`` each.
+The ideal times (``profiles.terms_for``) and the step maths (``profiles.step_times``) are shared with the
+profile fits, so a projection and a fitted row can never disagree.
 Every projected number is labelled ``projected`` with the efficiencies it used.
 """
 from __future__ import annotations
@@ -157,8 +160,7 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
             sw_efficiency: float = 1.0) -> dict:
     """Project one replica of K accelerators; ``sw_efficiency`` scales throughput (a software-maturity
     discount, e.g. 0.7-0.75 for the report's 25-30 % domestic-GPU efficiency loss)."""
-    peak = check_dtype(chip, w.compute_dtype or w.dtype) * 1e12 * w.accelerators
-    bw = chip.bandwidth_tbs * 1e12 * w.accelerators
+    check_dtype(chip, w.compute_dtype or w.dtype)  # a dtype the chip has no peak for is an error, fit or not
     fit = memory_fit(m, chip, w)
     out = {"hardware": chip.id, "model": m.id, "dtype": w.dtype, "kv_dtype": kv_dtype_for(w),
            "input_tokens": w.input_tokens, "output_tokens": w.output_tokens, "batch": w.batch,
@@ -169,23 +171,14 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
                    output_tok_s_per_replica=None, bound=None, mbu=None, mfu=None,
                    note=f"does not fit: max batch {fit['max_batch']} on {w.accelerators} x {chip.id}")
         return out
-    kv_tok = catalog.kv_bytes_per_token(m, kv_dtype_for(w))
-    # prefill of the whole batch at once
-    p_flops = w.batch * catalog.prefill_flops(m, w.input_tokens)
-    p_bytes = fit["weights_bytes"] + w.batch * w.input_tokens * kv_tok
-    hops_s = tp_hops(m, w.accelerators) * eff.collective_hop_s
-    ttft = (max(p_flops / (peak * eff.mfu), p_bytes / (bw * eff.mbu))
-            + _tp_comm_s(m, chip, w.batch * w.input_tokens, w.accelerators) + hops_s)
-    # decode at the mean context over the generation
-    ctx = w.input_tokens + w.output_tokens / 2
-    w_bytes, kv_bytes = decode_weight_bytes(m, w.dtype, w.batch), w.batch * kv_tok * ctx
-    d_bytes = w_bytes + kv_bytes
-    d_flops = w.batch * catalog.decode_flops_per_token(m, ctx)
-    lin_flops = w.batch * 2 * catalog.active_param_count(m)
-    t_mem, t_cmp = d_bytes / (bw * eff.mbu_at(w.batch)), d_flops / (peak * eff.mfu)
-    tpot = (decode_step_s(w_bytes / bw, kv_bytes / bw, lin_flops / peak, (d_flops - lin_flops) / peak, eff, w.batch)
-            + eff.step_overhead_s + eff.step_overhead_per_layer_s * catalog._moe_layer_count(m)
-            + _tp_comm_s(m, chip, w.batch, w.accelerators) + hops_s)
+    from bench.analysis import profiles  # the ideal times and the step maths live there, shared with the fits
+
+    t, why = profiles.terms_for(m, chip, w.dtype, w.input_tokens, w.output_tokens, w.batch, w.accelerators,
+                                "tpot_ms", "decode", "project", w.compute_dtype, kv_dtype=w.kv_dtype)
+    if t is None:
+        raise InputError(why)
+    ttft, tpot = profiles.step_times(t, eff)  # prefill of the whole batch at once; decode at the mean context
+    t_mem, t_cmp = t.d_mem / eff.mbu_at(w.batch), t.d_cmp / eff.mfu
     batch_time = ttft + (w.output_tokens - 1) * tpot
     out_rate = w.batch * w.output_tokens / batch_time * sw_efficiency
     total_rate = w.batch * (w.input_tokens + w.output_tokens) / batch_time * sw_efficiency
@@ -194,7 +187,7 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
                total_tok_s_per_accelerator=total_rate / w.accelerators,
                input_tok_s_per_accelerator=w.batch * w.input_tokens / ttft / w.accelerators * sw_efficiency,
                tok_s_per_user=tok_s_per_user(tpot), bound="memory" if t_mem >= t_cmp else "compute",
-               mbu=d_bytes / tpot / bw, mfu=d_flops / tpot / peak)
+               mbu=t.d_mem / tpot, mfu=t.d_cmp / tpot)
     return out
 
 
