@@ -132,21 +132,21 @@ def test_catalog_profiles_rest_on_rows():
 
 
 def test_expert_parallel_is_read_from_the_stated_parallelism():
-    assert PR.expert_parallel("decode EP320 (320 dies = 160 packages)")
-    assert PR.expert_parallel("TP8 EP8, attention DP")
-    assert PR.expert_parallel("decode pool: attention DP16 + MoE EP16 (PD disaggregated)")
-    assert not PR.expert_parallel("TP8 EP")  # TensorRT-LLM: TP attention, keeps the all-reduce
-    assert not PR.expert_parallel("TP8") and not PR.expert_parallel(None)
+    assert P.expert_parallel("decode EP320 (320 dies = 160 packages)")
+    assert P.expert_parallel("TP8 EP8, attention DP")
+    assert P.expert_parallel("decode pool: attention DP16 + MoE EP16 (PD disaggregated)")
+    assert not P.expert_parallel("TP8 EP")  # TensorRT-LLM: TP attention, keeps the all-reduce
+    assert not P.expert_parallel("TP8") and not P.expert_parallel(None)
 
 
 def test_data_parallel_attention_replicas_are_read_from_the_stated_parallelism():
-    assert PR.attention_replicas("decode pool: attention DP16 + MoE EP16 (PD disaggregated)", 16) == 16
+    assert P.attention_replicas("decode pool: attention DP16 + MoE EP16 (PD disaggregated)", 16) == 16
     # --tp 16 --dp-size 4: four attention groups of TP4, so four copies of the dense weights
-    assert PR.attention_replicas("attention DP4 + MoE EP16 (--tp 16 --dp-size 4 --enable-dp-attention)", 8) == 4
-    assert PR.attention_replicas("decode EP320 (320 dies = 160 packages)", 160) == 320  # one rank per die
-    assert PR.attention_replicas("TP8 EP8, attention DP", 8) == 8
-    assert PR.attention_replicas("TP8 EP", 8) == 1 and PR.attention_replicas("TP8", 8) == 1
-    assert PR.attention_replicas(None, 4) == 1
+    assert P.attention_replicas("attention DP4 + MoE EP16 (--tp 16 --dp-size 4 --enable-dp-attention)", 8) == 4
+    assert P.attention_replicas("decode EP320 (320 dies = 160 packages)", 160) == 320  # one rank per die
+    assert P.attention_replicas("TP8 EP8, attention DP", 8) == 8
+    assert P.attention_replicas("TP8 EP", 8) == 1 and P.attention_replicas("TP8", 8) == 1
+    assert P.attention_replicas(None, 4) == 1
 
 
 def test_data_parallel_attention_reads_the_dense_weights_once_per_replica_by_hand():
@@ -177,11 +177,11 @@ def test_ep_all_to_all_by_hand():
     # a rank sends 125 tokens x 8 x 7168 x 2 B x 7/8 = 12,544,000 B -> 13.938 us, x 2 (dispatch, combine) x 58 layers;
     # latency: ceil(log2 8) = 3 hops per all-to-all, 2 x 58 x 3 = 348 hops
     m = catalog.get_model("DeepSeek-R1")
-    got = PR._ep_comm_s(m, hardware.get_chip("h100-sxm"), 1000, 8)
+    got = P._ep_comm_s(m, hardware.get_chip("h100-sxm"), 1000, 8)
     assert got == pytest.approx(2 * 58 * 12_544_000 / 900e9, rel=1e-9)
     assert got == pytest.approx(1.6168e-3, rel=1e-3)
-    assert PR._ep_hops(m, 8) == 348 and PR._ep_hops(m, 1) == 0
-    assert PR._ep_comm_s(catalog.get_model("Qwen3-32B"), hardware.get_chip("h100-sxm"), 1000, 8) == 0.0  # dense
+    assert P._ep_hops(m, 8) == 348 and P._ep_hops(m, 1) == 0
+    assert P._ep_comm_s(catalog.get_model("Qwen3-32B"), hardware.get_chip("h100-sxm"), 1000, 8) == 0.0  # dense
 
 
 def test_moe_only_rows_do_not_move_mbu():
@@ -242,10 +242,10 @@ def test_pd_disaggregated_row_runs_its_pools_side_by_side_by_hand():
 
 
 def test_collective_ranks_are_read_from_the_stated_parallelism():
-    assert PR.collective_ranks("TP16 over dies = 8 packages", 8) == 16
-    assert PR.collective_ranks("TP8", 8) == 8 and PR.collective_ranks("1 GPU", 1) == 1
-    assert PR.collective_ranks("attention DP16 + MoE EP32 (--tp-size 32 --dp-size 16)", 16) == 32
-    assert PR.collective_ranks(None, 4) == 4
+    assert P.collective_ranks("TP16 over dies = 8 packages", 8) == 16
+    assert P.collective_ranks("TP8", 8) == 8 and P.collective_ranks("1 GPU", 1) == 1
+    assert P.collective_ranks("attention DP16 + MoE EP32 (--tp-size 32 --dp-size 16)", 16) == 32
+    assert P.collective_ranks(None, 4) == 4
 
 
 def test_collectives_over_dies_by_hand():
@@ -269,7 +269,7 @@ def test_speculative_row_is_projected_with_its_speculation_by_hand():
     plain = _terms(LLAMA8, "tpot_ms", "decode", 1)
     t, _ = PR.terms_for(LLAMA8, H100, "bf16", 512, 256, 1, 1, "tpot_ms", "decode", "spec",
                         spec=Spec(method="EAGLE3", acceptance_length=2.5, draft_tokens=4))
-    assert (t.spec_accept, t.spec_width, t.draft_fraction) == (2.5, 4.0, PR.DRAFT_LAYERS / 32)
+    assert (t.spec_accept, t.spec_width, t.draft_fraction) == (2.5, 4.0, P.DRAFT_LAYERS / 32)
     step = PR.predict(plain, eff) / 1e3
     parts = (plain.d_mem - plain.d_kv, plain.d_kv, plain.d_cmp - plain.d_attn, plain.d_attn, eff, 1)
     verify = P.decode_step_s(*parts, width=4)  # batch 1: memory-bound, so about one plain step

@@ -11,8 +11,8 @@ All pure functions over the model and hardware catalogs (see README "Projection"
 - MLA decode attention in its weight-absorbed form (over the cached latent), prefill decompressed.
 - Tensor parallel over K accelerators: two all-reduces of the activations per layer,
   2 (K-1)/K x bytes / interconnect bandwidth + 2 ceil(log2 K) hops x ``Efficiency.collective_hop_s`` each.
-The ideal times (``profiles.terms_for``) and the step maths (``profiles.step_times``) are shared with the
-profile fits, so a projection and a fitted row can never disagree.
+The ideal times (``terms_for``) and the step maths (``step_times``) are shared with the
+profile fits (``profiles``), so a projection and a fitted row can never disagree.
 Every projected number is labelled ``projected`` with the efficiencies it used.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ from bench.metrics import tok_s_per_user
 DEFAULT_MBU = 0.75  # memory-bandwidth utilisation of a tuned serving engine (vLLM / TensorRT-LLM class)
 DEFAULT_MFU = 0.5  # model-FLOPs utilisation of large GEMMs
 DEFAULT_OVERHEAD_S = 0.0  # per decode step (kernel launches, scheduling); calibration fits it
+MAX_BATCH_CAP = 1024  # 'max' rows and maximum load: the memory-bound batch, capped
 RESERVED_FRACTION = 0.10  # memory kept back for activations, the runtime and fragmentation
 COLLECTIVE_HOP_S = 2.5e-6  # latency of one hop of a collective (an all-reduce over K takes 2 ceil(log2 K) hops: 5 us at
 # K = 2); the profiles fit it per chip (NVLink and HCCS differ), this is the prior
@@ -171,13 +172,11 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
                    output_tok_s_per_replica=None, bound=None, mbu=None, mfu=None,
                    note=f"does not fit: max batch {fit['max_batch']} on {w.accelerators} x {chip.id}")
         return out
-    from bench.analysis import profiles  # the ideal times and the step maths live there, shared with the fits
-
-    t, why = profiles.terms_for(m, chip, w.dtype, w.input_tokens, w.output_tokens, w.batch, w.accelerators,
+    t, why = terms_for(m, chip, w.dtype, w.input_tokens, w.output_tokens, w.batch, w.accelerators,
                                 "tpot_ms", "decode", "project", w.compute_dtype, kv_dtype=w.kv_dtype)
     if t is None:
         raise InputError(why)
-    ttft, tpot = profiles.step_times(t, eff)  # prefill of the whole batch at once; decode at the mean context
+    ttft, tpot = step_times(t, eff)  # prefill of the whole batch at once; decode at the mean context
     t_mem, t_cmp = t.d_mem / eff.mbu_at(w.batch), t.d_cmp / eff.mfu
     batch_time = ttft + (w.output_tokens - 1) * tpot
     out_rate = w.batch * w.output_tokens / batch_time * sw_efficiency
@@ -191,7 +190,7 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
     return out
 
 
-def max_load(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(), cap: int = 1024,
+def max_load(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(), cap: int = MAX_BATCH_CAP,
              sw_efficiency: float = 1.0) -> dict:
     """Project at the largest batch that fits (capped), i.e. 'maximum load'."""
     require_fit(m, chip, w, "use more --accelerators or a smaller dtype")
@@ -231,6 +230,188 @@ def with_overrides(eff: Efficiency, mbu: float | None = None, mfu: float | None 
     if not mbu and not mfu:
         return eff
     return replace(eff, mbu=mbu or eff.mbu, mfu=mfu or eff.mfu, source=f"{eff.source} + overrides")
+
+
+# ---------------------------------------------------------------------------- ideal times of one configuration
+# (shared by ``project`` above and the profile fits in ``profiles``: one copy of the maths)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """One row's ideal times (s) at 100 % MBU and MFU, and what the row measured."""
+
+    row_id: str
+    unit: str
+    phase: str
+    batch: int
+    n_in: int
+    n_out: int
+    k: int  # accelerators
+    layers: int  # MoE layers (the per-layer overhead is a cost of each MoE layer: routing, dispatch, grouped GEMMs)
+    p_cmp: float
+    p_mem: float
+    p_comm: float
+    d_mem: float  # decode step: weights + KV bytes at 100 % bandwidth
+    d_cmp: float  # ... all FLOPs at 100 % peak
+    d_comm: float
+    hops: int = 0  # collective latency hops per step (prefill and decode alike), x Efficiency.collective_hop_s
+    d_kv: float = 0.0  # the KV-cache part of d_mem
+    d_attn: float = 0.0  # the attention part of d_cmp
+    spec_accept: float = 1.0  # speculative decoding: tokens accepted per sequence per step (1 = plain decoding)
+    spec_width: float = 1.0  # ... and tokens verified per sequence per step (the draft tokens)
+    draft_fraction: float = 0.0  # cost of one draft step as a fraction of a plain decode step
+    pd_split: bool = False  # prefill and decode on separate pools that work at the same time (PD disaggregated)
+
+
+def step_times(t: Terms, eff: Efficiency) -> tuple[float, float]:
+    """(TTFT of the whole batch, time per output token) under ``eff``: the projection's maths, in one place
+    (``projection.project`` calls it too)."""
+    hops_s = t.hops * eff.collective_hop_s
+    ttft = max(t.p_cmp / eff.mfu, t.p_mem / eff.mbu) + t.p_comm + hops_s
+    fixed = eff.step_overhead_s + eff.step_overhead_per_layer_s * t.layers + t.d_comm + hops_s
+    parts = (t.d_mem - t.d_kv, t.d_kv, t.d_cmp - t.d_attn, t.d_attn, eff, t.batch)
+    tpot = decode_step_s(*parts) + fixed
+    if t.spec_width > 1 or t.spec_accept > 1:
+        # the verify step moves spec_width tokens per sequence through the collectives too
+        verify = decode_step_s(*parts, width=t.spec_width) + fixed + (t.spec_width - 1) * t.d_comm
+        tpot = (verify + (t.spec_width - 1) * t.draft_fraction * tpot) / t.spec_accept
+    return ttft, tpot
+
+
+def predict(t: Terms, eff: Efficiency) -> float:
+    """The row's observable under ``eff``, per accelerator, in the row's unit (``projection.project``'s maths).
+
+    Speculative decoding: a step verifies ``spec_width`` tokens per sequence (the weights and KV cache are read
+    once, the FLOPs are ``spec_width`` times a plain step's), runs ``spec_width - 1`` draft steps of
+    ``draft_fraction`` of a plain step each, and yields ``spec_accept`` tokens per sequence."""
+    ttft, tpot = step_times(t, eff)
+    if t.unit.startswith("input_"):
+        return t.batch * t.n_in / ttft / t.k
+    if t.unit == "tok_s_per_user":
+        return 1.0 / tpot
+    if t.unit == "tpot_ms":
+        return tpot * 1e3
+    if t.phase == "decode":
+        return t.batch / tpot / t.k
+    if t.pd_split:  # the pools work at the same time: the slower one sets the pace
+        return t.batch * t.n_out / max(ttft, (t.n_out - 1) * tpot) / t.k
+    return t.batch * t.n_out / (ttft + (t.n_out - 1) * tpot) / t.k
+
+
+def expert_parallel(parallelism: str | None) -> bool:
+    """True when a row's stated parallelism runs attention data-parallel with experts spread (EP): no tensor-parallel
+    all-reduce over all its accelerators, but an all-to-all per MoE layer ('EP320', 'attention DP16 + MoE EP16',
+    'TP8 EP8, attention DP'). Plain 'TP8' or 'TP8 EP' (TensorRT-LLM: TP attention) keep the TP all-reduce."""
+    import re
+
+    if not parallelism or not re.search(r"\bEP\d+", parallelism):
+        return False
+    return bool(re.search(r"\bDP\b|\bDP\d+|attention DP", parallelism)) or not re.search(r"\bTP\d+", parallelism)
+
+
+def attention_replicas(parallelism: str | None, k: int) -> int:
+    """Copies of the dense (non-expert) weights that an expert-parallel row reads each step: attention runs data
+    parallel, so every DP rank holds, and reads, all of attention, the shared experts and the LM head. The DP degree
+    is the stated one ('attention DP16 + MoE EP32': 16; '--dp-size 4' inside a TP16 group: 4, attention TP4), else
+    the EP degree ('decode EP320': 320 ranks, one per die), else ``k``. 1 for rows that are not expert parallel."""
+    import re
+
+    if not expert_parallel(parallelism):
+        return 1
+    for pat in (r"\bDP(\d+)", r"--dp(?:-size)?[ =](\d+)", r"\bEP(\d+)"):
+        hit = re.search(pat, parallelism)
+        if hit:
+            return max(1, int(hit.group(1)))
+    return max(1, k)
+
+
+def collective_ranks(parallelism: str | None, k: int) -> int:
+    """Ranks of a row's collectives: the stated EP degree for expert-parallel rows ('EP32'), else the stated TP
+    degree ('TP16 over dies = 8 packages': 16), else ``k``. They differ from ``k`` where a package holds two dies,
+    each its own rank (910C)."""
+    import re
+
+    hit = re.search(r"\bEP(\d+)" if expert_parallel(parallelism) else r"\bTP(\d+)", parallelism or "")
+    return max(1, int(hit.group(1))) if hit else max(1, k)
+
+
+def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0, ranks: int | None = None) -> float:
+    """All-to-all of an expert-parallel MoE step on ``k`` accelerators (``ranks`` R, default k): each token's hidden
+    state goes to its top-k experts and back (dispatch + combine) on every MoE layer; a rank sends its share of the
+    tokens, (R-1)/R of it to other ranks, over its share of the catalog's interconnect bandwidth (the latency is
+    ``_ep_hops``)."""
+
+    r = ranks or k
+    if r <= 1 or m.moe is None or not chip.interconnect_gbs:
+        return 0.0
+    per_rank = tokens / r * m.moe.top_k * m.arch.hidden * dtype_bytes * (r - 1) / r
+    return catalog._moe_layer_count(m) * 2 * per_rank / (chip.interconnect_gbs * 1e9 * k / r)
+
+
+def _ep_hops(m, k: int) -> int:
+    """Latency hops of an expert-parallel step: dispatch and combine per MoE layer, ceil(log2 K) hops each."""
+
+    return 0 if k <= 1 or m.moe is None else catalog._moe_layer_count(m) * 2 * math.ceil(math.log2(k))
+
+
+DRAFT_LAYERS = 2.0  # an EAGLE3 / MTP draft step: one transformer layer plus the LM head, about two layers' worth
+
+
+def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: str, phase: str, ident: str,
+              compute_dtype: str | None = None, parallelism: str | None = None,
+              spec=None, decode_accelerators: int | None = None,
+              kv_dtype: str | None = None) -> tuple[Terms | None, str | None]:
+    """Ideal times of one configuration (``batch`` an int or 'max'); (None, why) when it cannot be projected.
+    ``spec``: the row's speculative decoding (``published.Spec``), or None for plain decoding.
+    ``decode_accelerators``: a PD-disaggregated deployment's decode pool (prefill gets the other k - kd chips)."""
+    from bench.errors import BenchError
+
+    w = Shape(n_in, n_out, 1, k, dtype, kv_dtype, compute_dtype)
+    try:
+        peak = check_dtype(chip, w.compute_dtype or w.dtype) * 1e12 * w.accelerators
+        probe = memory_fit(m, chip, w)
+    except BenchError as exc:
+        return None, str(exc)
+    b = min(probe["max_batch"], MAX_BATCH_CAP) if batch == "max" else batch
+    # a stated batch ran, whatever the memory model's reserve says; only 'max' needs the memory model
+    if b < 1 or (batch == "max" and probe["max_batch"] < b):
+        return None, (f"does not fit in the projection's memory model (max batch {probe['max_batch']} on "
+                      f"{k} x {chip.id} at {dtype})")
+    # PD-disaggregated: prefill runs on its own pool (kp chips), decode on the rest (kd); else both on all k
+    kd = decode_accelerators if decode_accelerators and decode_accelerators < k else k
+    kp = k - kd if kd < k else k
+    bw = chip.bandwidth_tbs * 1e12 * kd
+    p_peak, p_bw = peak / k * kp, chip.bandwidth_tbs * 1e12 * kp
+    peak = peak / k * kd
+    kv_tok = catalog.kv_bytes_per_token(m, kv_dtype_for(w))
+    p_flops = b * catalog.prefill_flops(m, n_in)
+    p_bytes = probe["weights_bytes"] + b * n_in * kv_tok
+    ctx = n_in + n_out / 2
+    kv_bytes = b * kv_tok * ctx
+    # data-parallel attention: each DP rank reads its own copy of the dense weights (0 extra for TP rows)
+    replicated = (attention_replicas(parallelism, k) - 1) * decode_weight_bytes(m, dtype, 0)
+    p_bytes += replicated
+    d_bytes = decode_weight_bytes(m, dtype, b) + replicated + kv_bytes
+    d_flops = b * catalog.decode_flops_per_token(m, ctx)
+    attn_flops = d_flops - b * 2 * catalog.active_param_count(m)
+    try:
+        r = collective_ranks(parallelism, kd)  # the stated ranks are the decode pool's in a PD split
+        pr = r if kp == kd == k else None
+        if expert_parallel(parallelism):
+            p_comm, d_comm = _ep_comm_s(m, chip, b * n_in, kp, ranks=pr), _ep_comm_s(m, chip, b, kd, ranks=r)
+            hops = _ep_hops(m, r)
+        else:
+            p_comm = _tp_comm_s(m, chip, b * n_in, kp, ranks=pr)
+            d_comm = _tp_comm_s(m, chip, b, kd, ranks=r)
+            hops = tp_hops(m, r)
+    except BenchError as exc:
+        return None, str(exc)
+    sp = {} if spec is None or spec.acceptance_length is None else {
+        "spec_accept": spec.accept, "spec_width": spec.width, "draft_fraction": DRAFT_LAYERS / m.arch.layers}
+    return Terms(ident, unit, phase, b, n_in, n_out, k, catalog._moe_layer_count(m), p_flops / p_peak, p_bytes / p_bw,
+                 p_comm, d_bytes / bw, d_flops / peak, d_comm, hops, kv_bytes / bw, attn_flops / peak,
+                 pd_split=kd < k, **sp), None
+
 
 
 __all__ = ["Efficiency", "Shape", "project", "max_load", "memory_fit", "require_fit",
