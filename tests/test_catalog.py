@@ -14,12 +14,21 @@ def test_total_params_match_published_within_2pct(m):
 
 # Publishers count "active" differently: DeepSeek and gpt-oss leave the input embedding out, Meta and
 # Qwen keep it in. Either convention must land within 2 %.
-@pytest.mark.parametrize("m", [m for m in MODELS if m.published_active_params_b and m.id != "MiniMax-Text-01"],
-                         ids=lambda m: m.id)
+@pytest.mark.parametrize("m", [m for m in MODELS if m.published_active_params_b
+                               and m.id not in ("MiniMax-Text-01", "GLM-4.5-Air")], ids=lambda m: m.id)
 def test_active_params_match_published_within_2pct(m):
     pub = m.published_active_params_b
     options = [catalog.active_param_count(m) / 1e9, catalog.active_param_count(m, True) / 1e9]
     assert min(abs(x / pub - 1) for x in options) <= 0.02, options
+
+
+def test_glm45_air_active_leaves_out_both_embeddings():
+    # Zhipu's "12B active" counts neither the input embedding nor the LM head (151552 x 4096 = 0.62B each):
+    # with the head 12.80B, without it 12.18B.
+    m = catalog.get_model("GLM-4.5-Air")
+    assert catalog.lm_head_params(m) == 151552 * 4096
+    assert (catalog.active_param_count(m) - catalog.lm_head_params(m)) / 1e9 == pytest.approx(12, rel=0.02)
+    assert catalog.active_param_count(m) / 1e9 == pytest.approx(12.80, abs=0.01)
 
 
 def test_known_values_by_hand():
