@@ -241,6 +241,26 @@ def test_pd_disaggregated_row_runs_its_pools_side_by_side_by_hand():
     assert PR.predict(slow_prefill, eff) == pytest.approx(64 * 1000 / 2000.0 / 8, rel=1e-6)
 
 
+def test_source_weights_by_hand():
+    # four rows from one page and one from another: loss weights 1/sqrt(4) and 1/sqrt(1) at the shipped exponent
+    sel = [(None, 1.0, "h20", "h20/x", f"r{i}", "page A") for i in range(4)] + [(None, 1.0, "h20", "h20/x", "r4", "B")]
+    assert PR.SOURCE_WEIGHT_EXP == 0.5
+    assert PR.source_weights(sel) == [0.5, 0.5, 0.5, 0.5, 1.0]
+
+
+def test_fit_weights_decide_which_rows_count():
+    # two rows of one shape that disagree (MBU 0.3 vs 0.8): the fit follows the one with the weight
+    m = catalog.get_model("Qwen3-32B")
+    t = PR.terms_for(m, H100, "bf16", 1000, 1000, 1, 1, "tpot_ms", "decode", "a")[0]
+    lo, hi = P.Efficiency(mbu=0.3), P.Efficiency(mbu=0.8)
+    vals = [PR.predict(t, lo), PR.predict(t, hi)]
+    loose = (3.0,) * 5
+    # (MBU and its half-batch trade off at one batch, so compare what the fit projects, not the parameter)
+    for w, want in (([1.0, 1e-6], vals[0]), ([1e-6, 1.0], vals[1]), ([1.0, 1.0], (vals[0] * vals[1]) ** 0.5)):
+        got = PR.predict(t, PR.fit([t, t], vals, P.Efficiency(), "w", loose, w))
+        assert got == pytest.approx(want, rel=0.1)
+
+
 def test_collective_ranks_are_read_from_the_stated_parallelism():
     assert P.collective_ranks("TP16 over dies = 8 packages", 8) == 16
     assert P.collective_ranks("TP8", 8) == 8 and P.collective_ranks("1 GPU", 1) == 1

@@ -42,6 +42,29 @@ def test_leave_one_out_by_hand_on_a_tiny_catalog():
     assert s[-1]["hardware"] == "all" and s[-1]["rows"] == 6
 
 
+def test_held_out_and_leave_one_source_out_by_hand_on_a_tiny_catalog():
+    rows = list(tiny_catalog())
+    m, chip = catalog.get_model("Llama-3.1-8B"), hardware.get_chip("h100-sxm")
+    t, _ = PR.terms_for(m, chip, "bf16", 1000, 500, 16, 1, "output_tok_s_total", "e2e", "h")
+    # a held-out row published at 1.5x what TRUTH gives: never fitted, so projected near TRUTH, error about -1/3
+    text = (f"rows:\n  - {{id: h, model: Llama-3.1-8B, dtype: bf16, hardware: h100-sxm, accelerators: 1, "
+            f"parallelism: TP1, engine: trtllm, input_tokens: 1000, output_tokens: 500, dataset: random, batch: 16, "
+            f"value: {1.5 * PR.predict(t, TRUTH)!r}, unit: output_tok_s_total, phase: e2e, source: other page, "
+            f"ds: D, exclude: 'held out: a test'}}\n")
+    (h,) = published.parse(text, "h.yaml")
+    assert h.held_out and h.usable is not None and h.source_key == "other page"
+    d = V.held_out(rows + [h])
+    (r,) = d["rows"]
+    assert r["id"] == "h" and r["error"] == pytest.approx(1 / 1.5 - 1, abs=0.08) and r["inside"] is False
+    # leave-one-source-out: the six rows are one source, so each is projected from the prior alone (the datasheet
+    # defaults), and the held-out row is never a source
+    lo = V.leave_one_source_out(rows + [h])
+    assert lo["sources"] == 1 and len(lo["rows"]) == 6 and all(x["source"] == "synthetic test row" for x in lo["rows"])
+    for x, row in zip(lo["rows"], rows):
+        tt, _ = PR.row_terms(row)
+        assert x["projected"] == pytest.approx(PR.predict(tt, PR.DEFAULT_PRIOR), rel=0.02)
+
+
 def test_ratio_pairs_need_the_same_engine_model_and_workload():
     rows = published.rows()
     for a, b in V.ratio_pairs(rows):
@@ -54,7 +77,11 @@ def test_cli_validate_json_contract():
     p = run_cli("validate", "--hardware", "910b", "--format", "json")
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
-    assert set(d) >= {"rows", "summary", "ratios", "ratio_summary", "skipped", "method"}
+    assert set(d) >= {"rows", "summary", "ratios", "ratio_summary", "skipped", "method", "leave_one_source_out",
+                      "held_out"}
+    assert set(d["held_out"]) >= {"rows", "summary", "ratios", "ratio_summary", "method"}
+    assert all(r["hardware"] == "910b" for r in d["held_out"]["rows"] + d["leave_one_source_out"]["rows"])
+    assert "ranking_right" in d["ratio_summary"] and d["leave_one_source_out"]["sources"] >= 2
     assert d["rows"] and all(r["hardware"] == "910b" for r in d["rows"])
     for r in d["rows"]:
         assert set(r) >= {"id", "published", "projected", "range", "error", "inside", "profile", "profile_rows"}

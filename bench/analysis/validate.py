@@ -34,10 +34,10 @@ def loo_row(rows, row, extra=None) -> dict:
             "band_ratio": band[1] / band[0] if band else None, "note": None}
 
 
-def ratio_pairs(rows) -> list[tuple]:
-    """Pairs of usable rows: same model, dtype, engine, lengths, batch and unit on two chips."""
+def ratio_pairs(rows, held_out: bool = False) -> list[tuple]:
+    """Pairs of usable rows (or of held-out rows): same model, dtype, engine, lengths, batch and unit on two chips."""
     key = lambda r: (r.model, r.dtype, r.engine_class, r.input_tokens, r.output_tokens, str(r.batch), r.unit)  # noqa: E731
-    us = [r for r in rows if r.usable is None]
+    us = [r for r in rows if (r.held_out if held_out else r.usable is None)]
     out = []
     for i, a in enumerate(us):
         for b in us[i + 1:]:
@@ -46,9 +46,9 @@ def ratio_pairs(rows) -> list[tuple]:
     return out
 
 
-def loo_ratio(rows, a, b) -> dict:
-    others = [r for r in rows if r.id not in (a.id, b.id)]
-    profs = PR.build(others)
+def loo_ratio(rows, a, b, profs: dict | None = None) -> dict:
+    """Both rows left out of the fit (or ``profs``, profiles already fitted without them), their ratio projected."""
+    profs = profs or PR.build([r for r in rows if r.id not in (a.id, b.id)])
     pa, pb = _pick(profs, a.hardware, a.profile_key), _pick(profs, b.hardware, b.profile_key)
     ta, _ = PR.row_terms(a)
     tb, _ = PR.row_terms(b)
@@ -94,6 +94,57 @@ def loo_local(rows, extra, i) -> dict:
             "error": proj / v - 1, "inside": band[0] <= v <= band[1], "band_ratio": band[1] / band[0], "note": "local run"}
 
 
+def project_row(profs: dict, row) -> dict:
+    """``row`` projected with already-fitted ``profs`` (which must not contain it)."""
+    t, why = PR.row_terms(row)
+    prof = _pick(profs, row.hardware, row.profile_key)
+    pub = row.per_accelerator_value()
+    out = {"id": row.id, "hardware": row.hardware, "engine": row.engine_class, "model": row.model,
+           "unit": row.unit, "published": pub, "profile": prof.name, "profile_rows": prof.n_rows}
+    if t is None:
+        return {**out, "projected": None, "range": None, "error": None, "inside": None, "note": why}
+    proj = PR.predict(t, prof.efficiency)
+    band = prof.band(proj)
+    return {**out, "projected": proj, "range": band, "error": proj / pub - 1,
+            "inside": band[0] <= pub <= band[1] if band else None,
+            "band_ratio": band[1] / band[0] if band else None, "note": None}
+
+
+def held_out(rows, hardware: str | None = None) -> dict:
+    """Rows kept out of the fits on purpose (``exclude: "held out: ..."``), projected by the profiles fitted to
+    every usable row: an out-of-sample check, with the same-engine chip ratios among them."""
+    profs = PR.build(rows)  # held-out rows are not usable, so never in the fit
+    ho = [r for r in rows if r.held_out and (hardware is None or r.hardware == hardware)]
+    results = [project_row(profs, r) for r in ho]
+    ratios = [loo_ratio(rows, a, b, profs) for a, b in ratio_pairs(rows, held_out=True)
+              if hardware is None or hardware in (a.hardware, b.hardware)]
+    return {"rows": results, "summary": summarise(results), "ratios": ratios, "ratio_summary": _ratio_summary(ratios),
+            "method": "held out: profiles fitted to every usable row; these rows are never in a fit"}
+
+
+def leave_one_source_out(rows, hardware: str | None = None) -> dict:
+    """For each publication, fit without all of its rows and project them: how well the projection does on a source
+    it has never seen (per-row leave-one-out keeps a row's siblings from the same page in the fit)."""
+    use = [r for r in rows if r.usable is None]
+    results = []
+    for src in sorted({r.source_key for r in use}):
+        mine = [r for r in use if r.source_key == src and (hardware is None or r.hardware == hardware)]
+        if not mine:
+            continue
+        profs = PR.build([r for r in rows if r.source_key != src])
+        results += [{**project_row(profs, r), "source": src} for r in mine]
+    return {"rows": results, "summary": summarise(results), "sources": len({r["source"] for r in results}),
+            "method": "leave-one-source-out: every row of a publication left out together, the profiles refitted"}
+
+
+def _ratio_summary(ratios: list[dict]) -> dict:
+    done = [x for x in ratios if x["error"] is not None]
+    errs = [abs(x["error"]) for x in done]
+    return {"pairs": len(errs), "median_abs_error": statistics.median(errs) if errs else None,
+            "within_15pct": sum(1 for e in errs if e <= 0.15),
+            "ranking_right": sum(1 for x in done if (x["published_ratio"] > 1) == (x["projected_ratio"] > 1))}
+
+
 def validate(rows, hardware: str | None = None, extra=None) -> dict:
     """Leave-one-out over usable published rows (and local points ``extra``: (terms, value, chip id))."""
     use = [r for r in rows if r.usable is None and (hardware is None or r.hardware == hardware)]
@@ -102,13 +153,12 @@ def validate(rows, hardware: str | None = None, extra=None) -> dict:
     results += [loo_local(rows, extra, i) for i in range(len(extra)) if hardware in (None, extra[i][2])]
     ratios = [loo_ratio(rows, a, b) for a, b in ratio_pairs(rows)
               if hardware is None or hardware in (a.hardware, b.hardware)]
-    rerrs = [abs(x["error"]) for x in ratios if x["error"] is not None]
-    return {"rows": results, "summary": summarise(results), "ratios": ratios,
-            "ratio_summary": {"pairs": len(rerrs), "median_abs_error": statistics.median(rerrs) if rerrs else None,
-                              "within_15pct": sum(1 for e in rerrs if e <= 0.15)},
+    return {"rows": results, "summary": summarise(results), "ratios": ratios, "ratio_summary": _ratio_summary(ratios),
             "skipped": [{"id": r.id, "why": r.usable} for r in rows if r.usable is not None
                         and (hardware is None or r.hardware == hardware)],
-            "method": "leave-one-out: each row's profiles are refitted without it (ratios: without both rows)"}
+            "method": "leave-one-out: each row's profiles are refitted without it (ratios: without both rows)",
+            "leave_one_source_out": leave_one_source_out(rows, hardware), "held_out": held_out(rows, hardware)}
 
 
-__all__ = ["validate", "loo_row", "loo_local", "loo_ratio", "ratio_pairs", "summarise"]
+__all__ = ["validate", "loo_row", "loo_local", "loo_ratio", "ratio_pairs", "summarise", "held_out", "project_row",
+           "leave_one_source_out"]

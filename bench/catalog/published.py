@@ -126,6 +126,17 @@ class Row(Frozen):
             return "input/output lengths not stated"
         return None
 
+    @property
+    def source_key(self) -> str:
+        """The publication a row comes from (its source up to the first section or comment): rows of one page,
+        post or issue share it, however many configurations they report."""
+        return self.source.split(" (")[0].split(", ")[0].strip().strip('"')
+
+    @property
+    def held_out(self) -> bool:
+        """Kept out of the fits on purpose, to check the projection out of sample (``exclude: "held out: ..."``)."""
+        return bool(self.exclude) and self.exclude.lower().startswith("held out")
+
     def per_accelerator_value(self) -> float:
         """The figure as published, per accelerator for *_total units (what the projection predicts: speculative
         rows are projected with their speculation, see ``profiles.predict``)."""

@@ -34,41 +34,73 @@ def cmd_validate(args) -> int:
 
 
 def _print_validation(doc: dict) -> None:
+    c = console()
+    _print_rows(c, "Leave-one-out: each published row projected by profiles fitted without it (per "
+                        "accelerator)", doc["rows"])
+    _print_summary(c, "Summary (median |error|, share of rows inside their band)", doc["summary"])
+    _print_ratios(c, "Chip-to-chip ratios (same engine, model and workload on two chips; both rows left out)",
+                  doc["ratios"], doc["ratio_summary"])
+    lo = doc.get("leave_one_source_out") or {}
+    if lo.get("summary"):
+        _print_summary(c, f"Leave-one-source-out ({lo['sources']} publications, each left out whole): a "
+                               "publication the fit has never seen", lo["summary"])
+    ho = doc.get("held_out") or {}
+    if ho.get("rows"):
+        _print_rows(c, "Held out: rows never fitted (exclude: 'held out ...'), projected by the profiles "
+                            "fitted to every usable row", ho["rows"])
+        _print_summary(c, "Held-out summary", ho["summary"])
+        _print_ratios(c, "Held-out chip-to-chip ratios", ho["ratios"], ho["ratio_summary"])
+    if doc["skipped"]:
+        c.print(f"{len(doc['skipped'])} catalog row(s) not used (see `list published`): "
+                + "; ".join(f"{x['id']}: {x['why']}" for x in doc["skipped"][:4]) + (" ..." if len(doc["skipped"]) > 4 else ""))
+
+
+def _print_rows(c, title: str, rows: list[dict]) -> None:
     from rich.table import Table
 
-    from bench.present import cell, fixed, pct, with_range
+    from bench.present import cell, pct, with_range
 
-    c = console()
     spct = lambda v: pct(v) if v is None else f"{100 * v:+.0f}%"  # noqa: E731
-    t = Table(title="Leave-one-out: each published row projected by profiles fitted without it (plain-decode "
-              "equivalent, per accelerator)", title_justify="left")
+    t = Table(title=title, title_justify="left")
     for col in ("row", "chip", "engine", "profile (rows)", "unit", "published", "projected (band)", "error", "in band"):
         t.add_column(col, justify="left" if col in ("row", "chip", "engine", "profile (rows)", "unit") else "right")
-    for r in doc["rows"]:
+    for r in rows:
         t.add_row(r["id"], r["hardware"], r["engine"], f"{r['profile']} ({r['profile_rows']})", r["unit"],
                   f"{r['published']:,.1f}", with_range(r["projected"], r["range"], 1) if r["projected"] else
                   cell(r["note"]), spct(r["error"]), cell({True: "yes", False: "no"}.get(r["inside"])))
     c.print(t)
-    s = Table(title="Summary (median |error|, share of rows inside their band)", title_justify="left")
+
+
+def _print_summary(c, title: str, summary: list[dict]) -> None:
+    from rich.table import Table
+
+    from bench.present import fixed, pct
+
+    s = Table(title=title, title_justify="left")
     for col in ("chip", "rows", "median |error|", "inside band", "median band hi/lo", "bands > 3x"):
         s.add_column(col, justify="left" if col == "chip" else "right")
-    for x in doc["summary"]:
+    for x in summary:
         s.add_row(x["hardware"], str(x["rows"]), pct(x["median_abs_error"]), pct(x["share_inside_band"]),
                   fixed(x["median_band_ratio"]), str(x["bands_wider_than_3x"]))
     c.print(s)
-    if doc["ratios"]:
-        r = Table(title="Chip-to-chip ratios (same engine, model and workload on two chips; both rows left out)",
-                  title_justify="left")
-        for col in ("chips", "model", "in/out", "published", "projected", "error"):
-            r.add_column(col, justify="left" if col in ("chips", "model", "in/out") else "right")
-        for x in doc["ratios"]:
-            r.add_row(x.get("chips", x["pair"]), cell(x.get("model")), cell(x.get("workload")),
-                      fixed(x["published_ratio"], 3), fixed(x["projected_ratio"], 3), spct(x["error"]))
-        c.print(r)
-        rs = doc["ratio_summary"]
-        if rs["median_abs_error"] is not None:
-            c.print(f"ratios: median |error| {100 * rs['median_abs_error']:.0f}%, {rs['within_15pct']} of {rs['pairs']} "
-                    "within 15 %")
-    if doc["skipped"]:
-        c.print(f"{len(doc['skipped'])} catalog row(s) not used (see `list published`): "
-                + "; ".join(f"{x['id']}: {x['why']}" for x in doc["skipped"][:4]) + (" ..." if len(doc["skipped"]) > 4 else ""))
+
+
+def _print_ratios(c, title: str, ratios: list[dict], rs: dict) -> None:
+    from rich.table import Table
+
+    from bench.present import cell, fixed, pct
+
+    spct = lambda v: pct(v) if v is None else f"{100 * v:+.0f}%"  # noqa: E731
+    if not ratios:
+        return
+    r = Table(title=title, title_justify="left")
+    for col in ("chips", "model", "in/out", "published", "projected", "error"):
+        r.add_column(col, justify="left" if col in ("chips", "model", "in/out") else "right")
+    for x in ratios:
+        r.add_row(x.get("chips", x["pair"]), cell(x.get("model")), cell(x.get("workload")),
+                  fixed(x["published_ratio"], 3), fixed(x["projected_ratio"], 3), spct(x["error"]))
+    c.print(r)
+    if rs["median_abs_error"] is not None:
+        right = f", chip ranking right in {rs['ranking_right']} of {rs['pairs']}" if "ranking_right" in rs else ""
+        c.print(f"ratios: median |error| {100 * rs['median_abs_error']:.0f}%, {rs['within_15pct']} of {rs['pairs']} "
+                f"within 15 %{right}")
