@@ -50,3 +50,95 @@ def cases_by_dataset(doc: dict, names: list[str]) -> dict:
         assert c["status"] == "ok", (name, c["error"])
         c["_records"] = [r for r in reqs if r["case_id"] == c["case_id"]]
     return cases
+
+
+def cli(*args, cwd=ROOT):
+    """``run_bench.py ARGS`` in this process (``bench.cli.main``): the same parser, commands, exit codes, stdout and
+    stderr (warnings logged as the CLI logs them) as :func:`run_cli`, without a fresh interpreter importing torch and
+    transformers again (6-15 s a run on this 2-core machine). For tests that are not about the process itself:
+    signals, tracebacks, what a fresh interpreter imports, and timing against a server thread in this process (the
+    GIL) keep :func:`run_cli`. Returns a CompletedProcess (text); torch's thread count and the root logger are
+    restored afterwards."""
+    import contextlib
+    import io
+    import logging
+
+    from bench.cli import main
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    mine = logging.StreamHandler(err)
+    mine.setLevel(logging.WARNING)
+    mine.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(mine)
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    try:
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        root.handlers[:] = handlers  # drop ours and any basicConfig handler bound to the captured stream
+        root.setLevel(level)
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(threads or 1)
+    return subprocess.CompletedProcess(["run_bench.py", *argv], code, out.getvalue(), err.getvalue())
+
+
+# ---------------------------------------------------------------- one shared `vllm serve` (tests marked vllm)
+# On a 2-core machine a client and the server would compete for the CPU: the shared server gets core 1 (its OMP
+# threads too), clients that time it core 0.
+PIN = len(os.sched_getaffinity(0)) >= 2
+SERVER_CORE, CLIENT_CORE = {1}, {0}
+_SHARED_VLLM: dict = {}  # "server": the running ManagedServer, "model": its model directory
+
+
+@pytest.fixture
+def vllm_server(tmp_path_factory):
+    """(ManagedServer, model directory): a real ``vllm serve`` of tiny random-weight Llama (float32, eager,
+    max_model_len 512, a 1 GiB KV cache, VLLM_SERVER_DEV_MODE=1 for POST /reset_prefix_cache), pinned to core 1
+    where there are two, served as ``xc``. Each start costs about a minute of imports here, so consecutive tests
+    that ask for it share one start; it stops as soon as the next test does not ask for it (see
+    pytest_runtest_teardown), so that one engine runs at a time. Tests of the managed server's own life cycle (the
+    harness starting and stopping it, a kill) start their own."""
+    if "server" not in _SHARED_VLLM:
+        from bench.catalog.tiny import build_tiny
+        from bench.measure.endpoint.server import ManagedServer
+
+        path = build_tiny("llama")
+        log = tmp_path_factory.mktemp("vllm-serve") / "server.log"
+        env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_SERVER_DEV_MODE": "1"}
+        if PIN:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = str(min(SERVER_CORE))
+        srv = ManagedServer(str(path), "xc", ["--enforce-eager", "--dtype", "float32", "--max-model-len", "512"],
+                            log, startup_timeout_s=600, env=env)
+        mine = os.sched_getaffinity(0)
+        if PIN:
+            os.sched_setaffinity(0, SERVER_CORE)  # the server process inherits it at fork
+        try:
+            srv.start()
+        finally:
+            os.sched_setaffinity(0, mine)
+        _SHARED_VLLM.update(server=srv, model=path)
+    return _SHARED_VLLM["server"], _SHARED_VLLM["model"]
+
+
+def _stop_shared_vllm_server() -> None:
+    srv = _SHARED_VLLM.pop("server", None)
+    _SHARED_VLLM.clear()
+    if srv is not None:
+        srv.stop()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    if _SHARED_VLLM and (nextitem is None or "vllm_server" not in nextitem.fixturenames):
+        _stop_shared_vllm_server()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _stop_shared_vllm_server()  # an interrupted session too: the server has its own process group

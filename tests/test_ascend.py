@@ -256,7 +256,7 @@ def test_run_end_to_end_with_npu_smi_energy(fake_smi, tmp_path):
     sensor it holds, and the results carry the source, J/token and the NPU telemetry."""
     import json
 
-    from conftest import run_cli, write_config
+    from conftest import cli, write_config
 
     cfg = write_config(tmp_path / "c.yaml", """
 name: npu-energy
@@ -265,7 +265,7 @@ backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
 workload: {input_tokens: 8, output_tokens: 8, batch_sizes: [1], num_batches: 1, warmup: 0, repeats: 3}
 energy: {source: npu-smi, sample_hz: 20, idle_baseline_s: 0.3}
 """)
-    p = run_cli("run", cfg, "--output-dir", tmp_path / "out", "--format", "json")
+    p = cli("run", cfg, "--output-dir", tmp_path / "out", "--format", "json")
     assert p.returncode == 0, p.stderr
     (case,) = json.loads(p.stdout)["cases"]
     e = case["energy"]

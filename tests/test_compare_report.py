@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli, run_cli
 
 RUNS = [ROOT / "tests" / "data" / "runs" / "fake-a100-run", ROOT / "tests" / "data" / "runs" / "fake-h20-run"]
 GOLDEN = ROOT / "tests" / "golden"
@@ -23,13 +23,13 @@ def golden(name: str, text: str):
 
 @pytest.mark.parametrize("fmt", ["csv", "md"])
 def test_compare_golden(fmt):
-    p = run_cli("compare", *RUNS, "--format", fmt)
+    p = cli("compare", *RUNS, "--format", fmt)
     assert p.returncode == 0, p.stderr
     golden(f"compare.{fmt}", p.stdout)
 
 
 def test_compare_json_rows_and_warnings():
-    p = run_cli("compare", *RUNS, "--format", "json")
+    p = cli("compare", *RUNS, "--format", "json")
     d = json.loads(p.stdout)
     assert len(d["rows"]) == 4
     assert {r["hardware"] for r in d["rows"]} == {"NVIDIA A100-SXM4-80GB (fake)", "NVIDIA H20 (fake)"}
@@ -38,7 +38,7 @@ def test_compare_json_rows_and_warnings():
     assert a100["usd_per_mtok_output"] is None and "no price for 'a100'" in a100["pricing"]
     assert "h20 TCO h20-china-tco" in d["rows"][2]["pricing"] and d["rows"][2]["usd_per_mtok_output"] > 0
     # --pricing still overrides: $2/h at a decode rate of 128 / (2.56 s - 0.04 s prefill) = 50.79 tok/s
-    a100 = json.loads(run_cli("compare", *RUNS, "--format", "json", "--pricing", "h800-deepseek").stdout)["rows"][0]
+    a100 = json.loads(cli("compare", *RUNS, "--format", "json", "--pricing", "h800-deepseek").stdout)["rows"][0]
     assert a100["usd_per_mtok_output"] == pytest.approx(2 / (128 / (2.56 - 0.04) * 3600) * 1e6)
     assert a100["j_per_output_tok"] == pytest.approx(5.0) and a100["provenance"] == "measured"
     h20 = d["rows"][2]
@@ -61,7 +61,7 @@ def test_compare_parquet_and_output(tmp_path):
 
 def test_reference_runs_are_labelled_reference():
     ref = ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z"
-    d = json.loads(run_cli("compare", ref, "--format", "json").stdout)
+    d = json.loads(cli("compare", ref, "--format", "json").stdout)
     assert {r["provenance"] for r in d["rows"]} == {"reference"}
 
 
@@ -71,15 +71,15 @@ def test_older_schema_is_refused_clearly(tmp_path):
     m = json.loads((run / "manifest.json").read_text())
     m["schema_version"] = 0
     (run / "manifest.json").write_text(json.dumps(m))
-    p = run_cli("compare", run)
+    p = cli("compare", run)
     assert p.returncode == 2 and "schema_version 0" in p.stderr and "Traceback" not in p.stderr
-    p = run_cli("compare", tmp_path / "missing")
+    p = cli("compare", tmp_path / "missing")
     assert p.returncode == 2 and "not a run directory" in p.stderr
 
 
 def test_markdown_report_with_png_charts(tmp_path):
     md = tmp_path / "r" / "report.md"
-    p = run_cli("report", *RUNS, "--markdown", md)
+    p = cli("report", *RUNS, "--markdown", md)
     assert p.returncode == 0, p.stderr
     text = md.read_text()
     pngs = sorted((tmp_path / "r" / "report_charts").glob("*.png"))
@@ -97,7 +97,7 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
     from PIL import Image
 
     html = tmp_path / "report.html"
-    p = run_cli("report", *RUNS, "--html", html, "--capacity")
+    p = cli("report", *RUNS, "--html", html, "--capacity")
     assert p.returncode == 0, p.stderr
     page = html.read_text()
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # nothing fetched
@@ -134,7 +134,7 @@ def test_report_capacity_shows_projected_tokens_with_bands(tmp_path):
         assert re.fullmatch(r"[\d,]+ \([\d,]+–[\d,]+\)", r[3]), r[3]  # '1,010 (850–1,200)'
         assert f"({t['profile_rows']} rows)" in r[5]
     html, md = tmp_path / "r.html", tmp_path / "r.md"
-    p = run_cli("report", *RUNS, "--html", html, "--markdown", md, "--capacity")
+    p = cli("report", *RUNS, "--html", html, "--markdown", md, "--capacity")
     assert p.returncode == 0, p.stderr
     assert 'id="capacity-tokens"' in html.read_text() and rows[0][3] in html.read_text()
     assert "## Projected tokens of the Exhibit 63 fleets (with bands)" in md.read_text()

@@ -7,7 +7,7 @@ from bench.analysis import cost
 from bench.catalog import hardware
 from bench.catalog import pricing
 from bench.errors import ConfigError, InputError
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli
 
 REF_RUN = ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z"
 
@@ -102,7 +102,7 @@ def test_user_chip_yaml_is_added(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------- CLI contract
 def test_cli_json_contract_rental():
-    p = run_cli("cost", "--hardware", "h100-sxm", "--output-tok-s", "1000", "--rental-usd-per-hour", "2",
+    p = cli("cost", "--hardware", "h100-sxm", "--output-tok-s", "1000", "--rental-usd-per-hour", "2",
                 "--format", "json")
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
@@ -114,7 +114,7 @@ def test_cli_json_contract_rental():
 
 
 def test_cli_tco_flags():
-    p = run_cli("cost", "--hardware", "h20", "--output-tok-s", "500", "--input-tok-s", "5000", "--capex-usd", "30000",
+    p = cli("cost", "--hardware", "h20", "--output-tok-s", "500", "--input-tok-s", "5000", "--capex-usd", "30000",
                 "--life-years", "5", "--power-w", "1000", "--pue", "1.5", "--electricity-usd-per-kwh", "0.1",
                 "--format", "json")
     d = json.loads(p.stdout)
@@ -125,7 +125,7 @@ def test_cli_tco_flags():
 
 
 def test_cli_results_one_entry_per_case_with_market():
-    p = run_cli("cost", "--hardware", "h200", "--results", REF_RUN, "--pricing", "h100-ondemand-high",
+    p = cli("cost", "--hardware", "h200", "--results", REF_RUN, "--pricing", "h100-ondemand-high",
                 "--model", "Llama-3.1-405B", "--format", "json")
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
@@ -143,7 +143,7 @@ def test_cli_results_one_entry_per_case_with_market():
     (["--hardware", "h100-sxm", "--output-tok-s", "10", "--capex-usd", "1000"], "also needs --life-years"),
 ])
 def test_cli_bad_input_exits_2(args, msg):
-    p = run_cli("cost", *args)
+    p = cli("cost", *args)
     assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr
 
 
@@ -154,5 +154,5 @@ def test_cli_results_without_successful_cases(tmp_path):
     shutil.copytree(REF_RUN, run)
     lines = [json.loads(x) for x in (run / "cases.jsonl").read_text().splitlines()]
     (run / "cases.jsonl").write_text("".join(json.dumps({**c, "status": "failed"}) + "\n" for c in lines))
-    p = run_cli("cost", "--hardware", "h200", "--results", run, "--rental-usd-per-hour", "2")
+    p = cli("cost", "--hardware", "h200", "--results", run, "--rental-usd-per-hour", "2")
     assert p.returncode == 2 and "no successful cases" in p.stderr

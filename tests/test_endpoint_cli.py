@@ -8,7 +8,7 @@ import pytest
 
 from bench.config.cases import expand
 from bench.config.load import load_config
-from conftest import run_cli, write_config
+from conftest import cli, run_cli, write_config
 from fake_openai import FakeOpenAI
 
 SECRET = "sk-bench-test-7f3a9c"
@@ -42,7 +42,10 @@ def server():
         yield s
 
 
-def run_json(tmp_path, text, env_key=SECRET):
+def run_json(tmp_path, text, env_key=SECRET, runner=run_cli):
+    """``run --format json`` of TEXT with the API key variable set to ENV_KEY (unset if None). RUNNER: a fresh
+    process (run_cli) where latency matters, since the scripted server is a thread of this process; conftest's cli
+    (in this process) where nothing timed is checked."""
     import os
 
     cfg = write_config(tmp_path / "ep.yaml", text)
@@ -52,7 +55,7 @@ def run_json(tmp_path, text, env_key=SECRET):
     else:
         os.environ.pop("BENCH_TEST_KEY", None)
     try:
-        return run_cli("run", cfg, "--output-dir", tmp_path / "out", "--format", "json")
+        return runner("run", cfg, "--output-dir", tmp_path / "out", "--format", "json")
     finally:
         if old is None:
             os.environ.pop("BENCH_TEST_KEY", None)
@@ -94,7 +97,7 @@ def test_sweep_of_concurrency_and_rate(tmp_path, server):
 
 
 def test_failed_requests_are_recorded_and_a_case_with_none_ok_fails(tmp_path, server):
-    p = run_json(tmp_path, endpoint_config(server.base_url, "concurrency: [2]", model="http500"))
+    p = run_json(tmp_path, endpoint_config(server.base_url, "concurrency: [2]", model="http500"), runner=cli)
     assert p.returncode == 1  # a failed case: recorded, exit 1
     [c] = json.loads(p.stdout)["cases"]
     assert c["status"] == "failed" and c["requests"]["failed"] == 12 and "HTTP 500" in c["error"]
@@ -118,14 +121,14 @@ def test_slo_search_finds_capacity_at_slo(tmp_path):
 
 
 def test_unreachable_endpoint_is_a_preflight_error(tmp_path):
-    p = run_json(tmp_path, endpoint_config("http://127.0.0.1:9/v1", "concurrency: [1]"))
+    p = run_json(tmp_path, endpoint_config("http://127.0.0.1:9/v1", "concurrency: [1]"), runner=cli)
     assert p.returncode == 2 and p.stdout == "" and "Traceback" not in p.stderr
     [line] = p.stderr.strip().splitlines()
     assert "backend.base_url 'http://127.0.0.1:9/v1': endpoint unreachable" in line and "fix base_url" in line
 
 
 def test_missing_api_key_variable_is_a_preflight_error(tmp_path, server):
-    p = run_json(tmp_path, endpoint_config(server.base_url, "concurrency: [1]"), env_key=None)
+    p = run_json(tmp_path, endpoint_config(server.base_url, "concurrency: [1]"), env_key=None, runner=cli)
     assert p.returncode == 2 and "BENCH_TEST_KEY is not set" in p.stderr
 
 
@@ -137,19 +140,19 @@ def test_missing_api_key_variable_is_a_preflight_error(tmp_path, server):
     ("concurrency: [1]", "endpoint: completion", "backend.endpoint"),
 ])
 def test_bad_openai_config(tmp_path, workload, backend, expect):
-    p = run_json(tmp_path, endpoint_config("http://127.0.0.1:9/v1", workload, backend))
+    p = run_json(tmp_path, endpoint_config("http://127.0.0.1:9/v1", workload, backend), runner=cli)
     assert p.returncode == 2 and expect in p.stderr and "Traceback" not in p.stderr
 
 
 def test_bad_base_url(tmp_path):
-    p = run_json(tmp_path, endpoint_config("127.0.0.1:8000", "concurrency: [1]"))
+    p = run_json(tmp_path, endpoint_config("127.0.0.1:8000", "concurrency: [1]"), runner=cli)
     assert p.returncode == 2 and "is not an http(s) URL" in p.stderr
 
 
 def test_offline_sweep_fields_need_the_openai_backend(tmp_path):
     text = ("name: x\nmodels: [tiny:llama]\nbackend: {kind: transformers, device: cpu}\n"
             "workload: {input_tokens: 4, output_tokens: 2, batch_sizes: [1], concurrency: [2]}\n")
-    p = run_cli("run", write_config(tmp_path / "c.yaml", text))
+    p = cli("run", write_config(tmp_path / "c.yaml", text))
     assert p.returncode == 2 and "need backend.kind: openai" in p.stderr
 
 

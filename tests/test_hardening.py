@@ -16,7 +16,7 @@ from bench.config.load import parse_config
 from bench.errors import BenchError, ConfigError, InputError
 from bench.measure.backends.decode_loop import DecodeLoopBackend
 from bench.results.rundir import RunDir, read_jsonl
-from conftest import ROOT, run_cli, write_config
+from conftest import ROOT, cli, write_config
 from fake_openai import FakeOpenAI
 
 RUNS = sorted((ROOT / "tests" / "data" / "runs").iterdir())
@@ -129,7 +129,7 @@ def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path):
     n = len((run / "cases.jsonl").read_text().splitlines())
     with open(run / "cases.jsonl", "a") as f:
         f.write('{"schema_version": 1, "case_')
-    p = run_cli("compare", run, "--format", "json")
+    p = cli("compare", run, "--format", "json")
     assert p.returncode == 0 and "torn last line" in p.stderr and f"cases.jsonl:{n + 1}" in p.stderr
     assert len(json.loads(p.stdout)["rows"]) == n
 
@@ -381,9 +381,9 @@ def test_an_unexpected_exception_is_one_line_and_exit_1(monkeypatch, capsys):
 
 def test_bench_error_is_never_the_internal_guard():
     assert issubclass(InputError, BenchError) and issubclass(ConfigError, BenchError)
-    p = run_cli("cost", "--hardware", "h20", "--output-tok-s=-inf", "--rental-usd-per-hour", "2")
+    p = cli("cost", "--hardware", "h20", "--output-tok-s=-inf", "--rental-usd-per-hour", "2")
     assert p.returncode == 2 and p.stderr.startswith("error: --output-tok-s") and "Traceback" not in p.stderr
-    p = run_cli("compare", ROOT / "configs")
+    p = cli("compare", ROOT / "configs")
     assert p.returncode == 2 and "not a run directory" in p.stderr and "Traceback" not in p.stderr
 
 
@@ -410,7 +410,7 @@ def test_kill_9_then_resume_keeps_every_case_once(tmp_path):
     proc.wait()
     assert cases_file is not None, "the run never finished a case"
     run_dir = cases_file.parent
-    p = run_cli("run", cfg, "--resume", run_dir, "--format", "json")
+    p = cli("run", cfg, "--resume", run_dir, "--format", "json")
     assert p.returncode == 0, p.stderr[-2000:]
     doc = json.loads(p.stdout)
     assert [c["status"] for c in doc["cases"]] == ["ok"] * 4

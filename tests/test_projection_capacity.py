@@ -8,7 +8,7 @@ from bench.catalog import models as catalog
 from bench.catalog import hardware
 from bench.analysis import projection as P
 from bench.errors import InputError
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli
 
 LLAMA8 = catalog.get_model("Llama-3.1-8B")
 H100 = hardware.get_chip("h100-sxm")
@@ -127,7 +127,7 @@ def test_exhibit63_is_computed_not_looked_up():
 
 # ---------------------------------------------------------------------------- CLI contracts
 def test_cli_project_json_contract():
-    p = run_cli("project", "--model", "Llama-3.1-8B", "--hardware", "h100-sxm,h20,910b", "--input-tokens", "1000",
+    p = cli("project", "--model", "Llama-3.1-8B", "--hardware", "h100-sxm,h20,910b", "--input-tokens", "1000",
                 "--output-tokens", "1000", "--batch", "16", "--dtype", "bf16", "--format", "json")
     assert p.returncode == 0, p.stderr
     rows = json.loads(p.stdout)
@@ -145,16 +145,16 @@ def test_cli_project_calibrate():
     # --calibrate adds the run's cases to its own chip's fit (an H200 run: the h200 profile gains 6 points)
     args = ("project", "--model", "Qwen2.5-7B", "--hardware", "h200,h20", "--input-tokens", "512", "--output-tokens",
             "128", "--concurrency", "8", "--dtype", "bf16", "--format", "json")
-    p = run_cli(*args, "--calibrate", ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z")
+    p = cli(*args, "--calibrate", ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z")
     assert p.returncode == 0, p.stderr
     h200, h20 = json.loads(p.stdout)
-    base = json.loads(run_cli(*args).stdout)[0]
+    base = json.loads(cli(*args).stdout)[0]
     assert h200["profile_rows"] == base["profile_rows"] + 6 and "6 local case(s)" in h200["calibration"]
     assert "calibration" not in h20 and 0 < h200["efficiency"]["mbu"] <= 1
 
 
 def test_cli_capacity_exhibit63_json():
-    p = run_cli("capacity", "--scenario", "exhibit63", "--format", "json")
+    p = cli("capacity", "--scenario", "exhibit63", "--format", "json")
     d = json.loads(p.stdout)
     assert len(d["rows"]) == 8 and {r["scenario"] for r in d["rows"]} == {"h20", "910b"}
     r = d["rows"][0]
@@ -168,13 +168,13 @@ def test_cli_capacity_exhibit63_json():
 
 
 def test_cli_capacity_compare_and_reverse():
-    p = run_cli("capacity", "--compare", "h20,910b", "--model", "Llama-3.1-8B", "--power-mw", "10",
+    p = cli("capacity", "--compare", "h20,910b", "--model", "Llama-3.1-8B", "--power-mw", "10",
                 "--input-tokens", "1000", "--output-tokens", "1000", "--format", "json")
     rows = json.loads(p.stdout)["rows"]
     assert [r["hardware"] for r in rows] == ["h20", "910b"]
     assert rows[0]["facility_power_w"] == pytest.approx(10e6)
     assert rows[1]["dtype"] == "int8"  # the 910B's best dtype: it has no fp8
-    p = run_cli("capacity", "--hardware", "h20", "--model", "Llama-3.1-8B", "--tokens-per-day", "1e12",
+    p = cli("capacity", "--hardware", "h20", "--model", "Llama-3.1-8B", "--tokens-per-day", "1e12",
                 "--input-tokens", "1000", "--output-tokens", "1000", "--format", "json")
     r = json.loads(p.stdout)["rows"][0]
     assert r["tokens_per_day"] == pytest.approx(1e12, rel=1e-9)
@@ -195,7 +195,7 @@ def test_cli_capacity_compare_and_reverse():
       "--output-tokens", "1"], "--power-mw must be > 0"),
 ])
 def test_cli_bad_input(args, msg):
-    p = run_cli(*args)
+    p = cli(*args)
     assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr
 
 

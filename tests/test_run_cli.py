@@ -7,7 +7,7 @@ import pytest
 
 from bench.measure.backends.decode_loop import DecodeLoopBackend
 from bench.cli import main
-from conftest import ROOT, TINY_CONFIG, run_cli, write_config
+from conftest import ROOT, TINY_CONFIG, cli, run_cli, write_config
 
 DIST = {"n", "mean", "p50", "p90", "p99", "min", "max", "stdev"}
 
@@ -15,7 +15,7 @@ DIST = {"n", "mean", "p50", "p90", "p99", "min", "max", "stdev"}
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
-    p = run_cli("run", ROOT / "configs" / "smoke-cpu.yaml", "--output-dir", out, "--format", "json")
+    p = cli("run", ROOT / "configs" / "smoke-cpu.yaml", "--output-dir", out, "--format", "json")
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout)
 
@@ -58,7 +58,7 @@ def test_smoke_json_document_and_every_case(smoke_run):
 
 def test_static_cache_run_records_its_compile_block(tmp_path):
     cfg = write_config(tmp_path / "s.yaml", TINY_CONFIG.replace("threads: 1}", "threads: 1, compile: static}"))
-    p = run_cli("run", cfg, "--output-dir", tmp_path, "--format", "json")
+    p = cli("run", cfg, "--output-dir", tmp_path, "--format", "json")
     assert p.returncode == 0, p.stderr[-3000:]
     cases = json.loads(p.stdout)["cases"]
     assert len(cases) == 4

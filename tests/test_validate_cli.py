@@ -8,7 +8,7 @@ from bench.analysis import projection as P
 from bench.analysis import validate as V
 from bench.catalog import hardware, published
 from bench.catalog import models as catalog
-from conftest import run_cli
+from conftest import cli
 
 TRUTH = P.Efficiency(mbu=0.6, mfu=0.4)
 CONFIGS = [("output_tok_s_total", "e2e", 1), ("output_tok_s_total", "e2e", 8), ("output_tok_s_total", "e2e", 32),
@@ -74,7 +74,7 @@ def test_ratio_pairs_need_the_same_engine_model_and_workload():
 
 
 def test_cli_validate_json_contract():
-    p = run_cli("validate", "--hardware", "910b", "--format", "json")
+    p = cli("validate", "--hardware", "910b", "--format", "json")
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
     assert set(d) >= {"rows", "summary", "ratios", "ratio_summary", "skipped", "method", "leave_one_source_out",
@@ -93,14 +93,14 @@ def test_cli_validate_json_contract():
 
 
 def test_cli_validate_bad_hardware():
-    p = run_cli("validate", "--hardware", "x9")
+    p = cli("validate", "--hardware", "x9")
     assert p.returncode == 2 and "hardware 'x9' is unknown" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_cli_project_new_fields_and_unchanged_contract():
     args = ("project", "--model", "Qwen3-32B", "--hardware", "h20,910b", "--input-tokens", "128", "--output-tokens",
             "1024", "--batch", "64", "--dtype", "bf16", "--accelerators", "2", "--format", "json")
-    rows = json.loads(run_cli(*args).stdout)
+    rows = json.loads(cli(*args).stdout)
     for r in rows:
         for k in ("output_tok_s_per_accelerator", "max_batch", "bound", "fits", "ttft_s", "tpot_s", "mbu", "mfu"):
             assert k in r
@@ -112,15 +112,15 @@ def test_cli_project_new_fields_and_unchanged_contract():
     # the ranking the measurements show (the H20 ahead per chip; measured more than 3x, projected about 1.9x)
     assert h20["output_tok_s_per_accelerator"] > 1.5 * b910["output_tok_s_per_accelerator"]
     # --profile CHIP=defaults: the datasheet projection, no band (nothing measured to draw it from)
-    d = json.loads(run_cli(*args, "--profile", "910b=defaults").stdout)[1]
+    d = json.loads(cli(*args, "--profile", "910b=defaults").stdout)[1]
     assert d["profile"] == "defaults" and d["output_tok_s_per_accelerator_range"] is None
     assert d["efficiency"]["mbu"] == P.DEFAULT_MBU
-    p = run_cli(*args, "--profile", "910b=nosuch")
+    p = cli(*args, "--profile", "910b=nosuch")
     assert p.returncode == 2 and "no such profile" in p.stderr
 
 
 def test_cli_capacity_bands_and_exhibit_gaps():
-    p = run_cli("capacity", "--compare", "h20,910b", "--model", "Qwen3-32B", "--power-mw", "10", "--input-tokens",
+    p = cli("capacity", "--compare", "h20,910b", "--model", "Qwen3-32B", "--power-mw", "10", "--input-tokens",
                 "1000", "--output-tokens", "1000", "--format", "json")
     h20, b910 = json.loads(p.stdout)["rows"]
     for r in (h20, b910):
@@ -128,7 +128,7 @@ def test_cli_capacity_bands_and_exhibit_gaps():
         assert lo <= r["tokens_per_day"] <= hi and r["profile_rows"] >= 2
     assert h20["usd_per_mtok_output"] > 0 and "h20-china-tco" in h20["pricing"]
     assert b910["usd_per_mtok_output"] is None and "no price for '910b'" in b910["pricing"]
-    d = json.loads(run_cli("capacity", "--scenario", "exhibit63", "--format", "json").stdout)
+    d = json.loads(cli("capacity", "--scenario", "exhibit63", "--format", "json").stdout)
     assert len(d["efficiency_gaps"]) == 6
     for g in d["efficiency_gaps"]:
         assert g["report_claim"] == [0.25, 0.30] and g["eflops_910b_over_h20"] == pytest.approx(400 / 148)
@@ -137,12 +137,12 @@ def test_cli_capacity_bands_and_exhibit_gaps():
 
 
 def test_cli_cost_prices_each_chip_at_its_own_rate():
-    h100 = json.loads(run_cli("cost", "--hardware", "h100-sxm", "--output-tok-s", "1000", "--format", "json").stdout)
+    h100 = json.loads(cli("cost", "--hardware", "h100-sxm", "--output-tok-s", "1000", "--format", "json").stdout)
     # $2.00/h (the H100's own rental) / (1000 tok/s x 3600 s) x 1e6 = $0.5556 per M output tokens
     assert h100["usd_per_mtok_output"] == pytest.approx(2.0 / 3.6)
-    cpu = json.loads(run_cli("cost", "--hardware", "cpu", "--output-tok-s", "50", "--format", "json").stdout)
+    cpu = json.loads(cli("cost", "--hardware", "cpu", "--output-tok-s", "50", "--format", "json").stdout)
     assert cpu["usd_per_mtok_output"] is None and "no price for 'cpu'" in cpu["price_note"]
-    given = json.loads(run_cli("cost", "--hardware", "cpu", "--output-tok-s", "50", "--pricing", "h800-deepseek",
+    given = json.loads(cli("cost", "--hardware", "cpu", "--output-tok-s", "50", "--pricing", "h800-deepseek",
                                "--format", "json").stdout)
     assert given["usd_per_mtok_output"] == pytest.approx(2.0 / (50 * 3600) * 1e6)
 
@@ -150,11 +150,11 @@ def test_cli_cost_prices_each_chip_at_its_own_rate():
 def test_cli_cost_project_with_profile_and_band():
     args = ("cost", "--hardware", "h20", "--project", "--model", "Qwen3-32B", "--input-tokens", "1000",
             "--output-tokens", "1000", "--batch", "64", "--dtype", "fp8", "--format", "json")
-    e = json.loads(run_cli(*args).stdout)
+    e = json.loads(cli(*args).stdout)
     assert e["provenance"] == "projected" and e["profile"] == "h20" and e["profile_rows"] >= 2
     lo, hi = e["usd_per_mtok_output_range"]
     assert lo <= e["usd_per_mtok_output"] <= hi
-    d = json.loads(run_cli(*args, "--profile", "h20=defaults").stdout)
+    d = json.loads(cli(*args, "--profile", "h20=defaults").stdout)
     assert d["profile"] == "defaults" and d["usd_per_mtok_output_range"] is None
-    p = run_cli("cost", "--hardware", "h20", "--project", "--model", "Qwen3-32B")
+    p = cli("cost", "--hardware", "h20", "--project", "--model", "Qwen3-32B")
     assert p.returncode == 2 and "cost --project also needs --input-tokens" in p.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, run_cli, write_config
+from conftest import CLIENT_CORE, PIN, ROOT, run_cli, write_config
 
 pytestmark = pytest.mark.vllm
 
@@ -153,48 +153,41 @@ def test_server_killed_mid_run_keeps_partial_results(tmp_path):
     assert json.loads((cases_file.parent / "manifest.json").read_text())["status"] == "complete"
 
 
-# On a 2-core machine the client and the server compete for the CPU, and that contention, not the
-# client, would decide the comparison. The server gets core 1 (its OMP threads too), each client core 0.
-PIN = len(os.sched_getaffinity(0)) >= 2
-SERVER_CORE, CLIENT_CORE = {1}, {0}
-
-
+# The cross-check times both clients against one server: the server (conftest's vllm_server) runs on core 1, each
+# client on core 0.
 def _pin_client():
     if PIN:
         os.sched_setaffinity(0, CLIENT_CORE)
 
 
-@pytest.fixture(scope="module")
-def running_server(tmp_path_factory):
-    from bench.measure.endpoint.server import ManagedServer
-    from bench.catalog.tiny import build_tiny
-
-    path = build_tiny("llama")
-    log = tmp_path_factory.mktemp("xserve") / "server.log"
-    env = {"VLLM_CPU_KVCACHE_SPACE": "1"}
-    if PIN:
-        env["VLLM_CPU_OMP_THREADS_BIND"] = str(min(SERVER_CORE))
-    srv = ManagedServer(str(path), "xc", ["--enforce-eager", "--dtype", "float32", "--max-model-len", "512"], log,
-                        startup_timeout_s=600, env=env)
-    mine = os.sched_getaffinity(0)
-    if PIN:
-        os.sched_setaffinity(0, SERVER_CORE)  # the server process inherits it at fork
+@pytest.fixture
+def bench_serve_loop(tmp_path):
+    """vLLM's own client, ``vllm bench serve``, in one long-lived process (tests/vllm_bench_loop.py: importing vLLM
+    takes ~30 s a process), pinned like ours. Asked for before vllm_server, so that this import runs on the client
+    core while the server starts on the other one (nothing is timed until both are up)."""
+    log_path = tmp_path / "vllm-bench.log"
+    log = open(log_path, "w")
+    loop = subprocess.Popen([sys.executable, str(ROOT / "tests" / "vllm_bench_loop.py")], cwd=ROOT, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, preexec_fn=_pin_client,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        srv.start()
+        yield loop, log_path
     finally:
-        os.sched_setaffinity(0, mine)
-    try:
-        yield srv, path
-    finally:
-        srv.stop()
+        loop.stdin.close()
+        try:
+            loop.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            loop.kill()
+        log.close()
 
 
-def test_harness_agrees_with_vllm_bench_serve(tmp_path, running_server):
+def test_harness_agrees_with_vllm_bench_serve(tmp_path, bench_serve_loop, vllm_server):
     """Same server, same prompt and output lengths, same concurrency: output tok/s and mean TPOT within 15 %.
 
     This shared machine drifts by ±20 % from one run to the next, so the two clients run in pairs, in
     ABBA order after a discarded warm-up run, and the median of the per-pair ratios is compared."""
-    srv, model_path = running_server
+    srv, model_path = vllm_server
+    loop, log_path = bench_serve_loop
     n_prompts, conc, n_in, n_out = 64, 4, 32, 64
     cfg = write_config(tmp_path / "x.yaml", f"""
 name: xcheck
@@ -214,13 +207,7 @@ energy: {{source: none}}
         assert c["requests"]["succeeded"] == n_prompts and c["output_tokens"] == n_prompts * n_out
         return c["output_tok_s"], c["tpot_s"]["mean"] * 1000
 
-    # vLLM's client runs in one long-lived process (tests/vllm_bench_loop.py: importing vLLM takes ~30 s a time),
-    # pinned like ours; each run is one line of arguments in, '@@done <rc>' out
-    log = open(tmp_path / "vllm-bench.log", "w")
-    loop = subprocess.Popen([sys.executable, str(ROOT / "tests" / "vllm_bench_loop.py")], cwd=ROOT, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, preexec_fn=_pin_client,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-
+    # vLLM's client (bench_serve_loop): each run is one line of arguments in, '@@done <rc>' out
     def theirs(i):
         rdir = tmp_path / f"theirs{i}"
         args = ["--backend", "vllm", "--base-url", srv.base_url[: -len("/v1")], "--model", "xc", "--tokenizer",
@@ -233,26 +220,18 @@ energy: {{source: none}}
         out = []
         while not (out and out[-1].startswith("@@done")):
             line = loop.stdout.readline()
-            assert line, "the vllm bench serve loop died: " + (tmp_path / "vllm-bench.log").read_text()[-3000:]
+            assert line, "the vllm bench serve loop died: " + log_path.read_text()[-3000:]
             out.append(line)
-        assert out[-1].split()[1] == "0", "".join(out)[-2000:] + (tmp_path / "vllm-bench.log").read_text()[-2000:]
+        assert out[-1].split()[1] == "0", "".join(out)[-2000:] + log_path.read_text()[-2000:]
         r = json.loads((rdir / "r.json").read_text())
         assert r["completed"] == n_prompts and r["total_output_tokens"] == n_prompts * n_out
         return r["output_throughput"], r["mean_tpot_ms"]
 
-    try:
-        theirs("warmup")
-        pairs = []
-        for i in range(4):  # ABBA twice: the per-pair ratio spreads ±10 % on a quiet machine
-            a, b = (ours(i), theirs(i)) if i % 2 == 0 else reversed((theirs(i), ours(i)))
-            pairs.append({"harness": a, "vllm_bench_serve": b})
-    finally:
-        loop.stdin.close()
-        try:
-            loop.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            loop.kill()
-        log.close()
+    theirs("warmup")
+    pairs = []
+    for i in range(4):  # ABBA twice: the per-pair ratio spreads ±10 % on a quiet machine
+        a, b = (ours(i), theirs(i)) if i % 2 == 0 else reversed((theirs(i), ours(i)))
+        pairs.append({"harness": a, "vllm_bench_serve": b})
     tok_ratio = statistics.median(p["harness"][0] / p["vllm_bench_serve"][0] for p in pairs)
     tpot_ratio = statistics.median(p["harness"][1] / p["vllm_bench_serve"][1] for p in pairs)
     med = lambda who, k: statistics.median(p[who][k] for p in pairs)  # noqa: E731

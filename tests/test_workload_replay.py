@@ -13,7 +13,7 @@ import pytest
 
 from bench import metrics
 from bench.measure.endpoint.loadgen import LoadSpec, Request, ramp_gaps, run_load, schedule
-from conftest import ROOT, run_cli, write_config
+from conftest import ROOT, cli, run_cli, write_config
 from fake_openai import FakeOpenAI
 
 
@@ -244,7 +244,7 @@ workload:
 def test_prefix_workload_end_to_end_records_cache_counters_and_resets(tmp_path, server):
     before = server.resets
     server.prefix_metrics = True
-    p = run_cli("run", write_config(tmp_path / "c.yaml", ep_config(
+    p = cli("run", write_config(tmp_path / "c.yaml", ep_config(
         server.base_url, "{kind: prefix, num_prefixes: 2, prefix_tokens: 32, suffix_tokens: 16, output_tokens: 4}",
         "concurrency: [2]")), "--output-dir", tmp_path / "out", "--format", "json")
     assert p.returncode == 0, p.stderr[-2000:]
@@ -268,7 +268,7 @@ def test_hits_on_a_workload_without_shared_prefixes_mark_the_case(tmp_path):
         s.prefix_hits, s.prefix_metrics = 16, True
         text = ep_config(s.base_url, "random", "input_tokens: 16\n  output_tokens: 4\n  concurrency: [2]").replace(
             "  dataset: random\n", "")
-        p = run_cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out", "--format", "json")
+        p = cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out", "--format", "json")
     assert p.returncode == 0, p.stderr[-2000:]
     [c] = json.loads(p.stdout)["cases"]
     assert c["prefix_cache"]["hits"] == 12 * 16 and c["prefix_cache"]["hit_rate"] > 0
@@ -287,7 +287,7 @@ def test_trace_and_conversation_end_to_end_and_the_report_chart(tmp_path, server
     assert c["send_lag_s"]["n"] == 30 and c["send_lag_s"]["p50"] < 0.005
     conv = ep_config(server.base_url, "{kind: conversation, sessions: 2, turns: 3, user_tokens: 8, "
                      "assistant_tokens: 4, think_time_s: 0.02}", "concurrency: [2]")
-    p2 = run_cli("run", write_config(tmp_path / "v.yaml", conv), "--output-dir", tmp_path / "out", "--format", "json")
+    p2 = cli("run", write_config(tmp_path / "v.yaml", conv), "--output-dir", tmp_path / "out", "--format", "json")
     assert p2.returncode == 0, p2.stderr[-2000:]
     [v] = json.loads(p2.stdout)["cases"]
     assert [t["turn"] for t in v["turns"]] == [1, 2, 3] and all(t["ttft_s"]["n"] == 2 for t in v["turns"])
@@ -295,7 +295,7 @@ def test_trace_and_conversation_end_to_end_and_the_report_chart(tmp_path, server
     assert means[0] < means[1] < means[2]
     run_dir = Path(json.loads(p.stdout)["run_dir"])
     html = tmp_path / "r.html"
-    r = run_cli("report", run_dir, Path(json.loads(p2.stdout)["run_dir"]), "--html", html)
+    r = cli("report", run_dir, Path(json.loads(p2.stdout)["run_dir"]), "--html", html)
     assert r.returncode == 0, r.stderr[-2000:]
     page = html.read_text()
     assert 'id="chart-send-times"' in page and 'id="chart-dataset-lengths"' in page
@@ -305,7 +305,7 @@ def test_rate_ramp_end_to_end(tmp_path, server):
     text = ep_config(server.base_url, "random", "input_tokens: 8\n  output_tokens: 2\n"
                      "  request_rate_ramp: {from: 20, to: 100, over_s: 0.1}\n  arrival: constant").replace(
         "  dataset: random\n", "")
-    p = run_cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out", "--format", "json")
+    p = cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out", "--format", "json")
     assert p.returncode == 0, p.stderr[-2000:]
     [c] = json.loads(p.stdout)["cases"]
     assert c["case_id"] == "tiny-llama_cmax_rramp20-100_in8_out2" and c["requests"]["succeeded"] == 12

