@@ -160,34 +160,59 @@ def _pin_client():
         os.sched_setaffinity(0, CLIENT_CORE)
 
 
-@pytest.fixture
-def bench_serve_loop(tmp_path):
-    """vLLM's own client, ``vllm bench serve``, in one long-lived process (tests/vllm_bench_loop.py: importing vLLM
-    takes ~30 s a process), pinned like ours. Asked for before vllm_server, so that this import runs on the client
-    core while the server starts on the other one (nothing is timed until both are up)."""
-    log_path = tmp_path / "vllm-bench.log"
-    log = open(log_path, "w")
-    loop = subprocess.Popen([sys.executable, str(ROOT / "tests" / "vllm_bench_loop.py")], cwd=ROOT, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, preexec_fn=_pin_client,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        yield loop, log_path
-    finally:
-        loop.stdin.close()
+class ClientLoop:
+    """A client that runs many times in one long-lived process pinned to the client core: SCRIPT reads one JSON
+    list of arguments per line and answers '@@done <rc>' after the run's own output (tests/vllm_bench_loop.py:
+    importing vLLM takes ~30 s a process; tests/harness_loop.py: torch and transformers, 5-10 s)."""
+
+    def __init__(self, script: str, log_path: Path):
+        self.log_path, self._log = log_path, open(log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / script)], cwd=ROOT, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+                                     preexec_fn=_pin_client, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    def run(self, args: list[str]) -> str:
+        """One run; returns its stdout. Fails the test if the loop died or the run did not exit 0."""
+        self.proc.stdin.write(json.dumps([str(a) for a in args]) + "\n")
+        self.proc.stdin.flush()
+        out = []
+        while not (out and out[-1].startswith("@@done")):
+            line = self.proc.stdout.readline()
+            assert line, f"the client loop died: {self.log_path.read_text()[-3000:]}"
+            out.append(line)
+        assert out[-1].split()[1] == "0", "".join(out)[-2000:] + self.log_path.read_text()[-2000:]
+        return "".join(out[:-1])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
         try:
-            loop.wait(timeout=60)
+            self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            loop.kill()
-        log.close()
+            self.proc.kill()
+        self._log.close()
 
 
-def test_harness_agrees_with_vllm_bench_serve(tmp_path, bench_serve_loop, vllm_server):
+@pytest.fixture
+def client_loops(tmp_path):
+    """(the harness's client, vLLM's ``vllm bench serve``), each in its own long-lived process. Asked for before
+    vllm_server, so that their imports run on the client core while the server starts on the other one (nothing
+    is timed until all three are up)."""
+    loops = ClientLoop("harness_loop.py", tmp_path / "harness.log"), ClientLoop("vllm_bench_loop.py",
+                                                                                tmp_path / "vllm-bench.log")
+    try:
+        yield loops
+    finally:
+        for loop in loops:
+            loop.close()
+
+
+def test_harness_agrees_with_vllm_bench_serve(tmp_path, client_loops, vllm_server):
     """Same server, same prompt and output lengths, same concurrency: output tok/s and mean TPOT within 15 %.
 
     This shared machine drifts by ±20 % from one run to the next, so the two clients run in pairs, in
     ABBA order after a discarded warm-up run, and the median of the per-pair ratios is compared."""
     srv, model_path = vllm_server
-    loop, log_path = bench_serve_loop
+    harness, vllm_bench = client_loops
     n_prompts, conc, n_in, n_out = 64, 4, 32, 64
     cfg = write_config(tmp_path / "x.yaml", f"""
 name: xcheck
@@ -198,31 +223,19 @@ workload: {{input_tokens: {n_in}, output_tokens: {n_out}, concurrency: [{conc}],
 energy: {{source: none}}
 """)
 
-    def ours(i):
-        p = subprocess.run([sys.executable, str(ROOT / "run_bench.py"), "run", str(cfg), "--output-dir",
-                            str(tmp_path / f"ours{i}"), "--format", "json"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=300, preexec_fn=_pin_client)
-        assert p.returncode == 0, p.stderr[-3000:]
-        [c] = json.loads(p.stdout)["cases"]
+    def ours(i):  # the harness's client (run_bench.py run), in its loop
+        [c] = json.loads(harness.run(["run", cfg, "--output-dir", tmp_path / f"ours{i}", "--format", "json"]))["cases"]
         assert c["requests"]["succeeded"] == n_prompts and c["output_tokens"] == n_prompts * n_out
         return c["output_tok_s"], c["tpot_s"]["mean"] * 1000
 
-    # vLLM's client (bench_serve_loop): each run is one line of arguments in, '@@done <rc>' out
-    def theirs(i):
+    def theirs(i):  # vLLM's client (vllm bench serve), in its loop
         rdir = tmp_path / f"theirs{i}"
         args = ["--backend", "vllm", "--base-url", srv.base_url[: -len("/v1")], "--model", "xc", "--tokenizer",
                 str(model_path), "--dataset-name", "random", "--random-input-len", str(n_in), "--random-output-len",
                 str(n_out), "--num-prompts", str(n_prompts), "--max-concurrency", str(conc), "--ignore-eos",
                 "--temperature", "0", "--seed", str(i if isinstance(i, int) else 99), "--save-result",
                 "--result-dir", str(rdir), "--result-filename", "r.json"]
-        loop.stdin.write(json.dumps(args) + "\n")
-        loop.stdin.flush()
-        out = []
-        while not (out and out[-1].startswith("@@done")):
-            line = loop.stdout.readline()
-            assert line, "the vllm bench serve loop died: " + log_path.read_text()[-3000:]
-            out.append(line)
-        assert out[-1].split()[1] == "0", "".join(out)[-2000:] + log_path.read_text()[-2000:]
+        vllm_bench.run(args)
         r = json.loads((rdir / "r.json").read_text())
         assert r["completed"] == n_prompts and r["total_output_tokens"] == n_prompts * n_out
         return r["output_throughput"], r["mean_tpot_ms"]
