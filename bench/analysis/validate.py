@@ -18,20 +18,7 @@ def _pick(profiles: dict, chip: str, engine_key: str) -> PR.Profile:
 
 def loo_row(rows, row, extra=None) -> dict:
     """Leave ``row`` out, fit, project it."""
-    others = [r for r in rows if r.id != row.id]
-    profs = PR.build(others, extra)
-    t, why = PR.row_terms(row)
-    prof = _pick(profs, row.hardware, row.profile_key)
-    pub = row.per_accelerator_value()
-    out = {"id": row.id, "hardware": row.hardware, "engine": row.engine_class, "model": row.model,
-           "unit": row.unit, "published": pub, "profile": prof.name, "profile_rows": prof.n_rows}
-    if t is None:
-        return {**out, "projected": None, "range": None, "error": None, "inside": None, "note": why}
-    proj = PR.predict(t, prof.efficiency)
-    band = prof.band(proj)
-    return {**out, "projected": proj, "range": band, "error": proj / pub - 1,
-            "inside": band[0] <= pub <= band[1] if band else None,
-            "band_ratio": band[1] / band[0] if band else None, "note": None}
+    return project_row(PR.build([r for r in rows if r.id != row.id], extra), row)
 
 
 def ratio_pairs(rows, held_out: bool = False) -> list[tuple]:
