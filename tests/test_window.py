@@ -103,6 +103,8 @@ def test_window_invariants_on_random_schedules():
     st = hypothesis.strategies
 
     @hypothesis.settings(max_examples=150, deadline=None)
+    # found by Hypothesis: start times near the smallest floats, where adding t0 back to the relative start rounds
+    @hypothesis.example(reqs=[(1.2570561703048871e-307, 1.0, 1), (2.225073858507e-311, 1.0, 1)], cap=2)
     @hypothesis.given(st.lists(st.tuples(st.floats(0, 50), st.floats(0.01, 10), st.integers(1, 6)), min_size=1,
                                max_size=30), st.one_of(st.none(), st.integers(1, 8)))
     def check(reqs, cap):
@@ -118,7 +120,8 @@ def test_window_invariants_on_random_schedules():
         if block["steady_rule"] == "concurrency":
             t0 = min(s for s, _, _ in reqs)
             start = steady["start_s"] + t0
-            in_flight = sum(1 for s, d, _ in reqs if s <= start < s + d)
+            # (1 ns of slack: the window is relative to t0, and start_s + t0 need not give back the float it came from)
+            in_flight = sum(1 for s, d, _ in reqs if s - 1e-9 <= start < s + d)
             assert in_flight >= cap
 
     check()
