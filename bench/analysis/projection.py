@@ -18,6 +18,7 @@ Every projected number is labelled ``projected`` with the efficiencies it used.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, replace
 
 from bench.catalog import models as catalog
@@ -173,7 +174,7 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
                    note=f"does not fit: max batch {fit['max_batch']} on {w.accelerators} x {chip.id}")
         return out
     t, why = terms_for(m, chip, w.dtype, w.input_tokens, w.output_tokens, w.batch, w.accelerators,
-                                "tpot_ms", "decode", "project", w.compute_dtype, kv_dtype=w.kv_dtype)
+                       "tpot_ms", "decode", "project", w.compute_dtype, kv_dtype=w.kv_dtype)
     if t is None:
         raise InputError(why)
     ttft, tpot = step_times(t, eff)  # prefill of the whole batch at once; decode at the mean context
@@ -302,8 +303,6 @@ def expert_parallel(parallelism: str | None) -> bool:
     """True when a row's stated parallelism runs attention data-parallel with experts spread (EP): no tensor-parallel
     all-reduce over all its accelerators, but an all-to-all per MoE layer ('EP320', 'attention DP16 + MoE EP16',
     'TP8 EP8, attention DP'). Plain 'TP8' or 'TP8 EP' (TensorRT-LLM: TP attention) keep the TP all-reduce."""
-    import re
-
     if not parallelism or not re.search(r"\bEP\d+", parallelism):
         return False
     return bool(re.search(r"\bDP\b|\bDP\d+|attention DP", parallelism)) or not re.search(r"\bTP\d+", parallelism)
@@ -314,8 +313,6 @@ def attention_replicas(parallelism: str | None, k: int) -> int:
     parallel, so every DP rank holds, and reads, all of attention, the shared experts and the LM head. The DP degree
     is the stated one ('attention DP16 + MoE EP32': 16; '--dp-size 4' inside a TP16 group: 4, attention TP4), else
     the EP degree ('decode EP320': 320 ranks, one per die), else ``k``. 1 for rows that are not expert parallel."""
-    import re
-
     if not expert_parallel(parallelism):
         return 1
     for pat in (r"\bDP(\d+)", r"--dp(?:-size)?[ =](\d+)", r"\bEP(\d+)"):
@@ -329,8 +326,6 @@ def collective_ranks(parallelism: str | None, k: int) -> int:
     """Ranks of a row's collectives: the stated EP degree for expert-parallel rows ('EP32'), else the stated TP
     degree ('TP16 over dies = 8 packages': 16), else ``k``. They differ from ``k`` where a package holds two dies,
     each its own rank (910C)."""
-    import re
-
     hit = re.search(r"\bEP(\d+)" if expert_parallel(parallelism) else r"\bTP(\d+)", parallelism or "")
     return max(1, int(hit.group(1))) if hit else max(1, k)
 
@@ -340,7 +335,6 @@ def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0, ranks: in
     state goes to its top-k experts and back (dispatch + combine) on every MoE layer; a rank sends its share of the
     tokens, (R-1)/R of it to other ranks, over its share of the catalog's interconnect bandwidth (the latency is
     ``_ep_hops``)."""
-
     r = ranks or k
     if r <= 1 or m.moe is None or not chip.interconnect_gbs:
         return 0.0
@@ -350,7 +344,6 @@ def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0, ranks: in
 
 def _ep_hops(m, k: int) -> int:
     """Latency hops of an expert-parallel step: dispatch and combine per MoE layer, ceil(log2 K) hops each."""
-
     return 0 if k <= 1 or m.moe is None else catalog._moe_layer_count(m) * 2 * math.ceil(math.log2(k))
 
 
@@ -368,7 +361,7 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
 
     w = Shape(n_in, n_out, 1, k, dtype, kv_dtype, compute_dtype)
     try:
-        peak = check_dtype(chip, w.compute_dtype or w.dtype) * 1e12 * w.accelerators
+        chip_peak = check_dtype(chip, w.compute_dtype or w.dtype) * 1e12  # FLOP/s of one accelerator
         probe = memory_fit(m, chip, w)
     except BenchError as exc:
         return None, str(exc)
@@ -380,9 +373,8 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     # PD-disaggregated: prefill runs on its own pool (kp chips), decode on the rest (kd); else both on all k
     kd = decode_accelerators if decode_accelerators and decode_accelerators < k else k
     kp = k - kd if kd < k else k
-    bw = chip.bandwidth_tbs * 1e12 * kd
-    p_peak, p_bw = peak / k * kp, chip.bandwidth_tbs * 1e12 * kp
-    peak = peak / k * kd
+    peak, bw = chip_peak * kd, chip.bandwidth_tbs * 1e12 * kd
+    p_peak, p_bw = chip_peak * kp, chip.bandwidth_tbs * 1e12 * kp
     kv_tok = catalog.kv_bytes_per_token(m, kv_dtype_for(w))
     p_flops = b * catalog.prefill_flops(m, n_in)
     p_bytes = probe["weights_bytes"] + b * n_in * kv_tok
@@ -413,6 +405,6 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
                  pd_split=kd < k, **sp), None
 
 
-
 __all__ = ["Efficiency", "Shape", "project", "max_load", "memory_fit", "require_fit",
-           "calibrate", "with_overrides"]
+           "calibrate", "with_overrides", "Terms", "terms_for", "step_times", "predict", "expert_parallel",
+           "attention_replicas", "collective_ranks"]
