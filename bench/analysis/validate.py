@@ -72,13 +72,18 @@ def summarise(results: list[dict], by: str = "hardware") -> list[dict]:
 def loo_local(rows, extra, i) -> dict:
     """Leave local point ``i`` out (the published rows and the other local points stay in), project it."""
     t, v, chip = extra[i]
-    profs = PR.build(rows, extra[:i] + extra[i + 1:])
-    prof = PR.resolve(profs, chip)
+    prof = PR.resolve(PR.build(rows, extra[:i] + extra[i + 1:]), chip)
+    return {"id": t.row_id, "hardware": chip, "engine": "local", "model": None, "unit": t.unit, "published": v,
+            "profile": prof.name, "profile_rows": prof.n_rows, **_score(prof, t, v), "note": "local run"}
+
+
+def _score(prof: PR.Profile, t, published: float) -> dict:
+    """``t`` projected with ``prof``: the value, its band, the error against ``published``, whether the band holds it."""
     proj = PR.predict(t, prof.efficiency)
     band = prof.band(proj)
-    return {"id": t.row_id, "hardware": chip, "engine": "local", "model": None, "unit": t.unit, "published": v,
-            "profile": prof.name, "profile_rows": prof.n_rows, "projected": proj, "range": band,
-            "error": proj / v - 1, "inside": band[0] <= v <= band[1], "band_ratio": band[1] / band[0], "note": "local run"}
+    return {"projected": proj, "range": band, "error": proj / published - 1,
+            "inside": band[0] <= published <= band[1] if band else None,
+            "band_ratio": band[1] / band[0] if band else None}
 
 
 def project_row(profs: dict, row) -> dict:
@@ -90,11 +95,7 @@ def project_row(profs: dict, row) -> dict:
            "unit": row.unit, "published": pub, "profile": prof.name, "profile_rows": prof.n_rows}
     if t is None:
         return {**out, "projected": None, "range": None, "error": None, "inside": None, "note": why}
-    proj = PR.predict(t, prof.efficiency)
-    band = prof.band(proj)
-    return {**out, "projected": proj, "range": band, "error": proj / pub - 1,
-            "inside": band[0] <= pub <= band[1] if band else None,
-            "band_ratio": band[1] / band[0] if band else None, "note": None}
+    return {**out, **_score(prof, t, pub), "note": None}
 
 
 def held_out(rows, hardware: str | None = None) -> dict:
