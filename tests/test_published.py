@@ -84,6 +84,16 @@ def test_bad_rows_are_refused_with_one_line(edit, msg):
     assert msg in line and line.startswith("t.yaml: ") and "\n" not in line
 
 
+@pytest.mark.parametrize("text,msg", [
+    ("", "t.yaml: file: "), ("rows: 5", "t.yaml: rows: "), ("rows:\n  - {id: x", "t.yaml:2:11: YAML syntax error"),
+    (GOOD.replace("    unit:", "    ds: D\n    unit:"), "key 'ds' is given twice"),
+])
+def test_empty_truncated_or_doubled_files_are_one_line(text, msg):
+    with pytest.raises(ConfigError) as e:
+        published.parse(text, "t.yaml")
+    assert msg in str(e.value) and "\n" not in str(e.value)
+
+
 def test_duplicate_ids_are_refused():
     body = GOOD.split("rows:\n", 1)[1]
     with pytest.raises(ConfigError, match="'r1' appears twice"):

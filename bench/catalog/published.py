@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench.catalog.base import Frozen
@@ -153,13 +152,14 @@ class _File(BaseModel):
 
 def parse(text: str, where: str) -> list[Row]:
     """Rows from YAML text; the first bad row raises a ConfigError naming the file, the row and the field."""
+    from bench.config.load import parse_yaml  # one-line YAML errors and duplicate keys, as for every other file
+
     try:
-        doc = _File.model_validate(yaml.safe_load(text))
+        doc = _File.model_validate(parse_yaml(text, where))
     except ValidationError as exc:
         e = exc.errors()[0]
-        raise ConfigError(f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: YAML syntax error: {exc}") from None
+        field = ".".join(map(str, e["loc"])) or "file"
+        raise ConfigError(f"{where}: {field}: {e['msg']}; the file is a mapping with a 'rows:' list") from None
     out, seen = [], set()
     for i, raw in enumerate(doc.rows):
         label = f"rows[{i}] ({raw.get('id', 'no id')})"
