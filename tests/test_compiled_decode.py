@@ -20,6 +20,7 @@ from bench.catalog import models as catalog
 from bench.catalog.models import TINY
 from bench.config.schema import ModelSpec, TransformersBackend
 from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.measure.backends.static_decode import GQA_DECODE_ATTENTION, gqa_decode_attention
 from bench.measure.workload import CaseWorkload
 from conftest import run_cli, write_config
 
@@ -98,6 +99,7 @@ def test_compiled_is_token_identical_to_eager_and_reuses_its_graphs(arch):
     block = measured.blocks["compile"]
     assert block["mode"] == "compiled" and block["torch_compile_mode"] == "default"
     assert block["compile_s"] > 0 and block["graphs_reused"] is False and block["fallback_note"] is None
+    assert block["attention"] == GQA_DECODE_ATTENTION  # tiny llama: 4 query heads over 2 KV heads
     assert b.last_tokens == _eager_tokens(arch, batch, 10)
     assert len(measured.records) == 2 and all(len(r.token_times_s) == 10 for r in measured.records)
     # a second case at the same shape (other prompts) compiles nothing: no compile_s, graphs reused
@@ -181,3 +183,61 @@ def test_roofline_limits_by_hand():
 def test_roofline_block_is_none_without_latencies():
     m = catalog.models()["Llama-3.1-8B"]
     assert roofline.roofline_block(m, hardware.get_chip("h100-sxm"), {"workload": {}}) is None
+
+
+# ---------------------------------------------------------------------------- GQA decode attention
+class _Layer:
+    num_key_value_groups = 4
+    is_causal = True
+    training = False
+
+
+def _qkv(q_len: int, seed: int = 0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(3, 8, q_len, 16, generator=g)  # 8 query heads over 2 KV heads
+    k, v = torch.randn(3, 2, 10, 16, generator=g), torch.randn(3, 2, 10, 16, generator=g)
+    return q, k, v
+
+
+def test_gqa_decode_attention_equals_repeated_kv_heads():
+    """The folded one-token step gives what transformers' sdpa (KV heads repeated) gives, with a boolean
+    mask (unwritten slots, a padded prefix), an additive float mask and a scale."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    q, k, v = _qkv(1)
+    mask = torch.ones(3, 1, 1, 10, dtype=torch.bool)
+    mask[:, :, :, 7:] = False
+    mask[1, :, :, :3] = False
+    additive = torch.zeros(3, 1, 1, 10).masked_fill(~mask, float("-inf"))
+    for m in (mask, additive, None):
+        got, _ = gqa_decode_attention(_Layer(), q, k, v, m, scaling=0.3)
+        want, _ = sdpa_attention_forward(_Layer(), q, k, v, m, scaling=0.3)
+        assert got.shape == want.shape == (3, 1, 8, 16)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    # head h reads KV head h // 4: perturbing KV head 1 leaves query heads 0-3 unchanged
+    k2 = k.clone()
+    k2[:, 1] += 1.0
+    a, _ = gqa_decode_attention(_Layer(), q, k, v, mask)
+    b, _ = gqa_decode_attention(_Layer(), q, k2, v, mask)
+    assert torch.equal(a[:, :, :4], b[:, :, :4]) and not torch.equal(a[:, :, 4:], b[:, :, 4:])
+
+
+def test_gqa_decode_attention_folds_only_one_token_grouped_steps(monkeypatch):
+    """Prefill (several query tokens) and a layer without grouping go through transformers' sdpa."""
+    import transformers.integrations.sdpa_attention as sdpa
+
+    calls = []
+    monkeypatch.setattr(sdpa, "sdpa_attention_forward", lambda *a, **k: calls.append(a[1].shape) or ("sdpa", None))
+    q, k, v = _qkv(1)
+    assert not isinstance(gqa_decode_attention(_Layer(), q, k, v, None)[0], str) and calls == []
+    q3, _, _ = _qkv(3)
+    assert gqa_decode_attention(_Layer(), q3, k, v, None)[0] == "sdpa"
+
+    class Plain(_Layer):
+        num_key_value_groups = 1
+
+    assert gqa_decode_attention(Plain(), q[:, :2], k, v, None)[0] == "sdpa"
+    assert len(calls) == 2

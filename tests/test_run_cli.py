@@ -48,7 +48,7 @@ def test_smoke_json_document_and_every_case(smoke_run):
         assert m["torch_peak_allocated_bytes"] is None  # CPU: torch has no allocator peak
         # the CPU default is the eager loop; compile=auto resolved on the machine
         assert c["compile"] == {"requested": "auto", "mode": "none", "torch_compile_mode": None, "compile_s": None,
-                                "graphs_reused": None, "fallback_note": None}
+                                "graphs_reused": None, "attention": None, "fallback_note": None}
         r = c["roofline"]  # the physical limit next to the measurement (CPU peaks: estimates, said so)
         assert r["hardware"] == "cpu" and r["tpot_limit_s"] > 0 and r["prefill_limit_s"] > 0 and "ESTIMATES" in r["note"]
         assert r["tpot_pct_of_limit"] == pytest.approx(100 * r["tpot_limit_s"] / c["tpot_s"]["p50"])

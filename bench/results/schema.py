@@ -123,9 +123,10 @@ Memory = block("Memory", "Memory of the case, bytes.", "unit rss_peak_delta_byte
 Efficiency = block("Efficiency", "MBU and MFU against the case's own hardware's catalog peaks.",
                    "hardware mbu mfu prefill_mfu provenance note", hardware=str, provenance=str, note=str)
 Compile = block("Compile", "Which decode loop ran (kind: transformers: none | static | compiled), the seconds its "
-                "untimed compile warm-up took, and why it fell back to eager, if it did.",
-                "requested mode torch_compile_mode compile_s graphs_reused fallback_note", requested=str, mode=str,
-                torch_compile_mode=str, graphs_reused=bool, fallback_note=str)
+                "untimed compile warm-up took, the attention implementation the static loop ran (None: the eager "
+                "loop's own), and why it fell back to eager, if it did.",
+                "requested mode torch_compile_mode compile_s graphs_reused attention fallback_note", requested=str,
+                mode=str, torch_compile_mode=str, graphs_reused=bool, attention=str, fallback_note=str)
 Roofline = block("Roofline", "The physical limit of the case on its hardware (100 % of catalog peaks) and the "
                  "share of it reached (analysis/roofline.py).",
                  "hardware tpot_limit_s tpot_bound tpot_pct_of_limit prefill_limit_s prefill_bound "

@@ -149,7 +149,7 @@ class DecodeLoopBackend(OfflineBackend):
         """Compile (static/compiled) before the workload's warm-up batches; never timed as a measurement."""
         if workload.dataset is not None:  # per-request lengths: ragged batches run the eager loop
             self._compile_block = {"requested": self.cfg.compile, "mode": "none", "torch_compile_mode": None,
-                                   "compile_s": None, "graphs_reused": None,
+                                   "compile_s": None, "graphs_reused": None, "attention": None,
                                    "fallback_note": "dataset workloads (ragged batches) run eagerly"
                                    if self.compile != "none" else self._fallback_note}
         else:
@@ -159,12 +159,13 @@ class DecodeLoopBackend(OfflineBackend):
     def _compile_for(self, case, prompt_sets) -> dict:
         """The ``compile`` block of a case; the first batch at a new shape compiles (timed as compile_s)."""
         block = {"requested": self.cfg.compile, "mode": self.compile, "torch_compile_mode": None,
-                 "compile_s": None, "graphs_reused": None, "fallback_note": self._fallback_note}
+                 "compile_s": None, "graphs_reused": None, "attention": None, "fallback_note": self._fallback_note}
         if self._decoder is None or not prompt_sets:
             if self._fallback_note:
                 block["mode"] = "none"
             return block
         dec = self._decoder
+        block["attention"] = dec.attention
         block["torch_compile_mode"] = (self.compile_mode or "default") if dec.compiled else None
         shape = (case.batch_size, case.input_tokens, case.input_tokens + case.output_tokens)
         if shape in dec.shapes:
@@ -184,7 +185,8 @@ class DecodeLoopBackend(OfflineBackend):
             log.warning("%s: %s", case.case_id, self._fallback_note)
             dec.forget()
             self._decoder = None
-            return {**block, "mode": "none", "torch_compile_mode": None, "fallback_note": self._fallback_note}
+            return {**block, "mode": "none", "torch_compile_mode": None, "attention": None,
+                    "fallback_note": self._fallback_note}
         block["compile_s"] = time.perf_counter() - t0
         block["graphs_reused"] = False
         return block
