@@ -1,5 +1,7 @@
 """Efficiency profiles: the fast row projection equals the roofline, fits recover known efficiencies, bands hold
 the point estimate, and the profile a chip gets (its own fit, an engine's, or the pooled fit with a wider band)."""
+from dataclasses import replace
+
 import pytest
 
 from bench.analysis import profiles as PR
@@ -266,6 +268,30 @@ def test_collective_ranks_are_read_from_the_stated_parallelism():
     assert P.collective_ranks("TP8", 8) == 8 and P.collective_ranks("1 GPU", 1) == 1
     assert P.collective_ranks("attention DP16 + MoE EP32 (--tp-size 32 --dp-size 16)", 16) == 32
     assert P.collective_ranks(None, 4) == 4
+
+
+def test_pipeline_stages_are_read_from_the_stated_parallelism():
+    assert P.pipeline_stages("16 x H20 (96GB), TP8 PP2", 16) == 2
+    assert P.pipeline_stages("--tp 4 --pp-size 4", 16) == 4 and P.pipeline_stages("--pipeline-parallel-size 2", 8) == 2
+    assert P.pipeline_stages("TP8", 8) == 1 and P.pipeline_stages(None, 8) == 1
+    assert P.pipeline_stages("PP8", 4) == 4  # never more stages than accelerators
+
+
+def test_pipeline_parallel_row_by_hand():
+    # Llama-3.1-8B on 4 x H100 as TP2 PP2: a step passes both stages in turn, each stage's 2 chips holding half
+    # the layers, so the step's memory and compute time are those of 2 chips for the whole model (twice a TP4
+    # row's), its all-reduces run over 2 ranks on 2 chips, and one extra hop carries the activations across
+    tp4 = PR.terms_for(LLAMA8, H100, "bf16", 1000, 500, 8, 4, "tpot_ms", "decode", "tp4", parallelism="TP4")[0]
+    pp = PR.terms_for(LLAMA8, H100, "bf16", 1000, 500, 8, 4, "tpot_ms", "decode", "pp", parallelism="TP2 PP2")[0]
+    tp2 = PR.terms_for(LLAMA8, H100, "bf16", 1000, 500, 8, 2, "tpot_ms", "decode", "tp2", parallelism="TP2")[0]
+    assert pp.d_mem == pytest.approx(2 * tp4.d_mem, rel=1e-12) and pp.d_mem == pytest.approx(tp2.d_mem, rel=1e-12)
+    assert pp.d_cmp == pytest.approx(tp2.d_cmp, rel=1e-12) and pp.p_cmp == pytest.approx(tp2.p_cmp, rel=1e-12)
+    assert pp.d_comm == pytest.approx(tp2.d_comm, rel=1e-12) and pp.hops == tp2.hops + 1
+    # the same step time as the TP2 pair, but over 4 chips: half the tokens/s per chip
+    eff = P.Efficiency(mbu=0.6, mfu=0.5, collective_hop_s=0.0)
+    t_pp = replace(pp, unit="output_tok_s_per_accelerator")
+    t_tp2 = replace(tp2, unit="output_tok_s_per_accelerator")
+    assert PR.predict(t_pp, eff) == pytest.approx(PR.predict(t_tp2, eff) / 2, rel=1e-9)
 
 
 def test_collectives_over_dies_by_hand():

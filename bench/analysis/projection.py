@@ -322,6 +322,19 @@ def attention_replicas(parallelism: str | None, k: int) -> int:
     return max(1, k)
 
 
+def pipeline_stages(parallelism: str | None, k: int) -> int:
+    """Pipeline-parallel stages of a row ('TP8 PP2', '--pp-size 2', '--pp 2'; 1 when none is stated), at most
+    ``k``. A step passes the stages one after another, each stage's k/PP accelerators holding 1/PP of the
+    layers: the step takes what one group of k/PP accelerators would take for the whole model, plus a hop
+    between stages. The latency view: no micro-batches overlap across stages (an engine that interleaves
+    them fills the pipeline at large batch, up to PP x the throughput)."""
+    for pat in (r"\bPP ?(\d+)", r"--pp(?:-size)?[ =](\d+)", r"--pipeline-parallel-size[ =](\d+)"):
+        hit = re.search(pat, parallelism or "")
+        if hit:
+            return max(1, min(int(hit.group(1)), k))
+    return 1
+
+
 def collective_ranks(parallelism: str | None, k: int) -> int:
     """Ranks of a row's collectives: the stated EP degree for expert-parallel rows ('EP32'), else the stated TP
     degree ('TP16 over dies = 8 packages': 16), else ``k``. They differ from ``k`` where a package holds two dies,
@@ -373,8 +386,10 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     # PD-disaggregated: prefill runs on its own pool (kp chips), decode on the rest (kd); else both on all k
     kd = decode_accelerators if decode_accelerators and decode_accelerators < k else k
     kp = k - kd if kd < k else k
-    peak, bw = chip_peak * kd, chip.bandwidth_tbs * 1e12 * kd
-    p_peak, p_bw = chip_peak * kp, chip.bandwidth_tbs * 1e12 * kp
+    # pipeline stages run one after another: the work of a step on one stage's accelerators (k/PP)
+    pp = pipeline_stages(parallelism, min(kd, kp))
+    peak, bw = chip_peak * kd / pp, chip.bandwidth_tbs * 1e12 * kd / pp
+    p_peak, p_bw = chip_peak * kp / pp, chip.bandwidth_tbs * 1e12 * kp / pp
     kv_tok = catalog.kv_bytes_per_token(m, kv_dtype_for(w))
     p_flops = b * catalog.prefill_flops(m, n_in)
     p_bytes = probe["weights_bytes"] + b * n_in * kv_tok
@@ -390,12 +405,14 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
         r = collective_ranks(parallelism, kd)  # the stated ranks are the decode pool's in a PD split
         pr = r if kp == kd == k else None
         if expert_parallel(parallelism):
-            p_comm, d_comm = _ep_comm_s(m, chip, b * n_in, kp, ranks=pr), _ep_comm_s(m, chip, b, kd, ranks=r)
+            p_comm = _ep_comm_s(m, chip, b * n_in, kp // pp, ranks=pr)
+            d_comm = _ep_comm_s(m, chip, b, kd // pp, ranks=r)
             hops = _ep_hops(m, r)
         else:
-            p_comm = _tp_comm_s(m, chip, b * n_in, kp, ranks=pr)
-            d_comm = _tp_comm_s(m, chip, b, kd, ranks=r)
+            p_comm = _tp_comm_s(m, chip, b * n_in, kp // pp, ranks=pr)
+            d_comm = _tp_comm_s(m, chip, b, kd // pp, ranks=r)
             hops = tp_hops(m, r)
+        hops += pp - 1  # the activations pass from stage to stage
     except BenchError as exc:
         return None, str(exc)
     sp = {} if spec is None or spec.acceptance_length is None else {
@@ -407,4 +424,4 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
 
 __all__ = ["Efficiency", "Shape", "project", "max_load", "memory_fit", "require_fit",
            "calibrate", "with_overrides", "Terms", "terms_for", "step_times", "predict", "expert_parallel",
-           "attention_replicas", "collective_ranks"]
+           "attention_replicas", "collective_ranks", "pipeline_stages"]
