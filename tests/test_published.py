@@ -75,6 +75,8 @@ def test_acceptance_above_draft_tokens_is_refused():
     (("batch: 120", "batch: 0"), "rows[0] (r1): batch"),
     (("accelerators: 4\n", "accelerators: 4\n    decode_accelerators: 4\n"), "decode_accelerators 4 must be fewer"),
     (("accelerators: 4\n", "accelerators: 4\n    decode_accelerators: 0\n"), "rows[0] (r1): decode_accelerators"),
+    (("dtype: int8\n", "dtype: int8\n    kv_dtype: fp4\n"), "rows[0] (r1): kv_dtype"),
+    (("dtype: int8\n", "dtype: int8\n    kv_dtype: .nan\n"), "rows[0] (r1): kv_dtype"),
 ])
 def test_bad_rows_are_refused_with_one_line(edit, msg):
     text = GOOD.replace(*edit)
@@ -92,6 +94,22 @@ def test_empty_truncated_or_doubled_files_are_one_line(text, msg):
     with pytest.raises(ConfigError) as e:
         published.parse(text, "t.yaml")
     assert msg in str(e.value) and "\n" not in str(e.value)
+
+
+def test_kv_cache_dtype_is_the_stated_one_else_the_engines_default():
+    fp8 = GOOD.replace("dtype: int8", "dtype: fp8").replace("hardware: 910b", "hardware: h20")
+    (sg,) = published.parse(fp8, "t.yaml")
+    (trt,) = published.parse(fp8.replace("engine: sglang", "engine: trtllm"), "t.yaml")
+    (stated,) = published.parse(fp8.replace("dtype: fp8\n", "dtype: fp8\n    kv_dtype: fp8\n"), "t.yaml")
+    (int8,) = published.parse(GOOD, "t.yaml")
+    # SGLang/vLLM keep the cache in 16 bits with FP8 weights (--kv-cache-dtype auto); TensorRT-LLM follows the weights
+    assert (sg.kv_cache_dtype, trt.kv_cache_dtype, stated.kv_cache_dtype, int8.kv_cache_dtype) == \
+        ("bf16", "fp8", "fp8", "bf16")
+    # and the projection reads it: a 16-bit cache is twice the KV bytes of an FP8 one
+    from bench.analysis.profiles import row_terms
+
+    t16, t8 = row_terms(sg)[0], row_terms(stated)[0]
+    assert t16.d_kv == pytest.approx(2 * t8.d_kv, rel=1e-12) and t16.d_kv > 0
 
 
 def test_duplicate_ids_are_refused():

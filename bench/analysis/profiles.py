@@ -64,7 +64,7 @@ def row_terms(row) -> tuple[Terms | None, str | None]:
 
     return terms_for(models.get_model(row.model), hardware.get_chip(row.hardware), row.dtype, row.input_tokens,
                      row.output_tokens, row.batch, row.accelerators, row.unit, row.phase, row.id, row.compute_dtype,
-                     row.parallelism, row.spec, row.decode_accelerators)
+                     row.parallelism, row.spec, row.decode_accelerators, kv_dtype=row.kv_cache_dtype)
 
 
 def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str]]:
