@@ -141,6 +141,23 @@ def test_cli_project_json_contract():
     assert rows[1]["tpot_s"] < rows[2]["tpot_s"]
 
 
+def test_cli_project_parallelism():
+    # Llama-3.1-70B on 8 H100s as TP4 PP2: each step runs on one stage group of 4 in turn, so TPOT is a TP4
+    # replica's (plus one hop between the stages) and the tokens are shared by 8 chips: half the tok/s per chip
+    base = ("project", "--model", "Llama-3.1-70B", "--hardware", "h100-sxm", "--input-tokens", "1000", "--output-tokens",
+            "1000", "--batch", "16", "--dtype", "bf16", "--mbu", "0.6", "--mfu", "0.5", "--format", "json")
+    (tp4,) = json.loads(cli(*base, "--accelerators", "4").stdout)
+    (pp,) = json.loads(cli(*base, "--accelerators", "8", "--parallelism", "TP4 PP2").stdout)
+    hop = pp["efficiency"]["collective_hop_s"]
+    assert (tp4["parallelism"], pp["parallelism"]) == ("TP4", "TP4 PP2")
+    assert pp["tpot_s"] == pytest.approx(tp4["tpot_s"] + hop, rel=1e-9)
+    assert pp["output_tok_s_per_accelerator"] == pytest.approx(tp4["output_tok_s_per_accelerator"] / 2, rel=1e-3)
+    for bad, msg in (("PP3", "3 pipeline stages do not split 8"), ("TP0", "degree 0 is out of range"),
+                     ("EP8", "expert parallelism needs a MoE model")):
+        p = cli(*base, "--accelerators", "8", "--parallelism", bad)
+        assert p.returncode == 2 and msg in p.stderr and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
 def test_cli_project_calibrate():
     # --calibrate adds the run's cases to its own chip's fit (an H200 run: the h200 profile gains 6 points)
     args = ("project", "--model", "Qwen2.5-7B", "--hardware", "h200,h20", "--input-tokens", "512", "--output-tokens",

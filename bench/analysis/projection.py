@@ -77,6 +77,7 @@ class Shape:
     dtype: str = "bf16"
     kv_dtype: str | None = None  # default: fp8 KV with fp8 weights, else 16-bit (fp32 with fp32)
     compute_dtype: str | None = None  # peak used for FLOPs when it differs from the weights' dtype (w8a16 ...)
+    parallelism: str | None = None  # how the accelerators work together, read as a published row's ('TP4 PP2')
 
 
 def kv_dtype_for(w: Shape) -> str:
@@ -166,7 +167,8 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
     fit = memory_fit(m, chip, w)
     out = {"hardware": chip.id, "model": m.id, "dtype": w.dtype, "kv_dtype": kv_dtype_for(w),
            "input_tokens": w.input_tokens, "output_tokens": w.output_tokens, "batch": w.batch,
-           "accelerators": w.accelerators, "provenance": "projected", "efficiency": asdict(eff),
+           "accelerators": w.accelerators, "parallelism": w.parallelism or f"TP{w.accelerators}",
+           "provenance": "projected", "efficiency": asdict(eff),
            "sw_efficiency": sw_efficiency, **fit}
     if not fit["fits"]:
         out.update(ttft_s=None, tpot_s=None, output_tok_s_per_accelerator=None, total_tok_s_per_accelerator=None,
@@ -174,7 +176,7 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
                    note=f"does not fit: max batch {fit['max_batch']} on {w.accelerators} x {chip.id}")
         return out
     t, why = terms_for(m, chip, w.dtype, w.input_tokens, w.output_tokens, w.batch, w.accelerators,
-                       "tpot_ms", "decode", "project", w.compute_dtype, kv_dtype=w.kv_dtype)
+                       "tpot_ms", "decode", "project", w.compute_dtype, w.parallelism, kv_dtype=w.kv_dtype)
     if t is None:
         raise InputError(why)
     ttft, tpot = step_times(t, eff)  # prefill of the whole batch at once; decode at the mean context

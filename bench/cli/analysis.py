@@ -179,7 +179,10 @@ def add_project(sub) -> None:
     g.add_argument("--concurrency", type=int, help="requests in flight (treated as the decode batch)")
     p.add_argument("--dtype", required=True, help="fp32, bf16, fp16, fp8 or int8")
     p.add_argument("--kv-dtype", help="KV-cache dtype (default: fp8 with fp8 weights, else bf16)")
-    p.add_argument("--accelerators", type=int, default=1, help="tensor-parallel accelerators per replica")
+    p.add_argument("--accelerators", type=int, default=1, help="accelerators per replica (tensor parallel unless "
+                   "--parallelism says otherwise)")
+    p.add_argument("--parallelism", help="how the replica's accelerators work, read as a published row's: 'TP8', "
+                   "'TP4 PP2' (pipeline stages in turn), 'attention DP8 + EP8' (expert parallel, DP attention)")
     p.add_argument("--calibrate", metavar="RUN_DIR", help="add a measured run to its chip's efficiency profile")
     p.add_argument("--profile", metavar="CHIP=NAME", help="efficiency profile per chip, e.g. h20=sglang,910b=all "
                    "(default: the chip's fit over all its published rows; 'defaults' = datasheet MBU/MFU)")
@@ -235,7 +238,12 @@ def cmd_project(args) -> int:
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
     names = checks.profile_names(args.profile)
     batch = args.batch or args.concurrency
-    w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype)
+    checks.parallelism(args.parallelism, args.accelerators)
+    if m.moe is None and projection.expert_parallel(args.parallelism):
+        raise InputError(f"--parallelism '{args.parallelism}': expert parallelism needs a MoE model; "
+                         f"'{m.id}' is dense (use TP/PP)")
+    w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype,
+                         parallelism=args.parallelism)
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
     out = []
     for chip in chips:
@@ -260,7 +268,8 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
     from bench.present import with_range
 
     t = Table(title=f"PROJECTED {m.id} {args.dtype}, {args.input_tokens} in / {args.output_tokens} out, batch {batch}, "
-              f"{args.accelerators} accelerator(s) per replica (band: the profile's 80 % range)", title_justify="left")
+              f"{args.accelerators} accelerator(s) per replica ({args.parallelism or f'TP{args.accelerators}'}; band: "
+              "the profile's 80 % range)", title_justify="left")
     for col in ("hardware", "profile", "fits", "max batch", "TTFT ms", "TPOT ms", "tok/s/user", "out tok/s/acc",
                 "total tok/s/acc", "bound"):
         t.add_column(col, justify="left" if col in ("hardware", "bound", "profile") else "right")

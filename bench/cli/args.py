@@ -117,6 +117,23 @@ def whole(name: str, value: float | None, minimum: int = 1, maximum: float = lim
         raise InputError(f"{name} must be a whole number from {minimum} to {maximum:g}; found {value:g}")
 
 
+def parallelism(text: str | None, accelerators: int) -> None:
+    """``--parallelism 'TP4 PP2'``: read as a published row's parallelism is (TP, PP, EP, DP degrees); every
+    stated degree is a whole number from 1 up, and the pipeline stages must split the replica evenly."""
+    if text is None:
+        return
+    if len(text) > 200 or not text.isprintable():
+        raise InputError("--parallelism: at most 200 printable characters, e.g. 'TP4 PP2' or 'attention DP8 + EP8'")
+    for deg in re.findall(r"\b(?:TP|PP|EP|DP)\s?(\d+)", text):
+        if not 1 <= int(deg) <= limits.MAX_ACCELERATORS:
+            raise InputError(f"--parallelism '{text}': degree {deg} is out of range (1 to {limits.MAX_ACCELERATORS:g})")
+    pp = re.search(r"\bPP ?(\d+)|--pp(?:-size)?[ =](\d+)|--pipeline-parallel-size[ =](\d+)", text)
+    stages = int(next(g for g in pp.groups() if g)) if pp else 1
+    if accelerators % stages:
+        raise InputError(f"--parallelism '{text}': {stages} pipeline stages do not split {accelerators} accelerators "
+                         "evenly; give --accelerators a multiple of the PP degree")
+
+
 def fits_context(model, n_in: int, n_out: int) -> None:
     """--input-tokens + --output-tokens must fit the catalog model's context."""
     if n_in + n_out > model.context_length:
