@@ -153,7 +153,7 @@ def test_cli_project_parallelism():
     assert pp["tpot_s"] == pytest.approx(tp4["tpot_s"] + hop, rel=1e-9)
     assert pp["output_tok_s_per_accelerator"] == pytest.approx(tp4["output_tok_s_per_accelerator"] / 2, rel=1e-3)
     for bad, msg in (("PP3", "3 pipeline stages do not split 8"), ("TP0", "degree 0 is out of range"),
-                     ("EP8", "expert parallelism needs a MoE model")):
+                     ("EP8", "expert parallelism needs a MoE model"), ("--pp-size 0", "0 pipeline stages is out of range")):
         p = cli(*base, "--accelerators", "8", "--parallelism", bad)
         assert p.returncode == 2 and msg in p.stderr and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
 

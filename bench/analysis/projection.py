@@ -324,17 +324,22 @@ def attention_replicas(parallelism: str | None, k: int) -> int:
     return max(1, k)
 
 
-def pipeline_stages(parallelism: str | None, k: int) -> int:
-    """Pipeline-parallel stages of a row ('TP8 PP2', '--pp-size 2', '--pp 2'; 1 when none is stated), at most
-    ``k``. A step passes the stages one after another, each stage's k/PP accelerators holding 1/PP of the
-    layers: the step takes what one group of k/PP accelerators would take for the whole model, plus a hop
-    between stages. The latency view: no micro-batches overlap across stages (an engine that interleaves
-    them fills the pipeline at large batch, up to PP x the throughput)."""
+def stated_pipeline_stages(parallelism: str | None) -> int | None:
+    """The PP degree a parallelism text states ('TP8 PP2', '--pp-size 2', '--pipeline-parallel-size 2'), or None."""
     for pat in (r"\bPP ?(\d+)", r"--pp(?:-size)?[ =](\d+)", r"--pipeline-parallel-size[ =](\d+)"):
         hit = re.search(pat, parallelism or "")
         if hit:
-            return max(1, min(int(hit.group(1)), k))
-    return 1
+            return int(hit.group(1))
+    return None
+
+
+def pipeline_stages(parallelism: str | None, k: int) -> int:
+    """Pipeline-parallel stages of a row (1 when none is stated), from 1 to ``k``. A step passes the stages one
+    after another, each stage's k/PP accelerators holding 1/PP of the layers: the step takes what one group of
+    k/PP accelerators would take for the whole model, plus a hop between stages. The latency view: no
+    micro-batches overlap across stages (an engine that interleaves them fills the pipeline at large batch, up
+    to PP x the throughput)."""
+    return max(1, min(stated_pipeline_stages(parallelism) or 1, k))
 
 
 def collective_ranks(parallelism: str | None, k: int) -> int:
@@ -426,4 +431,4 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
 
 __all__ = ["Efficiency", "Shape", "project", "max_load", "memory_fit", "require_fit",
            "calibrate", "with_overrides", "Terms", "terms_for", "step_times", "predict", "expert_parallel",
-           "attention_replicas", "collective_ranks", "pipeline_stages"]
+           "attention_replicas", "collective_ranks", "pipeline_stages", "stated_pipeline_stages"]

@@ -124,11 +124,16 @@ def parallelism(text: str | None, accelerators: int) -> None:
         return
     if len(text) > 200 or not text.isprintable():
         raise InputError("--parallelism: at most 200 printable characters, e.g. 'TP4 PP2' or 'attention DP8 + EP8'")
-    for deg in re.findall(r"\b(?:TP|PP|EP|DP)\s?(\d+)", text):
+    for deg in re.findall(r"\b(?:TP|PP|EP|DP) ?(\d+)", text):
         if not 1 <= int(deg) <= limits.MAX_ACCELERATORS:
             raise InputError(f"--parallelism '{text}': degree {deg} is out of range (1 to {limits.MAX_ACCELERATORS:g})")
-    pp = re.search(r"\bPP ?(\d+)|--pp(?:-size)?[ =](\d+)|--pipeline-parallel-size[ =](\d+)", text)
-    stages = int(next(g for g in pp.groups() if g)) if pp else 1
+    from bench.analysis.projection import stated_pipeline_stages
+
+    stages = stated_pipeline_stages(text)
+    stages = 1 if stages is None else stages
+    if stages < 1 or stages > limits.MAX_ACCELERATORS:
+        raise InputError(f"--parallelism '{text}': {stages} pipeline stages is out of range (1 to "
+                         f"{limits.MAX_ACCELERATORS:g})")
     if accelerators % stages:
         raise InputError(f"--parallelism '{text}': {stages} pipeline stages do not split {accelerators} accelerators "
                          "evenly; give --accelerators a multiple of the PP degree")
