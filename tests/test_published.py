@@ -156,3 +156,23 @@ def test_acceptance_lengths_are_only_where_a_source_states_them():
     # MTP "1/1/2" is steps/topk/draft tokens: 2 tokens verified per step, at most 2 accepted
     assert by_id["lmsys-h20-dsr1-decode-48pg"].spec.width == 2.0
     assert by_id["lmsys-h20-dsr1-decode-12pg"].spec.width == 3.0
+
+
+def test_small_batch_dense_910b_rows_agree_with_their_own_latencies():
+    """The rows added for the small-batch dense question carry both a throughput and a TPOT; each must agree with
+    the other by hand, so a mistyped figure fails here (the sources print both)."""
+    by_id = {r.id: r for r in published.rows()}
+    suffix = [r for r in by_id.values() if r.id.startswith("vllm-ascend-suffix-a2-qwen3-32b-")]
+    assert len(suffix) == 18 and all(r.usable is None and r.spec is None for r in suffix)
+    for r in suffix:
+        if r.batch == 1:  # one stream: output tok/s ~ 1000 / TPOT (TTFT adds < 4 % at these lengths)
+            assert r.value == pytest.approx(1000.0 / r.tpot_ms, rel=0.04), r.id
+        else:  # c streams at 1000/TPOT tok/s each, less prefill and ramp-down (0.78-1.02 in this table: the mean
+            # TPOT is per request, so with uneven output lengths the ratio can pass 1 by a few per cent)
+            assert 0.75 <= r.value / (r.batch * 1000.0 / r.tpot_ms) <= 1.05, r.id
+    # SGLang cookbook, 910B3 TP4, 18000/4000 at batch 1: 4000 / (2.889 s + 3999 x 32.96 ms) = 29.70 tok/s
+    cb = by_id["sglang-cookbook-a2-qwen3-32b-bf16-b1"]
+    assert cb.value == pytest.approx(4000 / (cb.ttft_ms / 1000 + 3999 * cb.tpot_ms / 1000), rel=0.005)
+    assert cb.per_accelerator_value() == pytest.approx(29.69 / 4)
+    # the rate-driven #1605 row is listed but held out (TP not stated, batch derived)
+    assert by_id["vllm-ascend-1605-qwen3-32b-sharegpt-qps1"].usable is not None
