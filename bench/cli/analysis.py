@@ -178,7 +178,8 @@ def add_project(sub) -> None:
     g.add_argument("--batch", type=int)
     g.add_argument("--concurrency", type=int, help="requests in flight (treated as the decode batch)")
     p.add_argument("--dtype", required=True, help="fp32, bf16, fp16, fp8 or int8")
-    p.add_argument("--kv-dtype", help="KV-cache dtype (default: fp8 with fp8 weights, else bf16)")
+    p.add_argument("--kv-dtype", help="KV-cache dtype (default: fp8 with fp8 weights, as TensorRT-LLM; else bf16. "
+                   "vLLM and SGLang keep bf16 with fp8 weights: --kv-dtype bf16)")
     p.add_argument("--accelerators", type=int, default=1, help="accelerators per replica (tensor parallel unless "
                    "--parallelism says otherwise)")
     p.add_argument("--parallelism", help="how the replica's accelerators work, read as a published row's: 'TP8', "
