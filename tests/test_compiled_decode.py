@@ -241,3 +241,17 @@ def test_gqa_decode_attention_folds_only_one_token_grouped_steps(monkeypatch):
 
     assert gqa_decode_attention(Plain(), q[:, :2], k, v, None)[0] == "sdpa"
     assert len(calls) == 2
+
+
+def test_a_model_that_refuses_custom_attention_keeps_sdpa(monkeypatch):
+    from bench.measure.backends import static_decode
+
+    b = _backend("none")
+    model = b.model
+
+    def refuse(name):
+        raise ValueError("custom attention is not supported")
+
+    monkeypatch.setattr(model, "set_attn_implementation", refuse)
+    assert static_decode.use_gqa_decode_attention(model) is False
+    assert static_decode.StaticDecoder(model, "cpu", compiled=False, compile_mode=None).attention == "sdpa"

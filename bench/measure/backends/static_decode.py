@@ -76,7 +76,11 @@ def use_gqa_decode_attention(model) -> bool:
         return False
     AttentionInterface.register(GQA_DECODE_ATTENTION, gqa_decode_attention)
     AttentionMaskInterface.register(GQA_DECODE_ATTENTION, sdpa_mask)
-    model.set_attn_implementation(GQA_DECODE_ATTENTION)
+    try:
+        model.set_attn_implementation(GQA_DECODE_ATTENTION)
+    except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:  # a model that refuses custom attention
+        log.info("keeping sdpa attention for %s: %s", type(model).__name__, exc)
+        return False
     return True
 
 
