@@ -58,16 +58,15 @@ def _print_validation(doc: dict) -> None:
 def _print_rows(c, title: str, rows: list[dict]) -> None:
     from rich.table import Table
 
-    from bench.present import cell, pct, with_range
+    from bench.present import cell, signed_pct, with_range
 
-    spct = lambda v: pct(v) if v is None else f"{100 * v:+.0f}%"  # noqa: E731
     t = Table(title=title, title_justify="left")
     for col in ("row", "chip", "engine", "profile (rows)", "unit", "published", "projected (band)", "error", "in band"):
         t.add_column(col, justify="left" if col in ("row", "chip", "engine", "profile (rows)", "unit") else "right")
     for r in rows:
         t.add_row(r["id"], r["hardware"], r["engine"], f"{r['profile']} ({r['profile_rows']})", r["unit"],
                   f"{r['published']:,.1f}", with_range(r["projected"], r["range"], 1) if r["projected"] else
-                  cell(r["note"]), spct(r["error"]), cell({True: "yes", False: "no"}.get(r["inside"])))
+                  cell(r["note"]), signed_pct(r["error"], 0), cell({True: "yes", False: "no"}.get(r["inside"])))
     c.print(t)
 
 
@@ -88,9 +87,8 @@ def _print_summary(c, title: str, summary: list[dict]) -> None:
 def _print_ratios(c, title: str, ratios: list[dict], rs: dict) -> None:
     from rich.table import Table
 
-    from bench.present import cell, fixed, pct
+    from bench.present import cell, fixed, signed_pct
 
-    spct = lambda v: pct(v) if v is None else f"{100 * v:+.0f}%"  # noqa: E731
     if not ratios:
         return
     r = Table(title=title, title_justify="left")
@@ -98,9 +96,8 @@ def _print_ratios(c, title: str, ratios: list[dict], rs: dict) -> None:
         r.add_column(col, justify="left" if col in ("chips", "model", "in/out") else "right")
     for x in ratios:
         r.add_row(x.get("chips", x["pair"]), cell(x.get("model")), cell(x.get("workload")),
-                  fixed(x["published_ratio"], 3), fixed(x["projected_ratio"], 3), spct(x["error"]))
+                  fixed(x["published_ratio"], 3), fixed(x["projected_ratio"], 3), signed_pct(x["error"], 0))
     c.print(r)
     if rs["median_abs_error"] is not None:
-        right = f", chip ranking right in {rs['ranking_right']} of {rs['pairs']}" if "ranking_right" in rs else ""
         c.print(f"ratios: median |error| {100 * rs['median_abs_error']:.0f}%, {rs['within_15pct']} of {rs['pairs']} "
-                f"within 15 %{right}")
+                f"within 15 %, chip ranking right in {rs['ranking_right']} of {rs['pairs']}")

@@ -116,14 +116,12 @@ class StaticDecoder:
     compiled: bool
     compile_mode: str | None  # torch.compile mode (None: inductor's default)
     shapes: dict = field(default_factory=dict)
-    attention: str | None = None  # the attention the decoder runs (GQA_DECODE_ATTENTION where it applies)
 
     def __post_init__(self):
         import torch
 
         self.torch = torch
         use_gqa_decode_attention(self.model)
-        self.attention = getattr(self.model.config, "_attn_implementation", None)
         self.on_cuda = self.device.startswith("cuda")
         if self.compiled:
             import torch._dynamo
@@ -134,6 +132,11 @@ class StaticDecoder:
                     setattr(cfg, name, max(getattr(cfg, name), RECOMPILE_LIMIT))
             if hasattr(cfg, "fail_on_recompile_limit_hit"):
                 cfg.fail_on_recompile_limit_hit = True
+
+    @property
+    def attention(self) -> str | None:
+        """The attention the decoder runs: the model's (GQA_DECODE_ATTENTION where it applied)."""
+        return getattr(self.model.config, "_attn_implementation", None)
 
     # ------------------------------------------------------------------ the two steps
     def _prefill_fn(self, cache, mask):
