@@ -77,6 +77,14 @@ def test_acceptance_above_draft_tokens_is_refused():
     (("accelerators: 4\n", "accelerators: 4\n    decode_accelerators: 0\n"), "rows[0] (r1): decode_accelerators"),
     (("dtype: int8\n", "dtype: int8\n    kv_dtype: fp4\n"), "rows[0] (r1): kv_dtype"),
     (("dtype: int8\n", "dtype: int8\n    kv_dtype: .nan\n"), "rows[0] (r1): kv_dtype"),
+    (("value: 2048", "value: .inf"), "rows[0] (r1): value: Input should be a finite number"),
+    (("value: 2048", "value: .nan"), "rows[0] (r1): value: Input should be a finite number"),
+    (("value: 2048", "value: 1e18"), "rows[0] (r1): value: Input should be less than or equal to"),
+    (("value: 2048", "value: '2048 tok/s'"), "rows[0] (r1): value:"),
+    (("accelerators: 4\n", "accelerators: 1000000000000000000\n"), "rows[0] (r1): accelerators"),
+    (("batch: 120", "batch: 1000000000"), "rows[0] (r1): batch"),
+    (("input_tokens: 2000", "input_tokens: 1000000000000000000"), "rows[0] (r1): input_tokens"),
+    (("phase: e2e\n", "phase: e2e\n    ttft_ms: .inf\n"), "rows[0] (r1): ttft_ms"),
 ])
 def test_bad_rows_are_refused_with_one_line(edit, msg):
     text = GOOD.replace(*edit)

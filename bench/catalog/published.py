@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bench.catalog.base import Frozen
 from bench.catalog.dtypes import canonical
+from bench.config import limits
 from bench.errors import ConfigError
 
 UNITS = ("output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_s_per_accelerator", "input_tok_s_total",
@@ -65,23 +66,23 @@ class Row(Frozen):
     compute_dtype: str | None = None  # peak used for FLOPs when the chip has no sourced peak at `dtype`
     kv_dtype: Literal["bf16", "fp16", "fp8", "int8"] | None = None  # the KV cache's, where the source states it
     hardware: str
-    accelerators: int = Field(gt=0)
-    figure_accelerators: int | None = Field(default=None, gt=0)
-    decode_accelerators: int | None = Field(default=None, gt=0)  # PD-disaggregated: the decode pool's chips
+    accelerators: int = Field(gt=0, le=limits.MAX_REPLICA_ACCELERATORS)
+    figure_accelerators: int | None = Field(default=None, gt=0, le=limits.MAX_REPLICA_ACCELERATORS)
+    decode_accelerators: int | None = Field(default=None, gt=0, le=limits.MAX_REPLICA_ACCELERATORS)  # PD-disaggregated: the decode pool's chips
     parallelism: str
     engine: str
     engine_version: str | None = None
-    input_tokens: int | None = Field(default=None, gt=0)
-    output_tokens: int | None = Field(default=None, gt=0)
+    input_tokens: int | None = Field(default=None, gt=0, le=limits.MAX_TOKENS)
+    output_tokens: int | None = Field(default=None, gt=0, le=limits.MAX_TOKENS)
     dataset: str
     batch: int | Literal["max"]
     batch_note: str | None = None
     spec: Spec | None = None
-    value: float = Field(gt=0)
+    value: float = Field(gt=0, le=limits.MAX_PUBLISHED_FIGURE)
     unit: Unit
     phase: Literal["e2e", "decode", "prefill"]
-    ttft_ms: float | None = Field(default=None, gt=0)
-    tpot_ms: float | None = Field(default=None, gt=0)
+    ttft_ms: float | None = Field(default=None, gt=0, le=limits.MAX_PUBLISHED_FIGURE)
+    tpot_ms: float | None = Field(default=None, gt=0, le=limits.MAX_PUBLISHED_FIGURE)
     latency_note: str | None = None
     source: str = Field(min_length=5)
     ds: str
@@ -98,8 +99,8 @@ class Row(Frozen):
     @field_validator("batch", mode="before")
     @classmethod
     def _batch(cls, v):
-        if isinstance(v, int) and v <= 0:
-            raise ValueError("must be > 0 or 'max'")
+        if isinstance(v, int) and not 0 < v <= limits.MAX_BATCH:
+            raise ValueError(f"must be from 1 to {limits.MAX_BATCH} or 'max'")
         return v
 
     @model_validator(mode="after")

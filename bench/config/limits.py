@@ -14,4 +14,5 @@ MAX_ACCELERATORS = 100_000_000  # accelerators in a fleet or replica (10^8)
 MAX_FLAG_NUMBER = 1e18  # any numeric flag, in absolute value
 MIN_FLAG_NUMBER = 1e-9  # any numeric flag other than 0, in absolute value (smaller ones overflow the maths)
 MAX_REPLICA_ACCELERATORS = 4096  # accelerators per replica (project --accelerators, --replica-accelerators)
+MAX_PUBLISHED_FIGURE = 1e9  # a published tok/s or latency (ms) figure; the catalog's largest is about 6e4
 MAX_ID_CHARS = 200  # longer words in an error message are cut
