@@ -93,7 +93,7 @@ import re as _re
 import shutil as _shutil
 from dataclasses import dataclass as _dataclass
 
-_BREAK = _re.compile(r"(?<=\S[_\-/])|(?<= )")  # a name may wrap after _ - / (not a leading minus) or a space
+_BREAK = _re.compile(r"(?<=[A-Za-z0-9][_\-/])|(?<= )")  # wrap after _ - / that follow a letter or digit, or a space
 GAP = 2  # spaces between columns
 
 

@@ -157,6 +157,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_check(args) -> int:
+    """Exit 0: pass; 1: a case regressed; 2: bad input; 3: fewer cases compared than --min-compared (default:
+    every case of the baseline; never none), unless --allow-missing."""
     from bench.analysis import check, compare
 
     try:
@@ -167,26 +169,15 @@ def cmd_check(args) -> int:
     for m in args.metric or []:
         if m not in known:
             raise InputError(f"--metric '{m}' is unknown; known: {', '.join(known)}")
+    if args.min_compared is not None and not 0 <= args.min_compared <= 1_000_000:
+        raise InputError(f"--min-compared {args.min_compared}: give a whole number of cases >= 0")
     base, cand = compare.load_runs([args.baseline])[0], compare.load_runs([args.candidate])[0]
-    rep = check.check(base, cand, args.metric, tol)
+    rep = check.check(base, cand, args.metric, tol, args.min_compared, args.allow_missing)
     if args.format == "json":
-        print(json.dumps(check.to_json(rep), default=str))
+        print(jsonout.dumps(jsonout.finite_or_none(check.to_json(rep))))
     elif args.format == "md":
         sys.stdout.write(check.to_markdown(rep))
     else:
-        from rich.table import Table
-
-        t = Table(title=f"check {args.candidate} against {args.baseline}", title_justify="left")
-        for h in check.HEADERS:
-            t.add_column(h, justify="right" if h in ("baseline", "candidate", "Δ %", "p") else "left")
-        style = {"regressed": "red", "improved": "green", "not comparable": "yellow"}
-        for r, cells in zip(rep.rows, check.table_rows(rep)):
-            if r.verdict in style:
-                cells[6] = f"[{style[r.verdict]}]{cells[6]}[/]"
-            t.add_row(*cells)
-        con = console()
-        con.print(t)
-        for n in rep.run_notes:
-            con.print(f"not comparable: {n}")
-        con.print(check.summary_line(rep))
+        title = f"check {cand.label} ({args.candidate}) against the baseline {base.label} ({args.baseline})"
+        sys.stdout.write(check.view(rep, title))
     return rep.exit_code()
