@@ -95,6 +95,8 @@ from dataclasses import dataclass as _dataclass
 
 _BREAK = _re.compile(r"(?<=[A-Za-z0-9][_\-/])|(?<= )")  # wrap after _ - / that follow a letter or digit, or a space
 GAP = 2  # spaces between columns
+MAX_HEADER_LINES = 3  # a layout whose headers wrap more than this moves columns to the next block instead
+MAX_CELL_LINES = 2  # ... and the same for a cell
 
 
 @_dataclass
@@ -160,12 +162,20 @@ def _widths(cols: list[Col], rows: list[list[str]], width: int) -> list[int] | N
         if sum(w) <= room:
             return w
         w[i] = max(cell_nat[i], head_min[i])
-    while sum(w) > room:
-        i = max(range(n), key=lambda j: w[j] - least[j])
+    while sum(w) > room:  # wrap the other columns before the key (first) ones
+        i = max(range(n), key=lambda j: (w[j] > least[j] and not cols[j].key, w[j] - least[j]))
         if w[i] <= least[i]:
             return None
         w[i] -= 1
     return w
+
+
+def _readable(cols: list[Col], rows: list[list[str]], w: list[int]) -> bool:
+    """Headers in at most MAX_HEADER_LINES lines and cells in at most MAX_CELL_LINES: else the layout
+    squeezes too much, and columns move to the next block."""
+    if any(len(_wrap(c.header, wi)) > MAX_HEADER_LINES for c, wi in zip(cols, w)):
+        return False
+    return all(len(_wrap(cell, wi)) <= MAX_CELL_LINES for r in rows for cell, wi in zip(r, w))
 
 
 def _block(cols: list[Col], rows: list[list[str]], w: list[int]) -> list[str]:
@@ -203,7 +213,7 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
         while take:
             idx = keys + take
             w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width)
-            if w is not None:
+            if w is not None and _readable([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], w):
                 break
             take.pop()
         if not take:  # not even one more column fits beside the keys: one column a block

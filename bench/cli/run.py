@@ -4,7 +4,7 @@ import sys
 import time
 from pathlib import Path
 from bench.results import jsonout
-from bench.present import cell, console
+from bench.present import console
 
 
 def cmd_run(args) -> int:
@@ -89,8 +89,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from rich.table import Table
-
     from bench.catalog import hardware, models, pricing, published
 
     rows = {"models": models.rows, "hardware": hardware.rows, "pricing": pricing.rows,
@@ -98,13 +96,22 @@ def cmd_list(args) -> int:
     if args.format == "json":
         print(jsonout.dumps(rows))
         return 0
-    t = Table(title=f"{args.what} catalog (reference data; sources in bench/catalog/data)", title_justify="left")
-    for k in rows[0]:
-        t.add_column(k)
-    for r in rows:
-        t.add_row(*[cell(v) for v in r.values()])
-    console().print(t)
+    sys.stdout.write(catalog_table(args.what, rows))
     return 0
+
+
+def catalog_table(what: str, rows: list[dict], width: int | None = None) -> str:
+    """A catalog as a table that fits the terminal: the first column (the id) repeated in every block, ids
+    and names never cut (they wrap between words), long text (sources, notes) wrapped."""
+    from bench.present import Col, render_table
+    from bench.results.registry import fmt
+
+    keys = list(rows[0]) if rows else []
+    numeric = {k for k in keys if all(isinstance(r.get(k), (int, float)) or r.get(k) is None for r in rows)}
+    cols = [Col(k, "right" if k in numeric else "left", key=(i == 0)) for i, k in enumerate(keys)]
+    body = [[fmt(r.get(k)) if k in numeric else ("—" if r.get(k) is None else str(r.get(k))) for k in keys]
+            for r in rows]
+    return render_table(cols, body, width, f"{what} catalog (reference data; sources in bench/catalog/data)")
 
 
 def cmd_sysinfo(args) -> int:
