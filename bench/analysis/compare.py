@@ -200,8 +200,8 @@ def pick_metrics(rows: list[CaseRow], columns: str | None, wide: bool) -> tuple[
 def _why_missing(m: registry.Metric, rows: list[CaseRow]) -> str:
     if m.key.startswith("usd_per_mtok"):
         notes = sorted({r.pricing for r in rows if r.pricing})
-        return (notes[0] if len(notes) == 1 else "no run's hardware has a price") + \
-            "; pass --rental-usd-per-hour or --pricing"
+        note = notes[0] if len(notes) == 1 else "no run's hardware has a price"
+        return note if "--rental-usd-per-hour" in note else note + "; pass --rental-usd-per-hour or --pricing"
     if m.key == "prefix_cache_hit_rate":
         return "no case's server reported prefix-cache counters"
     if m.key.startswith("j_per"):
@@ -242,6 +242,7 @@ def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, ba
     if ratios:
         foot.append(f"×: the ratio to the same case on the baseline run, {baseline.label}")
     foot += notes or []
+    coalesced = []
     for r, s in zip(rows, short):
         where = s + (f" ({r.run.label})" if with_run else "")
         if not r.case.ok:
@@ -249,7 +250,10 @@ def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, ba
         elif r.case.verdict in ("warn", "invalid"):
             foot.append(f"{verdict_mark(r.case.verdict)} {where}: {'; '.join(r.case.reasons) or r.case.verdict}")
         if r.case.itl_coalesced is not None and any(m.key.startswith("itl") for m in metrics):
-            foot.append(f"ITL of {r.case_id}: {r.case.itl_coalesced.reason}")
+            coalesced.append((where, r.case.itl_coalesced.reason))
+    if coalesced:
+        foot.append(f"ITL coalesced in {', '.join(w for w, _ in coalesced)}: {coalesced[0][1]}" +
+                    (" (first case; each case's own reason is in its itl_coalesced block)" if len(coalesced) > 1 else ""))
     return render_table(cols, table, width, title, foot)
 
 
