@@ -70,6 +70,19 @@ def load_runs(paths: list[str], labels=None) -> list[Run]:
     return _load_runs(paths, labels)
 
 
+def baseline_run(runs: list[Run], given: str | None) -> Run | None:
+    """The run ``--baseline`` names (one of the RUN_DIRs, or a run's label), or None."""
+    import os
+
+    if not given:
+        return None
+    want = Path(os.path.expanduser(given)).resolve()
+    for r in runs:
+        if r.path.resolve() == want or r.label == given:
+            return r
+    raise InputError(f"--baseline '{given}' is not one of the RUN_DIRs given (nor a run's label); pass one of them")
+
+
 def _provenance(run: Run, case: CaseResult) -> str:
     if "reference" in run.path.resolve().parts:
         return "reference"
