@@ -125,7 +125,7 @@ def with_range(value: float | None, rng: list[float] | None, digits: int = 0) ->
 # inside a word (they wrap at '_', '-', '/' or a space), and columns that do not fit go to a second block
 # that repeats the key columns. Rich markup is never interpreted, so user text prints as written.
 
-_BREAK = re.compile(r"(?<=[A-Za-z0-9][_\-/])|(?<= )")  # wrap after _ - / that follow a letter or digit, or a space
+_BREAK = re.compile(r"(?<=[A-Za-z0-9][_\-])|(?<= )")  # wrap after _ or - that follow a letter or digit, or a space
 GAP = 2  # spaces between columns
 MAX_HEADER_LINES = 3  # a layout whose headers wrap more than this moves columns to the next block instead
 MAX_CELL_LINES = 2  # ... and the same for a cell
@@ -149,7 +149,7 @@ def term_width(default: int = 100) -> int:
 
 
 def _pieces(text: str) -> list[str]:
-    """The unbreakable pieces of a cell: a name splits after _ - / and spaces; a number never splits."""
+    """The unbreakable pieces of a cell: a name splits after _ - and spaces; a number or a unit never splits."""
     return [p for p in _BREAK.split(text) if p] or [""]
 
 

@@ -222,14 +222,14 @@ def _why_missing(m: registry.Metric, rows: list[CaseRow]) -> str:
     return "not measured"
 
 
-def cell(row: CaseRow, m: registry.Metric, ratios: dict, i: int) -> str:
+def cell(row: CaseRow, m: registry.Metric, ratios: dict, i: int, with_ratio: bool = True) -> str:
     text = m.display(row.values.get(m.key))
     h = row.half.get(m.key)
     if h is not None and text != MISSING:
         text += f" ± {registry.fmt(m.scaled(h), 2)}"
     if m.key == "itl_p50_s" and text == MISSING and row.case.itl_coalesced is not None:
         text = "coalesced"
-    x = ratios.get((i, m.key))
+    x = ratios.get((i, m.key)) if with_ratio else None
     if x is not None:
         text += f" ×{registry.fmt(x, 3)}"
     return text
@@ -249,11 +249,15 @@ def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, ba
         label = r.run.label
         first = s if s != prev else ""
         prev = s
-        table.append([first] + ([label] if with_run else []) + [mark] + [cell(r, m, ratios, i) for m in metrics])
+        table.append([first] + ([label] if with_run else []) + [mark] +
+                     [cell(r, m, ratios, i, with_ratio=False) for m in metrics])
+        if any((i, m.key) in ratios for m in metrics):  # the ratios to the baseline: a line of their own
+            table.append([""] + (["  × baseline"] if with_run else []) + [""] +
+                         [f"×{registry.fmt(ratios[(i, m.key)], 3)}" if (i, m.key) in ratios else "" for m in metrics])
     foot = [legend] if legend else []
     foot.append(VERDICTS + ("; ± the 95 % interval over trials" if any(r.half for r in rows) else ""))
     if ratios:
-        foot.append(f"×: the ratio to the same case on the baseline run, {baseline.label}")
+        foot.append(f"× baseline: the ratio to the same case on the baseline run, {baseline.label}")
     foot += notes or []
     coalesced = []
     for r, s in zip(rows, short):
