@@ -205,7 +205,7 @@ def pick_metrics(rows: list[CaseRow], columns: str | None, wide: bool) -> tuple[
     for m in pool:
         if any(r.values.get(m.key) is not None for r in rows):
             shown.append(m)
-        elif not wide and (m.key != "prefix_cache_hit_rate" or any(r.case.dataset for r in rows)):
+        elif not wide and (m.key != "prefix_cache_hit_rate" or any(r.case.at("dataset") for r in rows)):
             notes.append(f"{m.header}: {_why_missing(m, rows)}")
     return shown, notes
 

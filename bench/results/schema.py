@@ -206,7 +206,6 @@ class CaseResult(Block):
     validity: Validity | None = None
     prefix_cache: PrefixCache | None = None
     itl_coalesced: ItlCoalesced | None = None
-    dataset: dict[str, Any] | None = None
 
     _disk_order: list[str] = PrivateAttr(default_factory=list)  # the key order of the line read, kept on write
 
