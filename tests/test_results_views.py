@@ -219,3 +219,17 @@ def test_run_without_a_terminal_prints_one_line_per_finished_case(tmp_path, caps
     whole_on_a_line(out, ["tiny-llama_bs1", "tiny-qwen2_bs2"])
     assert "J/out tok: energy not measured (" in " ".join(out.split())
     assert "every case: in8, out4" in out and "results: " in out
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_pivot_one_row_per_case_each_run_side_by_side(runs, width, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(width))
+    assert main(["compare", str(runs["smoke"]), str(runs["slow"]), "--label", f"{runs['smoke']}=before",
+                 "--label", f"{runs['slow']}=after", "--baseline", "before", "--pivot", "ttft_p50_s"]) == 0
+    out = capsys.readouterr().out
+    fits(out, width)
+    rows = [line for line in out.splitlines() if line.startswith("tiny-")]
+    assert len(rows) == 12 and all(line.rstrip().endswith("×1.3") for line in rows)  # one row per case, the ratio
+    assert "before" in out and "after ×" in out
+    assert main(["compare", str(runs["smoke"]), "--pivot", "nope"]) == 2
+    assert "--pivot 'nope' is not a metric" in capsys.readouterr().err

@@ -275,6 +275,40 @@ def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, ba
     return render_table(cols, table, width, title, foot)
 
 
+def pivot(rows: list[CaseRow], runs: list[Run], metric: registry.Metric, baseline: Run | None = None,
+          width: int | None = None, title: str | None = None, markdown: bool = False) -> str:
+    """One row per case, one column per run (value ± interval and validity mark), then the ratio of each
+    other run to ``baseline``: the cross-hardware table for one metric."""
+    by = {(r.case_id, r.run.path): r for r in rows}
+    cases = list(dict.fromkeys(r.case_id for r in rows))
+    short, legend = shorten_names(cases)
+    others = [r for r in runs if r is not baseline] if baseline is not None else []
+    headers = ["case"] + [f"{r.label}" for r in runs] + [f"{r.label} ×" for r in others]
+    body = []
+    for cid, s in zip(cases, short if not markdown else cases):
+        line = [s]
+        for run in runs:
+            r = by.get((cid, run.path))
+            if r is None:
+                line.append(MISSING)
+                continue
+            text = cell(r, metric, {}, 0)
+            mark = verdict_mark(r.case.verdict) if r.case.ok else "failed"
+            line.append(f"{text} {mark}" if mark != MISSING else text)
+        for run in others:
+            r, b = by.get((cid, run.path)), by.get((cid, baseline.path))
+            v = r.values.get(metric.key) if r else None
+            bv = b.values.get(metric.key) if b else None
+            line.append(f"×{registry.fmt(v / bv, 3)}" if isinstance(v, (int, float)) and isinstance(bv, (int, float))
+                        and bv else MISSING)
+        body.append(line)
+    notes = [f"{metric.header} by run" + (f"; ×: the ratio to {baseline.label}" if baseline else ""), VERDICTS]
+    if markdown:
+        return md_table(headers, body) + "".join(f"\n- {n}" for n in notes) + "\n"
+    cols = [Col("case", "left", key=True)] + [Col(h) for h in headers[1:]]
+    return render_table(cols, body, width, title, ([legend] if legend else []) + notes)
+
+
 def aligned(rows: list[CaseRow], runs: list[Run]) -> list[CaseRow]:
     """Rows ordered by case (first seen), then by run in the order given: each case's runs together."""
     order = {r.path: k for k, r in enumerate(runs)}

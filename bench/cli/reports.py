@@ -37,6 +37,8 @@ def add_commands(sub) -> None:
                    help="table (fits the terminal), md (a CI job summary: at most 12 columns), csv/json/parquet "
                    "(every metric, SI units)")
     c.add_argument("--output", help="write to this file instead of stdout (parquet needs it)")
+    c.add_argument("--pivot", metavar="METRIC", help="table/md: one row per case and one column per run for this "
+                   "metric (e.g. output_tok_s), with each run's ratio to --baseline")
     c.set_defaults(func=cmd_compare)
 
     r = sub.add_parser("report", help="a self-contained HTML (and Markdown) report with charts")
@@ -63,6 +65,7 @@ def add_commands(sub) -> None:
 
 def cmd_compare(args) -> int:
     from bench.analysis import compare
+    from bench.results import registry
 
     fmt = args.format
     if fmt == "parquet" and not args.output:
@@ -82,7 +85,11 @@ def cmd_compare(args) -> int:
         with_run = len(runs) > 1
         title = f"{len(rows)} case(s) from {len(runs)} run(s): " + ", ".join(
             f"{r.label} ({r.manifest.hardware_short}, {r.manifest.date or '—'})" for r in runs)
-        if fmt == "table":
+        if args.pivot:
+            if args.pivot not in registry.BY_KEY or registry.BY_KEY[args.pivot].text:
+                raise InputError(f"--pivot '{args.pivot}' is not a metric; known: {', '.join(registry.BY_KEY)}")
+            text = compare.pivot(rows, runs, registry.BY_KEY[args.pivot], base, title=title, markdown=fmt == "md")
+        elif fmt == "table":
             text = compare.view(rows, metrics, with_run, base, title=title,
                                 notes=notes + [f"warning: {w}" for w in warns])
         else:
