@@ -130,6 +130,10 @@ def test_compare_labels_markdown_and_complete_csv(runs, capsys):
     assert len(table[0].split(" | ")) <= 12 and "| before |" in md and "| after |" in md
     assert md.count("[^valid]:") == 1 and "×1.3" in md  # TTFT of the 30 % slower copy
     assert "None" not in md and "nan" not in md.lower()
+    assert main(["compare", str(runs["smoke"]), str(runs["slow"]), "--wide", "--format", "md"]) == 0
+    wide = capsys.readouterr().out
+    assert all(len(line.split(" | ")) <= 12 for line in wide.splitlines() if line.startswith("|"))
+    assert "more metric(s) not shown here" in wide
     assert main(["compare", str(runs["smoke"]), str(runs["slow"]), "--format", "json", "--wide"]) == 0
     doc = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"bare {c}"))
     assert len(doc["rows"]) == 24 and "ttft_p99_s" in doc["rows"][0] and "output_tok_s_ci95_half" in doc["rows"][0]

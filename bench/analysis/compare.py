@@ -324,9 +324,13 @@ def to_markdown(rows: list[CaseRow], metrics: list[registry.Metric] | None = Non
     (Given a DataFrame, as the report does: that frame as a table.)"""
     if hasattr(rows, "itertuples"):
         return legacy_markdown(rows)
-    metrics = metrics[:MD_MAX_COLUMNS - (3 if with_run else 2)]
-    ratios = ratio(rows, baseline)
+    room = MD_MAX_COLUMNS - (3 if with_run else 2)
     notes = list(notes or [])
+    if len(metrics) > room:
+        notes.append(f"{len(metrics) - room} more metric(s) not shown here ({', '.join(m.key for m in metrics[room:])}): "
+                     "--columns picks others; --format csv/json has them all")
+    metrics = metrics[:room]
+    ratios = ratio(rows, baseline)
     foot = {"valid": VERDICTS}
     price = next((n for n in notes if n.startswith("$/M")), None)
     headers = ["case"] + (["run"] if with_run else []) + ["ok[^valid]"]
