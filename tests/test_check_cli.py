@@ -170,6 +170,8 @@ def test_bad_input_exits_2(run_dir, tmp_path, capsys):
     assert code == 2 and "--max-regression" in err
     code, _, err = run_check(capsys, run_dir, "--baseline", run_dir, "--metric", "speed")
     assert code == 2 and "known: output_tok_s" in err
+    code, _, err = run_check(capsys, run_dir, "--baseline", run_dir, "--min-compared", "-1")
+    assert code == 2 and "--min-compared -1" in err and len(err.splitlines()) == 1
 
 
 def case(cid, values=None, headline=100.0, verdict="ok"):

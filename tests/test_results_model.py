@@ -46,7 +46,7 @@ def test_same_name_same_hardware_gets_the_date_or_time(tmp_path):
     assert labels == ["gpu-8b-20261127T121344Z", "gpu-8b-20261127T121344Z #2"]
 
 
-@pytest.mark.parametrize("item", ["nolabel", "=x", f"{H100}=", f"{H100}=[b]x", f"{H100}=" + "x" * 41])
+@pytest.mark.parametrize("item", ["nolabel", "=x", f"{H100}=", f"{H100}=a\nb", f"{H100}=" + "x" * 41])
 def test_bad_label_is_one_line(item):
     with pytest.raises(InputError, match="--label"):
         load_runs([H100], labels=[item])

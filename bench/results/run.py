@@ -133,8 +133,8 @@ def parse_labels(items: list[str] | None) -> dict[Path, str]:
         run_dir, sep, name = item.rpartition("=")
         if not sep or not run_dir or not name.strip():
             raise InputError(f"--label '{item}': write it as RUN_DIR=NAME")
-        if len(name) > 40 or any(ch in name for ch in "[]\n\r\t"):
-            raise InputError(f"--label '{item}': a name is at most 40 characters, without brackets or line breaks")
+        if len(name) > 40 or any(not ch.isprintable() for ch in name):
+            raise InputError(f"--label {item[:80]!r}: a name is at most 40 printable characters (no line breaks)")
         out[Path(run_dir).expanduser().resolve()] = name.strip()
     return out
 
