@@ -435,6 +435,9 @@ def run_view(run: Run, columns: str | None = None, wide: bool = False, width: in
     """The table ``run`` prints: one row per case of one run, the headline metrics (or ``columns``)."""
     rows = case_rows([run], hourly_usd, pricing_label)
     metrics, notes = pick_metrics(rows, columns, wide)
+    # `run` takes no price: say where to give one
+    notes = [n.replace("pass --pricing PRESET or --rental-usd-per-hour",
+                       "price the run with `compare RUN_DIR --rental-usd-per-hour USD`") for n in notes]
     prices = sorted({r.pricing for r in rows if r.pricing})
     if any(m.key.startswith("usd_per") for m in metrics) and prices:
         notes = [f"$/M: {'; '.join(prices)}"] + notes
