@@ -183,6 +183,10 @@ def choose_source(energy_cfg, target, rapl_root: Path = RAPL_ROOT, local: bool =
                              "on this machine, set energy.source to nvml, amdsmi, npu-smi or rapl")
     if want == "estimate-tdp":
         return EstimateTdp(energy_cfg.tdp_w, energy_cfg.utilisation)
+    if want == "prometheus":  # a deployment's accelerators, from the cluster's monitoring
+        from bench.measure.trackers.prometheus import prometheus_source
+
+        return prometheus_source(energy_cfg)
     if want == "nvml":
         if not target.logical or target.vendor != "nvidia":
             raise PreflightError("energy.source 'nvml' needs an NVIDIA CUDA device"
@@ -230,4 +234,5 @@ def energy_block(source: EnergySource, reading: dict, output_tokens: int, total_
         "idle_baseline_w": idle_w, "window_s": reading.get("window_s"),
         "cross_check": reading.get("cross_check"),
         "note": "; ".join(notes) or None,
+        **({"prometheus": reading["prometheus"]} if reading.get("prometheus") else {}),  # the series and queries
     }
