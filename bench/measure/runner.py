@@ -244,9 +244,26 @@ def run_case(case: Case, cfg: BenchConfig, backend: Backend, loaded: LoadedModel
         pressure_after=sysinfo.cpu_pressure(), wall_s=wall_s, telemetry=blocks["telemetry"],
         shared_prefixes=endpoint == "chat" or shares_prefixes(merged.get("dataset")),
         check_prompt_tokens=endpoint == "completions"))
+    _beyond_one_machine(blocks, done, records)
     result.update(**blocks)
     workload_checks(result)
     return records
+
+
+def _beyond_one_machine(blocks: dict, done: list, records: list) -> None:
+    """Per-client figures and checks of a multi-client load, and the coverage check of a Prometheus energy
+    reading, merged into the case's blocks (docs/guides/beyond-one-machine.md)."""
+    from bench import validity
+    from bench.measure.endpoint.loadgen import clients_block
+
+    clients = [t.client["clients"] for t in done if t.client and t.client.get("clients")]
+    if clients:
+        blocks["clients"] = clients_block(clients, records, done[-1].client.get("placement"))
+    findings = {"monitoring_samples": validity.check_monitoring_samples(blocks.get("energy"))}
+    if clients:
+        findings.update(validity.per_client([c for trial in clients for c in trial], records))
+    if any(f is not None for f in findings.values()):  # else the block stays exactly as before
+        blocks["validity"] = validity.amend(blocks["validity"], findings)
 
 
 def _trial_summary(recs, reading: dict, source: EnergySource, idle_w, accelerators: int | None) -> dict:
@@ -299,6 +316,9 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
 
     runner_kind = executor or cfg.executor.kind
     executor_address = executor_address or cfg.executor.address
+    if cfg.workload.client_placement == "spread" and runner_kind != "ray":
+        raise PreflightError(f"{cfg_path}: workload.client_placement 'spread' needs --executor ray (the clients are "
+                             "Ray actors); add --executor ray or use client_placement: local")
     if runner_kind != "local" or executor_address:  # the executor's own dependency, named before anything runs
         from bench.measure import executors
 
