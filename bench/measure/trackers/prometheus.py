@@ -199,15 +199,17 @@ class PrometheusSource(EnergySource):
         dev = next((labels[k] for k in self.preset.device_labels if labels.get(k)), "?")
         return host, dev
 
-    def _wait_for_scrape_after(self, metric: str, t1: float) -> float:
+    def _wait_for_scrape_after(self, metric: str, t1: float) -> float | None:
         """Poll until every series has a sample at or after ``t1`` (the scrape that closes the window); returns
-        the evaluation time for the reads."""
+        the evaluation time for the reads (None when the metric has no series at all)."""
         q = f"{selector_query(metric, self.cfg.selector)}[{int(EDGE_PAD_S)}s]"
         deadline = t1 + self.cfg.timeout_s
         while True:
             now = time.time()
             series = self.client.query(q, now)
-            if series and all(_points(s) and _points(s)[-1][0] >= t1 for s in series):
+            if not series:
+                return None
+            if all(_points(s) and _points(s)[-1][0] >= t1 for s in series):
                 return now
             if now > deadline:
                 return now
@@ -226,6 +228,8 @@ class PrometheusSource(EnergySource):
         window = t1 - t0
         use_counter = bool(self.energy_metric)
         at = self._wait_for_scrape_after(self.energy_metric if use_counter else self.power_metric, t1)
+        if at is None:  # the energy counter has no series here: wait on the power gauge instead
+            at = self._wait_for_scrape_after(self.power_metric, t1) or time.time()
         span = int(math.ceil(at - t0 + EDGE_PAD_S))
         queries, series_out, notes, per = [], [], [], {}
         power_q = selector_query(self.power_metric, self.cfg.selector)
