@@ -8,7 +8,7 @@ import pytest
 
 from bench.measure.endpoint.loadgen import LoadSpec, Request, schedule, shift_record, split_for_clients
 from bench.metrics import RequestRecord
-from conftest import run_cli, write_config
+from conftest import cli, write_config
 from fake_openai import FakeOpenAI
 
 
@@ -53,7 +53,7 @@ workload: {{input_tokens: 8, output_tokens: 4, num_prompts: 40, warmup_requests:
            clients: 2}}
 energy: {{idle_baseline_s: 0}}
 """)
-        p = run_cli("run", cfg, "--output-dir", tmp_path / "out", "--format", "json")
+        p = cli("run", cfg, "--output-dir", tmp_path / "out", "--format", "json")  # the clients are processes
     assert p.returncode in (0, 1), p.stderr[-2000:]
     doc = json.loads(p.stdout)
     (case,) = doc["cases"]
@@ -79,7 +79,6 @@ energy: {{idle_baseline_s: 0}}
 
 
 def test_spread_needs_the_ray_executor(tmp_path):
-    from conftest import cli
 
     cfg = write_config(tmp_path / "s.yaml", """
 name: s
@@ -92,7 +91,6 @@ workload: {input_tokens: 8, output_tokens: 4, clients: 2, client_placement: spre
 
 
 def test_clients_are_for_the_openai_backend(tmp_path):
-    from conftest import cli
 
     cfg = write_config(tmp_path / "t.yaml", """
 name: t

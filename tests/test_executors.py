@@ -18,7 +18,7 @@ SWEEP = """
 name: sweep4
 models: [tiny:llama, tiny:qwen2]
 backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
-workload: {input_tokens: 8, output_tokens: 16, batch_sizes: [1, 2], num_batches: 4, warmup: 0}
+workload: {input_tokens: 8, output_tokens: 16, batch_sizes: [1, 2], num_batches: 6, warmup: 0}
 energy: {idle_baseline_s: 0}
 """
 
@@ -27,8 +27,27 @@ energy: {idle_baseline_s: 0}
 def ray_runtime():
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
     ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False)
+    # two workers with torch and the runner imported, so that the sweep's two tasks start together even on a
+    # busy machine (a cold worker spends seconds importing torch)
+    import sys
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tests/ is not on the workers' path
+    warm = ray.remote(num_cpus=1)(_warm_worker)
+    assert len(set(ray.get([warm.remote(), warm.remote()]))) == 2
     yield ray
     ray.shutdown()
+
+
+def _warm_worker() -> int:
+    import time
+
+    import torch  # noqa: F401
+
+    import bench.measure.backends.decode_loop  # noqa: F401
+    import bench.measure.runner  # noqa: F401
+
+    time.sleep(1.0)  # both warm-ups hold their worker at once: two workers, not one twice
+    return os.getpid()
 
 
 def _run(tmp_path, executor, **kw):
@@ -146,3 +165,42 @@ def test_executor_in_the_config_and_its_refusals(tmp_path):
 
     plain, _ = load_config(str(write_config(tmp_path / "c.yaml", SWEEP)))
     assert config_sha256(plain) == config_sha256(cfg)
+
+
+@pytest.mark.server
+def test_ctrl_c_cancels_the_tasks_and_keeps_finished_cases(ray_runtime, tmp_path):
+    starts = []
+
+    def interrupt_on_third_start(case, where):  # Ctrl-C once a case has finished and others are running
+        starts.append(case.case_id)
+        if len(starts) == 3:
+            raise KeyboardInterrupt
+
+    out = _run(tmp_path, "ray", on_case_start=interrupt_on_third_start)
+    assert out.interrupted
+    assert 1 <= len(out.cases) < 4 and all(c["status"] == "ok" for c in out.cases)
+    assert json.loads((out.run_dir / "manifest.json").read_text())["status"] == "interrupted"
+    assert sum(1 for _ in (out.run_dir / "cases.jsonl").open()) == len(out.cases)
+
+
+@pytest.mark.server
+def test_spread_clients_are_ray_actors(ray_runtime, tmp_path):
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI(delay_s=0.002) as srv:
+        path = write_config(tmp_path / "sp.yaml", f"""
+name: sp
+models: [tiny:llama]
+backend: {{kind: openai, base_url: {srv.base_url}, served_model_name: ok, tokenizer: tiny:llama}}
+workload: {{input_tokens: 8, output_tokens: 4, num_prompts: 20, warmup_requests: 1, request_rates: [40],
+           clients: 2, client_placement: spread}}
+energy: {{idle_baseline_s: 0}}
+""")
+        cfg, text = load_config(str(path))
+        out = execute(cfg, text, str(path), output_dir=tmp_path / "out", executor="ray")
+    (case,) = out.cases
+    assert case["status"] == "ok", case["error"]
+    assert case["requests"]["succeeded"] == 20 and case["clients"]["placement"] == "spread"
+    pids = [c["pids"][0] for c in case["clients"]["per_client"]]
+    assert len(set(pids)) == 2 and case["executor"]["worker_pid"] not in pids  # two actors, not the task itself
+    assert all(c["send_lag_s"]["n"] == 10 for c in case["clients"]["per_client"])

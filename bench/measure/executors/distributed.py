@@ -2,7 +2,7 @@
 asking for what it needs, and streams its cases back to the driver as they finish.
 
 - Resources: ``num_gpus`` = the backend's accelerators on CUDA, ``NPU`` on Ascend, else ``num_cpus`` = the
-  backend's threads (1 by default); a config that pins its hardware (``backend.hardware: h20``) also asks
+  backend's threads (1 by default; 0 for a load whose clients are actors spread over the cluster, one CPU each); a config that pins its hardware (``backend.hardware: h20``) also asks
   for one unit per accelerator of a custom resource of that name, which the nodes that have it declare
   (``ray start --resources '{"h20": 8}'``).
 - Without an address a local Ray runtime is started for the run and stopped after it; with one (``auto``,
@@ -36,6 +36,8 @@ def task_options(cfg, backend, group_size: int) -> dict:
         opts["num_gpus"] = acc
     elif runs_on.startswith("npu"):
         opts["resources"] = {"NPU": acc}
+    elif getattr(getattr(cfg, "workload", None), "client_placement", "local") == "spread":
+        opts["num_cpus"] = 0  # it only coordinates: the client actors it starts hold a CPU each
     else:
         opts["num_cpus"] = getattr(cfg.backend, "threads", None) or 1
     hw = getattr(cfg.backend, "hardware", None)
