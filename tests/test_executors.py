@@ -50,8 +50,8 @@ def _warm_worker() -> int:
     return os.getpid()
 
 
-def _run(tmp_path, executor, **kw):
-    path = write_config(tmp_path / "sweep4.yaml", SWEEP)
+def _run(tmp_path, executor, extra="", **kw):
+    path = write_config(tmp_path / "sweep4.yaml", SWEEP + extra)
     cfg, text = load_config(str(path))
     return execute(cfg, text, str(path), output_dir=tmp_path / executor, executor=executor, **kw)
 
@@ -96,22 +96,23 @@ def test_ray_sweep_writes_the_local_run_directory(ray_runtime, tmp_path):
 
 
 @pytest.mark.server
-def test_a_killed_worker_fails_its_cases_and_the_sweep_finishes(ray_runtime, tmp_path):
+def test_a_killed_worker_fails_its_case_and_the_sweep_finishes(ray_runtime, tmp_path):
     killed = []
 
-    def kill_llama(case, where):  # a real SIGKILL of the worker process as its group starts
-        if case.model.label == "tiny:llama" and not killed:
+    def kill_first_llama(case, where):  # a real SIGKILL of the worker process as its case starts
+        if case.case_id == "tiny-llama_bs1_in8_out16":
             killed.append(where["worker_pid"])
             os.kill(where["worker_pid"], signal.SIGKILL)
 
-    out = _run(tmp_path, "ray", on_case_start=kill_llama)
+    # one task per case (executor.group: case); the config says local, the flag (executor="ray") wins
+    out = _run(tmp_path, "ray", extra="executor: {kind: local, group: case}\n", on_case_start=kill_first_llama)
     assert killed
-    status = {c["case_id"]: c for c in out.cases}
-    assert len(status) == 4
-    lost = [c for c in status.values() if c["status"] == "failed"]
-    assert lost and all(c["model"]["label"] == "tiny:llama" for c in lost)
-    assert all("worker lost" in c["error"] for c in lost), [c["error"] for c in lost]
-    assert all(c["status"] == "ok" for c in status.values() if c["model"]["label"] == "tiny:qwen2")
+    by_id = {c["case_id"]: c for c in out.cases}
+    assert len(by_id) == 4
+    lost = by_id.pop("tiny-llama_bs1_in8_out16")
+    assert lost["status"] == "failed" and "worker lost" in lost["error"], lost["error"]
+    assert lost["executor"]["worker_pid"] == killed[0]
+    assert all(c["status"] == "ok" for c in by_id.values()), [c["error"] for c in by_id.values()]
     assert json.loads((out.run_dir / "manifest.json").read_text())["status"] == "complete"
 
 
@@ -155,7 +156,7 @@ def test_executor_in_the_config_and_its_refusals(tmp_path):
 
     ok = write_config(tmp_path / "a.yaml", SWEEP + "executor: {kind: ray, address: 'auto'}\n")
     cfg, _ = load_config(str(ok))
-    assert cfg.executor.kind == "ray" and cfg.executor.address == "auto"
+    assert cfg.executor.kind == "ray" and cfg.executor.address == "auto" and cfg.executor.group == "model"
     bad = write_config(tmp_path / "b.yaml", SWEEP + "executor: {kind: slurm}\n")
     with pytest.raises(ConfigError) as e:
         load_config(str(bad))

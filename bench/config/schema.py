@@ -490,6 +490,9 @@ class Executor(_Strict):
 
     kind: Literal["local", "ray"] = "local"
     address: str | None = Field(default=None, min_length=1, max_length=2048)
+    # ray: one task per model (its cases share the loaded model or managed server) or one task per case (more
+    # parallel, each case loads its model)
+    group: Literal["model", "case"] = "model"
 
 
 class BenchConfig(_Strict):

@@ -377,6 +377,8 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     manifest["energy_source"]["idle_baseline_w"] = idle_w
     try:
         groups = _group_by_model(todo)
+        if runner_kind != "local" and cfg.executor.group == "case":  # one task per case
+            groups = [[c] for g in groups for c in g]
         if runner_kind == "local":  # today's path: in this process, nothing new imported
             results = (r for g in groups for r in run_group(g, cfg, backend, sensors, idle_w, hardware))
         else:
