@@ -18,7 +18,7 @@ SWEEP = """
 name: sweep4
 models: [tiny:llama, tiny:qwen2]
 backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
-workload: {input_tokens: 8, output_tokens: 16, batch_sizes: [1, 2], num_batches: 6, warmup: 0}
+workload: {input_tokens: 8, output_tokens: 32, batch_sizes: [1, 2], num_batches: 8, warmup: 0}
 energy: {idle_baseline_s: 0}
 """
 
@@ -42,6 +42,9 @@ def _warm_worker() -> int:
     import time
 
     import torch  # noqa: F401
+
+    import transformers.models.llama.modeling_llama  # noqa: F401
+    import transformers.models.qwen2.modeling_qwen2  # noqa: F401
 
     import bench.measure.backends.decode_loop  # noqa: F401
     import bench.measure.runner  # noqa: F401
@@ -86,7 +89,7 @@ def test_ray_sweep_writes_the_local_run_directory(ray_runtime, tmp_path):
     overlap = [(a["case_id"], b["case_id"]) for a in cases for b in cases
                if a["executor"]["worker_pid"] < b["executor"]["worker_pid"]
                and _t(a["started_utc"]) < _t(b["finished_utc"]) and _t(b["started_utc"]) < _t(a["finished_utc"])]
-    assert overlap, [(c["case_id"], c["started_utc"], c["finished_utc"]) for c in cases]
+    assert overlap, [(c["case_id"], c["started_utc"][11:], c["finished_utc"][11:], c["executor"]["worker_pid"], c["load_s"]) for c in cases]
     # --resume across executors: the ray run resumed locally has nothing left to run
     path = tmp_path / "sweep4.yaml"
     cfg, text = load_config(str(path))
@@ -100,7 +103,7 @@ def test_a_killed_worker_fails_its_case_and_the_sweep_finishes(ray_runtime, tmp_
     killed = []
 
     def kill_first_llama(case, where):  # a real SIGKILL of the worker process as its case starts
-        if case.case_id == "tiny-llama_bs1_in8_out16":
+        if case.case_id == "tiny-llama_bs1_in8_out32":
             killed.append(where["worker_pid"])
             os.kill(where["worker_pid"], signal.SIGKILL)
 
@@ -109,7 +112,7 @@ def test_a_killed_worker_fails_its_case_and_the_sweep_finishes(ray_runtime, tmp_
     assert killed
     by_id = {c["case_id"]: c for c in out.cases}
     assert len(by_id) == 4
-    lost = by_id.pop("tiny-llama_bs1_in8_out16")
+    lost = by_id.pop("tiny-llama_bs1_in8_out32")
     assert lost["status"] == "failed" and "worker lost" in lost["error"], lost["error"]
     assert lost["executor"]["worker_pid"] == killed[0]
     assert all(c["status"] == "ok" for c in by_id.values()), [c["error"] for c in by_id.values()]
