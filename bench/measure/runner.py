@@ -384,7 +384,8 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         else:
             from bench.measure import executors
 
-            results = executors.run(runner_kind, executor_address, groups, cfg, backend, hardware, idle_w,
+            results = executors.run(runner_kind, executor_address, groups, cfg, backend, idle_w, run_group_here,
+                                    lambda case: case_identity(case, cfg, backend, None, hardware), hardware,
                                     on_case_start=on_case_start)
         for case, result, records in results:
             summary = result.to_json()
@@ -451,6 +452,27 @@ def run_group(model_cases: list[Case], cfg: BenchConfig, backend: Backend, senso
         result.update(finished_utc=utc_now(), duration_s=time.perf_counter() - t0)
         yield case, result, records
     backend.unload()
+
+
+def run_group_here(cfg: BenchConfig, cases: list[Case], hardware: str, idle_w: float | None, driver_host: str):
+    """``run_group`` on whatever machine this runs on (an executor's worker): its own backend and sensors, and on
+    another host than the driver's its own hardware label and idle power."""
+    import socket
+
+    from bench.measure import backends
+
+    backend = backends.create(cfg.backend)
+    problems = backend.preflight()
+    if problems:
+        raise PreflightError(f"on {socket.gethostname()}: {problems[0]}", problems)
+    devices = open_devices(backend.cuda_indices(), cfg.energy.sample_hz)
+    source = choose_source(cfg.energy, backend.sensor_target(), local=backend.power_is_local, devices=devices)
+    if socket.gethostname() != driver_host:
+        env = sysinfo.collect()
+        hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on,
+                                                                 npu_list=env.get("npus")))
+        idle_w = source.idle_power_w(cfg.energy.idle_baseline_s)
+    yield from run_group(cases, cfg, backend, Sensors(source, devices), idle_w, hardware)
 
 
 def _free_after_failure(backend: Backend) -> None:

@@ -29,9 +29,11 @@ def check(kind: str, cfg, address: str | None) -> None:
         raise PreflightError(f"--ray-address '{address}' is for --executor ray; drop it or add --executor ray")
 
 
-def run(kind: str, address: str | None, groups: list, cfg, backend, hardware: str, idle_w: float | None,
-        on_case_start: Callable | None = None) -> Iterator[tuple]:
-    """Yield ``(case, result, records)`` for every case of ``groups`` as it finishes, wherever it ran."""
+def run(kind: str, address: str | None, groups: list, cfg, backend, idle_w: float | None, run_group: Callable,
+        failed_result: Callable, hardware: str, on_case_start: Callable | None = None) -> Iterator[tuple]:
+    """Yield ``(case, result, records)`` for every case of ``groups`` as it finishes, wherever it ran.
+    ``run_group(cfg, cases, hardware, idle_w, driver_host)`` runs one group where it is called (the runner's
+    ``run_group_here``); ``failed_result(case)`` is the result of a case that never came back, to fail."""
     from bench.measure.executors.distributed import run_on_ray
 
-    return run_on_ray(address, groups, cfg, backend, hardware, idle_w, on_case_start)
+    return run_on_ray(address, groups, cfg, backend, idle_w, run_group, failed_result, hardware, on_case_start)

@@ -20,7 +20,7 @@ import socket
 import threading
 from typing import Callable, Iterator
 
-from bench.errors import BenchError, PreflightError
+from bench.errors import PreflightError
 
 log = logging.getLogger(__name__)
 
@@ -59,28 +59,12 @@ def _where() -> dict:
             "host": socket.gethostname(), "worker_pid": os.getpid(), "accelerator_ids": ids}
 
 
-def group_task(cfg, cases: list, hardware: str, idle_w: float | None, driver_host: str):
+def group_task(run_group, cfg, cases: list, hardware: str, idle_w: float | None, driver_host: str):
     """Run one group on a worker (a Ray streaming generator): yields ``("start", case_id, where)`` before
     each case and ``("done", case, result, records)`` after it."""
-    from bench.measure import backends, runner, sysinfo
-    from bench.measure.trackers.device import open_devices
-    from bench.measure.trackers.energy import choose_source
-
     where = _where()
     yield ("start", cases[0].case_id, where)
-    backend = backends.create(cfg.backend)
-    problems = backend.preflight()
-    if problems:
-        raise PreflightError(f"on {where['host']}: {problems[0]}", problems)
-    devices = open_devices(backend.cuda_indices(), cfg.energy.sample_hz)
-    source = choose_source(cfg.energy, backend.sensor_target(), local=backend.power_is_local, devices=devices)
-    if where["host"] != driver_host:  # another node: its own hardware and idle power
-        env = sysinfo.collect()
-        hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on,
-                                                                 npu_list=env.get("npus")))
-        idle_w = source.idle_power_w(cfg.energy.idle_baseline_s)
-    sensors = runner.Sensors(source, devices)
-    for i, (case, result, records) in enumerate(runner.run_group(cases, cfg, backend, sensors, idle_w, hardware)):
+    for i, (case, result, records) in enumerate(run_group(cfg, cases, hardware, idle_w, driver_host)):
         result.update(executor=where)
         yield ("done", case, result, records)
         if i + 1 < len(cases):
@@ -110,12 +94,11 @@ def _drain(gen, gi: int, q: queue.Queue) -> None:
     q.put(("end", gi, None))
 
 
-def run_on_ray(address: str | None, groups: list, cfg, backend, hardware: str, idle_w: float | None,
-               on_case_start: Callable | None = None) -> Iterator[tuple]:
+def run_on_ray(address: str | None, groups: list, cfg, backend, idle_w: float | None, run_group: Callable,
+               failed_result: Callable, hardware: str, on_case_start: Callable | None = None) -> Iterator[tuple]:
     """Submit every group as a task and yield ``(case, result, records)`` as each case comes back."""
     import ray
 
-    from bench.measure import runner
     from bench.results.rundir import utc_now
     from bench.workloads import DatasetError
 
@@ -136,7 +119,7 @@ def run_on_ray(address: str | None, groups: list, cfg, backend, hardware: str, i
     try:
         for gi, group in enumerate(groups):
             gen = remote.options(**task_options(cfg, backend, len(group))).remote(
-                cfg, group, hardware, idle_w, socket.gethostname())
+                run_group, cfg, group, hardware, idle_w, socket.gethostname())
             gens.append(gen)
             pending.append(list(group))
             t = threading.Thread(target=_drain, args=(gen, gi, q), daemon=True, name=f"bench-ray-{gi}")
@@ -165,7 +148,7 @@ def run_on_ray(address: str | None, groups: list, cfg, backend, hardware: str, i
                 reason = _reason(item)
                 log.warning("ray task %d ended early: %s", gi, reason)
                 for case in pending[gi]:
-                    result = runner.case_identity(case, cfg, backend, None, hardware)
+                    result = failed_result(case)
                     now = utc_now()
                     result.update(status="failed", error=reason, started_utc=now, finished_utc=now)
                     if gi in where:
@@ -184,4 +167,4 @@ def run_on_ray(address: str | None, groups: list, cfg, backend, hardware: str, i
             ray.shutdown()
 
 
-__all__ = ["run_on_ray", "task_options", "group_task", "BenchError"]
+__all__ = ["run_on_ray", "task_options", "group_task"]
