@@ -1,12 +1,34 @@
-"""The energy-source interface every sensor implements (NVML, RAPL and the estimate in ``energy.py``;
-amdsmi in ``amd.py``; npu-smi and DCMI in ``ascend.py``). ``energy.choose_source`` picks one per run.
+"""The energy-source interface every sensor implements (the vendor seams' NVML, amdsmi, npu-smi/DCMI
+and RAPL sources under ``vendors/``; the estimate and ``none`` in ``energy.py``), and ``SourceRequest``,
+what each is opened with. ``energy.choose_source`` picks one per run.
 Units: joules (``_j``), watts (``_w``), seconds (``_s``).
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
+from bench.measure.vendors.ids import SensorTarget
+
+RAPL_ROOT = Path("/sys/class/powercap")
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    """What an energy source is opened with: the config's ``energy`` block (``source``, ``sample_hz``
+    and the source's own fields), the devices to look at, the run's NVIDIA device sampler (an NVML
+    source reads it instead of opening its own) and where RAPL's zones are."""
+
+    cfg: object  # bench.config.schema.Energy
+    target: SensorTarget
+    devices: object = None  # trackers.device_sampler.DeviceSampler | None
+    rapl_root: Path = RAPL_ROOT
+
+    @property
+    def hz(self) -> float:
+        return self.cfg.sample_hz
 
 
 class EnergySource:
