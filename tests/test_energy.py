@@ -12,7 +12,7 @@ from bench.measure.trackers.energy import NoEnergy, choose_source, energy_block
 from bench.measure.vendors.cpu import RaplSource
 from bench.measure.vendors.ids import device_ids
 from bench.measure.vendors.nvidia import NvmlSource
-from bench.measure.trackers.sampler import trapezoid_j
+from bench.summary.power import trapezoid_j
 
 
 class FakeGpus:

@@ -20,8 +20,6 @@ from bench.catalog.dtypes import canonical
 from bench.config import limits
 from bench.errors import ConfigError
 
-UNITS = ("output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_s_per_accelerator", "input_tok_s_total",
-         "tok_s_per_user", "tpot_ms")
 Unit = Literal["output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_s_per_accelerator",
                "input_tok_s_total", "tok_s_per_user", "tpot_ms"]
 

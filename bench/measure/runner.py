@@ -172,7 +172,7 @@ def measured_blocks(records: list[metrics.RequestRecord], measured: Measured, sl
     blocks = {"requests": m["requests"], "latency": latency, "throughput": throughput, **measured.blocks,
               **{k: m[k] for k in ("ttfot_s", "send_lag_s", "turns") if k in m}}  # workloads (issue 13)
     if slo_limits_ms is not None:
-        from bench.slo import goodput
+        from bench.summary.slo import goodput
 
         blocks["goodput"] = goodput(records, slo_limits_ms, m["window_s"])
     if m["requests"]["failed"]:

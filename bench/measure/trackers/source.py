@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
+from bench.measure.trackers.sampler import PeriodicSampler
+from bench.summary.power import trapezoid_j
 from bench.measure.vendors.ids import SensorTarget
 
 RAPL_ROOT = Path("/sys/class/powercap")

@@ -14,9 +14,9 @@ import os
 
 from bench.errors import PreflightError
 from bench.measure.trackers.device_sampler import DeviceSampler
-from bench.measure.trackers.sampler import trapezoid_j
 from bench.measure.trackers.source import EnergySource, SourceRequest
 from bench.measure.vendors.ids import device_ids
+from bench.summary.power import trapezoid_j
 
 VENDOR = "nvidia"
 SOURCES = ("nvml",)  # the energy.source names this vendor answers to
