@@ -189,15 +189,13 @@ def test_cli_defines_only_commands_and_printing(name):
 
 
 def test_nothing_outside_the_cli_imports_the_cli_or_argparse():
-    """Pure modules take plain values, not argparse Namespaces. The one exception is gpucheck, a script of
-    its own (``python -m bench.measure.gpucheck``)."""
+    """Pure modules take plain values, not argparse Namespaces (``gpu-check`` is a command like the others)."""
     g = import_graph(top_level_only=False)
     for name, path in MODULES.items():
         if name in CLI:
             continue
         assert not any(t in CLI for t in g[name]), f"{name} imports the CLI"
-        if name != "bench.measure.gpucheck":
-            assert not re.search(r"^\s*(import argparse|from argparse)", path.read_text(), re.M), name
+        assert not re.search(r"^\s*(import argparse|from argparse)", path.read_text(), re.M), name
 
 
 # ---------------------------------------------------------------------------- one definition of each concept

@@ -235,7 +235,7 @@ def test_vllm_on_an_npu_needs_vllm_ascend(monkeypatch):
 
 
 def test_check_table_rows_for_sampled_and_counter_sources():
-    from bench.measure.gpucheck import check_rows
+    from bench.analysis.gpu_check import check_rows
 
     base = {"status": "ok", "output_tok_s": 100.0, "window_s": 2.0, "tpot_s": {"p50": 0.01}, "memory": {}}
     npu = {**base, "case_id": "npu", "energy": {"source": "npu-smi-sampled", "total_j": 200.0, "avg_power_w": 100.0,
@@ -274,3 +274,29 @@ energy: {source: npu-smi, sample_hz: 20, idle_baseline_s: 0.3}
     assert e["j_per_output_tok"] == pytest.approx(e["total_j"] / 24) and e["idle_baseline_w"] == pytest.approx(93.6)
     assert case["telemetry"]["aicore_pct"]["mean"] == 87
     assert case["memory"]["device_total_bytes"] == 64 * 2**30
+
+
+def test_gpu_check_command_on_the_fake_npu(fake_smi, tmp_path):
+    """``gpu-check`` is a command of the CLI (it was a script of its own inside measure/): it runs the config,
+    writes ``<title>.json`` in the run directory and prints the table; a sampled-only source has nothing to
+    cross-check, so the case passes. A missing config is one line and exit 2."""
+    import json
+
+    from conftest import cli, write_config
+
+    cfg = write_config(tmp_path / "c.yaml", """
+name: npu-check
+models: [tiny:llama]
+backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
+workload: {input_tokens: 8, output_tokens: 4, batch_sizes: [1], num_batches: 1, warmup: 0}
+energy: {source: npu-smi, sample_hz: 20, idle_baseline_s: 0}
+""")
+    p = cli("gpu-check", "--config", cfg, "--output-dir", tmp_path / "out", "--title", "NPU check")
+    assert p.returncode == 0, p.stderr
+    assert "NPU check — measured on" in p.stdout
+    (run_dir,) = (tmp_path / "out").iterdir()
+    (row,) = json.loads((run_dir / "npu_check.json").read_text())
+    assert row["energy_source"] == "npu-smi-sampled" and row["avg_power_w"] == pytest.approx(93.6)
+    assert row["cross_check_source"] is None and row["agree_within_5pct"] is None
+    p = cli("gpu-check", "--config", tmp_path / "missing.yaml")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "missing.yaml" in p.stderr
