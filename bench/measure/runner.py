@@ -5,6 +5,11 @@ The runner never branches on the device: the backend, its clock/sync, the device
 energy source were chosen once, at construction. It builds each case's typed result
 (:class:`~bench.results.schema.CaseResult`) and computes the derived figures (``tok_s_per_user``,
 per-accelerator rates, efficiency) once, here.
+
+Above 400 lines on purpose, for now: preflight, the case loop and the per-case blocks share one run's
+state (backend, sensors, run directory, resume). The derived blocks (cost rates, efficiency, roofline;
+``_trial_summary``, ``efficiency_block``, ``roofline_for``) leave with the move of derivation to read time
+(docs/developer/architecture.md, "What remains").
 """
 from __future__ import annotations
 
