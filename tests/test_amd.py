@@ -12,10 +12,10 @@ import pytest
 from bench.catalog.hardware import resolve
 from bench.config.schema import Energy
 from bench.errors import PreflightError
+from bench.measure.energy import NoEnergy, choose_source
+from bench.measure.trackers.source import SensorTarget
 from bench.measure.vendors import amd
-from bench.measure.vendors.ids import SensorTarget
 from bench.measure.vendors.parsers import amd_smi
-from bench.measure.trackers.energy import NoEnergy, choose_source
 
 
 def _fake_amdsmi_module() -> types.ModuleType:

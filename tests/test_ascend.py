@@ -12,10 +12,10 @@ from bench.catalog.hardware import resolve
 from bench.config.schema import Energy
 from bench.errors import PreflightError
 from bench.measure import sysinfo
+from bench.measure.energy import NoEnergy, choose_source
+from bench.measure.trackers.source import SensorTarget
 from bench.measure.vendors import ascend
-from bench.measure.vendors.ids import SensorTarget
 from bench.measure.vendors.parsers import npu_smi
-from bench.measure.trackers.energy import NoEnergy, choose_source
 
 REC = Path(__file__).parent / "data" / "npu-smi"
 

@@ -8,7 +8,7 @@ import pytest
 
 from bench.config.schema import Energy
 from bench.errors import PreflightError
-from bench.measure.trackers.energy import NoEnergy, choose_source, energy_block
+from bench.measure.energy import NoEnergy, choose_source, energy_block
 from bench.measure.vendors.cpu import RaplSource
 from bench.measure.vendors.ids import device_ids
 from bench.measure.vendors.nvidia import NvmlSource

@@ -21,7 +21,8 @@ from typing import Callable
 
 from bench.config.schema import DEVICE_RE
 from bench.errors import PreflightError
-from bench.measure.vendors.ids import VISIBLE_ENV, SensorTarget, device_ids
+from bench.measure.trackers.source import SensorTarget
+from bench.measure.vendors.ids import VISIBLE_ENV, device_ids
 
 
 TORCH_NPU_HINT = ("install the CANN toolkit and its matching torch_npu (https://gitee.com/ascend/pytorch): "

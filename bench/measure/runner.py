@@ -30,7 +30,7 @@ from bench.measure import slo_search, sysinfo, trials
 from bench.measure.backends.base import Backend, LoadedModel, Measured
 from bench.measure.trackers.device_sampler import DeviceSampler
 from bench.measure.vendors.nvidia import open_devices
-from bench.measure.trackers.energy import EnergySource, choose_source, energy_block
+from bench.measure.energy import EnergySource, choose_source, energy_block
 from bench.measure.trackers.memory import RssTracker, memory_block, rss_bytes
 from bench.measure.workload import CaseWorkload
 from bench.workloads import DatasetError, preflight_datasets

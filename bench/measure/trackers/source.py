@@ -1,6 +1,7 @@
 """The energy-source interface every sensor implements (the vendor seams' NVML, amdsmi, npu-smi/DCMI
-and RAPL sources under ``vendors/``; the estimate and ``none`` in ``energy.py``), and ``SourceRequest``,
-what each is opened with. ``energy.choose_source`` picks one per run.
+and RAPL sources under ``vendors/``; the estimate and ``none`` in ``measure/energy.py``), with
+``SensorTarget`` (the vendor and devices a case uses) and ``SourceRequest`` (what a source is opened
+with). ``measure/energy.choose_source`` picks one per run.
 Units: joules (``_j``), watts (``_w``), seconds (``_s``).
 """
 from __future__ import annotations
@@ -11,9 +12,16 @@ from pathlib import Path
 
 from bench.measure.trackers.sampler import PeriodicSampler
 from bench.summary.power import trapezoid_j
-from bench.measure.vendors.ids import SensorTarget
 
 RAPL_ROOT = Path("/sys/class/powercap")
+
+
+@dataclass(frozen=True)
+class SensorTarget:
+    """What the energy sources look at: the vendor and the logical indices of the devices in use."""
+
+    vendor: str  # nvidia | amd | huawei | cpu
+    logical: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ logic id), through that vendor's visible-devices variable. Pure: the environment
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from bench.errors import PreflightError
 
@@ -33,10 +32,3 @@ def device_ids(vendor: str, logical: list[int], environ: dict | None = None) -> 
             return out
     return list(logical)
 
-
-@dataclass(frozen=True)
-class SensorTarget:
-    """What the energy sources look at: the vendor and the logical indices of the devices in use."""
-
-    vendor: str  # nvidia | amd | huawei | cpu
-    logical: tuple[int, ...] = ()

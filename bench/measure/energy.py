@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 from bench.errors import PreflightError
-from bench.measure.trackers.source import RAPL_ROOT, EnergySource, SourceRequest
+from bench.measure.trackers.source import RAPL_ROOT, EnergySource, SensorTarget, SourceRequest
 from bench.measure.vendors import amd, ascend, cpu, nvidia
-from bench.measure.vendors.ids import SensorTarget
 from bench.measure.vendors.registry import vendor
 
 log = logging.getLogger(__name__)
