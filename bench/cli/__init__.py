@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping its completed cases")
     r.add_argument("--format", choices=("table", "json"), default="table")
     r.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report of this run")
+    r.add_argument("--executor", choices=("local", "ray"), help="where the cases run (default: the config's "
+                   "executor.kind, local): in this process, or as tasks on a Ray cluster")
+    r.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (auto, HOST:6379); without it "
+                   "--executor ray starts a local Ray runtime for the run")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="show a catalog")
