@@ -5,7 +5,8 @@ import shutil
 import pytest
 
 from bench.errors import InputError
-from bench.results import load_run, load_runs, registry
+from bench.analysis.compare import load_runs  # labels with the catalog id of known chips
+from bench.results import load_run, registry
 
 A100, H20 = "tests/data/runs/fake-a100-run", "tests/data/runs/fake-h20-run"
 H100 = "results/reference/h100/gpu-8b-20261127T121344Z"

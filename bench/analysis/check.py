@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bench import stats
+from bench.summary import stats
 from bench.results import registry
 from bench.results.run import Run
 from bench.results.schema import CaseResult

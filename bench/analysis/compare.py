@@ -64,10 +64,17 @@ def invalid_warnings(cases: list[CaseResult], where: str) -> list[str]:
             "to be trusted" for c in cases if c.verdict == "invalid"]
 
 
+def hardware_short(manifest) -> str:
+    """A run's hardware for labels and titles: the catalog id where the catalog knows the chip
+    ('NVIDIA H100 80GB HBM3' -> 'h100-sxm'), else the name without vendor words."""
+    chip = hardware.resolve(manifest.hardware)
+    return chip.id if chip is not None and chip.id != "cpu" else manifest.hardware_short
+
+
 def load_runs(paths: list[str], labels=None) -> list[Run]:
     if not paths:
         raise InputError("compare needs at least one RUN_DIR")
-    return _load_runs(paths, labels)
+    return _load_runs(paths, labels, hardware_short)
 
 
 def baseline_run(runs: list[Run], given: str | None) -> Run | None:

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from bench.cli import analysis, reports, validation
+from bench.cli import analysis, gpu_check, reports, validation
 from bench.cli.run import cmd_list, cmd_run, cmd_sysinfo
 from bench.errors import BenchError
 
@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report of this run")
     r.add_argument("--columns", metavar="a,b,c", help="the metrics of the table (registry keys); default: headline")
     r.add_argument("--wide", action="store_true", help="every metric with a value in the table")
+    r.add_argument("--executor", choices=("local", "ray"), help="where the cases run (default: the config's "
+                   "executor.kind, local): in this process, or as tasks on a Ray cluster")
+    r.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (auto, HOST:6379); without it "
+                   "--executor ray starts a local Ray runtime for the run")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="show a catalog")
@@ -52,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.add_commands(sub)
     reports.add_commands(sub)
     validation.add_commands(sub)
+    gpu_check.add_commands(sub)
     return p
 
 

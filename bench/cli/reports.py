@@ -84,7 +84,7 @@ def cmd_compare(args) -> int:
             notes = [f"$/M: {'; '.join(prices)}"] + notes
         with_run = len(runs) > 1
         title = f"{len(rows)} case(s) from {len(runs)} run(s): " + ", ".join(
-            f"{r.label} ({r.manifest.hardware_short}, {r.manifest.date or '—'})" for r in runs)
+            f"{r.label} ({compare.hardware_short(r.manifest)}, {r.manifest.date or '—'})" for r in runs)
         if args.pivot:
             if args.pivot not in registry.BY_KEY or registry.BY_KEY[args.pivot].text:
                 raise InputError(f"--pivot '{args.pivot}' is not a metric; known: {', '.join(registry.BY_KEY)}")

@@ -55,7 +55,8 @@ def cmd_run(args) -> int:
     os.dup2(2, 1)
     try:
         outcome = execute(cfg, text, args.config, output_dir=Path(args.output_dir) if args.output_dir else None,
-                          resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start)
+                          resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start,
+                          executor=args.executor, executor_address=args.ray_address)
     finally:
         progress.stop()
         sys.stdout.flush()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench import metrics, stats, validity, window
+from bench import metrics, validity
 from bench.results import registry
 from bench.results.rundir import dig
+from bench.summary import stats, window
 
 # headline metric -> where it is in one trial's summary (dotted path): declared in the metric registry
 HEADLINE = registry.TRIALS

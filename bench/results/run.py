@@ -70,12 +70,8 @@ class Manifest:
 
     @property
     def hardware_short(self) -> str:
-        """'NVIDIA H100 80GB HBM3' -> 'H100 80GB HBM3'; the catalog id where the catalog knows the chip."""
-        from bench.catalog import hardware
-
-        chip = hardware.resolve(self.hardware)
-        if chip is not None and chip.id != "cpu":
-            return chip.id
+        """'NVIDIA H100 80GB HBM3' -> 'H100 80GB HBM3', 'Intel(R) Xeon(R) Processor' -> 'Xeon' (the views in
+        bench.analysis use the catalog id where the catalog knows the chip)."""
         short = " ".join(_VENDOR.sub("", _MARKS.sub("", self.hardware)).split())
         return short or self.hardware
 
@@ -139,8 +135,9 @@ def parse_labels(items: list[str] | None) -> dict[Path, str]:
     return out
 
 
-def load_runs(paths: list[str], labels: list[str] | dict | None = None) -> list[Run]:
-    """Several runs, each named once, with short unique labels (``labels``: ``--label`` items)."""
+def load_runs(paths: list[str], labels: list[str] | dict | None = None, short_hardware=None) -> list[Run]:
+    """Several runs, each named once, with short unique labels (``labels``: ``--label`` items;
+    ``short_hardware``: manifest -> a short hardware name, default ``Manifest.hardware_short``)."""
     if not paths:
         raise InputError("give at least one RUN_DIR")
     given = labels if isinstance(labels, dict) else parse_labels(labels)
@@ -155,11 +152,12 @@ def load_runs(paths: list[str], labels: list[str] | dict | None = None) -> list[
     unknown = set(given) - seen
     if unknown:
         raise InputError(f"--label names {sorted(str(u) for u in unknown)[0]}, which is not one of the RUN_DIRs given")
-    assign_labels(runs, {r.path.resolve(): given[r.path.resolve()] for r in runs if r.path.resolve() in given})
+    assign_labels(runs, {r.path.resolve(): given[r.path.resolve()] for r in runs if r.path.resolve() in given},
+                  short_hardware)
     return runs
 
 
-def assign_labels(runs: list[Run], fixed: dict[Path, str] | None = None) -> None:
+def assign_labels(runs: list[Run], fixed: dict[Path, str] | None = None, short_hardware=None) -> None:
     """Short unique labels: the config name, then + hardware, + date, + time, each added only while two
     runs still read alike, else the run id (and '#2' for a run given under two directory names with one id);
     a label set by hand is kept as given."""
@@ -168,7 +166,8 @@ def assign_labels(runs: list[Run], fixed: dict[Path, str] | None = None) -> None
     for r in runs:
         m = r.manifest
         stamp = m.started_utc or ""
-        parts.append([m.name, m.hardware_short, stamp[:10], stamp[11:16].replace(":", ""), m.run_id])
+        hw = short_hardware(m) if short_hardware is not None else m.hardware_short
+        parts.append([m.name, hw, stamp[:10], stamp[11:16].replace(":", ""), m.run_id])
     depth = [1] * len(runs)
 
     def label(i: int) -> str:

@@ -206,10 +206,6 @@ def _append_lines(path: Path, objs: list[dict]) -> int:
         os.close(fd)
 
 
-def _append_line(path: Path, obj: dict) -> None:
-    _append_lines(path, [obj])
-
-
 def write_json_atomic(path: Path, obj: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as f:
