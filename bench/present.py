@@ -1,4 +1,5 @@
-"""The one place that formats numbers for people (tables, Markdown, HTML), and the console they go to.
+"""The one place that formats numbers for people (tables, Markdown, HTML), lays out tables that fit the
+terminal (``render_table``: names wrap between words, never cut), and the console they go to.
 
 A value that was not measured (None, or NaN from pandas) is shown as "—", never as 0. Numbers stay SI
 inside the package (seconds, W, bytes); conversion for display (ms, MW, %) happens here.
