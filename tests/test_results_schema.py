@@ -42,12 +42,13 @@ def test_reference_run_reads_typed_through_rundir():
 
 def test_unknown_blocks_from_newer_code_survive_a_round_trip():
     d = {"schema_version": 1, "case_id": "x_bs1", "status": "ok", "error": None, "output_tokens": 8,
-         "trials": [{"output_tok_s": 1.5}], "validity": {"ok": True}, "queue_wait_s": {"p50": 0.1},
+         "newer_trials": [{"output_tok_s": 1.5}], "validity": {"ok": True}, "queue_wait_s": {"p50": 0.1},
          "energy": {"source": "none", "total_j": None, "newer_field_j": 2.0},
          "model": {"label": "m", "revision": "abc"}}
     case = rs.CaseResult.from_json(d)
     assert case.to_json() == d and list(case.to_json()) == list(d)
-    assert case.model_extra["trials"] == [{"output_tok_s": 1.5}]
+    assert case.model_extra["newer_trials"] == [{"output_tok_s": 1.5}]
+    assert case.validity.model_extra == {"ok": True}  # a typed block keeps its unknown keys too
     assert case.energy.model_extra == {"newer_field_j": 2.0}
 
 

@@ -137,6 +137,36 @@ Server = block("Server", "A server's own counters over the case (/metrics): serv
                "requests_running_peak requests_waiting_peak scrapes", side=str, scrapes=int)
 Goodput = block("Goodput", "Requests/s meeting every latency limit.", "limits_ms good_requests total_requests "
                 "good_fraction goodput_rps", limits_ms=dict[str, Number], good_requests=int, total_requests=int)
+TrialStat = block("TrialStat", "One metric over a case's trials: each trial's value with their mean, stdev, "
+                  "Student-t 95 % interval and CV.", "mean stdev ci95 cv n values", n=int, ci95=list[Number] | None,
+                  values=list[Number | None])
+
+
+class Trials(Block):
+    """The ``trials`` block: how many trials ran, by which rule, and each headline metric over them."""
+
+    n: int | None = None
+    rule: dict[str, Any] | None = None
+    metrics: dict[str, TrialStat] | None = None
+
+    def stat(self, key: str) -> "TrialStat | None":
+        return (self.metrics or {}).get(key)
+
+
+class Validity(Block):
+    """Was the measurement sound: ``verdict`` ok | warn | invalid, the reasons for anything not ok."""
+
+    verdict: str | None = None
+    reasons: list[str] | None = None
+    checks: dict[str, Any] | None = None
+    skipped: list[str] | None = None
+
+
+PrefixCache = block("PrefixCache", "Prefix-cache hits over the case, from the server's counters.",
+                    "hits queries hit_rate source note", source=str, note=str)
+ItlCoalesced = block("ItlCoalesced", "Why ITL (and, where a request's whole output came in one event, its "
+                     "TPOT) is not reported: the stream delivered several tokens per event.",
+                     "requests of reason", requests=int, of=int, reason=str)
 SloSearch = block("SloSearch", "The SLO search: the highest passing rate or concurrency, and every probe.",
                   "over target_fraction limits_ms best stopped_by_budget points", over=str,
                   limits_ms=dict[str, Number], stopped_by_budget=bool, points=list[dict[str, Any]])
@@ -172,6 +202,11 @@ class CaseResult(Block):
     compile: Compile | None = None
     finished_utc: str | None = None
     duration_s: Number | None = None
+    trials: Trials | None = None
+    validity: Validity | None = None
+    prefix_cache: PrefixCache | None = None
+    itl_coalesced: ItlCoalesced | None = None
+    dataset: dict[str, Any] | None = None
 
     _disk_order: list[str] = PrivateAttr(default_factory=list)  # the key order of the line read, kept on write
 
@@ -237,6 +272,55 @@ class CaseResult(Block):
     @property
     def case_id(self) -> str | None:
         return self.identity.case_id
+
+    @property
+    def verdict(self) -> str | None:
+        """ok | warn | invalid; None for results written before validity existed."""
+        return self.validity.verdict if self.validity is not None else None
+
+    @property
+    def reasons(self) -> list[str]:
+        return list(self.validity.reasons or []) if self.validity is not None else []
+
+    @property
+    def n_trials(self) -> int:
+        return self.trials.n if self.trials is not None and self.trials.n else 1
+
+    def at(self, dotted: str):
+        """The value at a dotted path of the case's line on disk (``ttft_s.p50``, ``energy.source``,
+        ``model.label``): the flat blocks are read where they sit on disk. None where any level is missing."""
+        head, _, rest = dotted.partition(".")
+        obj: Any = None
+        for name, blk in self.FLAT.items():
+            part = getattr(self, name)
+            if part is None:
+                continue
+            for key, f in blk.model_fields.items():
+                if head in (key, f.alias):
+                    obj = getattr(part, key)
+                    break
+            else:
+                continue
+            break
+        else:
+            if head in type(self).model_fields:
+                obj = getattr(self, head)
+            else:
+                obj = (self.model_extra or {}).get(head)
+        for part in rest.split(".") if rest else ():
+            if obj is None:
+                return None
+            if isinstance(obj, BaseModel):
+                if part in type(obj).model_fields:
+                    obj = getattr(obj, part)
+                    continue
+                alias = next((k for k, f in type(obj).model_fields.items() if f.alias == part), None)
+                obj = getattr(obj, alias) if alias else (obj.model_extra or {}).get(part)
+            elif isinstance(obj, dict):
+                obj = obj.get(part)
+            else:
+                return None
+        return obj
 
 
 @lru_cache(maxsize=None)
