@@ -524,8 +524,14 @@ def chart_turns(rep: Report) -> Chart | None:
 
 def chart_dataset_lengths(rep: Report) -> Chart | None:
     """Sampled input and output length histograms of every dataset case."""
-    blocks = [p for p in rep.points if p.extras.dataset is not None and p.extras.dataset.input_tokens is not None
-              and p.extras.dataset.input_tokens.histogram is not None]
+    def hist(p: Point, key: str) -> _Histogram | None:
+        lengths = getattr(p.extras.dataset, key) if p.extras.dataset is not None else None
+        h = lengths.histogram if lengths is not None else None
+        usable = h and h.counts and len(h.edges) == len(h.counts) + 1 and all(
+            _finite(v) is not None for v in h.counts + h.edges)
+        return h if usable else None
+
+    blocks = [p for p in rep.points if hist(p, "input_tokens") is not None]
     if not blocks:
         return None
     c = Chart("dataset-lengths", "Sampled input and output lengths of dataset cases", wide=True)
@@ -533,9 +539,8 @@ def chart_dataset_lengths(rep: Report) -> Chart | None:
     def draw(fig, axes):
         for ax, key, name in zip(axes, ("input_tokens", "output_tokens"), ("input", "output")):
             for p in blocks:
-                lengths = getattr(p.extras.dataset, key)
-                h = lengths.histogram if lengths is not None else None
-                if h and h.counts and len(h.edges) == len(h.counts) + 1 and all(map(_finite, h.counts + h.edges)):
+                h = hist(p, key)
+                if h is not None:
                     ax.stairs(h.counts, h.edges, color=rep.colour(p.run), label=f"{rep.runs[p.run].label} · "
                               f"{p.case.case_id}")
             ax.set_xlabel(f"{name} tokens per request")
@@ -866,8 +871,8 @@ def write_markdown(path: Path, rep: Report, charts: list[Chart] | None = None) -
     parts += ["", "## Warnings", ""]
     marks = {"ok": "✅", "warn": "⚠️", "invalid": "❌", "failed": "❌"}
     for w in ctx["case_warnings"]:
-        parts.append(f"- {marks[w['verdict']]} {w['verdict']} {_md(w['run'])} `{_md(w['case'])}`: "
-                     + ("; ".join(_md(x) for x in w["reasons"]) or "no reason recorded"))
+        parts.append(f"- {marks[w['verdict']]} {w['verdict']} `{_md(w['case'])}`: "
+                     + ("; ".join(_md(x) for x in w["reasons"]) or "no reason recorded") + f" ({_md(w['run'])})")
     parts += [f"- note: {_md(n)}" for n in ctx["notes"]]
     if not ctx["case_warnings"] and not ctx["notes"]:
         parts.append("- none")
