@@ -3,7 +3,9 @@
 Definitions follow shared/REFERENCE.md §4 (the vLLM / MLPerf conventions):
 - TTFT  = first token time - submit time
 - TPOT  = (E2E - TTFT) / (output tokens - 1), per request, only when output tokens > 1
-- ITL   = every gap between consecutive output tokens, pooled over requests
+- ITL   = every gap between consecutive output tokens, pooled over the requests whose tokens arrived one
+          per stream event (a stream that delivers several tokens per event has no inter-token gaps to
+          measure: those requests are counted in ``itl_coalesced`` with the reason, never shown as 0 ms)
 - E2E   = last token time - submit time
 - output throughput = sum of output tokens / wall time of the measured window
 A value that was not measured is ``None``, never 0.
@@ -102,9 +104,30 @@ def itls_s(r: RequestRecord) -> list[float]:
 
 
 def tpot_s(r: RequestRecord) -> float | None:
-    if r.output_tokens <= 1 or r.done_s is None or r.first_token_s is None:
+    """(E2E − TTFT) / (output tokens − 1), with the server's token count, however the stream was chunked.
+    None when the whole output arrived at one instant (first token time = last): no decode time was seen."""
+    if r.output_tokens <= 1 or r.done_s is None or r.first_token_s is None or r.done_s <= r.first_token_s:
         return None
     return (e2e_s(r) - ttft_s(r)) / (r.output_tokens - 1)
+
+
+def one_per_event(r: RequestRecord) -> bool:
+    """Whether each output token arrived in its own stream event (distinct arrival times, one per token)."""
+    t = r.token_times_s
+    return bool(t) and len(t) == r.output_tokens and len(set(t)) == len(t)
+
+
+def itl_coalesced(ok: list[RequestRecord]) -> dict | None:
+    """Why ITL leaves requests out: those with token times whose tokens came several per event."""
+    timed = [r for r in ok if r.token_times_s]
+    bad = [r for r in timed if not one_per_event(r)]
+    if not bad:
+        return None
+    ex = bad[0]
+    return {"requests": len(bad), "of": len(timed),
+            "reason": f"tokens arrived coalesced in {len(bad)} of {len(timed)} requests (e.g. {ex.output_tokens} "
+                      f"tokens in {len(set(ex.token_times_s))} stream event(s)): ITL needs one token per event, so "
+                      "those requests are left out of it" + ("" if len(bad) < len(timed) else "; none is left")}
 
 
 def tok_s_per_user(tpot: float | None) -> float | None:
@@ -146,9 +169,12 @@ def summarize(records: list[RequestRecord]) -> dict:
         "requests": {"total": len(records), "succeeded": len(ok), "failed": len(records) - len(ok)},
         "ttft_s": distribution([ttft_s(r) for r in ok]),
         "tpot_s": distribution([tpot_s(r) for r in ok]),
-        "itl_s": distribution([x for r in ok for x in itls_s(r)]),
+        "itl_s": distribution([x for r in ok if one_per_event(r) for x in itls_s(r)]),
         "e2e_s": distribution([e2e_s(r) for r in ok]),
     }
+    coalesced = itl_coalesced(ok)
+    if coalesced is not None:
+        out["itl_coalesced"] = coalesced
     if any(r.first_output_at_s is not None for r in records):
         out["ttfot_s"] = distribution([ttfot_s(r) for r in ok])
     if any(r.send_lag_s is not None for r in records):  # online: how late each request left (see RequestRecord)

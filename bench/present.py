@@ -82,3 +82,183 @@ def with_range(value: float | None, rng: list[float] | None, digits: int = 0) ->
     if not rng:
         return f"{value:,.{digits}f}"
     return f"{value:,.{digits}f} ({rng[0]:,.{digits}f}–{rng[1]:,.{digits}f})"
+
+
+# ------------------------------------------------------------------------------------ tables that fit
+# Tables for people are laid out here, as plain text: every line fits the terminal, names are never cut
+# inside a word (they wrap at '_', '-', '/' or a space), and columns that do not fit go to a second block
+# that repeats the key columns. Rich markup is never interpreted, so user text prints as written.
+import os as _os
+import re as _re
+import shutil as _shutil
+from dataclasses import dataclass as _dataclass
+
+_BREAK = _re.compile(r"(?<=[A-Za-z0-9][_\-/])|(?<= )")  # wrap after _ - / that follow a letter or digit, or a space
+GAP = 2  # spaces between columns
+MAX_HEADER_LINES = 3  # a layout whose headers wrap more than this moves columns to the next block instead
+MAX_CELL_LINES = 2  # ... and the same for a cell
+
+
+@_dataclass
+class Col:
+    header: str
+    align: str = "right"  # right (numbers) | left (names, marks)
+    key: bool = False  # repeated in every block when the table is split
+
+
+def term_width(default: int = 100) -> int:
+    """The width to lay tables out for: $COLUMNS, else the terminal's, else ``default`` (a pipe or file)."""
+    env = _os.environ.get("COLUMNS", "")
+    if env.isdigit() and 20 <= int(env) <= 10_000:
+        return int(env)
+    if sys.stdout.isatty():
+        return _shutil.get_terminal_size((default, 24)).columns
+    return default
+
+
+def _pieces(text: str) -> list[str]:
+    """The unbreakable pieces of a cell: a name splits after _ - / and spaces; a number never splits."""
+    return [p for p in _BREAK.split(text) if p] or [""]
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width``, broken only between pieces (a piece wider stays whole)."""
+    lines: list[str] = []
+    for para in str(text).split("\n"):
+        cur = ""
+        for piece in _pieces(para):
+            if cur and len(cur) + len(piece.rstrip()) > width:
+                lines.append(cur.rstrip())
+                cur = piece.lstrip() if piece.strip() else ""
+            else:
+                cur += piece
+        lines.append(cur.rstrip())
+    return lines or [""]
+
+
+def _min_width(texts: list[str]) -> int:
+    return max((len(p.rstrip()) for t in texts for line in str(t).split("\n") for p in _pieces(line)), default=1)
+
+
+def _nat_width(texts: list[str]) -> int:
+    return max((len(line) for t in texts for line in str(t).split("\n")), default=1)
+
+
+def _widths(cols: list[Col], rows: list[list[str]], width: int) -> list[int] | None:
+    """Column widths that fit ``width``, or None when even the narrowest layout does not."""
+    n = len(cols)
+    cells = [[r[i] for r in rows] for i in range(n)]
+    cell_nat = [_nat_width(c) for c in cells]
+    cell_min = [_min_width(c) for c in cells]
+    head_min = [_min_width([c.header]) for c in cols]
+    nat = [max(cell_nat[i], len(cols[i].header)) for i in range(n)]
+    least = [max(cell_min[i], head_min[i]) for i in range(n)]
+    room = width - GAP * (n - 1)
+    if sum(least) > room:
+        return None
+    w = list(nat)
+    # first wrap headers down to their cells' width, then wrap the widest wrappable cells
+    for i in range(n):
+        if sum(w) <= room:
+            return w
+        w[i] = max(cell_nat[i], head_min[i])
+    while sum(w) > room:  # wrap the other columns before the key (first) ones
+        i = max(range(n), key=lambda j: (w[j] > least[j] and not cols[j].key, w[j] - least[j]))
+        if w[i] <= least[i]:
+            return None
+        w[i] -= 1
+    return w
+
+
+def _readable(cols: list[Col], rows: list[list[str]], w: list[int]) -> bool:
+    """Headers in at most MAX_HEADER_LINES lines and cells in at most MAX_CELL_LINES: else the layout
+    squeezes too much, and columns move to the next block."""
+    if any(len(_wrap(c.header, wi)) > MAX_HEADER_LINES for c, wi in zip(cols, w)):
+        return False
+    return all(len(_wrap(cell, wi)) <= MAX_CELL_LINES for r in rows for cell, wi in zip(r, w))
+
+
+def _block(cols: list[Col], rows: list[list[str]], w: list[int]) -> list[str]:
+    def line(cells_lines: list[list[str]]) -> list[str]:
+        height = max(len(c) for c in cells_lines)
+        out = []
+        for k in range(height):
+            parts = []
+            for col, width, lines in zip(cols, w, cells_lines):
+                text = lines[k] if k < len(lines) else ""
+                parts.append(text.rjust(width) if col.align == "right" else text.ljust(width))
+            out.append((" " * GAP).join(parts).rstrip())
+        return out
+
+    out = line([_wrap(c.header, wi) for c, wi in zip(cols, w)])
+    out.append((" " * GAP).join("─" * wi for wi in w))
+    for r in rows:
+        out += line([_wrap(cell, wi) for cell, wi in zip(r, w)])
+    return out
+
+
+def render_table(cols: list[Col], rows: list[list[str]], width: int | None = None, title: str | None = None,
+                 notes: list[str] | None = None) -> str:
+    """A plain-text table whose every line fits ``width``: headers and names wrap between words; columns
+    that do not fit are laid out in further blocks that repeat the key columns."""
+    width = width or term_width()
+    rows = [[MISSING if c is None else str(c) for c in r] for r in rows]
+    out: list[str] = []
+    if title:
+        out += _wrap(title, width)
+    keys = [i for i, c in enumerate(cols) if c.key]
+    rest = [i for i in range(len(cols)) if i not in keys]
+    while True:
+        take = list(rest)
+        while take:
+            idx = keys + take
+            w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width)
+            if w is not None and _readable([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], w):
+                break
+            take.pop()
+        if not take:  # not even one more column fits beside the keys: one column a block
+            take = rest[:1]
+            idx = keys + take
+            w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width) or \
+                [min(width, _nat_width([cols[i].header] + [r[i] for r in rows])) for i in idx]
+        out += _block([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], w)
+        rest = [i for i in rest if i not in take]
+        if not rest:
+            break
+        out.append("")
+    for n in notes or []:
+        out += _wrap(n, width)
+    return "\n".join(out) + "\n"
+
+
+def shorten_names(names: list[str], sep: str = "_") -> tuple[list[str], str | None]:
+    """Names with the parts that all of them share dropped: ('tiny-llama_c4_rinf_prefix', …) ->
+    ('prefix', …) and the legend line 'every case: tiny-llama, c4, rinf'. Names are never cut inside a part;
+    with one name, or where nothing is shared, the names are kept whole and the legend is None."""
+    if len(names) < 2:
+        return list(names), None
+    split = [n.split(sep) for n in names]
+    common = set(split[0]).intersection(*split[1:])
+    if not common:
+        return list(names), None
+    short = [sep.join(p for p in parts if p not in common) for parts in split]
+    if any(not s for s in short) or len(set(short)) < len(set(names)):
+        return list(names), None
+    shared = [p for p in split[0] if p in common]
+    return short, "every case: " + ", ".join(shared)
+
+
+def md_table(headers: list[str], rows: list[list[str]], footnotes: dict[str, str] | None = None,
+             left: int = 1) -> str:
+    """A GitHub Markdown table (cells escaped for '|' and line breaks; the first ``left`` columns aligned
+    left, the rest right), then each footnote once (``[^key]`` in a header refers to it)."""
+    def esc(v) -> str:
+        return (MISSING if v is None else str(v)).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(esc(h) for h in headers) + " |",
+             "|" + "|".join("---" if i < left else "---:" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    if footnotes:
+        lines.append("")
+        lines += [f"[^{k}]: {esc(v)}" for k, v in footnotes.items()]
+    return "\n".join(lines) + "\n"

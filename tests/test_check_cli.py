@@ -102,9 +102,11 @@ def test_a_run_checked_against_itself_passes(run_dir, capsys):
     assert code == 0 and doc["exit_code"] == 0 and doc["regressed"] == [] and doc["not_comparable"] == []
     assert {r["verdict"] for r in doc["rows"]} == {"unchanged"}
     assert {r["metric"] for r in doc["rows"]} == {"output_tok_s", "tpot_p50_s"}
-    assert all(r["method"] == "Welch t-test (n=5/5)" and r["delta_rel"] == 0 for r in doc["rows"])
+    assert all(r["method"] == "Welch n=5/5" and r["delta_rel"] == 0 for r in doc["rows"])
+    assert doc["compared"] == sorted(doc["compared"]) and len(doc["compared"]) == 2
     code, out, _ = run_check(capsys, run_dir, "--baseline", run_dir)
-    assert code == 0 and "pass: no significant regression" in out
+    assert code == 0 and "pass: 2 of 2 baseline case(s) compared, 0 regressed, 0 improved, 0 not comparable" in out
+    assert "TPOT p50 ms" in out  # times in ms, as in every other table
 
 
 def test_a_copy_30_percent_slower_fails_naming_the_cases(run_dir, tmp_path, capsys):
@@ -123,8 +125,8 @@ def test_a_copy_30_percent_slower_fails_naming_the_cases(run_dir, tmp_path, caps
         expect = 1 / 1.3 - 1 if r["metric"] == "output_tok_s" else 0.3
         assert r["delta_rel"] == pytest.approx(expect, rel=1e-6)
     code, out, _ = run_check(capsys, slow, "--baseline", run_dir, "--format", "md")
-    assert code == 1 and out.startswith("### bench check: FAIL: 2 of 2 case(s) regressed beyond 5%")
-    assert "| tiny-llama_bs1_in8_out16 | output_tok_s |" in out and "❌ regressed" in out
+    assert code == 1 and out.startswith("### bench check: FAIL: 2 of 2 baseline case(s) compared, 2 regressed")
+    assert "| tiny-llama_bs1_in8_out16 | out tok/s |" in out and "❌ regressed" in out
     code, out, _ = run_check(capsys, slow, "--baseline", run_dir, "--max-regression", "40%")
     assert code == 0  # a 30 % slowdown is within a 40 % tolerance
 
@@ -138,9 +140,15 @@ def test_other_hardware_or_an_invalid_case_is_not_comparable(run_dir, tmp_path, 
     (other / "manifest.json").write_text(json.dumps(m))
     code, out, _ = run_check(capsys, other, "--baseline", run_dir, "--format", "json")
     doc = json.loads(out)
-    assert code == 0 and doc["regressed"] == [] and len(doc["not_comparable"]) == 2
+    # nothing compared is never a pass: exit 3, with the reasons counted
+    assert code == 3 and doc["exit_code"] == 3 and doc["regressed"] == [] and len(doc["not_comparable"]) == 2
     assert any("hardware differs" in n for n in doc["run_notes"]) and any("torch version" in n for n in doc["run_notes"])
     assert {r["verdict"] for r in doc["rows"]} == {"not comparable"}
+    assert list(doc["not_comparable_reasons"].values()) == [2] and doc["compared"] == []
+    code, out, _ = run_check(capsys, other, "--baseline", run_dir)
+    assert code == 3 and "NOT ENOUGH COMPARED: 0 of 2 baseline case(s) compared" in out
+    code, out, _ = run_check(capsys, other, "--baseline", run_dir, "--allow-missing")
+    assert code == 0 and "pass: 0 of 2 baseline case(s) compared" in out  # accepted explicitly, and said
 
     bad = tmp_path / "bad"
     shutil.copytree(run_dir, bad)
@@ -149,8 +157,10 @@ def test_other_hardware_or_an_invalid_case_is_not_comparable(run_dir, tmp_path, 
     (bad / "cases.jsonl").write_text("\n".join(json.dumps(c) for c in cases) + "\n")
     code, out, _ = run_check(capsys, bad, "--baseline", run_dir, "--format", "json")
     doc = json.loads(out)
-    assert code == 0 and doc["not_comparable"] == [cases[0]["case_id"]]
+    assert code == 3 and doc["not_comparable"] == [cases[0]["case_id"]]  # 1 of the baseline's 2 compared
     assert "measurement invalid: 3/4 requests failed" in doc["rows"][0]["note"]
+    code, out, _ = run_check(capsys, bad, "--baseline", run_dir, "--min-compared", "1")
+    assert code == 0 and "1 of 2 baseline case(s) compared, 0 regressed, 0 improved, 1 not comparable" in out
 
 
 def test_bad_input_exits_2(run_dir, tmp_path, capsys):
@@ -169,29 +179,73 @@ def case(cid, values=None, headline=100.0, verdict="ok"):
     return c
 
 
+M = {"config_sha256": "x", "hardware": "cpu"}
+
+
+def run(*cases, m=M):
+    """A typed run of these case lines (the gate reads runs as bench.results gives them)."""
+    from pathlib import Path
+
+    from bench.results.run import Manifest, Run
+    from bench.results.schema import CaseResult
+
+    return Run(Path("/nowhere"), Manifest.from_json(m, Path("/nowhere")), [CaseResult.from_json(c) for c in cases])
+
+
 def test_one_trial_uses_a_fixed_tolerance_and_says_so():
-    m = {"config_sha256": "x", "hardware": "cpu"}
-    rep = check.check((None, m, [case("a", headline=100.0)]), (None, m, [case("a", headline=94.0)]), ["output_tok_s"])
+    rep = check.check(run(case("a", headline=100.0)), run(case("a", headline=94.0)), ["output_tok_s"])
     [row] = rep.rows
-    assert row.verdict == "regressed" and row.method == "fixed tolerance ±5% (one trial: no test)" and row.p_value is None
+    assert row.verdict == "regressed" and row.method == "±5%, 1 trial" and row.p_value is None
     assert rep.exit_code() == 1
-    rep = check.check((None, m, [case("a", headline=100.0)]), (None, m, [case("a", headline=96.0)]), ["output_tok_s"])
+    rep = check.check(run(case("a", headline=100.0)), run(case("a", headline=96.0)), ["output_tok_s"])
     assert rep.rows[0].verdict == "unchanged" and rep.exit_code() == 0
 
 
 def test_noisy_difference_beyond_tolerance_but_not_significant_is_unchanged():
-    m = {"config_sha256": "x", "hardware": "cpu"}
     base, cand = [100.0, 80.0, 120.0], [90.0, 70.0, 110.0]  # -10 %, but p = 0.56
-    rep = check.check((None, m, [case("a", base)]), (None, m, [case("a", cand)]), ["output_tok_s"])
+    rep = check.check(run(case("a", base)), run(case("a", cand)), ["output_tok_s"])
     [row] = rep.rows
     assert row.verdict == "unchanged" and "not significant" in row.note and row.p_value > 0.5
-    warned = check.check((None, m, [case("a", base, verdict="warn")]), (None, m, [case("a", base)]), ["output_tok_s"])
+    warned = check.check(run(case("a", base, verdict="warn")), run(case("a", base)), ["output_tok_s"])
     assert warned.rows[0].verdict == "unchanged" and warned.rows[0].note == "validity warn on the baseline"
-    better = check.check((None, m, [case("a", [100.0, 101.0, 99.0])]), (None, m, [case("a", [120.0, 121.0, 119.0])]),
+    better = check.check(run(case("a", [100.0, 101.0, 99.0])), run(case("a", [120.0, 121.0, 119.0])),
                          ["output_tok_s"])
     assert better.rows[0].verdict == "improved" and better.exit_code() == 0
-    missing = check.check((None, m, [case("a", base)]), (None, m, [case("b", base)]), ["output_tok_s"])
-    assert [r.verdict for r in missing.rows] == ["not comparable"] * 2 and missing.exit_code() == 0
+    missing = check.check(run(case("a", base)), run(case("b", base)), ["output_tok_s"])
+    assert [r.verdict for r in missing.rows] == ["not comparable"] * 2 and missing.exit_code() == 3
+    assert dict(missing.reasons()) == {"missing from the candidate": 1, "new case: not in the baseline": 1}
+    assert check.check(run(case("a", base)), run(case("b", base)), ["output_tok_s"], allow_missing=True).exit_code() == 0
+
+
+def test_the_gate_never_passes_on_nothing():
+    # no case at all, on either side
+    empty = check.check(run(), run(), ["output_tok_s"])
+    assert empty.exit_code() == 3 and "NOT ENOUGH COMPARED: 0 of 0" in check.summary_line(empty)
+    # another config: every case not comparable
+    other = check.check(run(case("a")), run(case("a"), m={**M, "config_sha256": "y"}), ["output_tok_s"])
+    assert other.exit_code() == 3 and other.not_comparable == ["a"]
+    # trial values that are all NaN (or the headline NaN): not measured, so not compared
+    nan = float("nan")
+    assert check.check(run(case("a", [nan, nan])), run(case("a", [nan, nan])), ["output_tok_s"]).exit_code() == 3
+    assert check.check(run(case("a", headline=nan)), run(case("a", headline=nan)), ["output_tok_s"]).exit_code() == 3
+    # fewer compared than asked
+    two = [case("a"), case("b")]
+    assert check.check(run(*two), run(case("a")), ["output_tok_s"]).exit_code() == 3
+    assert check.check(run(*two), run(case("a")), ["output_tok_s"], min_compared=1).exit_code() == 0
+    # a regression still fails even when others are missing
+    assert check.check(run(*two), run(case("a", headline=50.0)), ["output_tok_s"]).exit_code() == 1
+
+
+def test_json_is_strict_even_with_nan_values(run_dir, tmp_path, capsys):
+    nan_run = tmp_path / "nan"
+    shutil.copytree(run_dir, nan_run)
+    cases = [json.loads(x) for x in (nan_run / "cases.jsonl").read_text().splitlines()]
+    for c in cases:
+        c["trials"]["metrics"]["output_tok_s"]["values"] = [None] * 5
+    (nan_run / "cases.jsonl").write_text("\n".join(json.dumps(c) for c in cases) + "\n")
+    code, out, _ = run_check(capsys, nan_run, "--baseline", nan_run, "--format", "json")
+    assert code == 3 and "NaN" not in out and "Infinity" not in out
+    json.loads(out, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
 
 
 def test_tolerance_parsing():

@@ -35,12 +35,15 @@ def test_compare_json_rows_and_warnings():
     a100 = d["rows"][0]
     # by default each chip is priced at its own rate: the A100 has none in pricing.yaml, so no $/M (not $0)
     assert a100["usd_per_mtok_output"] is None and "no price for 'a100'" in a100["pricing"]
-    assert "h20 TCO h20-china-tco" in d["rows"][2]["pricing"] and d["rows"][2]["usd_per_mtok_output"] > 0
+    # rows are aligned by case: each case's runs together (a100 bs1, h20 bs1, a100 bs8, h20 bs8)
+    assert [(r["run"], r["batch_size"]) for r in d["rows"]] == [("fake-a100-run", 1), ("fake-h20-run", 1),
+                                                                ("fake-a100-run", 8), ("fake-h20-run", 8)]
+    assert "h20 TCO h20-china-tco" in d["rows"][1]["pricing"] and d["rows"][1]["usd_per_mtok_output"] > 0
     # --pricing still overrides: $2/h at a decode rate of 128 / (2.56 s - 0.04 s prefill) = 50.79 tok/s
     a100 = json.loads(cli("compare", *RUNS, "--format", "json", "--pricing", "h800-deepseek").stdout)["rows"][0]
     assert a100["usd_per_mtok_output"] == pytest.approx(2 / (128 / (2.56 - 0.04) * 3600) * 1e6)
     assert a100["j_per_output_tok"] == pytest.approx(5.0) and a100["provenance"] == "measured"
-    h20 = d["rows"][2]
+    h20 = d["rows"][1]
     assert h20["j_per_output_tok"] is None and h20["energy_source"] == "none"
     assert any("torch version" in w for w in d["warnings"])
     assert any("CPU pressure 25.0%" in w for w in d["warnings"])
@@ -53,7 +56,7 @@ def test_compare_parquet_and_output(tmp_path):
     p = run_cli("compare", *RUNS, "--format", "parquet", "--output", out)
     assert p.returncode == 0, p.stderr
     df = pd.read_parquet(out)
-    assert len(df) == 4 and "tpot_p99_ms" in df.columns
+    assert len(df) == 4 and "tpot_p99_s" in df.columns  # SI units, as the registry declares
     p = run_cli("compare", *RUNS, "--format", "parquet")
     assert p.returncode == 2 and "--output" in p.stderr
 

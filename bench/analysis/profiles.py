@@ -93,14 +93,14 @@ def run_points(run_dir: str) -> tuple[list[tuple[Terms, float, str]], object]:
     from bench.catalog import hardware
     from bench.catalog import models as catalog
     from bench.errors import InputError
-    from bench.results.rundir import RunDir
+    from bench.results import load_run
 
-    rd = RunDir.open_existing(Path(run_dir))
-    label = rd.manifest().get("hardware")
+    run = load_run(Path(run_dir))
+    label = run.manifest.hardware
     chip = hardware.resolve(label)
     if chip is None:
         raise InputError(f"{run_dir}: {hardware.unknown_note(label)}")
-    cases = [c for c in rd.latest_cases() if c.get("status") == "ok"]
+    cases = [c.to_json() for c in run.ok_cases]
     return case_points(cases, chip, lambda c: catalog.resolve_model(c["model"]["label"])), chip
 
 

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping its completed cases")
     r.add_argument("--format", choices=("table", "json"), default="table")
     r.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report of this run")
+    r.add_argument("--columns", metavar="a,b,c", help="the metrics of the table (registry keys); default: headline")
+    r.add_argument("--wide", action="store_true", help="every metric with a value in the table")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="show a catalog")

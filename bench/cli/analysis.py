@@ -21,13 +21,13 @@ def add_commands(sub) -> None:
     add_capacity(sub)
 
 
-def _print_invalid_warnings(cases: list[dict], where: str) -> None:
+def _print_invalid_warnings(run, where: str) -> None:
     """A case judged invalid is used, never silently: one warning line each on stderr."""
     import sys
 
     from bench.analysis.compare import invalid_warnings
 
-    for w in invalid_warnings([c for c in cases if c.get("status") == "ok"], where):
+    for w in invalid_warnings(run.ok_cases, where):
         print(f"warning: {w}", file=sys.stderr)
 
 
@@ -75,7 +75,7 @@ def cmd_cost(args) -> int:
     from bench.analysis import cost
     from bench.catalog import hardware, pricing
     from bench.catalog import models as catalog
-    from bench.results.rundir import RunDir
+    from bench.results import load_run
 
     checks.positives(args, "output_tok_s", "input_tok_s", "rental_usd_per_hour", "capex_usd", "life_years",
                      "power_w", "electricity_usd_per_kwh", "fx", "server_overhead", "blend_ratio")
@@ -101,10 +101,11 @@ def cmd_cost(args) -> int:
     else:  # each chip at its own rate; None when it has none
         terms = pricing.own_terms(chip.id, args.utilisation, args.fx)
     if args.results:
-        ok = [c for c in RunDir.open_existing(Path(args.results)).latest_cases() if c.get("status") == "ok"]
+        run = load_run(Path(args.results))
+        ok = [c.to_json() for c in run.ok_cases]
         if not ok:
             raise InputError(f"{args.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
-        _print_invalid_warnings(ok, args.results)
+        _print_invalid_warnings(run, args.results)
         entries = cost.price_cases(ok, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
     elif args.project:
         from bench.analysis import profiles, projection
@@ -233,9 +234,9 @@ def cmd_project(args) -> int:
     checks.fits_context(m, args.input_tokens, args.output_tokens)
     chips = checks.chips(args.hardware)
     if args.calibrate:
-        from bench.results.rundir import RunDir
+        from bench.results import load_run
 
-        _print_invalid_warnings(RunDir.open_existing(Path(args.calibrate)).latest_cases(), args.calibrate)
+        _print_invalid_warnings(load_run(Path(args.calibrate)), args.calibrate)
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
     names = checks.profile_names(args.profile)
     batch = args.batch or args.concurrency

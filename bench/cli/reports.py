@@ -8,7 +8,6 @@ import sys
 from bench.results import jsonout
 from bench.cli import args as args_mod
 from bench.errors import InputError
-from bench.present import console, plus_minus, sig, verdict_cell
 
 
 def add_run_dir_args(p) -> None:
@@ -18,10 +17,25 @@ def add_run_dir_args(p) -> None:
     p.add_argument("--rental-usd-per-hour", type=float, help="price every accelerator-hour at this rental instead")
 
 
+def add_view_args(p, baseline: bool = True) -> None:
+    """The flags every multi-run view takes: run names, columns, a baseline run."""
+    p.add_argument("--label", action="append", metavar="RUN_DIR=NAME", help="name a run in every table (repeatable; "
+                   "default: the config name, + hardware, date, time as far as needed to tell runs apart)")
+    p.add_argument("--columns", metavar="a,b,c", help="the metrics to show (registry keys, e.g. output_tok_s,"
+                   "ttft_p50_s); default: the headline metrics")
+    p.add_argument("--wide", action="store_true", help="every metric with a value (the table may split into blocks)")
+    if baseline:
+        p.add_argument("--baseline", metavar="RUN_DIR", help="one of the RUN_DIRs: every other run's values get "
+                       "their ratio to it (×) for the same case")
+
+
 def add_commands(sub) -> None:
-    c = sub.add_parser("compare", help="one table of many result directories, from any machines")
+    c = sub.add_parser("compare", help="runs side by side, from any machines: one row per case and run")
     add_run_dir_args(c)
-    c.add_argument("--format", choices=("table", "md", "csv", "json", "parquet"), default="table")
+    add_view_args(c)
+    c.add_argument("--format", choices=("table", "md", "csv", "json", "parquet"), default="table",
+                   help="table (fits the terminal), md (a CI job summary: at most 12 columns), csv/json/parquet "
+                   "(every metric, SI units)")
     c.add_argument("--output", help="write to this file instead of stdout (parquet needs it)")
     c.set_defaults(func=cmd_compare)
 
@@ -32,14 +46,32 @@ def add_commands(sub) -> None:
     r.add_argument("--capacity", action="store_true", help="add the H20 vs 910B capacity chart (Exhibit 63)")
     r.set_defaults(func=cmd_report)
 
-    k = sub.add_parser("check", help="regression gate: a candidate run against a baseline run (exit 1 on regression)")
+    k = sub.add_parser("check", help="regression gate: a candidate run against a baseline run (exit 0 pass, "
+                       "1 regression, 2 bad input, 3 too few cases compared)")
     k.add_argument("candidate", metavar="CANDIDATE_RUN")
     k.add_argument("--baseline", required=True, metavar="BASELINE_RUN")
     k.add_argument("--metric", action="append", help="a headline metric to gate on (repeatable; default "
                    "output_tok_s and tpot_p50_s)")
     k.add_argument("--max-regression", default="5%", help="tolerance, e.g. 5%% (default) or 0.05")
+    k.add_argument("--min-compared", type=int, metavar="N", help="exit 3 when fewer than N cases could be "
+                   "compared (default: every case of the baseline)")
+    k.add_argument("--allow-missing", action="store_true", help="pass even when cases could not be compared "
+                   "(they are still listed and counted)")
     k.add_argument("--format", choices=("table", "md", "json"), default="table")
     k.set_defaults(func=cmd_check)
+
+
+def baseline_run(runs, given: str | None):
+    """The run ``--baseline`` names (one of the RUN_DIRs), or None."""
+    from pathlib import Path
+
+    if not given:
+        return None
+    want = Path(os.path.expanduser(given)).resolve()
+    for r in runs:
+        if r.path.resolve() == want or r.label == given:
+            return r
+    raise InputError(f"--baseline '{given}' is not one of the RUN_DIRs given (nor a run's label); pass one of them")
 
 
 def cmd_compare(args) -> int:
@@ -50,34 +82,37 @@ def cmd_compare(args) -> int:
         raise InputError("--format parquet writes a binary file: give --output PATH")
     out_path = args_mod.output_path("--output", args.output) if args.output else None
     args_mod.positive("--rental-usd-per-hour", args.rental_usd_per_hour, maximum=1e6)
-    runs, df, warns = compare.load(args.run_dirs, args.pricing, args.rental_usd_per_hour)
-    if fmt == "table":
-        from rich.table import Table
-
-        t = Table(title=f"{len(df)} case(s) from {len(runs)} run(s); $/M at {df['pricing'].iloc[0] if len(df) else ''}",
-                  title_justify="left")
-        cols = ["hardware", "model", "backend", "dtype", "batch_size", "input_tokens", "output_tokens",
-                "output_tok_s_per_accelerator", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms",
-                "tpot_limit_ms", "tpot_pct_of_limit", "prefill_pct_of_limit", "compile",
-                "j_per_output_tok", "avg_power_w", "usd_per_mtok_output", "mbu", "provenance", "validity"]
-        for col in cols:
-            t.add_column(col.replace("_", " "))
-        for row, ci in zip(df[cols].itertuples(index=False), df["output_tok_s_ci95_rel"]):
-            cells = [sig(v) for v in row]
-            cells[7] = plus_minus(cells[7], ci)
-            cells[-1] = verdict_cell(row[-1])
-            t.add_row(*cells)
-        con = console()
-        con.print(t)
-        for w in warns:
-            con.print(f"warning: {w}")
+    runs = compare.load_runs(args.run_dirs, args.label)
+    base = baseline_run(runs, args.baseline)
+    hourly, label = compare.rental(args.pricing, args.rental_usd_per_hour)
+    rows = compare.aligned(compare.case_rows(runs, hourly, label), runs)
+    warns = compare.warnings(runs)
+    if fmt in ("table", "md"):
+        metrics, notes = compare.pick_metrics(rows, args.columns, args.wide)
+        prices = sorted({r.pricing for r in rows if r.pricing})
+        if any(m.key.startswith("usd_per") for m in metrics) and prices:
+            notes = [f"$/M: {'; '.join(prices)}"] + notes
+        with_run = len(runs) > 1
+        title = f"{len(rows)} case(s) from {len(runs)} run(s): " + ", ".join(
+            f"{r.label} ({r.manifest.hardware_short}, {r.manifest.date or '—'})" for r in runs)
+        if fmt == "table":
+            text = compare.view(rows, metrics, with_run, base, title=title,
+                                notes=notes + [f"warning: {w}" for w in warns])
+        else:
+            text = f"**{title}**\n\n" + compare.to_markdown(rows, metrics, with_run, base,
+                                                              notes + [f"warning: {w}" for w in warns])
+        _emit(text, out_path, args.output)
         return 0
-    if fmt == "md":
-        text = compare.to_markdown(df) + "".join(f"\n> warning: {w}\n" for w in warns)
-    elif fmt == "csv":
+    df = compare.frame(rows, base)
+    if fmt == "csv":
         text = df.to_csv(index=False)
     elif fmt == "json":
-        text = jsonout.dumps({"rows": jsonout.finite_or_none(json.loads(df.to_json(orient="records"))),
+        text = jsonout.dumps({"runs": [{"label": r.label, "run_id": r.manifest.run_id, "path": str(r.path),
+                                        "hardware": r.manifest.hardware, "machine": r.manifest.machine,
+                                        "engine": r.manifest.engine, "started_utc": r.manifest.started_utc,
+                                        "config_sha256": r.manifest.config_sha256} for r in runs],
+                              "baseline": base.label if base else None,
+                              "rows": jsonout.finite_or_none(json.loads(df.to_json(orient="records"))),
                               "warnings": warns})
     else:
         try:
@@ -87,20 +122,21 @@ def cmd_compare(args) -> int:
         for w in warns:
             print(f"warning: {w}", file=sys.stderr)
         return 0
+    _emit(text, out_path, args.output)
+    if fmt == "csv":
+        for w in warns:
+            print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def _emit(text: str, out_path, given: str | None) -> None:
     if out_path is not None:
         try:
             out_path.write_text(text)
         except OSError as exc:
-            raise InputError(f"--output '{args.output}': cannot write ({exc.strerror})") from None
-        if fmt == "csv":
-            for w in warns:
-                print(f"warning: {w}", file=sys.stderr)
+            raise InputError(f"--output '{given}': cannot write ({exc.strerror})") from None
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        if fmt == "csv":
-            for w in warns:
-                print(f"warning: {w}", file=sys.stderr)
-    return 0
 
 
 def cmd_report(args) -> int:
@@ -121,6 +157,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_check(args) -> int:
+    """Exit 0: pass; 1: a case regressed; 2: bad input; 3: fewer cases compared than --min-compared (default:
+    every case of the baseline; never none), unless --allow-missing."""
     from bench.analysis import check, compare
 
     try:
@@ -131,26 +169,15 @@ def cmd_check(args) -> int:
     for m in args.metric or []:
         if m not in known:
             raise InputError(f"--metric '{m}' is unknown; known: {', '.join(known)}")
+    if args.min_compared is not None and not 0 <= args.min_compared <= 1_000_000:
+        raise InputError(f"--min-compared {args.min_compared}: give a whole number of cases >= 0")
     base, cand = compare.load_runs([args.baseline])[0], compare.load_runs([args.candidate])[0]
-    rep = check.check(base, cand, args.metric, tol)
+    rep = check.check(base, cand, args.metric, tol, args.min_compared, args.allow_missing)
     if args.format == "json":
-        print(json.dumps(check.to_json(rep), default=str))
+        print(jsonout.dumps(jsonout.finite_or_none(check.to_json(rep))))
     elif args.format == "md":
         sys.stdout.write(check.to_markdown(rep))
     else:
-        from rich.table import Table
-
-        t = Table(title=f"check {args.candidate} against {args.baseline}", title_justify="left")
-        for h in check.HEADERS:
-            t.add_column(h, justify="right" if h in ("baseline", "candidate", "Δ %", "p") else "left")
-        style = {"regressed": "red", "improved": "green", "not comparable": "yellow"}
-        for r, cells in zip(rep.rows, check.table_rows(rep)):
-            if r.verdict in style:
-                cells[6] = f"[{style[r.verdict]}]{cells[6]}[/]"
-            t.add_row(*cells)
-        con = console()
-        con.print(t)
-        for n in rep.run_notes:
-            con.print(f"not comparable: {n}")
-        con.print(check.summary_line(rep))
+        title = f"check {cand.label} ({args.candidate}) against the baseline {base.label} ({args.baseline})"
+        sys.stdout.write(check.view(rep, title))
     return rep.exit_code()

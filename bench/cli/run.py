@@ -1,42 +1,14 @@
 from __future__ import annotations
 import os
 import sys
+import time
 from pathlib import Path
 from bench.results import jsonout
-from bench.present import MISSING, cell, console, ms, plus_minus, verdict_mark
-
-
-def _print_cases(out, cases: list[dict], title: str) -> None:
-    from rich.table import Table
-
-    from bench.analysis import compare
-
-    t = Table(title=title, title_justify="left", caption="valid: ✓ ok, ! warn, ✗ invalid (reasons in the case's "
-              "validity block); ± is the 95 % CI over trials", caption_justify="left")
-    for col in ("case", "status", "valid", "out tok/s", "total tok/s", "TTFT p50 ms", "TPOT p50 ms", "TPOT p99 ms",
-                "TPOT limit ms", "TPOT % limit", "prefill % limit", "E2E p50 ms", "J/out tok", "energy src",
-                "peak RSS Δ MiB", "compile", "compile s"):
-        t.add_column(col, justify="left" if col in ("case", "status", "valid", "energy src") else "right")
-    for c in cases:
-        e, m = c.get("energy") or {}, c.get("memory") or {}
-        rss = m.get("rss_peak_delta_bytes")
-        r, comp = c.get("roofline") or {}, c.get("compile") or {}
-        t.add_row(c["case_id"], c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]",
-                  verdict_mark((c.get("validity") or {}).get("verdict")),
-                  plus_minus(cell(c.get("output_tok_s"), 1), compare.ci_rel(c)),
-                  plus_minus(cell(c.get("total_tok_s"), 1), compare.ci_rel(c, "total_tok_s")),
-                  ms((c.get("ttft_s") or {}).get("p50")), ms((c.get("tpot_s") or {}).get("p50")),
-                  ms((c.get("tpot_s") or {}).get("p99")), ms(r.get("tpot_limit_s")),
-                  cell(r.get("tpot_pct_of_limit"), 1), cell(r.get("prefill_pct_of_limit"), 1),
-                  ms((c.get("e2e_s") or {}).get("p50")),
-                  cell(e.get("j_per_output_tok"), 4), e.get("source", MISSING),
-                  cell(rss / 2**20 if rss is not None else None, 1),
-                  comp.get("mode", MISSING) + (" (fallback)" if comp.get("fallback_note") else ""),
-                  cell(comp.get("compile_s"), 1))
-    out.print(t)
+from bench.present import console
 
 
 def cmd_run(args) -> int:
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bench.config.load import load_config
@@ -48,16 +20,32 @@ def cmd_run(args) -> int:
 
         output_path("--report", args.report)
     err = console(stderr=True)
+    lines = not (sys.stdout.isatty() and sys.stderr.isatty())  # a CI log: one line per finished case
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=err, transient=False)
-    task = progress.add_task(f"{cfg.name}", total=None)
+                        console=err, transient=False, disable=lines)
+    task = progress.add_task(escape(cfg.name), total=None)
+    state = {"total": None, "done": 0, "t0": time.monotonic()}
 
     def on_start(n):  # after preflight: a bad config or machine prints its error alone
+        state["total"] = n
         progress.update(task, total=n)
         progress.start()
 
     def on_case(case_id, summary):
-        progress.update(task, advance=1, description=f"{cfg.name}: {case_id} {summary['status']}")
+        state["done"] += 1
+        if lines:
+            from bench.analysis.compare import progress_line
+            from bench.results.schema import CaseResult
+
+            try:
+                case = CaseResult.from_json(summary)
+            except ValueError:
+                print(f"[{state['done']}/{state['total']}] {case_id}", file=sys.stderr, flush=True)
+                return
+            print(progress_line(state["done"], state["total"], case, time.monotonic() - state["t0"]),
+                  file=sys.stderr, flush=True)
+            return
+        progress.update(task, advance=1, description=escape(f"{cfg.name}: {case_id} {summary['status']}"))
 
     # stdout carries only the table or the JSON document: engines' logs (vLLM logs to stdout, and its
     # worker processes inherit file descriptor 1) go to stderr while the cases run.
@@ -73,31 +61,34 @@ def cmd_run(args) -> int:
         sys.stdout.flush()
         os.dup2(saved_stdout, 1)
         os.close(saved_stdout)
+    from bench.results import load_run
+
+    run = load_run(outcome.run_dir)
     if args.format == "json":
         print(jsonout.dumps({"run_dir": str(outcome.run_dir), "interrupted": outcome.interrupted,
-                             "cases": outcome.cases}))
+                             "cases": [c.to_json() for c in run.cases]}))
     else:
-        out = console()
-        _print_cases(out, outcome.cases, f"{cfg.name} — measured ({outcome.cases[0]['hardware'] if outcome.cases else ''})")
-        e = (outcome.cases[0].get("energy") or {}) if outcome.cases else {}
-        if e.get("source") == "none":
-            out.print(f"energy: not measured ({e.get('note')})")
-        out.print(f"results: {outcome.run_dir}")
-    if args.report and outcome.cases:
+        from bench.analysis.compare import run_view
+
+        text = run_view(run, getattr(args, "columns", None), getattr(args, "wide", False))
+        sys.stdout.write(text)
+        energy = {c.energy.source: c.energy.note for c in run.cases if c.energy is not None}
+        if set(energy) == {"none"}:
+            print(f"energy: not measured ({energy['none']})")
+        print(f"results: {outcome.run_dir}")
+    if args.report and run.cases:
         from bench.analysis import report
 
         for kind, path in report.write_reports([str(outcome.run_dir)], html_path=os.path.expanduser(args.report)):
             print(f"{kind} report: {path}", file=sys.stderr if args.format == "json" else sys.stdout)
     if outcome.interrupted:
-        print(f"interrupted: {len(outcome.cases)} finished case(s) kept in {outcome.run_dir}; "
+        print(f"interrupted: {len(run.cases)} finished case(s) kept in {outcome.run_dir}; "
               f"continue with --resume {outcome.run_dir}", file=sys.stderr)
         return 130
-    return 1 if any(c["status"] != "ok" for c in outcome.cases) else 0
+    return 1 if any(not c.ok for c in run.cases) else 0
 
 
 def cmd_list(args) -> int:
-    from rich.table import Table
-
     from bench.catalog import hardware, models, pricing, published
 
     rows = {"models": models.rows, "hardware": hardware.rows, "pricing": pricing.rows,
@@ -105,13 +96,22 @@ def cmd_list(args) -> int:
     if args.format == "json":
         print(jsonout.dumps(rows))
         return 0
-    t = Table(title=f"{args.what} catalog (reference data; sources in bench/catalog/data)", title_justify="left")
-    for k in rows[0]:
-        t.add_column(k)
-    for r in rows:
-        t.add_row(*[cell(v) for v in r.values()])
-    console().print(t)
+    sys.stdout.write(catalog_table(args.what, rows))
     return 0
+
+
+def catalog_table(what: str, rows: list[dict], width: int | None = None) -> str:
+    """A catalog as a table that fits the terminal: the first column (the id) repeated in every block, ids
+    and names never cut (they wrap between words), long text (sources, notes) wrapped."""
+    from bench.present import Col, render_table
+    from bench.results.registry import fmt
+
+    keys = list(rows[0]) if rows else []
+    numeric = {k for k in keys if all(isinstance(r.get(k), (int, float)) or r.get(k) is None for r in rows)}
+    cols = [Col(k, "right" if k in numeric else "left", key=(i == 0)) for i, k in enumerate(keys)]
+    body = [[fmt(r.get(k)) if k in numeric else ("—" if r.get(k) is None else str(r.get(k))) for k in keys]
+            for r in rows]
+    return render_table(cols, body, width, f"{what} catalog (reference data; sources in bench/catalog/data)")
 
 
 def cmd_sysinfo(args) -> int:

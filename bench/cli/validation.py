@@ -1,7 +1,6 @@
 """``validate``: the projection's accuracy statement against published measurements (see README "Validation")."""
 from __future__ import annotations
 
-from bench.present import console
 from bench.results import jsonout
 
 
@@ -34,70 +33,72 @@ def cmd_validate(args) -> int:
 
 
 def _print_validation(doc: dict) -> None:
-    c = console()
-    _print_rows(c, "Leave-one-out: each published row projected by profiles fitted without it (per "
-                        "accelerator)", doc["rows"])
-    _print_summary(c, "Summary (median |error|, share of rows inside their band)", doc["summary"])
-    _print_ratios(c, "Chip-to-chip ratios (same engine, model and workload on two chips; both rows left out)",
-                  doc["ratios"], doc["ratio_summary"])
+    import sys
+
+    sys.stdout.write(validation_text(doc))
+
+
+def validation_text(doc: dict, width: int | None = None) -> str:
+    """Every table of the validation, each fitting ``width`` (row ids never cut)."""
+    parts = [_rows_table("Leave-one-out: each published row projected by profiles fitted without it (per "
+                         "accelerator)", doc["rows"], width),
+             _summary_table("Summary (median |error|, share of rows inside their band)", doc["summary"], width),
+             _ratios_table("Chip-to-chip ratios (same engine, model and workload on two chips; both rows left out)",
+                           doc["ratios"], doc["ratio_summary"], width)]
     lo = doc.get("leave_one_source_out") or {}
     if lo.get("summary"):
-        _print_summary(c, f"Leave-one-source-out ({lo['sources']} publications, each left out whole): a "
-                               "publication the fit has never seen", lo["summary"])
+        parts.append(_summary_table(f"Leave-one-source-out ({lo['sources']} publications, each left out whole): a "
+                                    "publication the fit has never seen", lo["summary"], width))
     ho = doc.get("held_out") or {}
     if ho.get("rows"):
-        _print_rows(c, "Held out: rows never fitted (exclude: 'held out ...'), projected by the profiles "
-                            "fitted to every usable row", ho["rows"])
-        _print_summary(c, "Held-out summary", ho["summary"])
-        _print_ratios(c, "Held-out chip-to-chip ratios", ho["ratios"], ho["ratio_summary"])
+        parts.append(_rows_table("Held out: rows never fitted (exclude: 'held out ...'), projected by the profiles "
+                                 "fitted to every usable row", ho["rows"], width))
+        parts.append(_summary_table("Held-out summary", ho["summary"], width))
+        parts.append(_ratios_table("Held-out chip-to-chip ratios", ho["ratios"], ho["ratio_summary"], width))
     if doc["skipped"]:
-        c.print(f"{len(doc['skipped'])} catalog row(s) not used (see `list published`): "
-                + "; ".join(f"{x['id']}: {x['why']}" for x in doc["skipped"][:4]) + (" ..." if len(doc["skipped"]) > 4 else ""))
+        parts.append(f"{len(doc['skipped'])} catalog row(s) not used (see `list published`): "
+                     + "; ".join(f"{x['id']}: {x['why']}" for x in doc["skipped"][:4])
+                     + (" ..." if len(doc["skipped"]) > 4 else "") + "\n")
+    from bench.present import _wrap, term_width
+
+    text = "\n".join(p for p in parts if p)
+    w = width or term_width()
+    return "\n".join(line for raw in text.split("\n") for line in (_wrap(raw, w) if len(raw) > w else [raw]))
 
 
-def _print_rows(c, title: str, rows: list[dict]) -> None:
-    from rich.table import Table
+def _rows_table(title: str, rows: list[dict], width) -> str:
+    from bench.present import Col, cell, render_table, signed_pct, with_range
 
-    from bench.present import cell, signed_pct, with_range
-
-    t = Table(title=title, title_justify="left")
-    for col in ("row", "chip", "engine", "profile (rows)", "unit", "published", "projected (band)", "error", "in band"):
-        t.add_column(col, justify="left" if col in ("row", "chip", "engine", "profile (rows)", "unit") else "right")
-    for r in rows:
-        t.add_row(r["id"], r["hardware"], r["engine"], f"{r['profile']} ({r['profile_rows']})", r["unit"],
-                  f"{r['published']:,.1f}", with_range(r["projected"], r["range"], 1) if r["projected"] else
-                  cell(r["note"]), signed_pct(r["error"], 0), cell({True: "yes", False: "no"}.get(r["inside"])))
-    c.print(t)
+    cols = [Col("row", "left", key=True), Col("chip", "left"), Col("engine", "left"), Col("profile (rows)", "left"),
+            Col("unit", "left"), Col("published"), Col("projected (band)"), Col("error"), Col("in band")]
+    body = [[r["id"], r["hardware"], r["engine"], f"{r['profile']} ({r['profile_rows']})", r["unit"],
+             f"{r['published']:,.1f}", with_range(r["projected"], r["range"], 1) if r["projected"] else
+             cell(r["note"]), signed_pct(r["error"], 0), cell({True: "yes", False: "no"}.get(r["inside"]))]
+            for r in rows]
+    return render_table(cols, body, width, title)
 
 
-def _print_summary(c, title: str, summary: list[dict]) -> None:
-    from rich.table import Table
+def _summary_table(title: str, summary: list[dict], width) -> str:
+    from bench.present import Col, fixed, pct, render_table
 
-    from bench.present import fixed, pct
-
-    s = Table(title=title, title_justify="left")
-    for col in ("chip", "rows", "median |error|", "inside band", "median band hi/lo", "bands > 3x"):
-        s.add_column(col, justify="left" if col == "chip" else "right")
-    for x in summary:
-        s.add_row(x["hardware"], str(x["rows"]), pct(x["median_abs_error"]), pct(x["share_inside_band"]),
-                  fixed(x["median_band_ratio"]), str(x["bands_wider_than_3x"]))
-    c.print(s)
+    cols = [Col("chip", "left", key=True), Col("rows"), Col("median |error|"), Col("inside band"),
+            Col("median band hi/lo"), Col("bands > 3x")]
+    body = [[x["hardware"], str(x["rows"]), pct(x["median_abs_error"]), pct(x["share_inside_band"]),
+             fixed(x["median_band_ratio"]), str(x["bands_wider_than_3x"])] for x in summary]
+    return render_table(cols, body, width, title)
 
 
-def _print_ratios(c, title: str, ratios: list[dict], rs: dict) -> None:
-    from rich.table import Table
-
-    from bench.present import cell, fixed, signed_pct
+def _ratios_table(title: str, ratios: list[dict], rs: dict, width) -> str:
+    from bench.present import Col, cell, fixed, render_table, signed_pct
 
     if not ratios:
-        return
-    r = Table(title=title, title_justify="left")
-    for col in ("chips", "model", "in/out", "published", "projected", "error"):
-        r.add_column(col, justify="left" if col in ("chips", "model", "in/out") else "right")
-    for x in ratios:
-        r.add_row(x.get("chips", x["pair"]), cell(x.get("model")), cell(x.get("workload")),
-                  fixed(x["published_ratio"], 3), fixed(x["projected_ratio"], 3), signed_pct(x["error"], 0))
-    c.print(r)
+        return ""
+    cols = [Col("chips", "left", key=True), Col("model", "left"), Col("in/out", "left"), Col("published"),
+            Col("projected"), Col("error")]
+    body = [[x.get("chips", x["pair"]), cell(x.get("model")), cell(x.get("workload")), fixed(x["published_ratio"], 3),
+             fixed(x["projected_ratio"], 3), signed_pct(x["error"], 0)] for x in ratios]
+    notes = []
     if rs["median_abs_error"] is not None:
-        c.print(f"ratios: median |error| {100 * rs['median_abs_error']:.0f}%, {rs['within_15pct']} of {rs['pairs']} "
-                f"within 15 %, chip ranking right in {rs['ranking_right']} of {rs['pairs']}")
+        notes.append(f"ratios: median |error| {100 * rs['median_abs_error']:.0f}%, {rs['within_15pct']} of "
+                     f"{rs['pairs']} within 15 %, chip ranking right in {rs['ranking_right']} of {rs['pairs']}")
+    return render_table(cols, body, width, title, notes)

@@ -169,7 +169,7 @@ def measured_blocks(records: list[metrics.RequestRecord], measured: Measured, sl
                                prefill_tok_s=m["prefill_tok_s"])
     derived_rates(latency, throughput, accelerators)
     blocks = {"requests": m["requests"], "latency": latency, "throughput": throughput, **measured.blocks,
-              **{k: m[k] for k in ("ttfot_s", "send_lag_s", "turns") if k in m}}  # workloads (issue 13)
+              **{k: m[k] for k in ("ttfot_s", "send_lag_s", "turns", "itl_coalesced") if k in m}}  # workloads
     if slo_limits_ms is not None:
         from bench.slo import goodput
 
