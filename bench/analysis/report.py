@@ -12,8 +12,8 @@ validity badges), workload facts (dataset shape, prefix-cache hit rate, TTFT by 
 then charts: one series per run × model × backend config, points in batch/concurrency order, one colour per
 run. A chart with nothing to show is one sentence saying why and what to pass instead.
 
-Names, units and formats come from the metric registry (bench/results/registry.py); the figures a case does
-not hold ($/M, MBU, the roofline limit) from ``compare.rows``.
+Names, units and formats come from the metric registry (bench/results/registry.py); the values, the figures a case does
+not hold ($/M, MBU, the roofline limit) from ``compare.case_rows``, as in every other view.
 
 matplotlib, not plotly: static PNGs need no JavaScript library, render the same in a browser, on GitHub and
 in a PDF, and the Markdown report reuses the very same images.
@@ -31,9 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, conlist
 
 from bench.analysis import compare, exhibit63
 from bench.catalog import hardware as hw_catalog
-from bench.catalog import pricing
 from bench.errors import InputError
-from bench.results import load_runs
 from bench.results.registry import MISSING, fmt, fmt_pm, get as metric
 
 # ----------------------------------------------------------------------------------------- looks
@@ -52,11 +50,6 @@ LEGEND = ("measured: timed on the machine in the run's header · reference: meas
 SUMMARY_METRICS = ("output_tok_s_per_accelerator", "ttft_p50_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s",
                    "j_per_output_tok", "usd_per_mtok_output", "mbu")
 OPTIONAL_METRICS = ("prefix_cache_hit_rate",)  # shown only where some case has it
-# derived figures a case line does not hold: registry key -> compare.rows column (and its scale to SI)
-DERIVED = {"usd_per_mtok_output": ("usd_per_mtok_output", 1.0), "usd_per_mtok_blended": ("usd_per_mtok_blended", 1.0),
-           "mbu": ("mbu", 1.0), "mfu": ("mfu", 1.0), "tok_s_per_user": ("tok_s_per_user", 1.0),
-           "tpot_limit_s": ("tpot_limit_ms", 1e-3), "tpot_pct_of_limit": ("tpot_pct_of_limit", 1.0),
-           "prefill_pct_of_limit": ("prefill_pct_of_limit", 1.0)}
 
 
 def _finite(v) -> float | None:
@@ -123,31 +116,31 @@ def case_extras(run, case) -> _Turns:
 # ------------------------------------------------------------------------------------------ the data
 @dataclass
 class Point:
-    """One case of one series, its values in SI units (None: not measured)."""
+    """One case of one series: its row of registry values (SI units, None: not measured)."""
 
     run: int
-    case: object  # CaseResult
-    derived: dict
+    row: object  # bench.analysis.compare.CaseRow
     extras: _Turns
+
+    @property
+    def case(self):
+        return self.row.case
 
     def value(self, key: str):
         m = metric(key)
-        if key in DERIVED:
-            col, scale = DERIVED[key]
-            v = _finite(self.derived.get(col))
-            return None if v is None else v * scale
-        return _finite(self.case.at(m.path)) if not m.text else self.case.at(m.path)
+        v = self.row.values.get(key)
+        if m.text:
+            return v
+        v = _finite(v)
+        if v is None and key == "tok_s_per_user":  # results written before the case held it: 1 / TPOT p50
+            from bench.metrics import tok_s_per_user
+
+            v = _finite(tok_s_per_user(self.value("tpot_p50_s")))
+        return v
 
     def half_width(self, key: str) -> float | None:
         """Half the 95 % interval over trials of ``key`` (SI units), None with one trial or none."""
-        if not metric(key).trials or self.case.trials is None:
-            return None
-        stat = self.case.trials.stat(key)
-        ci = getattr(stat, "ci95", None)
-        if not ci or len(ci) != 2:
-            return None
-        lo, hi = _finite(ci[0]), _finite(ci[1])
-        return None if lo is None or hi is None else abs(hi - lo) / 2.0
+        return _finite(self.row.half.get(key))
 
     @property
     def x(self) -> float | None:
@@ -223,24 +216,20 @@ def _sort_key(p: Point):
     return (p.x is None, p.x or 0.0, p.case.case_id or "")
 
 
-def build(runs, hourly_usd, pricing_label: str, capacity_doc: dict | None = None) -> Report:
-    """The report's data: runs, their cases grouped into series, the run notes."""
-    derived_rows = compare.rows(runs, hourly_usd, pricing_label)
+def build(runs, hourly_usd: float | None = None, pricing_label: str | None = None,
+          capacity_doc: dict | None = None) -> Report:
+    """The report's data: runs, their cases (``compare.case_rows``: every registry value, $/M included) grouped
+    into series, the notes about the runs."""
     series: dict[tuple, Series] = {}
-    i = 0
-    for r_idx, run in enumerate(runs):
-        for case in run.cases:
-            d = derived_rows[i]
-            i += 1
-            prov = d.get("provenance") or "measured"
-            key = (r_idx, backend_config(case), prov)
-            s = series.setdefault(key, Series(r_idx, run.label, key[1], prov))
-            s.points.append(Point(r_idx, case, d, case_extras(run, case)))
+    for row in compare.case_rows(runs, hourly_usd, pricing_label):
+        r_idx = next(i for i, r in enumerate(runs) if r is row.run)
+        key = (r_idx, backend_config(row.case), row.provenance)
+        s = series.setdefault(key, Series(r_idx, row.run.label, key[1], row.provenance))
+        s.points.append(Point(r_idx, row, case_extras(row.run, row.case)))
     for s in series.values():
         s.points.sort(key=_sort_key)
-    label = derived_rows[0]["pricing"] if hourly_usd is not None and derived_rows else pricing_label
     return Report(list(runs), sorted(series.values(), key=lambda s: (s.run, s.name)), compare.warnings(runs),
-                  label, capacity_doc)
+                  pricing_label or "each chip's own rate", capacity_doc)
 
 
 # ------------------------------------------------------------------------------------------ charts
@@ -911,12 +900,8 @@ def write_reports(run_dirs: list[str], html_path: str | None = None, markdown_pa
                   capacity: bool = False, pricing_preset: str | None = None,
                   rental_usd_per_hour: float | None = None, labels: list[str] | None = None) -> list[tuple[str, str]]:
     """Write the HTML and/or Markdown report of ``run_dirs``; returns (kind, path) of each file written."""
-    runs = load_runs(run_dirs, labels)
-    if pricing_preset is None and rental_usd_per_hour is None:
-        hourly, label = None, "each chip's own rate"
-    else:
-        hourly, label = pricing.rental_rate(pricing_preset, rental_usd_per_hour)
-    rep = build(runs, hourly, label, exhibit63.doc() if capacity else None)
+    runs = compare.load_runs(run_dirs, labels)
+    rep = build(runs, *compare.rental(pricing_preset, rental_usd_per_hour), exhibit63.doc() if capacity else None)
     charts = build_charts(rep)
     written = []
     try:
