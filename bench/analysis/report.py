@@ -667,7 +667,8 @@ def run_headers(rep: Report) -> list[dict]:
                                         else None) if x)
         out.append({"label": run.label, "colour": rep.colour(i), "hardware": m.hardware, "machine": m.machine or MISSING,
                     "engine": m.engine or MISSING, "versions": _versions(m), "date": _when(m), "config": config,
-                    "run_id": m.run_id, "status": m.status or MISSING, "verdicts": verdicts,
+                    "run_id": m.run_id, "status": " · ".join([m.status or MISSING] + sorted(
+                        {s.provenance for s in rep.series if s.run == i})), "verdicts": verdicts,
                     "n_cases": len(run.cases)})
     return out
 
@@ -719,13 +720,15 @@ def summary_table(rep: Report) -> dict:
     header += [{"text": metric(k).header, "num": True, "doc": metric(k).doc} for k in keys]
     header.append({"text": "validity", "num": False, "doc": "ok / warn / invalid; reasons under Warnings"})
     rows = []
-    for s in rep.series:
-        for p in s.points:
-            wl = p.case.workload
-            io_tok = f"{fmt(wl.input_tokens if wl else None)} → {fmt(wl.output_tokens if wl else None)}"
-            cells = [Cell(s.name, False), Cell(p.x_text), Cell(io_tok)] + [Cell(cell(p, k)) for k in keys]
-            rows.append({"run": rep.runs[p.run].label, "colour": rep.colour(p.run), "cells": cells,
-                         "verdict": _verdict(p.case)})
+    # aligned by case across runs: one model × backend config at one load, each run's row beside the other's
+    ordered = sorted(((s, p) for s in rep.series for p in s.points), key=lambda sp: (sp[0].name, _sort_key(sp[1]),
+                                                                                   sp[1].run))
+    for s, p in ordered:
+        wl = p.case.workload
+        io_tok = f"{fmt(wl.input_tokens if wl else None)} → {fmt(wl.output_tokens if wl else None)}"
+        cells = [Cell(s.name, False), Cell(p.x_text), Cell(io_tok)] + [Cell(cell(p, k)) for k in keys]
+        rows.append({"run": rep.runs[p.run].label, "colour": rep.colour(p.run), "cells": cells,
+                     "verdict": _verdict(p.case)})
     return {"header": header, "rows": rows}
 
 
@@ -807,7 +810,8 @@ def lead(rep: Report) -> str:
     counts = {v: sum(1 for p in pts if _verdict(p.case)["name"] == v) for v in ("ok", "warn", "invalid", "failed")}
     counts["without a validity verdict"] = sum(1 for p in pts if _verdict(p.case)["name"] == MISSING)
     verdicts = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "none"
-    return (f"{len(rep.runs)} run(s), {len(pts)} case(s): {verdicts}. $/M at {rep.pricing}.")
+    see = " (reasons under Warnings)" if any(counts[v] for v in ("warn", "invalid", "failed")) else ""
+    return f"{len(rep.runs)} run(s), {len(pts)} case(s): {verdicts}{see}. $/M at {rep.pricing}."
 
 
 def context(rep: Report, charts: list[Chart]) -> dict:
