@@ -132,7 +132,7 @@ def test_warnings_list_every_warn_and_invalid_case_with_reasons(tmp_path):
     (run / "cases.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     page = Page(report(tmp_path, run))
     text = page.visible
-    warn_part = text[text.index("Warnings"):text.index("Charts")]
+    warn_part = text[text.index("Warnings validity run case reasons"):text.index("Charts")]
     assert "5/64 requests failed; trial CV 31 %" in warn_part and "host CPU pressure 52 %" in warn_part
     assert warn_part.index("invalid") < warn_part.index("warn ")  # worst first
     assert "1 warn" in text and "1 invalid" in text  # the run header's validity summary
@@ -198,6 +198,8 @@ def test_every_string_of_case_manifest_and_config_is_escaped(tmp_path, payload):
         assert payload not in text  # the raw text never: only its escaped form
     assert payload in page.visible  # and it reads as written (a template expression in the data is not run)
     assert "<img src=x" not in text and "<svg" not in text and "alert(3)</script>" not in text
+    md = (tmp_path / "r.md").read_text()  # Markdown renderers run inline HTML: escaped there too
+    assert "<img" not in md and "<svg" not in md and "<script" not in md
 
 
 # ---------------------------------------------------------------------------------------------- crashes

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, conlist
 from bench.analysis import compare, exhibit63
 from bench.catalog import hardware as hw_catalog
 from bench.errors import InputError
+from bench.results.jsonout import finite_or_none
 from bench.results.registry import MISSING, fmt, fmt_pm, get as metric
 
 # ----------------------------------------------------------------------------------------- looks
@@ -799,8 +800,8 @@ def manifests(rep: Report) -> list[dict]:
     for run in rep.runs:
         raw = run.manifest.raw
         text = raw.get("config_text") if isinstance(raw.get("config_text"), str) else None
-        body = json.dumps({k: v for k, v in raw.items() if k != "config_text"}, indent=1, default=str,
-                          ensure_ascii=False)
+        body = json.dumps(finite_or_none({k: v for k, v in raw.items() if k != "config_text"}), indent=1,
+                          default=str, ensure_ascii=False)
         out.append({"label": run.label, "run_id": run.manifest.run_id, "config_text": text, "json": body})
     return out
 
@@ -846,8 +847,15 @@ def write_html(path: Path, rep: Report, charts: list[Chart] | None = None) -> No
 
 
 def _md(text: str) -> str:
-    """Text for a Markdown table cell or line: pipes and line breaks would break the table."""
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    """Text for a Markdown line or table cell: inline HTML is escaped (a renderer would run it), pipes and line
+    breaks would break the table."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+
+
+def _code(text) -> str:
+    """Text for a Markdown code span (shown as written, never rendered): no backtick, pipe or line break."""
+    return str(text).replace("`", "'").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 
 def write_markdown(path: Path, rep: Report, charts: list[Chart] | None = None) -> list[Path]:
@@ -864,7 +872,7 @@ def write_markdown(path: Path, rep: Report, charts: list[Chart] | None = None) -
     parts += ["", "## Warnings", ""]
     marks = {"ok": "✅", "warn": "⚠️", "invalid": "❌", "failed": "❌"}
     for w in ctx["case_warnings"]:
-        parts.append(f"- {marks[w['verdict']]} {w['verdict']} `{_md(w['case'])}`: "
+        parts.append(f"- {marks[w['verdict']]} {w['verdict']} `{_code(w['case'])}`: "
                      + ("; ".join(_md(x) for x in w["reasons"]) or "no reason recorded") + f" ({_md(w['run'])})")
     parts += [f"- note: {_md(n)}" for n in ctx["notes"]]
     if not ctx["case_warnings"] and not ctx["notes"]:
