@@ -264,7 +264,13 @@ def _render(draw, ncols: int = 1, height: float = 3.9) -> bytes:
         fig, axes = plt.subplots(1, ncols, figsize=(6.4 * ncols, height), dpi=100, squeeze=False)
         try:
             draw(fig, list(axes[0]))
-            fig.tight_layout()
+            rows = getattr(fig, "legend_rows", 0)  # a legend below the plot: the figure grows to hold it
+            if rows:
+                extra = 0.16 * rows + 0.15
+                fig.set_size_inches(fig.get_figwidth(), height + extra)
+                fig.tight_layout(rect=(0, extra / (height + extra), 1, 1))
+            else:
+                fig.tight_layout()
             buf = io.BytesIO()
             fig.savefig(buf, format="png")
         finally:
@@ -277,7 +283,7 @@ def _legend(fig, ax, n: int) -> None:
         ax.legend(loc="best")
     else:  # many series: below the plot, where it hides no point
         fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, frameon=False)
-        fig.subplots_adjust(bottom=0.35)
+        fig.legend_rows = (n + 1) // 2
 
 
 def _styles(rep: Report):
