@@ -6,13 +6,49 @@ inside the package (seconds, W, bytes); conversion for display (ms, MW, %) happe
 from __future__ import annotations
 
 import math
+import os
+import re
+import shutil
 import sys
+from dataclasses import dataclass
 
 MISSING = "—"
 
 
 def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _not_finite(v) -> bool:
+    return v is None or (isinstance(v, float) and not math.isfinite(v))
+
+
+def fmt(v, digits: int = 4) -> str:
+    """A number for people: ``digits`` (3–4) significant digits, thousands separators, never scientific
+    notation; integers >= 1,000 shown whole. 0.0008544 -> '0.0008544', 1234.5 -> '1,235', 33.66 -> '33.66',
+    12.0 -> '12', None/NaN/inf -> '—'. A bool or text is shown as written."""
+    if _not_finite(v):
+        return MISSING
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if v == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(v)))
+    decimals = max(0, digits - 1 - mag)
+    if isinstance(v, int) and abs(v) >= 1:
+        decimals = 0
+    text = f"{v:,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def fmt_pm(v, half_width, digits: int = 4) -> str:
+    """'1,234 ± 12': a value with its 95 % interval half-width (both in display units)."""
+    base = fmt(v, digits)
+    if base == MISSING or _not_finite(half_width):
+        return base
+    return f"{base} ± {fmt(abs(half_width), 2)}"
 
 
 def fixed(v, digits: int = 2) -> str:
@@ -88,18 +124,14 @@ def with_range(value: float | None, rng: list[float] | None, digits: int = 0) ->
 # Tables for people are laid out here, as plain text: every line fits the terminal, names are never cut
 # inside a word (they wrap at '_', '-', '/' or a space), and columns that do not fit go to a second block
 # that repeats the key columns. Rich markup is never interpreted, so user text prints as written.
-import os as _os
-import re as _re
-import shutil as _shutil
-from dataclasses import dataclass as _dataclass
 
-_BREAK = _re.compile(r"(?<=[A-Za-z0-9][_\-/])|(?<= )")  # wrap after _ - / that follow a letter or digit, or a space
+_BREAK = re.compile(r"(?<=[A-Za-z0-9][_\-])|(?<= )")  # wrap after _ or - that follow a letter or digit, or a space
 GAP = 2  # spaces between columns
 MAX_HEADER_LINES = 3  # a layout whose headers wrap more than this moves columns to the next block instead
 MAX_CELL_LINES = 2  # ... and the same for a cell
 
 
-@_dataclass
+@dataclass
 class Col:
     header: str
     align: str = "right"  # right (numbers) | left (names, marks)
@@ -108,20 +140,20 @@ class Col:
 
 def term_width(default: int = 100) -> int:
     """The width to lay tables out for: $COLUMNS, else the terminal's, else ``default`` (a pipe or file)."""
-    env = _os.environ.get("COLUMNS", "")
+    env = os.environ.get("COLUMNS", "")
     if env.isdigit() and 20 <= int(env) <= 10_000:
         return int(env)
     if sys.stdout.isatty():
-        return _shutil.get_terminal_size((default, 24)).columns
+        return shutil.get_terminal_size((default, 24)).columns
     return default
 
 
 def _pieces(text: str) -> list[str]:
-    """The unbreakable pieces of a cell: a name splits after _ - / and spaces; a number never splits."""
+    """The unbreakable pieces of a cell: a name splits after _ - and spaces; a number or a unit never splits."""
     return [p for p in _BREAK.split(text) if p] or [""]
 
 
-def _wrap(text: str, width: int) -> list[str]:
+def wrap(text: str, width: int) -> list[str]:
     """``text`` in lines of at most ``width``, broken only between pieces (a piece wider stays whole)."""
     lines: list[str] = []
     for para in str(text).split("\n"):
@@ -173,9 +205,9 @@ def _widths(cols: list[Col], rows: list[list[str]], width: int) -> list[int] | N
 def _readable(cols: list[Col], rows: list[list[str]], w: list[int]) -> bool:
     """Headers in at most MAX_HEADER_LINES lines and cells in at most MAX_CELL_LINES: else the layout
     squeezes too much, and columns move to the next block."""
-    if any(len(_wrap(c.header, wi)) > MAX_HEADER_LINES for c, wi in zip(cols, w)):
+    if any(len(wrap(c.header, wi)) > MAX_HEADER_LINES for c, wi in zip(cols, w)):
         return False
-    return all(len(_wrap(cell, wi)) <= MAX_CELL_LINES for r in rows for cell, wi in zip(r, w))
+    return all(len(wrap(cell, wi)) <= MAX_CELL_LINES for r in rows for cell, wi in zip(r, w))
 
 
 def _block(cols: list[Col], rows: list[list[str]], w: list[int]) -> list[str]:
@@ -190,10 +222,10 @@ def _block(cols: list[Col], rows: list[list[str]], w: list[int]) -> list[str]:
             out.append((" " * GAP).join(parts).rstrip())
         return out
 
-    out = line([_wrap(c.header, wi) for c, wi in zip(cols, w)])
+    out = line([wrap(c.header, wi) for c, wi in zip(cols, w)])
     out.append((" " * GAP).join("─" * wi for wi in w))
     for r in rows:
-        out += line([_wrap(cell, wi) for cell, wi in zip(r, w)])
+        out += line([wrap(cell, wi) for cell, wi in zip(r, w)])
     return out
 
 
@@ -205,7 +237,7 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
     rows = [[MISSING if c is None else str(c) for c in r] for r in rows]
     out: list[str] = []
     if title:
-        out += _wrap(title, width)
+        out += wrap(title, width)
     keys = [i for i, c in enumerate(cols) if c.key]
     rest = [i for i in range(len(cols)) if i not in keys]
     while True:
@@ -227,7 +259,7 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
             break
         out.append("")
     for n in notes or []:
-        out += _wrap(n, width)
+        out += wrap(n, width)
     return "\n".join(out) + "\n"
 
 

@@ -260,7 +260,7 @@ def test_lengths_beyond_the_model_context_fail_preflight_naming_the_config(tmp_p
 def test_compare_output_creates_parents_and_refuses_directories(tmp_path, capsys):
     target = tmp_path / "new" / "deeper" / "cmp.csv"
     code, _, err = run_main(capsys, "compare", RUNS[0], "--format", "csv", "--output", target)
-    assert code == 0 and target.read_text().startswith("run_id,")
+    assert code == 0 and target.read_text().startswith("run,run_id,")
     code, _, err = run_main(capsys, "compare", RUNS[0], "--format", "csv", "--output", tmp_path)
     assert code == 2 and "is a directory" in one_error_line(err)
     blocker = tmp_path / "file"

@@ -70,6 +70,19 @@ def load_runs(paths: list[str], labels=None) -> list[Run]:
     return _load_runs(paths, labels)
 
 
+def baseline_run(runs: list[Run], given: str | None) -> Run | None:
+    """The run ``--baseline`` names (one of the RUN_DIRs, or a run's label), or None."""
+    import os
+
+    if not given:
+        return None
+    want = Path(os.path.expanduser(given)).resolve()
+    for r in runs:
+        if r.path.resolve() == want or r.label == given:
+            return r
+    raise InputError(f"--baseline '{given}' is not one of the RUN_DIRs given (nor a run's label); pass one of them")
+
+
 def _provenance(run: Run, case: CaseResult) -> str:
     if "reference" in run.path.resolve().parts:
         return "reference"
@@ -200,8 +213,8 @@ def pick_metrics(rows: list[CaseRow], columns: str | None, wide: bool) -> tuple[
 def _why_missing(m: registry.Metric, rows: list[CaseRow]) -> str:
     if m.key.startswith("usd_per_mtok"):
         notes = sorted({r.pricing for r in rows if r.pricing})
-        return (notes[0] if len(notes) == 1 else "no run's hardware has a price") + \
-            "; pass --rental-usd-per-hour or --pricing"
+        note = notes[0] if len(notes) == 1 else "no run's hardware has a price"
+        return note if "--rental-usd-per-hour" in note else note + "; pass --rental-usd-per-hour or --pricing"
     if m.key == "prefix_cache_hit_rate":
         return "no case's server reported prefix-cache counters"
     if m.key.startswith("j_per"):
@@ -209,14 +222,14 @@ def _why_missing(m: registry.Metric, rows: list[CaseRow]) -> str:
     return "not measured"
 
 
-def cell(row: CaseRow, m: registry.Metric, ratios: dict, i: int) -> str:
+def cell(row: CaseRow, m: registry.Metric, ratios: dict, i: int, with_ratio: bool = True) -> str:
     text = m.display(row.values.get(m.key))
     h = row.half.get(m.key)
     if h is not None and text != MISSING:
         text += f" ± {registry.fmt(m.scaled(h), 2)}"
     if m.key == "itl_p50_s" and text == MISSING and row.case.itl_coalesced is not None:
         text = "coalesced"
-    x = ratios.get((i, m.key))
+    x = ratios.get((i, m.key)) if with_ratio else None
     if x is not None:
         text += f" ×{registry.fmt(x, 3)}"
     return text
@@ -236,12 +249,17 @@ def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, ba
         label = r.run.label
         first = s if s != prev else ""
         prev = s
-        table.append([first] + ([label] if with_run else []) + [mark] + [cell(r, m, ratios, i) for m in metrics])
+        table.append([first] + ([label] if with_run else []) + [mark] +
+                     [cell(r, m, ratios, i, with_ratio=False) for m in metrics])
+        if any((i, m.key) in ratios for m in metrics):  # the ratios to the baseline: a line of their own
+            table.append([""] + (["  × baseline"] if with_run else []) + [""] +
+                         [f"×{registry.fmt(ratios[(i, m.key)], 3)}" if (i, m.key) in ratios else "" for m in metrics])
     foot = [legend] if legend else []
     foot.append(VERDICTS + ("; ± the 95 % interval over trials" if any(r.half for r in rows) else ""))
     if ratios:
-        foot.append(f"×: the ratio to the same case on the baseline run, {baseline.label}")
+        foot.append(f"× baseline: the ratio to the same case on the baseline run, {baseline.label}")
     foot += notes or []
+    coalesced = []
     for r, s in zip(rows, short):
         where = s + (f" ({r.run.label})" if with_run else "")
         if not r.case.ok:
@@ -249,7 +267,10 @@ def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, ba
         elif r.case.verdict in ("warn", "invalid"):
             foot.append(f"{verdict_mark(r.case.verdict)} {where}: {'; '.join(r.case.reasons) or r.case.verdict}")
         if r.case.itl_coalesced is not None and any(m.key.startswith("itl") for m in metrics):
-            foot.append(f"ITL of {r.case_id}: {r.case.itl_coalesced.reason}")
+            coalesced.append((where, r.case.itl_coalesced.reason))
+    if coalesced:
+        foot.append(f"ITL coalesced in {', '.join(w for w, _ in coalesced)}: {coalesced[0][1]}" +
+                    (" (first case; each case's own reason is in its itl_coalesced block)" if len(coalesced) > 1 else ""))
     return render_table(cols, table, width, title, foot)
 
 

@@ -63,19 +63,6 @@ def add_commands(sub) -> None:
     k.set_defaults(func=cmd_check)
 
 
-def baseline_run(runs, given: str | None):
-    """The run ``--baseline`` names (one of the RUN_DIRs), or None."""
-    from pathlib import Path
-
-    if not given:
-        return None
-    want = Path(os.path.expanduser(given)).resolve()
-    for r in runs:
-        if r.path.resolve() == want or r.label == given:
-            return r
-    raise InputError(f"--baseline '{given}' is not one of the RUN_DIRs given (nor a run's label); pass one of them")
-
-
 def cmd_compare(args) -> int:
     from bench.analysis import compare
 
@@ -85,7 +72,7 @@ def cmd_compare(args) -> int:
     out_path = args_mod.output_path("--output", args.output) if args.output else None
     args_mod.positive("--rental-usd-per-hour", args.rental_usd_per_hour, maximum=1e6)
     runs = compare.load_runs(args.run_dirs, args.label)
-    base = baseline_run(runs, args.baseline)
+    base = compare.baseline_run(runs, args.baseline)
     hourly, label = compare.rental(args.pricing, args.rental_usd_per_hour)
     rows = compare.aligned(compare.case_rows(runs, hourly, label), runs)
     warns = compare.warnings(runs)
@@ -103,7 +90,7 @@ def cmd_compare(args) -> int:
         else:
             text = f"**{title}**\n\n" + compare.to_markdown(rows, metrics, with_run, base,
                                                               notes + [f"warning: {w}" for w in warns])
-        _emit(text, out_path, args.output)
+        _print_text(text, out_path, args.output)
         return 0
     df = compare.frame(rows, base)
     if fmt == "csv":
@@ -124,14 +111,14 @@ def cmd_compare(args) -> int:
         for w in warns:
             print(f"warning: {w}", file=sys.stderr)
         return 0
-    _emit(text, out_path, args.output)
+    _print_text(text, out_path, args.output)
     if fmt == "csv":
         for w in warns:
             print(f"warning: {w}", file=sys.stderr)
     return 0
 
 
-def _emit(text: str, out_path, given: str | None) -> None:
+def _print_text(text: str, out_path, given: str | None) -> None:
     if out_path is not None:
         try:
             out_path.write_text(text)

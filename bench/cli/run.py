@@ -96,22 +96,20 @@ def cmd_list(args) -> int:
     if args.format == "json":
         print(jsonout.dumps(rows))
         return 0
-    sys.stdout.write(catalog_table(args.what, rows))
+    _print_catalog(args.what, rows)
     return 0
 
 
-def catalog_table(what: str, rows: list[dict], width: int | None = None) -> str:
+def _print_catalog(what: str, rows: list[dict], width: int | None = None) -> None:
     """A catalog as a table that fits the terminal: the first column (the id) repeated in every block, ids
     and names never cut (they wrap between words), long text (sources, notes) wrapped."""
-    from bench.present import Col, render_table
-    from bench.results.registry import fmt
+    from bench.present import Col, cell, fmt, render_table
 
     keys = list(rows[0]) if rows else []
     numeric = {k for k in keys if all(isinstance(r.get(k), (int, float)) or r.get(k) is None for r in rows)}
     cols = [Col(k, "right" if k in numeric else "left", key=(i == 0)) for i, k in enumerate(keys)]
-    body = [[fmt(r.get(k)) if k in numeric else ("—" if r.get(k) is None else str(r.get(k))) for k in keys]
-            for r in rows]
-    return render_table(cols, body, width, f"{what} catalog (reference data; sources in bench/catalog/data)")
+    body = [[fmt(r.get(k)) if k in numeric else cell(r.get(k)) for k in keys] for r in rows]
+    sys.stdout.write(render_table(cols, body, width, f"{what} catalog (reference data; sources in bench/catalog/data)"))
 
 
 def cmd_sysinfo(args) -> int:

@@ -32,41 +32,37 @@ def cmd_validate(args) -> int:
     return 0
 
 
-def _print_validation(doc: dict) -> None:
-    import sys
-
-    sys.stdout.write(validation_text(doc))
-
-
-def validation_text(doc: dict, width: int | None = None) -> str:
+def _print_validation(doc: dict, width: int | None = None) -> None:
     """Every table of the validation, each fitting ``width`` (row ids never cut)."""
-    parts = [_rows_table("Leave-one-out: each published row projected by profiles fitted without it (per "
+    parts = [_print_rows_table("Leave-one-out: each published row projected by profiles fitted without it (per "
                          "accelerator)", doc["rows"], width),
-             _summary_table("Summary (median |error|, share of rows inside their band)", doc["summary"], width),
-             _ratios_table("Chip-to-chip ratios (same engine, model and workload on two chips; both rows left out)",
+             _print_summary_table("Summary (median |error|, share of rows inside their band)", doc["summary"], width),
+             _print_ratios_table("Chip-to-chip ratios (same engine, model and workload on two chips; both rows left out)",
                            doc["ratios"], doc["ratio_summary"], width)]
     lo = doc.get("leave_one_source_out") or {}
     if lo.get("summary"):
-        parts.append(_summary_table(f"Leave-one-source-out ({lo['sources']} publications, each left out whole): a "
+        parts.append(_print_summary_table(f"Leave-one-source-out ({lo['sources']} publications, each left out whole): a "
                                     "publication the fit has never seen", lo["summary"], width))
     ho = doc.get("held_out") or {}
     if ho.get("rows"):
-        parts.append(_rows_table("Held out: rows never fitted (exclude: 'held out ...'), projected by the profiles "
+        parts.append(_print_rows_table("Held out: rows never fitted (exclude: 'held out ...'), projected by the profiles "
                                  "fitted to every usable row", ho["rows"], width))
-        parts.append(_summary_table("Held-out summary", ho["summary"], width))
-        parts.append(_ratios_table("Held-out chip-to-chip ratios", ho["ratios"], ho["ratio_summary"], width))
+        parts.append(_print_summary_table("Held-out summary", ho["summary"], width))
+        parts.append(_print_ratios_table("Held-out chip-to-chip ratios", ho["ratios"], ho["ratio_summary"], width))
     if doc["skipped"]:
         parts.append(f"{len(doc['skipped'])} catalog row(s) not used (see `list published`): "
                      + "; ".join(f"{x['id']}: {x['why']}" for x in doc["skipped"][:4])
                      + (" ..." if len(doc["skipped"]) > 4 else "") + "\n")
-    from bench.present import _wrap, term_width
+    from bench.present import term_width, wrap
+
+    import sys
 
     text = "\n".join(p for p in parts if p)
     w = width or term_width()
-    return "\n".join(line for raw in text.split("\n") for line in (_wrap(raw, w) if len(raw) > w else [raw]))
+    sys.stdout.write("\n".join(line for raw in text.split("\n") for line in (wrap(raw, w) if len(raw) > w else [raw])))
 
 
-def _rows_table(title: str, rows: list[dict], width) -> str:
+def _print_rows_table(title: str, rows: list[dict], width) -> str:
     from bench.present import Col, cell, render_table, signed_pct, with_range
 
     cols = [Col("row", "left", key=True), Col("chip", "left"), Col("engine", "left"), Col("profile (rows)", "left"),
@@ -78,7 +74,7 @@ def _rows_table(title: str, rows: list[dict], width) -> str:
     return render_table(cols, body, width, title)
 
 
-def _summary_table(title: str, summary: list[dict], width) -> str:
+def _print_summary_table(title: str, summary: list[dict], width) -> str:
     from bench.present import Col, fixed, pct, render_table
 
     cols = [Col("chip", "left", key=True), Col("rows"), Col("median |error|"), Col("inside band"),
@@ -88,7 +84,7 @@ def _summary_table(title: str, summary: list[dict], width) -> str:
     return render_table(cols, body, width, title)
 
 
-def _ratios_table(title: str, ratios: list[dict], rs: dict, width) -> str:
+def _print_ratios_table(title: str, ratios: list[dict], rs: dict, width) -> str:
     from bench.present import Col, cell, fixed, render_table, signed_pct
 
     if not ratios:

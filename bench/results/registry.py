@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-MISSING = "—"
+from bench.present import MISSING, fmt, fmt_pm  # noqa: F401  (re-exported: the registry's number format)
 
 Better = Literal["higher", "lower"] | None
 
@@ -134,34 +134,4 @@ def get(key: str) -> Metric:
         raise KeyError(f"metric '{key}' is unknown; known: {', '.join(BY_KEY)}") from None
 
 
-# ----------------------------------------------------------------------------------------- numbers
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and not math.isfinite(v))
-
-
-def fmt(v, digits: int = 4) -> str:
-    """A number for people: ``digits`` (3–4) significant digits, thousands separators, never scientific
-    notation; integers >= 1,000 shown whole. 0.0008544 -> '0.0008544', 1234.5 -> '1,235', 33.66 -> '33.66',
-    12.0 -> '12', None/NaN/inf -> '—'. A bool or text is shown as written."""
-    if _missing(v):
-        return MISSING
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return str(v)
-    if v == 0:
-        return "0"
-    mag = math.floor(math.log10(abs(v)))
-    decimals = max(0, digits - 1 - mag)
-    if isinstance(v, int) and abs(v) >= 1:
-        decimals = 0
-    text = f"{v:,.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def fmt_pm(v, half_width, digits: int = 4) -> str:
-    """'1,234 ± 12': a value with its 95 % interval half-width (both in display units)."""
-    base = fmt(v, digits)
-    if base == MISSING or _missing(half_width):
-        return base
-    return f"{base} ± {fmt(abs(half_width), 2)}"
+# numbers for people are formatted in bench.present (fmt: 3–4 significant digits, no scientific notation)

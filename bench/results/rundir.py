@@ -13,6 +13,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.results import registry
 from bench.results.schema import SCHEMA_VERSION, CaseResult
 from bench.errors import InputError
 from bench.results.jsonout import finite_or_none
@@ -22,29 +23,25 @@ log = logging.getLogger(__name__)
 
 CASE_STATUSES = ("ok", "failed")
 
+# summary.csv: who and what, then every metric of the registry (bench/results/registry.py) where it is read
+# from, then a few more memory/energy figures and the verdict
 SUMMARY_COLUMNS = {
     "case_id": "case_id", "status": "status", "provenance": "provenance", "hardware": "hardware",
     "model": "model.label", "backend": "backend.kind", "device": "backend.device", "dtype": "backend.dtype",
     "batch_size": "workload.batch_size", "input_tokens": "workload.input_tokens",
-    "output_tokens": "workload.output_tokens", "output_tok_s": "output_tok_s", "total_tok_s": "total_tok_s",
-    "output_tok_s_per_accelerator": "output_tok_s_per_accelerator", "prefill_tok_s": "prefill_tok_s",
-    "requests_per_s": "requests_per_s", "ttft_p50_s": "ttft_s.p50", "ttft_p99_s": "ttft_s.p99",
-    "tpot_p50_s": "tpot_s.p50", "tpot_p99_s": "tpot_s.p99", "itl_p50_s": "itl_s.p50", "e2e_p50_s": "e2e_s.p50",
-    "energy_source": "energy.source", "energy_j": "energy.total_j", "avg_power_w": "energy.avg_power_w",
-    "j_per_output_tok": "energy.j_per_output_tok", "weight_bytes": "memory.weight_bytes",
-    "rss_peak_delta_bytes": "memory.rss_peak_delta_bytes",
-    "torch_peak_allocated_bytes": "memory.torch_peak_allocated_bytes", "error": "error",
-    "validity": "validity.verdict", "trials": "trials.n",
+    "output_tokens": "workload.output_tokens",
+    **{m.key: m.path for m in registry.METRICS if m.path is not None},
+    "energy_j": "energy.total_j", "torch_peak_allocated_bytes": "memory.torch_peak_allocated_bytes",
+    "error": "error", "validity": "validity.verdict", "trials": "trials.n",
 }
 
 
 _TEXT_COLUMNS = {"case_id", "status", "provenance", "hardware", "model", "backend", "device", "dtype",
-                 "energy_source", "error", "validity"}
+                 "error", "validity"} | {m.key for m in registry.METRICS if m.text}
 # every number a reader uses: a string or a boolean there is a damaged file, named with its line
 NUMERIC_PATHS = tuple(p for c, p in SUMMARY_COLUMNS.items() if c not in _TEXT_COLUMNS) + (
     "accelerators", "window_s", "input_tokens", "output_tokens", "workload.concurrency", "workload.request_rate",
-    "workload.num_batches", "tpot_s.p50", "e2e_s.p99", "requests.total", "requests.succeeded", "requests.failed",
-    "efficiency.mbu", "efficiency.mfu", "energy.peak_power_w", "energy.j_per_total_tok")
+    "workload.num_batches", "requests.total", "requests.succeeded", "requests.failed")
 INF_ALLOWED = {"workload.request_rate"}  # older runs wrote an unpaced rate as Infinity
 
 

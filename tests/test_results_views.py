@@ -1,0 +1,199 @@
+"""The views people read (run, compare, check, list, validate) fit the terminal at 80, 120 and 200 columns
+and never cut a name; rendered from synthetic results of the demo configs (no model is run)."""
+import json
+import random
+
+import pytest
+
+from bench.analysis import check, compare
+from bench.cli import main
+from bench.config.cases import expand
+from bench.config.load import load_config
+from bench.present import render_table, shorten_names, Col
+from bench.results import load_run, load_runs
+from conftest import ROOT
+
+WIDTHS = (80, 120, 200)
+
+
+def dist(v):
+    return {"n": 8, "mean": v, "p50": v, "p90": v * 1.1, "p99": v * 1.2, "min": v * 0.9, "max": v * 1.3, "stdev": v / 20}
+
+
+def synthetic_run(path, config: str, hardware: str, seed: int = 0, slow: float = 1.0, started="2026-12-01T10:00:00Z",
+                  sha="a" * 64):
+    """A run directory of ``config``'s cases with made-up but plausible numbers (``slow``: latency factor)."""
+    cfg, _ = load_config(str(ROOT / "configs" / config))
+    rng = random.Random(seed)
+    path.mkdir(parents=True)
+    (path / "manifest.json").write_text(json.dumps({
+        "schema_version": 1, "run_id": f"{cfg.name}-20261201T100000Z", "hardware": hardware, "status": "complete",
+        "config_sha256": sha, "started_utc": started, "config": {"name": cfg.name, "backend": {"kind": cfg.backend.kind}},
+        "environment": {"host": "ci-runner-1", "versions": {"torch": "2.11.0", "transformers": "5.17.0"}}}))
+    lines = []
+    for k, c in enumerate(expand(cfg)):
+        tpot = 0.004 * (1 + rng.random()) * slow
+        ttft = 0.012 * (1 + rng.random()) * slow
+        out = (c.batch_size or 4) / tpot
+        case = {"schema_version": 1, "case_id": c.case_id, "status": "ok", "error": None, "provenance": "measured",
+                "hardware": hardware, "model": {"label": c.model.label, "kind": "tiny"},
+                "backend": {"kind": cfg.backend.kind, "device": "cpu", "dtype": "float32"}, "accelerators": 0,
+                "workload": {"batch_size": c.batch_size or 4, "input_tokens": c.input_tokens or 160,
+                             "output_tokens": c.output_tokens or 16, "num_batches": 2},
+                "requests": {"total": 8, "succeeded": 8, "failed": 0},
+                "ttft_s": dist(ttft), "tpot_s": dist(tpot), "itl_s": dist(tpot), "e2e_s": dist(ttft + 63 * tpot),
+                "output_tok_s": out, "total_tok_s": out * 1.5, "output_tok_s_per_accelerator": out,
+                "energy": {"source": "none", "note": "RAPL not available"},
+                "validity": {"verdict": ["ok", "warn"][k % 2], "reasons": [] if k % 2 == 0 else ["host CPU busy"]},
+                "trials": {"n": 3, "metrics": {"output_tok_s": {"mean": out, "ci95": [out * 0.98, out * 1.02],
+                                                                "values": [out * 0.99, out, out * 1.01]}}}}
+        if cfg.backend.kind == "openai":
+            case["dataset"] = {"name": c.dataset}
+            case["prefix_cache"] = {"hits": 100.0 * k, "queries": 1000.0, "hit_rate": 0.1 * k}
+            if k:  # tokens came several per event: no ITL, and said why
+                case["itl_s"] = {k: (0 if k == "n" else None) for k in dist(1.0)}
+                case["itl_coalesced"] = {"requests": 8, "of": 8, "reason": "tokens arrived coalesced in 8 of 8 "
+                                         "requests (e.g. 16 tokens in 3 stream event(s))"}
+        lines.append(json.dumps(case))
+    (path / "cases.jsonl").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def fits(text: str, width: int) -> None:
+    too_wide = [line for line in text.splitlines() if len(line) > width]
+    assert not too_wide, f"{len(too_wide)} line(s) wider than {width}: {too_wide[0]!r}"
+
+
+def whole_on_a_line(text: str, names: list[str]) -> None:
+    lines = text.splitlines()
+    for n in names:
+        assert any(n in line for line in lines), f"{n!r} is cut or missing"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("views")
+    return {"smoke": synthetic_run(d / "smoke", "smoke-cpu.yaml", "Intel(R) Xeon(R) Processor"),
+            "smoke2": synthetic_run(d / "smoke2", "smoke-cpu.yaml", "AMD EPYC 9654", seed=1,
+                                    started="2026-12-02T10:00:00Z"),
+            "workloads": synthetic_run(d / "workloads", "workloads-cpu.yaml", "Intel(R) Xeon(R) Processor"),
+            "slow": synthetic_run(d / "slow", "smoke-cpu.yaml", "Intel(R) Xeon(R) Processor", slow=1.3)}
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_run_table_of_the_demo_and_the_workloads_config(runs, width):
+    smoke = compare.run_view(load_run(runs["smoke"]), width=width)
+    fits(smoke, width)
+    # the models and batch sizes stay apart (qwen2 and qwen3-moe no longer read alike); the shared shape is said once
+    whole_on_a_line(smoke, ["tiny-qwen2_bs1", "tiny-qwen3-moe_bs16", "tiny-deepseek-v3_bs4"])
+    assert "every case: in32, out64" in smoke
+    assert "TPOT p50 ms" in smoke or ("TPOT" in smoke and "p50 ms" in smoke)
+    wl = compare.run_view(load_run(runs["workloads"]), width=width)
+    fits(wl, width)
+    # the dataset, which is that config's point, is what each row shows
+    whole_on_a_line(wl, ["in160_out16", "prefix", "conversation", "trace", "sharegpt", "jsonl"])
+    assert "every case: tiny-llama, c4, rinf" in wl
+    assert "prefix" in wl and "%" in wl  # the prefix-cache hit rate is a column here
+    assert "50" in wl  # hit_rate 0.5 shown as 50 %
+
+
+def test_run_table_columns_and_wide(runs):
+    run = load_run(runs["workloads"])
+    text = compare.run_view(run, columns="itl_p50_s,prefix_cache_hit_rate", width=120)
+    assert "ITL p50 ms" in text and "coalesced" in text and "0.00" not in text
+    assert "ITL coalesced in prefix, conversation, trace, sharegpt, jsonl" in " ".join(text.split())
+    assert "16 tokens in 3 stream event(s)" in " ".join(text.split())  # the reason, said once
+    wide = compare.run_view(run, wide=True, width=120)
+    fits(wide, 120)
+    assert "p99" in wide and "MFU %" in wide  # every metric with a value, in a second block where needed
+    with pytest.raises(Exception, match="--columns 'speed' is not a metric; known: output_tok_s"):
+        compare.run_view(run, columns="speed")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_two_run_compare_fits_and_names_each_run(runs, width, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(width))
+    assert main(["compare", str(runs["smoke"]), str(runs["smoke2"]), "--baseline", str(runs["smoke"])]) == 0
+    out = capsys.readouterr().out
+    fits(out, width)
+    # the runs share a name: the hardware tells them apart
+    assert "smoke-cpu Xeon" in out.replace("\n", " ") and "smoke-cpu EPYC 9654" in out.replace("\n", " ")
+    assert "×" in out and "±" in out
+    whole_on_a_line(out, ["tiny-qwen2_bs1", "tiny-qwen3-moe_bs16"])
+
+
+def test_compare_labels_markdown_and_complete_csv(runs, capsys):
+    assert main(["compare", str(runs["smoke"]), str(runs["slow"]), "--label", f"{runs['smoke']}=before",
+                 "--label", f"{runs['slow']}=after", "--baseline", "before", "--format", "md"]) == 0
+    md = capsys.readouterr().out
+    table = [line for line in md.splitlines() if line.startswith("|")]
+    assert len(table[0].split(" | ")) <= 12 and "| before |" in md and "| after |" in md
+    assert md.count("[^valid]:") == 1 and "×1.3" in md  # TTFT of the 30 % slower copy
+    assert "None" not in md and "nan" not in md.lower()
+    assert main(["compare", str(runs["smoke"]), str(runs["slow"]), "--format", "json", "--wide"]) == 0
+    doc = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"bare {c}"))
+    assert len(doc["rows"]) == 24 and "ttft_p99_s" in doc["rows"][0] and "output_tok_s_ci95_half" in doc["rows"][0]
+    labels = [r["label"] for r in doc["runs"]]  # same name, hardware, date, time and id: told apart by a number
+    assert labels == ["smoke-cpu-20261201T100000Z", "smoke-cpu-20261201T100000Z #2"]
+
+
+def test_bad_label_and_baseline_are_one_line(runs, capsys):
+    assert main(["compare", str(runs["smoke"]), "--label", "oops"]) == 2
+    assert "--label 'oops': write it as RUN_DIR=NAME" in capsys.readouterr().err
+    assert main(["compare", str(runs["smoke"]), "--baseline", str(runs["slow"])]) == 2
+    assert "--baseline" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_check_views_fit(runs, width):
+    base, slow = load_run(runs["smoke"]), load_run(runs["slow"])
+    rep = check.check(base, slow, ["output_tok_s", "tpot_p50_s"])
+    text = check.view(rep, "check", width)
+    fits(text, width)
+    assert rep.exit_code() == 1 and "TPOT p50 ms" in text
+    whole_on_a_line(text, ["tiny-qwen2_bs1", "tiny-deepseek-v3_bs16"])
+    assert "FAIL: 12 of 12 baseline case(s) compared, 12 regressed, 0 improved, 0 not comparable" in \
+        " ".join(text.split())
+
+
+def test_check_against_no_common_case_itself_and_a_slower_copy(runs, capsys):
+    code = main(["check", str(runs["workloads"]), "--baseline", str(runs["smoke"])])
+    assert code == 3 and "NOT ENOUGH COMPARED: 0 of 12" in " ".join(capsys.readouterr().out.split())
+    assert main(["check", str(runs["smoke"]), "--baseline", str(runs["smoke"])]) == 0
+    capsys.readouterr()
+    assert main(["check", str(runs["slow"]), "--baseline", str(runs["smoke"])]) == 1
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_list_tables_fit_and_ids_are_whole(width, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(width))
+    assert main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    fits(out, width)
+    whole_on_a_line(out, ["Qwen2.5-7B", "Qwen2.5-72B", "Qwen3-235B-A22B"])
+    assert main(["list", "hardware"]) == 0
+    fits(capsys.readouterr().out, width)
+
+
+def test_validate_tables_fit(capsys):
+    from bench.cli.validation import _print_validation
+
+    doc = {"rows": [{"id": "lmsys-h20-dsr1-decode-ep32-bs32", "hardware": "h20", "engine": "sglang", "profile": "h20/sglang",
+                     "profile_rows": 30, "unit": "output_tok_s_per_accelerator", "published": 714.0, "projected": 650.0,
+                     "range": [500.0, 800.0], "error": -0.09, "inside": True, "note": None}],
+           "summary": [{"hardware": "h20", "rows": 30, "median_abs_error": 0.2, "share_inside_band": 0.8,
+                        "median_band_ratio": 2.1, "bands_wider_than_3x": 1}],
+           "ratios": [], "ratio_summary": {"median_abs_error": None}, "skipped": []}
+    for width in WIDTHS:
+        _print_validation(doc, width)
+        text = capsys.readouterr().out
+        fits(text, width)
+        whole_on_a_line(text, ["lmsys-h20-dsr1-decode-ep32-bs32"])
+
+
+def test_names_wrap_between_words_and_never_inside_one():
+    text = render_table([Col("case", "left", key=True), Col("value")], [["alpha_beta-gamma_delta", "1,234"]], width=20)
+    pieces = [line.split()[0] for line in text.splitlines()[2:] if line.strip()]
+    assert "".join(pieces) == "alpha_beta-gamma_delta" and all(len(line) <= 20 for line in text.splitlines())
+    assert shorten_names(["m_bs1_in8", "m_bs4_in8"]) == (["bs1", "bs4"], "every case: m, in8")
+    assert shorten_names(["a_x", "a_x"])[1] is None  # nothing left to tell them apart: names kept whole
