@@ -321,3 +321,18 @@ def test_report_in_headless_chromium_fits_1400px(tmp_path, runs):
     img = Image.open(shot).convert("L")
     lo, hi = img.getextrema()
     assert hi - lo > 100 and len(set(img.resize((64, 64)).tobytes())) > 20  # not a blank page
+
+
+def test_failed_cases_are_warnings_and_a_run_with_none_ok_has_sentences(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FAKE[1], run)
+    lines = [json.loads(x) for x in (run / "cases.jsonl").read_text().splitlines()]
+    for c in lines:
+        c.update(status="failed", error="CUDA out of memory at batch 8")
+    (run / "cases.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    page = Page(report(tmp_path, run))
+    text = page.visible
+    assert "2 failed" in text and "CUDA out of memory at batch 8" in text
+    for name in ("pareto", "throughput", "cost", "energy"):
+        assert not page.charts[name]["img"] and "No case succeeded" in page.charts[name]["sentence"], name
+    assert not re.search(r"\b(None|nan|NaN)\b", text)
