@@ -739,26 +739,16 @@ def summary_table(rep: Report) -> dict:
     return {"header": header, "rows": rows}
 
 
-FULL_METRICS = ("output_tok_s", "output_tok_s_per_accelerator", "total_tok_s", "requests_per_s", "prefill_tok_s",
-                "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "itl_p50_s", "e2e_p50_s", "e2e_p99_s",
-                "tok_s_per_user", "prefix_cache_hit_rate", "j_per_output_tok", "j_per_total_tok", "avg_power_w",
-                "energy_source", "usd_per_mtok_output", "usd_per_mtok_blended", "mbu", "mfu", "tpot_limit_s",
-                "tpot_pct_of_limit", "prefill_pct_of_limit", "rss_peak_delta_bytes", "weight_bytes", "compile_s")
-
-
 def full_table(rep: Report) -> dict:
-    keys = [k for k in FULL_METRICS if k in _registry_keys()]
+    """Every registry metric that some case has, in the registry's order."""
+    from bench.results.registry import METRICS
+
+    keys = [m.key for m in METRICS if any(p.value(m.key) is not None for p in rep.points)]
     header = [{"text": t, "doc": ""} for t in ("run", "case id", "status", "provenance", "trials")]
     header += [{"text": metric(k).header, "doc": metric(k).doc} for k in keys]
     rows = [[rep.runs[p.run].label, p.case.case_id or MISSING, p.case.status, s.provenance, fmt(p.case.n_trials)]
             + [cell(p, k) for k in keys] for s in rep.series for p in s.points]
     return {"header": header, "rows": rows}
-
-
-def _registry_keys() -> set[str]:
-    from bench.results.registry import BY_KEY
-
-    return set(BY_KEY)
 
 
 WORKLOAD_HEADER = ["run", "case", "dataset requests", "input tok (mean)", "output tok (mean)", "shared prefix",
