@@ -31,6 +31,8 @@ def fmt(v, digits: int = 4) -> str:
         return MISSING
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
+    if isinstance(v, int) and abs(v) < 10_000:  # a count, a year, a batch size: as written
+        return str(v)
     if v == 0:
         return "0"
     mag = math.floor(math.log10(abs(v)))

@@ -197,3 +197,25 @@ def test_names_wrap_between_words_and_never_inside_one():
     assert "".join(pieces) == "alpha_beta-gamma_delta" and all(len(line) <= 20 for line in text.splitlines())
     assert shorten_names(["m_bs1_in8", "m_bs4_in8"]) == (["bs1", "bs4"], "every case: m, in8")
     assert shorten_names(["a_x", "a_x"])[1] is None  # nothing left to tell them apart: names kept whole
+
+
+def test_run_without_a_terminal_prints_one_line_per_finished_case(tmp_path, capsys, monkeypatch):
+    """Piped, as in CI: one progress line per finished case on stderr (case, headline, verdict, elapsed),
+    then the table on stdout, which fits COLUMNS."""
+    import torch
+
+    from conftest import TINY_CONFIG, write_config
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("COLUMNS", "80")
+    cfg = write_config(tmp_path / "t.yaml", TINY_CONFIG)
+    assert main(["run", str(cfg), "--output-dir", str(tmp_path / "out")]) == 0
+    out, err = capsys.readouterr()
+    progress = [line for line in err.splitlines() if line.startswith("[")]
+    assert [line.split()[0] for line in progress] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    assert "tiny-llama_bs1_in8_out4" in progress[0] and "out tok/s" in progress[0] and "elapsed 0:" in progress[0]
+    assert any(mark in progress[0] for mark in ("✓ ok", "! warn", "✗ invalid"))
+    fits("\n".join(line for line in out.splitlines() if not line.startswith("results: ")), 80)  # a path stays whole
+    whole_on_a_line(out, ["tiny-llama_bs1", "tiny-qwen2_bs2"])
+    assert "J/out tok: energy not measured (" in " ".join(out.split())
+    assert "every case: in8, out4" in out and "results: " in out

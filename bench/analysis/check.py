@@ -56,7 +56,7 @@ class Report:
     baseline_cases: int = 0
 
     def _cases(self, verdict: str) -> list[str]:
-        return sorted({r.case_id for r in self.rows if r.verdict == verdict})
+        return list(dict.fromkeys(r.case_id for r in self.rows if r.verdict == verdict))
 
     @property
     def regressed(self) -> list[str]:
@@ -71,7 +71,7 @@ class Report:
     def compared(self) -> list[str]:
         """Cases whose every gated metric was compared."""
         nc = set(self.not_comparable)
-        return sorted({r.case_id for r in self.rows} - nc)
+        return [c for c in dict.fromkeys(r.case_id for r in self.rows) if c not in nc]
 
     @property
     def improved(self) -> list[str]:
@@ -161,7 +161,7 @@ def check(base_run: Run, cand_run: Run, metrics: list[str] | None = None,
     rep = Report(run_notes=run_differences(base_run, cand_run), max_regression=max_regression,
                  min_compared=len(base) if min_compared is None else min_compared, allow_missing=allow_missing,
                  baseline_cases=len(base))
-    for cid in sorted(set(base) | set(cand)):
+    for cid in list(base) + [c for c in cand if c not in base]:  # the baseline's order, then new cases
         b, c = base.get(cid), cand.get(cid)
         why = _case_problem(b, c)
         for m in metrics:

@@ -218,7 +218,8 @@ def _why_missing(m: registry.Metric, rows: list[CaseRow]) -> str:
     if m.key == "prefix_cache_hit_rate":
         return "no case's server reported prefix-cache counters"
     if m.key.startswith("j_per"):
-        return "energy not measured (no power sensor)"
+        why = sorted({r.case.energy.note for r in rows if r.case.energy is not None and r.case.energy.note})
+        return "energy not measured" + (f" ({why[0]})" if len(why) == 1 else " (no power sensor)")
     return "not measured"
 
 

@@ -72,10 +72,7 @@ def cmd_run(args) -> int:
 
         text = run_view(run, getattr(args, "columns", None), getattr(args, "wide", False))
         sys.stdout.write(text)
-        energy = {c.energy.source: c.energy.note for c in run.cases if c.energy is not None}
-        if set(energy) == {"none"}:
-            print(f"energy: not measured ({energy['none']})")
-        print(f"results: {outcome.run_dir}")
+        print(f"results: {outcome.run_dir}")  # whole, to be copied
     if args.report and run.cases:
         from bench.analysis import report
 
