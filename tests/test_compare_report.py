@@ -1,9 +1,8 @@
 """compare: golden files over fixed result directories from two fake hardware names.
-report: a self-contained HTML page rendered in real headless Chromium."""
+report: the Markdown report and the capacity bands (the HTML report: tests/test_report_html.py)."""
 import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
@@ -86,41 +85,15 @@ def test_markdown_report_with_png_charts(tmp_path):
     assert p.returncode == 0, p.stderr
     text = md.read_text()
     pngs = sorted((tmp_path / "r" / "report_charts").glob("*.png"))
-    assert [x.name for x in pngs] == ["cost.png", "energy.png", "latency.png", "pareto.png"]
+    # the H20 run has no energy sensor but the A100 run has one: every chart has data
+    assert [x.name for x in pngs] == ["cost.png", "energy.png", "pareto.png", "throughput.png", "tpot-p50-s.png",
+                                      "ttft-p50-s.png"]
     assert all(x.read_bytes().startswith(b"\x89PNG") for x in pngs)
     assert "![Throughput per accelerator" in text and "report_charts/pareto.png" in text
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(not CHROMIUM, reason="Debian's chromium is not installed (make test installs it when apt-get "
-                                         "works): the headless-browser check of the HTML report was skipped")
-def test_html_report_renders_in_headless_chromium(tmp_path):
-    from PIL import Image
-
-    html = tmp_path / "report.html"
-    p = cli("report", *RUNS, "--html", html, "--capacity")
-    assert p.returncode == 0, p.stderr
-    page = html.read_text()
-    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # nothing fetched
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0"]
-    shot = tmp_path / "shot.png"
-    r = subprocess.run([*flags, f"--user-data-dir={tmp_path / 'u1'}", "--window-size=1400,3000",
-                        f"--screenshot={shot}", html.as_uri()], capture_output=True, text=True, timeout=120)
-    assert shot.exists(), r.stderr[-2000:]
-    img = Image.open(shot).convert("L")
-    lo, hi = img.getextrema()
-    assert hi - lo > 100  # not a blank page
-    assert len(set(img.resize((64, 128)).tobytes())) > 20
-    dom = subprocess.run([*flags, f"--user-data-dir={tmp_path / 'u2'}", "--virtual-time-budget=3000", "--dump-dom",
-                          html.as_uri()], capture_output=True, text=True, timeout=120)
-    assert 'data-charts-expected="5"' in dom.stdout
-    assert 'data-charts-drawn="5"' in dom.stdout  # every chart decoded and drawn
-    assert "data-errors" not in dom.stdout  # no script error on the page
-    console_errors = [ln for ln in (r.stderr + dom.stderr).splitlines() if "CONSOLE" in ln and "ERROR" in ln.upper()]
-    assert not console_errors, console_errors
+    assert "| run | case | load |" in text and "| fake-a100-run | Llama-3.1-8B · transformers bfloat16 | b1 |" in text
+    # a chart with nothing to show is its sentence, in Markdown too
+    p = cli("report", RUNS[0], "--markdown", tmp_path / "a100.md")
+    assert "has no price: pass `--rental-usd-per-hour`" in (tmp_path / "a100.md").read_text()
 
 
 def test_report_capacity_shows_projected_tokens_with_bands(tmp_path):
@@ -140,4 +113,5 @@ def test_report_capacity_shows_projected_tokens_with_bands(tmp_path):
     p = cli("report", *RUNS, "--html", html, "--markdown", md, "--capacity")
     assert p.returncode == 0, p.stderr
     assert 'id="capacity-tokens"' in html.read_text() and rows[0][3] in html.read_text()
+    assert 'id="chart-capacity"' in html.read_text()
     assert "## Projected tokens of the Exhibit 63 fleets (with bands)" in md.read_text()

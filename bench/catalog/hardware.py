@@ -18,14 +18,25 @@ from bench.catalog.dtypes import canonical
 from bench.errors import ConfigError, InputError
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
+# Physical bounds of one chip's figures, far outside any real chip: a user file with 1e300 GB or 1e-300
+# TFLOPS is refused at load (naming the file and field) instead of overflowing the maths that reads it.
+TFLOPS_RANGE = (1e-3, 1e6)  # 1 GFLOPS .. 1 EFLOPS
+MEMORY_GB_RANGE = (1e-3, 1e5)
+BANDWIDTH_TBS_RANGE = (1e-4, 1e3)
+LINK_GBS_MAX = 1e6
+POWER_W_RANGE = (1e-1, 1e6)
+
+
+def _tflops():
+    return Field(default=None, ge=TFLOPS_RANGE[0], le=TFLOPS_RANGE[1])
 
 
 class Tflops(Frozen):
-    fp32: float | None = Field(default=None, gt=0)
-    bf16: float | None = Field(default=None, gt=0)
-    fp16: float | None = Field(default=None, gt=0)
-    fp8: float | None = Field(default=None, gt=0)
-    int8: float | None = Field(default=None, gt=0)
+    fp32: float | None = _tflops()
+    bf16: float | None = _tflops()
+    fp16: float | None = _tflops()
+    fp8: float | None = _tflops()
+    int8: float | None = _tflops()
 
 
 class Alternative(Frozen):
@@ -40,11 +51,11 @@ class Chip(Frozen):
     name: str
     year: int
     tflops: Tflops
-    memory_gb: float = Field(gt=0)
-    bandwidth_tbs: float = Field(gt=0)
-    interconnect_gbs: float | None = Field(default=None, gt=0)
-    tdp_w: float | None = Field(default=None, gt=0)
-    server_power_w: float | None = Field(default=None, gt=0)
+    memory_gb: float = Field(ge=MEMORY_GB_RANGE[0], le=MEMORY_GB_RANGE[1])
+    bandwidth_tbs: float = Field(ge=BANDWIDTH_TBS_RANGE[0], le=BANDWIDTH_TBS_RANGE[1])
+    interconnect_gbs: float | None = Field(default=None, gt=0, le=LINK_GBS_MAX)
+    tdp_w: float | None = Field(default=None, ge=POWER_W_RANGE[0], le=POWER_W_RANGE[1])
+    server_power_w: float | None = Field(default=None, ge=POWER_W_RANGE[0], le=POWER_W_RANGE[1])
     sources: dict[str, str]
     alternatives: list[Alternative] = []
     notes: str | None = None

@@ -46,6 +46,8 @@ def add_commands(sub) -> None:
     r.add_argument("--html", help="write the HTML report here")
     r.add_argument("--markdown", help="write a Markdown report here, PNG charts beside it")
     r.add_argument("--capacity", action="store_true", help="add the H20 vs 910B capacity chart (Exhibit 63)")
+    r.add_argument("--label", action="append", metavar="RUN_DIR=NAME", help="name a run in the report (repeatable; "
+                   "default: the config name, + hardware, date, time as far as needed to tell runs apart)")
     r.set_defaults(func=cmd_report)
 
     k = sub.add_parser("check", help="regression gate: a candidate run against a baseline run (exit 0 pass, "
@@ -145,7 +147,7 @@ def cmd_report(args) -> int:
     args_mod.positive("--rental-usd-per-hour", args.rental_usd_per_hour, maximum=1e6)
     html, markdown = (os.path.expanduser(x) if x else x for x in (args.html, args.markdown))
     for kind, path in report.write_reports(args.run_dirs, html, markdown, args.capacity, args.pricing,
-                                           args.rental_usd_per_hour):
+                                           args.rental_usd_per_hour, labels=args.label):
         print(f"{kind} report: {path}")
     return 0
 
