@@ -95,7 +95,7 @@ def test_two_run_report_is_built_around_runs(tmp_path):
 
 def test_series_are_one_per_run_model_backend_in_load_order():
     from bench.analysis import report
-    from bench.results import load_runs
+    from bench.analysis.compare import load_runs  # the labels every view uses (catalog ids)
 
     runs = load_runs([str(p) for p in REF])
     rep = report.build(runs, None, "own")
@@ -310,7 +310,7 @@ def test_report_in_headless_chromium_fits_1400px(tmp_path, runs):
     for name, c in page.charts.items():  # every chart has data or its sentence
         assert c["img"] or len(c["sentence"].strip()) > 20, name
     assert not re.search(r"\b(None|nan|NaN)\b", page.visible)
-    from bench.results import load_runs
+    from bench.analysis.compare import load_runs  # the labels every view uses (catalog ids)
 
     for run in load_runs([str(r) for r in runs]):  # both run names
         assert run.label in page.visible
