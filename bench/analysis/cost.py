@@ -82,13 +82,23 @@ def blended(input_usd: float | None, output_usd: float | None, ratio: float,
 
 @dataclass(frozen=True)
 class Rates:
-    """Per-accelerator throughputs of one workload. input/output are phase rates (prefill, decode);
-    total is tokens over the whole window (used when there is no phase split)."""
+    """Per-accelerator throughputs of one workload. input/output are phase rates (prefill, decode): they price
+    input and output tokens apart; total is tokens over the whole window (used when there is no phase split);
+    ``run_output_tok_s`` is output tokens over the whole window (prefill included), the figure ``project`` and a
+    run's table print as output tok/s (None: the same as ``output_tok_s``, e.g. a rate the user gave)."""
 
     output_tok_s: float
     input_tok_s: float | None = None
     total_tok_s: float | None = None
     provenance: str = "user"
+    run_output_tok_s: float | None = None
+
+    def shown(self) -> dict:
+        """The rates as every priced entry names them: output over the run (as ``project`` prints), and each
+        phase's rate that its tokens are charged at."""
+        return {"output_tok_s_per_accelerator": self.run_output_tok_s or self.output_tok_s,
+                "decode_tok_s_per_accelerator": self.output_tok_s, "input_tok_s_per_accelerator": self.input_tok_s,
+                "total_tok_s_per_accelerator": self.total_tok_s}
 
 
 def price_tokens(hourly: HourlyCost, rates: Rates, fx: float, blend_ratio: float = 3.0) -> dict:
@@ -103,8 +113,7 @@ def price_tokens(hourly: HourlyCost, rates: Rates, fx: float, blend_ratio: float
         "usd_per_hour": hourly.total_usd, "usd_per_busy_hour": c,
         "usd_per_mtok_output": out, "usd_per_mtok_input": inp, "usd_per_mtok_blended": bl,
         "rmb_per_mtok_output": conv(out), "rmb_per_mtok_input": conv(inp), "rmb_per_mtok_blended": conv(bl),
-        "blend_input_to_output": blend_ratio,
-        "output_tok_s_per_accelerator": rates.output_tok_s, "input_tok_s_per_accelerator": rates.input_tok_s,
+        "blend_input_to_output": blend_ratio, **rates.shown(),
         "hourly": hourly.breakdown(fx),
     }
 
@@ -130,8 +139,7 @@ def unpriced(rates: Rates, note: str) -> dict:
     out = {k: None for k in ("usd_per_hour", "usd_per_busy_hour", "usd_per_mtok_output", "usd_per_mtok_input",
                              "usd_per_mtok_blended", "rmb_per_mtok_output", "rmb_per_mtok_input",
                              "rmb_per_mtok_blended", "blend_input_to_output", "hourly")}
-    out.update(provenance=rates.provenance, output_tok_s_per_accelerator=rates.output_tok_s,
-               input_tok_s_per_accelerator=rates.input_tok_s, price_note=note)
+    out.update(provenance=rates.provenance, **rates.shown(), price_note=note)
     return out
 
 
@@ -149,19 +157,20 @@ def rates_from_case(case: dict) -> Rates | None:
         decode_s = win - prefill_s
         if decode_s > 0:
             return Rates(output_tok_s=n_out / decode_s / acc, input_tok_s=pre / acc,
-                         total_tok_s=(n_in + n_out) / win / acc, provenance=case.get("provenance", "measured"))
+                         total_tok_s=(n_in + n_out) / win / acc, provenance=case.get("provenance", "measured"),
+                         run_output_tok_s=n_out / win / acc)
     return Rates(output_tok_s=n_out / win / acc, total_tok_s=(n_out + (n_in or 0)) / win / acc,
                  provenance=case.get("provenance", "measured"))
 
 
 def rates_from_projection(proj: dict) -> Rates | None:
-    """Phase rates per accelerator from a projection: decode rate = batch / TPOT / accelerators, prefill rate =
-    the projected input tok/s; None when the model does not fit."""
+    """The rates of a projection (``projection.rates``, the kernel's): decode and prefill phase rates to charge,
+    and the run's output tok/s as ``project`` prints it; None when the model does not fit."""
     if not proj.get("tpot_s"):
         return None
-    return Rates(output_tok_s=proj["batch"] / proj["tpot_s"] / proj["accelerators"],
-                 input_tok_s=proj.get("input_tok_s_per_accelerator"),
-                 total_tok_s=proj.get("total_tok_s_per_accelerator"), provenance="projected")
+    return Rates(output_tok_s=proj["decode_tok_s_per_accelerator"], input_tok_s=proj["input_tok_s_per_accelerator"],
+                 total_tok_s=proj["total_tok_s_per_accelerator"], provenance="projected",
+                 run_output_tok_s=proj["output_tok_s_per_accelerator"])
 
 
 def with_price_ranges(priced: dict, band_factor: float | None) -> dict:

@@ -349,6 +349,7 @@ def catalog_profiles() -> dict[str, Profile]:
 
 # ---------------------------------------------------------------------------- projecting with a profile
 RANGED = ("output_tok_s_per_accelerator", "total_tok_s_per_accelerator", "output_tok_s_per_replica",
+          "decode_tok_s_per_accelerator",
           "input_tok_s_per_accelerator", "tok_s_per_user", "ttft_s", "tpot_s")
 
 

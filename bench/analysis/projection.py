@@ -22,7 +22,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 
 from bench.catalog import models as catalog
-from bench.catalog.dtypes import canonical
+from bench.catalog.dtypes import kv_dtype
 from bench.catalog.models import ModelEntry
 from bench.errors import InputError
 from bench.catalog.hardware import Chip
@@ -78,13 +78,12 @@ class Shape:
     kv_dtype: str | None = None  # default: fp8 KV with fp8 weights, else 16-bit (fp32 with fp32)
     compute_dtype: str | None = None  # peak used for FLOPs when it differs from the weights' dtype (w8a16 ...)
     parallelism: str | None = None  # how the accelerators work together, read as a published row's ('TP4 PP2')
+    engine: str | None = None  # the serving engine's class ('vllm', 'trtllm' ...): its KV-cache default
 
 
 def kv_dtype_for(w: Shape) -> str:
-    if w.kv_dtype:
-        return w.kv_dtype
-    d = canonical(w.dtype)
-    return d if d in ("fp8", "fp32") else "bf16"
+    """The KV cache's dtype of ``w``: ``catalog.dtypes.kv_dtype``, the one rule."""
+    return kv_dtype(w.dtype, w.kv_dtype, w.engine)
 
 
 def check_dtype(chip: Chip, dtype: str) -> float:
@@ -159,6 +158,46 @@ def tp_hops(m: ModelEntry, k: int) -> int:
     return 0 if k <= 1 else m.arch.layers * 2 * 2 * math.ceil(math.log2(k))
 
 
+IDEAL = Efficiency(mbu=1.0, mfu=1.0, step_overhead_s=0.0, collective_hop_s=0.0, source="100 % of the catalog peaks")
+
+
+def kernel(m: ModelEntry, chip: Chip, w: Shape, ident: str = "project") -> "Terms":
+    """THE projection kernel: one step of ``w`` (weights and KV read, GEMMs, attention, communication, the per-layer
+    count) reduced to its ideal times at 100 % of ``chip``'s peaks. Every command projects through it (``project``,
+    ``cost --project``, ``capacity``, the exhibit's token rows, the efficiency and roofline blocks of measured runs,
+    the profile fits); ``step_times`` then turns it into TTFT and TPOT under an ``Efficiency``. An InputError when
+    it cannot be projected (a dtype the chip lacks, no interconnect for TP)."""
+    t, why = terms_for(m, chip, w.dtype, w.input_tokens, w.output_tokens, w.batch, w.accelerators, "tpot_ms",
+                       "decode", ident, w.compute_dtype, w.parallelism, kv_dtype=kv_dtype_for(w))
+    if t is None:
+        raise InputError(why)
+    return t
+
+
+def limits_s(t: "Terms") -> dict:
+    """The roofline limits of a kernel step at 100 % MBU and MFU (no overheads, no collective latency): the batch's
+    prefill and one decode step, each with what bounds it."""
+    ttft, tpot = step_times(t, IDEAL)
+    return {"prefill_limit_s": ttft, "prefill_bound": "compute" if t.p_cmp >= t.p_mem else "memory",
+            "tpot_limit_s": tpot, "tpot_bound": "memory" if t.d_mem >= t.d_cmp else "compute"}
+
+
+def rates(t: "Terms", eff: Efficiency, sw_efficiency: float = 1.0) -> dict:
+    """Every throughput and latency of a kernel step under ``eff``, named for what it divides: the whole batch's
+    run (prefill of the batch, then its decode) for ``output_tok_s_per_accelerator`` and ``total_...``; each phase
+    alone for ``decode_tok_s_per_accelerator`` (batch / TPOT) and ``input_tok_s_per_accelerator`` (the batch's
+    prompt tokens / TTFT), the rates that price input and output tokens apart (``cost``)."""
+    ttft, tpot = step_times(t, eff)
+    batch_time = ttft + (t.n_out - 1) * tpot
+    out_rate = t.batch * t.n_out / batch_time * sw_efficiency
+    return {"ttft_s": ttft, "tpot_s": tpot, "output_tok_s_per_replica": out_rate,
+            "output_tok_s_per_accelerator": out_rate / t.k,
+            "total_tok_s_per_accelerator": t.batch * (t.n_in + t.n_out) / batch_time * sw_efficiency / t.k,
+            "decode_tok_s_per_accelerator": t.batch / tpot * sw_efficiency / t.k,
+            "input_tok_s_per_accelerator": t.batch * t.n_in / ttft / t.k * sw_efficiency,
+            "tok_s_per_user": tok_s_per_user(tpot)}
+
+
 def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
             sw_efficiency: float = 1.0) -> dict:
     """Project one replica of K accelerators; ``sw_efficiency`` scales throughput (a software-maturity
@@ -172,24 +211,14 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
            "sw_efficiency": sw_efficiency, **fit}
     if not fit["fits"]:
         out.update(ttft_s=None, tpot_s=None, output_tok_s_per_accelerator=None, total_tok_s_per_accelerator=None,
-                   output_tok_s_per_replica=None, bound=None, mbu=None, mfu=None,
+                   output_tok_s_per_replica=None, decode_tok_s_per_accelerator=None, input_tok_s_per_accelerator=None, bound=None, mbu=None, mfu=None,
                    note=f"does not fit: max batch {fit['max_batch']} on {w.accelerators} x {chip.id}")
         return out
-    t, why = terms_for(m, chip, w.dtype, w.input_tokens, w.output_tokens, w.batch, w.accelerators,
-                       "tpot_ms", "decode", "project", w.compute_dtype, w.parallelism, kv_dtype=w.kv_dtype)
-    if t is None:
-        raise InputError(why)
-    ttft, tpot = step_times(t, eff)  # prefill of the whole batch at once; decode at the mean context
+    t = kernel(m, chip, w)  # prefill of the whole batch at once; decode at the mean context
+    r = rates(t, eff, sw_efficiency)
     t_mem, t_cmp = t.d_mem / eff.mbu_at(w.batch), t.d_cmp / eff.mfu
-    batch_time = ttft + (w.output_tokens - 1) * tpot
-    out_rate = w.batch * w.output_tokens / batch_time * sw_efficiency
-    total_rate = w.batch * (w.input_tokens + w.output_tokens) / batch_time * sw_efficiency
-    out.update(ttft_s=ttft, tpot_s=tpot, output_tok_s_per_replica=out_rate,
-               output_tok_s_per_accelerator=out_rate / w.accelerators,
-               total_tok_s_per_accelerator=total_rate / w.accelerators,
-               input_tok_s_per_accelerator=w.batch * w.input_tokens / ttft / w.accelerators * sw_efficiency,
-               tok_s_per_user=tok_s_per_user(tpot), bound="memory" if t_mem >= t_cmp else "compute",
-               mbu=t.d_mem / tpot, mfu=t.d_cmp / tpot)
+    out.update(r, bound="memory" if t_mem >= t_cmp else "compute", mbu=t.d_mem / r["tpot_s"],
+               mfu=t.d_cmp / r["tpot_s"])
     return out
 
 
@@ -429,6 +458,6 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
                  pd_split=kd < k, **sp), None
 
 
-__all__ = ["Efficiency", "Shape", "project", "max_load", "memory_fit", "require_fit",
+__all__ = ["Efficiency", "Shape", "kernel", "limits_s", "rates", "IDEAL", "kv_dtype_for", "project", "max_load", "memory_fit", "require_fit",
            "calibrate", "with_overrides", "Terms", "terms_for", "step_times", "predict", "expert_parallel",
            "attention_replicas", "collective_ranks", "pipeline_stages", "stated_pipeline_stages"]

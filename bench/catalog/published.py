@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench.catalog.base import Frozen
-from bench.catalog.dtypes import canonical
+from bench.catalog.dtypes import KV_FOLLOWS_WEIGHTS, canonical, kv_dtype  # noqa: F401 (re-exported)
 from bench.config import limits
 from bench.errors import ConfigError
 
@@ -31,7 +31,6 @@ Unit = Literal["output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_
 # leave-one-out prefers FP8 for them (17.8 % vs 21.8 % with 16-bit). Every other engine's default is 16 bits:
 # vLLM ``--kv-cache-dtype auto`` (the model's dtype), SGLang ("instead of the default model precision in BF16",
 # docs.sglang.io advanced_features/quantized_kv_cache).
-KV_FOLLOWS_WEIGHTS = ("trtllm",)
 
 
 class Spec(Frozen):
@@ -141,10 +140,7 @@ class Row(Frozen):
         """The KV cache's dtype: the stated one, else the engine's default. vLLM, SGLang and the others keep the
         cache in the activations' 16 bits unless told otherwise (``--kv-cache-dtype auto``), FP8 weights
         included; TensorRT-LLM follows the checkpoint's quantisation (``KV_FOLLOWS_WEIGHTS``)."""
-        if self.kv_dtype:
-            return self.kv_dtype
-        d = canonical(self.dtype)
-        return d if d == "fp8" and self.engine_class in KV_FOLLOWS_WEIGHTS else "bf16"
+        return kv_dtype(self.dtype, self.kv_dtype, self.engine_class)
 
     @property
     def source_key(self) -> str:

@@ -143,18 +143,21 @@ def _print_cost_table(entries: list[dict], chip) -> None:
     from rich.table import Table
 
     t = Table(title=f"$/M tokens on {chip.name} ({entries[0]['provenance']} throughput)", title_justify="left")
-    for col in ("case", "$/h", "$/busy h", "out tok/s/acc", "$/M out", "$/M in", "$/M blended", "¥/M out",
-                "API $/M out", "margin out"):
+    for col in ("case", "$/h", "$/busy h", "out tok/s/acc", "decode tok/s/acc", "$/M out", "$/M in", "$/M blended",
+                "¥/M out", "API $/M out", "margin out"):
         t.add_column(col, justify="left" if col == "case" else "right")
     for e in entries:
         mk = e.get("market") or {}
         t.add_row(e.get("case_id", MISSING), fixed(e["usd_per_hour"], 3), fixed(e["usd_per_busy_hour"], 3),
-                  fixed(e["output_tok_s_per_accelerator"], 1), fixed(e["usd_per_mtok_output"], 4),
+                  fixed(e["output_tok_s_per_accelerator"], 1), fixed(e["decode_tok_s_per_accelerator"], 1),
+                  fixed(e["usd_per_mtok_output"], 4),
                   fixed(e["usd_per_mtok_input"], 4), fixed(e["usd_per_mtok_blended"], 4),
                   fixed(e["rmb_per_mtok_output"], 4), fixed(mk.get("api_usd_per_mtok_output"), 2),
                   pct(mk.get("margin_output")))
     c = console()
     c.print(t)
+    c.print("out tok/s/acc: output tokens over the whole run (prefill included, as `project` prints); output tokens "
+            "are charged the decode time (decode tok/s/acc), input tokens the prefill time")
     if entries[0].get("price_note"):
         c.print(f"no $/M: {entries[0]['price_note']}")
         return
