@@ -67,8 +67,34 @@ def row_terms(row) -> tuple[Terms | None, str | None]:
                      row.parallelism, row.spec, row.decode_accelerators, kv_dtype=row.kv_cache_dtype)
 
 
-def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str]]:
-    """Local measurements as fit points: each successful case's median TPOT at its batch (``--calibrate``)."""
+def _check_case(c: dict, m, where: str) -> None:
+    """A case that enters a fit must describe a run that could have happened: whole lengths within the limits and
+    the model's context, a batch within the limits, a finite positive TPOT (else one line naming the case)."""
+    from bench.config import limits
+    from bench.errors import InputError
+
+    wl, tpot = c.get("workload") or {}, (c.get("tpot_s") or {}).get("p50")
+    n_in, n_out, b = wl.get("input_tokens"), wl.get("output_tokens"), wl.get("batch_size")
+    case = f"{where}: case {c.get('case_id', '?')}"
+
+    def whole(v, most):
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= most
+
+    if not (whole(n_in, limits.MAX_TOKENS) and whole(n_out, limits.MAX_TOKENS)):
+        raise InputError(f"{case}: workload input_tokens/output_tokens ({n_in}, {n_out}) must be whole numbers from 1 "
+                         f"to {limits.MAX_TOKENS:,}; the run is damaged, re-run it or leave it out")
+    if n_in + n_out > m.context_length:
+        raise InputError(f"{case}: {n_in} + {n_out} tokens exceed the context of '{m.id}' ({m.context_length:,}); "
+                         "the run is damaged, re-run it or leave it out")
+    if not whole(b, limits.MAX_BATCH):
+        raise InputError(f"{case}: workload batch_size {b!r} must be a whole number from 1 to {limits.MAX_BATCH:,}")
+    if not isinstance(tpot, (int, float)) or not math.isfinite(tpot) or not 0 < tpot < 1e4:
+        raise InputError(f"{case}: tpot_s.p50 {tpot!r} is not a finite time in seconds")
+
+
+def case_points(cases: list[dict], chip, lookup, where: str = "run") -> list[tuple[Terms, float, str]]:
+    """Local measurements as fit points: each successful case's median TPOT at its batch (``--calibrate``,
+    ``validate --include``); an absurd case is refused (``_check_case``), never fitted."""
     from bench.catalog.dtypes import canonical
 
     out = []
@@ -78,6 +104,7 @@ def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str
         tpot = (c.get("tpot_s") or {}).get("p50")
         if m is None or not tpot or c.get("status") != "ok" or not wl:
             continue
+        _check_case(c, m, where)
         t, _ = terms_for(m, chip, canonical(c["backend"]["dtype"]), wl["input_tokens"], wl["output_tokens"],
                          wl["batch_size"], rate_divisor(c.get("accelerators")), "tpot_ms", "decode",
                          f"local:{c.get('case_id', '?')}")
@@ -101,7 +128,24 @@ def run_points(run_dir: str) -> tuple[list[tuple[Terms, float, str]], object]:
     if chip is None:
         raise InputError(f"{run_dir}: {hardware.unknown_note(label)}")
     cases = [c for c in rd.latest_cases() if c.get("status") == "ok"]
-    return case_points(cases, chip, lambda c: catalog.resolve_model(c["model"]["label"])), chip
+    return case_points(cases, chip, lambda c: catalog.resolve_model(c["model"]["label"]), run_dir), chip
+
+
+def runs_points(run_dirs: list[str], flag: str = "--include") -> list[tuple[Terms, float, str]]:
+    """Fit points of several runs; a run named twice (by any path to it) is refused: it would count twice."""
+    from pathlib import Path
+
+    from bench.errors import InputError
+
+    seen: dict = {}
+    out = []
+    for d in run_dirs:
+        key = Path(d).resolve()
+        if key in seen:
+            raise InputError(f"{flag} '{d}': the same run as '{seen[key]}'; name each run once (it would be fitted twice)")
+        seen[key] = d
+        out += run_points(d)[0]
+    return out
 
 
 def with_local_run(rows, run_dir: str | None) -> tuple[dict, str | None, str | None]:

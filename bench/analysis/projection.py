@@ -371,6 +371,58 @@ def pipeline_stages(parallelism: str | None, k: int) -> int:
     return max(1, min(stated_pipeline_stages(parallelism) or 1, k))
 
 
+_PAR_DEGREE = re.compile(r"(tp|pp|ep|dp)(\d+)", re.I)
+_PAR_WORDS = {"attention": "attention", "moe": "MoE", "dp": "DP", "ep": "EP", "+": "+", "over": "over",
+              "dies": "dies"}
+_PAR_FLAGS = {"--tp": "TP", "--tp-size": "TP", "--pp": "PP", "--pp-size": "PP", "--pipeline-parallel-size": "PP",
+              "--dp": "DP", "--dp-size": "DP", "--ep": "EP", "--ep-size": "EP"}
+
+
+def read_parallelism(text: str | None, k: int) -> str | None:
+    """A user's ``--parallelism`` read strictly, in the published rows' words: degrees TPn, PPn, EPn, DPn (any case;
+    engine flags ``--tp-size N``, ``--pp N``, ``--dp-size N``, ``--ep N`` too), and the words 'attention', 'MoE',
+    'DP', 'EP', '+', 'over dies' (a 910C's two dies per package, each its own rank). Returns the canonical text
+    ('tp4 pp2' -> 'TP4 PP2'); an InputError for any other word, for text that states no degree, or for degrees that
+    do not multiply to ``k`` accelerators (TP x PP, or EP x PP for expert parallelism; x 2 over dies) -- never
+    echoed and then computed as something else."""
+    if text is None:
+        return None
+    words = re.split(r"[\s,]+", text.replace("=", " ").replace("+", " + ").strip())
+    out, i = [], 0
+    while i < len(words):
+        w = words[i]
+        low = w.lower()
+        hit = _PAR_DEGREE.fullmatch(w)
+        if hit:
+            out.append(f"{hit.group(1).upper()}{int(hit.group(2))}")
+        elif low in _PAR_FLAGS and i + 1 < len(words) and words[i + 1].isdigit():
+            out.append(f"{_PAR_FLAGS[low]}{int(words[i + 1])}")
+            i += 1
+        elif low in _PAR_WORDS:
+            out.append(_PAR_WORDS[low])
+        elif w:
+            raise InputError(f"--parallelism '{text}': '{w}' is not understood; write degrees as TP, PP, EP or DP with "
+                             "a number, e.g. 'TP4 PP2' or 'attention DP8 + EP8'")
+        i += 1
+    canon = " ".join(out)
+    if not _PAR_DEGREE.search(canon):
+        raise InputError(f"--parallelism '{text}': no degree stated; write e.g. 'TP{k}', 'TP{max(k // 2, 1)} PP2' "
+                         "or 'attention DP8 + EP8'")
+    pp = stated_pipeline_stages(canon) or 1
+    dies = 2 if "dies" in out else 1
+    kind = "EP" if expert_parallel(canon) else "TP"
+    hit = re.search(rf"\b{kind}(\d+)", canon)
+    if hit and int(hit.group(1)) * pp != k * dies:
+        raise InputError(f"--parallelism '{text}': {kind}{hit.group(1)} x PP{pp}"
+                         + (" over 2 dies a package" if dies > 1 else "")
+                         + f" does not make {k} accelerator(s); give --accelerators "
+                         f"{int(hit.group(1)) * pp // dies if int(hit.group(1)) * pp % dies == 0 else '?'} or change "
+                         "the degrees")
+    if not hit and k % pp:
+        raise InputError(f"--parallelism '{text}': PP{pp} does not split {k} accelerators evenly")
+    return canon
+
+
 def collective_ranks(parallelism: str | None, k: int) -> int:
     """Ranks of a row's collectives: the stated EP degree for expert-parallel rows ('EP32'), else the stated TP
     degree ('TP16 over dies = 8 packages': 16), else ``k``. They differ from ``k`` where a package holds two dies,
@@ -460,4 +512,4 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
 
 __all__ = ["Efficiency", "Shape", "kernel", "limits_s", "rates", "IDEAL", "kv_dtype_for", "project", "max_load", "memory_fit", "require_fit",
            "calibrate", "with_overrides", "Terms", "terms_for", "step_times", "predict", "expert_parallel",
-           "attention_replicas", "collective_ranks", "pipeline_stages", "stated_pipeline_stages"]
+           "attention_replicas", "collective_ranks", "read_parallelism", "pipeline_stages", "stated_pipeline_stages"]

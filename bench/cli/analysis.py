@@ -31,6 +31,28 @@ def _print_invalid_warnings(cases: list[dict], where: str) -> None:
         print(f"warning: {w}", file=sys.stderr)
 
 
+def _profile_names(spec: str | None, chips_asked: list) -> dict[str, str]:
+    """``--profile CHIP=NAME,...`` as {chip id: name}: each CHIP resolved as ``--hardware`` resolves it and one of the
+    chips asked for, each NAME non-empty, and a given flag names at least one pair -- never read and then ignored."""
+    from bench.catalog import hardware
+
+    if spec is None:
+        return {}
+    asked = {c.id for c in chips_asked}
+    out = {}
+    for k, v, part in checks.chip_pairs("--profile", spec, "NAME", "h20=sglang or 910b=all"):
+        if not k or not v:
+            raise InputError(f"--profile '{part}': give CHIP=NAME with both parts, e.g. h20=sglang or 910b=all")
+        chip = hardware.get_chip(k)
+        if chip.id not in asked:
+            raise InputError(f"--profile '{part}': '{k}' is not one of the chips asked for ({', '.join(sorted(asked))}); "
+                             "name one of them")
+        out[chip.id] = v
+    if not out:
+        raise InputError(f"--profile '{spec}': no CHIP=NAME given, e.g. h20=sglang")
+    return out
+
+
 # ---------------------------------------------------------------------------- cost
 COST_FLAG_MAXIMA = {"rental_usd_per_hour": 1e6, "capex_usd": 1e9, "life_years": 100, "power_w": 1e6,
                     "electricity_usd_per_kwh": 100, "fx": 1e4, "server_overhead": 10, "blend_ratio": 1e6,
@@ -114,8 +136,7 @@ def cmd_cost(args) -> int:
                                ("--dtype", args.dtype)) if v is None]
         if need:
             raise InputError(f"cost --project also needs {', '.join(need)}")
-        prof = profiles.resolve(profiles.catalog_profiles(), chip.id,
-                                checks.profile_names(args.profile).get(chip.id))
+        prof = profiles.resolve(profiles.catalog_profiles(), chip.id, _profile_names(args.profile, [chip]).get(chip.id))
         shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype)
         entries = [cost.price_projection(catalog.get_model(args.model), chip, shape, prof, terms, fx,
                                          args.blend_ratio, args.power_w, args.server_overhead)]
@@ -240,9 +261,10 @@ def cmd_project(args) -> int:
 
         _print_invalid_warnings(RunDir.open_existing(Path(args.calibrate)).latest_cases(), args.calibrate)
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
-    names = checks.profile_names(args.profile)
+    names = _profile_names(args.profile, chips)
     batch = args.batch or args.concurrency
     checks.parallelism(args.parallelism, args.accelerators)
+    args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
     if m.moe is None and projection.expert_parallel(args.parallelism):
         raise InputError(f"--parallelism '{args.parallelism}': expert parallelism needs a MoE model; "
                          f"'{m.id}' is dense (use TP/PP)")
@@ -338,7 +360,7 @@ def cmd_capacity(args) -> int:
     if args.compare and len(chips) != 2:
         raise InputError(f"--compare '{args.compare}': give exactly two chip ids, e.g. h20,910b")
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
-    names = checks.profile_names(args.profile)
+    names = _profile_names(args.profile, chips)
     rows = [capacity.chip_capacity(
         m, chip, args.input_tokens, args.output_tokens, args.dtype,
         power_w=args.power_mw * 1e6 if args.power_mw is not None else None, accelerators=args.accelerators,

@@ -20,10 +20,7 @@ def cmd_validate(args) -> int:
 
     if args.hardware:
         hardware.get_chip(args.hardware)  # unknown id: one line, exit 2
-    extra = []
-    for run_dir in args.include:
-        pts, _ = profiles.run_points(run_dir)
-        extra += pts
+    extra = profiles.runs_points(args.include)
     doc = validate.validate(published.rows(), args.hardware and hardware.get_chip(args.hardware).id, extra)
     text = jsonout.dumps(doc)  # refuses NaN/inf in any format
     if args.format == "json":
