@@ -213,12 +213,14 @@ def hourly(terms, chip, measured_w: float | None = None, power_w: float | None =
         power, source = power_w, "given (--power-w)"
     elif measured_w is not None:
         power, source = measured_w * overhead, f"measured {measured_w:.1f} W x server overhead {overhead:g}"
-    else:
+    elif chip.all_in_power_w(overhead) is not None:
         power = chip.all_in_power_w(overhead)
         source = (f"catalog server power ({chip.server_power_w:g} W)" if chip.server_power_w else
                   f"catalog TDP {chip.tdp_w} W x server overhead {overhead:g}")
-        if power is None:
-            raise InputError(f"hardware '{chip.id}' has no TDP in the catalog; pass --power-w")
+    elif terms.power_w is not None:  # the chip publishes no power: the preset's stated (labelled) figure
+        power, source = terms.power_w, terms.power_source
+    else:
+        raise InputError(f"hardware '{chip.id}' has no TDP in the catalog; pass --power-w")
     return tco(terms.capex_usd, terms.life_years, power, terms.pue, terms.electricity_usd_per_kwh, terms.utilisation,
                terms.other_opex_fraction, source)
 
@@ -252,11 +254,21 @@ def price_projection(m, chip, shape, profile, terms, fx: float, blend_ratio: flo
     """$/M of a projected throughput (the chip's efficiency ``profile``), with the profile's band on every price."""
     from bench.analysis import profiles
 
+    from bench.analysis import projection
+
+    projection.check_dtype(chip, shape.dtype)  # a dtype the chip lacks: an error naming the chip
     proj = profiles.project(m, chip, shape, profile)
     rates = rates_from_projection(proj)
-    if rates is None:
-        raise InputError(f"model '{m.id}' does not fit at batch {shape.batch} on {shape.accelerators} x {chip.id} "
-                         f"(max batch {proj['max_batch']}); lower --batch or raise --accelerators")
+    if rates is None:  # a row that says so, beside the chips it fits on
+        k = projection.fewest_accelerators(m, chip, shape)
+        note = (f"does not fit at batch {shape.batch} on {shape.accelerators} x {chip.id} (max batch "
+                f"{proj['max_batch']}); " + (f"fits on {k} x {chip.id}: --accelerators {k}" if k else
+                                             "lower --batch or use a smaller --dtype"))
+        out = unpriced(Rates(output_tok_s=None, provenance="projected"), None)
+        out.pop("price_note")
+        return {"priced_as": chip.id, **out, "fits": False, "max_batch": proj["max_batch"],
+                "fewest_accelerators_that_fit": k, "fit_note": note,
+                "profile": profile.name, "profile_rows": profile.n_rows, "evidence": profile.evidence()}
     priced = price_or_none(terms, chip, rates, fx, blend_ratio, None, power_w, server_overhead)
     return {"priced_as": chip.id, **with_price_ranges(priced, profile.band_factor()), "profile": profile.name,
             "profile_rows": profile.n_rows, "evidence": profile.evidence()}

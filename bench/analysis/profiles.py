@@ -253,8 +253,8 @@ class Profile:
 
     def evidence(self) -> str:
         if self.sigma_log is None:
-            return f"{self.name}: {self.note or 'datasheet defaults, no published rows'}"
-        return (f"{self.name}: fitted to {self.n_rows} published row(s); band x/÷ {self.band_factor():.2f}"
+            return f"profile {self.name}: {self.note or 'datasheet defaults, no published rows'}"
+        return (f"profile {self.name}: fitted to {self.n_rows} published row(s); band x/÷ {self.band_factor():.2f}"
                 + (f" ({self.note})" if self.note else ""))
 
     def summary(self) -> dict:

@@ -110,6 +110,16 @@ def does_not_fit(m: ModelEntry, chip: Chip, w: Shape, fix: str) -> InputError | 
                       f"fit on {w.accelerators} x {chip.id} ({chip.memory_gb:g} GB each) even at batch 1; {fix}")
 
 
+def fewest_accelerators(m: ModelEntry, chip: Chip, w: Shape, most: int = 4096) -> int | None:
+    """The fewest accelerators (a power of two, up to ``most``) on which ``w`` fits at its batch; None if none."""
+    k = 1
+    while k <= most:
+        if memory_fit(m, chip, replace(w, accelerators=k))["fits"]:
+            return k
+        k *= 2
+    return None
+
+
 def require_fit(m: ModelEntry, chip: Chip, w: Shape, fix: str) -> None:
     err = does_not_fit(m, chip, w, fix)
     if err is not None:
@@ -510,6 +520,6 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
                  pd_split=kd < k, **sp), None
 
 
-__all__ = ["Efficiency", "Shape", "kernel", "limits_s", "rates", "IDEAL", "kv_dtype_for", "project", "max_load", "memory_fit", "require_fit",
+__all__ = ["Efficiency", "Shape", "kernel", "limits_s", "rates", "IDEAL", "kv_dtype_for", "fewest_accelerators", "project", "max_load", "memory_fit", "require_fit",
            "calibrate", "with_overrides", "Terms", "terms_for", "step_times", "predict", "expert_parallel",
            "attention_replicas", "collective_ranks", "read_parallelism", "pipeline_stages", "stated_pipeline_stages"]

@@ -61,7 +61,8 @@ COST_FLAG_MAXIMA = {"rental_usd_per_hour": 1e6, "capex_usd": 1e9, "life_years": 
 
 def add_cost(sub) -> None:
     c = sub.add_parser("cost", help="$/M-token from a measured run or a given throughput")
-    c.add_argument("--hardware", required=True, help="catalog id of the accelerator you pay for (list hardware)")
+    c.add_argument("--hardware", required=True, help="catalog ids of the accelerators you pay for, comma-separated: "
+                   "priced side by side (list hardware)")
     src = c.add_mutually_exclusive_group(required=True)
     src.add_argument("--results", metavar="RUN_DIR", help="a run directory: one price per successful case")
     src.add_argument("--output-tok-s", type=float, help="output (decode) tokens/s per accelerator")
@@ -73,6 +74,8 @@ def add_cost(sub) -> None:
     c.add_argument("--batch", type=int, help="--project: requests decoded together")
     c.add_argument("--dtype", help="--project: weights dtype (bf16, fp8, int8 ...)")
     c.add_argument("--accelerators", type=int, default=1, help="--project: tensor-parallel accelerators per replica")
+    c.add_argument("--kv-dtype", help="--project: KV-cache dtype (as project --kv-dtype)")
+    c.add_argument("--parallelism", help="--project: how the replica's accelerators work (as project --parallelism)")
     c.add_argument("--profile", metavar="CHIP=NAME", help="--project: efficiency profile (see project --profile)")
     how = c.add_mutually_exclusive_group()  # none: the chip's own rate (pricing.yaml chips:)
     how.add_argument("--rental-usd-per-hour", type=float, help="rental price of one accelerator-hour")
@@ -111,39 +114,52 @@ def cmd_cost(args) -> int:
         raise InputError(f"--life-years must be at least 0.1; found {args.life_years:g}")
     checks.pue("--pue", args.pue)
     checks.fraction("--utilisation", args.utilisation)
-    chip = hardware.get_chip(args.hardware)
+    chips = checks.chips(args.hardware)
     fx = args.fx or pricing.fx_rmb_per_usd()
     api = catalog.get_model(args.model).api_price_usd_per_mtok if args.model else None
     for name, most in (("input_tokens", limits.MAX_TOKENS), ("output_tokens", limits.MAX_TOKENS),
                        ("batch", limits.MAX_BATCH), ("accelerators", limits.MAX_REPLICA_ACCELERATORS)):
         checks.whole(checks.flag(name), getattr(args, name), 1, most)
+    given = None
     if args.pricing or args.rental_usd_per_hour is not None or args.capex_usd is not None:
-        terms = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
+        given = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
                               args.electricity_usd_per_kwh, args.other_opex_fraction, args.utilisation, args.fx)
-    else:  # each chip at its own rate; None when it has none
-        terms = pricing.own_terms(chip.id, args.utilisation, args.fx)
+    cases = shape = m = None
     if args.results:
-        ok = [c for c in RunDir.open_existing(Path(args.results)).latest_cases() if c.get("status") == "ok"]
-        if not ok:
+        cases = [c for c in RunDir.open_existing(Path(args.results)).latest_cases() if c.get("status") == "ok"]
+        if not cases:
             raise InputError(f"{args.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
-        _print_invalid_warnings(ok, args.results)
-        entries = cost.price_cases(ok, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
+        _print_invalid_warnings(cases, args.results)
     elif args.project:
-        from bench.analysis import profiles, projection
+        from bench.analysis import projection
 
         need = [f for f, v in (("--model", args.model), ("--input-tokens", args.input_tokens),
                                ("--output-tokens", args.output_tokens), ("--batch", args.batch),
                                ("--dtype", args.dtype)) if v is None]
         if need:
             raise InputError(f"cost --project also needs {', '.join(need)}")
-        prof = profiles.resolve(profiles.catalog_profiles(), chip.id, _profile_names(args.profile, [chip]).get(chip.id))
-        shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype)
-        entries = [cost.price_projection(catalog.get_model(args.model), chip, shape, prof, terms, fx,
-                                         args.blend_ratio, args.power_w, args.server_overhead)]
-    else:
-        rates = cost.Rates(output_tok_s=args.output_tok_s, input_tok_s=args.input_tok_s, provenance="user")
-        entries = [{"priced_as": chip.id, **cost.price_or_none(terms, chip, rates, fx, args.blend_ratio, None,
-                                                               args.power_w, args.server_overhead)}]
+        m = catalog.get_model(args.model)
+        checks.fits_context(m, args.input_tokens, args.output_tokens)
+        checks.parallelism(args.parallelism, args.accelerators)
+        args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
+        shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype,
+                                 args.kv_dtype, parallelism=args.parallelism)
+    names = _profile_names(args.profile, chips)
+    entries = []
+    for chip in chips:  # each chip at the given terms, else its own rate (None: a row that says it has no price)
+        terms = given or pricing.own_terms(chip.id, args.utilisation, args.fx)
+        if cases is not None:
+            entries += cost.price_cases(cases, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
+        elif shape is not None:
+            from bench.analysis import profiles
+
+            prof = profiles.resolve(profiles.catalog_profiles(), chip.id, names.get(chip.id))
+            entries.append(cost.price_projection(m, chip, shape, prof, terms, fx, args.blend_ratio, args.power_w,
+                                                 args.server_overhead))
+        else:
+            rates = cost.Rates(output_tok_s=args.output_tok_s, input_tok_s=args.input_tok_s, provenance="user")
+            entries.append({"priced_as": chip.id, **cost.price_or_none(terms, chip, rates, fx, args.blend_ratio, None,
+                                                                       args.power_w, args.server_overhead)})
     if api is not None:
         for e in entries:
             if e.get("price_note"):
@@ -151,44 +167,68 @@ def cmd_cost(args) -> int:
             e["market"] = {"model": args.model, "source": "report Exhibits 24/25 (May 2025)",
                            **cost.market_comparison(e["usd_per_mtok_input"], e["usd_per_mtok_output"], api.input,
                                                     api.output)}
-    doc = {"hardware": chip.id, "fx_rmb_per_usd": fx, "entries": entries} if args.results else entries[0]
+    if len(chips) > 1:
+        doc = {"hardware": [c.id for c in chips], "fx_rmb_per_usd": fx, "entries": entries}
+    else:
+        doc = {"hardware": chips[0].id, "fx_rmb_per_usd": fx, "entries": entries} if args.results else entries[0]
     text = jsonout.dumps(doc)  # refuses NaN/inf in any format
     if args.format == "json":
         print(text)
         return 0
-    _print_cost_table(entries, chip)
+    _print_cost_table(entries, chips)
     return 0
 
 
-def _print_cost_table(entries: list[dict], chip) -> None:
+def _print_cost_table(entries: list[dict], chips: list) -> None:
     from rich.table import Table
 
-    t = Table(title=f"$/M tokens on {chip.name} ({entries[0]['provenance']} throughput)", title_justify="left")
-    for col in ("case", "$/h", "$/busy h", "out tok/s/acc", "decode tok/s/acc", "$/M out", "$/M in", "$/M blended",
-                "¥/M out", "API $/M out", "margin out"):
-        t.add_column(col, justify="left" if col == "case" else "right")
+    several = len(chips) > 1
+    title = chips[0].name if not several else " vs ".join(c.id for c in chips)
+    t = Table(title=f"$/M tokens on {title} ({entries[0]['provenance']} throughput)", title_justify="left")
+    cols = ("chip",) * several + ("case", "$/h", "$/busy h", "out tok/s/acc", "decode tok/s/acc", "$/M out", "$/M in",
+                                  "$/M blended", "¥/M out", "API $/M out", "margin out")
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("case", "chip") else "right")
     for e in entries:
         mk = e.get("market") or {}
-        t.add_row(e.get("case_id", MISSING), fixed(e["usd_per_hour"], 3), fixed(e["usd_per_busy_hour"], 3),
+        if e.get("price_note"):
+            money = ["no price", MISSING] + [MISSING] * 4
+        elif e.get("fits") is False:
+            money = ["does not fit", MISSING] + [MISSING] * 4
+        else:
+            money = [fixed(e["usd_per_hour"], 3), fixed(e["usd_per_busy_hour"], 3)]
+        t.add_row(*([e["priced_as"]] if several else []), e.get("case_id", MISSING), *money[:2],
                   fixed(e["output_tok_s_per_accelerator"], 1), fixed(e["decode_tok_s_per_accelerator"], 1),
-                  fixed(e["usd_per_mtok_output"], 4),
-                  fixed(e["usd_per_mtok_input"], 4), fixed(e["usd_per_mtok_blended"], 4),
-                  fixed(e["rmb_per_mtok_output"], 4), fixed(mk.get("api_usd_per_mtok_output"), 2),
-                  pct(mk.get("margin_output")))
+                  fixed(e["usd_per_mtok_output"], 4), fixed(e["usd_per_mtok_input"], 4),
+                  fixed(e["usd_per_mtok_blended"], 4), fixed(e["rmb_per_mtok_output"], 4),
+                  fixed(mk.get("api_usd_per_mtok_output"), 2), pct(mk.get("margin_output")))
     c = console()
     c.print(t)
     c.print("out tok/s/acc: output tokens over the whole run (prefill included, as `project` prints); output tokens "
             "are charged the decode time (decode tok/s/acc), input tokens the prefill time")
-    if entries[0].get("price_note"):
-        c.print(f"no $/M: {entries[0]['price_note']}")
-        return
-    if entries[0].get("evidence"):
-        c.print(f"throughput projected: {entries[0]['evidence']}")
-    h = entries[0]["hourly"]
-    if h["kind"] == "tco":
-        c.print(f"hourly (per accelerator): capex ${h['capex_usd']:.3f} + energy ${h['energy_usd']:.3f} + other "
-                f"${h['other_usd']:.3f} = ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); utilisation "
-                f"{h['utilisation']:g}; power {h['power_w']:.0f} W from {h['power_source']}")
+    seen = set()
+    for e in entries:
+        chip = e["priced_as"]
+        if chip in seen:
+            continue
+        seen.add(chip)
+        who = f"{chip}: " if several else ""
+        if e.get("price_note"):
+            c.print(f"{who}no $/M: {e['price_note']}")
+            continue
+        if e.get("fit_note"):
+            c.print(f"{who}{e['fit_note']}")
+            continue
+        if e.get("evidence"):
+            c.print(f"{who}throughput projected: {e['evidence']}")
+        h = e["hourly"]
+        if h["kind"] == "tco":
+            c.print(f"{who}hourly (per accelerator): capex ${h['capex_usd']:.3f} + energy ${h['energy_usd']:.3f} + other "
+                    f"${h['other_usd']:.3f} = ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); utilisation "
+                    f"{h['utilisation']:g}; power {h['power_w']:.0f} W from {h['power_source']}")
+        else:
+            c.print(f"{who}hourly (per accelerator): rental ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); utilisation "
+                    f"{h['utilisation']:g}")
 
 
 # ---------------------------------------------------------------------------- project
