@@ -60,6 +60,15 @@ def best_dtype(chip) -> str:
     return "fp32"
 
 
+def common_dtype(chips) -> str:
+    """The narrowest weights dtype every chip in ``chips`` has a published peak for (``best_dtype`` of them all), so
+    a comparison runs one dtype on every chip."""
+    for d in ("fp8", "int8", "bf16", "fp16"):
+        if all(getattr(c.tflops, d) for c in chips):
+            return d
+    return "fp32"
+
+
 def replica_size(m, chip, dtype: str, n_in: int, n_out: int, k: int | None = None) -> int:
     """Accelerators per replica: ``k`` if given (checked), else the smallest power of two, up to 64, on which
     one request fits."""

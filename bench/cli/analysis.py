@@ -270,7 +270,8 @@ def add_capacity(sub) -> None:
     size.add_argument("--tokens-per-day", type=float, help="demand: size the fleet that serves it")
     c.add_argument("--input-tokens", type=int)
     c.add_argument("--output-tokens", type=int)
-    c.add_argument("--dtype", default="best", help="weights dtype (default: best the chip supports: fp8, else int8)")
+    c.add_argument("--dtype", default="best", help="weights dtype (default 'best': the narrowest every chip asked has, "
+                   "fp8, else int8 -- one dtype for all; 'best-each': each chip its own best)")
     c.add_argument("--replica-accelerators", type=int, help="accelerators per replica (default: smallest that fits)")
     c.add_argument("--tok-s-per-accelerator", type=float, help="use this output throughput instead of projecting")
     c.add_argument("--pue", type=float, default=1.0)
@@ -311,15 +312,29 @@ def cmd_project(args) -> int:
     w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype,
                          parallelism=args.parallelism)
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
-    out = []
-    for chip in chips:
-        projection.check_dtype(chip, args.dtype)
-        projection.require_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
+    out, errors = [], []
+    for chip in chips:  # a chip that lacks the dtype or that the model does not fit on is a row, never an abort
+        try:
+            projection.check_dtype(chip, args.dtype)
+        except InputError as exc:
+            errors.append(exc)
+            out.append({"hardware": chip.id, "model": m.id, "dtype": args.dtype, "fits": None, "provenance": "projected",
+                        "note": str(exc)})
+            continue
         prof = profiles.with_overrides(profiles.resolve(profs, chip.id, names.get(chip.id)), args.mbu, args.mfu)
         r = profiles.project(m, chip, w, prof, sw.get(chip.id, 1.0))
+        if not r["fits"]:
+            k = projection.fewest_accelerators(m, chip, w)
+            r["fewest_accelerators_that_fit"] = k
+            r["note"] = (f"does not fit at batch {batch} on {args.accelerators} x {chip.id} (max batch {r['max_batch']}); "
+                         + (f"fits on {k} x {chip.id}: --accelerators {k}" if k else "use a smaller --dtype"))
+            errors.append(projection.does_not_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
+                          or InputError(f"{chip.id}: {r['note']}"))
         if local and chip.id == local_chip:
             r["calibration"] = local
         out.append(r)
+    if len(errors) == len(chips):  # nothing to show: the first reason, one line, exit 2
+        raise errors[0]
     text = jsonout.dumps(out)  # refuses NaN/inf in any format
     if args.format == "json":
         print(text)
@@ -340,8 +355,12 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
                 "total tok/s/acc", "bound"):
         t.add_column(col, justify="left" if col in ("hardware", "bound", "profile") else "right")
     for r in out:
+        if r["fits"] is None:  # the chip lacks the dtype
+            t.add_row(r["hardware"], MISSING, "no", *[MISSING] * 7)
+            continue
         rng = lambda k, s=1.0: r[k] and [x * s for x in r[k]]  # noqa: E731
-        t.add_row(r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)", str(r["fits"]), str(r["max_batch"]),
+        t.add_row(r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)", "yes" if r["fits"] else "no",
+                  str(r["max_batch"]),
                   with_range(r["ttft_s"] and r["ttft_s"] * 1e3, rng("ttft_s_range", 1e3)),
                   with_range(r["tpot_s"] and r["tpot_s"] * 1e3, rng("tpot_s_range", 1e3), 2),
                   with_range(r.get("tok_s_per_user"), r.get("tok_s_per_user_range")),
@@ -350,11 +369,20 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
                   cell(r["bound"]))
     c = console()
     c.print(t)
-    for r in out:
+    for r in out:  # one footnote per chip
+        if r["fits"] is None:
+            c.print(f"  {r['hardware']}: {r['note']}")
+            continue
         e = r["efficiency"]
-        c.print(f"  {r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} (half at batch {e['mbu_half_batch']:.1f}), "
-                f"MFU {e['mfu']:.2f}, {ms(e['step_overhead_per_layer_s'], 3)} ms per MoE layer and step"
-                + (f"; + {r['calibration']}" if r.get("calibration") else ""))
+        line = (f"  {r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} (half at batch {e['mbu_half_batch']:.1f}), "
+                f"MFU {e['mfu']:.2f}")
+        if m.moe is not None:
+            line += f", {ms(e['step_overhead_per_layer_s'], 3)} ms per MoE layer and step"
+        if r.get("calibration"):
+            line += f"; + {r['calibration']}"
+        if not r["fits"]:
+            line += f"; {r['note']}"
+        c.print(line)
 
 
 # ---------------------------------------------------------------------------- capacity
@@ -401,8 +429,9 @@ def cmd_capacity(args) -> int:
         raise InputError(f"--compare '{args.compare}': give exactly two chip ids, e.g. h20,910b")
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
     names = _profile_names(args.profile, chips)
+    dtype = capacity.common_dtype(chips) if args.dtype == "best" else args.dtype  # one dtype unless asked
     rows = [capacity.chip_capacity(
-        m, chip, args.input_tokens, args.output_tokens, args.dtype,
+        m, chip, args.input_tokens, args.output_tokens, "best" if dtype == "best-each" else dtype,
         power_w=args.power_mw * 1e6 if args.power_mw is not None else None, accelerators=args.accelerators,
         tokens_per_day=args.tokens_per_day, tok_s_per_accelerator=args.tok_s_per_accelerator,
         replica_accelerators=args.replica_accelerators, pue=args.pue, utilisation=args.utilisation,
@@ -441,8 +470,11 @@ def _print_side_by_side(rows: list[dict]) -> None:
                            else cell(r.get(key), d or 0) for r in rows])
     c = console()
     c.print(t)
+    dtypes = sorted({r["dtype"] for r in rows})
+    c.print(f"dtype: {dtypes[0]} on every chip" if len(dtypes) == 1 else
+            "dtype: " + ", ".join(f"{r['hardware']} {r['dtype']}" for r in rows) + " (each chip its own)")
     for r in rows:
-        c.print(f"  {r['hardware']}: {r.get('evidence', 'throughput given (--tok-s-per-accelerator)')}; "
+        c.print(f"  {r['hardware']} ({r['dtype']}): {r.get('evidence', 'throughput given (--tok-s-per-accelerator)')}; "
                 f"price: {r.get('pricing')}")
 
 
