@@ -367,6 +367,54 @@ def resolve(profiles: dict[str, Profile], chip_id: str, name: str | None = None)
                      f"usable published rows); known for {chip_id}: {', '.join(known)}")
 
 
+FIELD = "field"  # every engine: the chip's fit over all its rows
+
+
+def known_engines(profiles: dict[str, Profile]) -> list[str]:
+    """Engines with a chip/engine profile somewhere in ``profiles``."""
+    return sorted({k.split("/", 1)[1] for k in profiles if "/" in k and not k.endswith("/local")})
+
+
+def for_engine(profiles: dict[str, Profile], chip_id: str, engine: str | None = None,
+               name: str | None = None) -> Profile:
+    """The profile a projection uses: ``name`` (``--profile CHIP=NAME``) if given; else, for ``engine`` (``--engine``),
+    the chip x engine profile -- fitted where that engine has rows on that chip, its prior the chip's field profile
+    (the MAP fit shrinks a thin one towards it) -- or, with no such rows, the chip's field profile, named so; else
+    (``field``, the default) the chip's fit over every engine."""
+    from dataclasses import replace
+
+    from bench.errors import InputError
+
+    if name is not None or engine in (None, FIELD):
+        return resolve(profiles, chip_id, name)
+    engine = engine.strip().lower()
+    known = known_engines(profiles)
+    if engine not in known:
+        raise InputError(f"--engine '{engine}' has no published rows; known: {', '.join([FIELD, *known])}")
+    key = f"{chip_id}/{engine}"
+    if key in profiles:
+        return profiles[key]
+    base = resolve(profiles, chip_id)
+    return replace(base, name=f"{base.name} (field: no {engine} rows on {chip_id})",
+                   note=(base.note + "; " if base.note else "") + f"{engine} has no usable rows on {chip_id}: the "
+                   "chip's field profile")
+
+
+def engine_table(profiles: dict[str, Profile]) -> list[dict]:
+    """What the evidence says about engines: MBU, MFU, the per-MoE-layer overhead and the band of every chip's field
+    profile and of each chip x engine profile (``validate --profiles``)."""
+    out = []
+    for key in sorted(k for k in profiles if not k.startswith(("pooled", "vendor:")) and not k.endswith("/local")):
+        p = profiles[key]
+        chip, _, engine = key.partition("/")
+        e = p.efficiency
+        out.append({"hardware": chip, "engine": engine or FIELD, "profile": p.name, "rows": p.n_rows, "mbu": e.mbu,
+                    "mfu": e.mfu, "mbu_half_batch": e.mbu_half_batch,
+                    "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
+                    "collective_hop_s": e.collective_hop_s, "band_factor": p.band_factor()})
+    return out
+
+
 def with_overrides(profile: Profile, mbu: float | None = None, mfu: float | None = None) -> Profile:
     """``profile`` with MBU and/or MFU replaced by the user's figures (labelled; the band no longer applies)."""
     if not mbu and not mfu:

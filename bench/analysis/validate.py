@@ -110,13 +110,17 @@ def held_out(rows, hardware: str | None = None) -> dict:
             "method": "held out: profiles fitted to every usable row; these rows are never in a fit"}
 
 
-def leave_one_source_out(rows, hardware: str | None = None) -> dict:
+def _mine(r, hardware: str | None, engine: str | None) -> bool:
+    return (hardware is None or r.hardware == hardware) and (engine is None or r.engine_class == engine)
+
+
+def leave_one_source_out(rows, hardware: str | None = None, engine: str | None = None) -> dict:
     """For each publication, fit without all of its rows and project them: how well the projection does on a source
     it has never seen (per-row leave-one-out keeps a row's siblings from the same page in the fit)."""
     use = [r for r in rows if r.usable is None]
     results = []
     for src in sorted({r.source_key for r in use}):
-        mine = [r for r in use if r.source_key == src and (hardware is None or r.hardware == hardware)]
+        mine = [r for r in use if r.source_key == src and _mine(r, hardware, engine)]
         if not mine:
             continue
         profs = PR.build([r for r in rows if r.source_key != src])
@@ -133,19 +137,21 @@ def _ratio_summary(ratios: list[dict]) -> dict:
             "ranking_right": sum(1 for x in done if (x["published_ratio"] > 1) == (x["projected_ratio"] > 1))}
 
 
-def validate(rows, hardware: str | None = None, extra=None) -> dict:
-    """Leave-one-out over usable published rows (and local points ``extra``: (terms, value, chip id))."""
-    use = [r for r in rows if r.usable is None and (hardware is None or r.hardware == hardware)]
+def validate(rows, hardware: str | None = None, extra=None, engine: str | None = None) -> dict:
+    """Leave-one-out over usable published rows (and local points ``extra``: (terms, value, chip id)); ``engine``:
+    only that engine's rows are checked (the fits still use every row)."""
+    use = [r for r in rows if r.usable is None and _mine(r, hardware, engine)]
     results = [loo_row(rows, r, extra) for r in use]
     extra = extra or []
-    results += [loo_local(rows, extra, i) for i in range(len(extra)) if hardware in (None, extra[i][2])]
+    results += [loo_local(rows, extra, i) for i in range(len(extra)) if hardware in (None, extra[i][2])
+                and engine in (None, "local")]
     ratios = [loo_ratio(rows, a, b) for a, b in ratio_pairs(rows)
-              if hardware is None or hardware in (a.hardware, b.hardware)]
+              if (hardware is None or hardware in (a.hardware, b.hardware)) and engine in (None, a.engine_class)]
     return {"rows": results, "summary": summarise(results), "ratios": ratios, "ratio_summary": _ratio_summary(ratios),
-            "skipped": [{"id": r.id, "why": r.usable} for r in rows if r.usable is not None
-                        and (hardware is None or r.hardware == hardware)],
+            "skipped": [{"id": r.id, "why": r.usable} for r in rows if r.usable is not None and _mine(r, hardware, engine)],
             "method": "leave-one-out: each row's profiles are refitted without it (ratios: without both rows)",
-            "leave_one_source_out": leave_one_source_out(rows, hardware), "held_out": held_out(rows, hardware)}
+            "engine": engine or "field",
+            "leave_one_source_out": leave_one_source_out(rows, hardware, engine), "held_out": held_out(rows, hardware)}
 
 
 __all__ = ["validate", "loo_row", "loo_local", "loo_ratio", "ratio_pairs", "summarise", "held_out", "project_row",

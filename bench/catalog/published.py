@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bench.catalog.base import Frozen
 from bench.catalog.dtypes import KV_FOLLOWS_WEIGHTS, canonical, kv_dtype  # noqa: F401 (re-exported)
 from bench.config import limits
-from bench.errors import ConfigError
+from bench.errors import ConfigError, InputError
 
 UNITS = ("output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_s_per_accelerator", "input_tok_s_total",
          "tok_s_per_user", "tpot_ms")
@@ -208,13 +208,23 @@ def rows(path: str | None = None) -> tuple[Row, ...]:
     return tuple(parse(text, "bench/catalog/data/published.yaml"))
 
 
-def table_rows() -> list[dict]:
-    """Flat dicts for ``list published``."""
+def table_rows(engine: str | None = None) -> list[dict]:
+    """Flat dicts for ``list published`` (``engine``: only that engine's rows; one with none is an error naming
+    the engines there are)."""
     out = []
-    for r in rows():
+    every = rows()
+    if engine is not None:
+        engine = engine.strip().lower()
+        known = sorted({r.engine_class for r in every})
+        if engine not in known:
+            raise InputError(f"--engine '{engine}' has no published rows; known: {', '.join(known)}")
+    for r in every:
+        if engine is not None and r.engine_class != engine:
+            continue
         out.append({"id": r.id, "model": r.model, "dtype": r.dtype, "hardware": r.hardware,
                     "accelerators": r.accelerators, "engine": r.engine, "input_tokens": r.input_tokens,
                     "output_tokens": r.output_tokens, "batch": r.batch, "value": r.value, "unit": r.unit,
                     "phase": r.phase, "spec": r.spec.model_dump() if r.spec else None, "ds": r.ds,
-                    "source": r.source, "used_in_fits": r.usable is None, "why_not_used": r.usable})
+                    "source": r.source, "used_in_fits": r.usable is None, "why_not_used": r.usable,
+                    "engine_class": r.engine_class})
     return out

@@ -31,6 +31,11 @@ def _print_invalid_warnings(cases: list[dict], where: str) -> None:
         print(f"warning: {w}", file=sys.stderr)
 
 
+def _engine_class(engine: str | None) -> str | None:
+    """The engine a projection's KV-cache default follows: None for the field (``catalog.dtypes.kv_dtype``)."""
+    return None if engine in (None, "field") else engine.strip().lower()
+
+
 def _profile_names(spec: str | None, chips_asked: list) -> dict[str, str]:
     """``--profile CHIP=NAME,...`` as {chip id: name}: each CHIP resolved as ``--hardware`` resolves it and one of the
     chips asked for, each NAME non-empty, and a given flag names at least one pair -- never read and then ignored."""
@@ -77,6 +82,7 @@ def add_cost(sub) -> None:
     c.add_argument("--kv-dtype", help="--project: KV-cache dtype (as project --kv-dtype)")
     c.add_argument("--parallelism", help="--project: how the replica's accelerators work (as project --parallelism)")
     c.add_argument("--profile", metavar="CHIP=NAME", help="--project: efficiency profile (see project --profile)")
+    c.add_argument("--engine", default="field", help="--project: serving engine whose profile to use (see project --engine)")
     how = c.add_mutually_exclusive_group()  # none: the chip's own rate (pricing.yaml chips:)
     how.add_argument("--rental-usd-per-hour", type=float, help="rental price of one accelerator-hour")
     how.add_argument("--pricing", metavar="PRESET", help="a pricing preset (list pricing)")
@@ -143,7 +149,7 @@ def cmd_cost(args) -> int:
         checks.parallelism(args.parallelism, args.accelerators)
         args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
         shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype,
-                                 args.kv_dtype, parallelism=args.parallelism)
+                                 args.kv_dtype, parallelism=args.parallelism, engine=_engine_class(args.engine))
     names = _profile_names(args.profile, chips)
     entries = []
     for chip in chips:  # each chip at the given terms, else its own rate (None: a row that says it has no price)
@@ -153,7 +159,7 @@ def cmd_cost(args) -> int:
         elif shape is not None:
             from bench.analysis import profiles
 
-            prof = profiles.resolve(profiles.catalog_profiles(), chip.id, names.get(chip.id))
+            prof = profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id))
             entries.append(cost.price_projection(m, chip, shape, prof, terms, fx, args.blend_ratio, args.power_w,
                                                  args.server_overhead))
         else:
@@ -251,6 +257,7 @@ def add_project(sub) -> None:
     p.add_argument("--calibrate", metavar="RUN_DIR", help="add a measured run to its chip's efficiency profile")
     p.add_argument("--profile", metavar="CHIP=NAME", help="efficiency profile per chip, e.g. h20=sglang,910b=all "
                    "(default: the chip's fit over all its published rows; 'defaults' = datasheet MBU/MFU)")
+    p.add_argument("--engine", default="field", help="serving engine whose profile to use (default 'field': every engine's rows; e.g. chitu, vllm, sglang, trtllm, mindie)")
     p.add_argument("--mbu", type=float, help="override memory-bandwidth utilisation")
     p.add_argument("--mfu", type=float, help="override model-FLOPs utilisation")
     p.add_argument("--sw-efficiency", default=None, help="per-chip throughput factor, e.g. 910b=0.725")
@@ -278,6 +285,7 @@ def add_capacity(sub) -> None:
     c.add_argument("--utilisation", type=float, default=1.0)
     c.add_argument("--sw-efficiency", default=None, help="per-chip throughput factor, e.g. 910b=0.725")
     c.add_argument("--profile", metavar="CHIP=NAME", help="efficiency profile per chip (see project --profile)")
+    c.add_argument("--engine", default="field", help="serving engine whose profile to use (default 'field': every engine's rows; e.g. chitu, vllm, sglang, trtllm, mindie)")
     c.add_argument("--rental-usd-per-hour", type=float, help="price tokens at this rental (default: the chip's own rate)")
     c.add_argument("--format", choices=("table", "json"), default="table")
     c.set_defaults(func=cmd_capacity)
@@ -310,7 +318,7 @@ def cmd_project(args) -> int:
         raise InputError(f"--parallelism '{args.parallelism}': expert parallelism needs a MoE model; "
                          f"'{m.id}' is dense (use TP/PP)")
     w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype,
-                         parallelism=args.parallelism)
+                         parallelism=args.parallelism, engine=_engine_class(args.engine))
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
     out, errors = [], []
     for chip in chips:  # a chip that lacks the dtype or that the model does not fit on is a row, never an abort
@@ -321,7 +329,8 @@ def cmd_project(args) -> int:
             out.append({"hardware": chip.id, "model": m.id, "dtype": args.dtype, "fits": None, "provenance": "projected",
                         "note": str(exc)})
             continue
-        prof = profiles.with_overrides(profiles.resolve(profs, chip.id, names.get(chip.id)), args.mbu, args.mfu)
+        prof = profiles.with_overrides(profiles.for_engine(profs, chip.id, args.engine, names.get(chip.id)), args.mbu,
+                                       args.mfu)
         r = profiles.project(m, chip, w, prof, sw.get(chip.id, 1.0))
         if not r["fits"]:
             k = projection.fewest_accelerators(m, chip, w)
@@ -436,7 +445,7 @@ def cmd_capacity(args) -> int:
         tokens_per_day=args.tokens_per_day, tok_s_per_accelerator=args.tok_s_per_accelerator,
         replica_accelerators=args.replica_accelerators, pue=args.pue, utilisation=args.utilisation,
         sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=args.rental_usd_per_hour,
-        profile=profiles.resolve(profiles.catalog_profiles(), chip.id, names.get(chip.id)))
+        profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id)))
         for chip in chips]
     for r in rows:
         if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:

@@ -10,6 +10,8 @@ def add_commands(sub) -> None:
     v.add_argument("--hardware", help="only rows on this catalog chip")
     v.add_argument("--include", metavar="RUN_DIR", nargs="*", default=[],
                    help="also fit and check the cases of these runs (measured on a catalog chip)")
+    v.add_argument("--engine", default="field", help="check only this engine's rows (default 'field': every engine)")
+    v.add_argument("--profiles", action="store_true", help="print the fitted MBU/MFU per chip x engine and stop")
     v.add_argument("--format", choices=("table", "json"), default="table")
     v.set_defaults(func=cmd_validate)
 
@@ -18,16 +20,49 @@ def cmd_validate(args) -> int:
     from bench.analysis import profiles, validate
     from bench.catalog import hardware, published
 
+    from bench.errors import InputError
+
     if args.hardware:
         hardware.get_chip(args.hardware)  # unknown id: one line, exit 2
+    engine = None if args.engine == profiles.FIELD else args.engine.strip().lower()
+    if engine is not None and engine not in profiles.known_engines(profiles.catalog_profiles()):
+        raise InputError(f"--engine '{args.engine}' has no published rows; known: "
+                         f"{', '.join([profiles.FIELD, *profiles.known_engines(profiles.catalog_profiles())])}")
+    if args.profiles:
+        if args.include:
+            raise InputError("--profiles prints the catalog's fitted profiles; drop --include")
+        table = [r for r in profiles.engine_table(profiles.catalog_profiles())
+                 if (not args.hardware or r["hardware"] == hardware.get_chip(args.hardware).id)
+                 and (engine is None or r["engine"] in (engine, profiles.FIELD))]
+        text = jsonout.dumps(table)
+        if args.format == "json":
+            print(text)
+        else:
+            _print_profiles(table)
+        return 0
     extra = profiles.runs_points(args.include)
-    doc = validate.validate(published.rows(), args.hardware and hardware.get_chip(args.hardware).id, extra)
+    doc = validate.validate(published.rows(), args.hardware and hardware.get_chip(args.hardware).id, extra, engine)
     text = jsonout.dumps(doc)  # refuses NaN/inf in any format
     if args.format == "json":
         print(text)
         return 0
     _print_validation(doc)
     return 0
+
+
+def _print_profiles(table: list[dict]) -> None:
+    from rich.table import Table
+
+    from bench.present import fixed, ms
+
+    t = Table(title="Efficiency profiles per chip x engine (fitted to published rows; 'field' = every engine on the "
+              "chip)", title_justify="left")
+    for col in ("chip", "engine", "rows", "MBU", "MFU", "MBU half at batch", "ms per MoE layer", "band x/÷"):
+        t.add_column(col, justify="left" if col in ("chip", "engine") else "right")
+    for r in table:
+        t.add_row(r["hardware"], r["engine"], str(r["rows"]), fixed(r["mbu"]), fixed(r["mfu"]),
+                  fixed(r["mbu_half_batch"], 1), ms(r["step_overhead_per_layer_s"], 3), fixed(r["band_factor"]))
+    console().print(t)
 
 
 def _print_validation(doc: dict) -> None:
