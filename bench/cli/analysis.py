@@ -244,9 +244,22 @@ def add_project(sub) -> None:
     p.add_argument("--hardware", required=True, help="catalog ids, comma-separated")
     p.add_argument("--input-tokens", type=int, required=True)
     p.add_argument("--output-tokens", type=int, required=True)
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--batch", type=int)
-    g.add_argument("--concurrency", type=int, help="requests in flight (treated as the decode batch)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--batch", type=int, help="requests decoded together (steady state; or give --num-prompts)")
+    g.add_argument("--concurrency", type=int, help="requests in flight (treated as the decode batch; with "
+                   "--num-prompts the client's cap on requests in flight)")
+    p.add_argument("--num-prompts", type=int, help="whole-run projection: simulate a benchmark of N prompts through a "
+                   "continuous-batching engine (scheduler limits, KV cache, chunked prefill)")
+    p.add_argument("--request-rate", default="inf", help="--num-prompts: requests per second (Poisson), or inf: all "
+                   "at once (default)")
+    p.add_argument("--dataset", nargs="+", metavar="KIND [PATH]", default=["random"],
+                   help="--num-prompts: random (every prompt --input-tokens in, --output-tokens out; default) or "
+                   "jsonl PATH (one {\"input_tokens\": N, \"output_tokens\": M} a line)")
+    p.add_argument("--max-num-seqs", type=int, help="--num-prompts: requests in flight at most (default: the engine's)")
+    p.add_argument("--max-num-batched-tokens", type=int, help="--num-prompts: tokens per engine step (default: the "
+                   "engine's)")
+    p.add_argument("--no-chunked-prefill", action="store_true", help="--num-prompts: prefill whole prompts only")
+    p.add_argument("--seed", type=int, default=0, help="--num-prompts: seed of the arrival times")
     p.add_argument("--dtype", required=True, help="fp32, bf16, fp16, fp8 or int8")
     p.add_argument("--kv-dtype", help="KV-cache dtype (default: fp8 with fp8 weights, as TensorRT-LLM; else bf16. "
                    "vLLM and SGLang keep bf16 with fp8 weights: --kv-dtype bf16)")
@@ -311,7 +324,17 @@ def cmd_project(args) -> int:
         _print_invalid_warnings(RunDir.open_existing(Path(args.calibrate)).latest_cases(), args.calibrate)
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
     names = _profile_names(args.profile, chips)
-    batch = args.batch or args.concurrency
+    run_flags = [f for f, v in (("--request-rate", args.request_rate != "inf"), ("--dataset", args.dataset != ["random"]),
+                                ("--max-num-seqs", args.max_num_seqs is not None), ("--seed", args.seed != 0),
+                                ("--max-num-batched-tokens", args.max_num_batched_tokens is not None),
+                                ("--no-chunked-prefill", args.no_chunked_prefill)) if v]
+    if args.num_prompts is None and run_flags:
+        raise InputError(f"{', '.join(run_flags)} describe a whole run: add --num-prompts N (or drop them)")
+    if args.num_prompts is None and not (args.batch or args.concurrency):
+        raise InputError("project needs --batch or --concurrency (a steady state), or --num-prompts (a whole run)")
+    if args.num_prompts is not None and args.batch:
+        raise InputError("--batch is a steady state; a whole run (--num-prompts) takes --concurrency, --max-num-seqs")
+    batch = args.batch or args.concurrency or 1
     checks.parallelism(args.parallelism, args.accelerators)
     args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
     if m.moe is None and projection.expert_parallel(args.parallelism):
@@ -320,6 +343,8 @@ def cmd_project(args) -> int:
     w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype,
                          parallelism=args.parallelism, engine=_engine_class(args.engine))
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
+    if args.num_prompts is not None:
+        return _project_run(args, m, chips, w, profs, names)
     out, errors = [], []
     for chip in chips:  # a chip that lacks the dtype or that the model does not fit on is a row, never an abort
         try:
@@ -392,6 +417,157 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
         if not r["fits"]:
             line += f"; {r['note']}"
         c.print(line)
+
+
+def _request_rate(text: str) -> float | None:
+    """``--request-rate``: a positive finite number, or inf (None: every prompt at once)."""
+    import math
+
+    if text.strip().lower() == "inf":
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        raise InputError(f"--request-rate '{text}': a number of requests per second, or inf") from None
+    if not math.isfinite(rate) or not 1e-3 <= rate <= 1e6:
+        raise InputError(f"--request-rate must be from 0.001 to 1e6 requests/s, or inf; found {text}")
+    return rate
+
+
+def _dataset_lengths(spec: list[str], m, n_in: int, n_out: int) -> list[tuple[int, int]]:
+    """``--dataset``: random -> every prompt (n_in, n_out); jsonl PATH -> each line's lengths, read strictly."""
+    import json
+
+    kind = spec[0].lower()
+    if kind == "random" and len(spec) == 1:
+        return [(n_in, n_out)]
+    if kind == "sharegpt":
+        raise InputError("--dataset sharegpt needs the prompts' token lengths, which need a tokenizer; give them as "
+                         "--dataset jsonl PATH (one {\"input_tokens\": N, \"output_tokens\": M} a line)")
+    if kind != "jsonl" or len(spec) != 2:
+        raise InputError(f"--dataset {' '.join(spec)}: give 'random' or 'jsonl PATH'")
+    path = Path(spec[1])
+    if not path.is_file():
+        raise InputError(f"--dataset jsonl {path}: not a regular file; give a .jsonl file of lengths")
+    if path.stat().st_size > 64 * 2**20:
+        raise InputError(f"--dataset jsonl {path}: larger than 64 MiB; give at most a million lines of lengths")
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--dataset jsonl {path}: not UTF-8 text ({exc.reason})") from None
+    out = []
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            raise InputError(f"--dataset jsonl {path}:{no}: not JSON; one {{\"input_tokens\": N, \"output_tokens\": M}} "
+                             "a line") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{no}: expected an object with input_tokens and output_tokens")
+        vals = (row.get("input_tokens"), row.get("output_tokens"))
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= limits.MAX_TOKENS for v in vals):
+            raise InputError(f"{path}:{no}: input_tokens and output_tokens must be whole numbers from 1 to "
+                             f"{limits.MAX_TOKENS:,}; found {vals}")
+        if sum(vals) > m.context_length:
+            raise InputError(f"{path}:{no}: {vals[0]} + {vals[1]} tokens exceed the context of '{m.id}' "
+                             f"({m.context_length:,})")
+        out.append(vals)
+    if not out:
+        raise InputError(f"--dataset jsonl {path}: no lengths in it")
+    return out
+
+
+def _project_run(args, m, chips, w, profs, names) -> int:
+    """``project --num-prompts``: the whole run simulated on each chip (``whole_run``)."""
+    from bench.analysis import profiles, whole_run
+    from bench.catalog import engines
+
+    checks.whole("--num-prompts", args.num_prompts, 1, 100_000)
+    checks.whole("--max-num-seqs", args.max_num_seqs, 1, limits.MAX_BATCH)
+    checks.whole("--max-num-batched-tokens", args.max_num_batched_tokens, 1, limits.MAX_TOKENS)
+    checks.whole("--seed", args.seed, 0, limits.MAX_SEED)
+    rate = _request_rate(args.request_rate)
+    lengths = _dataset_lengths(args.dataset, m, args.input_tokens, args.output_tokens)
+    reqs = whole_run.requests(args.num_prompts, lengths, rate, args.seed)
+    engine = _engine_class(args.engine) or "vllm"  # the field: vLLM's limits, the catalog's most common engine
+    out = []
+    for chip in chips:
+        d = engines.defaults(engine, chip) if (args.max_num_seqs is None or args.max_num_batched_tokens is None) \
+            else None
+        seqs = args.max_num_seqs if args.max_num_seqs is not None else d.max_num_seqs
+        if args.concurrency:
+            seqs = min(seqs or args.concurrency, args.concurrency)
+        toks = args.max_num_batched_tokens if args.max_num_batched_tokens is not None else d.max_num_batched_tokens
+        chunked = not args.no_chunked_prefill and (d is None or d.chunked_prefill)
+        source = "given" if d is None else d.source
+        label = "given" if d is None else (("field: " if args.engine == "field" else "") + d.label)
+        prof = profiles.with_overrides(profiles.for_engine(profs, chip.id, args.engine, names.get(chip.id)), args.mbu,
+                                       args.mfu)
+        projection_check = projection_fit_error(m, chip, w)
+        if projection_check is not None:
+            out.append({"hardware": chip.id, "model": m.id, "fits": False, "note": projection_check})
+            continue
+        out.append({**whole_run.project_run(m, chip, w, prof, reqs, seqs, toks, chunked, source),
+                    "scheduler_limits": label})
+    if all(r.get("fits") is False for r in out):
+        raise InputError(out[0]["note"])
+    text = jsonout.dumps(out)
+    if args.format == "json":
+        print(text)
+        return 0
+    _print_run(out, m, args)
+    return 0
+
+
+def projection_fit_error(m, chip, w) -> str | None:
+    """Why one request of ``w`` cannot run on the replica (a dtype the chip lacks, it does not fit), or None."""
+    from bench.analysis import projection
+
+    try:
+        projection.check_dtype(chip, w.dtype)
+    except InputError as exc:
+        return str(exc)
+    err = projection.does_not_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
+    return None if err is None else str(err)
+
+
+def _print_run(out: list[dict], m, args) -> None:
+    from rich.table import Table
+
+    from bench.present import with_range
+
+    rate = "all at once" if args.request_rate == "inf" else f"{args.request_rate} req/s"
+    t = Table(title=f"PROJECTED whole run: {m.id} {args.dtype}, {args.num_prompts} prompts {rate}, "
+              f"{args.accelerators} accelerator(s) per replica (band: the profile's 80 % range)", title_justify="left")
+    for col in ("hardware", "profile", "out tok/s/acc", "total tok/s/acc", "TTFT p50 ms", "TTFT p99 ms",
+                "TPOT p50 ms", "E2E p50 s", "max batch"):
+        t.add_column(col, justify="left" if col in ("hardware", "profile") else "right")
+    for r in out:
+        if r.get("fits") is False:
+            t.add_row(r["hardware"], MISSING, *["—"] * 6, "does not fit")
+            continue
+        ms_r = lambda v: v and [x * 1e3 for x in v]  # noqa: E731
+        t.add_row(r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)",
+                  with_range(r["output_tok_s_per_accelerator"], r["output_tok_s_per_accelerator_range"]),
+                  with_range(r["total_tok_s_per_accelerator"], r["total_tok_s_per_accelerator_range"]),
+                  with_range(r["ttft_s"]["p50"] * 1e3, ms_r(r["ttft_s"]["p50_range"])),
+                  with_range(r["ttft_s"]["p99"] * 1e3, ms_r(r["ttft_s"]["p99_range"])),
+                  with_range(r["tpot_s"]["p50"] and r["tpot_s"]["p50"] * 1e3, ms_r(r["tpot_s"]["p50_range"]), 1),
+                  with_range(r["e2e_s"]["p50"], r["e2e_s"]["p50_range"], 1), str(r["max_batch"]))
+    c = console()
+    c.print(t)
+    for r in out:
+        if r.get("fits") is False:
+            c.print(f"  {r['hardware']}: {r['note']}")
+            continue
+        batches = " ".join(str(x["batch"]) for x in r["batch_over_time"])
+        c.print(f"  {r['hardware']}: {r['evidence']}; scheduler max_num_seqs {cell(r['max_num_seqs'])}, "
+                f"max_num_batched_tokens {r['max_num_batched_tokens']}, chunked prefill "
+                f"{'on' if r['chunked_prefill'] else 'off'} ({r['scheduler_limits']}; engines.yaml); KV cache "
+                f"{r['kv_capacity_tokens']:,} tokens; {r['steps']:,} steps over {r['duration_s']:.1f} s; batch over "
+                f"time: {batches}")
 
 
 # ---------------------------------------------------------------------------- capacity
