@@ -124,3 +124,21 @@ def test_cli_whole_run_jsonl_dataset(tmp_path):
 def test_cli_whole_run_flags_read_or_refused(extra, msg):
     p = cli(*RUN, *extra)
     assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_published_finite_runs_are_validated_through_the_simulation():
+    from bench.analysis import validate
+    from bench.catalog import published
+
+    rows = published.rows()
+    finite = [r for r in rows if r.num_prompts]
+    assert len(finite) >= 8 and all(r.usable is not None for r in finite)  # never fitted: their batch is the engine's
+    doc = validate.finite_runs(rows, profs=profiles.catalog_profiles())
+    by = {x["id"]: x for x in doc["rows"]}
+    assert set(by) == {r.id for r in finite}
+    r = by["gpustack-910b-qwen3-8b-vllm-4k"]
+    assert r["projected"] > 0 and r["range"][0] < r["projected"] < r["range"][1]
+    assert "max_num_seqs 256" in r["note"]
+    # an engine without documented scheduler defaults is a row that says so, not a guess
+    m = by["gpustack-910b-qwen3-8b-mindie-bf16-sharegpt"]
+    assert m["projected"] is None and "no scheduler defaults for engine 'mindie'" in m["note"]

@@ -11,7 +11,7 @@ import functools
 import math
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -76,6 +76,9 @@ class Row(Frozen):
     dataset: str
     batch: int | Literal["max"]
     batch_note: str | None = None
+    # a finite run (every prompt sent at once, or at a rate): validated through the whole-run projection
+    num_prompts: int | None = Field(default=None, gt=0, le=limits.MAX_COUNT)
+    request_rate: Literal["inf"] | Annotated[float, Field(gt=0, le=1e6)] | None = None
     spec: Spec | None = None
     value: float = Field(gt=0, le=limits.MAX_PUBLISHED_FIGURE)
     unit: Unit

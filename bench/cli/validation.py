@@ -76,6 +76,11 @@ def _print_validation(doc: dict) -> None:
     if lo.get("summary"):
         _print_summary(c, f"Leave-one-source-out ({lo['sources']} publications, each left out whole): a "
                                "publication the fit has never seen", lo["summary"])
+    fr = doc.get("finite_runs") or {}
+    if fr.get("rows"):
+        _print_rows(c, "Finite runs (num_prompts): the whole-run simulation with the engine's default scheduler "
+                       "limits; never fitted", fr["rows"])
+        _print_summary(c, "Finite-run summary", fr["summary"])
     ho = doc.get("held_out") or {}
     if ho.get("rows"):
         _print_rows(c, "Held out: rows never fitted (exclude: 'held out ...'), projected by the profiles "
