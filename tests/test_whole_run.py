@@ -142,3 +142,9 @@ def test_published_finite_runs_are_validated_through_the_simulation():
     # an engine without documented scheduler defaults is a row that says so, not a guess
     m = by["gpustack-910b-qwen3-8b-mindie-bf16-sharegpt"]
     assert m["projected"] is None and "no scheduler defaults for engine 'mindie'" in m["note"]
+
+
+def test_a_run_too_large_to_simulate_is_refused_at_once():
+    reqs = whole_run.requests(30_000, [(10, 1000)], None)
+    with pytest.raises(InputError, match="more than the simulation takes"):
+        whole_run.simulate(reqs, OneSecondSteps(), None, 10 ** 6, 10 ** 9)

@@ -24,6 +24,7 @@ from bench.errors import InputError
 
 CTX_REF = 1024  # the context at which the kernel's per-token KV and attention terms are taken (they are linear)
 MAX_STEPS = 2_000_000  # a simulation longer than this is refused (lower --num-prompts or the lengths)
+MAX_OUTPUT_TOKENS = 20_000_000  # output tokens of a whole run (the simulation's work grows with them: ~30 s here)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
              kv_capacity_tokens: int, chunked_prefill: bool = True) -> dict:
     """Run ``reqs`` through a continuous-batching scheduler; per-request times and the batch over time."""
     m = model.m
+    total_out = sum(r.output_tokens for r in reqs)
+    if total_out > MAX_OUTPUT_TOKENS:
+        raise InputError(f"the run would generate {total_out:,} output tokens, more than the simulation takes "
+                         f"({MAX_OUTPUT_TOKENS:,}); lower --num-prompts or --output-tokens")
     for r in reqs:
         if r.input_tokens + r.output_tokens > kv_capacity_tokens:
             raise InputError(f"one request of {r.input_tokens} + {r.output_tokens} tokens does not fit the KV cache "
