@@ -383,8 +383,8 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
     from bench.present import with_range
 
     t = Table(title=f"PROJECTED {m.id} {args.dtype}, {args.input_tokens} in / {args.output_tokens} out, batch {batch}, "
-              f"{args.accelerators} accelerator(s) per replica ({args.parallelism or f'TP{args.accelerators}'}; band: "
-              "the profile's 80 % range)", title_justify="left")
+              f"{args.accelerators} accelerator(s) per replica ({args.parallelism or f'TP{args.accelerators}'}; engine: "
+              f"{args.engine}; band: the profile's 80 % range)", title_justify="left")
     for col in ("hardware", "profile", "fits", "max batch", "TTFT ms", "TPOT ms", "tok/s/user", "out tok/s/acc",
                 "total tok/s/acc", "bound"):
         t.add_column(col, justify="left" if col in ("hardware", "bound", "profile") else "right")
@@ -540,7 +540,8 @@ def _print_run(out: list[dict], m, args) -> None:
 
     rate = "all at once" if args.request_rate == "inf" else f"{args.request_rate} req/s"
     t = Table(title=f"PROJECTED whole run: {m.id} {args.dtype}, {args.num_prompts} prompts {rate}, "
-              f"{args.accelerators} accelerator(s) per replica (band: the profile's 80 % range)", title_justify="left")
+              f"{args.accelerators} accelerator(s) per replica (engine: {args.engine}; band: the profile's 80 % range)",
+              title_justify="left")
     for col in ("hardware", "profile", "out tok/s/acc", "total tok/s/acc", "TTFT p50 ms", "TTFT p99 ms",
                 "TPOT p50 ms", "E2E p50 s", "max batch"):
         t.add_column(col, justify="left" if col in ("hardware", "profile") else "right")
