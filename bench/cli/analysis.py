@@ -622,7 +622,8 @@ def cmd_capacity(args) -> int:
         tokens_per_day=args.tokens_per_day, tok_s_per_accelerator=args.tok_s_per_accelerator,
         replica_accelerators=args.replica_accelerators, pue=args.pue, utilisation=args.utilisation,
         sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=args.rental_usd_per_hour,
-        profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id)))
+        profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id)),
+        engine=_engine_class(args.engine))
         for chip in chips]
     for r in rows:
         if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:
