@@ -57,3 +57,13 @@ def test_cost_project_over_chips_never_aborts_for_one():
     assert h20["usd_per_mtok_output"] > 0
     # 64 GB of bf16 weights: not on one 64 GB 910B; the row says so and how many would fit
     assert b["fits"] is False and b["usd_per_mtok_output"] is None and b["fewest_accelerators_that_fit"] == 2
+
+
+def test_a_run_priced_as_another_chip_takes_that_chips_power_not_the_measured_one():
+    from conftest import ROOT
+
+    run = ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z"
+    doc = json.loads(cli("cost", "--hardware", "h200,910b", "--results", str(run), "--format", "json").stdout)
+    b = [e for e in doc["entries"] if e["priced_as"] == "910b"]
+    assert b and all(e["hourly"]["power_w"] == 1110 for e in b)  # the 910B's catalog server power
+    assert all(e["usd_per_hour"] == pytest.approx(0.7612, abs=1e-4) for e in b)

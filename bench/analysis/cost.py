@@ -227,17 +227,22 @@ def hourly(terms, chip, measured_w: float | None = None, power_w: float | None =
 
 def price_cases(cases: list[dict], chip, terms, fx: float, blend_ratio: float = 3.0,
                        power_w: float | None = None, server_overhead: float | None = None) -> list[dict]:
-    """One price per successful measured case, each case's hourly cost using its own measured power."""
+    """One price per successful measured case, each case's hourly cost using its own measured power -- only when it
+    was measured on the chip it is priced as (another chip's watts say nothing of this one's)."""
+    from bench.catalog import hardware
+
     entries = []
     for case in cases:
         rates = rates_from_case(case)
         if rates is None:
             continue
+        ran_on = hardware.resolve(case.get("hardware"))
+        same = ran_on is not None and ran_on.id == chip.id
         entries.append({"case_id": case["case_id"], "model": case["model"]["label"],
                         "measured_on": case.get("hardware"), "priced_as": chip.id,
                         "validity": (case.get("validity") or {}).get("verdict"),
-                        **price_or_none(terms, chip, rates, fx, blend_ratio, measured_power_w(case), power_w,
-                                        server_overhead)})
+                        **price_or_none(terms, chip, rates, fx, blend_ratio, measured_power_w(case) if same else None,
+                                        power_w, server_overhead)})
     return entries
 
 
