@@ -102,3 +102,16 @@ def test_roofline_and_efficiency_blocks_use_the_kernel_and_its_kv_rule():
 def test_kv_dtype_rule_in_one_place(weights, stated, engine, expected):
     assert kv_dtype(weights, stated, engine) == expected
     assert P.kv_dtype_for(P.Shape(1, 1, 1, 1, weights, stated, engine=engine)) == expected
+
+
+def test_moe_token_routing_traffic_by_hand():
+    # DeepSeek-V3: 58 MoE layers, top-8 of 256 experts, hidden 7168, expert intermediate 2048: per token
+    # 58 x 8 x (4 x 7168 + 3 x 2048) x 2 bytes = 32.3 MB; dense models carry none
+    m = catalog.get_model("DeepSeek-V3")
+    assert P.moe_activation_bytes(m, 1) == pytest.approx(58 * 8 * (4 * 7168 + 3 * 2048) * 2)
+    assert P.moe_activation_bytes(m, 10) == pytest.approx(10 * P.moe_activation_bytes(m, 1))
+    assert P.moe_activation_bytes(catalog.get_model("Qwen3-32B"), 64) == 0
+    h20 = hardware.get_chip("h20")
+    t = P.kernel(m, h20, P.Shape(1000, 1000, 64, 8, "fp8", parallelism="TP8"))
+    t0 = P.kernel(catalog.get_model("Qwen3-32B"), h20, P.Shape(1000, 1000, 64, 8, "fp8", parallelism="TP8"))
+    assert t.d_mem > t.d_kv and t0.d_mem > t0.d_kv

@@ -7,7 +7,7 @@ All pure functions over the model and hardware catalogs (see README "Projection"
                + max(KV read / (bandwidth x MBU x K), attention FLOPs / (peak x MFU x K))
                + fixed per-step overhead + TP communication  (a roofline per operator, summed: ``decode_step_s``)
 - MoE: active parameters for FLOPs; for bytes, the experts that a batch actually touches:
-  E x (1 - (1 - k/E)^B) per MoE layer.
+  E x (1 - (1 - k/E)^B) per MoE layer, plus the token routing traffic (``moe_activation_bytes``).
 - MLA decode attention in its weight-absorbed form (over the cached latent), prefill decompressed.
 - Tensor parallel over K accelerators: two all-reduces of the activations per layer,
   2 (K-1)/K x bytes / interconnect bandwidth + 2 ceil(log2 K) hops x ``Efficiency.collective_hop_s`` each.
@@ -129,6 +129,18 @@ def require_fit(m: ModelEntry, chip: Chip, w: Shape, fix: str) -> None:
 def _touched_expert_fraction(m: ModelEntry, batch: int) -> float:
     e = m.moe
     return 1 - (1 - e.top_k / e.experts) ** batch
+
+
+def moe_activation_bytes(m: ModelEntry, tokens: int) -> float:
+    """HBM traffic of the MoE layers' token routing for ``tokens`` tokens: each (token, expert) pair's hidden state is
+    gathered and scattered (dispatch and combine: 4 x hidden elements) and its expert's intermediate activations are
+    written and read between the grouped GEMMs (3 x the expert's intermediate size), in 16 bits, on every MoE layer.
+    0 for dense models. It grows with the batch where the weights read do not: large-batch MoE decode streams it."""
+    if m.moe is None:
+        return 0.0
+    e = m.moe
+    per_pair = (4 * m.arch.hidden + 3 * e.expert_intermediate) * 2.0
+    return tokens * catalog._moe_layer_count(m) * e.top_k * per_pair
 
 
 def decode_weight_bytes(m: ModelEntry, dtype: str, batch: int) -> float:
@@ -496,7 +508,9 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     # data-parallel attention: each DP rank reads its own copy of the dense weights (0 extra for TP rows)
     replicated = (attention_replicas(parallelism, k) - 1) * decode_weight_bytes(m, dtype, 0)
     p_bytes += replicated
-    d_bytes = decode_weight_bytes(m, dtype, b) + replicated + kv_bytes
+    act = moe_activation_bytes(m, 1)  # token routing traffic of the MoE layers, per token
+    p_bytes += b * n_in * act
+    d_bytes = decode_weight_bytes(m, dtype, b) + replicated + kv_bytes + b * act
     d_flops = b * catalog.decode_flops_per_token(m, ctx)
     attn_flops = d_flops - b * 2 * catalog.active_param_count(m)
     try:
