@@ -21,10 +21,12 @@ def test_rental_defaults_lie_inside_their_published_range():
         assert 0 < lo <= c["rental_usd_per_hour"] <= hi, chip_id
 
 
-def test_h200_is_priced_and_ascend_chips_are_not():
+def test_h200_is_priced_and_ascend_chips_by_ownership():
     h200 = pricing.chip_price("h200")
     assert h200["kind"] == "rental" and h200["usd_per_hour"] == pytest.approx(3.50)
     assert h200["range_usd_per_hour"] == [2.50, 7.00] and "nebius" in h200["source"].lower()
-    # no sourced rental or capex for the Ascend chips: no price, never another chip's
-    assert pricing.chip_price("910b") is None and pricing.chip_price("910c") is None
+    # no sourced rental for the Ascend chips: priced by ownership from public purchase prices, their own presets
+    assert pricing.chip_price("910b")["preset"] == "910b-china-tco"
+    assert pricing.chip_price("910c")["preset"] == "910c-china-tco"
+    assert pricing.chip_price("mi300x") is None
     assert pricing.chip_price("h20")["kind"] == "tco"

@@ -127,7 +127,7 @@ def test_cli_capacity_bands_and_exhibit_gaps():
         lo, hi = r["tokens_per_day_range"]
         assert lo <= r["tokens_per_day"] <= hi and r["profile_rows"] >= 2
     assert h20["usd_per_mtok_output"] > 0 and "h20-china-tco" in h20["pricing"]
-    assert b910["usd_per_mtok_output"] is None and "no price for '910b'" in b910["pricing"]
+    assert b910["usd_per_mtok_output"] > 0 and "910b-china-tco" in b910["pricing"]
     d = json.loads(cli("capacity", "--scenario", "exhibit63", "--format", "json").stdout)
     assert len(d["efficiency_gaps"]) == 6
     for g in d["efficiency_gaps"]:

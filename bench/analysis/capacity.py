@@ -60,6 +60,15 @@ def best_dtype(chip) -> str:
     return "fp32"
 
 
+def common_dtype(chips) -> str:
+    """The narrowest weights dtype every chip in ``chips`` has a published peak for (``best_dtype`` of them all), so
+    a comparison runs one dtype on every chip."""
+    for d in ("fp8", "int8", "bf16", "fp16"):
+        if all(getattr(c.tflops, d) for c in chips):
+            return d
+    return "fp32"
+
+
 def replica_size(m, chip, dtype: str, n_in: int, n_out: int, k: int | None = None) -> int:
     """Accelerators per replica: ``k`` if given (checked), else the smallest power of two, up to 64, on which
     one request fits."""
@@ -75,7 +84,7 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
                   accelerators: float | None = None, tokens_per_day: float | None = None,
                   tok_s_per_accelerator: float | None = None, replica_accelerators: int | None = None,
                   pue: float = 1.0, utilisation: float = 1.0, sw_efficiency: float = 1.0,
-                  rental_usd_per_hour: float | None = None, profile=None) -> dict:
+                  rental_usd_per_hour: float | None = None, profile=None, engine: str | None = None) -> dict:
     """A fleet of ``chip`` serving model ``m``, sized by facility power, by a count, or by demand.
 
     Throughput per accelerator is the one given (provenance ``user``), else projected at maximum load with
@@ -94,7 +103,7 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
     else:
         k = replica_size(m, chip, dtype, n_in, n_out, replica_accelerators)
         profile = profile or profiles.resolve(profiles.catalog_profiles(), chip.id)
-        proj = profiles.max_load(m, chip, projection.Shape(n_in, n_out, 1, k, dtype), profile)
+        proj = profiles.max_load(m, chip, projection.Shape(n_in, n_out, 1, k, dtype, engine=engine), profile)
         tok_s, prov = proj["output_tok_s_per_accelerator"], "projected"
     if power_w is not None:
         n = accelerators_for_power(power_w, all_in, pue)

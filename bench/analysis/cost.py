@@ -82,13 +82,23 @@ def blended(input_usd: float | None, output_usd: float | None, ratio: float,
 
 @dataclass(frozen=True)
 class Rates:
-    """Per-accelerator throughputs of one workload. input/output are phase rates (prefill, decode);
-    total is tokens over the whole window (used when there is no phase split)."""
+    """Per-accelerator throughputs of one workload. input/output are phase rates (prefill, decode): they price
+    input and output tokens apart; total is tokens over the whole window (used when there is no phase split);
+    ``run_output_tok_s`` is output tokens over the whole window (prefill included), the figure ``project`` and a
+    run's table print as output tok/s (None: the same as ``output_tok_s``, e.g. a rate the user gave)."""
 
     output_tok_s: float
     input_tok_s: float | None = None
     total_tok_s: float | None = None
     provenance: str = "user"
+    run_output_tok_s: float | None = None
+
+    def shown(self) -> dict:
+        """The rates as every priced entry names them: output over the run (as ``project`` prints), and each
+        phase's rate that its tokens are charged at."""
+        return {"output_tok_s_per_accelerator": self.run_output_tok_s or self.output_tok_s,
+                "decode_tok_s_per_accelerator": self.output_tok_s, "input_tok_s_per_accelerator": self.input_tok_s,
+                "total_tok_s_per_accelerator": self.total_tok_s}
 
 
 def price_tokens(hourly: HourlyCost, rates: Rates, fx: float, blend_ratio: float = 3.0) -> dict:
@@ -103,8 +113,7 @@ def price_tokens(hourly: HourlyCost, rates: Rates, fx: float, blend_ratio: float
         "usd_per_hour": hourly.total_usd, "usd_per_busy_hour": c,
         "usd_per_mtok_output": out, "usd_per_mtok_input": inp, "usd_per_mtok_blended": bl,
         "rmb_per_mtok_output": conv(out), "rmb_per_mtok_input": conv(inp), "rmb_per_mtok_blended": conv(bl),
-        "blend_input_to_output": blend_ratio,
-        "output_tok_s_per_accelerator": rates.output_tok_s, "input_tok_s_per_accelerator": rates.input_tok_s,
+        "blend_input_to_output": blend_ratio, **rates.shown(),
         "hourly": hourly.breakdown(fx),
     }
 
@@ -130,8 +139,7 @@ def unpriced(rates: Rates, note: str) -> dict:
     out = {k: None for k in ("usd_per_hour", "usd_per_busy_hour", "usd_per_mtok_output", "usd_per_mtok_input",
                              "usd_per_mtok_blended", "rmb_per_mtok_output", "rmb_per_mtok_input",
                              "rmb_per_mtok_blended", "blend_input_to_output", "hourly")}
-    out.update(provenance=rates.provenance, output_tok_s_per_accelerator=rates.output_tok_s,
-               input_tok_s_per_accelerator=rates.input_tok_s, price_note=note)
+    out.update(provenance=rates.provenance, **rates.shown(), price_note=note)
     return out
 
 
@@ -149,19 +157,20 @@ def rates_from_case(case: dict) -> Rates | None:
         decode_s = win - prefill_s
         if decode_s > 0:
             return Rates(output_tok_s=n_out / decode_s / acc, input_tok_s=pre / acc,
-                         total_tok_s=(n_in + n_out) / win / acc, provenance=case.get("provenance", "measured"))
+                         total_tok_s=(n_in + n_out) / win / acc, provenance=case.get("provenance", "measured"),
+                         run_output_tok_s=n_out / win / acc)
     return Rates(output_tok_s=n_out / win / acc, total_tok_s=(n_out + (n_in or 0)) / win / acc,
                  provenance=case.get("provenance", "measured"))
 
 
 def rates_from_projection(proj: dict) -> Rates | None:
-    """Phase rates per accelerator from a projection: decode rate = batch / TPOT / accelerators, prefill rate =
-    the projected input tok/s; None when the model does not fit."""
+    """The rates of a projection (``projection.rates``, the kernel's): decode and prefill phase rates to charge,
+    and the run's output tok/s as ``project`` prints it; None when the model does not fit."""
     if not proj.get("tpot_s"):
         return None
-    return Rates(output_tok_s=proj["batch"] / proj["tpot_s"] / proj["accelerators"],
-                 input_tok_s=proj.get("input_tok_s_per_accelerator"),
-                 total_tok_s=proj.get("total_tok_s_per_accelerator"), provenance="projected")
+    return Rates(output_tok_s=proj["decode_tok_s_per_accelerator"], input_tok_s=proj["input_tok_s_per_accelerator"],
+                 total_tok_s=proj["total_tok_s_per_accelerator"], provenance="projected",
+                 run_output_tok_s=proj["output_tok_s_per_accelerator"])
 
 
 def with_price_ranges(priced: dict, band_factor: float | None) -> dict:
@@ -204,29 +213,36 @@ def hourly(terms, chip, measured_w: float | None = None, power_w: float | None =
         power, source = power_w, "given (--power-w)"
     elif measured_w is not None:
         power, source = measured_w * overhead, f"measured {measured_w:.1f} W x server overhead {overhead:g}"
-    else:
+    elif chip.all_in_power_w(overhead) is not None:
         power = chip.all_in_power_w(overhead)
         source = (f"catalog server power ({chip.server_power_w:g} W)" if chip.server_power_w else
                   f"catalog TDP {chip.tdp_w} W x server overhead {overhead:g}")
-        if power is None:
-            raise InputError(f"hardware '{chip.id}' has no TDP in the catalog; pass --power-w")
+    elif terms.power_w is not None:  # the chip publishes no power: the preset's stated (labelled) figure
+        power, source = terms.power_w, terms.power_source
+    else:
+        raise InputError(f"hardware '{chip.id}' has no TDP in the catalog; pass --power-w")
     return tco(terms.capex_usd, terms.life_years, power, terms.pue, terms.electricity_usd_per_kwh, terms.utilisation,
                terms.other_opex_fraction, source)
 
 
 def price_cases(cases: list[dict], chip, terms, fx: float, blend_ratio: float = 3.0,
                        power_w: float | None = None, server_overhead: float | None = None) -> list[dict]:
-    """One price per successful measured case, each case's hourly cost using its own measured power."""
+    """One price per successful measured case, each case's hourly cost using its own measured power -- only when it
+    was measured on the chip it is priced as (another chip's watts say nothing of this one's)."""
+    from bench.catalog import hardware
+
     entries = []
     for case in cases:
         rates = rates_from_case(case)
         if rates is None:
             continue
+        ran_on = hardware.resolve(case.get("hardware"))
+        same = ran_on is not None and ran_on.id == chip.id
         entries.append({"case_id": case["case_id"], "model": case["model"]["label"],
                         "measured_on": case.get("hardware"), "priced_as": chip.id,
                         "validity": (case.get("validity") or {}).get("verdict"),
-                        **price_or_none(terms, chip, rates, fx, blend_ratio, measured_power_w(case), power_w,
-                                        server_overhead)})
+                        **price_or_none(terms, chip, rates, fx, blend_ratio, measured_power_w(case) if same else None,
+                                        power_w, server_overhead)})
     return entries
 
 
@@ -243,11 +259,21 @@ def price_projection(m, chip, shape, profile, terms, fx: float, blend_ratio: flo
     """$/M of a projected throughput (the chip's efficiency ``profile``), with the profile's band on every price."""
     from bench.analysis import profiles
 
+    from bench.analysis import projection
+
+    projection.check_dtype(chip, shape.dtype)  # a dtype the chip lacks: an error naming the chip
     proj = profiles.project(m, chip, shape, profile)
     rates = rates_from_projection(proj)
-    if rates is None:
-        raise InputError(f"model '{m.id}' does not fit at batch {shape.batch} on {shape.accelerators} x {chip.id} "
-                         f"(max batch {proj['max_batch']}); lower --batch or raise --accelerators")
+    if rates is None:  # a row that says so, beside the chips it fits on
+        k = projection.fewest_accelerators(m, chip, shape)
+        note = (f"does not fit at batch {shape.batch} on {shape.accelerators} x {chip.id} (max batch "
+                f"{proj['max_batch']}); " + (f"fits on {k} x {chip.id}: --accelerators {k}" if k else
+                                             "lower --batch or use a smaller --dtype"))
+        out = unpriced(Rates(output_tok_s=None, provenance="projected"), None)
+        out.pop("price_note")
+        return {"priced_as": chip.id, **out, "fits": False, "max_batch": proj["max_batch"],
+                "fewest_accelerators_that_fit": k, "fit_note": note,
+                "profile": profile.name, "profile_rows": profile.n_rows, "evidence": profile.evidence()}
     priced = price_or_none(terms, chip, rates, fx, blend_ratio, None, power_w, server_overhead)
     return {"priced_as": chip.id, **with_price_ranges(priced, profile.band_factor()), "profile": profile.name,
             "profile_rows": profile.n_rows, "evidence": profile.evidence()}

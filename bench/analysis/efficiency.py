@@ -1,7 +1,7 @@
 """MBU and MFU of measured cases, computed in one place, against the catalog peaks of the hardware a
 run names (see README "Projection").
 
-- decode: ideal step times at 100 % of peak (bytes / bandwidth, FLOPs / peak) over the measured TPOT p50
+- decode: ideal step times at 100 % of peak (the projection kernel, ``projection.kernel``) over the measured TPOT p50
 - prefill: ideal prefill compute time over the measured TTFT p50
 The hardware label is resolved by ``catalog.hardware.resolve``: an unknown label gives MBU/MFU None with a
 note, never figures against the local CPU.
@@ -21,28 +21,26 @@ from bench.errors import BenchError, InputError
 from bench.results.schema import rate_divisor
 
 
-def step_roofline(m: ModelEntry, chip: Chip, dtype: str, batch: int, ctx: float, accelerators: int = 1) -> tuple:
-    """(ideal memory time, ideal compute time) of one decode step at 100 % MBU and MFU."""
-    peak = projection.check_dtype(chip, dtype) * 1e12 * accelerators
-    bw = chip.bandwidth_tbs * 1e12 * accelerators
-    d_bytes = projection.decode_weight_bytes(m, dtype, batch) + batch * catalog.kv_bytes_per_token(m, dtype) * ctx
-    return d_bytes / bw, batch * catalog.decode_flops_per_token(m, ctx) / peak
+def case_shape(case: dict) -> projection.Shape | None:
+    """The kernel's ``Shape`` of a measured case (its workload, accelerators and dtypes); None without a workload."""
+    wl = case.get("workload") or {}
+    if not wl.get("batch_size"):
+        return None
+    dtype = canonical((case.get("backend") or {}).get("dtype", "bf16"))
+    return projection.Shape(wl["input_tokens"], wl["output_tokens"], wl["batch_size"],
+                            rate_divisor(case.get("accelerators")), dtype)
 
 
 def case_point(m: ModelEntry, chip: Chip, case: dict) -> dict | None:
-    """Ideal times beside the measured ones for one case: ``t_mem``, ``t_cmp`` (a decode step at 100 %),
-    ``p_cmp`` (prefill compute at 100 %), ``tpot`` and ``ttft`` (measured p50). None without a TPOT."""
+    """Ideal times beside the measured ones for one case, from the projection kernel: ``t_mem``, ``t_cmp`` (a decode
+    step at 100 %), ``p_cmp`` (prefill compute at 100 %), ``tpot`` and ``ttft`` (measured p50). None without a TPOT."""
     tpot = (case.get("tpot_s") or {}).get("p50")
     ttft = (case.get("ttft_s") or {}).get("p50")
-    wl = case.get("workload") or {}
-    if not tpot or not wl:
+    w = case_shape(case)
+    if not tpot or w is None:
         return None
-    dtype = canonical((case.get("backend") or {}).get("dtype", "bf16"))
-    acc = rate_divisor(case.get("accelerators"))
-    b, n_in, n_out = wl["batch_size"], wl["input_tokens"], wl["output_tokens"]
-    t_mem, t_cmp = step_roofline(m, chip, dtype, b, n_in + n_out / 2, acc)
-    p_cmp = b * catalog.prefill_flops(m, n_in) / (projection.check_dtype(chip, dtype) * 1e12 * acc)
-    return {"t_mem": t_mem, "t_cmp": t_cmp, "tpot": tpot, "p_cmp": p_cmp, "ttft": ttft, "dtype": dtype}
+    t = projection.kernel(m, chip, w, case.get("case_id", "case"))
+    return {"t_mem": t.d_mem, "t_cmp": t.d_cmp, "tpot": tpot, "p_cmp": t.p_cmp, "ttft": ttft, "dtype": w.dtype}
 
 
 def measured_efficiency(m: ModelEntry, chip: Chip, case: dict) -> dict | None:

@@ -67,8 +67,34 @@ def row_terms(row) -> tuple[Terms | None, str | None]:
                      row.parallelism, row.spec, row.decode_accelerators, kv_dtype=row.kv_cache_dtype)
 
 
-def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str]]:
-    """Local measurements as fit points: each successful case's median TPOT at its batch (``--calibrate``)."""
+def _check_case(c: dict, m, where: str) -> None:
+    """A case that enters a fit must describe a run that could have happened: whole lengths within the limits and
+    the model's context, a batch within the limits, a finite positive TPOT (else one line naming the case)."""
+    from bench.config import limits
+    from bench.errors import InputError
+
+    wl, tpot = c.get("workload") or {}, (c.get("tpot_s") or {}).get("p50")
+    n_in, n_out, b = wl.get("input_tokens"), wl.get("output_tokens"), wl.get("batch_size")
+    case = f"{where}: case {c.get('case_id', '?')}"
+
+    def whole(v, most):
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= most
+
+    if not (whole(n_in, limits.MAX_TOKENS) and whole(n_out, limits.MAX_TOKENS)):
+        raise InputError(f"{case}: workload input_tokens/output_tokens ({n_in}, {n_out}) must be whole numbers from 1 "
+                         f"to {limits.MAX_TOKENS:,}; the run is damaged, re-run it or leave it out")
+    if n_in + n_out > m.context_length:
+        raise InputError(f"{case}: {n_in} + {n_out} tokens exceed the context of '{m.id}' ({m.context_length:,}); "
+                         "the run is damaged, re-run it or leave it out")
+    if not whole(b, limits.MAX_BATCH):
+        raise InputError(f"{case}: workload batch_size {b!r} must be a whole number from 1 to {limits.MAX_BATCH:,}")
+    if not isinstance(tpot, (int, float)) or not math.isfinite(tpot) or not 0 < tpot < 1e4:
+        raise InputError(f"{case}: tpot_s.p50 {tpot!r} is not a finite time in seconds")
+
+
+def case_points(cases: list[dict], chip, lookup, where: str = "run") -> list[tuple[Terms, float, str]]:
+    """Local measurements as fit points: each successful case's median TPOT at its batch (``--calibrate``,
+    ``validate --include``); an absurd case is refused (``_check_case``), never fitted."""
     from bench.catalog.dtypes import canonical
 
     out = []
@@ -78,6 +104,7 @@ def case_points(cases: list[dict], chip, lookup) -> list[tuple[Terms, float, str
         tpot = (c.get("tpot_s") or {}).get("p50")
         if m is None or not tpot or c.get("status") != "ok" or not wl:
             continue
+        _check_case(c, m, where)
         t, _ = terms_for(m, chip, canonical(c["backend"]["dtype"]), wl["input_tokens"], wl["output_tokens"],
                          wl["batch_size"], rate_divisor(c.get("accelerators")), "tpot_ms", "decode",
                          f"local:{c.get('case_id', '?')}")
@@ -101,7 +128,24 @@ def run_points(run_dir: str) -> tuple[list[tuple[Terms, float, str]], object]:
     if chip is None:
         raise InputError(f"{run_dir}: {hardware.unknown_note(label)}")
     cases = [c.to_json() for c in run.ok_cases]
-    return case_points(cases, chip, lambda c: catalog.resolve_model(c["model"]["label"])), chip
+    return case_points(cases, chip, lambda c: catalog.resolve_model(c["model"]["label"]), run_dir), chip
+
+
+def runs_points(run_dirs: list[str], flag: str = "--include") -> list[tuple[Terms, float, str]]:
+    """Fit points of several runs; a run named twice (by any path to it) is refused: it would count twice."""
+    from pathlib import Path
+
+    from bench.errors import InputError
+
+    seen: dict = {}
+    out = []
+    for d in run_dirs:
+        key = Path(d).resolve()
+        if key in seen:
+            raise InputError(f"{flag} '{d}': the same run as '{seen[key]}'; name each run once (it would be fitted twice)")
+        seen[key] = d
+        out += run_points(d)[0]
+    return out
 
 
 def with_local_run(rows, run_dir: str | None) -> tuple[dict, str | None, str | None]:
@@ -209,8 +253,8 @@ class Profile:
 
     def evidence(self) -> str:
         if self.sigma_log is None:
-            return f"{self.name}: {self.note or 'datasheet defaults, no published rows'}"
-        return (f"{self.name}: fitted to {self.n_rows} published row(s); band x/÷ {self.band_factor():.2f}"
+            return f"profile {self.name}: {self.note or 'datasheet defaults, no published rows'}"
+        return (f"profile {self.name}: fitted to {self.n_rows} published row(s); band x/÷ {self.band_factor():.2f}"
                 + (f" ({self.note})" if self.note else ""))
 
     def summary(self) -> dict:
@@ -323,6 +367,54 @@ def resolve(profiles: dict[str, Profile], chip_id: str, name: str | None = None)
                      f"usable published rows); known for {chip_id}: {', '.join(known)}")
 
 
+FIELD = "field"  # every engine: the chip's fit over all its rows
+
+
+def known_engines(profiles: dict[str, Profile]) -> list[str]:
+    """Engines with a chip/engine profile somewhere in ``profiles``."""
+    return sorted({k.split("/", 1)[1] for k in profiles if "/" in k and not k.endswith("/local")})
+
+
+def for_engine(profiles: dict[str, Profile], chip_id: str, engine: str | None = None,
+               name: str | None = None) -> Profile:
+    """The profile a projection uses: ``name`` (``--profile CHIP=NAME``) if given; else, for ``engine`` (``--engine``),
+    the chip x engine profile -- fitted where that engine has rows on that chip, its prior the chip's field profile
+    (the MAP fit shrinks a thin one towards it) -- or, with no such rows, the chip's field profile, named so; else
+    (``field``, the default) the chip's fit over every engine."""
+    from dataclasses import replace
+
+    from bench.errors import InputError
+
+    if name is not None or engine in (None, FIELD):
+        return resolve(profiles, chip_id, name)
+    engine = engine.strip().lower()
+    known = known_engines(profiles)
+    if engine not in known:
+        raise InputError(f"--engine '{engine}' has no published rows; known: {', '.join([FIELD, *known])}")
+    key = f"{chip_id}/{engine}"
+    if key in profiles:
+        return profiles[key]
+    base = resolve(profiles, chip_id)
+    return replace(base, name=f"{base.name} (field: no {engine} rows on {chip_id})",
+                   note=(base.note + "; " if base.note else "") + f"{engine} has no usable rows on {chip_id}: the "
+                   "chip's field profile")
+
+
+def engine_table(profiles: dict[str, Profile]) -> list[dict]:
+    """What the evidence says about engines: MBU, MFU, the per-MoE-layer overhead and the band of every chip's field
+    profile and of each chip x engine profile (``validate --profiles``)."""
+    out = []
+    for key in sorted(k for k in profiles if not k.startswith(("pooled", "vendor:")) and not k.endswith("/local")):
+        p = profiles[key]
+        chip, _, engine = key.partition("/")
+        e = p.efficiency
+        out.append({"hardware": chip, "engine": engine or FIELD, "profile": p.name, "rows": p.n_rows, "mbu": e.mbu,
+                    "mfu": e.mfu, "mbu_half_batch": e.mbu_half_batch,
+                    "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
+                    "collective_hop_s": e.collective_hop_s, "band_factor": p.band_factor()})
+    return out
+
+
 def with_overrides(profile: Profile, mbu: float | None = None, mfu: float | None = None) -> Profile:
     """``profile`` with MBU and/or MFU replaced by the user's figures (labelled; the band no longer applies)."""
     if not mbu and not mfu:
@@ -349,6 +441,7 @@ def catalog_profiles() -> dict[str, Profile]:
 
 # ---------------------------------------------------------------------------- projecting with a profile
 RANGED = ("output_tok_s_per_accelerator", "total_tok_s_per_accelerator", "output_tok_s_per_replica",
+          "decode_tok_s_per_accelerator",
           "input_tok_s_per_accelerator", "tok_s_per_user", "ttft_s", "tpot_s")
 
 

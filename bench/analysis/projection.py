@@ -7,7 +7,7 @@ All pure functions over the model and hardware catalogs (see README "Projection"
                + max(KV read / (bandwidth x MBU x K), attention FLOPs / (peak x MFU x K))
                + fixed per-step overhead + TP communication  (a roofline per operator, summed: ``decode_step_s``)
 - MoE: active parameters for FLOPs; for bytes, the experts that a batch actually touches:
-  E x (1 - (1 - k/E)^B) per MoE layer.
+  E x (1 - (1 - k/E)^B) per MoE layer, plus the token routing traffic (``moe_activation_bytes``).
 - MLA decode attention in its weight-absorbed form (over the cached latent), prefill decompressed.
 - Tensor parallel over K accelerators: two all-reduces of the activations per layer,
   2 (K-1)/K x bytes / interconnect bandwidth + 2 ceil(log2 K) hops x ``Efficiency.collective_hop_s`` each.
@@ -22,7 +22,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 
 from bench.catalog import models as catalog
-from bench.catalog.dtypes import canonical
+from bench.catalog.dtypes import kv_dtype
 from bench.catalog.models import ModelEntry
 from bench.errors import InputError
 from bench.catalog.hardware import Chip
@@ -78,13 +78,12 @@ class Shape:
     kv_dtype: str | None = None  # default: fp8 KV with fp8 weights, else 16-bit (fp32 with fp32)
     compute_dtype: str | None = None  # peak used for FLOPs when it differs from the weights' dtype (w8a16 ...)
     parallelism: str | None = None  # how the accelerators work together, read as a published row's ('TP4 PP2')
+    engine: str | None = None  # the serving engine's class ('vllm', 'trtllm' ...): its KV-cache default
 
 
 def kv_dtype_for(w: Shape) -> str:
-    if w.kv_dtype:
-        return w.kv_dtype
-    d = canonical(w.dtype)
-    return d if d in ("fp8", "fp32") else "bf16"
+    """The KV cache's dtype of ``w``: ``catalog.dtypes.kv_dtype``, the one rule."""
+    return kv_dtype(w.dtype, w.kv_dtype, w.engine)
 
 
 def check_dtype(chip: Chip, dtype: str) -> float:
@@ -111,6 +110,16 @@ def does_not_fit(m: ModelEntry, chip: Chip, w: Shape, fix: str) -> InputError | 
                       f"fit on {w.accelerators} x {chip.id} ({chip.memory_gb:g} GB each) even at batch 1; {fix}")
 
 
+def fewest_accelerators(m: ModelEntry, chip: Chip, w: Shape, most: int = 4096) -> int | None:
+    """The fewest accelerators (a power of two, up to ``most``) on which ``w`` fits at its batch; None if none."""
+    k = 1
+    while k <= most:
+        if memory_fit(m, chip, replace(w, accelerators=k))["fits"]:
+            return k
+        k *= 2
+    return None
+
+
 def require_fit(m: ModelEntry, chip: Chip, w: Shape, fix: str) -> None:
     err = does_not_fit(m, chip, w, fix)
     if err is not None:
@@ -120,6 +129,18 @@ def require_fit(m: ModelEntry, chip: Chip, w: Shape, fix: str) -> None:
 def _touched_expert_fraction(m: ModelEntry, batch: int) -> float:
     e = m.moe
     return 1 - (1 - e.top_k / e.experts) ** batch
+
+
+def moe_activation_bytes(m: ModelEntry, tokens: int) -> float:
+    """HBM traffic of the MoE layers' token routing for ``tokens`` tokens: each (token, expert) pair's hidden state is
+    gathered and scattered (dispatch and combine: 4 x hidden elements) and its expert's intermediate activations are
+    written and read between the grouped GEMMs (3 x the expert's intermediate size), in 16 bits, on every MoE layer.
+    0 for dense models. It grows with the batch where the weights read do not: large-batch MoE decode streams it."""
+    if m.moe is None:
+        return 0.0
+    e = m.moe
+    per_pair = (4 * m.arch.hidden + 3 * e.expert_intermediate) * 2.0
+    return tokens * catalog._moe_layer_count(m) * e.top_k * per_pair
 
 
 def decode_weight_bytes(m: ModelEntry, dtype: str, batch: int) -> float:
@@ -159,6 +180,46 @@ def tp_hops(m: ModelEntry, k: int) -> int:
     return 0 if k <= 1 else m.arch.layers * 2 * 2 * math.ceil(math.log2(k))
 
 
+IDEAL = Efficiency(mbu=1.0, mfu=1.0, step_overhead_s=0.0, collective_hop_s=0.0, source="100 % of the catalog peaks")
+
+
+def kernel(m: ModelEntry, chip: Chip, w: Shape, ident: str = "project") -> "Terms":
+    """THE projection kernel: one step of ``w`` (weights and KV read, GEMMs, attention, communication, the per-layer
+    count) reduced to its ideal times at 100 % of ``chip``'s peaks. Every command projects through it (``project``,
+    ``cost --project``, ``capacity``, the exhibit's token rows, the efficiency and roofline blocks of measured runs,
+    the profile fits); ``step_times`` then turns it into TTFT and TPOT under an ``Efficiency``. An InputError when
+    it cannot be projected (a dtype the chip lacks, no interconnect for TP)."""
+    t, why = terms_for(m, chip, w.dtype, w.input_tokens, w.output_tokens, w.batch, w.accelerators, "tpot_ms",
+                       "decode", ident, w.compute_dtype, w.parallelism, kv_dtype=kv_dtype_for(w))
+    if t is None:
+        raise InputError(why)
+    return t
+
+
+def limits_s(t: "Terms") -> dict:
+    """The roofline limits of a kernel step at 100 % MBU and MFU (no overheads, no collective latency): the batch's
+    prefill and one decode step, each with what bounds it."""
+    ttft, tpot = step_times(t, IDEAL)
+    return {"prefill_limit_s": ttft, "prefill_bound": "compute" if t.p_cmp >= t.p_mem else "memory",
+            "tpot_limit_s": tpot, "tpot_bound": "memory" if t.d_mem >= t.d_cmp else "compute"}
+
+
+def rates(t: "Terms", eff: Efficiency, sw_efficiency: float = 1.0) -> dict:
+    """Every throughput and latency of a kernel step under ``eff``, named for what it divides: the whole batch's
+    run (prefill of the batch, then its decode) for ``output_tok_s_per_accelerator`` and ``total_...``; each phase
+    alone for ``decode_tok_s_per_accelerator`` (batch / TPOT) and ``input_tok_s_per_accelerator`` (the batch's
+    prompt tokens / TTFT), the rates that price input and output tokens apart (``cost``)."""
+    ttft, tpot = step_times(t, eff)
+    batch_time = ttft + (t.n_out - 1) * tpot
+    out_rate = t.batch * t.n_out / batch_time * sw_efficiency
+    return {"ttft_s": ttft, "tpot_s": tpot, "output_tok_s_per_replica": out_rate,
+            "output_tok_s_per_accelerator": out_rate / t.k,
+            "total_tok_s_per_accelerator": t.batch * (t.n_in + t.n_out) / batch_time * sw_efficiency / t.k,
+            "decode_tok_s_per_accelerator": t.batch / tpot * sw_efficiency / t.k,
+            "input_tok_s_per_accelerator": t.batch * t.n_in / ttft / t.k * sw_efficiency,
+            "tok_s_per_user": tok_s_per_user(tpot)}
+
+
 def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
             sw_efficiency: float = 1.0) -> dict:
     """Project one replica of K accelerators; ``sw_efficiency`` scales throughput (a software-maturity
@@ -172,24 +233,14 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
            "sw_efficiency": sw_efficiency, **fit}
     if not fit["fits"]:
         out.update(ttft_s=None, tpot_s=None, output_tok_s_per_accelerator=None, total_tok_s_per_accelerator=None,
-                   output_tok_s_per_replica=None, bound=None, mbu=None, mfu=None,
+                   output_tok_s_per_replica=None, decode_tok_s_per_accelerator=None, input_tok_s_per_accelerator=None, bound=None, mbu=None, mfu=None,
                    note=f"does not fit: max batch {fit['max_batch']} on {w.accelerators} x {chip.id}")
         return out
-    t, why = terms_for(m, chip, w.dtype, w.input_tokens, w.output_tokens, w.batch, w.accelerators,
-                       "tpot_ms", "decode", "project", w.compute_dtype, w.parallelism, kv_dtype=w.kv_dtype)
-    if t is None:
-        raise InputError(why)
-    ttft, tpot = step_times(t, eff)  # prefill of the whole batch at once; decode at the mean context
+    t = kernel(m, chip, w)  # prefill of the whole batch at once; decode at the mean context
+    r = rates(t, eff, sw_efficiency)
     t_mem, t_cmp = t.d_mem / eff.mbu_at(w.batch), t.d_cmp / eff.mfu
-    batch_time = ttft + (w.output_tokens - 1) * tpot
-    out_rate = w.batch * w.output_tokens / batch_time * sw_efficiency
-    total_rate = w.batch * (w.input_tokens + w.output_tokens) / batch_time * sw_efficiency
-    out.update(ttft_s=ttft, tpot_s=tpot, output_tok_s_per_replica=out_rate,
-               output_tok_s_per_accelerator=out_rate / w.accelerators,
-               total_tok_s_per_accelerator=total_rate / w.accelerators,
-               input_tok_s_per_accelerator=w.batch * w.input_tokens / ttft / w.accelerators * sw_efficiency,
-               tok_s_per_user=tok_s_per_user(tpot), bound="memory" if t_mem >= t_cmp else "compute",
-               mbu=t.d_mem / tpot, mfu=t.d_cmp / tpot)
+    out.update(r, bound="memory" if t_mem >= t_cmp else "compute", mbu=t.d_mem / r["tpot_s"],
+               mfu=t.d_cmp / r["tpot_s"])
     return out
 
 
@@ -342,6 +393,58 @@ def pipeline_stages(parallelism: str | None, k: int) -> int:
     return max(1, min(stated_pipeline_stages(parallelism) or 1, k))
 
 
+_PAR_DEGREE = re.compile(r"(tp|pp|ep|dp)(\d+)", re.I)
+_PAR_WORDS = {"attention": "attention", "moe": "MoE", "dp": "DP", "ep": "EP", "+": "+", "over": "over",
+              "dies": "dies"}
+_PAR_FLAGS = {"--tp": "TP", "--tp-size": "TP", "--pp": "PP", "--pp-size": "PP", "--pipeline-parallel-size": "PP",
+              "--dp": "DP", "--dp-size": "DP", "--ep": "EP", "--ep-size": "EP"}
+
+
+def read_parallelism(text: str | None, k: int) -> str | None:
+    """A user's ``--parallelism`` read strictly, in the published rows' words: degrees TPn, PPn, EPn, DPn (any case;
+    engine flags ``--tp-size N``, ``--pp N``, ``--dp-size N``, ``--ep N`` too), and the words 'attention', 'MoE',
+    'DP', 'EP', '+', 'over dies' (a 910C's two dies per package, each its own rank). Returns the canonical text
+    ('tp4 pp2' -> 'TP4 PP2'); an InputError for any other word, for text that states no degree, or for degrees that
+    do not multiply to ``k`` accelerators (TP x PP, or EP x PP for expert parallelism; x 2 over dies) -- never
+    echoed and then computed as something else."""
+    if text is None:
+        return None
+    words = re.split(r"[\s,]+", text.replace("=", " ").replace("+", " + ").strip())
+    out, i = [], 0
+    while i < len(words):
+        w = words[i]
+        low = w.lower()
+        hit = _PAR_DEGREE.fullmatch(w)
+        if hit:
+            out.append(f"{hit.group(1).upper()}{int(hit.group(2))}")
+        elif low in _PAR_FLAGS and i + 1 < len(words) and words[i + 1].isdigit():
+            out.append(f"{_PAR_FLAGS[low]}{int(words[i + 1])}")
+            i += 1
+        elif low in _PAR_WORDS:
+            out.append(_PAR_WORDS[low])
+        elif w:
+            raise InputError(f"--parallelism '{text}': '{w}' is not understood; write degrees as TP, PP, EP or DP with "
+                             "a number, e.g. 'TP4 PP2' or 'attention DP8 + EP8'")
+        i += 1
+    canon = " ".join(out)
+    if not _PAR_DEGREE.search(canon):
+        raise InputError(f"--parallelism '{text}': no degree stated; write e.g. 'TP{k}', 'TP{max(k // 2, 1)} PP2' "
+                         "or 'attention DP8 + EP8'")
+    pp = stated_pipeline_stages(canon) or 1
+    dies = 2 if "dies" in out else 1
+    kind = "EP" if expert_parallel(canon) else "TP"
+    hit = re.search(rf"\b{kind}(\d+)", canon)
+    if hit and int(hit.group(1)) * pp != k * dies:
+        raise InputError(f"--parallelism '{text}': {kind}{hit.group(1)} x PP{pp}"
+                         + (" over 2 dies a package" if dies > 1 else "")
+                         + f" does not make {k} accelerator(s); give --accelerators "
+                         f"{int(hit.group(1)) * pp // dies if int(hit.group(1)) * pp % dies == 0 else '?'} or change "
+                         "the degrees")
+    if not hit and k % pp:
+        raise InputError(f"--parallelism '{text}': PP{pp} does not split {k} accelerators evenly")
+    return canon
+
+
 def collective_ranks(parallelism: str | None, k: int) -> int:
     """Ranks of a row's collectives: the stated EP degree for expert-parallel rows ('EP32'), else the stated TP
     degree ('TP16 over dies = 8 packages': 16), else ``k``. They differ from ``k`` where a package holds two dies,
@@ -405,7 +508,9 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     # data-parallel attention: each DP rank reads its own copy of the dense weights (0 extra for TP rows)
     replicated = (attention_replicas(parallelism, k) - 1) * decode_weight_bytes(m, dtype, 0)
     p_bytes += replicated
-    d_bytes = decode_weight_bytes(m, dtype, b) + replicated + kv_bytes
+    act = moe_activation_bytes(m, 1)  # token routing traffic of the MoE layers, per token
+    p_bytes += b * n_in * act
+    d_bytes = decode_weight_bytes(m, dtype, b) + replicated + kv_bytes + b * act
     d_flops = b * catalog.decode_flops_per_token(m, ctx)
     attn_flops = d_flops - b * 2 * catalog.active_param_count(m)
     try:
@@ -429,6 +534,6 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
                  pd_split=kd < k, **sp), None
 
 
-__all__ = ["Efficiency", "Shape", "project", "max_load", "memory_fit", "require_fit",
+__all__ = ["Efficiency", "Shape", "kernel", "limits_s", "rates", "IDEAL", "kv_dtype_for", "fewest_accelerators", "project", "max_load", "memory_fit", "require_fit",
            "calibrate", "with_overrides", "Terms", "terms_for", "step_times", "predict", "expert_parallel",
-           "attention_replicas", "collective_ranks", "pipeline_stages", "stated_pipeline_stages"]
+           "attention_replicas", "collective_ranks", "read_parallelism", "pipeline_stages", "stated_pipeline_stages"]

@@ -110,19 +110,69 @@ def held_out(rows, hardware: str | None = None) -> dict:
             "method": "held out: profiles fitted to every usable row; these rows are never in a fit"}
 
 
-def leave_one_source_out(rows, hardware: str | None = None) -> dict:
+def _mine(r, hardware: str | None, engine: str | None) -> bool:
+    return (hardware is None or r.hardware == hardware) and (engine is None or r.engine_class == engine)
+
+
+def leave_one_source_out(rows, hardware: str | None = None, engine: str | None = None) -> dict:
     """For each publication, fit without all of its rows and project them: how well the projection does on a source
     it has never seen (per-row leave-one-out keeps a row's siblings from the same page in the fit)."""
     use = [r for r in rows if r.usable is None]
     results = []
     for src in sorted({r.source_key for r in use}):
-        mine = [r for r in use if r.source_key == src and (hardware is None or r.hardware == hardware)]
+        mine = [r for r in use if r.source_key == src and _mine(r, hardware, engine)]
         if not mine:
             continue
         profs = PR.build([r for r in rows if r.source_key != src])
         results += [{**project_row(profs, r), "source": src} for r in mine]
     return {"rows": results, "summary": summarise(results), "sources": len({r["source"] for r in results}),
             "method": "leave-one-source-out: every row of a publication left out together, the profiles refitted"}
+
+
+def finite_runs(rows, hardware: str | None = None, engine: str | None = None, profs: dict | None = None) -> dict:
+    """Rows that describe a finite run (``num_prompts``, ``request_rate``) projected through the whole-run simulation
+    (``whole_run``) with the profiles fitted to every usable row and the engine's default scheduler limits. They are
+    never fitted (their batch is the engine's own), so this is out of sample. Lengths: the row's stated (mean)
+    lengths for every prompt."""
+    from bench.analysis import projection, whole_run
+    from bench.catalog import engines
+    from bench.catalog import hardware as hw
+    from bench.catalog import models
+    from bench.errors import BenchError
+
+    profs = profs if profs is not None else PR.catalog_profiles()
+    out = []
+    for r in rows:
+        if not r.num_prompts or not _mine(r, hardware, engine):
+            continue
+        base = {"id": r.id, "hardware": r.hardware, "engine": r.engine_class, "model": r.model, "unit": r.unit,
+                "published": r.per_accelerator_value(), "num_prompts": r.num_prompts, "request_rate": r.request_rate}
+        chip, m = hw.get_chip(r.hardware), models.get_model(r.model)
+        known = r.engine_class in PR.known_engines(profs)
+        prof = PR.for_engine(profs, r.hardware, r.engine_class if known else None)
+        try:
+            lim = engines.defaults(r.engine_class, chip)
+            w = projection.Shape(r.input_tokens, r.output_tokens, 1, r.accelerators, r.dtype, r.kv_cache_dtype,
+                                 r.compute_dtype, parallelism=None)
+            rate = None if r.request_rate in (None, "inf") else float(r.request_rate)
+            reqs = whole_run.requests(r.num_prompts, [(r.input_tokens, r.output_tokens)], rate)
+            run = whole_run.project_run(m, chip, w, prof, reqs, lim.max_num_seqs, lim.max_num_batched_tokens,
+                                        lim.chunked_prefill, lim.source)
+        except BenchError as exc:
+            out.append({**base, "profile": prof.name, "profile_rows": prof.n_rows, "projected": None, "range": None,
+                        "error": None, "inside": None, "note": str(exc)})
+            continue
+        proj = run["output_tok_s_per_accelerator"]
+        band = run["output_tok_s_per_accelerator_range"]
+        out.append({**base, "profile": prof.name, "profile_rows": prof.n_rows, "projected": proj, "range": band,
+                    "error": proj / base["published"] - 1,
+                    "inside": band[0] <= base["published"] <= band[1] if band else None,
+                    "band_ratio": band[1] / band[0] if band else None,
+                    "note": f"{lim.label}: max_num_seqs {lim.max_num_seqs}, max_num_batched_tokens "
+                            f"{lim.max_num_batched_tokens}; max batch {run['max_batch']}"})
+    return {"rows": out, "summary": summarise(out),
+            "method": "finite runs (num_prompts): the whole-run simulation with the engine's default scheduler limits "
+                      "and the profiles fitted to every usable row; never fitted"}
 
 
 def _ratio_summary(ratios: list[dict]) -> dict:
@@ -133,19 +183,21 @@ def _ratio_summary(ratios: list[dict]) -> dict:
             "ranking_right": sum(1 for x in done if (x["published_ratio"] > 1) == (x["projected_ratio"] > 1))}
 
 
-def validate(rows, hardware: str | None = None, extra=None) -> dict:
-    """Leave-one-out over usable published rows (and local points ``extra``: (terms, value, chip id))."""
-    use = [r for r in rows if r.usable is None and (hardware is None or r.hardware == hardware)]
+def validate(rows, hardware: str | None = None, extra=None, engine: str | None = None) -> dict:
+    """Leave-one-out over usable published rows (and local points ``extra``: (terms, value, chip id)); ``engine``:
+    only that engine's rows are checked (the fits still use every row)."""
+    use = [r for r in rows if r.usable is None and _mine(r, hardware, engine)]
     results = [loo_row(rows, r, extra) for r in use]
     extra = extra or []
-    results += [loo_local(rows, extra, i) for i in range(len(extra)) if hardware in (None, extra[i][2])]
+    results += [loo_local(rows, extra, i) for i in range(len(extra)) if hardware in (None, extra[i][2])
+                and engine in (None, "local")]
     ratios = [loo_ratio(rows, a, b) for a, b in ratio_pairs(rows)
-              if hardware is None or hardware in (a.hardware, b.hardware)]
+              if (hardware is None or hardware in (a.hardware, b.hardware)) and engine in (None, a.engine_class)]
     return {"rows": results, "summary": summarise(results), "ratios": ratios, "ratio_summary": _ratio_summary(ratios),
-            "skipped": [{"id": r.id, "why": r.usable} for r in rows if r.usable is not None
-                        and (hardware is None or r.hardware == hardware)],
+            "skipped": [{"id": r.id, "why": r.usable} for r in rows if r.usable is not None and _mine(r, hardware, engine)],
             "method": "leave-one-out: each row's profiles are refitted without it (ratios: without both rows)",
-            "leave_one_source_out": leave_one_source_out(rows, hardware), "held_out": held_out(rows, hardware)}
+            "engine": engine or "field", "finite_runs": finite_runs(rows, hardware, engine, PR.build(rows)),
+            "leave_one_source_out": leave_one_source_out(rows, hardware, engine), "held_out": held_out(rows, hardware)}
 
 
 __all__ = ["validate", "loo_row", "loo_local", "loo_ratio", "ratio_pairs", "summarise", "held_out", "project_row",

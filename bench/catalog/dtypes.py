@@ -23,3 +23,22 @@ def bytes_per_element(name: str) -> float:
     except KeyError:
         known = [*BYTES, *ALIASES]
         raise ConfigError(f"dtype '{name}' is unknown; known: {', '.join(known)}") from None
+
+
+KV_FOLLOWS_WEIGHTS = ("trtllm",)  # engines whose KV cache follows an FP8 checkpoint's quantisation by default
+
+
+def kv_dtype(weights: str, stated: str | None = None, engine: str | None = None) -> str:
+    """The KV cache's dtype, the one rule every projection, fit and measured-run block uses: the stated one, else
+    the engine's default. vLLM, SGLang and the others keep the cache in the activations' 16 bits unless told
+    otherwise (``--kv-cache-dtype auto``), FP8 weights included; TensorRT-LLM follows an FP8 checkpoint
+    (``KV_FOLLOWS_WEIGHTS``); with no engine named, FP8 weights get an FP8 cache (TensorRT-LLM's default) and FP32
+    weights an FP32 one. Integer weights (int8, int4: weight-only quantisation) never shrink the cache."""
+    if stated:
+        return canonical(stated)
+    d = canonical(weights)
+    if d == "fp32":
+        return d
+    if d == "fp8" and (engine is None or engine in KV_FOLLOWS_WEIGHTS):
+        return d
+    return "bf16"

@@ -151,6 +151,7 @@ def _chips(directory: Path) -> dict[str, Chip]:
         except UnicodeDecodeError:
             raise InputError(f"{f}: not UTF-8 text; save the hardware file as UTF-8 YAML or remove it") from None
         for c in _load_file(text, str(f)):
+            c = c.model_copy(update={"id": c.id.strip().lower()})  # ids match in any case, as --hardware reads them
             out[c.id] = c
     out["cpu"] = local_cpu()
     return out

@@ -65,6 +65,8 @@ class Terms:
     pue: float | None = None
     electricity_usd_per_kwh: float | None = None
     other_opex_fraction: float = 0.0
+    power_w: float | None = None  # all-in W per accelerator the preset states, for a chip whose catalog has none
+    power_source: str | None = None
 
 
 def terms(preset_name: str | None = None, rental_usd_per_hour: float | None = None, capex_usd: float | None = None,
@@ -83,16 +85,20 @@ def terms(preset_name: str | None = None, rental_usd_per_hour: float | None = No
         usd_per_kwh = electricity_usd_per_kwh(p["electricity"], fx)
         other = p.get("other_opex_fraction", 0.0)
         utilisation = utilisation or p.get("utilisation", 1.0)
+        power = (float(p["power_w"]), f"preset {preset_name}: {p.get('power_source', '')}".strip()) \
+            if p.get("power_w") else (None, None)
     else:
         missing = [f for f, v in (("--life-years", life_years), ("--pue", pue),
                                   ("--electricity-usd-per-kwh", usd_per_kwh)) if v is None]
         if missing:
             raise InputError(f"ownership cost with --capex-usd also needs {', '.join(missing)}")
         other, utilisation = 0.0, utilisation or 1.0
+        power = (None, None)
     if other_opex_fraction is not None:
         other = other_opex_fraction
     return Terms("tco", utilisation, capex_usd=capex_usd, life_years=life_years, pue=pue,
-                 electricity_usd_per_kwh=usd_per_kwh, other_opex_fraction=other)
+                 electricity_usd_per_kwh=usd_per_kwh, other_opex_fraction=other, power_w=power[0],
+                 power_source=power[1])
 
 
 def rows() -> list[dict]:

@@ -11,14 +11,14 @@ import functools
 import math
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench.catalog.base import Frozen
-from bench.catalog.dtypes import canonical
+from bench.catalog.dtypes import KV_FOLLOWS_WEIGHTS, canonical, kv_dtype  # noqa: F401 (re-exported)
 from bench.config import limits
-from bench.errors import ConfigError
+from bench.errors import ConfigError, InputError
 
 Unit = Literal["output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_s_per_accelerator",
                "input_tok_s_total", "tok_s_per_user", "tpot_ms"]
@@ -29,7 +29,6 @@ Unit = Literal["output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_
 # leave-one-out prefers FP8 for them (17.8 % vs 21.8 % with 16-bit). Every other engine's default is 16 bits:
 # vLLM ``--kv-cache-dtype auto`` (the model's dtype), SGLang ("instead of the default model precision in BF16",
 # docs.sglang.io advanced_features/quantized_kv_cache).
-KV_FOLLOWS_WEIGHTS = ("trtllm",)
 
 
 class Spec(Frozen):
@@ -75,6 +74,9 @@ class Row(Frozen):
     dataset: str
     batch: int | Literal["max"]
     batch_note: str | None = None
+    # a finite run (every prompt sent at once, or at a rate): validated through the whole-run projection
+    num_prompts: int | None = Field(default=None, gt=0, le=limits.MAX_COUNT)
+    request_rate: Literal["inf"] | Annotated[float, Field(gt=0, le=1e6)] | None = None
     spec: Spec | None = None
     value: float = Field(gt=0, le=limits.MAX_PUBLISHED_FIGURE)
     unit: Unit
@@ -139,10 +141,7 @@ class Row(Frozen):
         """The KV cache's dtype: the stated one, else the engine's default. vLLM, SGLang and the others keep the
         cache in the activations' 16 bits unless told otherwise (``--kv-cache-dtype auto``), FP8 weights
         included; TensorRT-LLM follows the checkpoint's quantisation (``KV_FOLLOWS_WEIGHTS``)."""
-        if self.kv_dtype:
-            return self.kv_dtype
-        d = canonical(self.dtype)
-        return d if d == "fp8" and self.engine_class in KV_FOLLOWS_WEIGHTS else "bf16"
+        return kv_dtype(self.dtype, self.kv_dtype, self.engine_class)
 
     @property
     def source_key(self) -> str:
@@ -210,13 +209,23 @@ def rows(path: str | None = None) -> tuple[Row, ...]:
     return tuple(parse(text, "bench/catalog/data/published.yaml"))
 
 
-def table_rows() -> list[dict]:
-    """Flat dicts for ``list published``."""
+def table_rows(engine: str | None = None) -> list[dict]:
+    """Flat dicts for ``list published`` (``engine``: only that engine's rows; one with none is an error naming
+    the engines there are)."""
     out = []
-    for r in rows():
+    every = rows()
+    if engine is not None:
+        engine = engine.strip().lower()
+        known = sorted({r.engine_class for r in every})
+        if engine not in known:
+            raise InputError(f"--engine '{engine}' has no published rows; known: {', '.join(known)}")
+    for r in every:
+        if engine is not None and r.engine_class != engine:
+            continue
         out.append({"id": r.id, "model": r.model, "dtype": r.dtype, "hardware": r.hardware,
                     "accelerators": r.accelerators, "engine": r.engine, "input_tokens": r.input_tokens,
                     "output_tokens": r.output_tokens, "batch": r.batch, "value": r.value, "unit": r.unit,
                     "phase": r.phase, "spec": r.spec.model_dump() if r.spec else None, "ds": r.ds,
-                    "source": r.source, "used_in_fits": r.usable is None, "why_not_used": r.usable})
+                    "source": r.source, "used_in_fits": r.usable is None, "why_not_used": r.usable,
+                    "engine_class": r.engine_class})
     return out

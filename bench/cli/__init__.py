@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="show a catalog")
     ls.add_argument("what", choices=("models", "hardware", "pricing", "published"))
+    ls.add_argument("--engine", help="list published: only this engine's rows (chitu, vllm, sglang, trtllm ...)")
     ls.add_argument("--format", choices=("table", "json"), default="table")
     ls.set_defaults(func=cmd_list)
 

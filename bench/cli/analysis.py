@@ -31,6 +31,33 @@ def _print_invalid_warnings(run, where: str) -> None:
         print(f"warning: {w}", file=sys.stderr)
 
 
+def _engine_class(engine: str | None) -> str | None:
+    """The engine a projection's KV-cache default follows: None for the field (``catalog.dtypes.kv_dtype``)."""
+    return None if engine in (None, "field") else engine.strip().lower()
+
+
+def _profile_names(spec: str | None, chips_asked: list) -> dict[str, str]:
+    """``--profile CHIP=NAME,...`` as {chip id: name}: each CHIP resolved as ``--hardware`` resolves it and one of the
+    chips asked for, each NAME non-empty, and a given flag names at least one pair -- never read and then ignored."""
+    from bench.catalog import hardware
+
+    if spec is None:
+        return {}
+    asked = {c.id for c in chips_asked}
+    out = {}
+    for k, v, part in checks.chip_pairs("--profile", spec, "NAME", "h20=sglang or 910b=all"):
+        if not k or not v:
+            raise InputError(f"--profile '{part}': give CHIP=NAME with both parts, e.g. h20=sglang or 910b=all")
+        chip = hardware.get_chip(k)
+        if chip.id not in asked:
+            raise InputError(f"--profile '{part}': '{k}' is not one of the chips asked for ({', '.join(sorted(asked))}); "
+                             "name one of them")
+        out[chip.id] = v
+    if not out:
+        raise InputError(f"--profile '{spec}': no CHIP=NAME given, e.g. h20=sglang")
+    return out
+
+
 # ---------------------------------------------------------------------------- cost
 COST_FLAG_MAXIMA = {"rental_usd_per_hour": 1e6, "capex_usd": 1e9, "life_years": 100, "power_w": 1e6,
                     "electricity_usd_per_kwh": 100, "fx": 1e4, "server_overhead": 10, "blend_ratio": 1e6,
@@ -39,7 +66,8 @@ COST_FLAG_MAXIMA = {"rental_usd_per_hour": 1e6, "capex_usd": 1e9, "life_years": 
 
 def add_cost(sub) -> None:
     c = sub.add_parser("cost", help="$/M-token from a measured run or a given throughput")
-    c.add_argument("--hardware", required=True, help="catalog id of the accelerator you pay for (list hardware)")
+    c.add_argument("--hardware", required=True, help="catalog ids of the accelerators you pay for, comma-separated: "
+                   "priced side by side (list hardware)")
     src = c.add_mutually_exclusive_group(required=True)
     src.add_argument("--results", metavar="RUN_DIR", help="a run directory: one price per successful case")
     src.add_argument("--output-tok-s", type=float, help="output (decode) tokens/s per accelerator")
@@ -51,7 +79,10 @@ def add_cost(sub) -> None:
     c.add_argument("--batch", type=int, help="--project: requests decoded together")
     c.add_argument("--dtype", help="--project: weights dtype (bf16, fp8, int8 ...)")
     c.add_argument("--accelerators", type=int, default=1, help="--project: tensor-parallel accelerators per replica")
+    c.add_argument("--kv-dtype", help="--project: KV-cache dtype (as project --kv-dtype)")
+    c.add_argument("--parallelism", help="--project: how the replica's accelerators work (as project --parallelism)")
     c.add_argument("--profile", metavar="CHIP=NAME", help="--project: efficiency profile (see project --profile)")
+    c.add_argument("--engine", default="field", help="--project: serving engine whose profile to use (see project --engine)")
     how = c.add_mutually_exclusive_group()  # none: the chip's own rate (pricing.yaml chips:)
     how.add_argument("--rental-usd-per-hour", type=float, help="rental price of one accelerator-hour")
     how.add_argument("--pricing", metavar="PRESET", help="a pricing preset (list pricing)")
@@ -89,41 +120,53 @@ def cmd_cost(args) -> int:
         raise InputError(f"--life-years must be at least 0.1; found {args.life_years:g}")
     checks.pue("--pue", args.pue)
     checks.fraction("--utilisation", args.utilisation)
-    chip = hardware.get_chip(args.hardware)
+    chips = checks.chips(args.hardware)
     fx = args.fx or pricing.fx_rmb_per_usd()
     api = catalog.get_model(args.model).api_price_usd_per_mtok if args.model else None
     for name, most in (("input_tokens", limits.MAX_TOKENS), ("output_tokens", limits.MAX_TOKENS),
                        ("batch", limits.MAX_BATCH), ("accelerators", limits.MAX_REPLICA_ACCELERATORS)):
         checks.whole(checks.flag(name), getattr(args, name), 1, most)
+    given = None
     if args.pricing or args.rental_usd_per_hour is not None or args.capex_usd is not None:
-        terms = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
+        given = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
                               args.electricity_usd_per_kwh, args.other_opex_fraction, args.utilisation, args.fx)
-    else:  # each chip at its own rate; None when it has none
-        terms = pricing.own_terms(chip.id, args.utilisation, args.fx)
+    cases = shape = m = None
     if args.results:
         run = load_run(Path(args.results))
-        ok = [c.to_json() for c in run.ok_cases]
-        if not ok:
+        cases = [c.to_json() for c in run.ok_cases]
+        if not cases:
             raise InputError(f"{args.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
         _print_invalid_warnings(run, args.results)
-        entries = cost.price_cases(ok, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
     elif args.project:
-        from bench.analysis import profiles, projection
+        from bench.analysis import projection
 
         need = [f for f, v in (("--model", args.model), ("--input-tokens", args.input_tokens),
                                ("--output-tokens", args.output_tokens), ("--batch", args.batch),
                                ("--dtype", args.dtype)) if v is None]
         if need:
             raise InputError(f"cost --project also needs {', '.join(need)}")
-        prof = profiles.resolve(profiles.catalog_profiles(), chip.id,
-                                checks.profile_names(args.profile).get(chip.id))
-        shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype)
-        entries = [cost.price_projection(catalog.get_model(args.model), chip, shape, prof, terms, fx,
-                                         args.blend_ratio, args.power_w, args.server_overhead)]
-    else:
-        rates = cost.Rates(output_tok_s=args.output_tok_s, input_tok_s=args.input_tok_s, provenance="user")
-        entries = [{"priced_as": chip.id, **cost.price_or_none(terms, chip, rates, fx, args.blend_ratio, None,
-                                                               args.power_w, args.server_overhead)}]
+        m = catalog.get_model(args.model)
+        checks.fits_context(m, args.input_tokens, args.output_tokens)
+        checks.parallelism(args.parallelism, args.accelerators)
+        args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
+        shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype,
+                                 args.kv_dtype, parallelism=args.parallelism, engine=_engine_class(args.engine))
+    names = _profile_names(args.profile, chips)
+    entries = []
+    for chip in chips:  # each chip at the given terms, else its own rate (None: a row that says it has no price)
+        terms = given or pricing.own_terms(chip.id, args.utilisation, args.fx)
+        if cases is not None:
+            entries += cost.price_cases(cases, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
+        elif shape is not None:
+            from bench.analysis import profiles
+
+            prof = profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id))
+            entries.append(cost.price_projection(m, chip, shape, prof, terms, fx, args.blend_ratio, args.power_w,
+                                                 args.server_overhead))
+        else:
+            rates = cost.Rates(output_tok_s=args.output_tok_s, input_tok_s=args.input_tok_s, provenance="user")
+            entries.append({"priced_as": chip.id, **cost.price_or_none(terms, chip, rates, fx, args.blend_ratio, None,
+                                                                       args.power_w, args.server_overhead)})
     if api is not None:
         for e in entries:
             if e.get("price_note"):
@@ -131,41 +174,68 @@ def cmd_cost(args) -> int:
             e["market"] = {"model": args.model, "source": "report Exhibits 24/25 (May 2025)",
                            **cost.market_comparison(e["usd_per_mtok_input"], e["usd_per_mtok_output"], api.input,
                                                     api.output)}
-    doc = {"hardware": chip.id, "fx_rmb_per_usd": fx, "entries": entries} if args.results else entries[0]
+    if len(chips) > 1:
+        doc = {"hardware": [c.id for c in chips], "fx_rmb_per_usd": fx, "entries": entries}
+    else:
+        doc = {"hardware": chips[0].id, "fx_rmb_per_usd": fx, "entries": entries} if args.results else entries[0]
     text = jsonout.dumps(doc)  # refuses NaN/inf in any format
     if args.format == "json":
         print(text)
         return 0
-    _print_cost_table(entries, chip)
+    _print_cost_table(entries, chips)
     return 0
 
 
-def _print_cost_table(entries: list[dict], chip) -> None:
+def _print_cost_table(entries: list[dict], chips: list) -> None:
     from rich.table import Table
 
-    t = Table(title=f"$/M tokens on {chip.name} ({entries[0]['provenance']} throughput)", title_justify="left")
-    for col in ("case", "$/h", "$/busy h", "out tok/s/acc", "$/M out", "$/M in", "$/M blended", "¥/M out",
-                "API $/M out", "margin out"):
-        t.add_column(col, justify="left" if col == "case" else "right")
+    several = len(chips) > 1
+    title = chips[0].name if not several else " vs ".join(c.id for c in chips)
+    t = Table(title=f"$/M tokens on {title} ({entries[0]['provenance']} throughput)", title_justify="left")
+    cols = ("chip",) * several + ("case", "$/h", "$/busy h", "out tok/s/acc", "decode tok/s/acc", "$/M out", "$/M in",
+                                  "$/M blended", "¥/M out", "API $/M out", "margin out")
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("case", "chip") else "right")
     for e in entries:
         mk = e.get("market") or {}
-        t.add_row(e.get("case_id", MISSING), fixed(e["usd_per_hour"], 3), fixed(e["usd_per_busy_hour"], 3),
-                  fixed(e["output_tok_s_per_accelerator"], 1), fixed(e["usd_per_mtok_output"], 4),
-                  fixed(e["usd_per_mtok_input"], 4), fixed(e["usd_per_mtok_blended"], 4),
-                  fixed(e["rmb_per_mtok_output"], 4), fixed(mk.get("api_usd_per_mtok_output"), 2),
-                  pct(mk.get("margin_output")))
+        if e.get("price_note"):
+            money = ["no price", MISSING] + [MISSING] * 4
+        elif e.get("fits") is False:
+            money = ["does not fit", MISSING] + [MISSING] * 4
+        else:
+            money = [fixed(e["usd_per_hour"], 3), fixed(e["usd_per_busy_hour"], 3)]
+        t.add_row(*([e["priced_as"]] if several else []), e.get("case_id", MISSING), *money[:2],
+                  fixed(e["output_tok_s_per_accelerator"], 1), fixed(e["decode_tok_s_per_accelerator"], 1),
+                  fixed(e["usd_per_mtok_output"], 4), fixed(e["usd_per_mtok_input"], 4),
+                  fixed(e["usd_per_mtok_blended"], 4), fixed(e["rmb_per_mtok_output"], 4),
+                  fixed(mk.get("api_usd_per_mtok_output"), 2), pct(mk.get("margin_output")))
     c = console()
     c.print(t)
-    if entries[0].get("price_note"):
-        c.print(f"no $/M: {entries[0]['price_note']}")
-        return
-    if entries[0].get("evidence"):
-        c.print(f"throughput projected: {entries[0]['evidence']}")
-    h = entries[0]["hourly"]
-    if h["kind"] == "tco":
-        c.print(f"hourly (per accelerator): capex ${h['capex_usd']:.3f} + energy ${h['energy_usd']:.3f} + other "
-                f"${h['other_usd']:.3f} = ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); utilisation "
-                f"{h['utilisation']:g}; power {h['power_w']:.0f} W from {h['power_source']}")
+    c.print("out tok/s/acc: output tokens over the whole run (prefill included, as `project` prints); output tokens "
+            "are charged the decode time (decode tok/s/acc), input tokens the prefill time")
+    seen = set()
+    for e in entries:
+        chip = e["priced_as"]
+        if chip in seen:
+            continue
+        seen.add(chip)
+        who = f"{chip}: " if several else ""
+        if e.get("price_note"):
+            c.print(f"{who}no $/M: {e['price_note']}")
+            continue
+        if e.get("fit_note"):
+            c.print(f"{who}{e['fit_note']}")
+            continue
+        if e.get("evidence"):
+            c.print(f"{who}throughput projected: {e['evidence']}")
+        h = e["hourly"]
+        if h["kind"] == "tco":
+            c.print(f"{who}hourly (per accelerator): capex ${h['capex_usd']:.3f} + energy ${h['energy_usd']:.3f} + other "
+                    f"${h['other_usd']:.3f} = ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); utilisation "
+                    f"{h['utilisation']:g}; power {h['power_w']:.0f} W from {h['power_source']}")
+        else:
+            c.print(f"{who}hourly (per accelerator): rental ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); utilisation "
+                    f"{h['utilisation']:g}")
 
 
 # ---------------------------------------------------------------------------- project
@@ -175,9 +245,22 @@ def add_project(sub) -> None:
     p.add_argument("--hardware", required=True, help="catalog ids, comma-separated")
     p.add_argument("--input-tokens", type=int, required=True)
     p.add_argument("--output-tokens", type=int, required=True)
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--batch", type=int)
-    g.add_argument("--concurrency", type=int, help="requests in flight (treated as the decode batch)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--batch", type=int, help="requests decoded together (steady state; or give --num-prompts)")
+    g.add_argument("--concurrency", type=int, help="requests in flight (treated as the decode batch; with "
+                   "--num-prompts the client's cap on requests in flight)")
+    p.add_argument("--num-prompts", type=int, help="whole-run projection: simulate a benchmark of N prompts through a "
+                   "continuous-batching engine (scheduler limits, KV cache, chunked prefill)")
+    p.add_argument("--request-rate", default="inf", help="--num-prompts: requests per second (Poisson), or inf: all "
+                   "at once (default)")
+    p.add_argument("--dataset", nargs="+", metavar="KIND [PATH]", default=["random"],
+                   help="--num-prompts: random (every prompt --input-tokens in, --output-tokens out; default) or "
+                   "jsonl PATH (one {\"input_tokens\": N, \"output_tokens\": M} a line)")
+    p.add_argument("--max-num-seqs", type=int, help="--num-prompts: requests in flight at most (default: the engine's)")
+    p.add_argument("--max-num-batched-tokens", type=int, help="--num-prompts: tokens per engine step (default: the "
+                   "engine's)")
+    p.add_argument("--no-chunked-prefill", action="store_true", help="--num-prompts: prefill whole prompts only")
+    p.add_argument("--seed", type=int, default=0, help="--num-prompts: seed of the arrival times")
     p.add_argument("--dtype", required=True, help="fp32, bf16, fp16, fp8 or int8")
     p.add_argument("--kv-dtype", help="KV-cache dtype (default: fp8 with fp8 weights, as TensorRT-LLM; else bf16. "
                    "vLLM and SGLang keep bf16 with fp8 weights: --kv-dtype bf16)")
@@ -188,6 +271,7 @@ def add_project(sub) -> None:
     p.add_argument("--calibrate", metavar="RUN_DIR", help="add a measured run to its chip's efficiency profile")
     p.add_argument("--profile", metavar="CHIP=NAME", help="efficiency profile per chip, e.g. h20=sglang,910b=all "
                    "(default: the chip's fit over all its published rows; 'defaults' = datasheet MBU/MFU)")
+    p.add_argument("--engine", default="field", help="serving engine whose profile to use (default 'field': every engine's rows; e.g. chitu, vllm, sglang, trtllm, mindie)")
     p.add_argument("--mbu", type=float, help="override memory-bandwidth utilisation")
     p.add_argument("--mfu", type=float, help="override model-FLOPs utilisation")
     p.add_argument("--sw-efficiency", default=None, help="per-chip throughput factor, e.g. 910b=0.725")
@@ -207,13 +291,15 @@ def add_capacity(sub) -> None:
     size.add_argument("--tokens-per-day", type=float, help="demand: size the fleet that serves it")
     c.add_argument("--input-tokens", type=int)
     c.add_argument("--output-tokens", type=int)
-    c.add_argument("--dtype", default="best", help="weights dtype (default: best the chip supports: fp8, else int8)")
+    c.add_argument("--dtype", default="best", help="weights dtype (default 'best': the narrowest every chip asked has, "
+                   "fp8, else int8 -- one dtype for all; 'best-each': each chip its own best)")
     c.add_argument("--replica-accelerators", type=int, help="accelerators per replica (default: smallest that fits)")
     c.add_argument("--tok-s-per-accelerator", type=float, help="use this output throughput instead of projecting")
     c.add_argument("--pue", type=float, default=1.0)
     c.add_argument("--utilisation", type=float, default=1.0)
     c.add_argument("--sw-efficiency", default=None, help="per-chip throughput factor, e.g. 910b=0.725")
     c.add_argument("--profile", metavar="CHIP=NAME", help="efficiency profile per chip (see project --profile)")
+    c.add_argument("--engine", default="field", help="serving engine whose profile to use (default 'field': every engine's rows; e.g. chitu, vllm, sglang, trtllm, mindie)")
     c.add_argument("--rental-usd-per-hour", type=float, help="price tokens at this rental (default: the chip's own rate)")
     c.add_argument("--format", choices=("table", "json"), default="table")
     c.set_defaults(func=cmd_capacity)
@@ -238,24 +324,52 @@ def cmd_project(args) -> int:
 
         _print_invalid_warnings(load_run(Path(args.calibrate)), args.calibrate)
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
-    names = checks.profile_names(args.profile)
-    batch = args.batch or args.concurrency
+    names = _profile_names(args.profile, chips)
+    run_flags = [f for f, v in (("--request-rate", args.request_rate != "inf"), ("--dataset", args.dataset != ["random"]),
+                                ("--max-num-seqs", args.max_num_seqs is not None), ("--seed", args.seed != 0),
+                                ("--max-num-batched-tokens", args.max_num_batched_tokens is not None),
+                                ("--no-chunked-prefill", args.no_chunked_prefill)) if v]
+    if args.num_prompts is None and run_flags:
+        raise InputError(f"{', '.join(run_flags)} describe a whole run: add --num-prompts N (or drop them)")
+    if args.num_prompts is None and not (args.batch or args.concurrency):
+        raise InputError("project needs --batch or --concurrency (a steady state), or --num-prompts (a whole run)")
+    if args.num_prompts is not None and args.batch:
+        raise InputError("--batch is a steady state; a whole run (--num-prompts) takes --concurrency, --max-num-seqs")
+    batch = args.batch or args.concurrency or 1
     checks.parallelism(args.parallelism, args.accelerators)
+    args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
     if m.moe is None and projection.expert_parallel(args.parallelism):
         raise InputError(f"--parallelism '{args.parallelism}': expert parallelism needs a MoE model; "
                          f"'{m.id}' is dense (use TP/PP)")
     w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype,
-                         parallelism=args.parallelism)
+                         parallelism=args.parallelism, engine=_engine_class(args.engine))
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
-    out = []
-    for chip in chips:
-        projection.check_dtype(chip, args.dtype)
-        projection.require_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
-        prof = profiles.with_overrides(profiles.resolve(profs, chip.id, names.get(chip.id)), args.mbu, args.mfu)
+    if args.num_prompts is not None:
+        return _project_run(args, m, chips, w, profs, names)
+    out, errors = [], []
+    for chip in chips:  # a chip that lacks the dtype or that the model does not fit on is a row, never an abort
+        try:
+            projection.check_dtype(chip, args.dtype)
+        except InputError as exc:
+            errors.append(exc)
+            out.append({"hardware": chip.id, "model": m.id, "dtype": args.dtype, "fits": None, "provenance": "projected",
+                        "note": str(exc)})
+            continue
+        prof = profiles.with_overrides(profiles.for_engine(profs, chip.id, args.engine, names.get(chip.id)), args.mbu,
+                                       args.mfu)
         r = profiles.project(m, chip, w, prof, sw.get(chip.id, 1.0))
+        if not r["fits"]:
+            k = projection.fewest_accelerators(m, chip, w)
+            r["fewest_accelerators_that_fit"] = k
+            r["note"] = (f"does not fit at batch {batch} on {args.accelerators} x {chip.id} (max batch {r['max_batch']}); "
+                         + (f"fits on {k} x {chip.id}: --accelerators {k}" if k else "use a smaller --dtype"))
+            errors.append(projection.does_not_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
+                          or InputError(f"{chip.id}: {r['note']}"))
         if local and chip.id == local_chip:
             r["calibration"] = local
         out.append(r)
+    if len(errors) == len(chips):  # nothing to show: the first reason, one line, exit 2
+        raise errors[0]
     text = jsonout.dumps(out)  # refuses NaN/inf in any format
     if args.format == "json":
         print(text)
@@ -270,14 +384,18 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
     from bench.present import with_range
 
     t = Table(title=f"PROJECTED {m.id} {args.dtype}, {args.input_tokens} in / {args.output_tokens} out, batch {batch}, "
-              f"{args.accelerators} accelerator(s) per replica ({args.parallelism or f'TP{args.accelerators}'}; band: "
-              "the profile's 80 % range)", title_justify="left")
+              f"{args.accelerators} accelerator(s) per replica ({args.parallelism or f'TP{args.accelerators}'}; engine: "
+              f"{args.engine}; band: the profile's 80 % range)", title_justify="left")
     for col in ("hardware", "profile", "fits", "max batch", "TTFT ms", "TPOT ms", "tok/s/user", "out tok/s/acc",
                 "total tok/s/acc", "bound"):
         t.add_column(col, justify="left" if col in ("hardware", "bound", "profile") else "right")
     for r in out:
+        if r["fits"] is None:  # the chip lacks the dtype
+            t.add_row(r["hardware"], MISSING, "no", *[MISSING] * 7)
+            continue
         rng = lambda k, s=1.0: r[k] and [x * s for x in r[k]]  # noqa: E731
-        t.add_row(r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)", str(r["fits"]), str(r["max_batch"]),
+        t.add_row(r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)", "yes" if r["fits"] else "no",
+                  str(r["max_batch"]),
                   with_range(r["ttft_s"] and r["ttft_s"] * 1e3, rng("ttft_s_range", 1e3)),
                   with_range(r["tpot_s"] and r["tpot_s"] * 1e3, rng("tpot_s_range", 1e3), 2),
                   with_range(r.get("tok_s_per_user"), r.get("tok_s_per_user_range")),
@@ -286,11 +404,172 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
                   cell(r["bound"]))
     c = console()
     c.print(t)
-    for r in out:
+    for r in out:  # one footnote per chip
+        if r["fits"] is None:
+            c.print(f"  {r['hardware']}: {r['note']}")
+            continue
         e = r["efficiency"]
-        c.print(f"  {r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} (half at batch {e['mbu_half_batch']:.1f}), "
-                f"MFU {e['mfu']:.2f}, {ms(e['step_overhead_per_layer_s'], 3)} ms per MoE layer and step"
-                + (f"; + {r['calibration']}" if r.get("calibration") else ""))
+        line = (f"  {r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} (half at batch {e['mbu_half_batch']:.1f}), "
+                f"MFU {e['mfu']:.2f}")
+        if m.moe is not None:
+            line += f", {ms(e['step_overhead_per_layer_s'], 3)} ms per MoE layer and step"
+        if r.get("calibration"):
+            line += f"; + {r['calibration']}"
+        if not r["fits"]:
+            line += f"; {r['note']}"
+        c.print(line)
+
+
+def _request_rate(text: str) -> float | None:
+    """``--request-rate``: a positive finite number, or inf (None: every prompt at once)."""
+    import math
+
+    if text.strip().lower() == "inf":
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        raise InputError(f"--request-rate '{text}': a number of requests per second, or inf") from None
+    if not math.isfinite(rate) or not 1e-3 <= rate <= 1e6:
+        raise InputError(f"--request-rate must be from 0.001 to 1e6 requests/s, or inf; found {text}")
+    return rate
+
+
+def _dataset_lengths(spec: list[str], m, n_in: int, n_out: int) -> list[tuple[int, int]]:
+    """``--dataset``: random -> every prompt (n_in, n_out); jsonl PATH -> each line's lengths, read strictly."""
+    import json
+
+    kind = spec[0].lower()
+    if kind == "random" and len(spec) == 1:
+        return [(n_in, n_out)]
+    if kind == "sharegpt":
+        raise InputError("--dataset sharegpt needs the prompts' token lengths, which need a tokenizer; give them as "
+                         "--dataset jsonl PATH (one {\"input_tokens\": N, \"output_tokens\": M} a line)")
+    if kind != "jsonl" or len(spec) != 2:
+        raise InputError(f"--dataset {' '.join(spec)}: give 'random' or 'jsonl PATH'")
+    path = Path(spec[1])
+    if not path.is_file():
+        raise InputError(f"--dataset jsonl {path}: not a regular file; give a .jsonl file of lengths")
+    if path.stat().st_size > 64 * 2**20:
+        raise InputError(f"--dataset jsonl {path}: larger than 64 MiB; give at most a million lines of lengths")
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--dataset jsonl {path}: not UTF-8 text ({exc.reason})") from None
+    out = []
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            raise InputError(f"--dataset jsonl {path}:{no}: not JSON; one {{\"input_tokens\": N, \"output_tokens\": M}} "
+                             "a line") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{no}: expected an object with input_tokens and output_tokens")
+        vals = (row.get("input_tokens"), row.get("output_tokens"))
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= limits.MAX_TOKENS for v in vals):
+            raise InputError(f"{path}:{no}: input_tokens and output_tokens must be whole numbers from 1 to "
+                             f"{limits.MAX_TOKENS:,}; found {vals}")
+        if sum(vals) > m.context_length:
+            raise InputError(f"{path}:{no}: {vals[0]} + {vals[1]} tokens exceed the context of '{m.id}' "
+                             f"({m.context_length:,})")
+        out.append(vals)
+    if not out:
+        raise InputError(f"--dataset jsonl {path}: no lengths in it")
+    return out
+
+
+def _project_run(args, m, chips, w, profs, names) -> int:
+    """``project --num-prompts``: the whole run simulated on each chip (``whole_run``)."""
+    from bench.analysis import profiles, whole_run
+    from bench.catalog import engines
+
+    checks.whole("--num-prompts", args.num_prompts, 1, 100_000)
+    checks.whole("--max-num-seqs", args.max_num_seqs, 1, limits.MAX_BATCH)
+    checks.whole("--max-num-batched-tokens", args.max_num_batched_tokens, 1, limits.MAX_TOKENS)
+    checks.whole("--seed", args.seed, 0, limits.MAX_SEED)
+    rate = _request_rate(args.request_rate)
+    lengths = _dataset_lengths(args.dataset, m, args.input_tokens, args.output_tokens)
+    reqs = whole_run.requests(args.num_prompts, lengths, rate, args.seed)
+    engine = _engine_class(args.engine) or "vllm"  # the field: vLLM's limits, the catalog's most common engine
+    out = []
+    for chip in chips:
+        d = engines.defaults(engine, chip) if (args.max_num_seqs is None or args.max_num_batched_tokens is None) \
+            else None
+        seqs = args.max_num_seqs if args.max_num_seqs is not None else d.max_num_seqs
+        if args.concurrency:
+            seqs = min(seqs or args.concurrency, args.concurrency)
+        toks = args.max_num_batched_tokens if args.max_num_batched_tokens is not None else d.max_num_batched_tokens
+        chunked = not args.no_chunked_prefill and (d is None or d.chunked_prefill)
+        source = "given" if d is None else d.source
+        label = "given" if d is None else (("field: " if args.engine == "field" else "") + d.label)
+        prof = profiles.with_overrides(profiles.for_engine(profs, chip.id, args.engine, names.get(chip.id)), args.mbu,
+                                       args.mfu)
+        projection_check = projection_fit_error(m, chip, w)
+        if projection_check is not None:
+            out.append({"hardware": chip.id, "model": m.id, "fits": False, "note": projection_check})
+            continue
+        out.append({**whole_run.project_run(m, chip, w, prof, reqs, seqs, toks, chunked, source),
+                    "scheduler_limits": label})
+    if all(r.get("fits") is False for r in out):
+        raise InputError(out[0]["note"])
+    text = jsonout.dumps(out)
+    if args.format == "json":
+        print(text)
+        return 0
+    _print_run(out, m, args)
+    return 0
+
+
+def projection_fit_error(m, chip, w) -> str | None:
+    """Why one request of ``w`` cannot run on the replica (a dtype the chip lacks, it does not fit), or None."""
+    from bench.analysis import projection
+
+    try:
+        projection.check_dtype(chip, w.dtype)
+    except InputError as exc:
+        return str(exc)
+    err = projection.does_not_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
+    return None if err is None else str(err)
+
+
+def _print_run(out: list[dict], m, args) -> None:
+    from rich.table import Table
+
+    from bench.present import with_range
+
+    rate = "all at once" if args.request_rate == "inf" else f"{args.request_rate} req/s"
+    t = Table(title=f"PROJECTED whole run: {m.id} {args.dtype}, {args.num_prompts} prompts {rate}, "
+              f"{args.accelerators} accelerator(s) per replica (engine: {args.engine}; band: the profile's 80 % range)",
+              title_justify="left")
+    for col in ("hardware", "profile", "out tok/s/acc", "total tok/s/acc", "TTFT p50 ms", "TTFT p99 ms",
+                "TPOT p50 ms", "E2E p50 s", "max batch"):
+        t.add_column(col, justify="left" if col in ("hardware", "profile") else "right")
+    for r in out:
+        if r.get("fits") is False:
+            t.add_row(r["hardware"], MISSING, *["—"] * 6, "does not fit")
+            continue
+        ms_r = lambda v: v and [x * 1e3 for x in v]  # noqa: E731
+        t.add_row(r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)",
+                  with_range(r["output_tok_s_per_accelerator"], r["output_tok_s_per_accelerator_range"]),
+                  with_range(r["total_tok_s_per_accelerator"], r["total_tok_s_per_accelerator_range"]),
+                  with_range(r["ttft_s"]["p50"] * 1e3, ms_r(r["ttft_s"]["p50_range"])),
+                  with_range(r["ttft_s"]["p99"] * 1e3, ms_r(r["ttft_s"]["p99_range"])),
+                  with_range(r["tpot_s"]["p50"] and r["tpot_s"]["p50"] * 1e3, ms_r(r["tpot_s"]["p50_range"]), 1),
+                  with_range(r["e2e_s"]["p50"], r["e2e_s"]["p50_range"], 1), str(r["max_batch"]))
+    c = console()
+    c.print(t)
+    for r in out:
+        if r.get("fits") is False:
+            c.print(f"  {r['hardware']}: {r['note']}")
+            continue
+        batches = " ".join(str(x["batch"]) for x in r["batch_over_time"])
+        c.print(f"  {r['hardware']}: {r['evidence']}; scheduler max_num_seqs {cell(r['max_num_seqs'])}, "
+                f"max_num_batched_tokens {r['max_num_batched_tokens']}, chunked prefill "
+                f"{'on' if r['chunked_prefill'] else 'off'} ({r['scheduler_limits']}; engines.yaml); KV cache "
+                f"{r['kv_capacity_tokens']:,} tokens; {r['steps']:,} steps over {r['duration_s']:.1f} s; batch over "
+                f"time: {batches}")
 
 
 # ---------------------------------------------------------------------------- capacity
@@ -336,14 +615,16 @@ def cmd_capacity(args) -> int:
     if args.compare and len(chips) != 2:
         raise InputError(f"--compare '{args.compare}': give exactly two chip ids, e.g. h20,910b")
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
-    names = checks.profile_names(args.profile)
+    names = _profile_names(args.profile, chips)
+    dtype = capacity.common_dtype(chips) if args.dtype == "best" else args.dtype  # one dtype unless asked
     rows = [capacity.chip_capacity(
-        m, chip, args.input_tokens, args.output_tokens, args.dtype,
+        m, chip, args.input_tokens, args.output_tokens, "best" if dtype == "best-each" else dtype,
         power_w=args.power_mw * 1e6 if args.power_mw is not None else None, accelerators=args.accelerators,
         tokens_per_day=args.tokens_per_day, tok_s_per_accelerator=args.tok_s_per_accelerator,
         replica_accelerators=args.replica_accelerators, pue=args.pue, utilisation=args.utilisation,
         sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=args.rental_usd_per_hour,
-        profile=profiles.resolve(profiles.catalog_profiles(), chip.id, names.get(chip.id)))
+        profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id)),
+        engine=_engine_class(args.engine))
         for chip in chips]
     for r in rows:
         if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:
@@ -377,8 +658,11 @@ def _print_side_by_side(rows: list[dict]) -> None:
                            else cell(r.get(key), d or 0) for r in rows])
     c = console()
     c.print(t)
+    dtypes = sorted({r["dtype"] for r in rows})
+    c.print(f"dtype: {dtypes[0]} on every chip" if len(dtypes) == 1 else
+            "dtype: " + ", ".join(f"{r['hardware']} {r['dtype']}" for r in rows) + " (each chip its own)")
     for r in rows:
-        c.print(f"  {r['hardware']}: {r.get('evidence', 'throughput given (--tok-s-per-accelerator)')}; "
+        c.print(f"  {r['hardware']} ({r['dtype']}): {r.get('evidence', 'throughput given (--tok-s-per-accelerator)')}; "
                 f"price: {r.get('pricing')}")
 
 

@@ -89,8 +89,12 @@ def cmd_run(args) -> int:
 def cmd_list(args) -> int:
     from bench.catalog import hardware, models, pricing, published
 
+    if args.engine is not None and args.what != "published":
+        from bench.errors import InputError
+
+        raise InputError(f"--engine filters `list published`; `list {args.what}` has no engines (drop --engine)")
     rows = {"models": models.rows, "hardware": hardware.rows, "pricing": pricing.rows,
-            "published": published.table_rows}[args.what]()
+            "published": lambda: published.table_rows(args.engine)}[args.what]()
     if args.format == "json":
         print(jsonout.dumps(rows))
         return 0

@@ -9,6 +9,8 @@ def add_commands(sub) -> None:
     v.add_argument("--hardware", help="only rows on this catalog chip")
     v.add_argument("--include", metavar="RUN_DIR", nargs="*", default=[],
                    help="also fit and check the cases of these runs (measured on a catalog chip)")
+    v.add_argument("--engine", default="field", help="check only this engine's rows (default 'field': every engine)")
+    v.add_argument("--profiles", action="store_true", help="print the fitted MBU/MFU per chip x engine and stop")
     v.add_argument("--format", choices=("table", "json"), default="table")
     v.set_defaults(func=cmd_validate)
 
@@ -17,19 +19,48 @@ def cmd_validate(args) -> int:
     from bench.analysis import profiles, validate
     from bench.catalog import hardware, published
 
+    from bench.errors import InputError
+
     if args.hardware:
         hardware.get_chip(args.hardware)  # unknown id: one line, exit 2
-    extra = []
-    for run_dir in args.include:
-        pts, _ = profiles.run_points(run_dir)
-        extra += pts
-    doc = validate.validate(published.rows(), args.hardware and hardware.get_chip(args.hardware).id, extra)
+    engine = None if args.engine == profiles.FIELD else args.engine.strip().lower()
+    if engine is not None and engine not in profiles.known_engines(profiles.catalog_profiles()):
+        raise InputError(f"--engine '{args.engine}' has no published rows; known: "
+                         f"{', '.join([profiles.FIELD, *profiles.known_engines(profiles.catalog_profiles())])}")
+    if args.profiles:
+        if args.include:
+            raise InputError("--profiles prints the catalog's fitted profiles; drop --include")
+        table = [r for r in profiles.engine_table(profiles.catalog_profiles())
+                 if (not args.hardware or r["hardware"] == hardware.get_chip(args.hardware).id)
+                 and (engine is None or r["engine"] in (engine, profiles.FIELD))]
+        text = jsonout.dumps(table)
+        if args.format == "json":
+            print(text)
+        else:
+            _print_profiles(table)
+        return 0
+    extra = profiles.runs_points(args.include)
+    doc = validate.validate(published.rows(), args.hardware and hardware.get_chip(args.hardware).id, extra, engine)
     text = jsonout.dumps(doc)  # refuses NaN/inf in any format
     if args.format == "json":
         print(text)
         return 0
     _print_validation(doc)
     return 0
+
+
+def _print_profiles(table: list[dict], width: int | None = None) -> None:
+    import sys
+
+    from bench.present import Col, fixed, ms, render_table
+
+    cols = [Col("chip", "left", key=True), Col("engine", "left"), Col("rows"), Col("MBU"), Col("MFU"),
+            Col("MBU half at batch"), Col("ms per MoE layer"), Col("band x/÷")]
+    body = [[r["hardware"], r["engine"], str(r["rows"]), fixed(r["mbu"]), fixed(r["mfu"]),
+             fixed(r["mbu_half_batch"], 1), ms(r["step_overhead_per_layer_s"], 3), fixed(r["band_factor"])]
+            for r in table]
+    sys.stdout.write(render_table(cols, body, width, "Efficiency profiles per chip x engine (fitted to published "
+                                  "rows; 'field' = every engine on the chip)"))
 
 
 def _print_validation(doc: dict, width: int | None = None) -> None:
@@ -43,6 +74,11 @@ def _print_validation(doc: dict, width: int | None = None) -> None:
     if lo.get("summary"):
         parts.append(_print_summary_table(f"Leave-one-source-out ({lo['sources']} publications, each left out whole): a "
                                     "publication the fit has never seen", lo["summary"], width))
+    fr = doc.get("finite_runs") or {}
+    if fr.get("rows"):
+        parts.append(_print_rows_table("Finite runs (num_prompts): the whole-run simulation with the engine's default "
+                                       "scheduler limits; never fitted", fr["rows"], width))
+        parts.append(_print_summary_table("Finite-run summary", fr["summary"], width))
     ho = doc.get("held_out") or {}
     if ho.get("rows"):
         parts.append(_print_rows_table("Held out: rows never fitted (exclude: 'held out ...'), projected by the profiles "

@@ -1,0 +1,150 @@
+"""Whole-run projection: a continuous-batching engine simulated step by step, step times from the kernel."""
+import json
+
+import pytest
+
+from bench.analysis import profiles, whole_run
+from bench.analysis import projection as P
+from bench.catalog import engines, hardware
+from bench.catalog import models as catalog
+from bench.errors import InputError
+from conftest import cli
+
+QWEN = catalog.get_model("Qwen3-32B")
+H20 = hardware.get_chip("h20")
+
+
+class OneSecondSteps:
+    """Every engine step takes 1 s, whatever it holds: the scheduler's arithmetic by hand."""
+
+    m = QWEN
+
+    def step_s(self, decode_seqs, decode_ctx_tokens, prefill_tokens, prefill_flops):
+        return 1.0
+
+
+def test_scheduler_by_hand_one_request_at_a_time():
+    # two requests of 4 in / 3 out at t = 0, one in flight at most: r0 prefills (first token at 1 s), decodes two
+    # steps (done at 3 s); r1 is admitted at the next step: first token at 4 s, done at 6 s
+    reqs = whole_run.requests(2, [(4, 3)], None)
+    r = whole_run.simulate(reqs, OneSecondSteps(), 1, 100, 10_000)
+    assert r["steps"] == 6 and r["duration_s"] == 6.0
+    assert r["ttft_s"]["p50"] == pytest.approx(2.5)  # TTFTs 1 and 4
+    assert r["e2e_s"]["p50"] == pytest.approx(4.5)  # E2Es 3 and 6
+    assert r["tpot_s"]["p50"] == pytest.approx(1.0)
+    assert r["output_tok_s"] == pytest.approx(6 / 6)
+    assert r["max_batch"] == 1
+
+
+def test_chunked_prefill_by_hand():
+    # a 4-token prompt in a budget of 2 tokens a step: prefill over two steps, the first token at 2 s
+    reqs = whole_run.requests(1, [(4, 2)], None)
+    r = whole_run.simulate(reqs, OneSecondSteps(), 8, 2, 10_000)
+    assert r["ttft_s"]["p50"] == 2.0 and r["e2e_s"]["p50"] == 3.0
+    with pytest.raises(InputError, match="without chunked prefill"):
+        whole_run.simulate(reqs, OneSecondSteps(), 8, 2, 10_000, chunked_prefill=False)
+
+
+def test_the_kv_cache_and_max_num_seqs_bound_the_batch():
+    reqs = whole_run.requests(20, [(10, 5)], None)
+    assert whole_run.simulate(reqs, OneSecondSteps(), 4, 1000, 10_000)["max_batch"] == 4
+    assert whole_run.simulate(reqs, OneSecondSteps(), None, 1000, 45)["max_batch"] == 3  # 3 x 15 tokens fit in 45
+    with pytest.raises(InputError, match="does not fit the KV cache"):
+        whole_run.simulate(reqs, OneSecondSteps(), None, 1000, 14)
+
+
+def test_arrivals_at_a_rate_wait_for_the_requests():
+    reqs = whole_run.requests(3, [(4, 2)], 0.01, seed=1)  # about 100 s apart: each runs alone
+    r = whole_run.simulate(reqs, OneSecondSteps(), 8, 100, 10_000)
+    assert r["ttft_s"]["p99"] == pytest.approx(1.0) and r["max_batch"] == 1
+
+
+def test_all_at_once_without_limits_is_the_steady_state_projection():
+    # N requests at once, no scheduler limit: one prefill step of the whole batch, then the batch decodes together --
+    # the steady state `project` computes; the simulation's decode runs at each step's real context (project at the
+    # mean), so they agree within a fraction of a percent
+    prof = profiles.resolve(profiles.catalog_profiles(), "h20")
+    w = P.Shape(1024, 256, 32, 1, "bf16")
+    sim = whole_run.project_run(QWEN, H20, w, prof, whole_run.requests(32, [(1024, 256)], None), None, 10 ** 6)
+    steady = P.project(QWEN, H20, w, prof.efficiency)
+    assert sim["output_tok_s_per_accelerator"] == pytest.approx(steady["output_tok_s_per_accelerator"], rel=2e-3)
+    assert sim["ttft_s"]["p50"] == pytest.approx(steady["ttft_s"], rel=2e-3)
+    assert sim["tpot_s"]["p50"] == pytest.approx(steady["tpot_s"], rel=2e-3)
+
+
+def test_engine_defaults_by_memory_tier():
+    assert engines.defaults("vllm", H20).max_num_seqs == 1024  # 96 GB, not an A100
+    assert engines.defaults("vllm", hardware.get_chip("a100")).max_num_batched_tokens == 2048
+    assert engines.defaults("sglang", H20).max_num_batched_tokens == 8192
+    assert "arg_utils.py" in engines.defaults("vllm", H20).source
+    with pytest.raises(InputError, match="no scheduler defaults for engine 'chitu'"):
+        engines.defaults("chitu", H20)
+
+
+RUN = ("project", "--model", "Qwen3-32B", "--hardware", "h20,910b", "--input-tokens", "1024", "--output-tokens", "256",
+       "--dtype", "bf16", "--accelerators", "2")
+
+
+def test_cli_whole_run():
+    p = cli(*RUN, "--num-prompts", "200", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    h20, b = json.loads(p.stdout)
+    for r in (h20, b):
+        lo, hi = r["output_tok_s_per_accelerator_range"]
+        assert lo < r["output_tok_s_per_accelerator"] < hi and r["provenance"] == "projected"
+        assert r["ttft_s"]["p50"] <= r["ttft_s"]["p99"] and len(r["batch_over_time"]) == 20
+    assert h20["max_num_seqs"] == 1024 and b["max_num_seqs"] == 256  # vLLM's tiers: 96 GB vs 64 GB
+    assert b["max_batch"] <= 256
+    capped = json.loads(cli(*RUN, "--num-prompts", "200", "--concurrency", "8", "--format", "json").stdout)
+    assert all(r["max_batch"] <= 8 for r in capped)
+    table = cli(*RUN, "--num-prompts", "50", "--request-rate", "2").stdout
+    assert "PROJECTED whole run" in table and "batch over" in table
+
+
+def test_cli_whole_run_jsonl_dataset(tmp_path):
+    f = tmp_path / "lengths.jsonl"
+    f.write_text('{"input_tokens": 100, "output_tokens": 20}\n{"input_tokens": 300, "output_tokens": 40}\n')
+    p = cli(*RUN, "--num-prompts", "10", "--dataset", "jsonl", str(f), "--format", "json")
+    assert p.returncode == 0, p.stderr
+    f.write_text('{"input_tokens": 1e15, "output_tokens": 20}\n')
+    bad = cli(*RUN, "--num-prompts", "10", "--dataset", "jsonl", str(f))
+    assert bad.returncode == 2 and f"{f}:1" in bad.stderr
+
+
+@pytest.mark.parametrize("extra,msg", [
+    (["--num-prompts", "10", "--request-rate", "0"], "--request-rate must be"),
+    (["--num-prompts", "10", "--request-rate", "fast"], "--request-rate 'fast'"),
+    (["--num-prompts", "10", "--dataset", "sharegpt"], "need a tokenizer"),
+    (["--num-prompts", "10", "--dataset", "jsonl", "/dev/null/x"], "not a regular file"),
+    (["--batch", "8", "--max-num-seqs", "4"], "add --num-prompts"),
+    (["--num-prompts", "10", "--batch", "8"], "takes --concurrency"),
+    (["--num-prompts", "0"], "--num-prompts must be a whole number"),
+    ([], "needs --batch or --concurrency"),
+])
+def test_cli_whole_run_flags_read_or_refused(extra, msg):
+    p = cli(*RUN, *extra)
+    assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_published_finite_runs_are_validated_through_the_simulation():
+    from bench.analysis import validate
+    from bench.catalog import published
+
+    rows = published.rows()
+    finite = [r for r in rows if r.num_prompts]
+    assert len(finite) >= 8 and all(r.usable is not None for r in finite)  # never fitted: their batch is the engine's
+    doc = validate.finite_runs(rows, profs=profiles.catalog_profiles())
+    by = {x["id"]: x for x in doc["rows"]}
+    assert set(by) == {r.id for r in finite}
+    r = by["gpustack-910b-qwen3-8b-vllm-4k"]
+    assert r["projected"] > 0 and r["range"][0] < r["projected"] < r["range"][1]
+    assert "max_num_seqs 256" in r["note"]
+    # an engine without documented scheduler defaults is a row that says so, not a guess
+    m = by["gpustack-910b-qwen3-8b-mindie-bf16-sharegpt"]
+    assert m["projected"] is None and "no scheduler defaults for engine 'mindie'" in m["note"]
+
+
+def test_a_run_too_large_to_simulate_is_refused_at_once():
+    reqs = whole_run.requests(30_000, [(10, 1000)], None)
+    with pytest.raises(InputError, match="more than the simulation takes"):
+        whole_run.simulate(reqs, OneSecondSteps(), None, 10 ** 6, 10 ** 9)
