@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping its completed cases")
     r.add_argument("--format", choices=("table", "json"), default="table")
     r.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report of this run")
+    r.add_argument("--max-duration", metavar="SECONDS", type=float, default=None,
+                   help="refuse a case whose schedule (rates, ramps, trace span / speedup, think times, x trials) "
+                        "takes longer than this (default 86400: 24 h)")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="show a catalog")

@@ -39,10 +39,14 @@ def _print_cases(out, cases: list[dict], title: str) -> None:
 def cmd_run(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from bench.cli.args import positive
+    from bench.config import limits
     from bench.config.load import load_config
     from bench.measure.runner import execute
 
     cfg, text = load_config(args.config)
+    max_duration_s = limits.MAX_DURATION_S if getattr(args, "max_duration", None) is None else args.max_duration
+    positive("--max-duration", max_duration_s, maximum=limits.MAX_SECONDS * 1000)
     if args.report:  # found before the run, not after it
         from bench.cli.args import output_path
 
@@ -67,7 +71,8 @@ def cmd_run(args) -> int:
     os.dup2(2, 1)
     try:
         outcome = execute(cfg, text, args.config, output_dir=Path(args.output_dir) if args.output_dir else None,
-                          resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start)
+                          resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start,
+                          max_duration_s=max_duration_s)
     finally:
         progress.stop()
         sys.stdout.flush()

@@ -27,7 +27,8 @@ from bench.measure.trackers.device import DeviceSampler, open_devices
 from bench.measure.trackers.energy import EnergySource, choose_source, energy_block
 from bench.measure.trackers.memory import RssTracker, memory_block, rss_bytes
 from bench.measure.workload import CaseWorkload
-from bench.workloads import DatasetError, preflight_datasets
+from bench.config import limits
+from bench.workloads import DatasetError, schedule_problems
 from bench.workloads.sampling import mean_lengths, shares_prefixes
 from bench.results import schema as rs
 from bench.results.rundir import RunDir, utc_now
@@ -43,8 +44,10 @@ class Sensors:
     devices: DeviceSampler | None  # one sampler of the backend's CUDA devices; None on the CPU
 
 
-def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
-    """Check the machine before anything loads, listing every problem at once."""
+def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend,
+              max_duration_s: float = limits.MAX_DURATION_S) -> Sensors:
+    """Check the machine, the dataset files and the schedules before anything loads, listing every problem
+    at once."""
     problems: list[str] = []
     for i, m in enumerate(cfg.models):
         if m.path is not None:
@@ -66,7 +69,7 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
         problems.append(f"output_dir '{output_dir}': not writable ({exc.strerror}); choose another with --output-dir")
     problems += context_problems(cfg)
     problems += backend.preflight()
-    problems += preflight_datasets(cfg.workload.datasets())
+    problems += schedule_problems(cfg, max_duration_s)
     devices = open_devices(backend.cuda_indices(), cfg.energy.sample_hz) if not problems else None
     source = None
     try:
@@ -289,7 +292,8 @@ def roofline_for(case_summary: dict, spec, hardware_name: str) -> dict | None:
 
 def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | None = None,
             resume: Path | None = None, on_case: Callable[[str, dict], None] | None = None,
-            on_start: Callable[[int], None] | None = None) -> RunOutcome:
+            on_start: Callable[[int], None] | None = None,
+            max_duration_s: float = limits.MAX_DURATION_S) -> RunOutcome:
     """Run every case of ``cfg``. Failures of one case are recorded and the sweep goes on."""
     from bench.measure import backends
 
@@ -310,7 +314,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         rd.lock()
     backend = backends.create(cfg.backend)
     try:
-        sensors = preflight(cfg, out_dir if resume is None else resume.parent, backend)
+        sensors = preflight(cfg, out_dir if resume is None else resume.parent, backend, max_duration_s)
     except PreflightError as exc:  # name the config file on every line
         if rd is not None:
             rd.unlock()
