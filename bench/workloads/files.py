@@ -124,12 +124,13 @@ def length(v, key: str, where: str, minimum: int = 1) -> int:
         except ValueError:
             pass
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not v.is_integer()):
-        raise DatasetError(f"{where}: '{key}' must be a whole number of tokens >= {minimum}; found "
-                           f"{_show(v)}")
+        raise DatasetError(f"{where}: '{key}' must be a whole number of tokens from {minimum} to "
+                           f"{limits.MAX_TOKENS:,}; found {_show(v)}")
     v = int(v)
     if v < minimum or v > limits.MAX_TOKENS:
-        raise DatasetError(f"{where}: '{key}' is {v:,}; a length must be between {minimum} and "
-                           f"{limits.MAX_TOKENS:,} tokens (bench/config/limits.py MAX_TOKENS); fix or remove that row")
+        raise DatasetError(f"{where}: '{key}' must be a whole number of tokens from {minimum} to "
+                           f"{limits.MAX_TOKENS:,} (bench/config/limits.py MAX_TOKENS); found {v:,}; fix or remove "
+                           "that row")
     return v
 
 

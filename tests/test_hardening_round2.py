@@ -1,0 +1,116 @@
+"""Hardening, round two (issue 24): --resume recounts records by parsing, secrets are redacted by structure
+and by value, user text never reaches rich as markup, a full disk or a read-only file system is one line and
+loses nothing, and the writer never writes a case its reader refuses."""
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.results.rundir import RunDir
+from conftest import write_config
+
+CFG = """
+name: r2
+models: [tiny:llama]
+backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
+workload: {input_tokens: 8, output_tokens: 3, batch_sizes: [2, 3], num_batches: 2, warmup: 0}
+"""
+# bs2: 2 batches x 2 = 4 records; bs3: 2 x 3 = 6 records
+
+
+def run_main(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = [x for x in err.strip().splitlines() if not x.startswith("WARNING")]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def records_by_case(run_dir: Path) -> dict:
+    out: dict = {}
+    for line in (run_dir / "requests.jsonl").read_bytes().splitlines():
+        if line.strip():
+            cid = json.loads(line)["case_id"]
+            out[cid] = out.get(cid, 0) + 1
+    return out
+
+
+@pytest.fixture
+def half_run(tmp_path, capsys, monkeypatch):
+    """A finished run whose bs3 case failed (its 6 records missing), so that --resume reruns it."""
+    cfg = write_config(tmp_path / "c.yaml", CFG)
+    real = DecodeLoopBackend.run_batch
+
+    def failing(self, prompts, n, batch_id):
+        if "_bs3_" in batch_id:
+            raise RuntimeError("injected failure")
+        return real(self, prompts, n, batch_id)
+
+    monkeypatch.setattr(DecodeLoopBackend, "run_batch", failing)
+    code, out, _ = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out", "--format", "json")
+    assert code == 1
+    monkeypatch.setattr(DecodeLoopBackend, "run_batch", real)
+    run_dir = Path(json.loads(out)["run_dir"])
+    assert records_by_case(run_dir) == {"tiny-llama_bs2_in8_out3": 4}
+    return cfg, run_dir
+
+
+def _resume(capsys, cfg, run_dir):
+    code, out, err = run_main(capsys, "run", cfg, "--resume", run_dir, "--format", "json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _damage_offsets(run_dir: Path, value):
+    lines = (run_dir / "cases.jsonl").read_text().splitlines()
+    cases = [json.loads(x) for x in lines]
+    for c in cases:
+        c["records"]["requests_end_bytes"] = value
+    (run_dir / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
+
+
+@pytest.mark.parametrize("damage", ["crlf", 0, -5, 10**12, "crlf+0"])
+def test_resume_recounts_records_and_never_trusts_an_offset(half_run, capsys, damage):
+    cfg, run_dir = half_run
+    if "crlf" in str(damage):  # git with autocrlf, or an editor, converted the run directory
+        for name in ("cases.jsonl", "requests.jsonl"):
+            p = run_dir / name
+            p.write_bytes(p.read_bytes().replace(b"\n", b"\r\n"))
+    if damage != "crlf":
+        _damage_offsets(run_dir, 0 if damage == "crlf+0" else damage)
+        if damage == "crlf+0":
+            p = run_dir / "cases.jsonl"
+            p.write_bytes(p.read_bytes().replace(b"\n", b"\r\n"))
+    _resume(capsys, cfg, run_dir)
+    assert records_by_case(run_dir) == {"tiny-llama_bs2_in8_out3": 4, "tiny-llama_bs3_in8_out3": 6}
+    assert b"\r" not in (run_dir / "requests.jsonl").read_bytes()
+    rd = RunDir(run_dir)
+    latest = {c["case_id"]: c for c in rd.latest_cases()}
+    assert all(c["status"] == "ok" for c in latest.values())
+    # the repaired index agrees with the file: each case's records end where it says
+    data = (run_dir / "requests.jsonl").read_bytes()
+    for cid, c in latest.items():
+        end = c["records"]["requests_end_bytes"]
+        assert 0 < end <= len(data) and data[end - 1:end] == b"\n"
+        assert json.loads(data[:end].splitlines()[-1])["case_id"] == cid
+
+
+def test_resume_drops_only_uncommitted_records_of_a_rerun_case(half_run, capsys):
+    """A kill between a retried case's records and its summary: those records have no summary of their
+    own and are dropped; the ok case keeps every record that parses."""
+    cfg, run_dir = half_run
+    with open(run_dir / "requests.jsonl", "ab") as f:
+        f.write(b'{"case_id": "tiny-llama_bs3_in8_out3", "success": true}\n' * 2)
+        f.write(b'{"case_id": "nobody", "success": true}\n')
+        f.write(b"not json\n")
+    _damage_offsets(run_dir, 10**12)
+    _resume(capsys, cfg, run_dir)
+    assert records_by_case(run_dir) == {"tiny-llama_bs2_in8_out3": 4, "tiny-llama_bs3_in8_out3": 6}
