@@ -114,3 +114,39 @@ def test_resume_drops_only_uncommitted_records_of_a_rerun_case(half_run, capsys)
     _damage_offsets(run_dir, 10**12)
     _resume(capsys, cfg, run_dir)
     assert records_by_case(run_dir) == {"tiny-llama_bs2_in8_out3": 4, "tiny-llama_bs3_in8_out3": 6}
+
+
+# 4 ------------------------------------------------------------------- secrets by structure and by value
+def test_secrets_in_extra_body_and_serve_args_are_stored_nowhere(tmp_path, capsys):
+    from fake_openai import FakeOpenAI
+
+    secrets = ("extra-body-key-71f3a9", "nested-token-0c4e2b", "serve-args-key-9d8e7f", "hf-token-value-5a6b7c")
+    with FakeOpenAI() as server:
+        cfg = write_config(tmp_path / "ep.yaml", f"""
+name: ep
+models: [tiny:llama]
+backend: {{kind: openai, base_url: "{server.base_url}", tokenizer: tiny:llama, hardware: h20,
+          extra_body: {{api_key: {secrets[0]}, deep: {{list: [{{Authorization: "Bearer {secrets[1]}"}}]}}}},
+          serve_args: [--api-key, {secrets[2]}, "--hf-token={secrets[3]}", --port, "8000"]}}
+workload: {{input_tokens: 8, output_tokens: 4, num_prompts: 3, warmup_requests: 0, concurrency: [1]}}
+""")
+        code, out, err = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out", "--format", "json",
+                                  "--report", tmp_path / "r.html")
+    run_dir = Path(json.loads(out)["run_dir"])
+    stored = "".join(p.read_text() for p in run_dir.iterdir() if p.is_file()) + (tmp_path / "r.html").read_text()
+    assert "[REDACTED]" in stored and "--port" in stored  # the structure stays; only the values go
+    for s in secrets:
+        assert s not in stored and s not in out and s not in err, s
+
+
+def test_redaction_by_structure_keeps_what_is_not_secret():
+    from bench.redact import REDACTED, redact_obj
+
+    obj = {"api_key_env": "MY_KEY", "output_tokens": 4, "max_tokens": 9, "engine_args": {"hf_token": "hf_xyz12345"},
+           "args": ["--token", "tok-abcdef12", "--tokenizer", "tiny:llama"], "note": "eos_token: </s>"}
+    out = redact_obj(obj)
+    assert out["api_key_env"] == "MY_KEY" and out["output_tokens"] == 4 and out["max_tokens"] == 9
+    assert out["engine_args"]["hf_token"] == REDACTED
+    assert out["args"] == ["--token", REDACTED, "--tokenizer", "tiny:llama"]
+    assert out["note"] == "eos_token: </s>"
+    assert redact_obj({"text": "the key was hf_xyz12345"})["text"] == f"the key was {REDACTED}"  # by value
