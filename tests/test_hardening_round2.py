@@ -150,3 +150,41 @@ def test_redaction_by_structure_keeps_what_is_not_secret():
     assert out["args"] == ["--token", REDACTED, "--tokenizer", "tiny:llama"]
     assert out["note"] == "eos_token: </s>"
     assert redact_obj({"text": "the key was hf_xyz12345"})["text"] == f"the key was {REDACTED}"  # by value
+
+
+# 6 ------------------------------------------------------------------- rich markup in user text
+MARKUP = "[/]"
+
+
+def test_markup_in_paths_and_labels_is_printed_as_written(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.yaml", CFG.replace("batch_sizes: [2, 3], num_batches: 2", "batch_sizes: [1], "
+                                                        "num_batches: 1"))
+    out_dir = tmp_path / "o[/b]"
+    code, out, err = run_main(capsys, "run", cfg, "--output-dir", out_dir)
+    assert code == 0, err
+    assert "o[/b]" in out and "Traceback" not in err
+    run_dir = next(out_dir.iterdir())
+    # a run directory whose labels hold markup: every command that prints them shows them as written
+    cases = [json.loads(x) for x in (run_dir / "cases.jsonl").read_text().splitlines()]
+    for c in cases:
+        c["model"]["label"] = f"m{MARKUP}[bold red]x"
+        c["case_id"] = f"id{MARKUP}"
+        c["hardware"] = "[link=http://x]hw[/link]"
+    (run_dir / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
+    for argv in (["compare", run_dir], ["cost", "--results", run_dir, "--hardware", "h100-sxm", "--rental-usd-per-hour", "2"], ["check", run_dir, "--baseline", run_dir]):
+        code, out, err = run_main(capsys, *argv)
+        assert "internal" not in err and "Traceback" not in err, (argv, err)
+        assert code in (0, 1, 3), (argv, code, err)
+        assert f"id{MARKUP}" in out or f"m{MARKUP}" in out or "[link=http://x]hw[/link]" in out, (argv, out)
+
+
+def test_the_console_helper_prints_markup_as_text():
+    import io
+
+    from bench.present import console, styled
+
+    c = console()
+    c.file = io.StringIO()
+    c.print("a [/] b [bold]c :smile:")
+    c.print(styled("[/x]", "red"))
+    assert c.file.getvalue().splitlines() == ["a [/] b [bold]c :smile:", "[/x]"]

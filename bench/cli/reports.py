@@ -8,7 +8,7 @@ import sys
 from bench.results import jsonout
 from bench.cli import args as args_mod
 from bench.errors import InputError
-from bench.present import console, plus_minus, sig, verdict_cell
+from bench.present import console, plus_minus, sig, styled, verdict_cell
 
 
 def add_run_dir_args(p) -> None:
@@ -146,7 +146,7 @@ def cmd_check(args) -> int:
         style = {"regressed": "red", "improved": "green", "not comparable": "yellow"}
         for r, cells in zip(rep.rows, check.table_rows(rep)):
             if r.verdict in style:
-                cells[6] = f"[{style[r.verdict]}]{cells[6]}[/]"
+                cells[6] = styled(cells[6], style[r.verdict])
             t.add_row(*cells)
         con = console()
         con.print(t)

@@ -3,7 +3,7 @@ import os
 import sys
 from pathlib import Path
 from bench.results import jsonout
-from bench.present import MISSING, cell, console, ms, plus_minus, verdict_mark
+from bench.present import MISSING, cell, console, ms, plus_minus, styled, verdict_mark
 
 
 def _print_cases(out, cases: list[dict], title: str) -> None:
@@ -21,7 +21,7 @@ def _print_cases(out, cases: list[dict], title: str) -> None:
         e, m = c.get("energy") or {}, c.get("memory") or {}
         rss = m.get("rss_peak_delta_bytes")
         r, comp = c.get("roofline") or {}, c.get("compile") or {}
-        t.add_row(c["case_id"], c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]",
+        t.add_row(c["case_id"], c["status"] if c["status"] == "ok" else styled(c["status"], "red"),
                   verdict_mark((c.get("validity") or {}).get("verdict")),
                   plus_minus(cell(c.get("output_tok_s"), 1), compare.ci_rel(c)),
                   plus_minus(cell(c.get("total_tok_s"), 1), compare.ci_rel(c, "total_tok_s")),
@@ -52,7 +52,7 @@ def cmd_run(args) -> int:
 
         output_path("--report", args.report)
     err = console(stderr=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, transient=False)
     task = progress.add_task(f"{cfg.name}", total=None)
 
