@@ -29,8 +29,8 @@ def run_main(capsys, *argv):
 
 
 def one_error_line(err: str) -> str:
-    lines = [x for x in err.strip().splitlines() if not x.startswith("WARNING")]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    lines = [x for x in err.strip().splitlines() if x.startswith("error")]  # besides: the progress line
+    assert len(lines) == 1 and "Traceback" not in err and "internal" not in err, err
     return lines[0]
 
 
@@ -188,3 +188,79 @@ def test_the_console_helper_prints_markup_as_text():
     c.print("a [/] b [bold]c :smile:")
     c.print(styled("[/x]", "red"))
     assert c.file.getvalue().splitlines() == ["a [/] b [bold]c :smile:", "[/x]"]
+
+
+# 8 ------------------------------------------------------------------- a full disk, a read-only file system
+def _failing_write(monkeypatch, err: int, after_cases: int = 1):
+    """os.write raising ``err`` once ``after_cases`` cases are in cases.jsonl: the disk fills mid-run."""
+    real = os.write
+
+    def write(fd, data):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            target = ""
+        if target.endswith(("requests.jsonl", "cases.jsonl")):
+            cases = Path(target).with_name("cases.jsonl")
+            if cases.is_file() and len(cases.read_bytes().splitlines()) >= after_cases:
+                raise OSError(err, os.strerror(err))
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+
+
+@pytest.mark.parametrize("err, says", [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "read-only")])
+def test_a_full_disk_mid_run_is_one_line_and_loses_nothing(tmp_path, capsys, monkeypatch, err, says):
+    cfg = write_config(tmp_path / "c.yaml", CFG)
+    _failing_write(monkeypatch, err)
+    code, out, errtext = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out")
+    line = one_error_line(errtext)
+    assert code == 1 and says in line and "cannot write" in line and "marked interrupted" in line, line
+    run_dir = next((tmp_path / "out").iterdir())
+    assert str(run_dir) in line
+    assert not [p for p in run_dir.rglob("*") if p.name.endswith(".tmp")]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert records_by_case(run_dir) == {"tiny-llama_bs2_in8_out3": 4}  # the first case, whole; no partial line
+    assert (run_dir / "requests.jsonl").read_bytes().endswith(b"\n")
+    monkeypatch.undo()
+    code, out, errtext = run_main(capsys, "run", cfg, "--resume", run_dir)
+    assert code == 0, errtext
+    assert records_by_case(run_dir) == {"tiny-llama_bs2_in8_out3": 4, "tiny-llama_bs3_in8_out3": 6}
+
+
+def test_a_failed_atomic_write_leaves_no_tmp_and_the_old_file(tmp_path, monkeypatch):
+    from bench.errors import StorageError
+    from bench.results.rundir import write_json_atomic
+
+    target = tmp_path / "manifest.json"
+    target.write_text('{"status": "running"}\n')
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StorageError, match=r"manifest\.json: cannot write \(No space left on device\); free space"):
+        write_json_atomic(target, {"status": "complete"})
+    assert list(tmp_path.iterdir()) == [target] and json.loads(target.read_text()) == {"status": "running"}
+
+
+def test_resume_on_a_real_read_only_file_system_is_one_line(half_run, tmp_path):
+    """A bind mount remounted read-only in a private user and mount namespace (nothing outside sees it)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-r", "-m", "true"]).returncode != 0:
+        pytest.skip("no user namespaces here to mount a read-only file system")
+    cfg, run_dir = half_run
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    script = (f'mount --bind "{run_dir}" "{run_dir}" && mount -o remount,bind,ro "{run_dir}" && '
+              f'exec "{sys.executable}" "{ROOT / "run_bench.py"}" run "{cfg}" --resume "{run_dir}"')
+    p = subprocess.run(["unshare", "-r", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=300,
+                       cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    line = one_error_line(p.stderr)
+    assert p.returncode == 1 and "Read-only file system" in line and "copy the run directory" in line, p.stderr
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before

@@ -60,7 +60,8 @@ EXIT_INTERNAL = 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit 0: done; 1: a case failed, or an internal error (one line; the traceback with -v);
+    """Exit 0: done; 1: a case failed, a full disk or read-only file system (one line: the path and what to
+    do), or an internal error (one line; the traceback with -v);
     2: bad input (one line per problem, never a traceback); 130: interrupted (finished cases kept)."""
     from bench.cli.args import check_namespace, clip
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         for line in exc.lines():  # one line each, whatever the message holds
             print(clip(f"error: {' '.join(str(line).split())}"), file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return getattr(exc, "exit_code", EXIT_BAD_INPUT)  # StorageError (disk full, read-only): 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

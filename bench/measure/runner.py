@@ -20,7 +20,7 @@ from bench import metrics
 from bench.config.cases import Case, expand
 from bench.config.load import config_sha256
 from bench.config.schema import BenchConfig
-from bench.errors import BenchError, CaseFailed, ConfigError, PreflightError
+from bench.errors import BenchError, CaseFailed, ConfigError, PreflightError, StorageError
 from bench.measure import slo_search, sysinfo, trials
 from bench.measure.backends.base import Backend, LoadedModel, Measured
 from bench.measure.trackers.device import DeviceSampler, open_devices
@@ -340,7 +340,11 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     manifest.update(environment=env, hardware=hardware,
                     energy_source={**source.describe(), "idle_baseline_w": None},
                     cpu_pressure_start=sysinfo.cpu_pressure())
-    rd.write_manifest(manifest)
+    try:
+        rd.write_manifest(manifest)
+    except StorageError:
+        rd.unlock()
+        raise
     backend.set_run_dir(rd.path)
     outcome = RunOutcome(run_dir=rd.path)
     todo = [c for c in cases if c.case_id not in done]
@@ -348,6 +352,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         on_start(len(todo))
     idle_w = source.idle_power_w(cfg.energy.idle_baseline_s) if todo else None
     manifest["energy_source"]["idle_baseline_w"] = idle_w
+    storage: StorageError | None = None
     try:
         for model_cases in _group_by_model(todo):
             spec = model_cases[0].model
@@ -396,12 +401,25 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
             backend.unload()
     except KeyboardInterrupt:
         outcome.interrupted = True
+    except StorageError as exc:  # a full disk or read-only file system: stop; what is written stays
+        storage, outcome.interrupted = exc, True
     finally:
         backend.unload()  # idempotent; stops a managed server also on Ctrl-C or an unexpected error
         manifest.update(finished_utc=utc_now(), status="interrupted" if outcome.interrupted else "complete",
                         cpu_pressure_end=sysinfo.cpu_pressure())
-        rd.write_manifest(manifest)
-        rd.unlock()
+        marked = False
+        try:
+            rd.write_manifest(manifest)
+            marked = True
+        except StorageError as exc:
+            if storage is None:
+                storage = exc
+            log.warning("%s", exc)  # the manifest keeps its last state; the cases are what counts
+        finally:
+            rd.unlock()
+    if storage is not None:
+        raise StorageError(f"{storage}; the run stopped: {len(outcome.cases)} case(s) of this run written, "
+                           f"manifest {'marked interrupted' if marked else 'not updated'}")
     outcome.cases = rd.latest_cases()
     return outcome
 

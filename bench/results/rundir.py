@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.results.schema import SCHEMA_VERSION, CaseResult
-from bench.errors import InputError
+from bench.errors import InputError, StorageError
 from bench.results.jsonout import finite_or_none
 from bench.redact import redact_obj
 
@@ -174,11 +174,43 @@ def read_jsonl(path: Path, validate=None) -> list[dict]:
     return out
 
 
+def storage_error(exc: OSError, path: Path, run_dir: Path | None = None) -> StorageError:
+    """A failed write as one line: the path, why, and what to do (every case already written is kept)."""
+    import errno
+
+    again = f"; then continue with --resume {run_dir}" if run_dir is not None else ""
+    why = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free space on that file system (finished cases are kept){again}"
+    elif exc.errno == errno.EROFS:
+        fix = ("the file system is read-only: copy the run directory somewhere writable and resume it there, or "
+               "choose a writable --output-dir")
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        fix = f"give this user write permission there or choose a writable --output-dir{again}"
+    else:
+        fix = f"check the disk and the file system{again}"
+    return StorageError(f"{path}: cannot write ({why}); {fix}")
+
+
 def _repair_tail(path: Path) -> int:
     """Cut a torn last line (bytes after the last newline) so appends start on a fresh line; returns the
     bytes removed."""
     if not path.is_file():
         return 0
+    with path.open("rb") as f:  # a complete file needs no write (a read-only run directory can be read)
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+    try:
+        return _cut_torn(path)
+    except OSError as exc:
+        raise storage_error(exc, path, path.parent) from None
+
+
+def _cut_torn(path: Path) -> int:
     with open(path, "rb+") as f:
         size = f.seek(0, os.SEEK_END)
         if size == 0:
@@ -197,13 +229,31 @@ def _repair_tail(path: Path) -> int:
 
 def _append_lines(path: Path, objs: list[dict]) -> int:
     """Complete lines in one write() on an O_APPEND descriptor, then fsync; a torn fragment left by a killed
-    process is cut first, so a record is never joined to it. Returns the file size after."""
-    data = "".join(json.dumps(redact_obj(finite_or_none(o)), allow_nan=False, default=str) + "\n" for o in objs)
+    process is cut first, so a record is never joined to it. Returns the file size after. A failed or short
+    write (a full disk) is cut back to the size before, so no partial line is left, and is a StorageError."""
+    data = "".join(json.dumps(redact_obj(finite_or_none(o)), allow_nan=False, default=str) + "\n"
+                   for o in objs).encode()
     _repair_tail(path)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data.encode())
-        os.fsync(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise storage_error(exc, path, path.parent) from None
+    try:
+        before = os.fstat(fd).st_size
+        try:
+            done = 0
+            while done < len(data):
+                n = os.write(fd, data[done:])
+                if n <= 0:
+                    raise OSError(28, os.strerror(28))
+                done += n
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, before)
+            except OSError:
+                pass
+            raise storage_error(exc, path, path.parent) from None
         return os.fstat(fd).st_size
     finally:
         os.close(fd)
@@ -214,12 +264,8 @@ def _append_line(path: Path, obj: dict) -> None:
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(redact_obj(finite_or_none(obj)), indent=2, allow_nan=False, default=str) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _write_atomic(path, (json.dumps(redact_obj(finite_or_none(obj)), indent=2, allow_nan=False, default=str)
+                         + "\n").encode())
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -231,8 +277,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise storage_error(exc, path, path.parent) from None
         raise
 
 
@@ -258,8 +309,13 @@ class RunDir:
                 path.mkdir()
             except FileExistsError:  # another run took this name first: try the next
                 continue
+            except OSError as exc:
+                raise storage_error(exc, path) from None
             rd = cls(path)
-            rd.cases_path.touch()
+            try:
+                rd.cases_path.touch()
+            except OSError as exc:
+                raise storage_error(exc, rd.cases_path) from None
             return rd
         raise InputError(f"{output_dir}: cannot create a run directory ({name}-{stamp}-n all taken)")
 
@@ -321,7 +377,10 @@ class RunDir:
         """Hold an exclusive lock on the run directory while a run or resume writes to it."""
         import fcntl
 
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise storage_error(exc, self.lock_path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -450,6 +509,4 @@ class RunDir:
 
         rows = [{col: dig(c, path) for col, path in SUMMARY_COLUMNS.items()} for c in self.latest_cases()]
         df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-        tmp = self.summary_path.with_suffix(".csv.tmp")
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, self.summary_path)
+        _write_atomic(self.summary_path, df.to_csv(index=False).encode())
