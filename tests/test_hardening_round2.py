@@ -264,3 +264,33 @@ def test_resume_on_a_real_read_only_file_system_is_one_line(half_run, tmp_path):
     line = one_error_line(p.stderr)
     assert p.returncode == 1 and "Read-only file system" in line and "copy the run directory" in line, p.stderr
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+
+
+# also ---------------------------------------------------------------- a server reporting max_model_len: 1
+@pytest.mark.parametrize("reported, expect", [(1, 2), ("abc", 0), (-5, 0), (True, 0)])
+def test_a_server_context_of_one_token_never_writes_a_damaged_case(tmp_path, capsys, reported, expect):
+    from fake_openai import FakeOpenAI
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt_tokens": 4, "output_tokens": 3}\n' * 3)
+    with FakeOpenAI() as server:
+        server.model_extra = {"max_model_len": reported}
+        cfg = write_config(tmp_path / "ep.yaml", f"""
+name: ep
+models: [tiny:llama]
+backend: {{kind: openai, base_url: "{server.base_url}", served_model_name: ok, tokenizer: tiny:llama}}
+workload: {{dataset: {{kind: jsonl, path: {data}}}, num_prompts: 3, warmup_requests: 0, concurrency: [1]}}
+""")
+        code, out, err = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out", "--format", "json")
+    assert code == expect, err
+    if expect == 2:
+        assert "context is 1 token(s): too small" in one_error_line(err)
+        (run_dir,) = (tmp_path / "out").iterdir()
+        assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
+    else:
+        run_dir = Path(json.loads(out)["run_dir"])
+        (case,) = RunDir(run_dir).cases()  # the reader takes back what was written
+        assert case["status"] == "ok" and case["workload"]["output_tokens"] == 3
+        assert any("is not a context length" in n for n in case["notes"])
+    for run_dir in (tmp_path / "out").glob("*"):
+        RunDir(run_dir).cases()  # nothing written that its reader refuses

@@ -353,6 +353,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     idle_w = source.idle_power_w(cfg.energy.idle_baseline_s) if todo else None
     manifest["energy_source"]["idle_baseline_w"] = idle_w
     storage: StorageError | None = None
+    finished = False  # False in `finally`: an error stopped the sweep (the manifest says interrupted)
     try:
         for model_cases in _group_by_model(todo):
             spec = model_cases[0].model
@@ -399,13 +400,15 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
                 if on_case:
                     on_case(case.case_id, summary)
             backend.unload()
+        finished = True
     except KeyboardInterrupt:
         outcome.interrupted = True
     except StorageError as exc:  # a full disk or read-only file system: stop; what is written stays
         storage, outcome.interrupted = exc, True
     finally:
         backend.unload()  # idempotent; stops a managed server also on Ctrl-C or an unexpected error
-        manifest.update(finished_utc=utc_now(), status="interrupted" if outcome.interrupted else "complete",
+        manifest.update(finished_utc=utc_now(), status="complete" if finished and not outcome.interrupted
+                        else "interrupted",
                         cpu_pressure_end=sysinfo.cpu_pressure())
         marked = False
         try:
