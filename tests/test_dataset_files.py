@@ -285,3 +285,16 @@ def test_fuzz_dataset_files_give_one_line_or_a_valid_dataset(tmp_path, data, kin
     for r in ds.requests:  # a valid dataset: whole, in-range lengths and finite, ordered times
         assert 1 <= r.input_tokens and 1 <= r.output_tokens and r.input_tokens + r.output_tokens <= 64
         assert r.arrival_s is None or (math.isfinite(r.arrival_s) and r.arrival_s >= 0)
+
+
+def test_sharegpt_histories_are_bounded_not_quadratic(tmp_path, monkeypatch):
+    conv = [{"from": "human" if i % 2 == 0 else "gpt", "value": "a b"} for i in range(400)]
+    p = tmp_path / "long.json"
+    p.write_text(json.dumps([{"conversations": conv}]))
+    spec = ShareGPTDataset(kind="sharegpt", path=str(p), turns="all")
+    assert preflight_datasets([spec]) == []  # 200 exchanges repeat 1 + 3 + ... + 399 = 40,000 messages
+    monkeypatch.setattr(limits, "MAX_HISTORY_MESSAGES", 10_000)
+    assert "repeat more than 10,000 history messages" in preflight_datasets([spec])[0]
+    monkeypatch.setattr(limits, "MAX_PROMPT_CHARS", 100)
+    # 13 exchanges of 'a b' (4 characters each with the newline, twice) + the 14th prompt: 26 x 4 + 3
+    assert "turn 14's prompt with its history is 107 characters, more than 100" in preflight_datasets([spec])[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.config import limits
 from bench.workloads import files
 from bench.workloads.request import DatasetError, Message, TokenSource, WorkRequest
 
@@ -45,6 +46,7 @@ def load(spec, tok: TokenSource, seed: int) -> list[WorkRequest]:
     path = Path(spec.path).expanduser()
     encode = tok.need_encode("sharegpt")
     out: list[WorkRequest] = []
+    copied = 0  # history messages repeated into prompts so far
     for i, conv in enumerate(read(path)):
         turns = conv.get("conversations") if isinstance(conv, dict) else None
         if not isinstance(turns, list) or not all(isinstance(t, dict) and isinstance(t.get("value"), str)
@@ -56,9 +58,20 @@ def load(spec, tok: TokenSource, seed: int) -> list[WorkRequest]:
             raise DatasetError(f"{path}: entry [{i}]: 'id' must be a short text or number; fix that entry")
         sid = str(sid)
         history: list[str] = []
+        hist_chars = 0
         n = 0
         for k, (a, b) in enumerate(zip(turns, turns[1:])):
             if a.get("from") in HUMAN and b.get("from") in ASSISTANT:
+                size = hist_chars + len(a["value"])
+                if size > limits.MAX_PROMPT_CHARS:  # each turn repeats the history: bounded, not quadratic
+                    raise DatasetError(f"{path}: entry [{i}]: turn {n + 1}'s prompt with its history is {size:,} "
+                                       f"characters, more than {limits.MAX_PROMPT_CHARS:,} (bench/config/limits.py "
+                                       "MAX_PROMPT_CHARS); use turns: first, or cut that conversation")
+                copied += k + 1
+                if copied > limits.MAX_HISTORY_MESSAGES:
+                    raise DatasetError(f"{path}: entry [{i}]: with turns: all the prompts repeat more than "
+                                       f"{limits.MAX_HISTORY_MESSAGES:,} history messages in all (bench/config/limits.py "
+                                       "MAX_HISTORY_MESSAGES); use turns: first, or fewer or shorter conversations")
                 prompt = "\n".join([*history, a["value"]])
                 n += 1
                 ids, out_len = encode(prompt), len(encode(b["value"]))
@@ -70,6 +83,7 @@ def load(spec, tok: TokenSource, seed: int) -> list[WorkRequest]:
                 if spec.turns == "first":
                     break
             history.append(a["value"])
+            hist_chars += len(a["value"]) + 1
         # `first` with a leading system/other turn: vLLM takes turns[0]/[1] blindly; we take the first exchange
     if spec.turns == "first":
         for r in out:
