@@ -116,9 +116,10 @@ def json_lines(path: Path, what: str = "dataset file"):
         yield n, obj
 
 
-def length(v, key: str, where: str, minimum: int = 1) -> int:
-    """A token count from a file: a whole number (``12`` or ``12.0``) in [minimum, MAX_TOKENS]."""
-    if isinstance(v, str):
+def length(v, key: str, where: str, minimum: int = 1, text: bool = False) -> int:
+    """A token count from a file: a whole number (``12`` or ``12.0``) in [minimum, MAX_TOKENS]. ``text``: the
+    value is a CSV cell, read as a number (JSON numbers must be numbers, not strings)."""
+    if text and isinstance(v, str):
         try:
             v = float(v) if v.strip().lower().lstrip("+-") not in ("nan", "inf", "infinity") else math.nan
         except ValueError:
@@ -134,9 +135,10 @@ def length(v, key: str, where: str, minimum: int = 1) -> int:
     return v
 
 
-def timestamp(v, key: str, where: str, scale: float = 1.0) -> float:
-    """A trace time in seconds (``v * scale``): finite, >= 0 and at most MAX_TRACE_TIMESTAMP_S."""
-    if isinstance(v, str):
+def timestamp(v, key: str, where: str, scale: float = 1.0, text: bool = False) -> float:
+    """A trace time in seconds (``v * scale``): finite, >= 0 and at most MAX_TRACE_TIMESTAMP_S. ``text``: a
+    CSV cell, read as a number."""
+    if text and isinstance(v, str):
         try:
             v = float(v)
         except ValueError:

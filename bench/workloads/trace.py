@@ -91,9 +91,9 @@ def _burstgpt_rows(path: Path) -> tuple[list[tuple[int, float, int, int]], int]:
         for row in reader:
             n = reader.line_num
             where = f"{path}:{n}"
-            t = files.timestamp(row["Timestamp"], "Timestamp", where)
-            n_in = files.length(row["Request tokens"], "Request tokens", where, 0)
-            n_out = files.length(row["Response tokens"], "Response tokens", where, 0)
+            t = files.timestamp(row["Timestamp"], "Timestamp", where, text=True)
+            n_in = files.length(row["Request tokens"], "Request tokens", where, 0, text=True)
+            n_out = files.length(row["Response tokens"], "Response tokens", where, 0, text=True)
             if n_out < 1 or n_in < 1:
                 skipped += 1
                 continue
