@@ -56,9 +56,12 @@ def cmd_run(args) -> int:
                         console=err, transient=False)
     task = progress.add_task(f"{cfg.name}", total=None)
 
+    started = []
+
     def on_start(n):  # after preflight: a bad config or machine prints its error alone
         progress.update(task, total=n)
         progress.start()
+        started.append(True)
 
     def on_case(case_id, summary):
         progress.update(task, advance=1, description=f"{cfg.name}: {case_id} {summary['status']}")
@@ -74,7 +77,8 @@ def cmd_run(args) -> int:
                           resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start,
                           max_duration_s=max_duration_s)
     finally:
-        progress.stop()
+        if started:  # stopping a progress never started prints an empty line
+            progress.stop()
         sys.stdout.flush()
         os.dup2(saved_stdout, 1)
         os.close(saved_stdout)
