@@ -12,10 +12,10 @@ OUT_DIR=${1:-results}
 mkdir -p "$OUT_DIR"
 "$PY" run_bench.py sysinfo
 status=0
-"$PY" -m bench.measure.gpucheck --config "${GPU_CHECK_CONFIG:-configs/gpu-8b.yaml}" --output-dir "$OUT_DIR" \
+"$PY" run_bench.py gpu-check --config "${GPU_CHECK_CONFIG:-configs/gpu-8b.yaml}" --output-dir "$OUT_DIR" \
   | tee "$OUT_DIR/.gpu_check_compiled.log" || status=$?
 if [ "${GPU_CHECK_EAGER:-1}" != 0 ]; then
-  "$PY" -m bench.measure.gpucheck --config "${GPU_CHECK_EAGER_CONFIG:-configs/gpu-8b-eager.yaml}" --output-dir "$OUT_DIR" \
+  "$PY" run_bench.py gpu-check --config "${GPU_CHECK_EAGER_CONFIG:-configs/gpu-8b-eager.yaml}" --output-dir "$OUT_DIR" \
     | tee "$OUT_DIR/.gpu_check_eager.log" || status=$?
   runs=$(sed -n 's/^results: //p' "$OUT_DIR/.gpu_check_compiled.log" "$OUT_DIR/.gpu_check_eager.log")
   # shellcheck disable=SC2086

@@ -10,4 +10,4 @@ PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3
 OUT_DIR=${1:-results}
 "$PY" run_bench.py sysinfo
 mkdir -p "$OUT_DIR" && "$PY" run_bench.py sysinfo --format json > "$OUT_DIR/npu_sysinfo.json" || true
-"$PY" -m bench.measure.gpucheck --title "NPU check" --config "${NPU_CHECK_CONFIG:-configs/npu-8b.yaml}" --output-dir "$OUT_DIR"
+"$PY" run_bench.py gpu-check --title "NPU check" --config "${NPU_CHECK_CONFIG:-configs/npu-8b.yaml}" --output-dir "$OUT_DIR"

@@ -12,9 +12,10 @@ import pytest
 from bench.catalog.hardware import resolve
 from bench.config.schema import Energy
 from bench.errors import PreflightError
-from bench.measure.devices import SensorTarget
-from bench.measure.trackers import amd
-from bench.measure.trackers.energy import NoEnergy, choose_source
+from bench.measure.energy import NoEnergy, choose_source
+from bench.measure.trackers.source import SensorTarget
+from bench.measure.vendors import amd
+from bench.measure.vendors.parsers import amd_smi
 
 
 def _fake_amdsmi_module() -> types.ModuleType:
@@ -124,12 +125,12 @@ AMD0 = SensorTarget("amd", (0,))
 
 
 def test_counter_delta_by_hand():
-    assert amd.counter_delta(100, 350) == 250
-    assert amd.counter_delta(2**32 - 10, 5) == 15  # a 32-bit counter wrapped
-    assert amd.counter_delta(2**40, 3) == 2**64 - 2**40 + 3  # a 64-bit one
-    assert amd.counter_uj({"power": 7, "counter_resolution": 15.3, "timestamp": 1}) == (7, 15.3)  # pre-6.4 key
-    assert amd.counter_uj({"energy_accumulator": 7, "counter_resolution": "N/A"}) is None
-    assert amd.power_w({"current_socket_power": "N/A", "average_socket_power": 612}) == 612
+    assert amd_smi.counter_delta(100, 350) == 250
+    assert amd_smi.counter_delta(2**32 - 10, 5) == 15  # a 32-bit counter wrapped
+    assert amd_smi.counter_delta(2**40, 3) == 2**64 - 2**40 + 3  # a 64-bit one
+    assert amd_smi.counter_uj({"power": 7, "counter_resolution": 15.3, "timestamp": 1}) == (7, 15.3)  # pre-6.4 key
+    assert amd_smi.counter_uj({"energy_accumulator": 7, "counter_resolution": "N/A"}) is None
+    assert amd_smi.power_w({"current_socket_power": "N/A", "average_socket_power": 612}) == 612
 
 
 def test_energy_counter_and_sampled_cross_check(gpus):
@@ -197,7 +198,7 @@ def test_library_missing(monkeypatch, error, text):
     assert isinstance(src, NoEnergy) and "amdsmi" in src.note and "not installed" in src.note
     with pytest.raises(PreflightError, match="not installed"):
         choose_source(Energy(source="amdsmi"), AMD0)
-    gpus, why = amd.list_gpus()
+    gpus, why = amd.list_devices()
     assert gpus == [] and "not installed" in why
 
 
@@ -208,7 +209,7 @@ def test_nvml_is_refused_on_an_amd_gpu():
 
 def test_sysinfo_lists_amd_gpus(gpus):
     gpus(FakeGpus([300.0]))
-    listed, why = amd.list_gpus()
+    listed, why = amd.list_devices()
     assert why is None and len(listed) == 1
     g = listed[0]
     assert g["name"] == "AMD Instinct MI300X" and resolve(g["name"]).id == "mi300x"

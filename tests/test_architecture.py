@@ -161,6 +161,92 @@ def test_light_modules_do_not_import_torch_vllm_or_transformers():
     assert p.stdout.strip() == "[]"
 
 
+# ---------------------------------------------------------------------------- the layers
+def layer(module: str) -> str:
+    """'bench.measure.runner' -> 'measure'; a top-level module is its own layer ('bench.metrics' -> 'metrics')."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+# What each layer may import besides itself: the floors from the top (cli) to the ground (errors). measure
+# produces raw measurements and the case's summary, results stores and reads them, analysis derives from
+# what results read; catalog and config stand at the bottom and see only each other's faces (ALLOWED_FACES).
+FOUNDATION = {"errors", "redact", "present", "metrics"}
+LAYERS = {
+    "cli": {"analysis", "catalog", "config", "measure", "results", "summary", "workloads", "validity", *FOUNDATION},
+    "measure": {"catalog", "config", "results", "summary", "workloads", "validity", *FOUNDATION},
+    "analysis": {"catalog", "results", "summary", *FOUNDATION},
+    "results": {*FOUNDATION},
+    "workloads": {*FOUNDATION},
+    "summary": {*FOUNDATION},
+    "validity": {*FOUNDATION},
+    "config": {"catalog", *FOUNDATION},
+    "catalog": {"config", *FOUNDATION},
+    "metrics": set(), "errors": set(), "redact": set(), "present": set(), "vllm_entry": set(), "bench": set(),
+}
+# catalog and config: each may use only these modules of the other (the model resolver; the documented
+# limits and the strict YAML reader, leaves that import nothing but bench.errors).
+ALLOWED_FACES = {"config": {"bench.catalog.models"},
+                 "catalog": {"bench.config.limits", "bench.config.yaml_reader"}}
+# The arrows from measure into analysis that remain: the runner computes the derived blocks (cost rates,
+# efficiency, roofline) at case end. Moving them to read time is issue 23's next step; this list may only
+# shrink (a new arrow fails, and so does a listed one that is gone: take it off the list).
+MEASURE_TO_ANALYSIS = ["bench.measure.runner -> bench.analysis.cost",
+                       "bench.measure.runner -> bench.analysis.efficiency",
+                       "bench.measure.runner -> bench.analysis.roofline"]
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that crosses to a layer its own may not import ('a -> b'), the listed exceptions aside."""
+    out = []
+    for name, targets in sorted(graph.items()):
+        src = layer(name)
+        for t in sorted(targets):
+            dst = layer(t)
+            if dst == src:
+                continue
+            edge = f"{name} -> {t}"
+            if dst not in LAYERS.get(src, set()) and edge not in MEASURE_TO_ANALYSIS:
+                out.append(edge)
+            elif src in ALLOWED_FACES and dst in ("catalog", "config") and t not in ALLOWED_FACES[src]:
+                out.append(edge)
+    return out
+
+
+def test_the_layer_checker_finds_a_violation():
+    assert layer_violations({"bench.catalog.models": {"bench.measure.runner", "bench.errors"},
+                             "bench.analysis.cost": {"bench.measure.trials", "bench.catalog.pricing"},
+                             "bench.config.schema": {"bench.catalog.models", "bench.catalog.base"},
+                             "bench.results.rundir": {"bench.cli"}}) == [
+        "bench.analysis.cost -> bench.measure.trials", "bench.catalog.models -> bench.measure.runner",
+        "bench.config.schema -> bench.catalog.base", "bench.results.rundir -> bench.cli"]
+    assert layer_violations({"bench.cli.run": {"bench.measure.runner", "bench.analysis.report"}}) == []
+
+
+def test_every_layer_imports_only_the_layers_below_it():
+    """cli on top (nothing imports it); analysis never imports measure; catalog and config at the bottom, seeing
+    only each other's faces and nothing of measure, analysis, results or the CLI."""
+    assert set(layer(m) for m in MODULES) <= set(LAYERS), "a new layer: give it its row in LAYERS"
+    assert layer_violations(import_graph(top_level_only=False)) == []
+
+
+def test_measure_to_analysis_arrows_only_shrink():
+    g = import_graph(top_level_only=False)
+    found = sorted(f"{a} -> {b}" for a, ts in g.items() for b in ts if layer(a) == "measure" and layer(b) == "analysis")
+    assert found == MEASURE_TO_ANALYSIS
+
+
+def test_vendor_parsers_are_pure():
+    """Parsers of tool output stand apart from the code that runs the tools: no subprocess, ctypes or I/O."""
+    parsers = [m for m in MODULES if m.startswith("bench.measure.vendors.parsers.")]
+    assert parsers
+    g = import_graph(top_level_only=False)
+    for name in parsers:
+        text = MODULES[name].read_text()
+        assert not re.search(r"^\s*(import|from) (subprocess|ctypes|shutil|os)\b", text, re.M), name
+        assert g[name] == set(), f"{name} imports {g[name]}"
+
+
 # ---------------------------------------------------------------------------- the CLI only parses, calls, prints
 CLI = {m: p for m, p in MODULES.items() if m == "bench.cli" or m.startswith("bench.cli.")}
 CLI_MAY_IMPORT = ("bench.analysis", "bench.catalog", "bench.config", "bench.measure", "bench.results",
@@ -189,15 +275,13 @@ def test_cli_defines_only_commands_and_printing(name):
 
 
 def test_nothing_outside_the_cli_imports_the_cli_or_argparse():
-    """Pure modules take plain values, not argparse Namespaces. The one exception is gpucheck, a script of
-    its own (``python -m bench.measure.gpucheck``)."""
+    """Pure modules take plain values, not argparse Namespaces (``gpu-check`` is a command like the others)."""
     g = import_graph(top_level_only=False)
     for name, path in MODULES.items():
         if name in CLI:
             continue
         assert not any(t in CLI for t in g[name]), f"{name} imports the CLI"
-        if name != "bench.measure.gpucheck":
-            assert not re.search(r"^\s*(import argparse|from argparse)", path.read_text(), re.M), name
+        assert not re.search(r"^\s*(import argparse|from argparse)", path.read_text(), re.M), name
 
 
 # ---------------------------------------------------------------------------- one definition of each concept

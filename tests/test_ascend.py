@@ -12,9 +12,10 @@ from bench.catalog.hardware import resolve
 from bench.config.schema import Energy
 from bench.errors import PreflightError
 from bench.measure import sysinfo
-from bench.measure.devices import SensorTarget
-from bench.measure.trackers import ascend
-from bench.measure.trackers.energy import NoEnergy, choose_source
+from bench.measure.energy import NoEnergy, choose_source
+from bench.measure.trackers.source import SensorTarget
+from bench.measure.vendors import ascend
+from bench.measure.vendors.parsers import npu_smi
 
 REC = Path(__file__).parent / "data" / "npu-smi"
 
@@ -25,56 +26,56 @@ def rec(name: str) -> str:
 
 # ---------------------------------------------------------------------------- parsing
 def test_power_formats():
-    assert ascend.parse_power_w(rec("power.txt")) == 93.6
-    assert ascend.parse_power_w(rec("power-dissipation.txt")) == 71.3
-    assert ascend.parse_power_w(rec("power-na.txt")) is None  # NA: not measured, never 0
+    assert npu_smi.parse_power_w(rec("power.txt")) == 93.6
+    assert npu_smi.parse_power_w(rec("power-dissipation.txt")) == 71.3
+    assert npu_smi.parse_power_w(rec("power-na.txt")) is None  # NA: not measured, never 0
 
 
 def test_usages_memory_temp():
-    u = ascend.parse_usages(rec("usages.txt"))
+    u = npu_smi.parse_usages(rec("usages.txt"))
     assert u["aicore_pct"] == 87 and u["aivector_pct"] == 12 and u["hbm_bandwidth_pct"] == 61
     assert u["memory_total_bytes"] == 65536 * 2**20
     assert u["memory_used_bytes"] == 65536 * 2**20 // 4  # 25 % of 64 GiB = 16 GiB
-    assert ascend.parse_memory(rec("memory.txt")) == {"memory_total_bytes": 64 * 2**30}
-    assert ascend.parse_temp_c(rec("temp.txt")) == 36
+    assert npu_smi.parse_memory(rec("memory.txt")) == {"memory_total_bytes": 64 * 2**30}
+    assert npu_smi.parse_temp_c(rec("temp.txt")) == 36
 
 
 def test_unsupported_field_reads_none():
-    u = ascend.parse_usages(rec("usages-na.txt"))
+    u = npu_smi.parse_usages(rec("usages-na.txt"))
     assert u["aivector_pct"] is None and u["aicore_pct"] == 87
 
 
 def test_mapping_and_table():
-    assert ascend.parse_mapping(rec("info-m.txt")) == {0: (0, 0, "Ascend 910B3"), 1: (1, 0, "Ascend 910B3")}
-    t = ascend.parse_info_table(rec("info.txt"))
+    assert npu_smi.parse_mapping(rec("info-m.txt")) == {0: (0, 0, "Ascend 910B3"), 1: (1, 0, "Ascend 910B3")}
+    t = npu_smi.parse_info_table(rec("info.txt"))
     assert t["driver"] == "24.1.rc2" and len(t["npus"]) == 2
     n1 = t["npus"][1]
     assert n1["name"] == "910B3" and n1["health"] == "OK" and n1["power_w"] == 91.2 and n1["temperature_c"] == 35
     assert n1["bus_id"] == "0000:C2:00.0" and n1["aicore_pct"] == 4
     assert n1["memory_used_bytes"] == 3397 * 2**20 and n1["memory_total_bytes"] == 65536 * 2**20
-    b = ascend.parse_board(rec("board.txt"))
+    b = npu_smi.parse_board(rec("board.txt"))
     assert b["firmware"] == "7.5.0.1.129" and b["driver"] == "24.1.rc2" and b["product"] == "Atlas 800T A2"
 
 
 def test_failures_are_classified():
-    e = ascend.classify_failure(rec("permission.txt"), 1)
+    e = npu_smi.classify_failure(rec("permission.txt"), 1)
     assert e.kind == "permission" and "HwHiAiUser" in str(e)
-    e = ascend.classify_failure(rec("power-unsupported.txt"), 1)
+    e = npu_smi.classify_failure(rec("power-unsupported.txt"), 1)
     assert e.kind == "unsupported" and "does not support querying power" in str(e)
-    assert ascend.classify_failure(rec("power.txt"), 0) is None
-    assert ascend.classify_failure("segfault\n", 139).kind == "failed"
+    assert npu_smi.classify_failure(rec("power.txt"), 0) is None
+    assert npu_smi.classify_failure("segfault\n", 139).kind == "failed"
 
 
 def test_ascend_rt_visible_devices_mapping():
     m = rec("info-m.txt")
     # ASCEND_RT_VISIBLE_DEVICES=1: torch's npu:0 is chip logic id 1 = NPU ID 1, chip 0
-    assert ascend.npu_addresses([0], "1", m) == [ascend.NpuAddress(0, 1, 0)]
-    assert ascend.npu_addresses([0, 1], None, m) == [ascend.NpuAddress(0, 0, 0), ascend.NpuAddress(1, 1, 0)]
-    assert ascend.npu_addresses([1], " 5, 3 ", None) == [ascend.NpuAddress(1, 3, 0)]  # no -m: identity
+    assert ascend.npu_addresses([0], m, {"ASCEND_RT_VISIBLE_DEVICES": "1"}) == [ascend.NpuAddress(0, 1, 0)]
+    assert ascend.npu_addresses([0, 1], m, {}) == [ascend.NpuAddress(0, 0, 0), ascend.NpuAddress(1, 1, 0)]
+    assert ascend.npu_addresses([1], None, {"ASCEND_RT_VISIBLE_DEVICES": " 5, 3 "}) == [ascend.NpuAddress(1, 3, 0)]  # no -m: identity
     with pytest.raises(PreflightError, match="not in ASCEND_RT_VISIBLE_DEVICES"):
-        ascend.npu_addresses([2], "0,1", m)
+        ascend.npu_addresses([2], m, {"ASCEND_RT_VISIBLE_DEVICES": "0,1"})
     with pytest.raises(PreflightError, match="not a device id"):
-        ascend.npu_addresses([0], "npu0", m)
+        ascend.npu_addresses([0], m, {"ASCEND_RT_VISIBLE_DEVICES": "npu0"})
 
 
 # ---------------------------------------------------------------------------- a fake npu-smi on PATH
@@ -138,7 +139,7 @@ def test_npu_smi_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(PreflightError, match="npu-smi not found on PATH"):
         choose_source(Energy(source="npu-smi"), NPU0)
-    npus, why = ascend.list_npus()
+    npus, why = ascend.list_devices()
     assert npus == [] and "not found" in why
 
 
@@ -158,7 +159,7 @@ def test_telemetry_field_unsupported_is_none_with_reason(fake_smi, tmp_path, mon
 
 
 def test_sysinfo_lists_npus_and_labels_the_hardware(fake_smi):
-    npus, why = ascend.list_npus()
+    npus, why = ascend.list_devices()
     assert why is None and [n["index"] for n in npus] == [0, 1]
     n = npus[0]
     assert n["name"] == "Ascend 910B3" and n["firmware"] == "7.5.0.1.129" and n["driver"] == "24.1.rc2"
@@ -234,7 +235,7 @@ def test_vllm_on_an_npu_needs_vllm_ascend(monkeypatch):
 
 
 def test_check_table_rows_for_sampled_and_counter_sources():
-    from bench.measure.gpucheck import check_rows
+    from bench.analysis.gpu_check import check_rows
 
     base = {"status": "ok", "output_tok_s": 100.0, "window_s": 2.0, "tpot_s": {"p50": 0.01}, "memory": {}}
     npu = {**base, "case_id": "npu", "energy": {"source": "npu-smi-sampled", "total_j": 200.0, "avg_power_w": 100.0,
@@ -273,3 +274,29 @@ energy: {source: npu-smi, sample_hz: 20, idle_baseline_s: 0.3}
     assert e["j_per_output_tok"] == pytest.approx(e["total_j"] / 24) and e["idle_baseline_w"] == pytest.approx(93.6)
     assert case["telemetry"]["aicore_pct"]["mean"] == 87
     assert case["memory"]["device_total_bytes"] == 64 * 2**30
+
+
+def test_gpu_check_command_on_the_fake_npu(fake_smi, tmp_path):
+    """``gpu-check`` is a command of the CLI (it was a script of its own inside measure/): it runs the config,
+    writes ``<title>.json`` in the run directory and prints the table; a sampled-only source has nothing to
+    cross-check, so the case passes. A missing config is one line and exit 2."""
+    import json
+
+    from conftest import cli, write_config
+
+    cfg = write_config(tmp_path / "c.yaml", """
+name: npu-check
+models: [tiny:llama]
+backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
+workload: {input_tokens: 8, output_tokens: 4, batch_sizes: [1], num_batches: 1, warmup: 0}
+energy: {source: npu-smi, sample_hz: 20, idle_baseline_s: 0}
+""")
+    p = cli("gpu-check", "--config", cfg, "--output-dir", tmp_path / "out", "--title", "NPU check")
+    assert p.returncode == 0, p.stderr
+    assert "NPU check — measured on" in p.stdout
+    (run_dir,) = (tmp_path / "out").iterdir()
+    (row,) = json.loads((run_dir / "npu_check.json").read_text())
+    assert row["energy_source"] == "npu-smi-sampled" and row["avg_power_w"] == pytest.approx(93.6)
+    assert row["cross_check_source"] is None and row["agree_within_5pct"] is None
+    p = cli("gpu-check", "--config", tmp_path / "missing.yaml")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "missing.yaml" in p.stderr

@@ -99,7 +99,7 @@ def test_power_sampler_overhead_ratio(benchmark, backend):
     """
     from test_energy import FakeGpus
 
-    from bench.measure.trackers.energy import NvmlSource
+    from bench.measure.vendors.nvidia import NvmlSource
 
     fake = FakeGpus({"idx0": 300.0})
     patches = fake.patches()

@@ -213,7 +213,7 @@ def test_adaptive_trials_follow_the_rule(tmp_path, capsys):
     # it stopped because it converged, or because it hit max_trials; and not before min_trials
     assert (t["rule"]["converged"] and rel <= 0.5) or t["n"] == 3
     if t["n"] == 3:  # the rule asked for a third trial only if two did not converge
-        from bench import stats
+        from bench.summary import stats
 
         assert stats.ci_rel_half_width(vals[:2]) > 0.5
 

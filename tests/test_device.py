@@ -8,8 +8,8 @@ from bench.config.cases import expand
 from bench.config.schema import BenchConfig
 from bench.measure.backends.base import LoadedModel, OfflineBackend
 from bench.measure.runner import case_identity, preflight, run_case
-from bench.measure.trackers.device import DeviceSampler, NvmlDevices
-from bench.measure.trackers.energy import NvmlSource
+from bench.measure.trackers.device_sampler import DeviceSampler
+from bench.measure.vendors.nvidia import NvmlDevices, NvmlSource
 from bench.metrics import RequestRecord
 from test_energy import gpus  # noqa: F401 (the mocked-NVML fixture)
 

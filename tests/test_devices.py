@@ -7,6 +7,7 @@ import pytest
 
 from bench.errors import PreflightError
 from bench.measure import devices
+from bench.measure.vendors.ids import device_ids
 from conftest import run_cli, write_config
 
 
@@ -129,13 +130,13 @@ def test_rocm_is_cuda_with_amd_vendor():
 
 def test_visible_device_mapping():
     env = {"ASCEND_RT_VISIBLE_DEVICES": "4,5", "CUDA_VISIBLE_DEVICES": "2", "HIP_VISIBLE_DEVICES": "7,6"}
-    assert devices.visible_ids("huawei", [1], env) == [5]
-    assert devices.visible_ids("nvidia", [0], env) == [2]
-    assert devices.visible_ids("amd", [0, 1], env) == [7, 6]  # HIP_VISIBLE_DEVICES wins over CUDA_...
-    assert devices.visible_ids("amd", [0], {"CUDA_VISIBLE_DEVICES": "3"}) == [3]
-    assert devices.visible_ids("huawei", [0, 1], {}) == [0, 1]
+    assert device_ids("huawei", [1], env) == [5]
+    assert device_ids("nvidia", [0], env) == [2]
+    assert device_ids("amd", [0, 1], env) == [7, 6]  # HIP_VISIBLE_DEVICES wins over CUDA_...
+    assert device_ids("amd", [0], {"CUDA_VISIBLE_DEVICES": "3"}) == [3]
+    assert device_ids("huawei", [0, 1], {}) == [0, 1]
     with pytest.raises(PreflightError, match="device 2 is not in ASCEND_RT_VISIBLE_DEVICES='4,5'"):
-        devices.visible_ids("huawei", [2], env)
+        device_ids("huawei", [2], env)
 
 
 NPU_CONFIG = """

@@ -8,9 +8,11 @@ import pytest
 
 from bench.config.schema import Energy
 from bench.errors import PreflightError
-from bench.measure.trackers.device import nvml_physical_ids
-from bench.measure.trackers.energy import NoEnergy, NvmlSource, RaplSource, choose_source, energy_block
-from bench.measure.trackers.sampler import trapezoid_j
+from bench.measure.energy import NoEnergy, choose_source, energy_block
+from bench.measure.vendors.cpu import RaplSource
+from bench.measure.vendors.ids import device_ids
+from bench.measure.vendors.nvidia import NvmlSource
+from bench.summary.power import trapezoid_j
 
 
 class FakeGpus:
@@ -143,11 +145,11 @@ def test_multi_gpu_sums_devices_named_by_cuda_visible_devices(gpus, monkeypatch)
 
 
 def test_cuda_visible_devices_mapping():
-    assert nvml_physical_ids([0, 1], None) == [0, 1]
-    assert nvml_physical_ids([1], "4,GPU-b") == ["GPU-b"]
-    assert nvml_physical_ids([0], " 3 ") == [3]
+    assert device_ids("nvidia", [0, 1], {}) == [0, 1]
+    assert device_ids("nvidia", [1], {"CUDA_VISIBLE_DEVICES": "4,GPU-b"}) == ["GPU-b"]
+    assert device_ids("nvidia", [0], {"CUDA_VISIBLE_DEVICES": " 3 "}) == [3]
     with pytest.raises(PreflightError):
-        nvml_physical_ids([2], "0,1")
+        device_ids("nvidia", [2], {"CUDA_VISIBLE_DEVICES": "0,1"})
 
 
 def test_trapezoid_by_hand():

@@ -3,7 +3,7 @@
 from bench.config.schema import SLO_PRESETS, Slo
 from bench.metrics import RequestRecord
 from bench.measure.endpoint.server import parse_prometheus, server_deltas
-from bench.slo import goodput, meets, search
+from bench.summary.slo import goodput, meets, search
 
 
 def rec(ttft, gaps, ok=True):

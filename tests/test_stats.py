@@ -1,9 +1,9 @@
-"""bench.stats against hand-computed numbers (and scipy as the oracle for the t distribution and Welch)."""
+"""bench.summary.stats against hand-computed numbers (and scipy as the oracle for the t distribution and Welch)."""
 import math
 
 import pytest
 
-from bench import stats
+from bench.summary import stats
 
 
 def test_t_interval_by_hand():

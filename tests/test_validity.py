@@ -148,7 +148,8 @@ def test_nvml_slowdown_reasons_and_other_gpu_processes_reach_the_verdict(monkeyp
     import pynvml
     from test_energy import FakeGpus
 
-    from bench.measure.trackers.device import DeviceSampler, NvmlDevices
+    from bench.measure.trackers.device_sampler import DeviceSampler
+    from bench.measure.vendors.nvidia import NvmlDevices
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     reasons = iter([0x1] + [0x40 | 0x4] * 1000)  # idle first, then thermal (HW) + power cap

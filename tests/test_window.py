@@ -1,7 +1,8 @@
 """The steady window finds a scripted schedule's ramp and drain exactly; figures by hand."""
 import pytest
 
-from bench import metrics, window
+from bench import metrics
+from bench.summary import window
 from bench.metrics import RequestRecord
 
 

@@ -213,7 +213,7 @@ def test_config_dataset_forms_and_errors():
 
 
 def test_a_list_of_datasets_sweeps_them():
-    from bench.config.cases import case_dataset, expand
+    from bench.config.cases import expand
 
     cfg = parse_config({"name": "x", "models": ["tiny:llama"], "backend": {"kind": "openai"},
                         "workload": {"input_tokens": 8, "output_tokens": 4, "concurrency": [2],
@@ -222,7 +222,7 @@ def test_a_list_of_datasets_sweeps_them():
     cases = expand(cfg)
     assert [c.case_id for c in cases] == ["tiny-llama_c2_rinf_in8_out4", "tiny-llama_c2_rinf_prefix1",
                                           "tiny-llama_c2_rinf_prefix2", "tiny-llama_c2_rinf_conversation"]
-    assert case_dataset(cfg, cases[2]).num_prefixes == 2 and cases[3].input_tokens is None
+    assert cfg.workload.datasets()[cases[2].dataset_index].num_prefixes == 2 and cases[3].input_tokens is None
     with pytest.raises(ConfigError, match=r"input_tokens and output_tokens are required"):
         parse_config({"name": "x", "models": ["tiny:llama"], "backend": {"kind": "openai"},
                       "workload": {"dataset": ["random", "prefix"]}}, "c.yaml")
@@ -299,10 +299,10 @@ def test_bad_dataset_input_is_one_line_and_exit_2(tmp_path, dataset, content, ex
     assert expect.replace("FILE", str(f)) in line, line
 
 
-def test_prefix_cache_block_counters_and_validity_by_hand():
+def test_prefix_cache_block_counters_by_hand():
     from types import SimpleNamespace
 
-    from bench.workloads.cache import counters, engine_prefix_counters, prefix_cache_block, with_prefix_reason
+    from bench.workloads.cache import counters, engine_prefix_counters, prefix_cache_block
 
     before = counters({"vllm:prefix_cache_hits_total": 100.0, "vllm:prefix_cache_queries_total": 1000.0})
     after = counters({"vllm:prefix_cache_hits_total": 400.0, "vllm:prefix_cache_queries_total": 2000.0})
@@ -313,10 +313,3 @@ def test_prefix_cache_block_counters_and_validity_by_hand():
                                                SimpleNamespace(name="vllm:prefix_cache_queries", value=9),
                                                SimpleNamespace(name="vllm:prefix_cache_hits", value=1)])
     assert engine_prefix_counters(llm) == {"hits": 8.0, "queries": 9.0}
-    # hits on a workload that shares nothing: a reason under validity; with shared prefixes: fine
-    v = with_prefix_reason(None, {"hits": 32.0, "queries": 64.0}, None, "c")
-    assert v["verdict"] == "suspect" and "32 of 64 prompt tokens" in v["reasons"][0]
-    assert with_prefix_reason(None, {"hits": 32.0, "queries": 64.0}, {"shared_prefix_share": 0.5}) is None
-    assert with_prefix_reason(None, {"hits": 0.0, "queries": 64.0}, None) is None
-    kept = with_prefix_reason({"verdict": "invalid", "reasons": ["x"]}, {"hits": 1.0}, None)
-    assert kept["verdict"] == "invalid" and len(kept["reasons"]) == 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench import stats
+from bench.summary import stats
 
 ALPHA = 0.05  # significance level of the Welch test
 DEFAULT_METRICS = ("output_tok_s", "tpot_p50_s")  # the steadiest figures; add more with --metric
@@ -23,7 +23,7 @@ VERSION_KEYS = ("python", "torch", "transformers", "tokenizers", "vllm", "vllm-c
 
 
 def known_metrics() -> list[str]:
-    from bench.measure.trials import HEADLINE
+    from bench.summary.headline import HEADLINE
 
     return list(HEADLINE)
 
@@ -63,7 +63,7 @@ class Report:
 
 def values_of(case: dict, metric: str) -> list[float]:
     """Per-trial values of a metric (the ``trials`` block), else the single headline value."""
-    from bench.measure.trials import HEADLINE
+    from bench.summary.headline import HEADLINE
     from bench.results.rundir import dig
 
     t = ((case.get("trials") or {}).get("metrics") or {}).get(metric)

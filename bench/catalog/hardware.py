@@ -84,7 +84,7 @@ class _File(BaseModel):
 
 
 def _load_file(text: str, where: str) -> list[Chip]:
-    from bench.config.load import parse_yaml
+    from bench.config.yaml_reader import parse_yaml
 
     data = parse_yaml(text, where)
     try:

@@ -20,8 +20,6 @@ from bench.catalog.dtypes import canonical
 from bench.config import limits
 from bench.errors import ConfigError
 
-UNITS = ("output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_s_per_accelerator", "input_tok_s_total",
-         "tok_s_per_user", "tpot_ms")
 Unit = Literal["output_tok_s_per_accelerator", "output_tok_s_total", "input_tok_s_per_accelerator",
                "input_tok_s_total", "tok_s_per_user", "tpot_ms"]
 
@@ -173,7 +171,7 @@ class _File(BaseModel):
 
 def parse(text: str, where: str) -> list[Row]:
     """Rows from YAML text; the first bad row raises a ConfigError naming the file, the row and the field."""
-    from bench.config.load import parse_yaml  # one-line YAML errors and duplicate keys, as for every other file
+    from bench.config.yaml_reader import parse_yaml  # one-line YAML errors and duplicate keys, as for every other file
 
     try:
         doc = _File.model_validate(parse_yaml(text, where))

@@ -100,11 +100,6 @@ def _expand_one(cfg: BenchConfig, ds: str, di: int) -> list[Case]:
     return cases
 
 
-def case_dataset(cfg: BenchConfig, case: Case):
-    """The ``workload.dataset`` spec a case draws its requests from."""
-    return cfg.workload.datasets()[case.dataset_index]
-
-
 def sweep_size(cfg: BenchConfig) -> int:
     """How many cases ``expand`` makes, counted without building them."""
     w = cfg.workload

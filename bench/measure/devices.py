@@ -1,6 +1,8 @@
-"""The device layer: ``backend.device`` (``auto | cpu | cuda[:N] | npu[:N]``) resolved once into a
-``Device`` that every backend and tracker uses: its sync function, clock, memory statistics, the
-visible-device variable that maps its logical index to a physical one, and its vendor.
+"""The torch device a backend computes on: ``backend.device`` (``auto | cpu | cuda[:N] | npu[:N]``)
+resolved once into a ``Device`` that every backend and tracker uses: its sync function, clock, torch
+memory statistics, its vendor, and (through ``vendors.ids.device_ids``) the physical ids of its logical
+index. The sensors of each vendor live in ``vendors/``; this module only says which vendor a case uses
+(``sensor_target``).
 
 ``auto`` picks CUDA (NVIDIA, or AMD under ROCm, whose torch answers to ``torch.cuda``), then an Ascend
 NPU, then the CPU. ``torch_npu`` is imported only when an NPU is asked for or detected; torch itself
@@ -19,12 +21,9 @@ from typing import Callable
 
 from bench.config.schema import DEVICE_RE
 from bench.errors import PreflightError
+from bench.measure.trackers.source import SensorTarget
+from bench.measure.vendors.ids import VISIBLE_ENV, device_ids
 
-
-# Which environment variable hides or reorders devices for each vendor.
-VISIBLE_ENV = {"nvidia": ("CUDA_VISIBLE_DEVICES",),
-               "amd": ("HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"),  # HIP's own wins where both are set
-               "huawei": ("ASCEND_RT_VISIBLE_DEVICES",)}
 
 TORCH_NPU_HINT = ("install the CANN toolkit and its matching torch_npu (https://gitee.com/ascend/pytorch): "
                   "`source /usr/local/Ascend/ascend-toolkit/set_env.sh` then `pip install torch-npu==<your torch "
@@ -37,31 +36,6 @@ def parse(spec: str) -> tuple[str, int | None]:
     if m is None:
         raise PreflightError(f"backend.device '{spec}' is not one of auto, cpu, cuda, cuda:N, npu, npu:N")
     return m.group(1), int(m.group(2)) if m.group(2) is not None else None
-
-
-def physical_ids(logical: list[int], env_value: str | None, var: str) -> list[str | int]:
-    """Logical device indices -> the physical indices (or UUIDs) named by a visible-devices variable
-    (``CUDA_VISIBLE_DEVICES=2,3``: logical 0 is physical 2). Unset or empty: the identity."""
-    if env_value is None or env_value.strip() == "":
-        return list(logical)
-    entries = [e.strip() for e in env_value.split(",") if e.strip()]
-    out: list[str | int] = []
-    for i in logical:
-        if i >= len(entries):
-            raise PreflightError(f"device {i} is not in {var}={env_value!r}; use an index below {len(entries)} "
-                                 f"or widen {var}")
-        e = entries[i]
-        out.append(int(e) if e.isdigit() else e)
-    return out
-
-
-def visible_ids(vendor: str, logical: list[int], environ: dict | None = None) -> list[str | int]:
-    """Physical ids for a vendor's logical indices, honouring that vendor's visible-devices variable."""
-    env = os.environ if environ is None else environ
-    for var in VISIBLE_ENV.get(vendor, ()):
-        if env.get(var, "").strip():
-            return physical_ids(logical, env[var], var)
-    return list(logical)
 
 
 @dataclass
@@ -117,7 +91,7 @@ class Device:
         return [] if self.kind == "cpu" else [self.index or 0]
 
     def physical_ids(self, environ: dict | None = None) -> list[str | int]:
-        return visible_ids(self.vendor, self.logical_indices(), environ)
+        return device_ids(self.vendor, self.logical_indices(), environ)
 
     def catalog_id(self) -> str | None:
         """The hardware catalog id for this device ('Ascend 910B3' -> 910b) through the catalog's one
@@ -212,14 +186,6 @@ def default_device(importer: Callable = importlib.import_module, dev_root: Path 
     if torch.cuda.is_available():
         return "cuda:0"
     return "npu:0" if npu_present(dev_root) else "cpu"
-
-
-@dataclass(frozen=True)
-class SensorTarget:
-    """What the energy sources look at: the vendor and the logical indices of the devices in use."""
-
-    vendor: str  # nvidia | amd | huawei | cpu
-    logical: tuple[int, ...] = ()
 
 
 def sensor_target(device: str, indices: list[int], importer: Callable = importlib.import_module) -> SensorTarget:

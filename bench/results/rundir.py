@@ -259,10 +259,6 @@ def _append_lines(path: Path, objs: list[dict]) -> int:
         os.close(fd)
 
 
-def _append_line(path: Path, obj: dict) -> None:
-    _append_lines(path, [obj])
-
-
 def write_json_atomic(path: Path, obj: dict) -> None:
     _write_atomic(path, (json.dumps(redact_obj(finite_or_none(obj)), indent=2, allow_nan=False, default=str)
                          + "\n").encode())

@@ -1,12 +1,9 @@
-"""Prefix-cache hygiene: the hit rate of a case from vLLM's counters, the reset between cases, and the
-validity warning when a workload that shares no prefixes sees hits (a result flattered by the cache)."""
+"""Prefix-cache hygiene: the hit rate of a case from vLLM's counters and the reset between cases (the
+validity warning when a workload that shares no prefixes sees hits is ``validity.check_prefix_cache``)."""
 from __future__ import annotations
 
-import logging
 import urllib.error
 import urllib.request
-
-log = logging.getLogger(__name__)
 
 # vLLM V1 (0.32 included) names them vllm:prefix_cache_{hits,queries} (Prometheus adds _total);
 # V0 called them vllm:gpu_prefix_cache_*.
@@ -89,23 +86,3 @@ def reset_server_prefix_cache(base_url: str, headers: dict | None = None) -> str
         return f"HTTP {e.code}"
     except (urllib.error.URLError, OSError) as e:
         return str(getattr(e, "reason", e))
-
-
-def with_prefix_reason(validity: dict | None, prefix_cache: dict | None, dataset: dict | None,
-                       case_id: str | None = None) -> dict | None:
-    """A workload without shared prefixes that sees prefix-cache hits was flattered by prompts cached
-    earlier (a previous case, another client): the case's ``validity`` ({verdict, reasons}, created when
-    absent) with that reason added, and a warning logged. None when there is nothing to add."""
-    pc = prefix_cache or {}
-    share = (dataset or {}).get("shared_prefix_share") or 0.0
-    if not pc.get("hits") or share > 0:
-        return None
-    reason = (f"prefix cache: {pc['hits']:.0f} of {pc.get('queries') or 0:.0f} prompt tokens were cache hits on a "
-              "workload that shares no prefixes; the cache was not reset (or another client shares the server): "
-              "latencies are optimistic")
-    log.warning("%s: %s", case_id, reason)
-    v = dict(validity) if isinstance(validity, dict) else {"verdict": "valid", "reasons": []}
-    v["reasons"] = [*v.get("reasons", []), reason]
-    if v.get("verdict") in (None, "valid", "ok"):
-        v["verdict"] = "suspect"
-    return v

@@ -1,12 +1,43 @@
-"""The energy-source interface every sensor implements (NVML, RAPL and the estimate in ``energy.py``;
-amdsmi in ``amd.py``; npu-smi and DCMI in ``ascend.py``). ``energy.choose_source`` picks one per run.
+"""The energy-source interface every sensor implements (the vendor seams' NVML, amdsmi, npu-smi/DCMI
+and RAPL sources under ``vendors/``; the estimate and ``none`` in ``measure/energy.py``), with
+``SensorTarget`` (the vendor and devices a case uses) and ``SourceRequest`` (what a source is opened
+with). ``measure/energy.choose_source`` picks one per run.
 Units: joules (``_j``), watts (``_w``), seconds (``_s``).
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
-from bench.measure.trackers.sampler import PeriodicSampler, trapezoid_j
+from bench.measure.trackers.sampler import PeriodicSampler
+from bench.summary.power import trapezoid_j
+
+RAPL_ROOT = Path("/sys/class/powercap")
+
+
+@dataclass(frozen=True)
+class SensorTarget:
+    """What the energy sources look at: the vendor and the logical indices of the devices in use."""
+
+    vendor: str  # nvidia | amd | huawei | cpu
+    logical: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    """What an energy source is opened with: the config's ``energy`` block (``source``, ``sample_hz``
+    and the source's own fields), the devices to look at, the run's NVIDIA device sampler (an NVML
+    source reads it instead of opening its own) and where RAPL's zones are."""
+
+    cfg: object  # bench.config.schema.Energy
+    target: SensorTarget
+    devices: object = None  # trackers.device_sampler.DeviceSampler | None
+    rapl_root: Path = RAPL_ROOT
+
+    @property
+    def hz(self) -> float:
+        return self.cfg.sample_hz
 
 
 class EnergySource:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench import metrics
-from bench.measure.trackers.sampler import trapezoid_j
+from bench.summary.power import trapezoid_j
 
 
 @dataclass(frozen=True)

@@ -1,173 +1,37 @@
-"""Ascend NPU sensors: power, memory, temperature and AI Core utilisation from ``npu-smi``, or from the
-DCMI library (``libdcmi.so``, what npu-smi itself calls) where it loads.
+"""The Ascend seam: NPUs found, their ids mapped, and their power, memory, temperature and AI Core
+utilisation read -- from ``npu-smi`` (run here; its output is parsed in ``parsers/npu_smi.py``) or from
+the DCMI library (``libdcmi.so``, what npu-smi itself calls) where it loads.
 
 Power is sampled at the run's rate and integrated by the trapezoid rule: source ``npu-smi-sampled``
 (or ``dcmi-sampled``). Ascend has no energy counter. "Not measured" is ``None`` with its reason,
-never 0.
-
-``npu-smi info -t <type> -i <NPU ID> -c <Chip ID>`` prints ``\\t<Field>                : <value>``
-lines (``%-30s : %.1f``); a field the chip lacks reads ``NA``, a query the device lacks prints a
-"does not support" line, and a user outside the driver's group gets a permission error. Logical
-device ids (``ASCEND_RT_VISIBLE_DEVICES``, ``torch.npu``) map to (NPU ID, Chip ID) through
-``npu-smi info -m``. Units: W, bytes, degrees C, percent.
+never 0. Logical device ids (``ASCEND_RT_VISIBLE_DEVICES``, ``torch.npu``) map to chip logic ids
+through ``ids.device_ids`` and on to (NPU ID, Chip ID) through ``npu-smi info -m``.
+Units: W, bytes, degrees C, percent.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import logging
-import re
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import PreflightError
-from bench.measure.trackers.source import SampledPowerSource
+from bench.measure.trackers.source import SampledPowerSource, SourceRequest
+from bench.measure.vendors.ids import device_ids
+from bench.measure.vendors.parsers.npu_smi import (PERMISSION_FIX, NpuSmiError, classify_failure, parse_board,
+                                                   parse_info_table, parse_mapping, parse_memory, parse_power_w,
+                                                   parse_temp_c, parse_usages)
 
 log = logging.getLogger(__name__)
 
+VENDOR = "huawei"
+SOURCES = ("npu-smi", "dcmi")  # the energy.source names this vendor answers to
+
 NPU_SMI = "npu-smi"
-PERMISSION_FIX = ("run as root or as a user in the driver's group (HwHiAiUser), e.g. `usermod -aG HwHiAiUser $USER`; "
-                  "in a container, mount /dev/davinci*, /dev/davinci_manager and /usr/local/bin/npu-smi")
-POWER_FIELDS = ("NPU Real-time Power(W)", "Power Dissipation(W)", "Chip Power(W)", "Power(W)")
-TEMP_FIELDS = ("NPU Temperature (C)", "Temperature(C)", "Chip Temperature(C)", "NPU Temperature(C)")
-NA = {"NA", "N/A", "-", ""}
-
-
-class NpuSmiError(Exception):
-    """npu-smi could not answer. ``kind``: missing | permission | unsupported | failed."""
-
-    def __init__(self, kind: str, message: str):
-        self.kind = kind
-        super().__init__(message)
-
-
-# ---------------------------------------------------------------------------- parsing (pure)
-def parse_fields(text: str) -> dict[str, str]:
-    """``Key : value`` lines -> {key: value}; the first occurrence of a key wins."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        if ":" not in line:
-            continue
-        key, value = line.split(":", 1)
-        key = key.strip()
-        if key and key not in out:
-            out[key] = value.strip()
-    return out
-
-
-def number(value: str | None) -> float | None:
-    """'93.6' -> 93.6; 'NA', '-', a missing field -> None (not measured, never 0)."""
-    if value is None or value.strip() in NA:
-        return None
-    m = re.match(r"^\s*(-?\d+(?:\.\d+)?)", value)
-    return float(m.group(1)) if m else None
-
-
-def classify_failure(text: str, returncode: int) -> NpuSmiError | None:
-    """An npu-smi answer that is an error rather than data, or None."""
-    low = text.lower()
-    if "permission" in low or "not permitted" in low or ("root" in low and "only" in low):
-        return NpuSmiError("permission", f"npu-smi: permission denied ({_first_line(text)}); {PERMISSION_FIX}")
-    if "not support" in low:
-        return NpuSmiError("unsupported", f"npu-smi: {_first_line(text)}")
-    if returncode != 0:
-        return NpuSmiError("failed", f"npu-smi exited with status {returncode}: {_first_line(text) or 'no output'}")
-    return None
-
-
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
-
-
-def _pick(fields: dict[str, str], names: tuple[str, ...]) -> tuple[float | None, str | None]:
-    """The first of ``names`` present: (value or None, the field name); (None, None) when absent."""
-    for n in names:
-        if n in fields:
-            return number(fields[n]), n
-    return None, None
-
-
-def parse_power_w(text: str) -> float | None:
-    return _pick(parse_fields(text), POWER_FIELDS)[0]
-
-
-def parse_temp_c(text: str) -> float | None:
-    return _pick(parse_fields(text), TEMP_FIELDS)[0]
-
-
-def parse_memory(text: str) -> dict:
-    """``-t memory``: HBM (or DDR, on cards without HBM) capacity in bytes."""
-    f = parse_fields(text)
-    mb = number(f.get("HBM Capacity(MB)")) or number(f.get("DDR Capacity(MB)")) or number(f.get("Memory Capacity(MB)"))
-    return {"memory_total_bytes": int(mb * 2**20) if mb is not None else None}
-
-
-def parse_usages(text: str) -> dict:
-    """``-t usages``: AI Core and memory utilisation in percent; used bytes = capacity x rate (1 % steps)."""
-    f = parse_fields(text)
-    hbm_mb, hbm_pct = number(f.get("HBM Capacity(MB)")), number(f.get("HBM Usage Rate(%)"))
-    if hbm_mb is None:
-        hbm_mb, hbm_pct = number(f.get("Memory Capacity(MB)")), number(f.get("Memory Usage Rate(%)"))
-    used = int(hbm_mb * 2**20 * hbm_pct / 100) if hbm_mb is not None and hbm_pct is not None else None
-    return {"aicore_pct": number(f.get("Aicore Usage Rate(%)")),
-            "aivector_pct": number(f.get("Aivector Usage Rate(%)")),
-            "memory_used_pct": hbm_pct,
-            "memory_used_bytes": used,
-            "memory_total_bytes": int(hbm_mb * 2**20) if hbm_mb is not None else None,
-            "hbm_bandwidth_pct": number(f.get("HBM Bandwidth Usage Rate(%)"))}
-
-
-def parse_board(text: str) -> dict:
-    """``-t board``: firmware and driver versions, chip name (strings, None where absent)."""
-    f = parse_fields(text)
-    get = lambda *ks: next((f[k] for k in ks if f.get(k) not in (None, *NA)), None)  # noqa: E731
-    return {"firmware": get("Firmware Version"), "driver": get("Software Version", "Driver Version"),
-            "product": get("Product Name"), "chip_name": get("Chip Name", "NPU Name")}
-
-
-def parse_mapping(text: str) -> dict[int, tuple[int, int, str]]:
-    """``npu-smi info -m``: {chip logic id: (NPU ID, Chip ID, chip name)}. Rows without a logic id
-    (an MCU, shown as '-') are left out."""
-    out: dict[int, tuple[int, int, str]] = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(.+?)\s*$", line)
-        if m:
-            out[int(m.group(3))] = (int(m.group(1)), int(m.group(2)), m.group(4))
-    return out
-
-
-_TABLE_ROW = re.compile(r"^\|\s*(\d+)\s+(\S.*?)\s*\|\s*(\S+)\s*\|\s*(\S+)\s+(\S+)")
-_TABLE_ROW2 = re.compile(r"^\|\s*(\d+)\s*\|\s*([0-9A-Fa-f:.]+)\s*\|\s*(\S+)\s+.*?(\d+)\s*/\s*(\d+)\s*\|")
-_VERSION = re.compile(r"npu-smi\s+(\S+)\s+Version:\s*(\S+)")
-
-
-def parse_info_table(text: str) -> dict:
-    """The plain ``npu-smi info`` table: the npu-smi/driver version and, per NPU, its name, health,
-    power, temperature, bus id, AI Core % and HBM used/total. Rows pair up: NPU line, then chip line."""
-    out = {"npu_smi_version": None, "driver": None, "npus": []}
-    m = _VERSION.search(text)
-    if m:
-        out["npu_smi_version"], out["driver"] = m.group(1), m.group(2)
-    cur = None
-    for line in text.splitlines():
-        if "Process id" in line or "No running processes" in line:
-            break
-        r1 = _TABLE_ROW.match(line)
-        if r1 and not re.match(r"^\|\s*\d+\s*\|", line):
-            cur = {"npu_id": int(r1.group(1)), "name": r1.group(2).strip(), "health": r1.group(3),
-                   "power_w": number(r1.group(4)), "temperature_c": number(r1.group(5))}
-            out["npus"].append(cur)
-            continue
-        r2 = _TABLE_ROW2.match(line)
-        if r2 and cur is not None and "chip_id" not in cur:
-            cur.update(chip_id=int(r2.group(1)), bus_id=r2.group(2), aicore_pct=number(r2.group(3)),
-                       memory_used_bytes=int(r2.group(4)) * 2**20, memory_total_bytes=int(r2.group(5)) * 2**20)
-    return out
 
 
 # ---------------------------------------------------------------------------- npu-smi
@@ -197,18 +61,16 @@ class NpuAddress:
     chip_id: int  # npu-smi's -c
 
 
-def npu_addresses(logical: list[int], env_value: str | None, mapping_text: str | None) -> list[NpuAddress]:
-    """The backend's logical NPU indices -> npu-smi's (NPU ID, Chip ID). ASCEND_RT_VISIBLE_DEVICES
-    names chip logic ids; ``npu-smi info -m`` maps those to NPU/Chip IDs (identity when unavailable)."""
-    from bench.measure.devices import physical_ids
-
-    ids = physical_ids(logical, env_value, "ASCEND_RT_VISIBLE_DEVICES")
+def npu_addresses(logical: list[int], mapping_text: str | None, environ: dict | None = None) -> list[NpuAddress]:
+    """The backend's logical NPU indices -> npu-smi's (NPU ID, Chip ID): ``ids.device_ids`` gives the
+    chip logic ids (ASCEND_RT_VISIBLE_DEVICES), ``npu-smi info -m`` maps those (identity when unavailable)."""
+    env = os.environ if environ is None else environ
     table = parse_mapping(mapping_text) if mapping_text else {}
     out = []
-    for lg, phys in zip(logical, ids):
+    for lg, phys in zip(logical, device_ids("huawei", logical, env)):
         if not isinstance(phys, int):
-            raise PreflightError(f"ASCEND_RT_VISIBLE_DEVICES={env_value!r}: '{phys}' is not a device id; "
-                                 "give comma-separated chip logic ids (see `npu-smi info -m`)")
+            raise PreflightError(f"ASCEND_RT_VISIBLE_DEVICES={env.get('ASCEND_RT_VISIBLE_DEVICES')!r}: '{phys}' is "
+                                 "not a device id; give comma-separated chip logic ids (see `npu-smi info -m`)")
         npu_id, chip_id, _ = table.get(phys, (phys, 0, ""))
         out.append(NpuAddress(lg, npu_id, chip_id))
     return out
@@ -388,14 +250,12 @@ def npu_source(logical: list[int], want: str, hz: float, exe: str = NPU_SMI, env
                dcmi_loader=None) -> NpuPowerSource:
     """``want``: 'dcmi', 'npu-smi', or 'auto' (DCMI where it loads, else npu-smi). PreflightError when
     the chosen reader is missing or unreadable."""
-    import os
-
-    env = os.environ if environ is None else environ
     try:
         mapping = run_npu_smi(["info", "-m"], exe)
     except NpuSmiError:  # the power query below reports the same failure where it matters
         mapping = None
-    addrs = npu_addresses(logical or [0], env.get("ASCEND_RT_VISIBLE_DEVICES"), mapping)
+    logical = logical or [0]
+    addrs = npu_addresses(logical, mapping, environ)
     note = None if mapping else "npu-smi info -m unavailable: NPU IDs assumed equal to logical ids"
     reasons = []
     if want in ("dcmi", "auto"):
@@ -412,8 +272,15 @@ def npu_source(logical: list[int], want: str, hz: float, exe: str = NPU_SMI, env
     return src
 
 
+def energy_source(req: SourceRequest) -> NpuPowerSource:
+    """The NPU power source of the target's NPUs (NPU 0 where none is named): DCMI or npu-smi as the
+    config asks, either under ``auto``."""
+    want = req.cfg.source if req.cfg.source in SOURCES else "auto"
+    return npu_source(list(req.target.logical) or [0], want, req.hz)
+
+
 # ---------------------------------------------------------------------------- sysinfo
-def list_npus(exe: str = NPU_SMI) -> tuple[list[dict], str | None]:
+def list_devices(exe: str = NPU_SMI) -> tuple[list[dict], str | None]:
     """Every NPU npu-smi sees (name, driver, firmware, memory, power limit), or ([], why not)."""
     try:
         table = parse_info_table(run_npu_smi(["info"], exe))

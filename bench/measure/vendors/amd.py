@@ -1,4 +1,6 @@
-"""AMD GPU sensors through ``amdsmi`` (AMD's official Python package; it needs ROCm's libamd_smi.so).
+"""The AMD seam: GPUs found (``list_devices``), their ids mapped (``ids.device_ids``), and power,
+energy and memory read through ``amdsmi`` (AMD's official Python package; it needs ROCm's
+libamd_smi.so); what amdsmi answers is parsed in ``parsers/amd_smi.py``.
 
 ``amdsmi-energy``: the energy accumulator (``energy_accumulator x counter_resolution`` = µJ), read in
 the sampler thread at every sample and summed interval by interval, so a counter that wraps (32-bit
@@ -13,9 +15,14 @@ from __future__ import annotations
 import logging
 
 from bench.errors import PreflightError
-from bench.measure.trackers.source import SampledPowerSource, avg_w, total_j
+from bench.measure.trackers.source import SampledPowerSource, SourceRequest, avg_w, total_j
+from bench.measure.vendors.ids import device_ids
+from bench.measure.vendors.parsers.amd_smi import counter_delta, counter_uj, num, power_w
 
 log = logging.getLogger(__name__)
+
+VENDOR = "amd"
+SOURCES = ("amdsmi",)  # the energy.source names this vendor answers to
 
 AMDSMI_HINT = "pip install amdsmi (or `pip install -e .[amd]`) matching your ROCm, with ROCm's libamd_smi.so installed"
 
@@ -40,50 +47,17 @@ def import_amdsmi(importer=None):
     return mod
 
 
-def _num(v) -> float | None:
-    """amdsmi writes 'N/A' for a field the GPU lacks; None here (never 0)."""
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
-def power_w(info: dict) -> float | None:
-    """Socket power in W: the instantaneous value where the GPU has it, else the average (MI300X)."""
-    for key in ("current_socket_power", "average_socket_power", "socket_power"):
-        v = _num(info.get(key))
-        if v is not None:
-            return v
-    return None
-
-
-def counter_uj(reading: dict) -> tuple[int, float] | None:
-    """(accumulator, resolution µJ) from amdsmi_get_energy_count; 'power' is its pre-6.4 key."""
-    acc = reading.get("energy_accumulator", reading.get("power"))
-    res = _num(reading.get("counter_resolution"))
-    if not isinstance(acc, int) or res is None or res <= 0:
-        return None
-    return acc, res
-
-
-def counter_delta(a: int, b: int) -> int:
-    """Ticks from a to b, unwrapping one wrap of a 32-bit (both values fit in 32 bits) or 64-bit counter."""
-    d = b - a
-    if d < 0:
-        d += 2**32 if a < 2**32 and b < 2**32 else 2**64
-    return d
-
-
 class AmdSmiSource(SampledPowerSource):
     measures = True
 
     def __init__(self, logical: list[int], hz: float = 10.0, importer=None, environ: dict | None = None):
         super().__init__()
-        from bench.measure.devices import visible_ids
-
         self.smi = smi = import_amdsmi(importer)
         try:
             handles = smi.amdsmi_get_processor_handles()
         except Exception as exc:
             raise PreflightError(f"amdsmi could not list GPUs: {exc}") from None
-        ids = visible_ids("amd", logical, environ)
+        ids = device_ids("amd", logical, environ)
         self.keys = [str(i) for i in logical]
         self.handles = []
         for lg, phys in zip(logical, ids):
@@ -117,10 +91,10 @@ class AmdSmiSource(SampledPowerSource):
         if self.has_counter:
             s["counter"] = [counter_uj(smi.amdsmi_get_energy_count(h)) for h in self.handles]
         try:
-            s["utilization_pct"] = [_num(smi.amdsmi_get_gpu_activity(h).get("gfx_activity")) for h in self.handles]
+            s["utilization_pct"] = [num(smi.amdsmi_get_gpu_activity(h).get("gfx_activity")) for h in self.handles]
             s["memory_used_bytes"] = [smi.amdsmi_get_gpu_memory_usage(h, smi.AmdSmiMemoryType.VRAM)
                                       for h in self.handles]
-            s["temperature_c"] = [_num(smi.amdsmi_get_temp_metric(h, smi.AmdSmiTemperatureType.HOTSPOT,
+            s["temperature_c"] = [num(smi.amdsmi_get_temp_metric(h, smi.AmdSmiTemperatureType.HOTSPOT,
                                                                    smi.AmdSmiTemperatureMetric.CURRENT))
                                   for h in self.handles]
         except Exception:  # telemetry is best effort; power is what the energy figures need
@@ -168,6 +142,13 @@ class AmdSmiSource(SampledPowerSource):
         return {"device_used_peak_bytes": max(used) if used else None, "device_total_bytes": total}
 
 
+def energy_source(req: SourceRequest) -> "AmdSmiSource":
+    """The amdsmi source of the target's GPUs (asked for by name with none named: GPU 0);
+    PreflightError when amdsmi cannot read them."""
+    logical = list(req.target.logical)
+    return AmdSmiSource(logical or [0] if req.cfg.source == "amdsmi" else logical, req.hz)
+
+
 def power_limit_w(smi, handles) -> float | None:
     """Sum of the GPUs' power caps (amdsmi reports µW); None where not readable."""
     try:
@@ -176,7 +157,7 @@ def power_limit_w(smi, handles) -> float | None:
         return None
 
 
-def list_gpus(importer=None) -> tuple[list[dict], str | None]:
+def list_devices(importer=None) -> tuple[list[dict], str | None]:
     """Every AMD GPU amdsmi sees (name, driver, firmware, memory, power limit, counter), or ([], why not)."""
     try:
         smi = import_amdsmi(importer)
