@@ -14,7 +14,8 @@ from bench.config import limits
 from bench.config.load import parse_config
 from bench.config.schema import JsonlDataset, ShareGPTDataset, TraceDataset
 from bench.errors import ConfigError
-from bench.workloads import DatasetError, TokenSource, load_dataset, preflight_datasets, schedule_problems
+from bench.measure.runner import schedule_problems
+from bench.workloads import DatasetError, TokenSource, load_dataset, preflight_datasets
 from bench.workloads.schedule import ramp_time_s
 from conftest import cli, write_config
 

@@ -34,7 +34,8 @@ from bench.measure.energy import EnergySource, choose_source, energy_block
 from bench.measure.trackers.memory import RssTracker, memory_block, rss_bytes
 from bench.measure.workload import CaseWorkload
 from bench.config import limits
-from bench.workloads import DatasetError, schedule_problems
+from bench.workloads import DatasetError, preflight_datasets
+from bench.workloads.schedule import too_long
 from bench.workloads.sampling import mean_lengths, shares_prefixes
 from bench.results import schema as rs
 from bench.results.rundir import RunDir, utc_now
@@ -85,6 +86,19 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend,
     if problems:
         raise PreflightError(problems[0], problems)
     return Sensors(source, devices)
+
+
+def schedule_problems(cfg: BenchConfig, max_duration_s: float) -> list[str]:
+    """Every problem with the config's dataset files, then (online) every case whose schedule takes longer than
+    ``max_duration_s`` (``workloads.schedule``); at most three such cases are named."""
+    shapes: dict = {}
+    problems = preflight_datasets(cfg.workload.datasets(), shapes)
+    if problems or cfg.backend.kind != "openai":
+        return problems
+    long = too_long(expand(cfg), cfg.workload, shapes, max_duration_s)
+    if len(long) > 3:
+        long = long[:3] + [f"workload: {len(long) - 3} more case(s) above --max-duration"]
+    return long
 
 
 def _json_object(path: Path) -> bool:

@@ -99,20 +99,4 @@ def preflight_datasets(specs, shapes: dict | None = None) -> list[str]:
     return problems
 
 
-def schedule_problems(cfg, max_duration_s: float) -> list[str]:
-    """Every problem with the config's dataset files, then every case whose schedule takes longer than
-    ``max_duration_s`` (see ``schedule``)."""
-    from bench.config.cases import expand
-    from bench.workloads.schedule import too_long
-
-    shapes: dict = {}
-    problems = preflight_datasets(cfg.workload.datasets(), shapes)
-    if problems or cfg.backend.kind != "openai":
-        return problems
-    long = too_long(expand(cfg), cfg.workload, shapes, max_duration_s)
-    if len(long) > 3:
-        long = long[:3] + [f"workload: {len(long) - 3} more case(s) above --max-duration"]
-    return long
-
-
-__all__ = ["preflight_datasets", "schedule_problems", "Dataset", "DatasetError", "TokenSource", "WorkRequest", "SOURCES", "describe", "load_dataset"]
+__all__ = ["preflight_datasets", "Dataset", "DatasetError", "TokenSource", "WorkRequest", "SOURCES", "describe", "load_dataset"]
