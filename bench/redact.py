@@ -7,7 +7,8 @@
 - **By value**: every secret found that way, and every value registered (the key read from
   ``backend.api_key_env``), is cut wherever else it appears: in the stored config text, an error message a
   server echoed back, a command line.
-- **By pattern**: ``Bearer …`` tokens, ``sk-…`` keys and ``api_key=…`` / ``--api-key …`` in free text.
+- **By pattern**: ``Bearer …`` tokens, ``sk-…`` keys, ``api_key=…`` / ``--api-key …`` and the password of a
+  ``scheme://user:password@host`` URL in free text.
 
 Every writer of a run directory (``results.rundir``) passes what it writes through ``redact_obj``.
 """
@@ -37,6 +38,7 @@ _FLAG_ALT = "|".join(sorted((re.escape(f) for f in SECRET_FLAGS), key=len, rever
 _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),  # OpenAI-style keys
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@\"']+:)(?!\[REDACTED\])[^@\s/\"']+(?=@)"),  # https://user:PASSWORD@host
     re.compile(r"(?i)((?<![\w-])(?:" + _FLAG_ALT + r")(?:=|\s+))(?!-)(?!\[REDACTED\])[^\s\"',;\]}]+"),  # --api-key KEY, --hf-token=KEY
     re.compile(r"(?i)((?<![\w-])(?:[a-z_-]*(?:api[_-]?key|secret|password|passwd)|(?:hf_|access_|auth_|api_|x-)?"
                r"token|authorization)[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])[^\s\"',;\]}]+"),

@@ -150,6 +150,7 @@ def test_redaction_by_structure_keeps_what_is_not_secret():
     assert out["args"] == ["--token", REDACTED, "--tokenizer", "tiny:llama"]
     assert out["note"] == "eos_token: </s>"
     assert redact_obj({"text": "the key was hf_xyz12345"})["text"] == f"the key was {REDACTED}"  # by value
+    assert redact_obj({"base_url": "http://bob:pw123@h:8000/v1"})["base_url"] == f"http://bob:{REDACTED}@h:8000/v1"
 
 
 # 6 ------------------------------------------------------------------- rich markup in user text
