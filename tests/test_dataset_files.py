@@ -299,3 +299,18 @@ def test_sharegpt_histories_are_bounded_not_quadratic(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "MAX_PROMPT_CHARS", 100)
     # 13 exchanges of 'a b' (4 characters each with the newline, twice) + the 14th prompt: 26 x 4 + 3
     assert "turn 14's prompt with its history is 107 characters, more than 100" in preflight_datasets([spec])[0]
+
+
+@pytest.mark.parametrize("w, expect", [
+    ("dataset: {conversation: {sessions: 1000, turns: 1000, user_tokens: 1, assistant_tokens: 1}}, concurrency: [1]",
+     "1,000 sessions x 1,000 turns (each turn repeats its history) build 1,000,000,000 prompt tokens"),
+    ("dataset: {prefix: {num_prefixes: 2, prefix_tokens: 1000000, suffix_tokens: 1}}, concurrency: [1], "
+     "num_prompts: 100", "100 requests of 1,000,001 tokens build 102,000,100 prompt tokens"),
+])
+def test_synthetic_sources_that_would_build_too_many_tokens_are_refused_at_preflight(w, expect):
+    # conversation: 1000 x (1 x 1000 x 1001 / 2 + 1 x 1000 x 999 / 2) = 1000 x 1,000,000; prefix: 2 x 10^6 + 100 x
+    # (10^6 + 1)
+    problems = schedule_problems(cfg_of(w), limits.MAX_DURATION_S)
+    assert len(problems) == 1 and expect in problems[0], problems
+    assert schedule_problems(cfg_of(w.replace("1000, turns: 1000", "10, turns: 10").replace(
+        "prefix_tokens: 1000000", "prefix_tokens: 100")), limits.MAX_DURATION_S) == []

@@ -35,7 +35,7 @@ from bench.measure.trackers.memory import RssTracker, memory_block, rss_bytes
 from bench.measure.workload import CaseWorkload
 from bench.config import limits
 from bench.workloads import DatasetError, preflight_datasets
-from bench.workloads.schedule import too_long
+from bench.workloads.schedule import too_long, too_many_tokens
 from bench.workloads.sampling import mean_lengths, shares_prefixes
 from bench.results import schema as rs
 from bench.results.rundir import RunDir, utc_now
@@ -92,7 +92,14 @@ def schedule_problems(cfg: BenchConfig, max_duration_s: float) -> list[str]:
     """Every problem with the config's dataset files, then (online) every case whose schedule takes longer than
     ``max_duration_s`` (``workloads.schedule``); at most three such cases are named."""
     shapes: dict = {}
-    problems = preflight_datasets(cfg.workload.datasets(), shapes)
+    w = cfg.workload
+    problems = preflight_datasets(w.datasets(), shapes)
+    for spec in w.datasets():  # synthetic sources: what they would build, before they build it
+        n = w.num_prompts if cfg.backend.kind == "openai" else max(
+            bs * w.batches_for(bs) for bs in w.batch_sizes or [1])
+        found = too_many_tokens(spec, n if spec.kind == "prefix" else None, limits.MAX_DATASET_TOKENS)
+        if found:
+            problems.append(found)
     if problems or cfg.backend.kind != "openai":
         return problems
     long = too_long(expand(cfg), cfg.workload, shapes, max_duration_s)

@@ -77,3 +77,28 @@ def too_long(cases, w, shapes: dict[int, DatasetShape], max_duration_s: float) -
                        f"{max_duration_s:,.0f} s; raise the rate, send fewer requests, speed the trace up, or "
                        "pass a larger --max-duration")
     return out
+
+
+def synthetic_tokens(spec, n: int | None) -> int:
+    """Prompt tokens a synthetic source (``prefix``, ``conversation``) builds for ``n`` requests, before any
+    clip: a conversation's turn t repeats every earlier message, so its sessions build
+    u·T(T+1)/2 + a·T(T-1)/2 tokens each (u, a: user and assistant tokens, T turns). 0 for other kinds."""
+    if spec.kind == "prefix":
+        n = n or spec.num_prefixes * 8
+        return spec.num_prefixes * spec.prefix_tokens + n * (spec.prefix_tokens + spec.suffix_tokens)
+    if spec.kind == "conversation":
+        t, u, a = spec.turns, spec.user_tokens, spec.assistant_tokens
+        return spec.sessions * (u * t * (t + 1) // 2 + a * t * (t - 1) // 2)
+    return 0
+
+
+def too_many_tokens(spec, n: int | None, budget: int) -> str | None:
+    """One problem when a synthetic source would build more than ``budget`` prompt tokens."""
+    built = synthetic_tokens(spec, n)
+    if built <= budget:
+        return None
+    what = (f"{spec.sessions:,} sessions x {spec.turns:,} turns (each turn repeats its history)"
+            if spec.kind == "conversation" else f"{n or spec.num_prefixes * 8:,} requests of "
+            f"{spec.prefix_tokens + spec.suffix_tokens:,} tokens")
+    return (f"workload.dataset ({spec.kind}): {what} build {built:,} prompt tokens, more than {budget:,} "
+            "(bench/config/limits.py MAX_DATASET_TOKENS); use fewer or shorter requests")
