@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install clean chromium
+.PHONY: demo test install clean chromium prometheus
 
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python >= 3.11 is needed (found $$($(PYTHON) --version))"; exit 1; }
@@ -31,7 +31,13 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 || \
 	  echo "note: chromium could not be installed; the headless-browser report test will be skipped"
 
-test: $(STAMP) chromium
+# The Prometheus energy tests run Debian's prometheus server on a free loopback port; without it they are skipped.
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; } >/dev/null 2>&1 || \
+	  echo "note: prometheus could not be installed; the Prometheus energy tests will be skipped"
+
+test: $(STAMP) chromium prometheus
 	$(BIN)/python -m pytest
 
 clean:

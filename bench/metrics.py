@@ -43,6 +43,7 @@ class RequestRecord:
     first_output_at_s: float | None = None
     session_id: str | None = None
     turn: int | None = None
+    client: int | None = None  # which client process sent it (workload.clients > 1; None: the one client)
 
     @property
     def first_token_s(self) -> float | None:
@@ -64,6 +65,8 @@ class RequestRecord:
 
     def to_json(self) -> dict:
         d = asdict(self)
+        if d["client"] is None:  # one client: the records stay as they have always been written
+            del d["client"]
         d["first_token_s"], d["done_s"] = self.first_token_s, self.done_s
         return d
 

@@ -190,3 +190,50 @@ def verdict(ev: Evidence) -> dict:
                 worst = status
     return {"verdict": worst, "reasons": reasons, "checks": checks, "skipped": skipped}
 
+
+
+# ---------------------------------------------------------------------------- beyond one machine (issue 25)
+def check_monitoring_samples(energy: dict | None) -> Finding | None:
+    """energy.source prometheus: a series with fewer scrapes inside the window than ``min_samples`` gives a
+    coarse energy figure (the scrape interval is too long for the window)."""
+    p = (energy or {}).get("prometheus")
+    if not p:
+        return None
+    if p.get("coarse_series"):
+        return "warn", (f"monitoring scrape interval too coarse: {p['coarse_series']} of {len(p.get('series') or [])} "
+                        f"series have fewer than {p.get('min_samples')} samples in the window; lengthen the case "
+                        "or shorten the scrape interval")
+    return "ok", f"every series has at least {p.get('min_samples')} samples in the window"
+
+
+def per_client(clients: list[dict], records: list[metrics.RequestRecord]) -> dict[str, Finding | None]:
+    """The client checks (send lag, event-loop lag, client CPU) run on each client process of a multi-client
+    load, over its own records and health: one client falling behind is named, not averaged away."""
+    out: dict[str, Finding | None] = {}
+    for c in clients:
+        k = c["client"]
+        ev = Evidence(records=[r for r in records if r.client == k], scheduled=True,
+                      loop_lag_s=c.get("loop_lag_s") or None,
+                      client_cpu_fraction=c["cpu_s"] / c["wall_s"] if c.get("wall_s") else None)
+        for name, fn in (("send_lag", check_send_lag), ("event_loop_lag", check_loop_lag),
+                         ("client_cpu", check_client_cpu)):
+            found = fn(ev)
+            out[f"{name}[client {k}]"] = (found[0], f"client {k}: {found[1]}") if found else None
+    return out
+
+
+def amend(block: dict, findings: dict[str, Finding | None]) -> dict:
+    """A ``verdict`` block with more findings merged in, by the same rules (the worst wins)."""
+    out = {**block, "reasons": list(block["reasons"]), "checks": dict(block["checks"]),
+           "skipped": list(block["skipped"])}
+    for name, found in findings.items():
+        if found is None:
+            out["skipped"].append(name)
+            continue
+        status, why = found
+        out["checks"][name] = {"status": status, "detail": why}
+        if status != "ok":
+            out["reasons"].append(why)
+            if ORDER[status] > ORDER[out["verdict"]]:
+                out["verdict"] = status
+    return out

@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-duration", metavar="SECONDS", type=float, default=None,
                    help="refuse a case whose schedule (rates, ramps, trace span / speedup, think times, x trials) "
                         "takes longer than this (default 86400: 24 h)")
+    r.add_argument("--executor", choices=("local", "ray"), help="where the cases run (default: the config's "
+                   "executor.kind, local): in this process, or as tasks on a Ray cluster")
+    r.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (auto, HOST:6379); without it "
+                   "--executor ray starts a local Ray runtime for the run")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="show a catalog")

@@ -75,7 +75,7 @@ def cmd_run(args) -> int:
     try:
         outcome = execute(cfg, text, args.config, output_dir=Path(args.output_dir) if args.output_dir else None,
                           resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start,
-                          max_duration_s=max_duration_s)
+                          executor=args.executor, executor_address=args.ray_address, max_duration_s=max_duration_s)
     finally:
         if started:  # stopping a progress never started prints an empty line
             progress.stop()

@@ -139,5 +139,12 @@ def _too_big(data) -> bool:
 
 
 def config_sha256(cfg: BenchConfig) -> str:
-    blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
+    """What a run measures, hashed: where it runs (``executor``) is left out, so --resume works across
+    executors, and fields added later are left out at their defaults, so older runs keep their hash."""
+    doc = cfg.model_dump(mode="json", exclude={"executor"})
+    for block, key, default in (("workload", "clients", 1), ("workload", "client_placement", "local"),
+                                ("energy", "prometheus", None)):
+        if doc[block].get(key) == default:
+            doc[block].pop(key, None)
+    blob = json.dumps(doc, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()

@@ -357,6 +357,9 @@ class Workload(_Strict):
     slo_search: SloSearch | None = None
     trials: Annotated[int, Field(gt=0, le=1000)] = 1  # the measured part of each case runs this many times (CI and CV over trials)
     until: Until | None = None  # adaptive trials instead of a fixed count
+    # online load from several client processes (backend kind openai): request i goes to client i mod N
+    clients: Annotated[int, Field(gt=0, le=256)] = 1
+    client_placement: Literal["local", "spread"] = "local"  # spread: Ray actors over the cluster (--executor ray)
 
     @field_validator("request_rates")
     @classmethod
@@ -441,9 +444,42 @@ class Workload(_Strict):
         return self.num_batches or 1
 
 
+class PrometheusEnergy(_Strict):
+    """``energy.prometheus``: a deployment's accelerators read from the cluster's Prometheus over each case's
+    window (bench/measure/trackers/prometheus.py holds the presets' metric names and their sources)."""
+
+    url: str = Field(min_length=1, max_length=2048)  # the Prometheus server, e.g. http://prometheus:9090
+    preset: Literal["dcgm", "npu-exporter", "amd"] = "dcgm"
+    energy_metric: str | None = Field(default=None, pattern=r"^[A-Za-z_:][A-Za-z0-9_:]*$", max_length=200)
+    power_metric: str | None = Field(default=None, pattern=r"^[A-Za-z_:][A-Za-z0-9_:]*$", max_length=200)
+    selector: str = Field(default="", max_length=2000)  # label matchers: {Hostname=~"h20-node-[12]"}
+    step_s: float = Field(default=1.0, gt=0, le=3600)  # the power fallback's query resolution
+    min_samples: int = Field(default=4, ge=2, le=100_000)  # fewer scrapes in a window: a validity warning
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v) or re.search(r"\s", v):
+            raise ValueError(f"url '{v}' is not an http(s) URL, e.g. http://127.0.0.1:9090")
+        return v.rstrip("/")
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        v = v.strip()
+        if v and not (v.startswith("{") and v.endswith("}")):
+            raise ValueError(f"selector '{v[:60]}' must be PromQL label matchers in braces, e.g. "
+                             '{Hostname=~"h20-node-[12]"}')
+        return v
+
+
 class Energy(_Strict):
-    # nvml: NVIDIA; amdsmi: AMD; npu-smi / dcmi: Ascend NPUs; rapl: the CPU package
-    source: Literal["auto", "nvml", "amdsmi", "npu-smi", "dcmi", "rapl", "estimate-tdp", "none"] = "auto"
+    # nvml: NVIDIA; amdsmi: AMD; npu-smi / dcmi: Ascend NPUs; rapl: the CPU package; prometheus: a deployment's
+    # accelerators from the cluster's monitoring
+    source: Literal["auto", "nvml", "amdsmi", "npu-smi", "dcmi", "rapl", "estimate-tdp", "prometheus",
+                    "none"] = "auto"
+    prometheus: PrometheusEnergy | None = None
     sample_hz: float = Field(default=10.0, gt=0, le=1000)
     idle_baseline_s: float = Field(default=3.0, ge=0, le=3600)
     tdp_w: float | None = Field(default=None, gt=0, le=100_000)  # for estimate-tdp
@@ -453,7 +489,20 @@ class Energy(_Strict):
     def _tdp(self) -> "Energy":
         if self.source == "estimate-tdp" and self.tdp_w is None:
             raise ValueError("'source: estimate-tdp' needs 'tdp_w' (the device's TDP in watts)")
+        if (self.source == "prometheus") != (self.prometheus is not None):
+            raise ValueError("'source: prometheus' and the 'prometheus: {url: ...}' block go together")
         return self
+
+
+class Executor(_Strict):
+    """Where the cases run: ``local`` (in this process, the default) or ``ray`` (tasks on a Ray cluster;
+    ``address`` joins a running one, else a local Ray runtime is started and stopped by the run)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(default=None, min_length=1, max_length=2048)
+    # ray: one task per model (its cases share the loaded model or managed server) or one task per case (more
+    # parallel, each case loads its model)
+    group: Literal["model", "case"] = "model"
 
 
 class BenchConfig(_Strict):
@@ -462,6 +511,7 @@ class BenchConfig(_Strict):
     backend: Backend
     workload: Workload
     energy: Energy = Energy()
+    executor: Executor = Executor()
     output_dir: str = Field(default="results", min_length=1, max_length=4096)
 
     @field_validator("models")
@@ -484,9 +534,9 @@ class BenchConfig(_Strict):
                                  "backend sweeps workload.concurrency and/or workload.request_rates")
         elif not w.batch_sizes:
             raise ValueError(f"workload.batch_sizes is required for backend.kind '{self.backend.kind}'")
-        elif w.concurrency or w.request_rates or w.slo_search or w.request_rate_ramp:
-            raise ValueError("workload.concurrency, request_rates, request_rate_ramp and slo_search need "
-                             "backend.kind: openai")
+        elif w.concurrency or w.request_rates or w.slo_search or w.request_rate_ramp or w.clients > 1:
+            raise ValueError("workload.concurrency, request_rates, request_rate_ramp, slo_search and clients "
+                             "need backend.kind: openai")
         return self
 
 

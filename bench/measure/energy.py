@@ -47,6 +47,13 @@ def _estimate(req: SourceRequest) -> EnergySource:
     return EstimateTdp(req.cfg.tdp_w, req.cfg.utilisation)
 
 
+def _prometheus(req: SourceRequest) -> EnergySource:
+    """A deployment's accelerators, from the cluster's monitoring (trackers/prometheus.py)."""
+    from bench.measure.trackers.prometheus import prometheus_source
+
+    return prometheus_source(req.cfg)
+
+
 # energy.source name -> the function that opens it. A new source is one module and one line here.
 SOURCES: dict[str, Callable[[SourceRequest], EnergySource]] = {
     "nvml": nvidia.energy_source,
@@ -55,6 +62,7 @@ SOURCES: dict[str, Callable[[SourceRequest], EnergySource]] = {
     "dcmi": ascend.energy_source,
     "rapl": cpu.energy_source,
     "estimate-tdp": _estimate,
+    "prometheus": _prometheus,
 }
 
 
@@ -96,4 +104,5 @@ def energy_block(source: EnergySource, reading: dict, output_tokens: int, total_
         "idle_baseline_w": idle_w, "window_s": reading.get("window_s"),
         "cross_check": reading.get("cross_check"),
         "note": "; ".join(notes) or None,
+        **({"prometheus": reading["prometheus"]} if reading.get("prometheus") else {}),  # the series and queries
     }

@@ -274,9 +274,26 @@ def run_case(case: Case, cfg: BenchConfig, backend: Backend, loaded: LoadedModel
         pressure_after=sysinfo.cpu_pressure(), wall_s=wall_s, telemetry=blocks["telemetry"],
         shared_prefixes=endpoint == "chat" or shares_prefixes(merged.get("dataset")),
         check_prompt_tokens=endpoint == "completions"))
+    _beyond_one_machine(blocks, done, records)
     result.update(**blocks)
     workload_checks(result)
     return records
+
+
+def _beyond_one_machine(blocks: dict, done: list, records: list) -> None:
+    """Per-client figures and checks of a multi-client load, and the coverage check of a Prometheus energy
+    reading, merged into the case's blocks (docs/guides/beyond-one-machine.md)."""
+    from bench import validity
+    from bench.measure.endpoint.loadgen import clients_block
+
+    clients = [t.client["clients"] for t in done if t.client and t.client.get("clients")]
+    if clients:
+        blocks["clients"] = clients_block(clients, records, done[-1].client.get("placement"))
+    findings = {"monitoring_samples": validity.check_monitoring_samples(blocks.get("energy"))}
+    if clients:
+        findings.update(validity.per_client([c for trial in clients for c in trial], records))
+    if any(f is not None for f in findings.values()):  # else the block stays exactly as before
+        blocks["validity"] = validity.amend(blocks["validity"], findings)
 
 
 def _trial_summary(recs, reading: dict, source: EnergySource, idle_w, accelerators: int | None) -> dict:
@@ -319,10 +336,24 @@ def roofline_for(case_summary: dict, spec, hardware_name: str) -> dict | None:
 
 def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | None = None,
             resume: Path | None = None, on_case: Callable[[str, dict], None] | None = None,
-            on_start: Callable[[int], None] | None = None,
+            on_start: Callable[[int], None] | None = None, executor: str | None = None,
+            executor_address: str | None = None, on_case_start: Callable[[Case, dict], None] | None = None,
             max_duration_s: float = limits.MAX_DURATION_S) -> RunOutcome:
-    """Run every case of ``cfg``. Failures of one case are recorded and the sweep goes on."""
+    """Run every case of ``cfg``. Failures of one case are recorded and the sweep goes on. ``executor``
+    (local | ray; default the config's ``executor.kind``) says where the cases run; the run directory is
+    written here, by this process, either way. ``max_duration_s``: the bound on each case's schedule
+    (``run --max-duration``), checked at preflight."""
     from bench.measure import backends
+
+    runner_kind = executor or cfg.executor.kind
+    executor_address = executor_address or cfg.executor.address
+    if cfg.workload.client_placement == "spread" and runner_kind != "ray":
+        raise PreflightError(f"{cfg_path}: workload.client_placement 'spread' needs --executor ray (the clients are "
+                             "Ray actors); add --executor ray or use client_placement: local")
+    if runner_kind != "local" or executor_address:  # the executor's own dependency, named before anything runs
+        from bench.measure import executors
+
+        executors.check(runner_kind, cfg, executor_address)
 
     try:
         cases = expand(cfg)
@@ -382,51 +413,27 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     storage: StorageError | None = None
     finished = False  # False in `finally`: an error stopped the sweep (the manifest says interrupted)
     try:
-        for model_cases in _group_by_model(todo):
-            spec = model_cases[0].model
-            loaded, load_error = None, None
-            rss_baseline = rss_bytes()
-            try:
-                loaded = backend.load(spec)
-            except BenchError as exc:  # e.g. a managed server that would not start: recorded, sweep goes on
-                load_error = f"model load failed: {exc}"
-                log.warning("%s: %s", spec.label, load_error)
-            except Exception as exc:  # one model failing to load must not stop the sweep
-                load_error = f"model load failed: {type(exc).__name__}: {exc}"
-                log.warning("%s: %s", spec.label, load_error)
-            for case in model_cases:
-                result = case_identity(case, cfg, backend, loaded, hardware)
-                result.started_utc = utc_now()
-                t0 = time.perf_counter()
-                records: list[metrics.RequestRecord] = []
-                if load_error:
-                    result.update(status="failed", error=load_error)
-                else:
-                    try:
-                        records = run_case(case, cfg, backend, loaded, sensors, idle_w, rss_baseline, result)
-                        result.update(efficiency=efficiency_block(result.to_json(), spec, hardware))
-                        result.update(roofline=roofline_for(result.to_json(), spec, hardware))
-                        req = result.requests
-                        if req.total and not req.succeeded:
-                            result.update(status="failed", error=f"all {req.total} requests failed: "
-                                          + "; ".join(result.failed_reasons or [])[:500])
-                    except DatasetError:  # e.g. nothing left after filtering: bad input, the run stops (exit 2)
-                        raise
-                    except (CaseFailed, BenchError, RuntimeError, ValueError, MemoryError, OSError) as exc:
-                        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-                        log.warning("%s failed: %s", case.case_id, result.error)
-                        _free_after_failure(backend)
-                result.update(finished_utc=utc_now(), duration_s=time.perf_counter() - t0)
-                summary = result.to_json()
-                rd.append_case(summary, [{"case_id": case.case_id, **r.to_json()} for r in records])
-                if isinstance(summary.get("dataset"), dict):  # the sampled shape, also in the manifest
-                    manifest.setdefault("datasets", {})[case.case_id] = {
-                        k: summary["dataset"].get(k) for k in ("name", "requests", "input_tokens", "output_tokens",
-                                                               "shared_prefix_share", "notes")}
-                outcome.cases.append(summary)
-                if on_case:
-                    on_case(case.case_id, summary)
-            backend.unload()
+        groups = _group_by_model(todo)
+        if runner_kind != "local" and cfg.executor.group == "case":  # one task per case
+            groups = [[c] for g in groups for c in g]
+        if runner_kind == "local":  # today's path: in this process, nothing new imported
+            results = (r for g in groups for r in run_group(g, cfg, backend, sensors, idle_w, hardware))
+        else:
+            from bench.measure import executors
+
+            results = executors.run(runner_kind, executor_address, groups, cfg, backend, idle_w, run_group_here,
+                                    lambda case: case_identity(case, cfg, backend, None, hardware), hardware,
+                                    on_case_start=on_case_start)
+        for case, result, records in results:
+            summary = result.to_json()
+            rd.append_case(summary, [{"case_id": case.case_id, **r.to_json()} for r in records])
+            if isinstance(summary.get("dataset"), dict):  # the sampled shape, also in the manifest
+                manifest.setdefault("datasets", {})[case.case_id] = {
+                    k: summary["dataset"].get(k) for k in ("name", "requests", "input_tokens", "output_tokens",
+                                                           "shared_prefix_share", "notes")}
+            outcome.cases.append(summary)
+            if on_case:
+                on_case(case.case_id, summary)
         finished = True
     except KeyboardInterrupt:
         outcome.interrupted = True
@@ -452,6 +459,72 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
                            f"manifest {'marked interrupted' if marked else 'not updated'}")
     outcome.cases = rd.latest_cases()
     return outcome
+
+
+def run_group(model_cases: list[Case], cfg: BenchConfig, backend: Backend, sensors: Sensors, idle_w: float | None,
+              hardware: str, on_case_start: Callable[[Case], None] | None = None):
+    """Load the model the cases share, then run them one by one, yielding ``(case, result, records)`` as each
+    finishes. A failed load or case is a failed result; the caller writes them (the driver alone writes the run
+    directory, whichever executor ran the group)."""
+    spec = model_cases[0].model
+    loaded, load_error = None, None
+    rss_baseline = rss_bytes()
+    try:
+        loaded = backend.load(spec)
+    except BenchError as exc:  # e.g. a managed server that would not start: recorded, sweep goes on
+        load_error = f"model load failed: {exc}"
+        log.warning("%s: %s", spec.label, load_error)
+    except Exception as exc:  # one model failing to load must not stop the sweep
+        load_error = f"model load failed: {type(exc).__name__}: {exc}"
+        log.warning("%s: %s", spec.label, load_error)
+    for case in model_cases:
+        if on_case_start:
+            on_case_start(case)
+        result = case_identity(case, cfg, backend, loaded, hardware)
+        result.started_utc = utc_now()
+        t0 = time.perf_counter()
+        records: list[metrics.RequestRecord] = []
+        if load_error:
+            result.update(status="failed", error=load_error)
+        else:
+            try:
+                records = run_case(case, cfg, backend, loaded, sensors, idle_w, rss_baseline, result)
+                result.update(efficiency=efficiency_block(result.to_json(), spec, hardware))
+                result.update(roofline=roofline_for(result.to_json(), spec, hardware))
+                req = result.requests
+                if req.total and not req.succeeded:
+                    result.update(status="failed", error=f"all {req.total} requests failed: "
+                                  + "; ".join(result.failed_reasons or [])[:500])
+            except DatasetError:  # e.g. nothing left after filtering: bad input, the run stops (exit 2)
+                raise
+            except (CaseFailed, BenchError, RuntimeError, ValueError, MemoryError, OSError) as exc:
+                result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+                log.warning("%s failed: %s", case.case_id, result.error)
+                _free_after_failure(backend)
+        result.update(finished_utc=utc_now(), duration_s=time.perf_counter() - t0)
+        yield case, result, records
+    backend.unload()
+
+
+def run_group_here(cfg: BenchConfig, cases: list[Case], hardware: str, idle_w: float | None, driver_host: str):
+    """``run_group`` on whatever machine this runs on (an executor's worker): its own backend and sensors, and on
+    another host than the driver's its own hardware label and idle power."""
+    import socket
+
+    from bench.measure import backends
+
+    backend = backends.create(cfg.backend)
+    problems = backend.preflight()
+    if problems:
+        raise PreflightError(f"on {socket.gethostname()}: {problems[0]}", problems)
+    devices = open_devices(backend.cuda_indices(), cfg.energy.sample_hz)
+    source = choose_source(cfg.energy, backend.sensor_target(), local=backend.power_is_local, devices=devices)
+    if socket.gethostname() != driver_host:
+        env = sysinfo.collect()
+        hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on,
+                                                                 npu_list=env.get("npus")))
+        idle_w = source.idle_power_w(cfg.energy.idle_baseline_s)
+    yield from run_group(cases, cfg, backend, Sensors(source, devices), idle_w, hardware)
 
 
 def _free_after_failure(backend: Backend) -> None:

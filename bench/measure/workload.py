@@ -36,6 +36,8 @@ class CaseWorkload:
     trial: int = 0  # which trial of the case (workload.trials): each trial gets fresh prompts
     dataset: Any = None  # the case's workload.dataset spec; None for random prompts (the fields above)
     rate_ramp: tuple[float, float, float] | None = None  # online: (from rps, to rps, over s) for the measured load
+    clients: int = 1  # online: client processes sending the measured load (workload.clients)
+    client_placement: str = "local"  # local processes, or Ray actors spread over the cluster
 
     @classmethod
     def of(cls, case: Case, w) -> "CaseWorkload":
@@ -48,7 +50,8 @@ class CaseWorkload:
                    num_prompts=w.num_prompts, warmup_requests=w.warmup_requests,
                    input_len_min_ratio=w.input_len_min_ratio, arrival=w.arrival, burstiness=w.burstiness,
                    slo_limits_ms=w.slo.limits_ms() if w.slo is not None else {}, slo_search=w.slo_search,
-                   dataset=_dataset(case, w), rate_ramp=_ramp(w))
+                   dataset=_dataset(case, w), rate_ramp=_ramp(w), clients=getattr(w, "clients", 1),
+                   client_placement=getattr(w, "client_placement", "local"))
 
 
 def _dataset(case: Case, w):

@@ -172,6 +172,11 @@ class EndpointBackend(OnlineBackend):
                 self._dataset_block = block
         ramp = workload.rate_ramp if tag == "r" else None  # the measured load ramps; warm-up and probes do not
         self.last_client = {}
+        if workload.clients > 1 and tag == "r":  # the measured load from several processes; warm-up from one
+            from bench.measure.endpoint.loadgen import run_load_clients
+
+            return run_load_clients(self._spec(workload, rate, concurrency, ramp), reqs, workload.clients,
+                                    workload.client_placement, self.last_client)
         return run_load(self._spec(workload, rate, concurrency, ramp), reqs, self._count, self.last_client)
 
     def measure(self, workload: CaseWorkload, loaded: LoadedModel) -> Measured:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from bench.metrics import RequestRecord
@@ -304,12 +304,13 @@ class _Steady:
 
 async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callable[[], float] = time.perf_counter,
                          count_tokens: Callable[[str], int] | None = None,
-                         client: dict | None = None) -> list[RequestRecord]:
+                         client: dict | None = None, start_wall: float | None = None) -> list[RequestRecord]:
     """Send ``requests`` on their schedule (see ``schedule``: the arrival process, a trace's timestamps, or a
     session's previous answer plus think time); records come back in request order. Each record gets its
     scheduled send time, the time it waited for the concurrency cap (``queue_wait_s``) and its remaining
     lateness (``send_lag_s``). If ``client`` is a dict it receives the client's own health: event-loop lag
-    samples (s), and this process's CPU time and the wall time of the load (s).
+    samples (s), and this process's CPU time and the wall time of the load (s). ``start_wall``: time zero as
+    wall-clock time (``time.time()``), shared by the client processes of one load (``run_load_clients``).
 
     On time: every payload is encoded before the clock starts; a timed load opens its keep-alive
     connections first (``warm_pool``) and runs quieted (``_Steady``); each send waits on its own timer
@@ -339,6 +340,8 @@ async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callabl
             cpu0, wall0 = time.process_time(), clock()
             # time zero a little ahead, so that setting up every session's task does not make the first sends late
             start = clock() + (0.02 if timed else 0.0)
+            if start_wall is not None:
+                start = clock() + max(0.0, start_wall - time.time())
 
             async def send(i: int, scheduled: float) -> RequestRecord:
                 queued = clock()
@@ -372,10 +375,224 @@ async def run_load_async(spec: LoadSpec, requests: list[Request], clock: Callabl
             await probe
             cpu_s, wall_s = time.process_time() - cpu0, clock() - wall0
     if client is not None:
-        client.update(loop_lag_s=lags, cpu_s=cpu_s, wall_s=wall_s)
+        client.update(loop_lag_s=lags, cpu_s=cpu_s, wall_s=wall_s, start_s=start)
     return out  # type: ignore[return-value]
 
 
 def run_load(spec: LoadSpec, requests: list[Request], count_tokens: Callable[[str], int] | None = None,
              client: dict | None = None) -> list[RequestRecord]:
     return asyncio.run(run_load_async(spec, requests, count_tokens=count_tokens, client=client))
+
+
+# ---------------------------------------------------------------------------- several client processes
+CLIENT_LEAD_S = 0.5  # time zero this long after every client is ready (each opens its connections first)
+CLIENT_READY_TIMEOUT_S = 120.0
+_TIME_FIELDS = ("submitted_s", "first_token_at_s", "done_at_s", "scheduled_s", "first_output_at_s")
+
+
+def split_for_clients(spec: LoadSpec, requests: list[Request], n: int
+                      ) -> list[tuple[LoadSpec, list[int], list[Request]]]:
+    """One arrival schedule for every client: request i goes to client i mod ``n``, a session stays on the client
+    of its first request, and each request keeps its send time from the one schedule (as ``arrival_s``; later
+    turns still follow their previous answer). The cap on requests in flight is split as evenly as possible
+    (at least 1 each). Returns each client's spec, the indices of its requests and the requests themselves."""
+    plan = schedule(spec, requests)
+    owner: dict = {}
+    idx: list[list[int]] = [[] for _ in range(n)]
+    for i, r in enumerate(requests):
+        k = owner.setdefault(r.session_id if r.session_id is not None else ("lone", i), i % n)
+        idx[k].append(i)
+    out = []
+    for k in range(n):
+        cap = spec.max_concurrency
+        if cap:
+            cap = max(1, cap // n + (1 if k < cap % n else 0))
+        mine = [replace(requests[i], arrival_s=plan[i]) for i in idx[k]]
+        out.append((replace(spec, max_concurrency=cap, ramp=None), idx[k], mine))
+    return out
+
+
+def shift_record(rec: RequestRecord, dt: float) -> RequestRecord:
+    """Every time of a record moved by ``dt`` seconds (one client's clock onto the driver's)."""
+    for f in _TIME_FIELDS:
+        v = getattr(rec, f)
+        if v is not None:
+            setattr(rec, f, v + dt)
+    rec.token_times_s = [t + dt for t in rec.token_times_s]
+    return rec
+
+
+def run_client(spec: LoadSpec, requests: list[Request], start_wall: float) -> tuple[list[RequestRecord], dict]:
+    """One client's share of a load, from ``start_wall``; its records' times are seconds after time zero."""
+    import os
+    import socket
+
+    client: dict = {}
+    recs = asyncio.run(run_load_async(spec, requests, client=client, start_wall=start_wall))
+    start = client.pop("start_s")
+    for r in recs:
+        shift_record(r, -start)
+    client.update(pid=os.getpid(), host=socket.gethostname())
+    return recs, client
+
+
+def _client_main() -> None:
+    """A client process (``python -m bench.measure.endpoint.loadgen``): its share of the load (pickled on
+    stdin), "ready", time zero (on stdin), then the records and its health (pickled on stdout)."""
+    import pickle
+    import sys
+
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    try:
+        spec, requests = pickle.load(inp)
+        pickle.dump(("ready", None), out)
+        out.flush()
+        start_wall = pickle.load(inp)
+        result = ("ok", run_client(spec, requests, start_wall))
+    except BaseException as exc:  # reported to the driver, which fails the load with it
+        result = ("error", f"{type(exc).__name__}: {exc}"[:300])
+    pickle.dump(result, out)
+    out.flush()
+
+
+class _Processes:
+    """The clients as local processes: fresh interpreters (nothing of the driver's threads, models or main
+    module comes along), talking pickle over their stdin and stdout."""
+
+    def __init__(self, shares):
+        import os
+        import pickle
+        import subprocess
+        import sys
+
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self.procs = []
+        for sub, reqs in shares:
+            p = subprocess.Popen([sys.executable, "-m", "bench.measure.endpoint.loadgen"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, env=env)
+            pickle.dump((sub, reqs), p.stdin)
+            p.stdin.flush()
+            self.procs.append(p)
+
+    def _read(self, p, timeout_s: float | None):
+        import pickle
+        import select
+
+        if timeout_s is not None and not select.select([p.stdout], [], [], timeout_s)[0]:
+            raise RuntimeError(f"a client process did not answer within {timeout_s:g} s")
+        try:
+            status, body = pickle.load(p.stdout)
+        except (EOFError, pickle.UnpicklingError):
+            raise RuntimeError(f"a client process died (exit status {p.wait()})") from None
+        if status == "error":
+            raise RuntimeError(f"a client process failed: {body}")
+        return body
+
+    def ready(self) -> None:
+        for p in self.procs:
+            self._read(p, CLIENT_READY_TIMEOUT_S)
+
+    def run(self, start_wall: float) -> list:
+        import pickle
+
+        for p in self.procs:
+            pickle.dump(start_wall, p.stdin)
+            p.stdin.flush()
+        return [self._read(p, None) for p in self.procs]
+
+    def close(self) -> None:
+        for p in self.procs:
+            try:
+                p.stdin.close()
+                p.wait(timeout=5)
+            except Exception:
+                p.kill()
+                p.wait()
+
+
+class _Actors:
+    """The clients as Ray actors spread over the cluster's nodes (``client_placement: spread``)."""
+
+    def __init__(self, shares):
+        import ray
+
+        if not ray.is_initialized():
+            raise RuntimeError("workload.client_placement: spread needs --executor ray")
+
+        class LoadClient:
+            def prepare(self, spec, requests):
+                self.spec, self.requests = spec, requests
+                return "ready"
+
+            def run(self, start_wall):
+                return run_client(self.spec, self.requests, start_wall)
+
+        cls = ray.remote(num_cpus=1)(LoadClient)
+        self.ray = ray
+        self.actors = [cls.options(scheduling_strategy="SPREAD").remote() for _ in shares]
+        self._prep = [a.prepare.remote(sub, reqs) for a, (sub, reqs) in zip(self.actors, shares)]
+
+    def ready(self) -> None:
+        self.ray.get(self._prep, timeout=CLIENT_READY_TIMEOUT_S)
+
+    def run(self, start_wall: float) -> list:
+        return self.ray.get([a.run.remote(start_wall) for a in self.actors])
+
+    def close(self) -> None:
+        for a in self.actors:
+            self.ray.kill(a)
+
+
+def run_load_clients(spec: LoadSpec, requests: list[Request], n: int, placement: str = "local",
+                     client: dict | None = None) -> list[RequestRecord]:
+    """``requests`` sent by ``n`` client processes that share one time zero and one arrival schedule
+    (``split_for_clients``). The raw records come back, each naming its client, on this process's clock and in
+    request order, as ``run_load`` returns them. ``client`` receives the busiest client's CPU time and wall time,
+    every client's event-loop lag samples, and ``clients``: each client's own (pid, host, requests, cpu_s, wall_s,
+    loop_lag_s). Token counts come from the servers' usage chunks (a client process has no tokenizer)."""
+    shares = split_for_clients(spec, requests, n)
+    pool = (_Actors if placement == "spread" else _Processes)([(sub, mine) for sub, _, mine in shares])
+    try:
+        pool.ready()
+        start_wall = time.time() + CLIENT_LEAD_S
+        zero = time.perf_counter() + (start_wall - time.time())  # time zero on this process's clock
+        results = pool.run(start_wall)
+    finally:
+        pool.close()
+    out: list[RequestRecord | None] = [None] * len(requests)
+    per = []
+    for k, ((_, idx, _), (recs, health)) in enumerate(zip(shares, results)):
+        for i, r in zip(idx, recs):
+            r.client = k
+            out[i] = shift_record(r, zero)
+        per.append({"client": k, "requests": len(idx), **health})
+    if client is not None:
+        busiest = max(per, key=lambda c: c["cpu_s"] / c["wall_s"] if c["wall_s"] else 0.0)
+        client.update(loop_lag_s=[x for c in per for x in c["loop_lag_s"]], cpu_s=busiest["cpu_s"],
+                      wall_s=busiest["wall_s"], clients=per, placement=placement)
+    return out  # type: ignore[return-value]
+
+
+def clients_block(trials: list[list[dict]], records: list[RequestRecord], placement: str | None) -> dict:
+    """The ``clients`` block of a case: per client, the requests it sent, the processes it ran as, and the send
+    lag of its own records (from the raw records, never a percentile of percentiles), its event-loop lag p99
+    and its CPU share of a core."""
+    from bench import metrics
+
+    per = []
+    for k in sorted({c["client"] for t in trials for c in t}):
+        mine = [c for t in trials for c in t if c["client"] == k]
+        lags = [r.send_lag_s for r in records if r.client == k and r.send_lag_s is not None]
+        loop = sorted(x for c in mine for x in c.get("loop_lag_s") or [])
+        wall = sum(c["wall_s"] for c in mine)
+        per.append({"client": k, "requests": sum(c["requests"] for c in mine),
+                    "hosts": sorted({c.get("host") for c in mine if c.get("host")}),
+                    "pids": [c.get("pid") for c in mine],
+                    "send_lag_s": metrics.distribution(lags) if lags else None,
+                    "loop_lag_p99_s": metrics.percentile(loop, 99) if loop else None,
+                    "cpu_fraction": sum(c["cpu_s"] for c in mine) / wall if wall > 0 else None})
+    return {"n": len(per), "placement": placement, "per_client": per}
+
+
+if __name__ == "__main__":
+    _client_main()
