@@ -314,3 +314,12 @@ def test_synthetic_sources_that_would_build_too_many_tokens_are_refused_at_prefl
     assert len(problems) == 1 and expect in problems[0], problems
     assert schedule_problems(cfg_of(w.replace("1000, turns: 1000", "10, turns: 10").replace(
         "prefix_tokens: 1000000", "prefix_tokens: 100")), limits.MAX_DURATION_S) == []
+
+
+def test_a_jsonl_prompt_text_is_bounded_before_it_is_encoded(tmp_path, monkeypatch):
+    p = tmp_path / "p.jsonl"
+    p.write_text(json.dumps({"prompt": "word " * 50, "output_tokens": 2}) + "\n")
+    assert preflight_datasets([JsonlDataset(kind="jsonl", path=str(p))]) == []
+    monkeypatch.setattr(limits, "MAX_PROMPT_CHARS", 100)
+    assert "p.jsonl:1: 'prompt' is 250 characters, more than 100" in preflight_datasets(
+        [JsonlDataset(kind="jsonl", path=str(p))])[0]

@@ -29,6 +29,9 @@ def request(obj: dict, where: str, tok: TokenSource, seed: int, key: str) -> Wor
         if not isinstance(obj["prompt"], str) or not obj["prompt"]:
             raise DatasetError(f"{where}: 'prompt' must be non-empty text")
         text = obj["prompt"]
+        if len(text) > limits.MAX_PROMPT_CHARS:
+            raise DatasetError(f"{where}: 'prompt' is {len(text):,} characters, more than {limits.MAX_PROMPT_CHARS:,} "
+                               "(bench/config/limits.py MAX_PROMPT_CHARS); shorten it")
         ids = tok.need_encode("jsonl prompt")(text)
         if len(ids) > limits.MAX_TOKENS:
             raise DatasetError(f"{where}: 'prompt' is {len(ids):,} tokens, above {limits.MAX_TOKENS:,} "
