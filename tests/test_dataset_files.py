@@ -7,7 +7,7 @@ import math
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bench.config import limits
@@ -323,3 +323,35 @@ def test_a_jsonl_prompt_text_is_bounded_before_it_is_encoded(tmp_path, monkeypat
     monkeypatch.setattr(limits, "MAX_PROMPT_CHARS", 100)
     assert "p.jsonl:1: 'prompt' is 250 characters, more than 100" in preflight_datasets(
         [JsonlDataset(kind="jsonl", path=str(p))])[0]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(rows=st.one_of(
+    st.lists(st.fixed_dictionaries({"prompt_tokens": st.integers(1, 6), "output_tokens": st.integers(1, 3)}),
+             min_size=1, max_size=4),  # valid rows: a run
+    st.lists(st.dictionaries(st.sampled_from(["prompt_tokens", "output_tokens", "turn", "session_id"]),
+                             st.one_of(st.integers(-2, 6), st.sampled_from([0.5, 1e999, 10**9, "x", None])),
+                             min_size=1, max_size=4), min_size=1, max_size=4)))
+def test_fuzz_a_whole_run_gives_one_line_or_a_valid_run(tmp_path_factory, rows):
+    tmp = tmp_path_factory.mktemp("fz")
+    p = tmp / "d.jsonl"
+    p.write_text("".join(_dump(r) + "\n" for r in rows))
+    cfg = write_config(tmp / "c.yaml", f"""
+name: fz
+models: [tiny:llama]
+backend: {{kind: transformers, device: cpu, dtype: float32, threads: 1}}
+workload: {{dataset: {{kind: jsonl, path: {p}}}, batch_sizes: [2], num_batches: 1, warmup: 0}}
+energy: {{source: none}}
+""")
+    r = cli("run", cfg, "--output-dir", tmp / "out", "--format", "json")
+    event(f"exit {r.returncode}")
+    assert "Traceback" not in r.stderr and "internal" not in r.stderr, r.stderr
+    if r.returncode == 2:
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {cfg}: {p}:") and r.stdout == "", r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        assert [c["status"] for c in doc["cases"]] == ["ok"]
+        assert doc["cases"][0]["workload"]["output_tokens"] >= 1
