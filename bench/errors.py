@@ -27,5 +27,13 @@ class InputError(BenchError):
     """A bad command-line argument or an unusable results directory."""
 
 
+class StorageError(BenchError):
+    """A write to the run directory failed: the disk is full, the file system is read-only, or the
+    directory is not writable. The run stops (exit 1, not bad input); every case written before is kept,
+    and the message names the path and what to do."""
+
+    exit_code = 1
+
+
 class CaseFailed(Exception):
     """Raised inside a case; the runner records it as a failed case and goes on."""

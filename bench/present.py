@@ -107,11 +107,22 @@ def verdict_cell(verdict) -> str:
 
 
 def console(stderr: bool = False):
-    """A rich Console; wide when the output is not a terminal (files, CI logs, pipes)."""
+    """The one rich Console every command prints through; wide when the output is not a terminal (files, CI
+    logs, pipes). Markup is off: every string printed, table cell and title included, is shown as written,
+    so user text (a path ``o[/b]``, a model label ``[/]``) can never be read as markup or break it. A
+    styled cell is a ``styled(text, style)``, never a markup string."""
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 200)
+    return Console(stderr=stderr, width=None if stream.isatty() else 200, markup=False, emoji=False)
+
+
+def styled(text: str, style: str):
+    """``text`` shown in ``style`` (e.g. ``red``) as a rich ``Text``: styled without markup, so the text stays
+    exactly as written."""
+    from rich.text import Text
+
+    return Text(str(text), style=style)
 
 
 def with_range(value: float | None, rng: list[float] | None, digits: int = 0) -> str:

@@ -37,6 +37,7 @@ class FakeOpenAI:
         self.prefix_hit_total = 0
         self.sent_at: list[float] = []  # perf_counter when each POST arrived
         self.post_ports: list[int] = []  # the client port of each completion POST (which connection)
+        self.model_extra: dict = {}  # more keys of the model in GET /v1/models (e.g. max_model_len)
         self.get_ports: list[int] = []  # the client port of each GET /v1/models (a warmed connection)
         self.log_requests = False  # print each POST path (a managed-server stand-in: stdout is its log)
         fake = self
@@ -60,7 +61,7 @@ class FakeOpenAI:
                 if self.path.endswith("/v1/models"):
                     with fake.lock:
                         fake.get_ports.append(self.client_address[1])
-                    self._send(200, json.dumps({"data": [{"id": "ok"}]}))
+                    self._send(200, json.dumps({"data": [{"id": "ok", **fake.model_extra}]}))
                 elif self.path == "/health":
                     self._send(200, "")
                 elif self.path.endswith("/metrics"):

@@ -125,7 +125,7 @@ def test_mooncake_hash_ids_share_tokens_and_speedup_scales_time(tmp_path):
     ("bad.jsonl", '{"prompt_tokens": 5, "output_tokens": 2}\n{"prompt_tokens": 5\n', r"bad\.jsonl:2: not valid JSON"),
     ("nolen.jsonl", '{"prompt_tokens": 5, "output_tokens": 2}\n\n{"prompt": "hi there"}\n',
      r"nolen\.jsonl:3: a row needs 'output_tokens' and either 'prompt'"),
-    ("neg.jsonl", '{"prompt_tokens": 0, "output_tokens": 2}\n', r"neg\.jsonl:1: 'prompt_tokens' must be an integer >= 1"),
+    ("neg.jsonl", '{"prompt_tokens": 0, "output_tokens": 2}\n', r"neg\.jsonl:1: 'prompt_tokens' must be a whole number of tokens from 1 to 1,048,576"),
 ])
 def test_jsonl_errors_name_the_line(tmp_path, name, text, expect):
     p = write(tmp_path, name, text)

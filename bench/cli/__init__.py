@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report of this run")
     r.add_argument("--columns", metavar="a,b,c", help="the metrics of the table (registry keys); default: headline")
     r.add_argument("--wide", action="store_true", help="every metric with a value in the table")
+    r.add_argument("--max-duration", metavar="SECONDS", type=float, default=None,
+                   help="refuse a case whose schedule (rates, ramps, trace span / speedup, think times, x trials) "
+                        "takes longer than this (default 86400: 24 h)")
     r.add_argument("--executor", choices=("local", "ray"), help="where the cases run (default: the config's "
                    "executor.kind, local): in this process, or as tasks on a Ray cluster")
     r.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (auto, HOST:6379); without it "
@@ -65,7 +68,8 @@ EXIT_INTERNAL = 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit 0: done; 1: a case failed, or an internal error (one line; the traceback with -v);
+    """Exit 0: done; 1: a case failed, a full disk or read-only file system (one line: the path and what to
+    do), or an internal error (one line; the traceback with -v);
     2: bad input (one line per problem, never a traceback); 130: interrupted (finished cases kept)."""
     from bench.cli.args import check_namespace, clip
 
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         for line in exc.lines():  # one line each, whatever the message holds
             print(clip(f"error: {' '.join(str(line).split())}"), file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return getattr(exc, "exit_code", EXIT_BAD_INPUT)  # StorageError (disk full, read-only): 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

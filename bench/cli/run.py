@@ -11,10 +11,14 @@ def cmd_run(args) -> int:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from bench.cli.args import positive
+    from bench.config import limits
     from bench.config.load import load_config
     from bench.measure.runner import execute
 
     cfg, text = load_config(args.config)
+    max_duration_s = limits.MAX_DURATION_S if getattr(args, "max_duration", None) is None else args.max_duration
+    positive("--max-duration", max_duration_s, maximum=limits.MAX_SECONDS * 1000)
     if args.report:  # found before the run, not after it
         from bench.cli.args import output_path
 
@@ -26,10 +30,13 @@ def cmd_run(args) -> int:
     task = progress.add_task(escape(cfg.name), total=None)
     state = {"total": None, "done": 0, "t0": time.monotonic()}
 
+    started = []
+
     def on_start(n):  # after preflight: a bad config or machine prints its error alone
         state["total"] = n
         progress.update(task, total=n)
         progress.start()
+        started.append(True)
 
     def on_case(case_id, summary):
         state["done"] += 1
@@ -56,9 +63,10 @@ def cmd_run(args) -> int:
     try:
         outcome = execute(cfg, text, args.config, output_dir=Path(args.output_dir) if args.output_dir else None,
                           resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start,
-                          executor=args.executor, executor_address=args.ray_address)
+                          executor=args.executor, executor_address=args.ray_address, max_duration_s=max_duration_s)
     finally:
-        progress.stop()
+        if started:  # stopping a progress never started prints an empty line
+            progress.stop()
         sys.stdout.flush()
         os.dup2(saved_stdout, 1)
         os.close(saved_stdout)

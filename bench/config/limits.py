@@ -16,3 +16,17 @@ MIN_FLAG_NUMBER = 1e-9  # any numeric flag other than 0, in absolute value (smal
 MAX_REPLICA_ACCELERATORS = 4096  # accelerators per replica (project --accelerators, --replica-accelerators)
 MAX_PUBLISHED_FIGURE = 1e9  # a published tok/s or latency (ms) figure; the catalog's largest is about 6e4
 MAX_ID_CHARS = 200  # longer words in an error message are cut
+
+# dataset and trace files (workload.dataset path): read through one bounded reader, bench/workloads/files.py
+MAX_DATASET_BYTES = 2**30  # 1 GiB a file (ShareGPT V3's unfiltered split is 0.67 GB)
+MAX_DATASET_LINES = 2_000_000  # lines (rows) in a jsonl, Mooncake or BurstGPT file
+MAX_JSON_DEPTH = 32  # nesting of a JSON document or line (ShareGPT needs 3)
+MAX_DATASET_TOKENS = 2**25  # prompt tokens generated from one dataset (33.5M; about 15 s to draw), after max_requests and the context clip
+MAX_PROMPT_CHARS = 4 * MAX_TOKENS  # one prompt's text (a ShareGPT turn with its history): 4 Mi characters
+MAX_HISTORY_MESSAGES = 2**21  # ShareGPT turns: all: messages repeated into prompts in all (each turn repeats its history)
+MAX_TRACE_TIMESTAMP_S = 1e11  # a trace timestamp, in seconds (epoch seconds are 1.8e9; ms stamps / 1000 the same)
+MAX_TRACE_GAP_S = 24 * 3600.0  # between two consecutive trace rows, before speedup
+
+# schedules (refused at preflight, before any model loads)
+MAX_DURATION_S = 24 * 3600.0  # --max-duration default: the least time a case's schedule takes, all trials
+MIN_RATE_RPS = 1e-3  # request_rates and request_rate_ramp ends: one request per 1,000 s at the least

@@ -111,7 +111,11 @@ def load_config(path: str | Path) -> tuple[BenchConfig, str]:
     if _too_big(data):
         raise ConfigError(f"{p}: more than {MAX_CONFIG_NODES:,} values once YAML aliases are expanded; give a plain "
                           "config")
-    return parse_config(data, str(p)), text
+    cfg = parse_config(data, str(p))
+    from bench.redact import register_secrets_in
+
+    register_secrets_in(data)  # an api_key in extra_body, --api-key in serve_args: cut wherever they appear
+    return cfg, text
 
 
 MAX_CONFIG_NODES = 100_000

@@ -245,6 +245,9 @@ class SloSearch(_Strict):
     def _order(self) -> "SloSearch":
         if self.hi <= self.lo:
             raise ValueError(f"hi ({self.hi:g}) must be above lo ({self.lo:g})")
+        if self.over == "rate" and self.lo < limits.MIN_RATE_RPS:
+            raise ValueError(f"lo: a rate of {self.lo:g} is below the floor of {limits.MIN_RATE_RPS:g} requests/s; "
+                             "give a higher lo")
         return self
 
 IntOrList = Union[Tokens, Annotated[list[Tokens], Field(max_length=limits.MAX_CASES)]]
@@ -325,8 +328,8 @@ class RateRamp(_Strict):
     """Online load: the request rate moves linearly from ``from`` to ``to`` (requests/s) over ``over_s``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    from_rps: float = Field(alias="from", gt=0, le=1e9)
-    to_rps: float = Field(alias="to", gt=0, le=1e9)
+    from_rps: float = Field(alias="from", ge=limits.MIN_RATE_RPS, le=1e9)
+    to_rps: float = Field(alias="to", ge=limits.MIN_RATE_RPS, le=1e9)
     over_s: float = Field(gt=0, le=86400)
 
 
@@ -364,6 +367,9 @@ class Workload(_Strict):
         for r in v or []:
             if r != "inf" and r <= 0:
                 raise ValueError("request rates must be > 0 (requests/s) or 'inf'")
+            if r != "inf" and r < limits.MIN_RATE_RPS:
+                raise ValueError(f"request rate {r:g} is below the floor of {limits.MIN_RATE_RPS:g} requests/s "
+                                 "(one request per 1,000 s); give a higher rate")
         return v
 
     @field_validator("input_tokens", "output_tokens")
@@ -403,12 +409,16 @@ class Workload(_Strict):
     def _one_count(self) -> "Workload":
         if self.num_batches is not None and self.num_requests is not None:
             raise ValueError("give 'num_batches' or 'num_requests', not both")
+        trials = self.until.max_trials if self.until is not None else self.trials
         for bs in self.batch_sizes or []:
-            n = self.batches_for(bs) * bs * self.repeats
+            n = self.batches_for(bs) * bs * self.repeats * trials
             if n > limits.MAX_REQUESTS_PER_CASE:
                 raise ValueError(f"batch size {bs} makes {n:,} measured requests per case (batches x batch size x "
-                                 f"repeats), more than {limits.MAX_REQUESTS_PER_CASE:,}; lower num_batches, "
-                                 "num_requests or repeats")
+                                 f"repeats x trials), more than {limits.MAX_REQUESTS_PER_CASE:,}; lower num_batches, "
+                                 "num_requests, repeats or trials")
+        if self.num_prompts * trials > limits.MAX_REQUESTS_PER_CASE:
+            raise ValueError(f"num_prompts x trials = {self.num_prompts * trials:,} requests per case, more than "
+                             f"{limits.MAX_REQUESTS_PER_CASE:,}; lower num_prompts or trials")
         kinds = [d.kind for d in self.datasets()]
         if "random" in kinds:
             if self.input_tokens is None or self.output_tokens is None:

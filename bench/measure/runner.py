@@ -25,7 +25,7 @@ from bench import metrics
 from bench.config.cases import Case, expand
 from bench.config.load import config_sha256
 from bench.config.schema import BenchConfig
-from bench.errors import BenchError, CaseFailed, ConfigError, PreflightError
+from bench.errors import BenchError, CaseFailed, ConfigError, PreflightError, StorageError
 from bench.measure import slo_search, sysinfo, trials
 from bench.measure.backends.base import Backend, LoadedModel, Measured
 from bench.measure.trackers.device_sampler import DeviceSampler
@@ -33,7 +33,9 @@ from bench.measure.vendors.nvidia import open_devices
 from bench.measure.energy import EnergySource, choose_source, energy_block
 from bench.measure.trackers.memory import RssTracker, memory_block, rss_bytes
 from bench.measure.workload import CaseWorkload
+from bench.config import limits
 from bench.workloads import DatasetError, preflight_datasets
+from bench.workloads.schedule import too_long, too_many_tokens
 from bench.workloads.sampling import mean_lengths, shares_prefixes
 from bench.results import schema as rs
 from bench.results.rundir import RunDir, utc_now
@@ -49,8 +51,10 @@ class Sensors:
     devices: DeviceSampler | None  # one sampler of the backend's CUDA devices; None on the CPU
 
 
-def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
-    """Check the machine before anything loads, listing every problem at once."""
+def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend,
+              max_duration_s: float = limits.MAX_DURATION_S) -> Sensors:
+    """Check the machine, the dataset files and the schedules before anything loads, listing every problem
+    at once."""
     problems: list[str] = []
     for i, m in enumerate(cfg.models):
         if m.path is not None:
@@ -72,7 +76,7 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
         problems.append(f"output_dir '{output_dir}': not writable ({exc.strerror}); choose another with --output-dir")
     problems += context_problems(cfg)
     problems += backend.preflight()
-    problems += preflight_datasets(cfg.workload.datasets())
+    problems += schedule_problems(cfg, max_duration_s)
     devices = open_devices(backend.cuda_indices(), cfg.energy.sample_hz) if not problems else None
     source = None
     try:
@@ -82,6 +86,26 @@ def preflight(cfg: BenchConfig, output_dir: Path, backend: Backend) -> Sensors:
     if problems:
         raise PreflightError(problems[0], problems)
     return Sensors(source, devices)
+
+
+def schedule_problems(cfg: BenchConfig, max_duration_s: float) -> list[str]:
+    """Every problem with the config's dataset files, then (online) every case whose schedule takes longer than
+    ``max_duration_s`` (``workloads.schedule``); at most three such cases are named."""
+    shapes: dict = {}
+    w = cfg.workload
+    problems = preflight_datasets(w.datasets(), shapes)
+    for spec in w.datasets():  # synthetic sources: what they would build, before they build it
+        n = w.num_prompts if cfg.backend.kind == "openai" else max(
+            bs * w.batches_for(bs) for bs in w.batch_sizes or [1])
+        found = too_many_tokens(spec, n if spec.kind == "prefix" else None, limits.MAX_DATASET_TOKENS)
+        if found:
+            problems.append(found)
+    if problems or cfg.backend.kind != "openai":
+        return problems
+    long = too_long(expand(cfg), cfg.workload, shapes, max_duration_s)
+    if len(long) > 3:
+        long = long[:3] + [f"workload: {len(long) - 3} more case(s) above --max-duration"]
+    return long
 
 
 def _json_object(path: Path) -> bool:
@@ -313,11 +337,12 @@ def roofline_for(case_summary: dict, spec, hardware_name: str) -> dict | None:
 def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | None = None,
             resume: Path | None = None, on_case: Callable[[str, dict], None] | None = None,
             on_start: Callable[[int], None] | None = None, executor: str | None = None,
-            executor_address: str | None = None, on_case_start: Callable[[Case, dict], None] | None = None
-            ) -> RunOutcome:
+            executor_address: str | None = None, on_case_start: Callable[[Case, dict], None] | None = None,
+            max_duration_s: float = limits.MAX_DURATION_S) -> RunOutcome:
     """Run every case of ``cfg``. Failures of one case are recorded and the sweep goes on. ``executor``
     (local | ray; default the config's ``executor.kind``) says where the cases run; the run directory is
-    written here, by this process, either way."""
+    written here, by this process, either way. ``max_duration_s``: the bound on each case's schedule
+    (``run --max-duration``), checked at preflight."""
     from bench.measure import backends
 
     runner_kind = executor or cfg.executor.kind
@@ -347,7 +372,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         rd.lock()
     backend = backends.create(cfg.backend)
     try:
-        sensors = preflight(cfg, out_dir if resume is None else resume.parent, backend)
+        sensors = preflight(cfg, out_dir if resume is None else resume.parent, backend, max_duration_s)
     except PreflightError as exc:  # name the config file on every line
         if rd is not None:
             rd.unlock()
@@ -373,7 +398,11 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     manifest.update(environment=env, hardware=hardware,
                     energy_source={**source.describe(), "idle_baseline_w": None},
                     cpu_pressure_start=sysinfo.cpu_pressure())
-    rd.write_manifest(manifest)
+    try:
+        rd.write_manifest(manifest)
+    except StorageError:
+        rd.unlock()
+        raise
     backend.set_run_dir(rd.path)
     outcome = RunOutcome(run_dir=rd.path)
     todo = [c for c in cases if c.case_id not in done]
@@ -381,6 +410,8 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         on_start(len(todo))
     idle_w = source.idle_power_w(cfg.energy.idle_baseline_s) if todo else None
     manifest["energy_source"]["idle_baseline_w"] = idle_w
+    storage: StorageError | None = None
+    finished = False  # False in `finally`: an error stopped the sweep (the manifest says interrupted)
     try:
         groups = _group_by_model(todo)
         if runner_kind != "local" and cfg.executor.group == "case":  # one task per case
@@ -403,14 +434,29 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
             outcome.cases.append(summary)
             if on_case:
                 on_case(case.case_id, summary)
+        finished = True
     except KeyboardInterrupt:
         outcome.interrupted = True
+    except StorageError as exc:  # a full disk or read-only file system: stop; what is written stays
+        storage, outcome.interrupted = exc, True
     finally:
         backend.unload()  # idempotent; stops a managed server also on Ctrl-C or an unexpected error
-        manifest.update(finished_utc=utc_now(), status="interrupted" if outcome.interrupted else "complete",
+        manifest.update(finished_utc=utc_now(), status="complete" if finished and not outcome.interrupted
+                        else "interrupted",
                         cpu_pressure_end=sysinfo.cpu_pressure())
-        rd.write_manifest(manifest)
-        rd.unlock()
+        marked = False
+        try:
+            rd.write_manifest(manifest)
+            marked = True
+        except StorageError as exc:
+            if storage is None:
+                storage = exc
+            log.warning("%s", exc)  # the manifest keeps its last state; the cases are what counts
+        finally:
+            rd.unlock()
+    if storage is not None:
+        raise StorageError(f"{storage}; the run stopped: {len(outcome.cases)} case(s) of this run written, "
+                           f"manifest {'marked interrupted' if marked else 'not updated'}")
     outcome.cases = rd.latest_cases()
     return outcome
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.results import registry
 from bench.results.schema import SCHEMA_VERSION, CaseResult
-from bench.errors import InputError
+from bench.errors import InputError, StorageError
 from bench.results.jsonout import finite_or_none
 from bench.redact import redact_obj
 
@@ -171,11 +171,43 @@ def read_jsonl(path: Path, validate=None) -> list[dict]:
     return out
 
 
+def storage_error(exc: OSError, path: Path, run_dir: Path | None = None) -> StorageError:
+    """A failed write as one line: the path, why, and what to do (every case already written is kept)."""
+    import errno
+
+    again = f"; then continue with --resume {run_dir}" if run_dir is not None else ""
+    why = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free space on that file system (finished cases are kept){again}"
+    elif exc.errno == errno.EROFS:
+        fix = ("the file system is read-only: copy the run directory somewhere writable and resume it there, or "
+               "choose a writable --output-dir")
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        fix = f"give this user write permission there or choose a writable --output-dir{again}"
+    else:
+        fix = f"check the disk and the file system{again}"
+    return StorageError(f"{path}: cannot write ({why}); {fix}")
+
+
 def _repair_tail(path: Path) -> int:
     """Cut a torn last line (bytes after the last newline) so appends start on a fresh line; returns the
     bytes removed."""
     if not path.is_file():
         return 0
+    with path.open("rb") as f:  # a complete file needs no write (a read-only run directory can be read)
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+    try:
+        return _cut_torn(path)
+    except OSError as exc:
+        raise storage_error(exc, path, path.parent) from None
+
+
+def _cut_torn(path: Path) -> int:
     with open(path, "rb+") as f:
         size = f.seek(0, os.SEEK_END)
         if size == 0:
@@ -194,25 +226,58 @@ def _repair_tail(path: Path) -> int:
 
 def _append_lines(path: Path, objs: list[dict]) -> int:
     """Complete lines in one write() on an O_APPEND descriptor, then fsync; a torn fragment left by a killed
-    process is cut first, so a record is never joined to it. Returns the file size after."""
-    data = "".join(json.dumps(redact_obj(finite_or_none(o)), allow_nan=False, default=str) + "\n" for o in objs)
+    process is cut first, so a record is never joined to it. Returns the file size after. A failed or short
+    write (a full disk) is cut back to the size before, so no partial line is left, and is a StorageError."""
+    data = "".join(json.dumps(redact_obj(finite_or_none(o)), allow_nan=False, default=str) + "\n"
+                   for o in objs).encode()
     _repair_tail(path)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data.encode())
-        os.fsync(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise storage_error(exc, path, path.parent) from None
+    try:
+        before = os.fstat(fd).st_size
+        try:
+            done = 0
+            while done < len(data):
+                n = os.write(fd, data[done:])
+                if n <= 0:
+                    raise OSError(28, os.strerror(28))
+                done += n
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, before)
+            except OSError:
+                pass
+            raise storage_error(exc, path, path.parent) from None
         return os.fstat(fd).st_size
     finally:
         os.close(fd)
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:
+    _write_atomic(path, (json.dumps(redact_obj(finite_or_none(obj)), indent=2, allow_nan=False, default=str)
+                         + "\n").encode())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """``data`` replaces ``path`` whole (a temporary file, fsync, rename): a crash leaves the old or the new."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(redact_obj(finite_or_none(obj)), indent=2, allow_nan=False, default=str) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise storage_error(exc, path, path.parent) from None
+        raise
 
 
 class RunDir:
@@ -237,8 +302,13 @@ class RunDir:
                 path.mkdir()
             except FileExistsError:  # another run took this name first: try the next
                 continue
+            except OSError as exc:
+                raise storage_error(exc, path) from None
             rd = cls(path)
-            rd.cases_path.touch()
+            try:
+                rd.cases_path.touch()
+            except OSError as exc:
+                raise storage_error(exc, rd.cases_path) from None
             return rd
         raise InputError(f"{output_dir}: cannot create a run directory ({name}-{stamp}-n all taken)")
 
@@ -300,7 +370,10 @@ class RunDir:
         """Hold an exclusive lock on the run directory while a run or resume writes to it."""
         import fcntl
 
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise storage_error(exc, self.lock_path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -315,48 +388,88 @@ class RunDir:
             self._lock_fd = None
 
     def prepare_resume(self) -> None:
-        """Before appending to an existing run: cut torn last lines, and drop request records that no case
-        summary committed (a kill between a case's records and its summary), so a rerun case never has its
-        records twice."""
+        """Before appending to an existing run: cut torn last lines, then recount the request records by
+        parsing them (LF or CRLF; a stored byte offset is never trusted: a CRLF conversion, an editor or a
+        damaged ``requests_end_bytes`` would lose records). Every record that parses and belongs to a case
+        with a summary is kept, at most as many per case as its summaries committed (more: a kill between a
+        retried case's records and its summary); the rest are dropped. When anything changed, both files are
+        rewritten (LF, atomically) and each summary's ``records`` index says where its records now end."""
         for f in (self.cases_path, self.requests_path, self.summary_path):
             if f.exists() and not f.is_file():
                 raise InputError(f"{f}: not a regular file; the run directory is damaged: restore it or start a new run")
         cases = self.cases()
         _repair_tail(self.cases_path)
         _repair_tail(self.requests_path)
-        if not self.requests_path.is_file():
-            return
-        ends = [c["records"]["requests_end_bytes"] for c in cases
-                if isinstance(c.get("records"), dict) and isinstance(c["records"].get("requests_end_bytes"), int)]
-        size = self.requests_path.stat().st_size
-        if ends and len(ends) == len(cases):  # every summary says where its records end
-            keep = max(ends)
-            if size > keep:
-                with open(self.requests_path, "rb+") as f:
-                    f.truncate(keep)
-                    os.fsync(f.fileno())
-                log.warning("%s: dropped %d bytes of request records no case summary committed", self.requests_path,
-                            size - keep)
-            return
-        # older runs: drop the records of cases that have no summary at all
-        known = {c["case_id"] for c in cases}
-        lines, _ = _lines(self.requests_path)
-        kept, dropped = [], 0
+        lines, _ = _lines(self.requests_path) if self.requests_path.is_file() else ([], b"")
+        allowed: dict[str, int | None] = {}  # case id -> records its summaries committed (None: not counted)
+        for c in cases:
+            n = (c.get("records") or {}).get("count") if isinstance(c.get("records"), dict) else None
+            ok = isinstance(n, int) and not isinstance(n, bool) and n >= 0
+            prev = allowed.get(c["case_id"], 0)
+            allowed[c["case_id"]] = None if prev is None or not ok else prev + n
+        for c in cases:  # a case whose last summary is ok is not rerun: every record of it that parses is kept
+            if c["status"] == "ok":
+                allowed[c["case_id"]] = None
+        kept: list[bytes] = []
+        owner: list[str] = []
+        seen: dict[str, int] = {}
+        dropped = 0
         for _, raw in lines:
+            raw = raw.rstrip(b"\r")
+            if not raw.strip():
+                continue
             try:
                 rec = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 dropped += 1
                 continue
-            if isinstance(rec, dict) and rec.get("case_id") in known:
-                kept.append(raw)
-            else:
+            cid = rec.get("case_id") if isinstance(rec, dict) else None
+            if not isinstance(cid, str) or cid not in allowed:
                 dropped += 1
-        if dropped:
-            tmp = self.requests_path.with_name(f".requests.jsonl.{os.getpid()}.tmp")
-            tmp.write_bytes(b"".join(k + b"\n" for k in kept))
-            os.replace(tmp, self.requests_path)
-            log.warning("%s: dropped %d request record(s) with no case summary", self.requests_path, dropped)
+                continue
+            cap = allowed[cid]
+            if cap is not None and seen.get(cid, 0) >= cap:
+                dropped += 1
+                continue
+            seen[cid] = seen.get(cid, 0) + 1
+            kept.append(raw)
+            owner.append(cid)
+        # each summary's index in the rewritten file: its own records' count, and where they end
+        ends_by_case: dict[str, list[int]] = {}
+        pos = 0
+        for raw, cid in zip(kept, owner):
+            pos += len(raw) + 1
+            ends_by_case.setdefault(cid, []).append(pos)
+        fixed, used, changed = [], {}, False
+        last = {c["case_id"]: i for i, c in enumerate(cases)}
+        for i, c in enumerate(cases):
+            cid, rec = c["case_id"], c.get("records")
+            ends = ends_by_case.get(cid, [])
+            left = len(ends) - used.get(cid, 0)
+            n = rec.get("count") if isinstance(rec, dict) else None
+            n = left if last[cid] == i or not isinstance(n, int) or isinstance(n, bool) or n < 0 else min(n, left)
+            used[cid] = used.get(cid, 0) + n
+            want = {"requests_end_bytes": ends[used[cid] - 1] if used[cid] else 0, "count": n}
+            if rec != want:
+                changed = True
+            fixed.append({**c, "records": want})
+        if dropped or changed or self._has_crlf():
+            if dropped:
+                log.warning("%s: dropped %d request record(s) that no case summary committed", self.requests_path,
+                            dropped)
+            _write_atomic(self.requests_path, b"".join(k + b"\n" for k in kept))
+            _write_atomic(self.cases_path, "".join(json.dumps(redact_obj(finite_or_none(c)), allow_nan=False,
+                                                              default=str) + "\n" for c in fixed).encode())
+            log.warning("%s: %d request record(s) recounted by parsing and the case index repaired", self.path,
+                        len(kept))
+
+    def _has_crlf(self) -> bool:
+        for f in (self.cases_path, self.requests_path):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    if b"\r\n" in fh.read():
+                        return True
+        return False
 
     def append_case(self, summary: dict, records: list[dict]) -> None:
         """The case's request records, then its summary saying where they end: on resume, records past the
@@ -389,6 +502,4 @@ class RunDir:
 
         rows = [{col: dig(c, path) for col, path in SUMMARY_COLUMNS.items()} for c in self.latest_cases()]
         df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-        tmp = self.summary_path.with_suffix(".csv.tmp")
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, self.summary_path)
+        _write_atomic(self.summary_path, df.to_csv(index=False).encode())

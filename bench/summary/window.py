@@ -179,9 +179,11 @@ def window_block(trials: list[list[metrics.RequestRecord]], target_concurrency: 
     steadies = [steady_window(intervals(recs), target_concurrency) for recs in trials]
     full = figures([(recs, w, p) for recs, w, p in zip(trials, fulls, power)])
     steady = figures([(recs, w, p) for recs, (w, _), p in zip(trials, steadies, power)])
-    first_full, (first_steady, why) = fulls[0] if fulls else None, steadies[0] if steadies else (None, "no trials")
+    # the first trial that has a window (an earlier one may have had no success at all)
+    k = next((i for i, w in enumerate(fulls) if w is not None), 0)
+    first_full, (first_steady, why) = fulls[k] if fulls else None, steadies[k] if steadies else (None, "no trials")
     t0 = first_full.start_s if first_full else 0.0
-    if full is not None:
+    if full is not None and first_full is not None:
         full.update(start_s=0.0, end_s=first_full.duration_s)
     if steady is not None and first_steady is not None:
         steady.update(start_s=first_steady.start_s - t0, end_s=first_steady.end_s - t0)

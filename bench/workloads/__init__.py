@@ -67,21 +67,35 @@ def load_dataset(spec, tokens: TokenSource, seed: int, n: int | None = None, *, 
     return Dataset(kind, reqs, notes)
 
 
-def preflight_datasets(specs) -> list[str]:
-    """Problems with dataset files, found before any model loads: a missing or malformed file (with
-    its line), a row without lengths, unsorted trace timestamps. Reads each file once with a stand-in
-    tokenizer (one token per word) and no length filter: the filter's outcome needs the real tokenizer
-    and is checked when the case runs."""
+def preflight_datasets(specs, shapes: dict | None = None) -> list[str]:
+    """Problems with dataset files, found before any model loads: a missing, special, oversized, binary or
+    malformed file (with its line), a row without lengths or with a length, number or time out of range,
+    unsorted or far-apart trace timestamps. Reads each file once through the bounded reader with a stand-in
+    tokenizer (one token per word) that draws no tokens, and no length filter: the filter's outcome needs
+    the real tokenizer and is checked when the case runs. ``shapes``, when given, gets each dataset's
+    ``schedule.DatasetShape`` by its index (what the schedule bound needs)."""
+    from bench.workloads.schedule import DatasetShape
+
     problems = []
-    stub = TokenSource(vocab=list(range(3, 1000)), encode=lambda text: [3] * len(text.split()))
-    for spec in specs:
+    for i, spec in enumerate(specs):
+        if spec.kind == "conversation" and shapes is not None:
+            shapes[i] = DatasetShape(spec.sessions * spec.turns, spec.sessions, None,
+                                     (spec.turns - 1) * spec.think_time_s)
         if getattr(spec, "path", None) is None:
             continue
+        stub = TokenSource(vocab=[3], encode=lambda text: [3] * len(text.split()), count_only=True)
         try:
-            load_dataset(spec.model_copy(update={"min_input_tokens": None, "max_input_tokens": None,
-                                                 "max_output_tokens": None}), stub, 0)
+            ds = load_dataset(spec.model_copy(update={"min_input_tokens": None, "max_input_tokens": None,
+                                                      "max_output_tokens": None}), stub, 0)
         except DatasetError as exc:
             problems.append(str(exc))
+            continue
+        if shapes is not None:
+            reqs = ds.requests
+            arrivals = [r.arrival_s for r in reqs if r.arrival_s is not None]
+            sessions = {r.session_id for r in reqs if r.session_id is not None}
+            firsts = len(sessions) + sum(1 for r in reqs if r.session_id is None)
+            shapes[i] = DatasetShape(len(reqs), firsts, max(arrivals) if arrivals else None)
     return problems
 
 

@@ -6,64 +6,58 @@ drawn), ``output_tokens``, and optionally ``session_id``, ``turn``, ``timestamp_
 keys are ignored. Blank lines and lines starting with ``#`` are skipped."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from bench.config import limits
+from bench.workloads import files
 from bench.workloads.request import DatasetError, TokenSource, WorkRequest, random_ids
 
 
 def rows(path: Path):
-    """(line number, object) for every request line; a missing file or a bad line is a DatasetError."""
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: dataset file not found; fix the path in workload.dataset") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror})") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{n}: not valid JSON ({exc.msg}); each line is one JSON object") from None
-        if not isinstance(obj, dict):
-            raise DatasetError(f"{path}:{n}: each line is one JSON object; found {type(obj).__name__}")
-        yield n, obj
-
-
-def _count(obj: dict, key: str, where: str, minimum: int = 1) -> int:
-    v = obj.get(key)
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise DatasetError(f"{where}: '{key}' must be an integer >= {minimum}; found {json.dumps(v)}")
-    return v
+    """(line number, object) for every request line, read through the bounded reader (``files``)."""
+    return files.json_lines(path)
 
 
 def request(obj: dict, where: str, tok: TokenSource, seed: int, key: str) -> WorkRequest:
     if "output_tokens" not in obj or ("prompt" not in obj and "prompt_tokens" not in obj):
         raise DatasetError(f"{where}: a row needs 'output_tokens' and either 'prompt' (text) or 'prompt_tokens' "
                            "(a length); add the missing lengths")
-    out = _count(obj, "output_tokens", where)
+    out = files.length(obj["output_tokens"], "output_tokens", where)
     text = None
     prefix_id = obj.get("prefix_id")
     if "prompt" in obj:
         if not isinstance(obj["prompt"], str) or not obj["prompt"]:
             raise DatasetError(f"{where}: 'prompt' must be non-empty text")
         text = obj["prompt"]
+        if len(text) > limits.MAX_PROMPT_CHARS:
+            raise DatasetError(f"{where}: 'prompt' is {len(text):,} characters, more than {limits.MAX_PROMPT_CHARS:,} "
+                               "(bench/config/limits.py MAX_PROMPT_CHARS); shorten it")
         ids = tok.need_encode("jsonl prompt")(text)
+        if len(ids) > limits.MAX_TOKENS:
+            raise DatasetError(f"{where}: 'prompt' is {len(ids):,} tokens, above {limits.MAX_TOKENS:,} "
+                               "(bench/config/limits.py MAX_TOKENS); shorten it")
     else:
-        n = _count(obj, "prompt_tokens", where)
-        shared = min(_count(obj, "prefix_tokens", where, 0) if "prefix_tokens" in obj else 0, n)
+        n = files.length(obj["prompt_tokens"], "prompt_tokens", where)
+        shared = min(files.length(obj["prefix_tokens"], "prefix_tokens", where, 0) if "prefix_tokens" in obj else 0, n)
         if shared and prefix_id is None:
             raise DatasetError(f"{where}: 'prefix_tokens' needs a 'prefix_id' naming the shared prefix")
-        ids = random_ids(tok, shared, f"{seed}:jsonl-prefix:{prefix_id}") + random_ids(tok, n - shared, key)
     ts = obj.get("timestamp_s")
-    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, (int, float))):
-        raise DatasetError(f"{where}: 'timestamp_s' must be a number of seconds; found {json.dumps(ts)}")
+    if ts is not None:
+        ts = files.timestamp(ts, "timestamp_s", where)
     turn = obj.get("turn")
     if turn is not None:
-        turn = _count(obj, "turn", where)
+        turn = files.length(turn, "turn", where)
+        if turn > limits.MAX_COUNT:
+            raise DatasetError(f"{where}: 'turn' {turn:,} is above {limits.MAX_COUNT:,}; fix that row")
     sid = obj.get("session_id")
+    if sid is not None and (isinstance(sid, (dict, list)) or len(str(sid)) > limits.MAX_ID_CHARS):
+        raise DatasetError(f"{where}: 'session_id' must be a short text or number (at most "
+                           f"{limits.MAX_ID_CHARS} characters)")
+    if prefix_id is not None and (isinstance(prefix_id, (dict, list)) or len(str(prefix_id)) > limits.MAX_ID_CHARS):
+        raise DatasetError(f"{where}: 'prefix_id' must be a short text or number (at most "
+                           f"{limits.MAX_ID_CHARS} characters)")
+    if text is None:  # every field checked: only now are tokens drawn
+        ids = random_ids(tok, shared, f"{seed}:jsonl-prefix:{prefix_id}") + random_ids(tok, n - shared, key)
     return WorkRequest(ids, out, text=text, session_id=None if sid is None else str(sid), turn=turn,
                        arrival_s=float(ts) if ts is not None else None,
                        prefix_id=None if prefix_id is None else str(prefix_id))

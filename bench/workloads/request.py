@@ -55,6 +55,23 @@ class TokenSource:
     encode: Callable[[str], list[int]] | None = None
     decode: Callable[[list[int]], str] | None = None
     max_model_len: int | None = None
+    # preflight: only the file's rows are checked, no token is generated (``random_ids`` gives [])
+    count_only: bool = False
+    generated: int = 0  # prompt tokens generated so far, bounded by limits.MAX_DATASET_TOKENS
+
+    def spend(self, n: int) -> int:
+        """Count ``n`` prompt tokens about to be built (cut to the context, which the prompt is clipped to
+        anyway); returns how many to build. Past MAX_DATASET_TOKENS in all: a DatasetError."""
+        from bench.config import limits
+
+        if self.max_model_len:
+            n = min(n, self.max_model_len)
+        self.generated += n
+        if self.generated > limits.MAX_DATASET_TOKENS:
+            raise DatasetError(f"the dataset asks for more than {limits.MAX_DATASET_TOKENS:,} prompt tokens in all "
+                               "(bench/config/limits.py MAX_DATASET_TOKENS); use fewer or shorter rows, or "
+                               "max_requests / max_input_tokens")
+        return n
 
     def need_encode(self, source: str) -> Callable[[str], list[int]]:
         if self.encode is None:
@@ -73,6 +90,9 @@ class Dataset:
 
 def random_ids(tok: TokenSource, n: int, key: str) -> list[int]:
     """``n`` token ids drawn from the vocabulary by a generator seeded by ``key`` (same key, same ids)."""
+    if tok.count_only:
+        return []
+    n = tok.spend(n)
     rng = random.Random(key)
     vocab = tok.vocab
     return [vocab[rng.randrange(len(vocab))] for _ in range(n)]

@@ -43,6 +43,11 @@ def clip_to_context(reqs: list[WorkRequest], max_model_len: int | None) -> int:
     prefix, is kept); returns how many were clipped. A clipped text request is sent as its ids."""
     if not max_model_len:
         return 0
+    if max_model_len < 2:  # a server reporting a context of 1 cannot hold one prompt token and one output token
+        from bench.workloads.request import DatasetError
+
+        raise DatasetError(f"the model's context is {max_model_len} token(s): too small for a prompt and an output "
+                           "(at least 2); check the server's max_model_len")
     clipped = 0
     for r in reqs:
         if r.output_tokens >= max_model_len:

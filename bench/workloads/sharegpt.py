@@ -5,9 +5,10 @@ exchange only (vLLM's choice, which flatters results: short prompts, no history)
 every exchange into a request whose prompt carries the history before it."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from bench.config import limits
+from bench.workloads import files
 from bench.workloads.request import DatasetError, Message, TokenSource, WorkRequest
 
 HUMAN = {"human", "user"}
@@ -33,17 +34,9 @@ def chat_messages(turns: list[dict]) -> list[Message]:
 
 
 def read(path: Path) -> list:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: dataset file not found; fix workload.dataset.path") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); a ShareGPT file is one JSON list "
-                           "of {\"conversations\": [...]}") from None
+    """The file's list of conversations, through the bounded reader (``files``)."""
+    data = files.parse_json(files.read_text(path), str(path),
+                            'a ShareGPT file is one JSON list of {"conversations": [...]}')
     if not isinstance(data, list):
         raise DatasetError(f"{path}:1: a ShareGPT file is a JSON list of conversations; found {type(data).__name__}")
     return data
@@ -53,20 +46,36 @@ def load(spec, tok: TokenSource, seed: int) -> list[WorkRequest]:
     path = Path(spec.path).expanduser()
     encode = tok.need_encode("sharegpt")
     out: list[WorkRequest] = []
+    copied = 0  # history messages repeated into prompts so far
     for i, conv in enumerate(read(path)):
         turns = conv.get("conversations") if isinstance(conv, dict) else None
         if not isinstance(turns, list) or not all(isinstance(t, dict) and isinstance(t.get("value"), str)
-                                                  for t in turns):
-            raise DatasetError(f"{path}: entry [{i}]: needs 'conversations': a list of {{\"from\", \"value\"}}; "
-                               "fix or remove that entry")
-        sid = str(conv.get("id", i))
+                                                  and isinstance(t.get("from", ""), str) for t in turns):
+            raise DatasetError(f"{path}: entry [{i}]: needs 'conversations': a list of {{\"from\": text, \"value\": "
+                               "text}; fix or remove that entry")
+        sid = conv.get("id", i)
+        if isinstance(sid, (dict, list)) or len(str(sid)) > 200:
+            raise DatasetError(f"{path}: entry [{i}]: 'id' must be a short text or number; fix that entry")
+        sid = str(sid)
         history: list[str] = []
+        hist_chars = 0
         n = 0
         for k, (a, b) in enumerate(zip(turns, turns[1:])):
             if a.get("from") in HUMAN and b.get("from") in ASSISTANT:
+                size = hist_chars + len(a["value"])
+                if size > limits.MAX_PROMPT_CHARS:  # each turn repeats the history: bounded, not quadratic
+                    raise DatasetError(f"{path}: entry [{i}]: turn {n + 1}'s prompt with its history is {size:,} "
+                                       f"characters, more than {limits.MAX_PROMPT_CHARS:,} (bench/config/limits.py "
+                                       "MAX_PROMPT_CHARS); use turns: first, or cut that conversation")
+                copied += k + 1
+                if copied > limits.MAX_HISTORY_MESSAGES:
+                    raise DatasetError(f"{path}: entry [{i}]: with turns: all the prompts repeat more than "
+                                       f"{limits.MAX_HISTORY_MESSAGES:,} history messages in all (bench/config/limits.py "
+                                       "MAX_HISTORY_MESSAGES); use turns: first, or fewer or shorter conversations")
                 prompt = "\n".join([*history, a["value"]])
                 n += 1
                 ids, out_len = encode(prompt), len(encode(b["value"]))
+                tok.spend(len(ids))  # a long history is bounded like every other prompt (MAX_DATASET_TOKENS)
                 if ids and out_len:
                     out.append(WorkRequest(ids, out_len, text=prompt, session_id=f"{sid}",
                                            turn=n if spec.turns == "all" else None,
@@ -74,6 +83,7 @@ def load(spec, tok: TokenSource, seed: int) -> list[WorkRequest]:
                 if spec.turns == "first":
                     break
             history.append(a["value"])
+            hist_chars += len(a["value"]) + 1
         # `first` with a leading system/other turn: vLLM takes turns[0]/[1] blindly; we take the first exchange
     if spec.turns == "first":
         for r in out:

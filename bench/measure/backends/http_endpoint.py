@@ -129,7 +129,11 @@ class EndpointBackend(OnlineBackend):
 
             self._models = check_endpoint(self.base_url, self.headers())
         served = next((m for m in self._models if m.get("id") == self.served), None)
-        self.max_model_len = (served or {}).get("max_model_len")  # vLLM lists it; other servers may not
+        ctx = (served or {}).get("max_model_len")  # vLLM lists it; other servers may not
+        # a context the server reports is used only when it is a plausible whole number (datasets clip to it)
+        self.max_model_len = ctx if isinstance(ctx, int) and not isinstance(ctx, bool) and 1 <= ctx <= 2**24 else None
+        if ctx is not None and self.max_model_len is None:
+            notes.append(f"the server's max_model_len {str(ctx)[:40]!r} is not a context length; ignored")
         return LoadedModel(label=spec.label, kind=spec.kind, model_type=None, params=None, weight_bytes=None,
                            vocab_size=len(self.tokenizer), special_token_ids=list(self.tokenizer.all_special_ids),
                            load_s=load_s, notes=notes)

@@ -152,9 +152,14 @@ ACCELERATOR_ENV = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_
 class ManagedServer:
     def __init__(self, model_path: str, served_name: str, serve_args: list[str], log_path: Path,
                  startup_timeout_s: float = 900.0, env: dict | None = None):
-        self.model_path, self.served_name, self.serve_args = model_path, served_name, list(serve_args)
+        from bench.redact import secret_args_to_env
+
+        self.model_path, self.served_name = model_path, served_name
+        # --api-key / --hf-token go to the server as VLLM_API_KEY / HF_TOKEN, so that neither the command line
+        # in the log nor vLLM's own "non-default args" line holds them
+        self.serve_args, secret_env = secret_args_to_env(list(serve_args))
         self.log_path, self.startup_timeout_s = Path(log_path), startup_timeout_s
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, **(env or {}), **secret_env}
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
 
@@ -174,7 +179,10 @@ class ManagedServer:
         self._log = open(self.log_path, "ab")
         visible = " ".join(f"{k}={self.env[k]}" for k in ACCELERATOR_ENV + tuple(
             sorted(k for k in self.env if k.startswith("ASCEND_RT_") and k not in ACCELERATOR_ENV)) if k in self.env)
-        self._log.write(("$ " + (visible + " " if visible else "") + " ".join(cmd) + "\n").encode())
+        from bench.redact import redact_obj
+
+        shown = " ".join(redact_obj(cmd))
+        self._log.write(("$ " + (visible + " " if visible else "") + shown + "\n").encode())
         self._log.flush()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
                                      start_new_session=True)
