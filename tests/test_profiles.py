@@ -113,11 +113,13 @@ def test_resolve_chip_engine_pooled_and_errors():
     assert l40s.efficiency.mbu == 0.7 and l40s.sigma_log == pytest.approx(0.3) and l40s.name.startswith("vendor:NVIDIA")
     with pytest.raises(InputError, match="h20=vllm: no such profile"):
         PR.resolve(profs, "h20", "vllm")
+    from bench.catalog import hardware
     from bench.cli.args import profile_names
 
-    assert profile_names("h20=sglang, 910B=all") == {"h20": "sglang", "910b": "all"}
+    asked = [hardware.get_chip("h20"), hardware.get_chip("910b")]
+    assert profile_names("h20=sglang, 910B=all", asked) == {"h20": "sglang", "910b": "all"}
     with pytest.raises(InputError, match="expected CHIP=NAME"):
-        profile_names("h20")
+        profile_names("h20", asked)
 
 
 def test_catalog_profiles_rest_on_rows():

@@ -115,7 +115,7 @@ def test_cli_whole_run_jsonl_dataset(tmp_path):
     (["--num-prompts", "10", "--request-rate", "0"], "--request-rate must be"),
     (["--num-prompts", "10", "--request-rate", "fast"], "--request-rate 'fast'"),
     (["--num-prompts", "10", "--dataset", "sharegpt"], "need a tokenizer"),
-    (["--num-prompts", "10", "--dataset", "jsonl", "/dev/null/x"], "not a regular file"),
+    (["--num-prompts", "10", "--dataset", "jsonl", "/dev/null/x"], "fix --dataset jsonl PATH"),
     (["--batch", "8", "--max-num-seqs", "4"], "add --num-prompts"),
     (["--num-prompts", "10", "--batch", "8"], "takes --concurrency"),
     (["--num-prompts", "0"], "--num-prompts must be a whole number"),

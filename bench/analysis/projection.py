@@ -537,3 +537,13 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
 __all__ = ["Efficiency", "Shape", "kernel", "limits_s", "rates", "IDEAL", "kv_dtype_for", "fewest_accelerators", "project", "max_load", "memory_fit", "require_fit",
            "calibrate", "with_overrides", "Terms", "terms_for", "step_times", "predict", "expert_parallel",
            "attention_replicas", "collective_ranks", "read_parallelism", "pipeline_stages", "stated_pipeline_stages"]
+
+
+def fit_error(m, chip, w) -> str | None:
+    """Why one request of ``w`` cannot run on the replica (a dtype the chip lacks, it does not fit), or None."""
+    try:
+        check_dtype(chip, w.dtype)
+    except InputError as exc:
+        return str(exc)
+    err = does_not_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
+    return None if err is None else str(err)

@@ -31,31 +31,8 @@ def _print_invalid_warnings(run, where: str) -> None:
         print(f"warning: {w}", file=sys.stderr)
 
 
-def _engine_class(engine: str | None) -> str | None:
-    """The engine a projection's KV-cache default follows: None for the field (``catalog.dtypes.kv_dtype``)."""
-    return None if engine in (None, "field") else engine.strip().lower()
 
 
-def _profile_names(spec: str | None, chips_asked: list) -> dict[str, str]:
-    """``--profile CHIP=NAME,...`` as {chip id: name}: each CHIP resolved as ``--hardware`` resolves it and one of the
-    chips asked for, each NAME non-empty, and a given flag names at least one pair -- never read and then ignored."""
-    from bench.catalog import hardware
-
-    if spec is None:
-        return {}
-    asked = {c.id for c in chips_asked}
-    out = {}
-    for k, v, part in checks.chip_pairs("--profile", spec, "NAME", "h20=sglang or 910b=all"):
-        if not k or not v:
-            raise InputError(f"--profile '{part}': give CHIP=NAME with both parts, e.g. h20=sglang or 910b=all")
-        chip = hardware.get_chip(k)
-        if chip.id not in asked:
-            raise InputError(f"--profile '{part}': '{k}' is not one of the chips asked for ({', '.join(sorted(asked))}); "
-                             "name one of them")
-        out[chip.id] = v
-    if not out:
-        raise InputError(f"--profile '{spec}': no CHIP=NAME given, e.g. h20=sglang")
-    return out
 
 
 # ---------------------------------------------------------------------------- cost
@@ -104,7 +81,7 @@ def add_cost(sub) -> None:
 
 def cmd_cost(args) -> int:
     from bench.analysis import cost
-    from bench.catalog import hardware, pricing
+    from bench.catalog import pricing
     from bench.catalog import models as catalog
     from bench.results import load_run
 
@@ -150,8 +127,8 @@ def cmd_cost(args) -> int:
         checks.parallelism(args.parallelism, args.accelerators)
         args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
         shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype,
-                                 args.kv_dtype, parallelism=args.parallelism, engine=_engine_class(args.engine))
-    names = _profile_names(args.profile, chips)
+                                 args.kv_dtype, parallelism=args.parallelism, engine=checks.engine_class(args.engine))
+    names = checks.profile_names(args.profile, chips)
     entries = []
     for chip in chips:  # each chip at the given terms, else its own rate (None: a row that says it has no price)
         terms = given or pricing.own_terms(chip.id, args.utilisation, args.fx)
@@ -324,7 +301,7 @@ def cmd_project(args) -> int:
 
         _print_invalid_warnings(load_run(Path(args.calibrate)), args.calibrate)
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
-    names = _profile_names(args.profile, chips)
+    names = checks.profile_names(args.profile, chips)
     run_flags = [f for f, v in (("--request-rate", args.request_rate != "inf"), ("--dataset", args.dataset != ["random"]),
                                 ("--max-num-seqs", args.max_num_seqs is not None), ("--seed", args.seed != 0),
                                 ("--max-num-batched-tokens", args.max_num_batched_tokens is not None),
@@ -342,10 +319,10 @@ def cmd_project(args) -> int:
         raise InputError(f"--parallelism '{args.parallelism}': expert parallelism needs a MoE model; "
                          f"'{m.id}' is dense (use TP/PP)")
     w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype,
-                         parallelism=args.parallelism, engine=_engine_class(args.engine))
+                         parallelism=args.parallelism, engine=checks.engine_class(args.engine))
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
     if args.num_prompts is not None:
-        return _project_run(args, m, chips, w, profs, names)
+        return cmd_project_run(args, m, chips, w, profs, names)
     out, errors = [], []
     for chip in chips:  # a chip that lacks the dtype or that the model does not fit on is a row, never an abort
         try:
@@ -420,79 +397,25 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
         c.print(line)
 
 
-def _request_rate(text: str) -> float | None:
-    """``--request-rate``: a positive finite number, or inf (None: every prompt at once)."""
-    import math
-
-    if text.strip().lower() == "inf":
-        return None
-    try:
-        rate = float(text)
-    except ValueError:
-        raise InputError(f"--request-rate '{text}': a number of requests per second, or inf") from None
-    if not math.isfinite(rate) or not 1e-3 <= rate <= 1e6:
-        raise InputError(f"--request-rate must be from 0.001 to 1e6 requests/s, or inf; found {text}")
-    return rate
 
 
-def _dataset_lengths(spec: list[str], m, n_in: int, n_out: int) -> list[tuple[int, int]]:
-    """``--dataset``: random -> every prompt (n_in, n_out); jsonl PATH -> each line's lengths, read strictly."""
-    import json
-
-    kind = spec[0].lower()
-    if kind == "random" and len(spec) == 1:
-        return [(n_in, n_out)]
-    if kind == "sharegpt":
-        raise InputError("--dataset sharegpt needs the prompts' token lengths, which need a tokenizer; give them as "
-                         "--dataset jsonl PATH (one {\"input_tokens\": N, \"output_tokens\": M} a line)")
-    if kind != "jsonl" or len(spec) != 2:
-        raise InputError(f"--dataset {' '.join(spec)}: give 'random' or 'jsonl PATH'")
-    path = Path(spec[1])
-    if not path.is_file():
-        raise InputError(f"--dataset jsonl {path}: not a regular file; give a .jsonl file of lengths")
-    if path.stat().st_size > 64 * 2**20:
-        raise InputError(f"--dataset jsonl {path}: larger than 64 MiB; give at most a million lines of lengths")
-    try:
-        lines = path.read_bytes().decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"--dataset jsonl {path}: not UTF-8 text ({exc.reason})") from None
-    out = []
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            raise InputError(f"--dataset jsonl {path}:{no}: not JSON; one {{\"input_tokens\": N, \"output_tokens\": M}} "
-                             "a line") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{no}: expected an object with input_tokens and output_tokens")
-        vals = (row.get("input_tokens"), row.get("output_tokens"))
-        if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= limits.MAX_TOKENS for v in vals):
-            raise InputError(f"{path}:{no}: input_tokens and output_tokens must be whole numbers from 1 to "
-                             f"{limits.MAX_TOKENS:,}; found {vals}")
-        if sum(vals) > m.context_length:
-            raise InputError(f"{path}:{no}: {vals[0]} + {vals[1]} tokens exceed the context of '{m.id}' "
-                             f"({m.context_length:,})")
-        out.append(vals)
-    if not out:
-        raise InputError(f"--dataset jsonl {path}: no lengths in it")
-    return out
 
 
-def _project_run(args, m, chips, w, profs, names) -> int:
+def cmd_project_run(args, m, chips, w, profs, names) -> int:
     """``project --num-prompts``: the whole run simulated on each chip (``whole_run``)."""
-    from bench.analysis import profiles, whole_run
+    from bench.analysis import profiles, projection, whole_run
     from bench.catalog import engines
 
     checks.whole("--num-prompts", args.num_prompts, 1, 100_000)
     checks.whole("--max-num-seqs", args.max_num_seqs, 1, limits.MAX_BATCH)
     checks.whole("--max-num-batched-tokens", args.max_num_batched_tokens, 1, limits.MAX_TOKENS)
     checks.whole("--seed", args.seed, 0, limits.MAX_SEED)
-    rate = _request_rate(args.request_rate)
-    lengths = _dataset_lengths(args.dataset, m, args.input_tokens, args.output_tokens)
+    rate = checks.request_rate(args.request_rate)
+    from bench.workloads.lengths import dataset_lengths
+
+    lengths = dataset_lengths(args.dataset, m.context_length, m.id, args.input_tokens, args.output_tokens)
     reqs = whole_run.requests(args.num_prompts, lengths, rate, args.seed)
-    engine = _engine_class(args.engine) or "vllm"  # the field: vLLM's limits, the catalog's most common engine
+    engine = checks.engine_class(args.engine) or "vllm"  # the field: vLLM's limits, the catalog's most common engine
     out = []
     for chip in chips:
         d = engines.defaults(engine, chip) if (args.max_num_seqs is None or args.max_num_batched_tokens is None) \
@@ -506,7 +429,7 @@ def _project_run(args, m, chips, w, profs, names) -> int:
         label = "given" if d is None else (("field: " if args.engine == "field" else "") + d.label)
         prof = profiles.with_overrides(profiles.for_engine(profs, chip.id, args.engine, names.get(chip.id)), args.mbu,
                                        args.mfu)
-        projection_check = projection_fit_error(m, chip, w)
+        projection_check = projection.fit_error(m, chip, w)
         if projection_check is not None:
             out.append({"hardware": chip.id, "model": m.id, "fits": False, "note": projection_check})
             continue
@@ -522,16 +445,6 @@ def _project_run(args, m, chips, w, profs, names) -> int:
     return 0
 
 
-def projection_fit_error(m, chip, w) -> str | None:
-    """Why one request of ``w`` cannot run on the replica (a dtype the chip lacks, it does not fit), or None."""
-    from bench.analysis import projection
-
-    try:
-        projection.check_dtype(chip, w.dtype)
-    except InputError as exc:
-        return str(exc)
-    err = projection.does_not_fit(m, chip, w, "raise --accelerators or use a smaller --dtype")
-    return None if err is None else str(err)
 
 
 def _print_run(out: list[dict], m, args) -> None:
@@ -615,7 +528,7 @@ def cmd_capacity(args) -> int:
     if args.compare and len(chips) != 2:
         raise InputError(f"--compare '{args.compare}': give exactly two chip ids, e.g. h20,910b")
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
-    names = _profile_names(args.profile, chips)
+    names = checks.profile_names(args.profile, chips)
     dtype = capacity.common_dtype(chips) if args.dtype == "best" else args.dtype  # one dtype unless asked
     rows = [capacity.chip_capacity(
         m, chip, args.input_tokens, args.output_tokens, "best" if dtype == "best-each" else dtype,
@@ -624,7 +537,7 @@ def cmd_capacity(args) -> int:
         replica_accelerators=args.replica_accelerators, pue=args.pue, utilisation=args.utilisation,
         sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=args.rental_usd_per_hour,
         profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id)),
-        engine=_engine_class(args.engine))
+        engine=checks.engine_class(args.engine))
         for chip in chips]
     for r in rows:
         if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:

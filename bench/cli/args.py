@@ -77,11 +77,6 @@ def chip_pairs(name: str, spec: str | None, what: str, example: str) -> list[tup
     return out
 
 
-def profile_names(spec: str | None) -> dict[str, str]:
-    """``--profile h20=sglang,910b=defaults`` as {chip id: profile name}."""
-    return {k: v for k, v, _ in chip_pairs("--profile", spec, "NAME", "h20=sglang or 910b=all")}
-
-
 def sw_efficiency(spec: str | None, chips_asked=()) -> dict[str, float]:
     """``--sw-efficiency 910b=0.725,h20=0.9`` as {chip id: factor in (0, 1]}; each chip must be one of
     ``chips_asked`` (else it would be silently ignored)."""
@@ -183,3 +178,45 @@ def output_path(name: str, path: str) -> Path:
     if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise InputError(f"{name} '{path}': not writable; choose another path")
     return p
+
+
+def engine_class(engine: str | None) -> str | None:
+    """The engine a projection's KV-cache default follows: None for the field (``catalog.dtypes.kv_dtype``)."""
+    return None if engine in (None, "field") else engine.strip().lower()
+
+
+def profile_names(spec: str | None, chips_asked: list) -> dict[str, str]:
+    """``--profile CHIP=NAME,...`` as {chip id: name}: each CHIP resolved as ``--hardware`` resolves it and one of the
+    chips asked for, each NAME non-empty, and a given flag names at least one pair -- never read and then ignored."""
+    from bench.catalog import hardware
+
+    if spec is None:
+        return {}
+    asked = {c.id for c in chips_asked}
+    out = {}
+    for k, v, part in chip_pairs("--profile", spec, "NAME", "h20=sglang or 910b=all"):
+        if not k or not v:
+            raise InputError(f"--profile '{part}': give CHIP=NAME with both parts, e.g. h20=sglang or 910b=all")
+        chip = hardware.get_chip(k)
+        if chip.id not in asked:
+            raise InputError(f"--profile '{part}': '{k}' is not one of the chips asked for ({', '.join(sorted(asked))}); "
+                             "name one of them")
+        out[chip.id] = v
+    if not out:
+        raise InputError(f"--profile '{spec}': no CHIP=NAME given, e.g. h20=sglang")
+    return out
+
+
+def request_rate(text: str) -> float | None:
+    """``--request-rate``: a positive finite number, or inf (None: every prompt at once)."""
+    import math
+
+    if text.strip().lower() == "inf":
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        raise InputError(f"--request-rate '{text}': a number of requests per second, or inf") from None
+    if not math.isfinite(rate) or not 1e-3 <= rate <= 1e6:
+        raise InputError(f"--request-rate must be from 0.001 to 1e6 requests/s, or inf; found {text}")
+    return rate

@@ -24,18 +24,19 @@ def _size(n: int) -> str:
     return f"{n:,} bytes" if n < 2**20 else f"{n / 2**20:,.0f} MiB"
 
 
-def read_text(path: Path, what: str = "dataset file") -> str:
-    """The whole text of a dataset file, checked: regular, bounded in bytes and lines, UTF-8, no NUL."""
+def read_text(path: Path, what: str = "dataset file", field: str = "workload.dataset.path") -> str:
+    """The whole text of a dataset file, checked: regular, bounded in bytes and lines, UTF-8, no NUL. ``field``:
+    the config field or flag that named the file (where the user fixes it)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise DatasetError(f"{path}: {what} not found; fix workload.dataset.path") from None
+        raise DatasetError(f"{path}: {what} not found; fix {field}") from None
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror}); fix workload.dataset.path") from None
+        raise DatasetError(f"{path}: cannot read ({exc.strerror}); fix {field}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise DatasetError(f"{path}: is a directory; workload.dataset.path names one {what}")
+        raise DatasetError(f"{path}: is a directory; {field} names one {what}")
     if not stat.S_ISREG(st.st_mode):
-        raise DatasetError(f"{path}: not a regular file (a FIFO, socket or device); workload.dataset.path names "
+        raise DatasetError(f"{path}: not a regular file (a FIFO, socket or device); {field} names "
                            f"one {what}")
     if st.st_size > limits.MAX_DATASET_BYTES:
         raise DatasetError(f"{path}: {_size(st.st_size)} is larger than the {_size(limits.MAX_DATASET_BYTES)} a "
@@ -105,9 +106,9 @@ def parse_json(text: str, where: str, hint: str) -> object:
     return obj
 
 
-def json_lines(path: Path, what: str = "dataset file"):
+def json_lines(path: Path, what: str = "dataset file", field: str = "workload.dataset.path"):
     """(line number, object) for every non-blank line not starting with ``#``; each line one JSON object."""
-    for n, line in enumerate(read_text(path, what).splitlines(), 1):
+    for n, line in enumerate(read_text(path, what, field).splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         obj = parse_json(line, f"{path}:{n}", "each line is one JSON object")
