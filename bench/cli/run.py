@@ -39,10 +39,14 @@ def _print_cases(out, cases: list[dict], title: str) -> None:
 def cmd_run(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bench.config.load import load_config
     from bench.measure.runner import execute
 
-    cfg, text = load_config(args.config)
+    from bench.config import quick
+
+    cfg, text, source = quick.resolve(args.config, {k: getattr(args, k) for k in ("model", *quick.QUICK_FLAGS)})
+    if cfg is None:  # --print-config
+        print(text, end="")
+        return 0
     if args.report:  # found before the run, not after it
         from bench.cli.args import output_path
 
@@ -66,7 +70,7 @@ def cmd_run(args) -> int:
     saved_stdout = os.dup(1)
     os.dup2(2, 1)
     try:
-        outcome = execute(cfg, text, args.config, output_dir=Path(args.output_dir) if args.output_dir else None,
+        outcome = execute(cfg, text, source, output_dir=Path(args.output_dir) if args.output_dir else None,
                           resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start)
     finally:
         progress.stop()
