@@ -16,6 +16,8 @@ import torch
 from bench.measure.backends.decode_loop import DecodeLoopBackend
 from bench.config.schema import ModelSpec, TransformersBackend
 
+pytestmark = pytest.mark.perf  # test tier (pyproject markers): `make test-fast` leaves it out
+
 PROMPTS = [[(11 * i + j) % 500 + 1 for j in range(32)] for i in range(4)]
 N_OUT = 32
 

@@ -47,6 +47,7 @@ def test_compare_json_rows_and_warnings():
     assert any("CPU pressure 25.0%" in w for w in d["warnings"])
 
 
+@pytest.mark.slow  # a fresh interpreter (run_cli): 5-15 s here
 def test_compare_parquet_and_output(tmp_path):
     import pandas as pd
 
@@ -91,6 +92,7 @@ def test_markdown_report_with_png_charts(tmp_path):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM, reason="Debian's chromium is not installed (make test installs it when apt-get "
                                          "works): the headless-browser check of the HTML report was skipped")
 def test_html_report_renders_in_headless_chromium(tmp_path):

@@ -16,6 +16,8 @@ from bench.measure.endpoint.loadgen import LoadSpec, Request, ramp_gaps, run_loa
 from conftest import ROOT, cli, run_cli, write_config
 from fake_openai import FakeOpenAI
 
+pytestmark = pytest.mark.server  # test tier (pyproject markers): `make test-fast` leaves it out
+
 
 @pytest.fixture(scope="module")
 def server():
