@@ -46,7 +46,7 @@ chromium:
 
 # The documentation site: a broken link or a stale generated page fails the build (and so `make test`).
 docs: $(STAMP)
-	$(BIN)/python -m mkdocs build --strict --quiet --site-dir .site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet --site-dir .site
 
 # Regenerate docs/reference/cli.md (from the argparse parser) and config.md (from the pydantic schema).
 docs-ref:

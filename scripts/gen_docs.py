@@ -57,7 +57,7 @@ def cli_markdown() -> str:
     out = [HEADER.format(src="bench/cli (build_parser)"), "# Command line\n",
            "`python run_bench.py COMMAND …` (the console script `bench` is the same). Every command exits 0 when "
            "done, 2 on bad input (one line naming the flag or file, never a traceback), 1 on an internal error or, "
-           "for `run`, a failed case; 130 on Ctrl-C. See [exit codes and input limits](limits.md).\n",
+           "for `run`, a failed case; 130 on Ctrl-C (the *Exit codes and input limits* reference has the details).\n",
            f"```\n{_usage(parser)}\n```\n"]
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     helps = {c.dest: c.help for c in subs._choices_actions}
@@ -165,7 +165,7 @@ def config_markdown() -> str:
            "Every field a YAML config can hold, read from the pydantic schema (`bench/config/schema.py`). An unknown "
            "key, NaN or infinity, `true` where a number belongs, or a value out of its bounds is an error naming the "
            "file and field (exit 2), and every problem is listed at once. How the fields combine into cases, with "
-           "examples: [Configs](../guides/configs.md); the bounds in words: [limits](limits.md).\n"]
+           "examples: [Configs](../guides/configs.md); the bounds in words: the *Exit codes and input limits* reference.\n"]
     for model in _models(BenchConfig):
         comments = _comments(model)
         anchor_title = model.__name__
