@@ -37,8 +37,10 @@ def test_flags_run_and_print_config_round_trips_through_run_config(tmp_path):
 
 def test_openai_quick_config_defaults_and_yaml_round_trip():
     data = quick.quick_config("tiny:llama", backend="openai", base_url="http://10.0.0.2:8000/v1",
+                              served_model_name="Qwen/Qwen2.5-7B-Instruct",
                               request_rates=quick.rate_list("--request-rates", "2, inf"), trials=3)
-    assert data["backend"] == {"kind": "openai", "base_url": "http://10.0.0.2:8000/v1"}
+    assert data["backend"] == {"kind": "openai", "base_url": "http://10.0.0.2:8000/v1",
+                               "served_model_name": "Qwen/Qwen2.5-7B-Instruct"}
     assert data["workload"] == {"input_tokens": 128, "output_tokens": 128, "request_rates": [2.0, "inf"],
                                 "trials": 3}
     cfg = parse_config(data, "flags")
@@ -74,6 +76,7 @@ def test_catalog_model_gets_random_weights_and_datasets_keep_their_lengths():
     (["--dataset", "sharegpt"], "--dataset sharegpt needs a file"),
     (["--dataset", "prefix", "--input-tokens", "3"], "--input-tokens: "),
     (["--base-url", "http://x:1/v1"], "--base-url is for --backend openai"),
+    (["--served-model-name", "m"], "--served-model-name is for --backend openai"),
     (["--backend", "openai", "--base-url", "ftp://x"], "--base-url: "),
     (["--backend", "vlm"], "invalid choice"),
     (["--input-tokens", "nan"], "--input-tokens"),
@@ -99,3 +102,20 @@ def test_name_flags_leaves_an_unmapped_line_on_its_source():
     assert exc.lines() == ["flags: energy.x: bad"]
     with pytest.raises(InputError):
         quick.int_list("--concurrency", "1,,2")
+
+
+@pytest.mark.server
+def test_openai_quick_run_against_the_scripted_server(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI(delay_s=0.002) as s:
+        r = cli("run", "--model", "tiny:llama", "--backend", "openai", "--base-url", s.base_url, "--served-model-name",
+                "ok", "--concurrency", "1,2", "--input-tokens", "8", "--output-tokens", "4", "--output-dir",
+                tmp_path, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    cases = json.loads(r.stdout)["cases"]
+    assert [c["workload"]["concurrency"] for c in cases] == [1, 2]
+    assert all(c["status"] == "ok" and c["requests"]["total"] == 64 and c["requests"]["failed"] == 0 for c in cases)

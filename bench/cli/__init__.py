@@ -35,11 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "below build a config (the same validation and results); --print-config writes it as YAML.")
     r.add_argument("config", nargs="?", help="a YAML config (leave it out for a quick run with --model)")
     q = r.add_argument_group("quick run from flags (instead of CONFIG)")
-    q.add_argument("--model", metavar="ID", help="tiny:<arch>, a catalog id (random weights) or a local directory")
+    q.add_argument("--model", metavar="ID", help="tiny:<arch>, a catalog id (random weights) or a local directory "
+                   "(for --backend openai: tiny:<arch> or the local directory with the served model's tokenizer)")
     q.add_argument("--backend", choices=("transformers", "vllm", "openai"), default=None,
                    help="default: transformers")
     q.add_argument("--base-url", metavar="URL", help="--backend openai: the server's API root "
                    "(default http://127.0.0.1:8000/v1)")
+    q.add_argument("--served-model-name", metavar="NAME", help="--backend openai: the name the server knows the "
+                   "model by (default: the --model label, e.g. tiny-llama)")
     q.add_argument("--batch-sizes", metavar="B[,B...]", help="offline backends: batch sizes to sweep (default 1)")
     q.add_argument("--concurrency", metavar="C[,C...]", help="openai: requests in flight to sweep (default 1)")
     q.add_argument("--request-rates", metavar="R[,R...]", help="openai: requests/s to sweep, or inf")

@@ -27,10 +27,10 @@ FIELD_FLAGS = {
     "workload.batch_sizes": "--batch-sizes", "workload.concurrency": "--concurrency",
     "workload.request_rates": "--request-rates", "workload.input_tokens": "--input-tokens",
     "workload.output_tokens": "--output-tokens", "workload.trials": "--trials", "workload.dataset": "--dataset",
-    "backend.base_url": "--base-url", "models[0]": "--model", "input_tokens/output_tokens": "--input-tokens",
+    "backend.base_url": "--base-url", "backend.served_model_name": "--served-model-name", "models[0]": "--model", "input_tokens/output_tokens": "--input-tokens",
 }
 # the flags only a quick run takes (argparse attribute -> flag)
-QUICK_FLAGS = {"backend": "--backend", "base_url": "--base-url", "batch_sizes": "--batch-sizes",
+QUICK_FLAGS = {"backend": "--backend", "base_url": "--base-url", "served_model_name": "--served-model-name", "batch_sizes": "--batch-sizes",
                "concurrency": "--concurrency", "request_rates": "--request-rates", "input_tokens": "--input-tokens",
                "output_tokens": "--output-tokens", "trials": "--trials", "dataset": "--dataset",
                "print_config": "--print-config"}
@@ -97,6 +97,7 @@ def _name(model: str) -> str:
 
 
 def quick_config(model: str, backend: str = "transformers", base_url: str | None = None,
+                 served_model_name: str | None = None,
                  batch_sizes: list[int] | None = None, concurrency: list[int] | None = None,
                  request_rates: list | None = None, input_tokens: int | None = None,
                  output_tokens: int | None = None, trials: int | None = None,
@@ -107,9 +108,14 @@ def quick_config(model: str, backend: str = "transformers", base_url: str | None
         raise InputError(f"--backend: {backend!r} is unknown; known: {', '.join(BACKENDS)}")
     if base_url is not None and backend != "openai":
         raise InputError("--base-url is for --backend openai (a server to send requests to); add --backend openai")
+    if served_model_name is not None and backend != "openai":
+        raise InputError("--served-model-name is for --backend openai (the name the server knows the model by); "
+                         "add --backend openai")
     be: dict[str, Any] = {"kind": backend}
     if backend == "openai" and base_url is not None:
         be["base_url"] = base_url
+    if backend == "openai" and served_model_name is not None:
+        be["served_model_name"] = served_model_name
     wl: dict[str, Any] = {}
     if dataset is not None:
         wl["dataset"] = dataset
@@ -173,6 +179,7 @@ def resolve(config_path: str | None, flags: dict[str, Any]) -> tuple[Any, str, s
                          "(e.g. run --model tiny:llama --batch-sizes 1,4)")
     data = quick_config(
         model, backend=flags.get("backend") or "transformers", base_url=flags.get("base_url"),
+        served_model_name=flags.get("served_model_name"),
         batch_sizes=int_list("--batch-sizes", flags.get("batch_sizes")),
         concurrency=int_list("--concurrency", flags.get("concurrency")),
         request_rates=rate_list("--request-rates", flags.get("request_rates")),
