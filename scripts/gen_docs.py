@@ -57,7 +57,9 @@ def cli_markdown() -> str:
     out = [HEADER.format(src="bench/cli (build_parser)"), "# Command line\n",
            "`python run_bench.py COMMAND …` (the console script `bench` is the same). Every command exits 0 when "
            "done, 2 on bad input (one line naming the flag or file, never a traceback), 1 on an internal error or, "
-           "for `run`, a failed case; 130 on Ctrl-C (the *Exit codes and input limits* reference has the details).\n",
+           "for `run`, a failed case; 130 on Ctrl-C (the *Exit codes and input limits* reference has the details). "
+           "\"The report\" and its Exhibit 63, named by a few flags, are the research report described on the "
+           "[home page](../index.md#the-research-report-and-its-exhibit).\n",
            f"```\n{_usage(parser)}\n```\n"]
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     helps = {c.dest: c.help for c in subs._choices_actions}
