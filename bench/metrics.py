@@ -1,6 +1,6 @@
 """Raw request records and every metric derived from them (pure functions, no I/O).
 
-Definitions follow shared/REFERENCE.md §4 (the vLLM / MLPerf conventions):
+Definitions follow the vLLM benchmark and MLPerf Inference conventions:
 - TTFT  = first token time - submit time
 - TPOT  = (E2E - TTFT) / (output tokens - 1), per request, only when output tokens > 1
 - ITL   = every gap between consecutive output tokens, pooled over the requests whose tokens arrived one

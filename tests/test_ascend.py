@@ -252,6 +252,7 @@ def test_check_table_rows_for_sampled_and_counter_sources():
     assert r_amd["sampled_j_per_output_tok"] == pytest.approx(210.0 / 200)  # 100 tok/s x 2 s
 
 
+@pytest.mark.slow  # a fresh interpreter (run_cli): 5-15 s here
 def test_run_end_to_end_with_npu_smi_energy(fake_smi, tmp_path):
     """The whole CLI run on the CPU with energy from the fake npu-smi: the runner does not care which
     sensor it holds, and the results carry the source, J/token and the NPU telemetry."""

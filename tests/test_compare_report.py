@@ -49,6 +49,7 @@ def test_compare_json_rows_and_warnings():
     assert any("CPU pressure 25.0%" in w for w in d["warnings"])
 
 
+@pytest.mark.slow  # a fresh interpreter (run_cli): 5-15 s here
 def test_compare_parquet_and_output(tmp_path):
     import pandas as pd
 

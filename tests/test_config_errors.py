@@ -73,6 +73,7 @@ def test_missing_config_file(tmp_path, capsys):
     assert code == 2 and "config file not found" in err
 
 
+@pytest.mark.slow  # a fresh interpreter (run_cli): 5-15 s here
 def test_no_traceback_from_a_real_process(tmp_path):
     cfg = write_config(tmp_path / "bad.yaml", GOOD.replace("input_tokens: 4", "input_tokens: -1"))
     p = run_cli("run", cfg)

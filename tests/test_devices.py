@@ -148,6 +148,7 @@ energy: {source: amdsmi}
 """
 
 
+@pytest.mark.slow  # a fresh interpreter (run_cli): 5-15 s here
 def test_cli_preflight_lists_missing_torch_npu_and_amdsmi(tmp_path):
     """This machine has neither torch_npu nor amdsmi: one line each, exit 2, no traceback."""
     cfg = write_config(tmp_path / "npu.yaml", NPU_CONFIG)

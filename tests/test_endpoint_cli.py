@@ -11,6 +11,8 @@ from bench.config.load import load_config
 from conftest import cli, run_cli, write_config
 from fake_openai import FakeOpenAI
 
+pytestmark = pytest.mark.server  # test tier (pyproject markers): `make test-fast` leaves it out
+
 SECRET = "sk-bench-test-7f3a9c"
 
 

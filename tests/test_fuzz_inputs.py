@@ -287,6 +287,7 @@ def test_bad_flags(capsys, argv):
     expect_bad_input(code, out, err)
 
 
+@pytest.mark.slow  # a fresh interpreter (run_cli): 5-15 s here
 def test_bad_flags_from_a_real_process():
     for argv in (["cost", "--hardware", "h20", "--output-tok-s", "nan", "--rental-usd-per-hour", "2"],
                  ["capacity", "--hardware", "h20", "--model", "Llama-3.1-8B", "--input-tokens", "1",
@@ -430,6 +431,7 @@ def test_corrupt_run_directory(tmp_path, capsys, name, command):
     assert after == {k: v for k, v in before.items() if k != ".lock"}  # a refused run directory is left as it was
 
 
+@pytest.mark.slow  # a fresh interpreter (run_cli): 5-15 s here
 def test_corrupt_run_directory_from_a_real_process(tmp_path):
     run, _ = _corrupt_run(tmp_path, "case-no-model")
     p = run_cli("compare", run)

@@ -273,6 +273,7 @@ def test_compare_output_creates_parents_and_refuses_directories(tmp_path, capsys
 SECRET = "sk-hardening-test-5e1d2c9b"
 
 
+@pytest.mark.server
 def test_a_key_echoed_by_the_server_is_never_stored(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("BENCH_TEST_KEY", SECRET)
     with FakeOpenAI() as server:
@@ -387,6 +388,7 @@ def test_bench_error_is_never_the_internal_guard():
     assert p.returncode == 2 and "not a run directory" in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter killed and resumed
 def test_kill_9_then_resume_keeps_every_case_once(tmp_path):
     """A real kill -9 at whatever point the run has reached, then --resume: each case once, each with exactly
     its own request records."""

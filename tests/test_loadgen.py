@@ -8,6 +8,8 @@ from bench import metrics
 from bench.measure.endpoint.loadgen import LoadSpec, Request, arrival_gaps, request_body, run_load
 from fake_openai import FakeOpenAI
 
+pytestmark = pytest.mark.server  # test tier (pyproject markers): `make test-fast` leaves it out
+
 
 def reqs(n, out=5, prompt="a b c d"):
     return [Request(f"r{i}", prompt, len(prompt.split()), out) for i in range(n)]

@@ -131,6 +131,7 @@ def test_spec_rows_without_acceptance_are_kept_but_not_used():
     assert "without a stated acceptance length" in r.usable
 
 
+@pytest.mark.slow  # a fresh interpreter (run_cli): 5-15 s here
 def test_list_published_cli():
     p = run_cli("list", "published", "--format", "json")
     assert p.returncode == 0, p.stderr

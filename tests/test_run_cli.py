@@ -154,6 +154,7 @@ def test_ctrl_c_keeps_finished_cases(tmp_path, capsys, monkeypatch):
     assert manifest["status"] == "interrupted"
 
 
+@pytest.mark.slow  # a fresh interpreter (run_cli): 5-15 s here
 def test_list_models_and_sysinfo_json():
     p = run_cli("list", "models", "--format", "json")
     rows = json.loads(p.stdout)

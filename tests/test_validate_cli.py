@@ -1,5 +1,6 @@
 """Leave-one-out on a tiny catalog by hand; JSON contracts of `validate`, `project`, `capacity` and `cost`."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,35 @@ def test_cli_cost_project_with_profile_and_band():
     assert d["profile"] == "defaults" and d["usd_per_mtok_output_range"] is None
     p = cli("cost", "--hardware", "h20", "--project", "--model", "Qwen3-32B")
     assert p.returncode == 2 and "cost --project also needs --input-tokens" in p.stderr
+
+
+ACCURACY = Path(__file__).resolve().parent.parent / "docs" / "data" / "accuracy.yaml"
+
+
+@pytest.mark.slow  # `validate` refits every profile once per row: about a minute here
+def test_documented_accuracy_figures_hold():
+    """The leave-one-out figures the docs state (docs/data/accuracy.yaml, the one place they live; the docs page
+    docs/reference/accuracy.md is generated from it) are what `validate` measures on the shipped catalog."""
+    import yaml
+
+    doc = yaml.safe_load(ACCURACY.read_text())
+    tol = doc["tolerance"]
+    p = cli("validate", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+
+    def same(where, got, want):
+        assert got["rows"] == want["rows"], (where, got["rows"], want["rows"])
+        assert got["median_abs_error"] == pytest.approx(want["median_abs_error"], abs=tol["median_abs_error"]), where
+        assert got["share_inside_band"] == pytest.approx(want["share_inside_band"], abs=tol["share_inside_band"]), where
+
+    got = {s["hardware"]: s for s in d["summary"]}
+    assert set(got) == set(doc["leave_one_out"])
+    for chip, want in doc["leave_one_out"].items():
+        same(f"leave-one-out {chip}", got[chip], want)
+    same("leave-one-source-out", d["leave_one_source_out"]["summary"][-1], doc["leave_one_source_out"]["all"])
+    same("held out", d["held_out"]["summary"][-1], doc["held_out"]["all"])
+    for where, rs, want in (("ratios", d["ratio_summary"], doc["ratios"]),
+                            ("held-out ratios", d["held_out"]["ratio_summary"], doc["held_out"]["ratios"])):
+        assert (rs["pairs"], rs["ranking_right"]) == (want["pairs"], want["ranking_right"]), where
+        assert rs["median_abs_error"] == pytest.approx(want["median_abs_error"], abs=tol["median_abs_error"]), where

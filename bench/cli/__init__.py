@@ -30,8 +30,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    r = sub.add_parser("run", help="run the benchmark described by a YAML config")
-    r.add_argument("config")
+    r = sub.add_parser("run", help="run the benchmark described by a YAML config, or a quick run from flags (--model)",
+                       description="Run every case of CONFIG, or a quick run from flags: --model ID and the flags "
+                       "below build a config (the same validation and results); --print-config writes it as YAML.")
+    r.add_argument("config", nargs="?", help="a YAML config (leave it out for a quick run with --model)")
+    q = r.add_argument_group("quick run from flags (instead of CONFIG)")
+    q.add_argument("--model", metavar="ID", help="tiny:<arch>, a catalog id (random weights) or a local directory "
+                   "(for --backend openai: tiny:<arch> or the local directory with the served model's tokenizer)")
+    q.add_argument("--backend", choices=("transformers", "vllm", "openai"), default=None,
+                   help="default: transformers")
+    q.add_argument("--base-url", metavar="URL", help="--backend openai: the server's API root "
+                   "(default http://127.0.0.1:8000/v1)")
+    q.add_argument("--served-model-name", metavar="NAME", help="--backend openai: the name the server knows the "
+                   "model by (default: the --model label, e.g. tiny-llama)")
+    q.add_argument("--batch-sizes", metavar="B[,B...]", help="offline backends: batch sizes to sweep (default 1)")
+    q.add_argument("--concurrency", metavar="C[,C...]", help="openai: requests in flight to sweep (default 1)")
+    q.add_argument("--request-rates", metavar="R[,R...]", help="openai: requests/s to sweep, or inf")
+    q.add_argument("--input-tokens", metavar="N", type=int, help="prompt tokens per request (default 128)")
+    q.add_argument("--output-tokens", metavar="M", type=int, help="output tokens per request (default 128)")
+    q.add_argument("--trials", metavar="N", type=int, help="measured repeats of each case (default 1)")
+    q.add_argument("--dataset", metavar="NAME[:PATH]", help="random (default), prefix, conversation, "
+                   "sharegpt:PATH, jsonl:PATH or trace:PATH")
+    q.add_argument("--print-config", action="store_true", help="write the config these flags make as YAML "
+                   "and exit (save it, then `run FILE`)")
     r.add_argument("--output-dir", help="parent directory for the run directory (default: the config's output_dir)")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping its completed cases")
     r.add_argument("--format", choices=("table", "json"), default="table")

@@ -12,11 +12,13 @@ def cmd_run(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bench.cli.args import positive
-    from bench.config import limits
-    from bench.config.load import load_config
+    from bench.config import limits, quick
     from bench.measure.runner import execute
 
-    cfg, text = load_config(args.config)
+    cfg, text, source = quick.resolve(args.config, {k: getattr(args, k) for k in ("model", *quick.QUICK_FLAGS)})
+    if cfg is None:  # --print-config
+        print(text, end="")
+        return 0
     max_duration_s = limits.MAX_DURATION_S if getattr(args, "max_duration", None) is None else args.max_duration
     positive("--max-duration", max_duration_s, maximum=limits.MAX_SECONDS * 1000)
     if args.report:  # found before the run, not after it
@@ -61,7 +63,7 @@ def cmd_run(args) -> int:
     saved_stdout = os.dup(1)
     os.dup2(2, 1)
     try:
-        outcome = execute(cfg, text, args.config, output_dir=Path(args.output_dir) if args.output_dir else None,
+        outcome = execute(cfg, text, source, output_dir=Path(args.output_dir) if args.output_dir else None,
                           resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start,
                           executor=args.executor, executor_address=args.ray_address, max_duration_s=max_duration_s)
     finally:

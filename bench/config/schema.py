@@ -203,7 +203,7 @@ class OpenAIBackend(_Strict):
 
 Backend = Annotated[Union[TransformersBackend, VllmBackend, OpenAIBackend], Field(discriminator="kind")]
 
-# Latency limits used by MLPerf Inference (p99), shared/REFERENCE.md §4.
+# Latency limits used by MLPerf Inference (p99 TTFT and TPOT of its LLM benchmarks).
 SLO_PRESETS = {
     "mlperf-llama2-70b": {"ttft_ms": 2000, "tpot_ms": 200},
     "mlperf-llama3.1-8b": {"ttft_ms": 2000, "tpot_ms": 100},
