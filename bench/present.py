@@ -150,6 +150,7 @@ class Col:
     header: str
     align: str = "right"  # right (numbers) | left (names, marks)
     key: bool = False  # repeated in every block when the table is split
+    group: str | None = None  # a label over consecutive columns (a metric over its runs); kept in one block
 
 
 def term_width(default: int = 100) -> int:
@@ -224,6 +225,30 @@ def _readable(cols: list[Col], rows: list[list[str]], w: list[int]) -> bool:
     return all(len(wrap(cell, wi)) <= MAX_CELL_LINES for r in rows for cell, wi in zip(r, w))
 
 
+def _group_line(cols: list[Col], w: list[int]) -> list[str]:
+    """The labels over groups of columns: '──── out tok/s ────' across the group's columns (wrapped, without
+    the rule, when the label is wider than them); none when no column has a group."""
+    if not any(c.group for c in cols):
+        return []
+    spans: list[tuple[str | None, int]] = []  # (group, width) of consecutive columns
+    for i, (c, wi) in enumerate(zip(cols, w)):
+        if spans and c.group is not None and spans[-1][0] == c.group:
+            spans[-1] = (c.group, spans[-1][1] + GAP + wi)
+        else:
+            spans.append((c.group, wi))
+    texts = []
+    for g, span in spans:
+        if g is None:
+            texts.append([""])
+        elif len(g) + 2 <= span:
+            texts.append([f" {g} ".center(span, "─")])
+        else:
+            texts.append([t.center(span) for t in wrap(g, span)])
+    height = max(len(t) for t in texts)
+    return [(" " * GAP).join((t[k] if k < len(t) else "").ljust(span) for t, (_, span) in zip(texts, spans)).rstrip()
+            for k in range(height)]
+
+
 def _block(cols: list[Col], rows: list[list[str]], w: list[int]) -> list[str]:
     def line(cells_lines: list[list[str]]) -> list[str]:
         height = max(len(c) for c in cells_lines)
@@ -236,7 +261,7 @@ def _block(cols: list[Col], rows: list[list[str]], w: list[int]) -> list[str]:
             out.append((" " * GAP).join(parts).rstrip())
         return out
 
-    out = line([wrap(c.header, wi) for c, wi in zip(cols, w)])
+    out = _group_line(cols, w) + line([wrap(c.header, wi) for c, wi in zip(cols, w)])
     out.append((" " * GAP).join("─" * wi for wi in w))
     for r in rows:
         out += line([wrap(cell, wi) for cell, wi in zip(r, w)])
@@ -255,15 +280,24 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
     keys = [i for i, c in enumerate(cols) if c.key]
     rest = [i for i in range(len(cols)) if i not in keys]
     while True:
-        take = list(rest)
-        while take:
-            idx = keys + take
-            w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width)
-            if w is not None and _readable([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], w):
+        for whole_keys in (True, False):  # first: the names (key columns) on one line each; else wrapped
+            take = list(rest)
+            while take:
+                idx = keys + take
+                w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width)
+                if w is not None and _readable([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], w) and \
+                        (not whole_keys or all(w[k] >= _nat_width([r[i] for r in rows]) for k, i in enumerate(keys))):
+                    break
+                g = cols[take.pop()].group  # a group of columns moves to the next block whole
+                while take and g is not None and cols[take[-1]].group == g:
+                    take.pop()
+            if take:
                 break
-            take.pop()
-        if not take:  # not even one more column fits beside the keys: one column a block
-            take = rest[:1]
+        if not take:  # not even one more column (group) fits beside the keys: one a block
+            g = cols[rest[0]].group
+            take = [i for i in rest[:len(rest)] if g is not None and cols[i].group == g] or rest[:1]
+            if _widths([cols[i] for i in keys + take], [[r[i] for i in keys + take] for r in rows], width) is None:
+                take = rest[:1]
             idx = keys + take
             w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width) or \
                 [min(width, _nat_width([cols[i].header] + [r[i] for r in rows])) for i in idx]
@@ -277,7 +311,7 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
     return "\n".join(out) + "\n"
 
 
-def shorten_names(names: list[str], sep: str = "_") -> tuple[list[str], str | None]:
+def shorten_names(names: list[str], sep: str = "_", what: str = "case") -> tuple[list[str], str | None]:
     """Names with the parts that all of them share dropped: ('tiny-llama_c4_rinf_prefix', …) ->
     ('prefix', …) and the legend line 'every case: tiny-llama, c4, rinf'. Names are never cut inside a part;
     with one name, or where nothing is shared, the names are kept whole and the legend is None."""
@@ -291,7 +325,7 @@ def shorten_names(names: list[str], sep: str = "_") -> tuple[list[str], str | No
     if any(not s for s in short) or len(set(short)) < len(set(names)):
         return list(names), None
     shared = [p for p in split[0] if p in common]
-    return short, "every case: " + ", ".join(shared)
+    return short, f"every {what}: " + ", ".join(shared)
 
 
 def md_table(headers: list[str], rows: list[list[str]], footnotes: dict[str, str] | None = None,
