@@ -259,7 +259,7 @@ def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, ba
         first = s if s != prev else ""
         prev = s
         table.append([first] + ([label] if with_run else []) + [mark] +
-                     [cell(r, m, ratios, i, with_ratio=False) for m in metrics])
+                     [_nb(cell(r, m, ratios, i, with_ratio=False)) for m in metrics])
         if any((i, m.key) in ratios for m in metrics):  # the ratios to the baseline: a line of their own
             table.append([""] + (["  × baseline"] if with_run else []) + [""] +
                          [f"×{registry.fmt(ratios[(i, m.key)], 3)}" if (i, m.key) in ratios else "" for m in metrics])
@@ -268,25 +268,44 @@ def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, ba
     if ratios:
         foot.append(f"× baseline: the ratio to the same case on the baseline run, {baseline.label}")
     foot += notes or []
-    foot += _foot_cases(rows, dict(zip((r.case_id for r in rows), short)), with_run, metrics)
+    foot += _foot_cases(rows, dict(zip((r.case_id for r in rows), short)),
+                        {r.path: r.label for r in {id(x.run): x.run for x in rows}.values()} if with_run else None,
+                        metrics)
     return render_table(cols, table, width, title, foot)
 
 
-def _foot_cases(rows: list[CaseRow], short: dict[str, str], with_run: bool, metrics: list[registry.Metric]) -> list[str]:
-    """The notes under a table: each failed, warn or invalid case with its reasons; coalesced ITL once."""
-    foot, coalesced = [], []
+def _foot_cases(rows: list[CaseRow], short: dict[str, str], run_name: dict | None,
+                metrics: list[registry.Metric]) -> list[str]:
+    """The notes under a table, each once: every failure, warn or invalid reason with the cases (and runs,
+    ``run_name``: {run path: name}) it applies to; coalesced ITL once."""
+    said: dict[str, dict[str, list[str]]] = {}  # note -> case -> runs
+    coalesced = []
     for r in rows:
-        where = short.get(r.case_id, r.case_id) + (f" ({r.run.label})" if with_run else "")
+        who = short.get(r.case_id, r.case_id)
         if not r.case.ok:
-            foot.append(f"failed: {where}: {r.case.error}")
+            note = f"failed: {r.case.error}"
         elif r.case.verdict in ("warn", "invalid"):
-            foot.append(f"{verdict_mark(r.case.verdict)} {where}: {'; '.join(r.case.reasons) or r.case.verdict}")
+            note = f"{verdict_mark(r.case.verdict)} {'; '.join(r.case.reasons) or r.case.verdict}"
+        else:
+            note = None
+        if note is not None:
+            said.setdefault(note, {}).setdefault(who, []).append(run_name[r.run.path] if run_name else "")
         if r.case.itl_coalesced is not None and any(m.key.startswith("itl") for m in metrics):
-            coalesced.append((where, r.case.itl_coalesced.reason))
+            coalesced.append((who, r.case.itl_coalesced.reason))
+    foot = []
+    for note, where in said.items():
+        cases = [c + (f" ({', '.join(runs)})" if run_name and len(run_name) > 1 else "") for c, runs in where.items()]
+        foot.append(f"{note}: {', '.join(cases)}")
     if coalesced:
-        foot.append(f"ITL coalesced in {', '.join(w for w, _ in coalesced)}: {coalesced[0][1]}" +
+        who = list(dict.fromkeys(w for w, _ in coalesced))
+        foot.append(f"ITL coalesced in {', '.join(who)}: {coalesced[0][1]}" +
                     (" (first case; each case's own reason is in its itl_coalesced block)" if len(coalesced) > 1 else ""))
     return foot
+
+
+def _nb(text: str) -> str:
+    """A value and its interval kept on one line in a table ('1,024 ± 12' never wraps after the ±)."""
+    return text.replace(" ± ", "\u00a0±\u00a0")
 
 
 def run_names(runs: list[Run]) -> tuple[list[str], str | None]:
@@ -320,8 +339,8 @@ def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Me
     def value(r: CaseRow | None, m: registry.Metric, x: float | None = None) -> str:
         if r is None:
             return MISSING
-        text = cell(r, m, {}, 0)
-        return text + (f" ×{registry.fmt(x, 3)}" if x is not None else "")
+        text = cell(r, m, {}, 0) + (f" ×{registry.fmt(x, 3)}" if x is not None else "")
+        return text if markdown else _nb(text)
 
     def times(r: CaseRow | None, b: CaseRow | None, m: registry.Metric) -> float | None:
         v, bv = (r.values.get(m.key) if r else None), (b.values.get(m.key) if b else None)
@@ -329,7 +348,7 @@ def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Me
         return v / bv if ok and bv and not m.text else None
 
     table = []
-    for cid, s in zip(cases, cases if markdown else short):
+    for cid, s in zip(cases, short):
         got = [by.get((cid, run.path)) for run in runs]
         b = by.get((cid, baseline.path))
         line = [s] + ([" ".join(mark(r) for r in got)] if has_verdict else [])
@@ -342,7 +361,7 @@ def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Me
                     line += [(lambda x: MISSING if x is None else f"×{registry.fmt(x, 3)}")(
                         times(by.get((cid, run.path)), b, m)) for run in others]
         table.append(line)
-    foot = ([legend] if legend and not markdown else []) + ([run_legend] if run_legend else [])
+    foot = ([legend] if legend else []) + ([run_legend] if run_legend else [])
     if has_verdict:
         foot.append(f"ok: each run's validity mark, in run order ({', '.join(names)}): ✓ ok, ! warn, ✗ invalid, "
                     "failed; · the run has no such case")
@@ -352,7 +371,7 @@ def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Me
     elif any(r.half for r in rows):
         foot.append("± the 95 % interval over trials")
     foot += notes or []
-    foot += _foot_cases(rows, dict(zip(cases, cases if markdown else short)), True, metrics)
+    foot += _foot_cases(rows, dict(zip(cases, short)), name, metrics)
     if markdown:
         head = ["case"] + (["ok"] if has_verdict else [])
         fixed_n = len(head)
