@@ -854,6 +854,32 @@ def _code(text) -> str:
     return str(text).replace("`", "'").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 
+MD_MAX_COLUMNS = 12  # a Markdown table for a CI job summary or a README stays readable
+
+
+def markdown_summary(s: dict) -> list[str]:
+    """The summary table as Markdown tables of at most 12 columns: run, case, load and validity in each, the
+    metrics spread over as many tables as they need; a column every row shares ('in → out tok') is said once
+    under the tables instead."""
+    header = [h["text"] for h in s["header"]]
+    num = [h["num"] for h in s["header"]]
+    rows = [[row["run"]] + [c.text for c in row["cells"]] + [row["verdict"]["name"]] for row in s["rows"]]
+    said = []
+    io = header.index("in → out tok") if "in → out tok" in header else None
+    if io is not None and rows and len({r[io] for r in rows}) == 1:
+        said.append(f"every case: {rows[0][io]} tokens in → out per request")
+    keys = [0, 1, 2, len(header) - 1]  # run, case, load, validity
+    rest = [i for i in range(3, len(header) - 1) if not (said and i == io)]
+    room = MD_MAX_COLUMNS - len(keys)
+    out = []
+    for k in range(0, len(rest), room):
+        idx = keys + rest[k:k + room]
+        out += ["| " + " | ".join(_md(header[i]) for i in idx) + " |",
+                "|" + "|".join("---:" if num[i] else "---" for i in idx) + "|"]
+        out += ["| " + " | ".join(_md(r[i]) for i in idx) + " |" for r in rows] + [""]
+    return out + [f"- {_md(n)}" for n in said]
+
+
 def write_markdown(path: Path, rep: Report, charts: list[Chart] | None = None) -> list[Path]:
     path = Path(path)
     img_dir = path.parent / (path.stem + "_charts")
@@ -873,13 +899,7 @@ def write_markdown(path: Path, rep: Report, charts: list[Chart] | None = None) -
     parts += [f"- note: {_md(n)}" for n in ctx["notes"]]
     if not ctx["case_warnings"] and not ctx["notes"]:
         parts.append("- none")
-    s = ctx["summary"]
-    parts += ["", "## Summary", "", "| " + " | ".join(_md(h["text"]) for h in s["header"]) + " |",
-              "|" + "|".join("---:" if h["num"] else "---" for h in s["header"]) + "|"]
-    for row in s["rows"]:
-        parts.append("| " + " | ".join([_md(row["run"])] + [_md(c.text) for c in row["cells"]]
-                                       + [row["verdict"]["name"]]) + " |")
-    parts += ["", f"> {LEGEND}", "", "## Charts", ""]
+    parts += ["", "## Summary", ""] + markdown_summary(ctx["summary"]) + ["", f"> {LEGEND}", "", "## Charts", ""]
     for c in charts if charts is not None else build_charts(rep):
         parts += [f"### {_md(c.title)}", ""]
         if c.png:
