@@ -279,9 +279,9 @@ def _render(draw, ncols: int = 1, height: float = 3.9) -> bytes:
 
 
 def _legend(fig, ax, n: int) -> None:
-    if n <= 6:
+    if n <= 2:
         ax.legend(loc="best")
-    else:  # many series: below the plot, where it hides no point
+    else:  # several series: below the plot, where it hides no point (inside, it covered lines of two-run charts)
         fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, frameon=False)
         fig.legend_rows = (n + 1) // 2
 
