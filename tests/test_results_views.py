@@ -173,6 +173,12 @@ def test_check_views_fit(runs, width):
     whole_on_a_line(text, ["tiny-qwen2_bs1", "tiny-deepseek-v3_bs16"])
     assert "FAIL: 12 of 12 baseline case(s) compared, 12 regressed, 0 improved, 0 not comparable" in \
         " ".join(text.split())
+    # the verdict stands beside every case's numbers, in every block of a split table
+    blocks = text.split("\n\n")
+    heads = [b.split("\n─")[0] for b in blocks if "\n─" in b]  # the header lines of each block
+    assert heads and all("verdict" in h for h in heads)
+    assert text.count("regressed") >= 24 * len([b for b in blocks if "─" in b])
+    assert "<0.001" in text and "e-0" not in text  # a tiny p-value, never scientific notation
 
 
 def test_check_against_no_common_case_itself_and_a_slower_copy(runs, capsys):
