@@ -281,7 +281,7 @@ def view(rep: Report, title: str, width: int | None = None) -> str:
         cols, rows, how = cols[:7], [cells[:7] for cells in rows], hows.pop()
         notes.remove(HOW)
         if how != "the runs differ (below)":  # else the notes on how the runs differ say it
-            notes.insert(1 if legend else 0, f"how, every row: {how or '—'} ({HOW})")
+            notes.insert(1 if legend else 0, f"how (every row): {how or '—'}; {HOW.removeprefix('how: ')}")
     notes.append(summary_line(rep))
     return render_table(cols, rows, width, title, notes)
 

@@ -93,7 +93,8 @@ def cmd_compare(args) -> int:
         if args.pivot:
             if args.pivot not in registry.BY_KEY or registry.BY_KEY[args.pivot].text:
                 raise InputError(f"--pivot '{args.pivot}' is not a metric; known: {', '.join(registry.BY_KEY)}")
-            metrics, notes = [registry.BY_KEY[args.pivot]], [n for n in notes if n.startswith("$/M")]
+            metrics = [registry.BY_KEY[args.pivot]]
+            notes = [n for n in notes if n.startswith("$/M") and args.pivot.startswith("usd_per")]
         warn_notes = [f"warning: {w}" for w in warns]
         if with_run and (args.layout == "side" or args.pivot):
             text = compare.side_by_side(rows, runs, metrics, base, title=title, notes=notes + warn_notes,
