@@ -130,7 +130,7 @@ def test_compare_labels_markdown_and_complete_csv(runs, capsys):
     # side by side: one row per case, each metric's runs in adjacent columns, the ratio beside the other run
     assert all(len(line.split(" | ")) <= 12 for line in table)
     assert "| out tok/s before | out tok/s after |" in md and len([t for t in table if t.startswith("| tiny-")]) == 12
-    assert md.count("ok: each run's validity mark") == 1 and "×1.3" in md  # TTFT of the 30 % slower copy
+    assert md.count("[^ok]:") == 1 and md.count("[^ratio]:") == 1 and "×1.3" in md  # footnotes once; slower TTFT
     assert md.count("host CPU busy") == 1  # each note once, naming its cases and runs
     assert "None" not in md and "nan" not in md.lower()
     assert main(["compare", str(runs["smoke"]), str(runs["slow"]), "--wide", "--format", "md"]) == 0

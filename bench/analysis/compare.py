@@ -361,19 +361,21 @@ def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Me
                     line += [(lambda x: MISSING if x is None else f"×{registry.fmt(x, 3)}")(
                         times(by.get((cid, run.path)), b, m)) for run in others]
         table.append(line)
-    foot = ([legend] if legend else []) + ([run_legend] if run_legend else [])
+    keyed = {}  # the notes on the columns: footnotes in Markdown ([^ok] in the header), lines in the terminal
     if has_verdict:
-        foot.append(f"ok: each run's validity mark, in run order ({', '.join(names)}): ✓ ok, ! warn, ✗ invalid, "
-                    "failed; · the run has no such case")
+        keyed["ok"] = (f"ok: each run's validity mark, in run order ({', '.join(names)}): ✓ ok, ! warn, ✗ invalid, "
+                       "failed; · the run has no such case")
     if others:
-        foot.append(f"×: the run's value ÷ the baseline run's ({name[baseline.path]}) for the same case"
-                    + ("; ± the 95 % interval over trials" if any(r.half for r in rows) else ""))
+        keyed["ratio"] = (f"×: the run's value ÷ the baseline run's ({name[baseline.path]}) for the same case"
+                          + ("; ± the 95 % interval over trials" if any(r.half for r in rows) else ""))
     elif any(r.half for r in rows):
-        foot.append("± the 95 % interval over trials")
+        keyed["ratio"] = "± the 95 % interval over trials"
+    foot = ([legend] if legend else []) + ([run_legend] if run_legend else [])
+    foot += [] if markdown else list(keyed.values())
     foot += notes or []
     foot += _foot_cases(rows, dict(zip(cases, short)), name, metrics)
     if markdown:
-        head = ["case"] + (["ok"] if has_verdict else [])
+        head = ["case" + ("[^ratio]" if "ratio" in keyed else "")] + (["ok[^ok]"] if has_verdict else [])
         fixed_n = len(head)
         per = len(runs)
         groups = [[f"{m.header} {name[run.path]}" for run in runs] for m in metrics]
@@ -387,7 +389,8 @@ def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Me
                 start, chunk = k, []
             if g is not None:
                 chunk.append(g)
-        return "\n".join(out) + "".join(f"\n- {n}" for n in foot) + "\n"
+        return "\n".join(out) + "".join(f"\n- {n}" for n in foot) + "\n\n" + \
+            "".join(f"[^{k}]: {v}\n" for k, v in keyed.items())
     cols = [Col("case", "left", key=True)] + ([Col("ok", "left", key=True)] if has_verdict else [])
     for m in metrics:
         cols += [Col(name[run.path], group=m.header) for run in runs]
