@@ -204,8 +204,9 @@ def _widths(cols: list[Col], rows: list[list[str]], width: int) -> list[int] | N
     if sum(least) > room:
         return None
     w = list(nat)
-    # first wrap headers down to their cells' width, then wrap the widest wrappable cells
-    for i in range(n):
+    # first wrap headers down to their cells' width, the header that gains most first (so that one long header
+    # wraps before several short ones do), then wrap the widest wrappable cells
+    for i in sorted(range(n), key=lambda j: nat[j] - max(cell_nat[j], head_min[j]), reverse=True):
         if sum(w) <= room:
             return w
         w[i] = max(cell_nat[i], head_min[i])

@@ -255,7 +255,7 @@ def test_pivot_one_row_per_case_each_run_side_by_side(runs, width, capsys, monke
     fits(out, width)
     rows = [line for line in out.split("every case:")[0].splitlines() if line.startswith("tiny-")]  # not the notes
     assert len(rows) == 12 and all(line.rstrip().endswith("×1.3") for line in rows)  # one row per case, the ratio
-    assert "before" in out and "after ×" in out
+    assert "before" in out and "after" in out and " ×\n" in out  # the ratio column (one other run: "×")
     assert main(["compare", str(runs["smoke"]), "--pivot", "nope"]) == 2
     assert "--pivot 'nope' is not a metric" in capsys.readouterr().err
 
@@ -274,7 +274,7 @@ def test_compare_default_is_one_row_per_case_runs_side_by_side(runs, width, caps
     blocks = sum(line.startswith("─") for line in out.splitlines())  # one rule line per block
     # one line per case in each block (never two runs of one case stacked), the baseline is the first run
     assert len(_case_lines(out)) == 12 * blocks
-    assert "──── out tok/s ────" in out.replace("─────", "────") and "after ×" in out
+    assert "──── out tok/s ────" in out.replace("─────", "────") and "before" in out and "after" in out
     assert "baseline run's (before)" in " ".join(out.split()) and "×1.3" in out and "±" in out
     whole_on_a_line(out, ["tiny-qwen2_bs1", "tiny-qwen3-moe_bs16", "tiny-deepseek-v3_bs16"])
     assert all(line.split()[1:3] in (["✓", "✓"], ["!", "!"]) for line in _case_lines(out))  # each run's mark

@@ -395,7 +395,8 @@ def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Me
     for m in metrics:
         cols += [Col(name[run.path], group=m.header) for run in runs]
         if not m.text:
-            cols += [Col(f"{name[run.path]} ×", group=m.header) for run in others]
+            # one other run: '×' says it (the footnote names the baseline); more: whose ratio each column is
+            cols += [Col("×" if len(others) == 1 else f"{name[run.path]} ×", group=m.header) for run in others]
     return render_table(cols, table, width, title, foot)
 
 
