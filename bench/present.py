@@ -276,10 +276,12 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
     width = width or term_width()
     rows = [[MISSING if c is None else str(c) for c in r] for r in rows]
     out: list[str] = []
-    if title:
-        out += wrap(title, width)
+    if title:  # prose: broken at spaces, so a run directory's name stays on one line where it can
+        out += wrap_words(title, width)
     keys = [i for i, c in enumerate(cols) if c.key]
     rest = [i for i in range(len(cols)) if i not in keys]
+    if not rest:  # only key columns: they are the one block
+        keys, rest = [], keys
     while True:
         for whole_keys in (True, False):  # first: the names (key columns) on one line each; else wrapped
             take = list(rest)
@@ -296,7 +298,7 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
                 break
         if not take:  # not even one more column (group) fits beside the keys: one a block
             g = cols[rest[0]].group
-            take = [i for i in rest[:len(rest)] if g is not None and cols[i].group == g] or rest[:1]
+            take = [i for i in rest if g is not None and cols[i].group == g] or rest[:1]
             if _widths([cols[i] for i in keys + take], [[r[i] for i in keys + take] for r in rows], width) is None:
                 take = rest[:1]
             idx = keys + take
@@ -308,8 +310,28 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
             break
         out.append("")
     for n in notes or []:
-        out += wrap(n, width)
+        out += wrap_words(n, width)
     return "\n".join(out) + "\n"
+
+
+def wrap_words(text: str, width: int) -> list[str]:
+    """Prose (a note, a title) in lines of at most ``width``, broken at spaces so that no name is split; a
+    word wider than the line is broken after its '_' or '-' (:func:`wrap`)."""
+    lines: list[str] = []
+    for para in str(text).split("\n"):
+        cur = ""
+        for word in para.split(" "):
+            if len(word) > width:
+                parts = wrap((cur + " " if cur else "") + word, width)
+                lines += parts[:-1]
+                cur = parts[-1]
+            elif cur and len(cur) + 1 + len(word) > width:
+                lines.append(cur)
+                cur = word
+            else:
+                cur = f"{cur} {word}" if cur else word
+        lines.append(cur)
+    return lines
 
 
 def shorten_names(names: list[str], sep: str = "_", what: str = "case") -> tuple[list[str], str | None]:

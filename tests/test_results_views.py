@@ -315,3 +315,13 @@ def test_compare_case_in_one_run_only_shows_a_dash(runs, tmp_path, capsys, monke
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["rows"]) == 23 and doc["baseline"] == doc["runs"][0]["label"]  # complete; default baseline
     assert doc["rows"][1]["ttft_p50_s_vs_baseline"] == pytest.approx(1.3)
+
+
+def test_notes_and_titles_wrap_between_words_never_inside_a_name():
+    names = [f"tiny-deepseek-v3_bs{b}_in32_out64" for b in (1, 4, 16)]
+    text = render_table([Col("case", "left", key=True)], [[n] for n in names], 40, title="check the run " + names[0],
+                        notes=["! " + ", ".join(names) + ": host CPU busy", "see " + "_".join(["x" * 15] * 3)])
+    fits(text, 40)
+    whole_on_a_line(text.split("─")[-1], names)  # in the note, every name on one line
+    assert text.splitlines()[:2] == ["check the run", names[0]]
+    assert "x" * 15 + "_" + "x" * 15 + "_" in text  # a word wider than the line: broken after a "_"

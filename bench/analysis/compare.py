@@ -278,14 +278,14 @@ def _foot_cases(rows: list[CaseRow], short: dict[str, str], run_name: dict | Non
                 metrics: list[registry.Metric]) -> list[str]:
     """The notes under a table, each once: every failure, warn or invalid reason with the cases (and runs,
     ``run_name``: {run path: name}) it applies to; coalesced ITL once."""
-    said: dict[str, dict[str, list[str]]] = {}  # note -> case -> runs
+    said: dict[tuple[str, str], dict[str, list[str]]] = {}  # (mark, reason) -> case -> runs
     coalesced = []
     for r in rows:
         who = short.get(r.case_id, r.case_id)
         if not r.case.ok:
-            note = f"failed: {r.case.error}"
+            note = ("failed:", str(r.case.error))
         elif r.case.verdict in ("warn", "invalid"):
-            note = f"{verdict_mark(r.case.verdict)} {'; '.join(r.case.reasons) or r.case.verdict}"
+            note = (verdict_mark(r.case.verdict), '; '.join(r.case.reasons) or r.case.verdict)
         else:
             note = None
         if note is not None:
@@ -293,9 +293,9 @@ def _foot_cases(rows: list[CaseRow], short: dict[str, str], run_name: dict | Non
         if r.case.itl_coalesced is not None and any(m.key.startswith("itl") for m in metrics):
             coalesced.append((who, r.case.itl_coalesced.reason))
     foot = []
-    for note, where in said.items():
+    for (mark, why), where in said.items():  # '! case_a (run 1, run 2), case_b (run 1): reason'
         cases = [c + (f" ({', '.join(runs)})" if run_name and len(run_name) > 1 else "") for c, runs in where.items()]
-        foot.append(f"{note}: {', '.join(cases)}")
+        foot.append(f"{mark} {', '.join(cases)}: {why}")
     if coalesced:
         who = list(dict.fromkeys(w for w, _ in coalesced))
         foot.append(f"ITL coalesced in {', '.join(who)}: {coalesced[0][1]}" +
