@@ -720,6 +720,9 @@ def cell(p: Point, key: str) -> str:
 
 def summary_table(rep: Report) -> dict:
     keys = summary_metrics(rep)
+    # a column that is "—" in every row says nothing: left out, and named once under the table
+    left_out = [metric(k).header for k in keys if all(p.value(k) is None for p in rep.points)]
+    keys = [k for k in keys if metric(k).header not in left_out]
     header = [{"text": "run", "num": False, "doc": "the run's short label (its header above)"},
               {"text": "case", "num": False, "doc": "model · backend dtype"},
               {"text": "load", "num": True, "doc": "b = batch size, c = concurrency"},
@@ -736,7 +739,7 @@ def summary_table(rep: Report) -> dict:
         cells = [Cell(s.name, False), Cell(p.x_text), Cell(io_tok)] + [Cell(cell(p, k)) for k in keys]
         rows.append({"run": rep.runs[p.run].label, "colour": rep.colour(p.run), "cells": cells,
                      "verdict": _verdict(p.case)})
-    return {"header": header, "rows": rows}
+    return {"header": header, "rows": rows, "left_out": left_out}
 
 
 def full_table(rep: Report) -> dict:
@@ -877,6 +880,8 @@ def markdown_summary(s: dict) -> list[str]:
         out += ["| " + " | ".join(_md(header[i]) for i in idx) + " |",
                 "|" + "|".join("---:" if num[i] else "---" for i in idx) + "|"]
         out += ["| " + " | ".join(_md(r[i]) for i in idx) + " |" for r in rows] + [""]
+    if s.get("left_out"):
+        said.append(f"not measured in any case: {', '.join(s['left_out'])} (the charts below say why)")
     return out + [f"- {_md(n)}" for n in said]
 
 
