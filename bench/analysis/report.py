@@ -691,7 +691,7 @@ def case_warnings(rep: Report) -> list[dict]:
     """Every failed, invalid or warn case with its reasons, worst first."""
     order = {"failed": 0, "invalid": 1, "warn": 2}
     out = []
-    for p in rep.points:
+    for k, p in enumerate(rep.points):
         v = _verdict(p.case)
         if v["name"] not in order:
             continue
@@ -699,8 +699,9 @@ def case_warnings(rep: Report) -> list[dict]:
         if not p.case.ok:
             reasons = [str(p.case.error or "no error recorded")] + reasons
         out.append({"verdict": v["name"], "css": v["css"], "run": rep.runs[p.run].label, "colour": rep.colour(p.run),
-                    "case": p.case.case_id, "reasons": reasons})
-    return sorted(out, key=lambda w: (order[w["verdict"]], w["run"], w["case"] or ""))
+                    "case": p.case.case_id, "reasons": reasons, "at": (p.run, k)})
+    # worst first, then in the runs' own case order (bs1, bs4, bs16; not the ids' alphabetical bs1, bs16, bs4)
+    return sorted(out, key=lambda w: (order[w["verdict"]], w["at"]))
 
 
 def summary_metrics(rep: Report) -> list[str]:
