@@ -177,18 +177,18 @@ LAYERS = {
     "measure": {"catalog", "config", "results", "summary", "workloads", "validity", *FOUNDATION},
     "analysis": {"catalog", "config", "results", "summary", *FOUNDATION},  # config: only its face config.limits
     "results": {*FOUNDATION},
-    "workloads": {"config", *FOUNDATION},  # only its face config.limits (the bounds on dataset files)
+    "workloads": {"config", *FOUNDATION},  # only its faces config.limits and config.types (a spec's base)
     "summary": {*FOUNDATION},
     "validity": {*FOUNDATION},
-    "config": {"catalog", *FOUNDATION},
+    "config": {"catalog", "workloads", *FOUNDATION},  # workloads: only its registry (the dataset specs)
     "catalog": {"config", *FOUNDATION},
     "metrics": set(), "errors": set(), "redact": set(), "present": set(), "vllm_entry": set(), "bench": set(),
 }
 # catalog and config: each may use only these modules of the other (the model resolver; the documented
 # limits and the strict YAML reader, leaves that import nothing but bench.errors).
-ALLOWED_FACES = {"config": {"catalog": {"bench.catalog.models"}},
+ALLOWED_FACES = {"config": {"catalog": {"bench.catalog.models"}, "workloads": {"bench.workloads.registry"}},
                  "catalog": {"config": {"bench.config.limits", "bench.config.yaml_reader"}},
-                 "workloads": {"config": {"bench.config.limits"}},
+                 "workloads": {"config": {"bench.config.limits", "bench.config.types"}},
                  "analysis": {"config": {"bench.config.limits"}}}
 # The arrows from measure into analysis: none. Measure writes what it measured and the case's own summary;
 # efficiency, roofline and cost are derived when results are read (bench.analysis.derived). Any new arrow

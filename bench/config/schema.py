@@ -8,35 +8,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, field_validator,
+from pydantic import (ConfigDict, Field, field_validator,
                       model_validator)
 
 from bench.config import limits
+from bench.config.types import BatchSize, Count, Parallel, Seconds, Seed, Strict as _Strict, Tokens
 from bench.catalog import models as catalog
-
-def _allows_bool(ann) -> bool:
-    if ann is bool or ann is Any:
-        return True
-    return any(_allows_bool(a) for a in getattr(ann, "__args__", ()) or ())
-
-
-class _Strict(BaseModel):
-    """Unknown keys, NaN/inf and booleans where numbers belong are refused (``true`` is not 1)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            for name, f in cls.model_fields.items():
-                x = v.get(name)
-                if (isinstance(x, bool) or (isinstance(x, list) and any(isinstance(i, bool) for i in x))) \
-                        and not _allows_bool(f.annotation):
-                    raise ValueError(f"{name}: {str(x).lower()} is a boolean where a number or text belongs; "
-                                     "give a number")
-        return v
-
+from bench.workloads import registry as workload_registry
 
 def _no_repeats(name: str, v):
     """A sweep list naming one value twice would run the same case twice: refused with the value."""
@@ -47,14 +25,6 @@ def _no_repeats(name: str, v):
                 raise ValueError(f"{name} lists {x} twice; remove the repeat")
             seen.add(x)
     return v
-
-
-Seconds = Annotated[float, Field(gt=0, le=limits.MAX_SECONDS)]
-Tokens = Annotated[int, Field(gt=0, le=limits.MAX_TOKENS)]
-BatchSize = Annotated[int, Field(gt=0, le=limits.MAX_BATCH)]
-Count = Annotated[int, Field(gt=0, le=limits.MAX_COUNT)]
-Seed = Annotated[int, Field(ge=0, le=limits.MAX_SEED)]
-Parallel = Annotated[int, Field(gt=0, le=4096)]
 
 
 class ModelSpec(_Strict):
@@ -269,59 +239,9 @@ class Until(_Strict):
 
 
 # ---------------------------------------------------------------------------- datasets (workload.dataset)
-class _Dataset(_Strict):
-    """Filters and sampling shared by every source (bench/workloads applies them, seeded)."""
-
-    min_input_tokens: Tokens | None = None
-    max_input_tokens: Tokens | None = None
-    max_output_tokens: Tokens | None = None
-
-
-class RandomDataset(_Dataset):
-    """Today's behaviour: random tokens of workload.input_tokens / output_tokens."""
-
-    kind: Literal["random"] = "random"
-
-
-class ShareGPTDataset(_Dataset):
-    kind: Literal["sharegpt"]
-    path: str
-    turns: Literal["first", "all"] = "first"  # all: every human turn, with the history before it
-
-
-class JsonlDataset(_Dataset):
-    kind: Literal["jsonl"]
-    path: str
-
-
-class PrefixDataset(_Dataset):
-    kind: Literal["prefix"]
-    num_prefixes: Count = 4
-    prefix_tokens: Tokens = 128
-    suffix_tokens: Tokens = 32
-    output_tokens: Tokens = 32
-
-
-class ConversationDataset(_Dataset):
-    kind: Literal["conversation"]
-    sessions: Count = 4
-    turns: Count = 3
-    user_tokens: Tokens = 32
-    assistant_tokens: Tokens = 32
-    think_time_s: float = Field(default=0.0, ge=0, le=3600)
-
-
-class TraceDataset(_Dataset):
-    kind: Literal["trace"]
-    path: str
-    format: Literal["mooncake", "burstgpt", "jsonl"] = "mooncake"
-    speedup: float = Field(default=1.0, gt=0, le=1e6)  # 2.0 replays twice as fast
-    max_requests: Count | None = None
-    block_tokens: Tokens = 512  # mooncake: tokens per hash_id block (512 in the published traces)
-
-
-Dataset = Annotated[Union[RandomDataset, ShareGPTDataset, JsonlDataset, PrefixDataset, ConversationDataset,
-                          TraceDataset], Field(discriminator="kind")]
+# One module per kind holds its spec beside its sampler (bench/workloads/<kind>.py); the registry names them.
+DATASET_KINDS = tuple(workload_registry.DATASETS)
+Dataset = Annotated[Union[workload_registry.specs()], Field(discriminator="kind")]
 
 
 class RateRamp(_Strict):
@@ -336,7 +256,7 @@ class RateRamp(_Strict):
 class Workload(_Strict):
     input_tokens: IntOrList | None = None  # required by the random dataset; the others carry their own lengths
     output_tokens: IntOrList | None = None
-    dataset: Union[Dataset, Annotated[list[Dataset], Field(max_length=64)]] = RandomDataset()  # a list: one set of cases each
+    dataset: Union[Dataset, Annotated[list[Dataset], Field(max_length=64)]] = Field(default_factory=lambda: workload_registry.module("random").SPEC())  # a list: one set of cases each
     request_rate_ramp: RateRamp | None = None  # online: instead of request_rates
     batch_sizes: SweepList = None  # transformers, vllm
     num_batches: Count | None = None
