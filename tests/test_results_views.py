@@ -180,7 +180,7 @@ def test_list_tables_fit_and_ids_are_whole(width, capsys, monkeypatch):
 
 
 def test_validate_tables_fit(capsys):
-    from bench.cli.validation import _print_validation
+    from bench.cli.validate import _print_validate
 
     doc = {"rows": [{"id": "lmsys-h20-dsr1-decode-ep32-bs32", "hardware": "h20", "engine": "sglang", "profile": "h20/sglang",
                      "profile_rows": 30, "unit": "output_tok_s_per_accelerator", "published": 714.0, "projected": 650.0,
@@ -189,7 +189,7 @@ def test_validate_tables_fit(capsys):
                         "median_band_ratio": 2.1, "bands_wider_than_3x": 1}],
            "ratios": [], "ratio_summary": {"median_abs_error": None}, "skipped": []}
     for width in WIDTHS:
-        _print_validation(doc, width)
+        _print_validate(doc, width)
         text = capsys.readouterr().out
         fits(text, width)
         whole_on_a_line(text, ["lmsys-h20-dsr1-decode-ep32-bs32"])

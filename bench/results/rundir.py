@@ -77,7 +77,7 @@ _MANIFEST_SHAPE = {  # dotted key: the type it must have when present (None allo
 }
 
 
-def validate_manifest(m: dict, where) -> dict:
+def read_manifest(m: dict, where) -> dict:
     """The manifest keys readers use, each of its type; one InputError naming the file otherwise."""
     for dotted, types in _MANIFEST_SHAPE.items():
         v = dig(m, dotted)
@@ -94,7 +94,7 @@ def validate_manifest(m: dict, where) -> dict:
     return m
 
 
-def validate_case(case, where: str) -> dict:
+def read_case(case, where: str) -> dict:
     """One case line as read back: an object with the keys every reader relies on, each of its type.
     ``where`` is ``file:line``; any problem is one InputError naming it."""
     if not isinstance(case, dict):
@@ -354,13 +354,13 @@ class RunDir:
                              "(empty or truncated?): restore it or rerun") from None
         if not isinstance(m, dict):
             raise InputError(f"{where}: must be a JSON object; found {type(m).__name__}; the file is damaged")
-        return validate_manifest(m, where)
+        return read_manifest(m, where)
 
     def write_manifest(self, manifest: dict) -> None:
         write_json_atomic(self.manifest_path, manifest)
 
     def cases(self) -> list[dict]:
-        return read_jsonl(self.cases_path, validate_case)
+        return read_jsonl(self.cases_path, read_case)
 
     def completed_ids(self) -> set[str]:
         return {c["case_id"] for c in self.cases() if c.get("status") == "ok"}
