@@ -3,6 +3,10 @@ atomically), ``requests.jsonl`` (raw per-request records) and ``summary.csv``.
 
 Nothing measured is lost: each case is on disk the moment it finishes, and ``--resume`` skips the
 cases already complete.
+
+Above 400 lines on purpose: the line readers (``read_manifest``, ``read_case``) and the writers
+(atomic append, torn-tail repair, resume) must agree on one file format, and they are tested together
+(tests/test_write_read_property.py).
 """
 from __future__ import annotations
 
