@@ -151,9 +151,10 @@ def _lines(path: Path) -> tuple[list[tuple[int, bytes]], bytes]:
     return list(enumerate(complete, 1)), torn
 
 
-def read_jsonl(path: Path, validate=None) -> list[dict]:
+def read_jsonl(path: Path, read_line=None) -> list[dict]:
     """Every line of a JSON-lines file. A torn last line (no newline: a killed process) is skipped with a
-    warning; any other unreadable line is an InputError naming the file and line."""
+    warning; any other unreadable line is an InputError naming the file and line. ``read_line(obj, where)``
+    checks each line as read (``read_case``)."""
     if not path.exists():
         return []
     lines, torn = _lines(path)
@@ -169,7 +170,7 @@ def read_jsonl(path: Path, validate=None) -> list[dict]:
         except json.JSONDecodeError as exc:
             raise InputError(f"{where}: not a JSON line ({exc.msg}); the file is damaged in the middle (only a "
                              "torn last line is expected): restore it or rerun") from None
-        out.append(validate(obj, where) if validate else obj)
+        out.append(read_line(obj, where) if read_line else obj)
     if torn.strip():
         log.warning("%s:%d: torn last line (%d bytes, a killed process) skipped", path, len(lines) + 1, len(torn))
     return out
