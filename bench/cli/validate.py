@@ -45,7 +45,7 @@ def cmd_validate(args) -> int:
     if args.format == "json":
         print(text)
         return 0
-    _print_validation(doc)
+    _print_validate(doc)
     return 0
 
 
@@ -63,8 +63,8 @@ def _print_profiles(table: list[dict], width: int | None = None) -> None:
                                   "rows; 'field' = every engine on the chip)"))
 
 
-def _print_validation(doc: dict, width: int | None = None) -> None:
-    """Every table of the validation, each fitting ``width`` (row ids never cut)."""
+def _print_validate(doc: dict, width: int | None = None) -> None:
+    """Every table of the accuracy statement, each fitting ``width`` (row ids never cut)."""
     parts = [_print_rows_table("Leave-one-out: each published row projected by profiles fitted without it (per "
                          "accelerator)", doc["rows"], width),
              _print_summary_table("Summary (median |error|, share of rows inside their band)", doc["summary"], width),
