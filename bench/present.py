@@ -59,6 +59,21 @@ def fixed(v, digits: int = 2) -> str:
     return MISSING if _missing(v) else f"{v:,.{digits}f}"
 
 
+FLAT_HALF_BATCH = 0.05  # an MBU half-batch below this is the fit's lower bound: MBU does not vary with the batch
+
+
+def half_batch_cell(v) -> str:
+    """A fitted MBU half-batch: 'flat' where the fit sits at its bound 0 (the evidence shows no small-batch MBU
+    loss, so MBU is the same at every batch), else the batch at which half of the MBU is reached."""
+    return MISSING if _missing(v) else ("flat" if v < FLAT_HALF_BATCH else fixed(v, 1))
+
+
+def half_batch_words(v) -> str:
+    """The footnote's words for a fitted MBU half-batch (``half_batch_cell``)."""
+    cell_ = half_batch_cell(v)
+    return "flat with batch" if cell_ == "flat" else f"half at batch {cell_}"
+
+
 def cell(v, digits: int = 2) -> str:
     """A table cell: floats as ``fixed``, anything else (ints, ids, labels) as written."""
     if _missing(v):

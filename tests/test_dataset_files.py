@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from bench.config import limits
 from bench.config.load import parse_config
-from bench.config.schema import JsonlDataset, ShareGPTDataset, TraceDataset
+from bench.workloads.jsonl import JsonlDataset
+from bench.workloads.sharegpt import ShareGPTDataset
+from bench.workloads.trace import TraceDataset
 from bench.errors import ConfigError
 from bench.measure.runner import schedule_problems
 from bench.workloads import DatasetError, TokenSource, load_dataset, preflight_datasets

@@ -326,3 +326,13 @@ def test_speculative_row_is_projected_with_its_speculation_by_hand():
     assert PR.predict(t, eff) / 1e3 == pytest.approx((verify + 3 * (2 / 32) * step) / 2.5)
     # a spec without draft tokens verifies ceil(acceptance) tokens, the fewest that could give it
     assert Spec(method="MTP", acceptance_length=1.7).width == 2.0
+
+
+def test_a_half_batch_at_the_fits_bound_reads_flat():
+    # every catalog fit sits at the half-batch's lower bound (~1e-13): MBU does not fall at small batch in the
+    # evidence; the table says so instead of printing 0.0 as if it were a batch
+    from bench.present import MISSING, half_batch_cell, half_batch_words
+
+    assert half_batch_cell(1.5e-13) == "flat" and half_batch_words(1.5e-13) == "flat with batch"
+    assert half_batch_cell(3.0) == "3.0" and half_batch_words(3.0) == "half at batch 3.0"
+    assert half_batch_cell(None) == MISSING

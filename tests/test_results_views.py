@@ -201,7 +201,7 @@ def test_list_tables_fit_and_ids_are_whole(width, capsys, monkeypatch):
 
 
 def test_validate_tables_fit(capsys):
-    from bench.cli.validation import _print_validation
+    from bench.cli.validate import _print_validate
 
     doc = {"rows": [{"id": "lmsys-h20-dsr1-decode-ep32-bs32", "hardware": "h20", "engine": "sglang", "profile": "h20/sglang",
                      "profile_rows": 30, "unit": "output_tok_s_per_accelerator", "published": 714.0, "projected": 650.0,
@@ -210,7 +210,7 @@ def test_validate_tables_fit(capsys):
                         "median_band_ratio": 2.1, "bands_wider_than_3x": 1}],
            "ratios": [], "ratio_summary": {"median_abs_error": None}, "skipped": []}
     for width in WIDTHS:
-        _print_validation(doc, width)
+        _print_validate(doc, width)
         text = capsys.readouterr().out
         fits(text, width)
         whole_on_a_line(text, ["lmsys-h20-dsr1-decode-ep32-bs32"])
@@ -325,3 +325,37 @@ def test_notes_and_titles_wrap_between_words_never_inside_a_name():
     whole_on_a_line(text.split("─")[-1], names)  # in the note, every name on one line
     assert text.splitlines()[:2] == ["check the run", names[0]]
     assert "x" * 15 + "_" + "x" * 15 + "_" in text  # a word wider than the line: broken after a "_"
+
+
+# ---------------------------------------------------------------------------- derived at read
+def test_efficiency_and_roofline_derived_at_read_equal_what_measure_wrote():
+    """Runs written before derivation moved to read time carry the blocks; deriving them again from the same
+    line (the blocks taken away) gives the same numbers, so a new run shows what an old one stored."""
+    from bench.analysis.derived import fill_case
+
+    derived = 0
+    for manifest in sorted((ROOT / "results" / "reference").glob("*/*/manifest.json")):
+        run = load_run(manifest.parent)
+        for case in run.cases:
+            if case.efficiency is None or case.roofline is None:
+                continue
+            stored = case.efficiency.model_dump(), case.roofline.model_dump()
+            case.efficiency = case.roofline = None
+            fill_case(case, run.manifest.hardware)
+            assert (case.efficiency.model_dump(), case.roofline.model_dump()) == stored, case.case_id
+            derived += 1
+    assert derived >= 8  # the four h200 e-/c- runs, two cases each
+
+
+def test_a_failed_or_local_model_case_gets_no_derived_block():
+    from bench.analysis.derived import fill_case
+
+    run = load_run(sorted((ROOT / "results" / "reference").glob("h200/gpu-8b-e-llama-*"))[0])
+    ok = run.cases[0]
+    ok.efficiency = ok.roofline = None
+    ok.identity.model.kind = "local"  # a local directory: its name says nothing certain about its shape
+    assert fill_case(ok, run.manifest.hardware).efficiency is None and ok.roofline is None
+    ok.identity.model.kind, ok.status = "catalog-random", "failed"
+    assert fill_case(ok, run.manifest.hardware).efficiency is None and ok.roofline is None
+    ok.status = "ok"
+    assert fill_case(ok, run.manifest.hardware).efficiency.mbu > 0 and ok.roofline.tpot_limit_s > 0

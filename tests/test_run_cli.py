@@ -56,6 +56,20 @@ def test_smoke_json_document_and_every_case(smoke_run):
     assert (run_dir / "manifest.json").exists()
 
 
+def test_measure_stores_no_derived_block_and_every_view_derives_it(smoke_run, tmp_path):
+    """cases.jsonl holds what was measured and the case's own summary; efficiency and roofline are derived when
+    the run is read: `run --format json` (above) and gpu-check show them all the same."""
+    lines = (Path(smoke_run["run_dir"]) / "cases.jsonl").read_text().splitlines()
+    assert lines and not any({"efficiency", "roofline"} & set(json.loads(line)) for line in lines)
+    assert all(c["efficiency"]["mbu"] > 0 for c in smoke_run["cases"])
+    cfg = write_config(tmp_path / "g.yaml", TINY_CONFIG.replace("models: [tiny:llama, tiny:qwen2]", "models: [tiny:llama]"))
+    p = cli("gpu-check", "--config", cfg, "--output-dir", tmp_path / "out")
+    assert p.returncode == 0, p.stderr[-3000:]
+    [run_dir] = (tmp_path / "out").iterdir()
+    rows = json.loads((run_dir / "gpu_check.json").read_text())
+    assert len(rows) == 2 and all(r["tpot_limit_ms"] > 0 and r["tpot_pct_of_limit"] > 0 for r in rows)
+
+
 def test_static_cache_run_records_its_compile_block(tmp_path):
     cfg = write_config(tmp_path / "s.yaml", TINY_CONFIG.replace("threads: 1}", "threads: 1, compile: static}"))
     p = cli("run", cfg, "--output-dir", tmp_path, "--format", "json")

@@ -100,8 +100,13 @@ def test_managed_server_with_the_load_generator(tmp_path):
         assert c["status"] == "ok" and c["requests"]["succeeded"] == 16 and c["requests"]["failed"] == 0
         assert c["output_tokens"] == 16 * 32
         assert c["input_tokens"] == 16 * 32  # the text prompts kept their length through the server's tokenizer
-        # (vLLM merges tokens into one chunk when its frontend lags, so a tiny CPU model's TPOT can be ~0)
-        assert c["ttft_s"]["n"] == 16 and c["itl_s"]["n"] > 0 and c["tpot_s"]["n"] == 16
+        # vLLM merges tokens into one chunk when its frontend lags: a request whose whole output came in one
+        # event shows no decode time, so it has no TPOT (never 0 ms) and is counted in itl_coalesced instead
+        assert c["ttft_s"]["n"] == 16 and 1 <= c["tpot_s"]["n"] <= 16
+        if c["tpot_s"]["n"] < 16:
+            assert c["itl_coalesced"]["requests"] >= 16 - c["tpot_s"]["n"], c.get("itl_coalesced")
+        if c["itl_s"]["n"] == 0:
+            assert c["itl_coalesced"]["requests"] == c["itl_coalesced"]["of"]
         assert 0 <= c["tpot_s"]["p50"] < c["e2e_s"]["p50"]
         # the server's own counters over the case agree with what the client counted
         s = c["server"]

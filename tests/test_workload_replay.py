@@ -49,7 +49,7 @@ def _synthetic_arrivals() -> list[float]:
 
 
 def _mooncake_sample():
-    from bench.config.schema import TraceDataset
+    from bench.workloads.trace import TraceDataset
     from bench.workloads import TokenSource, load_dataset
 
     ds = load_dataset(TraceDataset(kind="trace", path=str(ROOT / "tests/data/workloads/mooncake-sample.jsonl"),
@@ -330,7 +330,7 @@ def test_chat_history_goes_as_alternating_messages(server):
     from transformers import AutoTokenizer
 
     from bench.catalog.tiny import build_tiny
-    from bench.config.schema import ConversationDataset
+    from bench.workloads.conversation import ConversationDataset
     from bench.measure import prompts
     from bench.measure.workload import CaseWorkload
     from bench.workloads import TokenSource

@@ -10,8 +10,12 @@ from bench.errors import ConfigError
 from bench.workloads import DatasetError, TokenSource, describe, load_dataset
 from bench.workloads.sampling import histogram, sample, shared_prefix_tokens
 from bench.workloads.request import WorkRequest
-from bench.config.schema import (ConversationDataset, JsonlDataset, PrefixDataset, ShareGPTDataset, TraceDataset,
-                                 Workload)
+from bench.config.schema import Workload
+from bench.workloads.conversation import ConversationDataset
+from bench.workloads.jsonl import JsonlDataset
+from bench.workloads.prefix import PrefixDataset
+from bench.workloads.sharegpt import ShareGPTDataset
+from bench.workloads.trace import TraceDataset
 
 DATA = Path(__file__).parent / "data" / "workloads"
 

@@ -2,7 +2,7 @@
 a case (degenerate ones too: one output token, zero successes, one-token prompts, a context of two tokens,
 several trials), the runner's own assembly (``runner.run_case`` under a scripted backend, then the failure rule
 of ``execute``) builds its result, ``RunDir.append_case`` writes it, and every reader takes it back:
-``RunDir.cases`` (validate_case), ``case_results`` (typed), ``read_jsonl`` of the records and ``--resume``'s
+``RunDir.cases`` (read_case), ``case_results`` (typed), ``read_jsonl`` of the records and ``--resume``'s
 recount."""
 from dataclasses import dataclass, field
 
@@ -91,7 +91,7 @@ def test_every_case_the_runner_writes_its_readers_take_back(tmp_path_factory, tr
 
     rd = RunDir.create(tmp_path_factory.mktemp("runs"), "wr")
     rd.append_case(summary, [{"case_id": case.case_id, **r.to_json()} for r in records])
-    back = rd.cases()  # validate_case: raises InputError on anything a reader refuses
+    back = rd.cases()  # read_case: raises InputError on anything a reader refuses
     assert len(back) == 1 and back[0]["case_id"] == case.case_id and back[0]["status"] == summary["status"]
     typed = rd.case_results()
     assert typed[0].identity.case_id == case.case_id

@@ -4,6 +4,10 @@ Every value comes from the typed results (``bench.results``) and every column is
 registry (``bench.results.registry``): the terminal table, Markdown, CSV, JSON and Parquet name, scale
 and format each metric the same way. Each row says where its numbers come from: ``measured`` (a run),
 ``reference`` (a committed run under results/reference/, measured on another machine) or ``projected``.
+Efficiency and roofline are derived when a row is read (``analysis.derived``), where a run has not stored them.
+
+Above 400 lines for now: the rows, the tables of ``run`` and ``compare`` and the report's frame share
+one row model; the side-by-side view is being reworked, and the split follows it.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.analysis import cost, efficiency, roofline
+from bench.analysis import cost, derived
 from bench.catalog import hardware, pricing
 from bench.errors import InputError
 from bench.present import MISSING, Col, md_table, render_table, shorten_names, verdict_mark
@@ -111,6 +115,7 @@ def case_rows(runs: list[Run], hourly_usd: float | None = None, pricing_label: s
         else:
             hourly, price_label = cost.own_hourly(chip)
         for case in run.cases:
+            derived.fill_case(case, run.manifest.hardware)  # efficiency, roofline: derived at read
             row = CaseRow(run, case, pricing=price_label, provenance=_provenance(run, case))
             disk = case.to_json()
             for m in registry.METRICS:
@@ -120,13 +125,6 @@ def case_rows(runs: list[Run], hourly_usd: float | None = None, pricing_label: s
                     h = half_width(case, m.key)
                     if h is not None:
                         row.half[m.key] = h
-            if case.efficiency is None and case.ok:
-                eff = efficiency.for_case(disk, run.manifest.hardware) or {}
-                row.values.update(mbu=eff.get("mbu"), mfu=eff.get("mfu"))
-            if case.roofline is None and case.ok:
-                roof = roofline.for_case(disk, run.manifest.hardware) or {}
-                for k in ("tpot_limit_s", "tpot_pct_of_limit", "prefill_pct_of_limit"):
-                    row.values[k] = roof.get(k)
             rates = cost.rates_from_case(disk) if case.ok else None
             priced = cost.price_tokens(hourly, rates, 1.0, blend_ratio) if rates and hourly else {}
             row.values["usd_per_mtok_output"] = priced.get("usd_per_mtok_output")

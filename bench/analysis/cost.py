@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from bench.catalog import pricing
 from bench.errors import InputError
 from bench.results.schema import rate_divisor
+from bench.summary.rates import Rates, phase_rates
 
 HOURS_PER_YEAR = 8760.0
 
@@ -80,27 +81,6 @@ def blended(input_usd: float | None, output_usd: float | None, ratio: float,
     return (ratio * input_usd + output_usd) / (ratio + 1)
 
 
-@dataclass(frozen=True)
-class Rates:
-    """Per-accelerator throughputs of one workload. input/output are phase rates (prefill, decode): they price
-    input and output tokens apart; total is tokens over the whole window (used when there is no phase split);
-    ``run_output_tok_s`` is output tokens over the whole window (prefill included), the figure ``project`` and a
-    run's table print as output tok/s (None: the same as ``output_tok_s``, e.g. a rate the user gave)."""
-
-    output_tok_s: float
-    input_tok_s: float | None = None
-    total_tok_s: float | None = None
-    provenance: str = "user"
-    run_output_tok_s: float | None = None
-
-    def shown(self) -> dict:
-        """The rates as every priced entry names them: output over the run (as ``project`` prints), and each
-        phase's rate that its tokens are charged at."""
-        return {"output_tok_s_per_accelerator": self.run_output_tok_s or self.output_tok_s,
-                "decode_tok_s_per_accelerator": self.output_tok_s, "input_tok_s_per_accelerator": self.input_tok_s,
-                "total_tok_s_per_accelerator": self.total_tok_s}
-
-
 def price_tokens(hourly: HourlyCost, rates: Rates, fx: float, blend_ratio: float = 3.0) -> dict:
     c = hourly.per_busy_hour_usd
     out = usd_per_mtok(c, rates.output_tok_s)
@@ -144,23 +124,11 @@ def unpriced(rates: Rates, note: str) -> dict:
 
 
 def rates_from_case(case: dict) -> Rates | None:
-    """Phase rates per accelerator from a measured case summary (None when the case has no output).
-
-    Prefill time = sum over batches of the time to first token; decode time = window - prefill time."""
-    acc = rate_divisor(case.get("accelerators"))
-    win, pre = case.get("window_s"), case.get("prefill_tok_s")
-    n_in, n_out = case.get("input_tokens"), case.get("output_tokens")
-    if not win or not n_out:
-        return None
-    if pre and n_in:
-        prefill_s = n_in / pre
-        decode_s = win - prefill_s
-        if decode_s > 0:
-            return Rates(output_tok_s=n_out / decode_s / acc, input_tok_s=pre / acc,
-                         total_tok_s=(n_in + n_out) / win / acc, provenance=case.get("provenance", "measured"),
-                         run_output_tok_s=n_out / win / acc)
-    return Rates(output_tok_s=n_out / win / acc, total_tok_s=(n_out + (n_in or 0)) / win / acc,
-                 provenance=case.get("provenance", "measured"))
+    """Phase rates per accelerator from a measured case summary (None when the case has no output); the
+    arithmetic is ``bench.summary.rates.phase_rates``, the one measure writes per trial."""
+    return phase_rates(case.get("window_s"), case.get("prefill_tok_s"), case.get("input_tokens"),
+                       case.get("output_tokens"), rate_divisor(case.get("accelerators")),
+                       case.get("provenance", "measured"))
 
 
 def rates_from_projection(proj: dict) -> Rates | None:

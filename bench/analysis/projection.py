@@ -11,6 +11,8 @@ All pure functions over the model and hardware catalogs (see README "Projection"
 - MLA decode attention in its weight-absorbed form (over the cached latent), prefill decompressed.
 - Tensor parallel over K accelerators: two all-reduces of the activations per layer,
   2 (K-1)/K x bytes / interconnect bandwidth + 2 ceil(log2 K) hops x ``Efficiency.collective_hop_s`` each.
+- A replica larger than one server (``Chip.accelerators_per_node``) sends its collectives' inter-server share over
+  the scale-out network (``Chip.scale_out_gbs``, per accelerator): ``nodes_spanned``.
 The ideal times (``terms_for``) and the step maths (``step_times``) are shared with the
 profile fits (``profiles``), so a projection and a fitted row can never disagree.
 Every projected number is labelled ``projected`` with the efficiencies it used.
@@ -157,11 +159,23 @@ def decode_weight_bytes(m: ModelEntry, dtype: str, batch: int) -> float:
     return (catalog.param_count(m) - all_experts + touched) * b
 
 
+def nodes_spanned(chip: Chip, k: int) -> int:
+    """Servers a replica of ``k`` accelerators spans: 1 when it fits one server or the catalog states no server size
+    or no scale-out network for ``chip`` (then its collectives are priced on the scale-up link alone)."""
+    n = chip.accelerators_per_node
+    if not n or not chip.scale_out_gbs or k <= n:
+        return 1
+    return math.ceil(k / n)
+
+
 def _tp_comm_s(m: ModelEntry, chip: Chip, tokens: int, k: int, dtype_bytes: float = 2.0,
                ranks: int | None = None) -> float:
     """Bandwidth time of a step's tensor-parallel all-reduces: two per layer, each 2 (R-1)/R x bytes over a rank's
     link (reduce-scatter + all-gather: ring or Rabenseifner alike). ``ranks`` R: the TP degree when it differs
-    from the ``k`` accelerators (a 910C package is two dies, each its own rank, sharing the package's links)."""
+    from the ``k`` accelerators (a 910C package is two dies, each its own rank, sharing the package's links).
+    A replica over N > 1 servers (``nodes_spanned``) reduces hierarchically: 2 (n-1)/n x bytes within each server
+    of n ranks over the scale-up link, then 2 (N-1)/N x bytes/n between servers over each accelerator's scale-out
+    network (``Chip.scale_out_gbs``), one phase after the other."""
     r = ranks or k
     if r <= 1:
         return 0.0
@@ -169,7 +183,13 @@ def _tp_comm_s(m: ModelEntry, chip: Chip, tokens: int, k: int, dtype_bytes: floa
         raise InputError(f"hardware '{chip.id}' has no interconnect bandwidth in the catalog; use --accelerators 1")
     size = tokens * m.arch.hidden * dtype_bytes
     link = chip.interconnect_gbs * 1e9 * k / r
-    return m.arch.layers * 2 * 2 * (r - 1) / r * size / link
+    nodes = nodes_spanned(chip, k)
+    if nodes == 1:
+        return m.arch.layers * 2 * 2 * (r - 1) / r * size / link
+    n = r / nodes  # ranks in one server
+    network = chip.scale_out_gbs * 1e9 * k / r
+    per_reduce = 2 * (n - 1) / n * size / link + 2 * (nodes - 1) / nodes * size / n / network
+    return m.arch.layers * 2 * per_reduce
 
 
 def tp_hops(m: ModelEntry, k: int) -> int:
@@ -457,12 +477,19 @@ def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0, ranks: in
     """All-to-all of an expert-parallel MoE step on ``k`` accelerators (``ranks`` R, default k): each token's hidden
     state goes to its top-k experts and back (dispatch + combine) on every MoE layer; a rank sends its share of the
     tokens, (R-1)/R of it to other ranks, over its share of the catalog's interconnect bandwidth (the latency is
-    ``_ep_hops``)."""
+    ``_ep_hops``). A replica over several servers (``nodes_spanned``) sends the share bound for other servers,
+    1 - (accelerators per server) / k, over each accelerator's scale-out network (``Chip.scale_out_gbs``) while the
+    rest crosses the scale-up link: the two run at once, the slower sets the time."""
     r = ranks or k
     if r <= 1 or m.moe is None or not chip.interconnect_gbs:
         return 0.0
-    per_rank = tokens / r * m.moe.top_k * m.arch.hidden * dtype_bytes * (r - 1) / r
-    return catalog._moe_layer_count(m) * 2 * per_rank / (chip.interconnect_gbs * 1e9 * k / r)
+    payload = catalog._moe_layer_count(m) * 2 * tokens / r * m.moe.top_k * m.arch.hidden * dtype_bytes
+    link = chip.interconnect_gbs * 1e9 * k / r
+    if nodes_spanned(chip, k) == 1:
+        return payload * (r - 1) / r / link
+    off = 1 - chip.accelerators_per_node / k  # destinations on other servers
+    on = (r - 1) / r - off  # other ranks of this server
+    return payload * max(on / link, off / (chip.scale_out_gbs * 1e9 * k / r))
 
 
 def _ep_hops(m, k: int) -> int:

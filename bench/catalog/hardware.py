@@ -54,6 +54,10 @@ class Chip(Frozen):
     memory_gb: float = Field(ge=MEMORY_GB_RANGE[0], le=MEMORY_GB_RANGE[1])
     bandwidth_tbs: float = Field(ge=BANDWIDTH_TBS_RANGE[0], le=BANDWIDTH_TBS_RANGE[1])
     interconnect_gbs: float | None = Field(default=None, gt=0, le=LINK_GBS_MAX)
+    # scale-out network between servers, per accelerator (bidirectional GB/s, the convention of interconnect_gbs),
+    # and the accelerators one server's scale-up link joins; a replica larger than a server crosses the network
+    scale_out_gbs: float | None = Field(default=None, gt=0, le=LINK_GBS_MAX)
+    accelerators_per_node: int | None = Field(default=None, ge=1, le=4096)
     tdp_w: float | None = Field(default=None, ge=POWER_W_RANGE[0], le=POWER_W_RANGE[1])
     server_power_w: float | None = Field(default=None, ge=POWER_W_RANGE[0], le=POWER_W_RANGE[1])
     sources: dict[str, str]
@@ -64,7 +68,7 @@ class Chip(Frozen):
     def _sourced(self) -> "Chip":
         missing = [f for f in ("tflops", "memory_gb", "bandwidth_tbs", "tdp_w")
                    if f not in self.sources and getattr(self, f) is not None]
-        for f in ("interconnect_gbs", "server_power_w"):
+        for f in ("interconnect_gbs", "server_power_w", "scale_out_gbs", "accelerators_per_node"):
             if getattr(self, f) is not None and f not in self.sources:
                 missing.append(f)
         if missing:

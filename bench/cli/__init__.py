@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from bench.cli import analysis, gpu_check, reports, validation
+from bench.cli import analysis, gpu_check, reports, validate
 from bench.cli.run import cmd_list, cmd_run, cmd_sysinfo
 from bench.errors import BenchError
 
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     analysis.add_commands(sub)
     reports.add_commands(sub)
-    validation.add_commands(sub)
+    validate.add_commands(sub)
     gpu_check.add_commands(sub)
     return p
 

@@ -12,7 +12,7 @@ from bench.config import limits
 from bench.results import jsonout
 from bench.cli import args as checks
 from bench.errors import InputError
-from bench.present import MISSING, cell, console, fixed, ms, pct
+from bench.present import MISSING, cell, console, fixed, half_batch_words, ms, pct
 
 
 def add_commands(sub) -> None:
@@ -386,7 +386,7 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
             c.print(f"  {r['hardware']}: {r['note']}")
             continue
         e = r["efficiency"]
-        line = (f"  {r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} (half at batch {e['mbu_half_batch']:.1f}), "
+        line = (f"  {r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} ({half_batch_words(e['mbu_half_batch'])}), "
                 f"MFU {e['mfu']:.2f}")
         if m.moe is not None:
             line += f", {ms(e['step_overhead_per_layer_s'], 3)} ms per MoE layer and step"

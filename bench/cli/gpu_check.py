@@ -23,13 +23,16 @@ def add_commands(sub) -> None:
 
 
 def cmd_gpu_check(args) -> int:
+    from bench.analysis.derived import fill_run
     from bench.analysis.gpu_check import check_rows, failed
     from bench.config.load import load_config
     from bench.measure.runner import execute
+    from bench.results import load_run
 
     cfg, text = load_config(args.config)
     outcome = execute(cfg, text, args.config, output_dir=Path(args.output_dir))
-    rows = check_rows(outcome.cases)
+    run = fill_run(load_run(outcome.run_dir))  # the roofline limit is derived when the run is read
+    rows = check_rows([c.to_json() for c in run.cases])
     (outcome.run_dir / f"{args.title.lower().replace(' ', '_')}.json").write_text(json.dumps(rows, indent=2))
     _print_check(rows, f"{args.title} — measured on {outcome.cases[0]['hardware'] if outcome.cases else '?'}")
     print(f"results: {outcome.run_dir}")

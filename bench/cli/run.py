@@ -72,9 +72,10 @@ def cmd_run(args) -> int:
         sys.stdout.flush()
         os.dup2(saved_stdout, 1)
         os.close(saved_stdout)
+    from bench.analysis.derived import fill_run
     from bench.results import load_run
 
-    run = load_run(outcome.run_dir)
+    run = fill_run(load_run(outcome.run_dir))
     if args.format == "json":
         print(jsonout.dumps({"run_dir": str(outcome.run_dir), "interrupted": outcome.interrupted,
                              "cases": [c.to_json() for c in run.cases]}))

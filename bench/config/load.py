@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from pydantic import (BaseModel, ValidationError)
 from bench.errors import ConfigError
-from bench.config.schema import BenchConfig
+from bench.config.schema import DATASET_KINDS, BenchConfig
 from bench.config.yaml_reader import parse_yaml
 
 
@@ -19,8 +19,8 @@ def _loc(loc: tuple) -> str:
     for p in loc:
         if isinstance(p, int):
             parts.append(f"[{p}]")
-        elif p in ("TransformersBackend", "transformers", "vllm", "openai", "int", "float", "str", "random", "sharegpt",
-                   "jsonl", "prefix", "conversation", "trace") or "[" in p or p.startswith(
+        elif p in ("TransformersBackend", "transformers", "vllm", "openai", "int", "float", "str", *DATASET_KINDS) \
+                or "[" in p or p.startswith(
                 ("function-", "constrained-")):
             continue  # pydantic's names for union branches, not config keys
         else:

@@ -1,6 +1,9 @@
 """Benchmark configuration: pydantic models (pure validation) and their expansion into cases.
 
-Validators touch no environment, network or device; ``bench.preflight`` checks the machine.
+Validators touch no environment, network or device; ``bench.preflight`` checks the machine. The parts
+live beside what they configure or in their own module: the model base and bounded number types in
+``config/types.py``, the backend specs in ``config/backends.py``, each dataset spec in its
+``bench/workloads/<kind>.py`` (composed here from ``bench/workloads/registry.py``).
 """
 from __future__ import annotations
 
@@ -8,35 +11,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, field_validator,
+from pydantic import (ConfigDict, Field, field_validator,
                       model_validator)
 
 from bench.config import limits
+from bench.config.backends import DEVICE_RE, Backend, OpenAIBackend, TransformersBackend, VllmBackend  # noqa: F401
+from bench.config.types import BatchSize, Count, Seconds, Seed, Strict as _Strict, Tokens
 from bench.catalog import models as catalog
-
-def _allows_bool(ann) -> bool:
-    if ann is bool or ann is Any:
-        return True
-    return any(_allows_bool(a) for a in getattr(ann, "__args__", ()) or ())
-
-
-class _Strict(BaseModel):
-    """Unknown keys, NaN/inf and booleans where numbers belong are refused (``true`` is not 1)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            for name, f in cls.model_fields.items():
-                x = v.get(name)
-                if (isinstance(x, bool) or (isinstance(x, list) and any(isinstance(i, bool) for i in x))) \
-                        and not _allows_bool(f.annotation):
-                    raise ValueError(f"{name}: {str(x).lower()} is a boolean where a number or text belongs; "
-                                     "give a number")
-        return v
-
+from bench.workloads import registry as workload_registry
 
 def _no_repeats(name: str, v):
     """A sweep list naming one value twice would run the same case twice: refused with the value."""
@@ -47,14 +29,6 @@ def _no_repeats(name: str, v):
                 raise ValueError(f"{name} lists {x} twice; remove the repeat")
             seen.add(x)
     return v
-
-
-Seconds = Annotated[float, Field(gt=0, le=limits.MAX_SECONDS)]
-Tokens = Annotated[int, Field(gt=0, le=limits.MAX_TOKENS)]
-BatchSize = Annotated[int, Field(gt=0, le=limits.MAX_BATCH)]
-Count = Annotated[int, Field(gt=0, le=limits.MAX_COUNT)]
-Seed = Annotated[int, Field(ge=0, le=limits.MAX_SEED)]
-Parallel = Annotated[int, Field(gt=0, le=4096)]
 
 
 class ModelSpec(_Strict):
@@ -115,93 +89,6 @@ class ModelSpec(_Strict):
         """The catalog (or tiny) architecture of this model; None for a local directory."""
         return catalog.resolve_model(self.id) if self.path is None else None
 
-
-# the device names the harness knows (bench.measure.devices resolves them at run time)
-DEVICE_RE = re.compile(r"^(auto|cpu|cuda|npu)(?::(\d+))?$")
-
-
-class TransformersBackend(_Strict):
-    kind: Literal["transformers"]
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    device: str = "auto"
-    threads: Parallel | None = None
-    trust_remote_code: bool = False
-    # none: the eager loop over a growing cache | static: a fixed-size StaticCache, eager | compiled:
-    # StaticCache + torch.compile (CUDA graphs on CUDA). auto: compiled on CUDA, none on the CPU,
-    # resolved by the backend on the machine (validation stays pure).
-    compile: Literal["auto", "none", "static", "compiled"] = "auto"
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, v: str) -> str:
-        if not DEVICE_RE.match(v):
-            raise ValueError(f"device '{v}' is not one of auto, cpu, cuda, cuda:N, npu, npu:N")
-        return v
-
-
-class VllmBackend(_Strict):
-    """``kind: vllm``: the offline engine (``vllm.LLM``). Named engine options pass through, and
-    ``engine_args`` passes any other ``vllm.EngineArgs`` option."""
-
-    kind: Literal["vllm"]
-    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "auto"  # vLLM's choices
-    max_model_len: Annotated[int, Field(gt=0, le=16 * limits.MAX_TOKENS)] | None = None
-    max_num_seqs: BatchSize | None = None
-    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    enforce_eager: bool = False
-    enable_prefix_caching: bool | None = None  # None: the engine's default
-    tensor_parallel_size: Parallel = 1
-    pipeline_parallel_size: Parallel = 1
-    data_parallel_size: Parallel = 1
-    distributed_executor_backend: str | None = None
-    quantization: str | None = None
-    load_format: str = "auto"  # "dummy": random weights, nothing read but the config
-    trust_remote_code: bool = False
-    seed: Seed = 0
-    kv_cache_space_gib: Annotated[int, Field(gt=0, le=1_000_000)] | None = None  # CPU engine: VLLM_CPU_KVCACHE_SPACE
-    engine_args: dict[str, Any] = {}
-
-
-class OpenAIBackend(_Strict):
-    """``kind: openai``: a streaming load generator for any OpenAI-compatible server, either one
-    already running (``server: external``) or a ``vllm serve`` the harness starts (``server: managed``)."""
-
-    kind: Literal["openai"]
-    server: Literal["external", "managed"] = "external"
-    base_url: str = Field(default="http://127.0.0.1:8000/v1", max_length=2048)
-    endpoint: Literal["completions", "chat"] = "completions"
-    served_model_name: str | None = Field(default=None, max_length=limits.MAX_ID_CHARS)  # default: the model's id or directory
-    tokenizer: str | None = Field(default=None, min_length=1, max_length=4096)  # builds the prompts: a local path or tiny:<arch> (default: the model)
-    prompt_format: Literal["text", "token_ids"] = "text"
-    ignore_eos: bool = True  # vLLM extension: every request yields exactly output_tokens
-    extra_body: dict[str, Any] = {}
-    api_key_env: str | None = Field(default=None, min_length=1, max_length=limits.MAX_ID_CHARS)  # name of the environment variable holding the key
-    request_timeout_s: Seconds = 600.0
-    accelerators: Annotated[int, Field(gt=0, le=limits.MAX_ACCELERATORS)] = 1  # accelerators behind the endpoint, to normalise tokens/s
-    metrics_scrape_hz: float = Field(default=2.0, ge=0, le=50)  # /metrics scrapes during a case (0: before/after only)
-    hardware: str | None = Field(default=None, min_length=1, max_length=limits.MAX_ID_CHARS)  # what serves it (a catalog id such as h20 or 910b, or a name); default: this machine
-    serve_args: list[str] = []  # managed: extra `vllm serve` arguments
-    startup_timeout_s: Seconds = 900.0
-    kv_cache_space_gib: Annotated[int, Field(gt=0, le=1_000_000)] | None = None  # managed CPU server: VLLM_CPU_KVCACHE_SPACE
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        from urllib.parse import urlsplit
-
-        if not re.match(r"^https?://[^/\s]+", v) or re.search(r"\s", v):
-            raise ValueError(f"base_url '{v}' is not an http(s) URL, e.g. http://127.0.0.1:8000/v1")
-        try:
-            parts = urlsplit(v)
-            port = parts.port  # ValueError when out of range
-        except ValueError as exc:
-            raise ValueError(f"base_url '{v}' is not a valid URL ({exc}), e.g. http://127.0.0.1:8000/v1") from None
-        if not parts.hostname or port == 0:
-            raise ValueError(f"base_url '{v}' has no host or port 0, e.g. http://127.0.0.1:8000/v1")
-        return v.rstrip("/")
-
-
-Backend = Annotated[Union[TransformersBackend, VllmBackend, OpenAIBackend], Field(discriminator="kind")]
 
 # Latency limits used by MLPerf Inference (p99 TTFT and TPOT of its LLM benchmarks).
 SLO_PRESETS = {
@@ -269,59 +156,9 @@ class Until(_Strict):
 
 
 # ---------------------------------------------------------------------------- datasets (workload.dataset)
-class _Dataset(_Strict):
-    """Filters and sampling shared by every source (bench/workloads applies them, seeded)."""
-
-    min_input_tokens: Tokens | None = None
-    max_input_tokens: Tokens | None = None
-    max_output_tokens: Tokens | None = None
-
-
-class RandomDataset(_Dataset):
-    """Today's behaviour: random tokens of workload.input_tokens / output_tokens."""
-
-    kind: Literal["random"] = "random"
-
-
-class ShareGPTDataset(_Dataset):
-    kind: Literal["sharegpt"]
-    path: str
-    turns: Literal["first", "all"] = "first"  # all: every human turn, with the history before it
-
-
-class JsonlDataset(_Dataset):
-    kind: Literal["jsonl"]
-    path: str
-
-
-class PrefixDataset(_Dataset):
-    kind: Literal["prefix"]
-    num_prefixes: Count = 4
-    prefix_tokens: Tokens = 128
-    suffix_tokens: Tokens = 32
-    output_tokens: Tokens = 32
-
-
-class ConversationDataset(_Dataset):
-    kind: Literal["conversation"]
-    sessions: Count = 4
-    turns: Count = 3
-    user_tokens: Tokens = 32
-    assistant_tokens: Tokens = 32
-    think_time_s: float = Field(default=0.0, ge=0, le=3600)
-
-
-class TraceDataset(_Dataset):
-    kind: Literal["trace"]
-    path: str
-    format: Literal["mooncake", "burstgpt", "jsonl"] = "mooncake"
-    speedup: float = Field(default=1.0, gt=0, le=1e6)  # 2.0 replays twice as fast
-    max_requests: Count | None = None
-    block_tokens: Tokens = 512  # mooncake: tokens per hash_id block (512 in the published traces)
-
-
-Dataset = Annotated[Union[RandomDataset, ShareGPTDataset, JsonlDataset, PrefixDataset, ConversationDataset,
-                          TraceDataset], Field(discriminator="kind")]
+# One module per kind holds its spec beside its sampler (bench/workloads/<kind>.py); the registry names them.
+DATASET_KINDS = tuple(workload_registry.DATASETS)
+Dataset = Annotated[Union[workload_registry.specs()], Field(discriminator="kind")]
 
 
 class RateRamp(_Strict):
@@ -336,7 +173,7 @@ class RateRamp(_Strict):
 class Workload(_Strict):
     input_tokens: IntOrList | None = None  # required by the random dataset; the others carry their own lengths
     output_tokens: IntOrList | None = None
-    dataset: Union[Dataset, Annotated[list[Dataset], Field(max_length=64)]] = RandomDataset()  # a list: one set of cases each
+    dataset: Union[Dataset, Annotated[list[Dataset], Field(max_length=64)]] = workload_registry.module("random").SPEC()  # a list: one set of cases each
     request_rate_ramp: RateRamp | None = None  # online: instead of request_rates
     batch_sizes: SweepList = None  # transformers, vllm
     num_batches: Count | None = None

@@ -3,13 +3,12 @@ written to the run directory the moment it finishes.
 
 The runner never branches on the device: the backend, its clock/sync, the device sampler and the
 energy source were chosen once, at construction. It builds each case's typed result
-(:class:`~bench.results.schema.CaseResult`) and computes the derived figures (``tok_s_per_user``,
-per-accelerator rates, efficiency) once, here.
+(:class:`~bench.results.schema.CaseResult`) from what was measured and the case's own summary
+(``tok_s_per_user``, per-accelerator rates, the phase rates per trial). What the catalogs add
+(efficiency, roofline, cost) is derived when results are read (``bench.analysis.derived``, ``cost``).
 
 Above 400 lines on purpose, for now: preflight, the case loop and the per-case blocks share one run's
-state (backend, sensors, run directory, resume). The derived blocks (cost rates, efficiency, roofline;
-``_trial_summary``, ``efficiency_block``, ``roofline_for``) leave with the move of derivation to read time
-(docs/developer/architecture.md, "What remains").
+state (backend, sensors, run directory, resume).
 """
 from __future__ import annotations
 
@@ -38,6 +37,7 @@ from bench.workloads import DatasetError, preflight_datasets
 from bench.workloads.schedule import too_long, too_many_tokens
 from bench.workloads.sampling import mean_lengths, shares_prefixes
 from bench.results import schema as rs
+from bench.summary.rates import phase_rates
 from bench.results.rundir import RunDir, utc_now
 
 log = logging.getLogger(__name__)
@@ -297,14 +297,12 @@ def _beyond_one_machine(blocks: dict, done: list, records: list) -> None:
 
 
 def _trial_summary(recs, reading: dict, source: EnergySource, idle_w, accelerators: int | None) -> dict:
-    """One trial's metrics: summarize, per-accelerator throughput, energy, and the rates $/M uses."""
-    from bench.analysis.cost import rates_from_case
-
+    """One trial's metrics: summarize, per-accelerator throughput, energy, and the phase rates $/M charges."""
     s = metrics.summarize(recs)
     acc = rs.rate_divisor(accelerators)
     s["output_tok_s_per_accelerator"] = s["output_tok_s"] / acc if s["output_tok_s"] is not None else None
     s["energy"] = energy_block(source, reading, s["output_tokens"], s["output_tokens"] + s["input_tokens"], idle_w)
-    rates = rates_from_case({**s, "accelerators": acc})
+    rates = phase_rates(s["window_s"], s["prefill_tok_s"], s["input_tokens"], s["output_tokens"], acc)
     s["cost_rates"] = {"output_tok_s": rates.output_tok_s, "input_tok_s": rates.input_tok_s} if rates else None
     return s
 
@@ -316,22 +314,6 @@ def workload_checks(result: rs.CaseResult) -> None:
     if lengths is not None and result.workload is not None and result.workload.input_tokens is None:
         result.workload.input_tokens, result.workload.output_tokens = lengths
         result.workload.lengths = "dataset mean; per-request lengths vary (see dataset)"
-
-
-def efficiency_block(case_summary: dict, spec, hardware_name: str) -> dict | None:
-    """MBU and MFU of a measured case against its own hardware's catalog peaks (see analysis.efficiency)."""
-    from bench.analysis import efficiency
-
-    entry = spec.entry()
-    return efficiency.for_case(case_summary, hardware_name, entry) if entry is not None else None
-
-
-def roofline_for(case_summary: dict, spec, hardware_name: str) -> dict | None:
-    """The physical limit of a measured case on its own hardware (see analysis.roofline)."""
-    from bench.analysis import roofline
-
-    entry = spec.entry()
-    return roofline.for_case(case_summary, hardware_name, entry) if entry is not None else None
 
 
 def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | None = None,
@@ -489,8 +471,6 @@ def run_group(model_cases: list[Case], cfg: BenchConfig, backend: Backend, senso
         else:
             try:
                 records = run_case(case, cfg, backend, loaded, sensors, idle_w, rss_baseline, result)
-                result.update(efficiency=efficiency_block(result.to_json(), spec, hardware))
-                result.update(roofline=roofline_for(result.to_json(), spec, hardware))
                 req = result.requests
                 if req.total and not req.succeeded:
                     result.update(status="failed", error=f"all {req.total} requests failed: "

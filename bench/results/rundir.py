@@ -3,6 +3,10 @@ atomically), ``requests.jsonl`` (raw per-request records) and ``summary.csv``.
 
 Nothing measured is lost: each case is on disk the moment it finishes, and ``--resume`` skips the
 cases already complete.
+
+Above 400 lines on purpose: the line readers (``read_manifest``, ``read_case``) and the writers
+(atomic append, torn-tail repair, resume) must agree on one file format, and they are tested together
+(tests/test_write_read_property.py).
 """
 from __future__ import annotations
 
@@ -77,7 +81,7 @@ _MANIFEST_SHAPE = {  # dotted key: the type it must have when present (None allo
 }
 
 
-def validate_manifest(m: dict, where) -> dict:
+def read_manifest(m: dict, where) -> dict:
     """The manifest keys readers use, each of its type; one InputError naming the file otherwise."""
     for dotted, types in _MANIFEST_SHAPE.items():
         v = dig(m, dotted)
@@ -94,7 +98,7 @@ def validate_manifest(m: dict, where) -> dict:
     return m
 
 
-def validate_case(case, where: str) -> dict:
+def read_case(case, where: str) -> dict:
     """One case line as read back: an object with the keys every reader relies on, each of its type.
     ``where`` is ``file:line``; any problem is one InputError naming it."""
     if not isinstance(case, dict):
@@ -147,9 +151,10 @@ def _lines(path: Path) -> tuple[list[tuple[int, bytes]], bytes]:
     return list(enumerate(complete, 1)), torn
 
 
-def read_jsonl(path: Path, validate=None) -> list[dict]:
+def read_jsonl(path: Path, read_line=None) -> list[dict]:
     """Every line of a JSON-lines file. A torn last line (no newline: a killed process) is skipped with a
-    warning; any other unreadable line is an InputError naming the file and line."""
+    warning; any other unreadable line is an InputError naming the file and line. ``read_line(obj, where)``
+    checks each line as read (``read_case``)."""
     if not path.exists():
         return []
     lines, torn = _lines(path)
@@ -165,7 +170,7 @@ def read_jsonl(path: Path, validate=None) -> list[dict]:
         except json.JSONDecodeError as exc:
             raise InputError(f"{where}: not a JSON line ({exc.msg}); the file is damaged in the middle (only a "
                              "torn last line is expected): restore it or rerun") from None
-        out.append(validate(obj, where) if validate else obj)
+        out.append(read_line(obj, where) if read_line else obj)
     if torn.strip():
         log.warning("%s:%d: torn last line (%d bytes, a killed process) skipped", path, len(lines) + 1, len(torn))
     return out
@@ -354,13 +359,13 @@ class RunDir:
                              "(empty or truncated?): restore it or rerun") from None
         if not isinstance(m, dict):
             raise InputError(f"{where}: must be a JSON object; found {type(m).__name__}; the file is damaged")
-        return validate_manifest(m, where)
+        return read_manifest(m, where)
 
     def write_manifest(self, manifest: dict) -> None:
         write_json_atomic(self.manifest_path, manifest)
 
     def cases(self) -> list[dict]:
-        return read_jsonl(self.cases_path, validate_case)
+        return read_jsonl(self.cases_path, read_case)
 
     def completed_ids(self) -> set[str]:
         return {c["case_id"] for c in self.cases() if c.get("status") == "ok"}

@@ -2,15 +2,16 @@
 
 ``load_dataset(spec, tokens, seed, n)`` turns one dataset spec into a ``Dataset``: a plain list of
 ``WorkRequest`` (prompt token ids, output length, and optionally text, session, turn, arrival time)
-plus notes. One module per source; ``sampling`` holds the filters, the seeded sampler, the context clip
-and the shape statistics. Every backend consumes the same list.
+plus notes. One module per kind holds its spec and its sampler, named in ``registry``; ``sampling``
+holds the filters, the seeded sampler, the context clip and the shape statistics. Every backend consumes the same list.
 """
 from __future__ import annotations
 
+from bench.workloads import registry
 from bench.workloads.request import Dataset, DatasetError, TokenSource, WorkRequest
 from bench.workloads.sampling import clip_to_context, describe, length_filter, sample
 
-SOURCES = ("random", "sharegpt", "jsonl", "prefix", "conversation", "trace")
+SOURCES = tuple(registry.DATASETS)
 
 
 def load_dataset(spec, tokens: TokenSource, seed: int, n: int | None = None, *, input_tokens: int | None = None,
@@ -18,35 +19,10 @@ def load_dataset(spec, tokens: TokenSource, seed: int, n: int | None = None, *, 
     """The requests of ``spec`` (a ``workload.dataset`` model): read or generated, filtered, sampled to
     ``n`` (seeded; None: all; conversations and traces keep all their requests, traces up to
     ``max_requests``) and clipped to the context. Raises DatasetError when nothing is left."""
-    notes: list[str] = []
     kind = spec.kind
-    if kind == "random":
-        from bench.workloads import random as source
-
-        reqs = source.load(n or 1, input_tokens, output_tokens, tokens, seed)
-    elif kind == "sharegpt":
-        from bench.workloads import sharegpt
-
-        reqs = sharegpt.load(spec, tokens, seed)
-    elif kind == "jsonl":
-        from bench.workloads import jsonl
-
-        reqs = jsonl.load(spec, tokens, seed)
-    elif kind == "prefix":
-        from bench.workloads import prefix
-
-        reqs = prefix.load(spec, n, tokens, seed)
-    elif kind == "conversation":
-        from bench.workloads import conversation
-
-        reqs = conversation.load(spec, tokens, seed)
-    elif kind == "trace":
-        from bench.workloads import trace
-
-        reqs, more = trace.load(spec, tokens, seed)
-        notes += more
-    else:
-        raise DatasetError(f"workload.dataset.kind '{kind}' is unknown; known: {', '.join(SOURCES)}")
+    source = registry.module(kind)
+    reqs, notes = source.requests(spec, tokens, seed, n, input_tokens, output_tokens)
+    notes = list(notes)
     total = len(reqs)
     reqs, dropped = length_filter(reqs, spec)
     if dropped:
@@ -55,7 +31,7 @@ def load_dataset(spec, tokens: TokenSource, seed: int, n: int | None = None, *, 
         where = getattr(spec, "path", None) or f"workload.dataset ({kind})"
         raise DatasetError(f"{where}: no requests left after filtering ({total} read, {dropped} outside "
                            "min/max_input_tokens or max_output_tokens); widen the filter or check the file")
-    if kind not in ("conversation", "trace", "prefix", "random"):
+    if source.SAMPLED:
         before = len(reqs)
         reqs = sample(reqs, n, seed)
         if n is not None and before < n:

@@ -4,7 +4,31 @@ plus ``think_time_s``. The history's assistant messages are the dataset's own fi
 model's answers, so every prompt length is known before the run and identical across runs."""
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
+from bench.config.types import Count, Tokens
 from bench.workloads.request import Message, TokenSource, WorkRequest, random_ids
+from bench.workloads.spec import DatasetSpec
+
+
+class ConversationDataset(DatasetSpec):
+    kind: Literal["conversation"]
+    sessions: Count = 4
+    turns: Count = 3
+    user_tokens: Tokens = 32
+    assistant_tokens: Tokens = 32
+    think_time_s: float = Field(default=0.0, ge=0, le=3600)
+
+
+SPEC = ConversationDataset
+
+SAMPLED = False  # load_dataset samples its requests down to n
+
+
+def requests(spec, tok: TokenSource, seed: int, n, input_tokens, output_tokens):
+    return load(spec, tok, seed), []
 
 
 def load(spec, tok: TokenSource, seed: int) -> list[WorkRequest]:

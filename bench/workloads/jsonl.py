@@ -7,10 +7,26 @@ keys are ignored. Blank lines and lines starting with ``#`` are skipped."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from bench.config import limits
 from bench.workloads import files
 from bench.workloads.request import DatasetError, TokenSource, WorkRequest, random_ids
+from bench.workloads.spec import DatasetSpec
+
+
+class JsonlDataset(DatasetSpec):
+    kind: Literal["jsonl"]
+    path: str
+
+
+SPEC = JsonlDataset
+
+SAMPLED = True  # load_dataset samples its requests down to n
+
+
+def requests(spec, tok: TokenSource, seed: int, n, input_tokens, output_tokens):
+    return load(spec, tok, seed), []
 
 
 def rows(path: Path):

@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import random
+from typing import Literal
 
+from bench.config.types import Count, Tokens
 from bench.workloads.request import TokenSource, WorkRequest, random_ids
+from bench.workloads.spec import DatasetSpec
+
+
+class PrefixDataset(DatasetSpec):
+    kind: Literal["prefix"]
+    num_prefixes: Count = 4
+    prefix_tokens: Tokens = 128
+    suffix_tokens: Tokens = 32
+    output_tokens: Tokens = 32
+
+
+SPEC = PrefixDataset
+
+SAMPLED = False  # load_dataset samples its requests down to n
+
+
+def requests(spec, tok: TokenSource, seed: int, n, input_tokens, output_tokens):
+    return load(spec, n, tok, seed), []
 
 
 def load(spec, n: int | None, tok: TokenSource, seed: int) -> list[WorkRequest]:

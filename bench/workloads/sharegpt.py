@@ -5,14 +5,30 @@ exchange only (vLLM's choice, which flatters results: short prompts, no history)
 every exchange into a request whose prompt carries the history before it."""
 from __future__ import annotations
 
+ASSISTANT = {"gpt", "assistant", "chatgpt", "bard", "model"}
+HUMAN = {"human", "user"}
 from pathlib import Path
+from typing import Literal
 
 from bench.config import limits
 from bench.workloads import files
 from bench.workloads.request import DatasetError, Message, TokenSource, WorkRequest
+from bench.workloads.spec import DatasetSpec
 
-HUMAN = {"human", "user"}
-ASSISTANT = {"gpt", "assistant", "chatgpt", "bard", "model"}
+
+class ShareGPTDataset(DatasetSpec):
+    kind: Literal["sharegpt"]
+    path: str
+    turns: Literal["first", "all"] = "first"  # all: every human turn, with the history before it
+
+
+SPEC = ShareGPTDataset
+
+SAMPLED = True  # load_dataset samples its requests down to n
+
+
+def requests(spec, tok: TokenSource, seed: int, n, input_tokens, output_tokens):
+    return load(spec, tok, seed), []
 
 
 def role(speaker) -> str:

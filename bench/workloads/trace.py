@@ -15,10 +15,33 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
 
 from bench.config import limits
+from bench.config.types import Count, Tokens
 from bench.workloads import files, jsonl
 from bench.workloads.request import DatasetError, TokenSource, WorkRequest, random_ids
+from bench.workloads.spec import DatasetSpec
+
+
+class TraceDataset(DatasetSpec):
+    kind: Literal["trace"]
+    path: str
+    format: Literal["mooncake", "burstgpt", "jsonl"] = "mooncake"
+    speedup: float = Field(default=1.0, gt=0, le=1e6)  # 2.0 replays twice as fast
+    max_requests: Count | None = None
+    block_tokens: Tokens = 512  # mooncake: tokens per hash_id block (512 in the published traces)
+
+
+SPEC = TraceDataset
+
+SAMPLED = False  # load_dataset samples its requests down to n
+
+
+def requests(spec, tok: TokenSource, seed: int, n, input_tokens, output_tokens):
+    return load(spec, tok, seed)
 
 
 def _check_order(path: Path, stamps: list[tuple[int, float]]) -> None:

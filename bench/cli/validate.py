@@ -45,26 +45,26 @@ def cmd_validate(args) -> int:
     if args.format == "json":
         print(text)
         return 0
-    _print_validation(doc)
+    _print_validate(doc)
     return 0
 
 
 def _print_profiles(table: list[dict], width: int | None = None) -> None:
     import sys
 
-    from bench.present import Col, fixed, ms, render_table
+    from bench.present import Col, fixed, half_batch_cell, ms, render_table
 
     cols = [Col("chip", "left", key=True), Col("engine", "left"), Col("rows"), Col("MBU"), Col("MFU"),
             Col("MBU half at batch"), Col("ms per MoE layer"), Col("band x/÷")]
     body = [[r["hardware"], r["engine"], str(r["rows"]), fixed(r["mbu"]), fixed(r["mfu"]),
-             fixed(r["mbu_half_batch"], 1), ms(r["step_overhead_per_layer_s"], 3), fixed(r["band_factor"])]
+             half_batch_cell(r["mbu_half_batch"]), ms(r["step_overhead_per_layer_s"], 3), fixed(r["band_factor"])]
             for r in table]
     sys.stdout.write(render_table(cols, body, width, "Efficiency profiles per chip x engine (fitted to published "
                                   "rows; 'field' = every engine on the chip)"))
 
 
-def _print_validation(doc: dict, width: int | None = None) -> None:
-    """Every table of the validation, each fitting ``width`` (row ids never cut)."""
+def _print_validate(doc: dict, width: int | None = None) -> None:
+    """Every table of the accuracy statement, each fitting ``width`` (row ids never cut)."""
     parts = [_print_rows_table("Leave-one-out: each published row projected by profiles fitted without it (per "
                          "accelerator)", doc["rows"], width),
              _print_summary_table("Summary (median |error|, share of rows inside their band)", doc["summary"], width),
