@@ -165,6 +165,7 @@ class Col:
     header: str
     align: str = "right"  # right (numbers) | left (names, marks)
     key: bool = False  # repeated in every block when the table is split
+    group: str | None = None  # a label over consecutive columns (a metric over its runs); kept in one block
 
 
 def term_width(default: int = 100) -> int:
@@ -218,8 +219,9 @@ def _widths(cols: list[Col], rows: list[list[str]], width: int) -> list[int] | N
     if sum(least) > room:
         return None
     w = list(nat)
-    # first wrap headers down to their cells' width, then wrap the widest wrappable cells
-    for i in range(n):
+    # first wrap headers down to their cells' width, the header that gains most first (so that one long header
+    # wraps before several short ones do), then wrap the widest wrappable cells
+    for i in sorted(range(n), key=lambda j: nat[j] - max(cell_nat[j], head_min[j]), reverse=True):
         if sum(w) <= room:
             return w
         w[i] = max(cell_nat[i], head_min[i])
@@ -239,6 +241,30 @@ def _readable(cols: list[Col], rows: list[list[str]], w: list[int]) -> bool:
     return all(len(wrap(cell, wi)) <= MAX_CELL_LINES for r in rows for cell, wi in zip(r, w))
 
 
+def _group_line(cols: list[Col], w: list[int]) -> list[str]:
+    """The labels over groups of columns: '──── out tok/s ────' across the group's columns (wrapped, without
+    the rule, when the label is wider than them); none when no column has a group."""
+    if not any(c.group for c in cols):
+        return []
+    spans: list[tuple[str | None, int]] = []  # (group, width) of consecutive columns
+    for i, (c, wi) in enumerate(zip(cols, w)):
+        if spans and c.group is not None and spans[-1][0] == c.group:
+            spans[-1] = (c.group, spans[-1][1] + GAP + wi)
+        else:
+            spans.append((c.group, wi))
+    texts = []
+    for g, span in spans:
+        if g is None:
+            texts.append([""])
+        elif len(g) + 2 <= span:
+            texts.append([f" {g} ".center(span, "─")])
+        else:
+            texts.append([t.center(span) for t in wrap(g, span)])
+    height = max(len(t) for t in texts)
+    return [(" " * GAP).join((t[k] if k < len(t) else "").ljust(span) for t, (_, span) in zip(texts, spans)).rstrip()
+            for k in range(height)]
+
+
 def _block(cols: list[Col], rows: list[list[str]], w: list[int]) -> list[str]:
     def line(cells_lines: list[list[str]]) -> list[str]:
         height = max(len(c) for c in cells_lines)
@@ -251,7 +277,7 @@ def _block(cols: list[Col], rows: list[list[str]], w: list[int]) -> list[str]:
             out.append((" " * GAP).join(parts).rstrip())
         return out
 
-    out = line([wrap(c.header, wi) for c, wi in zip(cols, w)])
+    out = _group_line(cols, w) + line([wrap(c.header, wi) for c, wi in zip(cols, w)])
     out.append((" " * GAP).join("─" * wi for wi in w))
     for r in rows:
         out += line([wrap(cell, wi) for cell, wi in zip(r, w)])
@@ -265,20 +291,31 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
     width = width or term_width()
     rows = [[MISSING if c is None else str(c) for c in r] for r in rows]
     out: list[str] = []
-    if title:
-        out += wrap(title, width)
+    if title:  # prose: broken at spaces, so a run directory's name stays on one line where it can
+        out += wrap_words(title, width)
     keys = [i for i, c in enumerate(cols) if c.key]
     rest = [i for i in range(len(cols)) if i not in keys]
+    if not rest:  # only key columns: they are the one block
+        keys, rest = [], keys
     while True:
-        take = list(rest)
-        while take:
-            idx = keys + take
-            w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width)
-            if w is not None and _readable([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], w):
+        for whole_keys in (True, False):  # first: the names (key columns) on one line each; else wrapped
+            take = list(rest)
+            while take:
+                idx = keys + take
+                w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width)
+                if w is not None and _readable([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], w) and \
+                        (not whole_keys or all(w[k] >= _nat_width([r[i] for r in rows]) for k, i in enumerate(keys))):
+                    break
+                g = cols[take.pop()].group  # a group of columns moves to the next block whole
+                while take and g is not None and cols[take[-1]].group == g:
+                    take.pop()
+            if take:
                 break
-            take.pop()
-        if not take:  # not even one more column fits beside the keys: one column a block
-            take = rest[:1]
+        if not take:  # not even one more column (group) fits beside the keys: one a block
+            g = cols[rest[0]].group
+            take = [i for i in rest if g is not None and cols[i].group == g] or rest[:1]
+            if _widths([cols[i] for i in keys + take], [[r[i] for i in keys + take] for r in rows], width) is None:
+                take = rest[:1]
             idx = keys + take
             w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width) or \
                 [min(width, _nat_width([cols[i].header] + [r[i] for r in rows])) for i in idx]
@@ -288,11 +325,31 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
             break
         out.append("")
     for n in notes or []:
-        out += wrap(n, width)
+        out += wrap_words(n, width)
     return "\n".join(out) + "\n"
 
 
-def shorten_names(names: list[str], sep: str = "_") -> tuple[list[str], str | None]:
+def wrap_words(text: str, width: int) -> list[str]:
+    """Prose (a note, a title) in lines of at most ``width``, broken at spaces so that no name is split; a
+    word wider than the line is broken after its '_' or '-' (:func:`wrap`)."""
+    lines: list[str] = []
+    for para in str(text).split("\n"):
+        cur = ""
+        for word in para.split(" "):
+            if len(word) > width:
+                parts = wrap((cur + " " if cur else "") + word, width)
+                lines += parts[:-1]
+                cur = parts[-1]
+            elif cur and len(cur) + 1 + len(word) > width:
+                lines.append(cur)
+                cur = word
+            else:
+                cur = f"{cur} {word}" if cur else word
+        lines.append(cur)
+    return lines
+
+
+def shorten_names(names: list[str], sep: str = "_", what: str = "case") -> tuple[list[str], str | None]:
     """Names with the parts that all of them share dropped: ('tiny-llama_c4_rinf_prefix', …) ->
     ('prefix', …) and the legend line 'every case: tiny-llama, c4, rinf'. Names are never cut inside a part;
     with one name, or where nothing is shared, the names are kept whole and the legend is None."""
@@ -306,7 +363,7 @@ def shorten_names(names: list[str], sep: str = "_") -> tuple[list[str], str | No
     if any(not s for s in short) or len(set(short)) < len(set(names)):
         return list(names), None
     shared = [p for p in split[0] if p in common]
-    return short, "every case: " + ", ".join(shared)
+    return short, f"every {what}: " + ", ".join(shared)
 
 
 def md_table(headers: list[str], rows: list[list[str]], footnotes: dict[str, str] | None = None,

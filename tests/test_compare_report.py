@@ -91,7 +91,11 @@ def test_markdown_report_with_png_charts(tmp_path):
                                       "ttft-p50-s.png"]
     assert all(x.read_bytes().startswith(b"\x89PNG") for x in pngs)
     assert "![Throughput per accelerator" in text and "report_charts/pareto.png" in text
-    assert "| run | case | load |" in text and "| fake-a100-run | Llama-3.1-8B · transformers bfloat16 | b1 |" in text
+    assert "| run | case | load | validity |" in text
+    assert "| fake-a100-run | Llama-3.1-8B · transformers bfloat16 | b1 |" in text
+    summary = text.split("## Summary")[1].split("## Charts")[0]
+    assert all(line.count(" | ") + 1 <= 12 for line in summary.splitlines() if line.startswith("|"))  # a CI summary
+    assert summary.count("every case: 512 → 128 tokens") == 1 and "in → out tok |" not in summary  # said once
     # a chart with nothing to show is its sentence, in Markdown too
     p = cli("report", RUNS[0], "--markdown", tmp_path / "a100.md")
     assert "has no price: pass `--rental-usd-per-hour`" in (tmp_path / "a100.md").read_text()

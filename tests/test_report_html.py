@@ -116,6 +116,9 @@ def test_a_chart_with_nothing_to_show_is_one_sentence_saying_what_to_pass(tmp_pa
     page = Page(report(tmp_path, FAKE[0]))
     assert not page.charts["cost"]["img"]
     assert "has no price: pass `--rental-usd-per-hour`" in page.charts["cost"]["sentence"]
+    # a summary column that would be "—" in every row is left out, and named once under the table
+    heads = [t for t in page.visible.split("Summary", 1)[1].split("Not measured in any case")[0].split("\n")]
+    assert "$/M out" not in " ".join(heads) and "so not in the table: $/M out" in " ".join(page.visible.split())
     page = Page(report(tmp_path, FAKE[1], name="h20.html"))
     assert "Energy was not measured" in page.charts["energy"]["sentence"]
     assert "energy.source: estimate-tdp" in page.charts["energy"]["sentence"]

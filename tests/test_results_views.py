@@ -127,10 +127,25 @@ def test_compare_labels_markdown_and_complete_csv(runs, capsys):
                  "--label", f"{runs['slow']}=after", "--baseline", "before", "--format", "md"]) == 0
     md = capsys.readouterr().out
     table = [line for line in md.splitlines() if line.startswith("|")]
-    assert len(table[0].split(" | ")) <= 12 and "| before |" in md and "| after |" in md
-    assert md.count("[^valid]:") == 1 and "×1.3" in md  # TTFT of the 30 % slower copy
+    # side by side: one row per case, each metric's runs in adjacent columns, the ratio beside the other run
+    assert all(len(line.split(" | ")) <= 12 for line in table)
+    assert "| out tok/s before | out tok/s after |" in md and len([t for t in table if t.startswith("| tiny-")]) == 12
+    assert md.count("[^ok]:") == 1 and md.count("[^ratio]:") == 1 and "×1.3" in md  # footnotes once; slower TTFT
+    assert md.count("host CPU busy") == 1  # each note once, naming its cases and runs
     assert "None" not in md and "nan" not in md.lower()
     assert main(["compare", str(runs["smoke"]), str(runs["slow"]), "--wide", "--format", "md"]) == 0
+    wide = capsys.readouterr().out
+    tables = [t for t in wide.split("\n\n") if t.startswith("|")]
+    assert len(tables) > 1 and all(len(line.split(" | ")) <= 12 for line in wide.splitlines() if line.startswith("|"))
+    assert "| TTFT p99 ms smoke-cpu-20261201T100000Z #2 |" in wide  # every metric, in further tables that repeat the case column
+    assert main(["compare", str(runs["smoke"]), str(runs["slow"]), "--label", f"{runs['smoke']}=before",
+                 "--label", f"{runs['slow']}=after", "--layout", "stacked", "--format", "md"]) == 0
+    md = capsys.readouterr().out
+    table = [line for line in md.splitlines() if line.startswith("|")]
+    assert len(table[0].split(" | ")) <= 12 and "| before |" in md and "| after |" in md
+    assert md.count("[^valid]:") == 1
+    assert main(["compare", str(runs["smoke"]), str(runs["slow"]), "--wide", "--layout", "stacked", "--format",
+                 "md"]) == 0
     wide = capsys.readouterr().out
     assert all(len(line.split(" | ")) <= 12 for line in wide.splitlines() if line.startswith("|"))
     assert "more metric(s) not shown here" in wide
@@ -158,6 +173,12 @@ def test_check_views_fit(runs, width):
     whole_on_a_line(text, ["tiny-qwen2_bs1", "tiny-deepseek-v3_bs16"])
     assert "FAIL: 12 of 12 baseline case(s) compared, 12 regressed, 0 improved, 0 not comparable" in \
         " ".join(text.split())
+    # the verdict stands beside every case's numbers, in every block of a split table
+    blocks = text.split("\n\n")
+    heads = [b.split("\n─")[0] for b in blocks if "\n─" in b]  # the header lines of each block
+    assert heads and all("verdict" in h for h in heads)
+    assert text.count("regressed") >= 24 * len([b for b in blocks if "─" in b])
+    assert "<0.001" in text and "e-0" not in text  # a tiny p-value, never scientific notation
 
 
 def test_check_against_no_common_case_itself_and_a_slower_copy(runs, capsys):
@@ -232,11 +253,78 @@ def test_pivot_one_row_per_case_each_run_side_by_side(runs, width, capsys, monke
                  "--label", f"{runs['slow']}=after", "--baseline", "before", "--pivot", "ttft_p50_s"]) == 0
     out = capsys.readouterr().out
     fits(out, width)
-    rows = [line for line in out.splitlines() if line.startswith("tiny-")]
+    rows = [line for line in out.split("every case:")[0].splitlines() if line.startswith("tiny-")]  # not the notes
     assert len(rows) == 12 and all(line.rstrip().endswith("×1.3") for line in rows)  # one row per case, the ratio
-    assert "before" in out and "after ×" in out
+    assert "before" in out and "after" in out and " ×\n" in out  # the ratio column (one other run: "×")
     assert main(["compare", str(runs["smoke"]), "--pivot", "nope"]) == 2
     assert "--pivot 'nope' is not a metric" in capsys.readouterr().err
+
+
+def _case_lines(out: str) -> list[str]:
+    return [line for line in out.split("every case:")[0].splitlines() if line.startswith(("tiny-", "llama-", "qwen"))]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_compare_default_is_one_row_per_case_runs_side_by_side(runs, width, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(width))
+    assert main(["compare", str(runs["smoke"]), str(runs["slow"]), "--label", f"{runs['smoke']}=before",
+                 "--label", f"{runs['slow']}=after"]) == 0
+    out = capsys.readouterr().out
+    fits(out, width)
+    blocks = sum(line.startswith("─") for line in out.splitlines())  # one rule line per block
+    # one line per case in each block (never two runs of one case stacked), the baseline is the first run
+    assert len(_case_lines(out)) == 12 * blocks
+    assert "──── out tok/s ────" in out.replace("─────", "────") and "before" in out and "after" in out
+    assert "baseline run's (before)" in " ".join(out.split()) and "×1.3" in out and "±" in out
+    whole_on_a_line(out, ["tiny-qwen2_bs1", "tiny-qwen3-moe_bs16", "tiny-deepseek-v3_bs16"])
+    assert all(line.split()[1:3] in (["✓", "✓"], ["!", "!"]) for line in _case_lines(out))  # each run's mark
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_compare_reference_runs_side_by_side(width, capsys, monkeypatch):
+    """The committed H100 and H200 runs: the same config, so the same case ids; one row per case."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    h100 = ROOT / "results" / "reference" / "h100" / "gpu-8b-20261127T121344Z"
+    h200 = ROOT / "results" / "reference" / "h200" / "gpu-8b-20261127T053118Z"
+    assert main(["compare", str(h100), str(h200)]) == 0
+    out = capsys.readouterr().out
+    fits(out, width)
+    lines = _case_lines(out)
+    cases = {line.split()[0] for line in lines}
+    assert cases == {f"{m}_bs{b}" for m in ("llama-3.1-8b", "qwen2.5-7b") for b in (1, 8, 32)}
+    assert len(lines) == 6 * sum(line.startswith("─") for line in out.splitlines()) and "every run: gpu-8b" in out and "every case: in512, out128" in out
+    bs1 = next(line for line in lines if line.startswith("llama-3.1-8b_bs1 ") and "33.66" in line)
+    assert "39.77" in bs1 and "×1.18" in bs1  # 39.77 / 33.66 out tok/s on the H200, beside the H100's
+    assert "None" not in out and "nan" not in out
+
+
+def test_compare_case_in_one_run_only_shows_a_dash(runs, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    part = tmp_path / "part"
+    part.mkdir()
+    (part / "manifest.json").write_text((runs["slow"] / "manifest.json").read_text())
+    lines = (runs["slow"] / "cases.jsonl").read_text().splitlines()
+    (part / "cases.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # tiny-deepseek-v3_bs16 is missing
+    assert main(["compare", str(runs["smoke"]), str(part)]) == 0
+    out = capsys.readouterr().out
+    fits(out, 120)
+    row = next(line for line in _case_lines(out) if line.startswith("tiny-deepseek-v3_bs16 "))
+    assert row.split()[1:3] == ["!", "·"] and row.split()[-2:] == ["—", "—"]  # no value, no ratio
+    assert "· the run has no such case" in " ".join(out.split())
+    assert main(["compare", str(runs["smoke"]), str(part), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["rows"]) == 23 and doc["baseline"] == doc["runs"][0]["label"]  # complete; default baseline
+    assert doc["rows"][1]["ttft_p50_s_vs_baseline"] == pytest.approx(1.3)
+
+
+def test_notes_and_titles_wrap_between_words_never_inside_a_name():
+    names = [f"tiny-deepseek-v3_bs{b}_in32_out64" for b in (1, 4, 16)]
+    text = render_table([Col("case", "left", key=True)], [[n] for n in names], 40, title="check the run " + names[0],
+                        notes=["! " + ", ".join(names) + ": host CPU busy", "see " + "_".join(["x" * 15] * 3)])
+    fits(text, 40)
+    whole_on_a_line(text.split("─")[-1], names)  # in the note, every name on one line
+    assert text.splitlines()[:2] == ["check the run", names[0]]
+    assert "x" * 15 + "_" + "x" * 15 + "_" in text  # a word wider than the line: broken after a "_"
 
 
 # ---------------------------------------------------------------------------- derived at read

@@ -224,6 +224,13 @@ HOW = (f"how: 'Welch n=a/b' is Welch's t-test over a and b trials at α {ALPHA};
 HEADERS = ["case", "metric", "baseline", "candidate", "Δ", "p", "verdict", "how"]
 
 
+def p_text(p: float | None) -> str:
+    """A p-value for people: two significant digits, '<0.001' below that (the exact value is in --format json)."""
+    if p is not None and 0 <= p < 0.001:
+        return "<0.001"
+    return registry.fmt(p, 2)
+
+
 def table_rows(rep: Report, names: list[str] | None = None) -> list[list[str]]:
     """Cells in display units (seconds as ms); ``names``: the case ids as shown (shortened)."""
     from bench.present import signed_pct
@@ -232,7 +239,7 @@ def table_rows(rep: Report, names: list[str] | None = None) -> list[list[str]]:
     for k, r in enumerate(rep.rows):
         m = registry.get(r.metric)
         out.append([(names[k] if names else r.case_id), m.header, m.display(r.baseline), m.display(r.candidate),
-                    signed_pct(r.delta_rel), registry.fmt(r.p_value, 3), r.verdict,
+                    signed_pct(r.delta_rel), p_text(r.p_value), r.verdict,
                     "; ".join(x for x in (r.method, r.note) if x)])
     return out
 
@@ -256,20 +263,26 @@ def view(rep: Report, title: str, width: int | None = None) -> str:
     from bench.present import Col, render_table, shorten_names
 
     short, legend = shorten_names([r.case_id for r in rep.rows])
-    cols = [Col("case", "left", key=True), Col("metric", "left", key=True), Col("baseline"), Col("candidate"),
-            Col("Δ"), Col("p"), Col("verdict", "left"), Col("how", "left")]
+    # the verdict beside the case and metric, repeated in every block when the table splits
+    cols = [Col("case", "left", key=True), Col("metric", "left", key=True), Col("verdict", "left", key=True),
+            Col("baseline"), Col("candidate"), Col("Δ"), Col("p"), Col("how", "left")]
     rows, prev = [], None
     for r, cells in zip(rep.rows, table_rows(rep, short)):
         if cells[0] == prev:
             cells[0] = ""
         else:
             prev = cells[0]
-        rows.append(cells)
-    for cells in rows:
         if cells[7] in rep.run_notes:
             cells[7] = "the runs differ (below)"
-    notes = ([legend] if legend else []) + [HOW] + [f"not comparable: {n}" for n in rep.run_notes] + \
-        [summary_line(rep)]
+        rows.append(cells[:2] + [cells[6]] + cells[2:6] + [cells[7]])
+    notes = ([legend] if legend else []) + [HOW] + [f"not comparable: {n}" for n in rep.run_notes]
+    hows = {cells[7] for cells in rows}
+    if len(hows) == 1 and rows:  # the same for every row: said once, below, not in a column
+        cols, rows, how = cols[:7], [cells[:7] for cells in rows], hows.pop()
+        notes.remove(HOW)
+        if how != "the runs differ (below)":  # else the notes on how the runs differ say it
+            notes.insert(1 if legend else 0, f"how (every row): {how or '—'}; {HOW.removeprefix('how: ')}")
+    notes.append(summary_line(rep))
     return render_table(cols, rows, width, title, notes)
 
 

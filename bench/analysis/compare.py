@@ -11,6 +11,7 @@ one row model; the side-by-side view is being reworked, and the split follows it
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,7 +257,7 @@ def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, ba
         first = s if s != prev else ""
         prev = s
         table.append([first] + ([label] if with_run else []) + [mark] +
-                     [cell(r, m, ratios, i, with_ratio=False) for m in metrics])
+                     [_nb(cell(r, m, ratios, i, with_ratio=False)) for m in metrics])
         if any((i, m.key) in ratios for m in metrics):  # the ratios to the baseline: a line of their own
             table.append([""] + (["  × baseline"] if with_run else []) + [""] +
                          [f"×{registry.fmt(ratios[(i, m.key)], 3)}" if (i, m.key) in ratios else "" for m in metrics])
@@ -265,53 +266,136 @@ def view(rows: list[CaseRow], metrics: list[registry.Metric], with_run: bool, ba
     if ratios:
         foot.append(f"× baseline: the ratio to the same case on the baseline run, {baseline.label}")
     foot += notes or []
-    coalesced = []
-    for r, s in zip(rows, short):
-        where = s + (f" ({r.run.label})" if with_run else "")
-        if not r.case.ok:
-            foot.append(f"failed: {where}: {r.case.error}")
-        elif r.case.verdict in ("warn", "invalid"):
-            foot.append(f"{verdict_mark(r.case.verdict)} {where}: {'; '.join(r.case.reasons) or r.case.verdict}")
-        if r.case.itl_coalesced is not None and any(m.key.startswith("itl") for m in metrics):
-            coalesced.append((where, r.case.itl_coalesced.reason))
-    if coalesced:
-        foot.append(f"ITL coalesced in {', '.join(w for w, _ in coalesced)}: {coalesced[0][1]}" +
-                    (" (first case; each case's own reason is in its itl_coalesced block)" if len(coalesced) > 1 else ""))
+    foot += _foot_cases(rows, dict(zip((r.case_id for r in rows), short)),
+                        {r.path: r.label for r in {id(x.run): x.run for x in rows}.values()} if with_run else None,
+                        metrics)
     return render_table(cols, table, width, title, foot)
 
 
-def pivot(rows: list[CaseRow], runs: list[Run], metric: registry.Metric, baseline: Run | None = None,
-          width: int | None = None, title: str | None = None, markdown: bool = False) -> str:
-    """One row per case, one column per run (value ± interval and validity mark), then the ratio of each
-    other run to ``baseline``: the cross-hardware table for one metric."""
+def _foot_cases(rows: list[CaseRow], short: dict[str, str], run_name: dict | None,
+                metrics: list[registry.Metric]) -> list[str]:
+    """The notes under a table, each once: every failure, warn or invalid reason with the cases (and runs,
+    ``run_name``: {run path: name}) it applies to; coalesced ITL once."""
+    said: dict[tuple[str, str], dict[str, list[str]]] = {}  # (mark, reason) -> case -> runs
+    coalesced = []
+    for r in rows:
+        who = short.get(r.case_id, r.case_id)
+        if not r.case.ok:
+            note = ("failed:", str(r.case.error))
+        elif r.case.verdict in ("warn", "invalid"):
+            note = (verdict_mark(r.case.verdict), '; '.join(r.case.reasons) or r.case.verdict)
+        else:
+            note = None
+        if note is not None:
+            said.setdefault(note, {}).setdefault(who, []).append(run_name[r.run.path] if run_name else "")
+        if r.case.itl_coalesced is not None and any(m.key.startswith("itl") for m in metrics):
+            coalesced.append((who, r.case.itl_coalesced.reason))
+    foot = []
+    for (mark, why), where in said.items():  # '! case_a (run 1, run 2), case_b (run 1): reason'
+        cases = [c + (f" ({', '.join(runs)})" if run_name and len(run_name) > 1 else "") for c, runs in where.items()]
+        foot.append(f"{mark} {', '.join(cases)}: {why}")
+    if coalesced:
+        who = list(dict.fromkeys(w for w, _ in coalesced))
+        foot.append(f"ITL coalesced in {', '.join(who)}: {coalesced[0][1]}" +
+                    (" (first case; each case's own reason is in its itl_coalesced block)" if len(coalesced) > 1 else ""))
+    return foot
+
+
+def _nb(text: str) -> str:
+    """A value and its interval kept on one line in a table ('1,024 ± 12' never wraps after the ±)."""
+    return text.replace(" ± ", "\u00a0±\u00a0")
+
+
+def run_names(runs: list[Run]) -> tuple[list[str], str | None]:
+    """Run labels for column headers, with the words every run shares dropped ('gpu-8b h100-sxm', 'gpu-8b h200'
+    -> 'h100-sxm', 'h200' and the legend 'every run: gpu-8b')."""
+    return shorten_names([r.label for r in runs], sep=" ", what="run")
+
+
+def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Metric], baseline: Run | None = None,
+                 width: int | None = None, title: str | None = None, notes: list[str] | None = None,
+                 markdown: bool = False) -> str:
+    """The cross-hardware table: one row per case (aligned on the case id), and for each metric every run's
+    value (± the 95 % interval over trials) side by side, then each other run's ratio to ``baseline`` (default:
+    the first run). A case a run does not have shows "—". The ``ok`` column holds each run's validity mark in
+    run order. Terminal: fits ``width`` (a metric's columns move to a further block together, the case and ok
+    columns repeated); Markdown: tables of at most 12 columns, the ratio beside each value, notes once."""
+    baseline = baseline or runs[0]
     by = {(r.case_id, r.run.path): r for r in rows}
     cases = list(dict.fromkeys(r.case_id for r in rows))
     short, legend = shorten_names(cases)
-    others = [r for r in runs if r is not baseline] if baseline is not None else []
-    headers = ["case"] + [f"{r.label}" for r in runs] + [f"{r.label} ×" for r in others]
-    body = []
-    for cid, s in zip(cases, short if not markdown else cases):
-        line = [s]
-        for run in runs:
-            r = by.get((cid, run.path))
-            if r is None:
-                line.append(MISSING)
-                continue
-            text = cell(r, metric, {}, 0)
-            mark = verdict_mark(r.case.verdict) if r.case.ok else "failed"
-            line.append(f"{text} {mark}" if mark != MISSING else text)
-        for run in others:
-            r, b = by.get((cid, run.path)), by.get((cid, baseline.path))
-            v = r.values.get(metric.key) if r else None
-            bv = b.values.get(metric.key) if b else None
-            line.append(f"×{registry.fmt(v / bv, 3)}" if isinstance(v, (int, float)) and isinstance(bv, (int, float))
-                        and bv else MISSING)
-        body.append(line)
-    notes = [f"{metric.header} by run" + (f"; ×: the ratio to {baseline.label}" if baseline else ""), VERDICTS]
+    names, run_legend = run_names(runs)
+    name = {r.path: n for r, n in zip(runs, names)}
+    others = [r for r in runs if r is not baseline]
+    has_verdict = any(r.case.verdict or not r.case.ok for r in rows)
+
+    def mark(r: CaseRow | None) -> str:
+        if r is None:
+            return "·"
+        return verdict_mark(r.case.verdict) if r.case.ok else "failed"
+
+    def value(r: CaseRow | None, m: registry.Metric, x: float | None = None) -> str:
+        if r is None:
+            return MISSING
+        text = cell(r, m, {}, 0) + (f" ×{registry.fmt(x, 3)}" if x is not None else "")
+        return text if markdown else _nb(text)
+
+    def times(r: CaseRow | None, b: CaseRow | None, m: registry.Metric) -> float | None:
+        v, bv = (r.values.get(m.key) if r else None), (b.values.get(m.key) if b else None)
+        ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (v, bv))
+        return v / bv if ok and bv and not m.text else None
+
+    table = []
+    for cid, s in zip(cases, short):
+        got = [by.get((cid, run.path)) for run in runs]
+        b = by.get((cid, baseline.path))
+        line = [s] + ([" ".join(mark(r) for r in got)] if has_verdict else [])
+        for m in metrics:
+            if markdown:
+                line += [value(r, m, times(r, b, m) if run is not baseline else None) for r, run in zip(got, runs)]
+            else:
+                line += [value(r, m) for r in got]
+                if not m.text:
+                    line += [(lambda x: MISSING if x is None else f"×{registry.fmt(x, 3)}")(
+                        times(by.get((cid, run.path)), b, m)) for run in others]
+        table.append(line)
+    keyed = {}  # the notes on the columns: footnotes in Markdown ([^ok] in the header), lines in the terminal
+    if has_verdict:
+        keyed["ok"] = (f"ok: each run's validity mark, in run order ({', '.join(names)}): ✓ ok, ! warn, ✗ invalid, "
+                       "failed; · the run has no such case")
+    if others:
+        keyed["ratio"] = (f"×: the run's value ÷ the baseline run's ({name[baseline.path]}) for the same case"
+                          + ("; ± the 95 % interval over trials" if any(r.half for r in rows) else ""))
+    elif any(r.half for r in rows):
+        keyed["ratio"] = "± the 95 % interval over trials"
+    foot = ([legend] if legend else []) + ([run_legend] if run_legend else [])
+    foot += [] if markdown else list(keyed.values())
+    foot += notes or []
+    foot += _foot_cases(rows, dict(zip(cases, short)), name, metrics)
     if markdown:
-        return md_table(headers, body) + "".join(f"\n- {n}" for n in notes) + "\n"
-    cols = [Col("case", "left", key=True)] + [Col(h) for h in headers[1:]]
-    return render_table(cols, body, width, title, ([legend] if legend else []) + notes)
+        head = ["case" + ("[^ratio]" if "ratio" in keyed else "")] + (["ok[^ok]"] if has_verdict else [])
+        fixed_n = len(head)
+        per = len(runs)
+        groups = [[f"{m.header} {name[run.path]}" for run in runs] for m in metrics]
+        room = max(per, MD_MAX_COLUMNS - fixed_n)
+        out, start, chunk = [], 0, []
+        for k, g in enumerate(groups + [None]):
+            if g is None or (chunk and sum(len(x) for x in chunk) + len(g) > room):
+                cols = [c for grp in chunk for c in grp]
+                idx = list(range(fixed_n)) + [fixed_n + per * start + j for j in range(len(cols))]
+                out.append(md_table(head + cols, [[line[i] for i in idx] for line in table], left=fixed_n))
+                start, chunk = k, []
+            if g is not None:
+                chunk.append(g)
+        return "\n".join(out) + "".join(f"\n- {n}" for n in foot) + "\n\n" + \
+            "".join(f"[^{k}]: {v}\n" for k, v in keyed.items())
+    cols = [Col("case", "left", key=True)] + ([Col("ok", "left", key=True)] if has_verdict else [])
+    for m in metrics:
+        cols += [Col(name[run.path], group=m.header) for run in runs]
+        if not m.text:
+            # one other run: '×' says it (the footnote names the baseline); more: whose ratio each column is
+            cols += [Col("×" if len(others) == 1 else f"{name[run.path]} ×", group=m.header) for run in others]
+    return render_table(cols, table, width, title, foot)
 
 
 def aligned(rows: list[CaseRow], runs: list[Run]) -> list[CaseRow]:

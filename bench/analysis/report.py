@@ -279,9 +279,9 @@ def _render(draw, ncols: int = 1, height: float = 3.9) -> bytes:
 
 
 def _legend(fig, ax, n: int) -> None:
-    if n <= 6:
+    if n <= 2:
         ax.legend(loc="best")
-    else:  # many series: below the plot, where it hides no point
+    else:  # several series: below the plot, where it hides no point (inside, it covered lines of two-run charts)
         fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, frameon=False)
         fig.legend_rows = (n + 1) // 2
 
@@ -691,7 +691,7 @@ def case_warnings(rep: Report) -> list[dict]:
     """Every failed, invalid or warn case with its reasons, worst first."""
     order = {"failed": 0, "invalid": 1, "warn": 2}
     out = []
-    for p in rep.points:
+    for k, p in enumerate(rep.points):
         v = _verdict(p.case)
         if v["name"] not in order:
             continue
@@ -699,8 +699,9 @@ def case_warnings(rep: Report) -> list[dict]:
         if not p.case.ok:
             reasons = [str(p.case.error or "no error recorded")] + reasons
         out.append({"verdict": v["name"], "css": v["css"], "run": rep.runs[p.run].label, "colour": rep.colour(p.run),
-                    "case": p.case.case_id, "reasons": reasons})
-    return sorted(out, key=lambda w: (order[w["verdict"]], w["run"], w["case"] or ""))
+                    "case": p.case.case_id, "reasons": reasons, "at": (p.run, k)})
+    # worst first, then in the runs' own case order (bs1, bs4, bs16; not the ids' alphabetical bs1, bs16, bs4)
+    return sorted(out, key=lambda w: (order[w["verdict"]], w["at"]))
 
 
 def summary_metrics(rep: Report) -> list[str]:
@@ -720,6 +721,9 @@ def cell(p: Point, key: str) -> str:
 
 def summary_table(rep: Report) -> dict:
     keys = summary_metrics(rep)
+    # a column that is "—" in every row says nothing: left out, and named once under the table
+    left_out = [metric(k).header for k in keys if all(p.value(k) is None for p in rep.points)]
+    keys = [k for k in keys if metric(k).header not in left_out]
     header = [{"text": "run", "num": False, "doc": "the run's short label (its header above)"},
               {"text": "case", "num": False, "doc": "model · backend dtype"},
               {"text": "load", "num": True, "doc": "b = batch size, c = concurrency"},
@@ -736,7 +740,7 @@ def summary_table(rep: Report) -> dict:
         cells = [Cell(s.name, False), Cell(p.x_text), Cell(io_tok)] + [Cell(cell(p, k)) for k in keys]
         rows.append({"run": rep.runs[p.run].label, "colour": rep.colour(p.run), "cells": cells,
                      "verdict": _verdict(p.case)})
-    return {"header": header, "rows": rows}
+    return {"header": header, "rows": rows, "left_out": left_out}
 
 
 def full_table(rep: Report) -> dict:
@@ -854,6 +858,34 @@ def _code(text) -> str:
     return str(text).replace("`", "'").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 
+MD_MAX_COLUMNS = 12  # a Markdown table for a CI job summary or a README stays readable
+
+
+def markdown_summary(s: dict) -> list[str]:
+    """The summary table as Markdown tables of at most 12 columns: run, case, load and validity in each, the
+    metrics spread over as many tables as they need; a column every row shares ('in → out tok') is said once
+    under the tables instead."""
+    header = [h["text"] for h in s["header"]]
+    num = [h["num"] for h in s["header"]]
+    rows = [[row["run"]] + [c.text for c in row["cells"]] + [row["verdict"]["name"]] for row in s["rows"]]
+    said = []
+    io = header.index("in → out tok") if "in → out tok" in header else None
+    if io is not None and rows and len({r[io] for r in rows}) == 1:
+        said.append(f"every case: {rows[0][io]} tokens in → out per request")
+    keys = [0, 1, 2, len(header) - 1]  # run, case, load, validity
+    rest = [i for i in range(3, len(header) - 1) if not (said and i == io)]
+    room = MD_MAX_COLUMNS - len(keys)
+    out = []
+    for k in range(0, len(rest), room):
+        idx = keys + rest[k:k + room]
+        out += ["| " + " | ".join(_md(header[i]) for i in idx) + " |",
+                "|" + "|".join("---:" if num[i] else "---" for i in idx) + "|"]
+        out += ["| " + " | ".join(_md(r[i]) for i in idx) + " |" for r in rows] + [""]
+    if s.get("left_out"):
+        said.append(f"not measured in any case: {', '.join(s['left_out'])} (the charts below say why)")
+    return out + [f"- {_md(n)}" for n in said]
+
+
 def write_markdown(path: Path, rep: Report, charts: list[Chart] | None = None) -> list[Path]:
     path = Path(path)
     img_dir = path.parent / (path.stem + "_charts")
@@ -873,13 +905,7 @@ def write_markdown(path: Path, rep: Report, charts: list[Chart] | None = None) -
     parts += [f"- note: {_md(n)}" for n in ctx["notes"]]
     if not ctx["case_warnings"] and not ctx["notes"]:
         parts.append("- none")
-    s = ctx["summary"]
-    parts += ["", "## Summary", "", "| " + " | ".join(_md(h["text"]) for h in s["header"]) + " |",
-              "|" + "|".join("---:" if h["num"] else "---" for h in s["header"]) + "|"]
-    for row in s["rows"]:
-        parts.append("| " + " | ".join([_md(row["run"])] + [_md(c.text) for c in row["cells"]]
-                                       + [row["verdict"]["name"]]) + " |")
-    parts += ["", f"> {LEGEND}", "", "## Charts", ""]
+    parts += ["", "## Summary", ""] + markdown_summary(ctx["summary"]) + ["", f"> {LEGEND}", "", "## Charts", ""]
     for c in charts if charts is not None else build_charts(rep):
         parts += [f"### {_md(c.title)}", ""]
         if c.png:

@@ -26,7 +26,7 @@ def add_view_args(p, baseline: bool = True) -> None:
     p.add_argument("--wide", action="store_true", help="every metric with a value (the table may split into blocks)")
     if baseline:
         p.add_argument("--baseline", metavar="RUN_DIR", help="one of the RUN_DIRs: every other run's values get "
-                       "their ratio to it (×) for the same case")
+                       "their ratio to it (×) for the same case (default: the first RUN_DIR)")
 
 
 def add_commands(sub) -> None:
@@ -37,8 +37,11 @@ def add_commands(sub) -> None:
                    help="table (fits the terminal), md (a CI job summary: at most 12 columns), csv/json/parquet "
                    "(every metric, SI units)")
     c.add_argument("--output", help="write to this file instead of stdout (parquet needs it)")
-    c.add_argument("--pivot", metavar="METRIC", help="table/md: one row per case and one column per run for this "
-                   "metric (e.g. output_tok_s), with each run's ratio to --baseline")
+    c.add_argument("--layout", choices=("side", "stacked"), default="side",
+                   help="table/md with several runs: side (one row per case, each metric's runs side by side with "
+                   "their ratio to --baseline) or stacked (one row per case and run)")
+    c.add_argument("--pivot", metavar="METRIC", help="table/md: the side-by-side table for this one metric "
+                   "(the same as --columns METRIC)")
     c.set_defaults(func=cmd_compare)
 
     r = sub.add_parser("report", help="a self-contained HTML (and Markdown) report with charts")
@@ -75,7 +78,7 @@ def cmd_compare(args) -> int:
     out_path = args_mod.output_path("--output", args.output) if args.output else None
     args_mod.positive("--rental-usd-per-hour", args.rental_usd_per_hour, maximum=1e6)
     runs = compare.load_runs(args.run_dirs, args.label)
-    base = compare.baseline_run(runs, args.baseline)
+    base = compare.baseline_run(runs, args.baseline) or (runs[0] if len(runs) > 1 else None)  # default: the first
     hourly, label = compare.rental(args.pricing, args.rental_usd_per_hour)
     rows = compare.aligned(compare.case_rows(runs, hourly, label), runs)
     warns = compare.warnings(runs)
@@ -85,18 +88,22 @@ def cmd_compare(args) -> int:
         if any(m.key.startswith("usd_per") for m in metrics) and prices:
             notes = [f"$/M: {'; '.join(prices)}"] + notes
         with_run = len(runs) > 1
-        title = f"{len(rows)} case(s) from {len(runs)} run(s): " + ", ".join(
+        title = f"{len({r.case_id for r in rows})} case(s) in {len(runs)} run(s): " + ", ".join(
             f"{r.label} ({compare.hardware_short(r.manifest)}, {r.manifest.date or '—'})" for r in runs)
         if args.pivot:
             if args.pivot not in registry.BY_KEY or registry.BY_KEY[args.pivot].text:
                 raise InputError(f"--pivot '{args.pivot}' is not a metric; known: {', '.join(registry.BY_KEY)}")
-            text = compare.pivot(rows, runs, registry.BY_KEY[args.pivot], base, title=title, markdown=fmt == "md")
+            metrics = [registry.BY_KEY[args.pivot]]
+            notes = [n for n in notes if n.startswith("$/M") and args.pivot.startswith("usd_per")]
+        warn_notes = [f"warning: {w}" for w in warns]
+        if with_run and (args.layout == "side" or args.pivot):
+            text = compare.side_by_side(rows, runs, metrics, base, title=title, notes=notes + warn_notes,
+                                        markdown=fmt == "md")
+            text = f"**{title}**\n\n" + text if fmt == "md" else text
         elif fmt == "table":
-            text = compare.view(rows, metrics, with_run, base, title=title,
-                                notes=notes + [f"warning: {w}" for w in warns])
+            text = compare.view(rows, metrics, with_run, base, title=title, notes=notes + warn_notes)
         else:
-            text = f"**{title}**\n\n" + compare.to_markdown(rows, metrics, with_run, base,
-                                                              notes + [f"warning: {w}" for w in warns])
+            text = f"**{title}**\n\n" + compare.to_markdown(rows, metrics, with_run, base, notes + warn_notes)
         _print_text(text, out_path, args.output)
         return 0
     df = compare.frame(rows, base)
