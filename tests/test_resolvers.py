@@ -62,6 +62,10 @@ def test_an_unknown_gpu_gets_no_efficiency_and_a_warning(tmp_path):
     shutil.copytree(FAKE_A100, run)
     man = json.loads((run / "manifest.json").read_text())
     (run / "manifest.json").write_text(json.dumps({**man, "hardware": "NVIDIA L4"}))
+    # each case carries the hardware it ran on (a run over several hosts labels its cases), which the derived
+    # efficiency follows: an L4 run says L4 in both places
+    lines = [json.loads(x) for x in (run / "cases.jsonl").read_text().splitlines() if x.strip()]
+    (run / "cases.jsonl").write_text("".join(json.dumps({**c, "hardware": "NVIDIA L4"}) + "\n" for c in lines))
     runs, df, warns = compare.load([str(FAKE_A100), str(run)])
     known, unknown = df[df["hardware"] != "NVIDIA L4"], df[df["hardware"] == "NVIDIA L4"]
     assert len(unknown) == 2 and unknown["mbu"].isna().all() and unknown["mfu"].isna().all()
