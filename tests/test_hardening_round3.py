@@ -99,3 +99,73 @@ def test_no_view_shows_a_secret_of_an_old_run(old_run, tmp_path, capsys, view):
     for f in tmp_path.glob("r.*"):
         shown += f.read_text(errors="replace")
     _shows_no_secret(shown)
+
+
+# 2 ------------------------------------------------------------------- a Ray runtime that cannot start or join
+def _closed_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    return port
+
+
+@pytest.mark.parametrize("address", ["closed", "ray://closed", "no-such-host.invalid:6379", "127.0.0.1:99999",
+                                     "127.0.0.1", "[/]:x", "h:6379\r\nX: y", "127.0.0.1:nan"])
+def test_a_ray_address_where_nothing_answers_is_one_line_and_no_run(tmp_path, capsys, address):
+    pytest.importorskip("ray")
+    address = address.replace("closed", f"127.0.0.1:{_closed_port()}")
+    cfg = write_config(tmp_path / "c.yaml", CFG)
+    code, out, err = run_main(capsys, "run", cfg, "--executor", "ray", "--ray-address", address,
+                              "--output-dir", tmp_path / "out")
+    assert code == 2
+    line = one_error_line(err)
+    assert "--ray-address" in line
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing ran: no run
+
+
+def test_ray_that_fails_to_start_leaves_no_complete_run(tmp_path, capsys, monkeypatch):
+    ray = pytest.importorskip("ray")
+
+    def broken(*a, **k):
+        raise OSError("cannot create /tmp/ray: read-only file system")
+
+    monkeypatch.setattr(ray, "init", broken)
+    cfg = write_config(tmp_path / "c.yaml", CFG)
+    code, out, err = run_main(capsys, "run", cfg, "--executor", "ray", "--output-dir", tmp_path / "out")
+    assert code == 2
+    line = one_error_line(err)
+    assert "ray" in line.lower() and "read-only" in line
+    for m in (tmp_path / "out").glob("*/manifest.json"):
+        assert json.loads(m.read_text())["status"] != "complete"
+
+
+def test_executor_ray_without_ray_is_one_line(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    cfg = write_config(tmp_path / "c.yaml", CFG)
+    code, out, err = run_main(capsys, "run", cfg, "--executor", "ray", "--output-dir", tmp_path / "out")
+    assert code == 2
+    assert "pip install" in one_error_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+# 3 ------------------------------------------------------------------- config errors in the project's words
+@pytest.mark.parametrize("workload, field, fix", [
+    ("request_rate_ramp: {from: 1e-4, to: 5, over_s: 10}", "workload.request_rate_ramp.from", ">= 0.001"),
+    ("request_rate_ramp: {from: 1, to: 5, over_s: 1e12}", "workload.request_rate_ramp.over_s", "<= 86400"),
+    ("request_rate_ramp: {from: 1, to: .nan, over_s: 10}", "workload.request_rate_ramp.to", "finite"),
+    ("request_rates: [1], num_prompts: 2.5", "workload.num_prompts", "whole number"),
+])
+def test_config_bounds_are_one_line_naming_the_field_and_the_fix(tmp_path, capsys, workload, field, fix):
+    text = ("name: r3\nmodels: [tiny:llama]\nbackend: {kind: openai, base_url: 'http://127.0.0.1:1/v1'}\n"
+            f"workload: {{input_tokens: 8, output_tokens: 3, {workload}}}\n")
+    cfg = write_config(tmp_path / "c.yaml", text)
+    code, out, err = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out")
+    assert code == 2
+    line = one_error_line(err)
+    assert field in line and fix in line and "Input should" not in line, line

@@ -380,6 +380,15 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     source = sensors.energy
     env = sysinfo.collect()
     hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on, npu_list=env.get("npus")))
+    if runner_kind != "local":  # its runtime up before the run directory: a runtime that cannot start leaves none
+        from bench.measure import executors
+
+        try:
+            executors.start(runner_kind, executor_address)
+        except PreflightError:
+            if rd is not None:
+                rd.unlock()
+            raise
     if rd is not None:
         try:
             rd.prepare_resume()

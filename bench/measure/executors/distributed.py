@@ -94,6 +94,31 @@ def _drain(gen, gi: int, q: queue.Queue) -> None:
     q.put(("end", gi, None))
 
 
+_STARTED: dict = {}  # "here": the runtime was started by this run (``start_ray``), to stop after it
+
+
+def start_ray(address: str | None) -> bool:
+    """Start a local Ray runtime (or join ``address``) unless one is up; True when this call started it. Any
+    failure is one line naming the address and the cause (exit 2)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=False)
+    except Exception as exc:  # ConnectionError, RuntimeError, ValueError, OSError (a full or read-only /tmp)...
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)[:300]
+        where = f"--ray-address {str(address)[:80]!r}" if address else "--executor ray (a local Ray runtime)"
+        raise PreflightError(f"{where}: cannot start or join Ray ({first}); check the address (`ray status` on "
+                             "the head node), or the local runtime's needs (free space in /tmp, `ray start "
+                             "--head` by hand shows why)") from None
+    _STARTED["here"] = True
+    return True
+
+
 def run_on_ray(address: str | None, groups: list, cfg, backend, idle_w: float | None, run_group: Callable,
                failed_result: Callable, hardware: str, on_case_start: Callable | None = None) -> Iterator[tuple]:
     """Submit every group as a task and yield ``(case, result, records)`` as each case comes back."""
@@ -102,17 +127,8 @@ def run_on_ray(address: str | None, groups: list, cfg, backend, idle_w: float | 
     from bench.results.rundir import utc_now
     from bench.workloads import DatasetError
 
-    started_here = False
-    if not ray.is_initialized():
-        try:
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                ray.init(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise PreflightError(f"--ray-address {address or '(local)'}: cannot start or join Ray ({exc}); check "
-                                 "the address (`ray status` on the head node) or drop --ray-address") from None
-        started_here = True
+    started_here = start_ray(address)
+    started_here = _STARTED.pop("here", False) or started_here  # or by the runner before the run directory
     remote = ray.remote(group_task)
     q: queue.Queue = queue.Queue()
     gens, threads, pending, where = [], [], [], {}
