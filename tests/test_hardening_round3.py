@@ -169,3 +169,33 @@ def test_config_bounds_are_one_line_naming_the_field_and_the_fix(tmp_path, capsy
     assert code == 2
     line = one_error_line(err)
     assert field in line and fix in line and "Input should" not in line, line
+
+
+# 4 ------------------------------------------------------------------- random prompts bounded by total tokens
+@pytest.mark.parametrize("backend, workload, figure", [
+    ("{kind: transformers, device: cpu, dtype: float32, threads: 1}",
+     "input_tokens: 100000, output_tokens: 1, batch_sizes: [4096], num_batches: 100", "40,960,000,000"),
+    ("{kind: transformers, device: cpu, dtype: float32, threads: 1}",
+     "input_tokens: [8, 65536], output_tokens: 1, batch_sizes: [64], num_batches: 10, trials: 100", "4,194,304,000"),
+    ("{kind: openai, base_url: 'http://127.0.0.1:1/v1'}",
+     "input_tokens: 100000, output_tokens: 1, concurrency: [1], num_prompts: 10000", "1,000,000,000"),
+])
+def test_random_prompts_are_bounded_by_total_tokens(tmp_path, capsys, backend, workload, figure):
+    from bench.config import limits
+
+    text = f"name: r3\nmodels: [tiny:llama]\nbackend: {backend}\nworkload: {{{workload}}}\n"
+    cfg = write_config(tmp_path / "c.yaml", text)
+    code, out, err = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out")
+    assert code == 2
+    line = one_error_line(err)
+    assert "workload" in line and figure in line and f"{limits.MAX_CASE_PROMPT_TOKENS:,}" in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_random_prompts_within_the_bound_are_accepted():
+    from bench.config.load import parse_config
+    import yaml
+
+    cfg = parse_config(yaml.safe_load(CFG.replace("input_tokens: 8", "input_tokens: 8192")
+                                      .replace("batch_sizes: [2]", "batch_sizes: [256]")), "c.yaml")
+    assert cfg.workload.input_tokens == 8192
