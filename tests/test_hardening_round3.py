@@ -199,3 +199,44 @@ def test_random_prompts_within_the_bound_are_accepted():
     cfg = parse_config(yaml.safe_load(CFG.replace("input_tokens: 8", "input_tokens: 8192")
                                       .replace("batch_sizes: [2]", "batch_sizes: [256]")), "c.yaml")
     assert cfg.workload.input_tokens == 8192
+
+
+# 5 ------------------------------------------------------------------- this round's new surfaces, probed
+PROM = ("name: r3\nmodels: [tiny:llama]\nbackend: {kind: openai, base_url: 'http://127.0.0.1:1/v1'}\n"
+        "workload: {input_tokens: 8, output_tokens: 3, concurrency: [1]}\n"
+        "energy: {source: prometheus, prometheus: {%s}}\n")
+
+
+@pytest.mark.parametrize("field, fix", [
+    ("""selector: '{a="b"} or vector(1) {c="d"}'""", "label matchers"),  # PromQL injected: fake power
+    ("""selector: '{a="}'""", "label matchers"),
+    ("""selector: '{}}'""", "label matchers"),
+    ("""selector: "{a=\\"b\\"}\\r\\n{c=\\"d\\"}" """, "label matchers"),
+    ("""selector: '{a=~"x", b!~"[/]"} * 1000'""", "label matchers"),
+    ("step_s: 0", "> 0"), ("step_s: .nan", "finite"), ("step_s: 1e12", "<= 3600"), ("timeout_s: .inf", "finite"),
+    ("min_samples: 1e12", "whole number"), ("url: '[/]'", "http(s) URL"), ("energy_metric: 'a{b}'", "energy_metric"),
+])
+def test_prometheus_fields_refuse_hostile_values_in_one_line(tmp_path, capsys, field, fix):
+    cfg = write_config(tmp_path / "c.yaml", PROM % (field if field.startswith("url") else
+                                                    f"url: 'http://127.0.0.1:1', {field}"))
+    code, out, err = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out")
+    assert code == 2
+    line = one_error_line(err)
+    assert "energy.prometheus." in line and fix in line, line
+
+
+@pytest.mark.parametrize("selector", ['{Hostname=~"h20-node-[12]"}', "{gpu!='3', job=`dcgm`,}", "{}", "",
+                                      '{a="x\\"}y"}'])
+def test_prometheus_selectors_that_are_label_matchers_are_kept(selector):
+    from bench.config.schema import PrometheusEnergy
+
+    assert PrometheusEnergy(url="http://p:9090", selector=selector).selector == selector
+
+
+@pytest.mark.parametrize("flag", [["--executor", "ray"], ["--ray-address", "auto"], ["--output-dir", "o"],
+                                  ["--max-duration", "60"], ["--report", "r.html"], ["--resume", "r"]])
+def test_print_config_never_drops_a_run_flag_silently(capsys, flag):
+    code, out, err = run_main(capsys, "run", "--model", "tiny:llama", "--print-config", *flag)
+    assert code == 2 and out == ""
+    line = one_error_line(err)
+    assert flag[0] in line and "--print-config" in line, line

@@ -461,6 +461,13 @@ class Workload(_Strict):
         return self.num_batches or 1
 
 
+# PromQL label matchers only: {name op "value", ...} (op =, !=, =~, !~; "..." '...' or `...` quoted); anything
+# else (`{a="b"} or vector(1)`, an unbalanced quote) would change the query and so the energy read
+_PROM_STR = r"""(?:"(?:[^"\\\x00-\x1f]|\\.)*"|'(?:[^'\\\x00-\x1f]|\\.)*'|`[^`\x00-\x1f]*`)"""
+_PROM_MATCHER = r"\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*" + _PROM_STR + r"\s*"
+_SELECTOR = re.compile(r"\{(?:" + _PROM_MATCHER + r"(?:," + _PROM_MATCHER + r")*,?)?\s*\}")
+
+
 class PrometheusEnergy(_Strict):
     """``energy.prometheus``: a deployment's accelerators read from the cluster's Prometheus over each case's
     window (bench/measure/trackers/prometheus.py holds the presets' metric names and their sources)."""
@@ -485,7 +492,7 @@ class PrometheusEnergy(_Strict):
     @classmethod
     def _selector(cls, v: str) -> str:
         v = v.strip()
-        if v and not (v.startswith("{") and v.endswith("}")):
+        if v and not _SELECTOR.fullmatch(v):
             raise ValueError(f"selector '{v[:60]}' must be PromQL label matchers in braces, e.g. "
                              '{Hostname=~"h20-node-[12]"}')
         return v
