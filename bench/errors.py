@@ -67,5 +67,7 @@ def plain_message(err: dict) -> str:
         n = ctx.get("max_length") if t == "string_too_long" else ctx.get("min_length")
         return f"must be {'at most' if t == 'string_too_long' else 'at least'} {n} character(s); " \
                f"{'shorten' if t == 'string_too_long' else 'lengthen'} it"
+    if t == "string_pattern_mismatch" and "pattern" in ctx:
+        return f"must match the pattern {ctx['pattern']!r}; give a value of that form"
     msg = str(err.get("msg", "")).removeprefix("Value error, ")
     return "must be " + msg[len("Input should be "):] if msg.startswith("Input should be ") else msg

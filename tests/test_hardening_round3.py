@@ -126,6 +126,18 @@ def test_a_ray_address_where_nothing_answers_is_one_line_and_no_run(tmp_path, ca
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing ran: no run
 
 
+@pytest.mark.parametrize("address", ["closed", "[/]", "h:1\r\nX: y"])
+def test_a_bad_executor_address_in_the_config_names_the_field(tmp_path, capsys, address):
+    pytest.importorskip("ray")
+    address = address.replace("closed", f"127.0.0.1:{_closed_port()}")
+    cfg = write_config(tmp_path / "c.yaml", CFG + f"executor: {{kind: ray, address: {json.dumps(address)}}}\n")
+    code, out, err = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out")
+    assert code == 2
+    line = one_error_line(err)
+    assert "executor.address" in line and "--ray-address" not in line, line
+    assert not (tmp_path / "out").exists()
+
+
 def test_ray_that_fails_to_start_leaves_no_complete_run(tmp_path, capsys, monkeypatch):
     ray = pytest.importorskip("ray")
 
@@ -214,7 +226,7 @@ PROM = ("name: r3\nmodels: [tiny:llama]\nbackend: {kind: openai, base_url: 'http
     ("""selector: "{a=\\"b\\"}\\r\\n{c=\\"d\\"}" """, "label matchers"),
     ("""selector: '{a=~"x", b!~"[/]"} * 1000'""", "label matchers"),
     ("step_s: 0", "> 0"), ("step_s: .nan", "finite"), ("step_s: 1e12", "<= 3600"), ("timeout_s: .inf", "finite"),
-    ("min_samples: 1e12", "whole number"), ("url: '[/]'", "http(s) URL"), ("energy_metric: 'a{b}'", "energy_metric"),
+    ("min_samples: 1e12", "whole number"), ("url: '[/]'", "http(s) URL"), ("energy_metric: 'a{b}'", "must match the pattern"),
 ])
 def test_prometheus_fields_refuse_hostile_values_in_one_line(tmp_path, capsys, field, fix):
     cfg = write_config(tmp_path / "c.yaml", PROM % (field if field.startswith("url") else

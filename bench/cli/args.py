@@ -109,7 +109,8 @@ def whole(name: str, value: float | None, minimum: int = 1, maximum: float = lim
     if value is None:
         return
     if not math.isfinite(value) or value != int(value) or not minimum <= value <= maximum:
-        raise InputError(f"{name} must be a whole number from {minimum} to {maximum:g}; found {value:g}")
+        top = f"{int(maximum):,}" if math.isfinite(maximum) and maximum == int(maximum) else f"{maximum:g}"
+        raise InputError(f"{name} must be a whole number from {minimum:,} to {top}; found {value:g}")
 
 
 def parallelism(text: str | None, accelerators: int) -> None:

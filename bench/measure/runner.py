@@ -346,6 +346,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     from bench.measure import backends
 
     runner_kind = executor or cfg.executor.kind
+    address_from = "--ray-address" if executor_address else f"{cfg_path}: executor.address"  # named in errors
     executor_address = executor_address or cfg.executor.address
     if cfg.workload.client_placement == "spread" and runner_kind != "ray":
         raise PreflightError(f"{cfg_path}: workload.client_placement 'spread' needs --executor ray (the clients are "
@@ -353,7 +354,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     if runner_kind != "local" or executor_address:  # the executor's own dependency, named before anything runs
         from bench.measure import executors
 
-        executors.check(runner_kind, cfg, executor_address)
+        executors.check(runner_kind, cfg, executor_address, address_from)
 
     try:
         cases = expand(cfg)
@@ -384,7 +385,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         from bench.measure import executors
 
         try:
-            executors.start(runner_kind, executor_address)
+            executors.start(runner_kind, executor_address, address_from)
         except PreflightError:
             if rd is not None:
                 rd.unlock()

@@ -97,7 +97,7 @@ def _drain(gen, gi: int, q: queue.Queue) -> None:
 _STARTED: dict = {}  # "here": the runtime was started by this run (``start_ray``), to stop after it
 
 
-def start_ray(address: str | None) -> bool:
+def start_ray(address: str | None, where: str = "--ray-address") -> bool:
     """Start a local Ray runtime (or join ``address``) unless one is up; True when this call started it. Any
     failure is one line naming the address and the cause (exit 2)."""
     import ray
@@ -111,8 +111,8 @@ def start_ray(address: str | None) -> bool:
             ray.init(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=False)
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError, OSError (a full or read-only /tmp)...
         first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)[:300]
-        where = f"--ray-address {str(address)[:80]!r}" if address else "--executor ray (a local Ray runtime)"
-        raise PreflightError(f"{where}: cannot start or join Ray ({first}); check the address (`ray status` on "
+        what = f"{where} {str(address)[:80]!r}" if address else "--executor ray (a local Ray runtime)"
+        raise PreflightError(f"{what}: cannot start or join Ray ({first}); check the address (`ray status` on "
                              "the head node), or the local runtime's needs (free space in /tmp, `ray start "
                              "--head` by hand shows why)") from None
     _STARTED["here"] = True
