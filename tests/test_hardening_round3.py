@@ -252,3 +252,24 @@ def test_print_config_never_drops_a_run_flag_silently(capsys, flag):
     assert code == 2 and out == ""
     line = one_error_line(err)
     assert flag[0] in line and "--print-config" in line, line
+
+
+@pytest.mark.parametrize("view", ["compare", "pivot", "check"])
+def test_markdown_views_hold_no_live_html_from_a_run(clean_run, tmp_path, capsys, view):
+    """compare/check --format md is a CI job summary, rendered as HTML: a label or hardware name from a run
+    (or --label) is text there, never a tag."""
+    run = tmp_path / "x"
+    shutil.copytree(clean_run, run)
+    m = json.loads((run / "manifest.json").read_text())
+    m["config"]["name"] = 'q"><img src=x onerror=alert(1)>'
+    m["hardware"] = "<b>chip</b>|x"
+    (run / "manifest.json").write_text(json.dumps(m))
+    if view == "compare":
+        argv = ["compare", run, clean_run, "--format", "md", "--baseline", run]
+    elif view == "pivot":
+        argv = ["compare", run, clean_run, "--format", "md", "--pivot", "output_tok_s", "--baseline", run]
+    else:
+        argv = ["check", run, "--baseline", clean_run, "--format", "md"]
+    code, out, err = run_main(capsys, *argv)
+    assert code in (0, 1, 3), err
+    assert "<img" not in out and "<b>" not in out, out

@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.analysis import cost, efficiency, roofline
 from bench.catalog import hardware, pricing
 from bench.errors import InputError
-from bench.present import MISSING, Col, md_table, render_table, shorten_names, verdict_mark
+from bench.present import MISSING, Col, md_table, md_text, render_table, shorten_names, verdict_mark
 from bench.results import Run, load_runs as _load_runs, registry
 from bench.results.schema import CaseResult
 
@@ -311,7 +311,7 @@ def pivot(rows: list[CaseRow], runs: list[Run], metric: registry.Metric, baselin
         body.append(line)
     notes = [f"{metric.header} by run" + (f"; ×: the ratio to {baseline.label}" if baseline else ""), VERDICTS]
     if markdown:
-        return md_table(headers, body) + "".join(f"\n- {n}" for n in notes) + "\n"
+        return md_table(headers, body) + "".join(f"\n- {md_text(n)}" for n in notes) + "\n"
     cols = [Col("case", "left", key=True)] + [Col(h) for h in headers[1:]]
     return render_table(cols, body, width, title, ([legend] if legend else []) + notes)
 
@@ -356,7 +356,7 @@ def to_markdown(rows: list[CaseRow], metrics: list[registry.Metric] | None = Non
                     [verdict_mark(r.case.verdict) if r.case.ok else "failed"] + [cell(r, m, ratios, i) for m in metrics])
     rest = [n for n in notes if n is not price]
     text = md_table(headers, body, foot, left=3 if with_run else 2)
-    return text + ("\n" + "\n".join(f"- {n}" for n in rest) + "\n" if rest else "")
+    return text + ("\n" + "\n".join(f"- {md_text(n)}" for n in rest) + "\n" if rest else "")
 
 
 def warnings(runs: list[Run]) -> list[str]:

@@ -95,7 +95,9 @@ def cmd_compare(args) -> int:
             text = compare.view(rows, metrics, with_run, base, title=title,
                                 notes=notes + [f"warning: {w}" for w in warns])
         else:
-            text = f"**{title}**\n\n" + compare.to_markdown(rows, metrics, with_run, base,
+            from bench.present import md_text
+
+            text = f"**{md_text(title)}**\n\n" + compare.to_markdown(rows, metrics, with_run, base,
                                                               notes + [f"warning: {w}" for w in warns])
         _print_text(text, out_path, args.output)
         return 0
