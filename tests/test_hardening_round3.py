@@ -273,3 +273,19 @@ def test_markdown_views_hold_no_live_html_from_a_run(clean_run, tmp_path, capsys
     code, out, err = run_main(capsys, *argv)
     assert code in (0, 1, 3), err
     assert "<img" not in out and "<b>" not in out, out
+
+
+@pytest.mark.parametrize("argv", [["run", "--model", "tiny:llama", "--input-tokens", "4", "--output-tokens", "2",
+                                   "--report"], ["report", "RUN", "--html"], ["report", "RUN", "--markdown"],
+                                  ["compare", "RUN", "--output"]])
+def test_an_output_path_that_is_a_fifo_is_refused_before_any_work(clean_run, tmp_path, capsys, argv):
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # nothing reads it: writing would block for ever
+    argv = [clean_run if a == "RUN" else a for a in argv] + [fifo, "--output-dir", tmp_path / "out"][
+        : 1 if argv[0] != "run" else 3]
+    code, out, err = run_main(capsys, *argv)
+    assert code == 2
+    assert "not a regular file" in one_error_line(err)
+    assert not (tmp_path / "out").exists()

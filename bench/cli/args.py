@@ -172,6 +172,8 @@ def output_path(name: str, path: str) -> Path:
     p = Path(os.path.expanduser(path))
     if p.is_dir():
         raise InputError(f"{name} '{path}': is a directory; give a file path")
+    if p.exists() and not p.is_file():  # a FIFO with no reader would block the command after all its work
+        raise InputError(f"{name} '{path}': not a regular file (a FIFO, socket or device); give a file path")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
