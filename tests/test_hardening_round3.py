@@ -289,3 +289,22 @@ def test_an_output_path_that_is_a_fifo_is_refused_before_any_work(clean_run, tmp
     assert code == 2
     assert "not a regular file" in one_error_line(err)
     assert not (tmp_path / "out").exists()
+
+
+def test_executor_ray_with_a_broken_ray_install_is_one_line(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def broken(name, *a, **k):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("libray.so: cannot open shared object file")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    cfg = write_config(tmp_path / "c.yaml", CFG)
+    code, out, err = run_main(capsys, "run", cfg, "--executor", "ray", "--output-dir", tmp_path / "out")
+    assert code == 2
+    line = one_error_line(err)
+    assert "ray" in line.lower() and "libray.so" in line, line
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

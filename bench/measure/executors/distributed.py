@@ -100,7 +100,12 @@ _STARTED: dict = {}  # "here": the runtime was started by this run (``start_ray`
 def start_ray(address: str | None, where: str = "--ray-address") -> bool:
     """Start a local Ray runtime (or join ``address``) unless one is up; True when this call started it. Any
     failure is one line naming the address and the cause (exit 2)."""
-    import ray
+    try:
+        import ray
+    except Exception as exc:  # installed but broken (a missing shared library, a version clash)
+        raise PreflightError(f"--executor ray: Ray is installed but does not import ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); reinstall it with "
+                             "pip install -e '.[ray]', or run with --executor local") from None
 
     if ray.is_initialized():
         return False
