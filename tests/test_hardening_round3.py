@@ -308,3 +308,31 @@ def test_executor_ray_with_a_broken_ray_install_is_one_line(tmp_path, capsys, mo
     line = one_error_line(err)
     assert "ray" in line.lower() and "libray.so" in line, line
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_ray_address_that_answers_but_is_not_ray_is_bounded(tmp_path):
+    """Something listens at the address (here an HTTP server), but not a Ray head: Ray would retry for ever;
+    the run gives up after executors.distributed.START_TIMEOUT_S with one line (run in a child process: a
+    half-started Ray stays behind in the process that tried)."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+    from http.server import HTTPServer, BaseHTTPRequestHandler
+
+    pytest.importorskip("ray")
+    srv = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        cfg = write_config(tmp_path / "c.yaml", CFG)
+        code = ("import sys; import bench.measure.executors.distributed as d; d.START_TIMEOUT_S = 8; "
+                "from bench.cli import main; sys.exit(main(sys.argv[1:]))")
+        p = subprocess.run([sys.executable, "-c", code, "run", str(cfg), "--executor", "ray", "--ray-address",
+                            f"127.0.0.1:{srv.server_address[1]}", "--output-dir", str(tmp_path / "out")],
+                           capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    finally:
+        srv.shutdown()
+    assert p.returncode == 2, p.stderr[-2000:]
+    line = one_error_line("\n".join(x for x in p.stderr.splitlines() if x.startswith("error")))
+    assert "--ray-address" in line and "within 8 s" in line, line
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -24,6 +24,7 @@ from bench.errors import PreflightError
 
 log = logging.getLogger(__name__)
 
+START_TIMEOUT_S = 120.0  # to start a local runtime or join a cluster (a local start takes ~10 s here)
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20  # a local runtime's object store: results are small (records, summaries)
 
 
@@ -109,11 +110,27 @@ def start_ray(address: str | None, where: str = "--ray-address") -> bool:
 
     if ray.is_initialized():
         return False
+    kwargs = (dict(address=address, log_to_driver=False) if address else
+              dict(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=False))
+    done: dict = {}
+
+    def init():
+        try:
+            ray.init(**kwargs)
+            done["ok"] = True
+        except BaseException as exc:  # handed to the driver's thread below
+            done["error"] = exc
+
+    # Ray retries an address that accepts connections but is not its GCS for ever: bounded here
+    t = threading.Thread(target=init, daemon=True, name="bench-ray-init")
+    t.start()
+    t.join(START_TIMEOUT_S)
     try:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=False)
+        if "error" in done:
+            raise done["error"]
+        if "ok" not in done:
+            raise TimeoutError(f"no Ray cluster answered within {START_TIMEOUT_S:g} s (something listens there, "
+                               "but not a Ray head?)")
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError, OSError (a full or read-only /tmp)...
         first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)[:300]
         what = f"{where} {str(address)[:80]!r}" if address else "--executor ray (a local Ray runtime)"
