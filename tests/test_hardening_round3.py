@@ -336,3 +336,8 @@ def test_a_ray_address_that_answers_but_is_not_ray_is_bounded(tmp_path):
     line = one_error_line("\n".join(x for x in p.stderr.splitlines() if x.startswith("error")))
     assert "--ray-address" in line and "within 8 s" in line, line
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_compare_columns_naming_a_metric_twice_is_refused(clean_run, capsys):
+    code, out, err = run_main(capsys, "compare", clean_run, "--columns", "output_tok_s, output_tok_s")
+    assert code == 2 and "twice" in one_error_line(err)

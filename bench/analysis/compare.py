@@ -206,6 +206,9 @@ def pick_metrics(rows: list[CaseRow], columns: str | None, wide: bool) -> tuple[
         if bad or not keys:
             raise InputError(f"--columns '{bad[0] if bad else columns}' is not a metric; known: "
                              f"{', '.join(registry.BY_KEY)}")
+        twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if twice:
+            raise InputError(f"--columns names '{twice}' twice; name each metric once")
         return [registry.BY_KEY[k] for k in keys], []
     pool = registry.METRICS if wide else [registry.BY_KEY[k] for k in registry.HEADLINE]
     shown, notes = [], []
