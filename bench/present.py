@@ -366,12 +366,19 @@ def shorten_names(names: list[str], sep: str = "_", what: str = "case") -> tuple
     return short, f"every {what}: " + ", ".join(shared)
 
 
+def md_text(text) -> str:
+    """Text for a Markdown line or table cell: inline HTML escaped (a renderer, e.g. a CI job summary, would
+    run it), pipes and line breaks that would break a table cut."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
 def md_table(headers: list[str], rows: list[list[str]], footnotes: dict[str, str] | None = None,
              left: int = 1) -> str:
     """A GitHub Markdown table (cells escaped for '|' and line breaks; the first ``left`` columns aligned
     left, the rest right), then each footnote once (``[^key]`` in a header refers to it)."""
     def esc(v) -> str:
-        return (MISSING if v is None else str(v)).replace("|", "\\|").replace("\n", " ")
+        return md_text(MISSING if v is None else v)
 
     lines = ["| " + " | ".join(esc(h) for h in headers) + " |",
              "|" + "|".join("---" if i < left else "---:" for i in range(len(headers))) + "|"]

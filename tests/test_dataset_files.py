@@ -175,7 +175,7 @@ def cfg_of(w: str):
 @pytest.mark.parametrize("w, expect", [
     ("input_tokens: 8, output_tokens: 4, request_rates: [1e-9]", "below the floor of 0.001 requests/s"),
     ("input_tokens: 8, output_tokens: 4, request_rate_ramp: {from: 1e-9, to: 5, over_s: 10}",
-     "greater than or equal to 0.001"),
+     "must be at least 0.001"),
     ("input_tokens: 8, output_tokens: 4, slo_search: {lo: 1e-9, hi: 5}", "below the floor"),
     ("input_tokens: 8, output_tokens: 4, concurrency: [1], num_prompts: 100000, trials: 1000",
      "num_prompts x trials = 100,000,000"),

@@ -175,7 +175,7 @@ def test_non_utf8_user_hardware_file(tmp_path, capsys, monkeypatch):
 
 
 def test_a_long_name_is_refused_by_validation():
-    with pytest.raises(ConfigError, match="name: String should have at most 100"):
+    with pytest.raises(ConfigError, match="name: must be at most 100 character"):
         parse_config({"name": "a" * 250, "models": ["tiny:llama"], "backend": {"kind": "transformers"},
                       "workload": {"input_tokens": 4, "output_tokens": 2, "batch_sizes": [1]}}, "c.yaml")
 
@@ -228,7 +228,7 @@ def test_json_output_is_strict(capsys):
 def test_absurd_lengths_are_refused():
     base = {"name": "x", "models": ["tiny:llama"], "backend": {"kind": "transformers"},
             "workload": {"input_tokens": 10**18, "output_tokens": 2, "batch_sizes": [1]}}
-    with pytest.raises(ConfigError, match="workload.input_tokens: Input should be less than or equal to 1048576"):
+    with pytest.raises(ConfigError, match="workload.input_tokens: must be at most 1048576"):
         parse_config(base, "c.yaml")
 
 
@@ -336,7 +336,7 @@ GOOD = ONE_MODEL
     (GOOD + "name: again\n", "key 'name' is given twice"),
     (GOOD.replace("input_tokens: 8", "input_tokens: true"), "input_tokens: true is a boolean"),
     (GOOD.replace("batch_sizes: [1, 2]", "batch_sizes: [2, 2]"), "batch_sizes lists 2 twice"),
-    (GOOD.replace("tiny:llama", "x" * 100_000), "models[0].id: String should have at most 200 characters"),
+    (GOOD.replace("tiny:llama", "x" * 100_000), "models[0].id: must be at most 200 character(s)"),
 ])
 def test_smaller_config_defects(tmp_path, capsys, text, expect):
     cfg = write_config(tmp_path / "c.yaml", text)

@@ -287,12 +287,12 @@ def view(rep: Report, title: str, width: int | None = None) -> str:
 
 
 def to_markdown(rep: Report) -> str:
-    from bench.present import md_table
+    from bench.present import md_table, md_text
 
     icon = {"regressed": "❌ regressed", "improved": "✅ improved", "unchanged": "unchanged",
             "not comparable": "⚠️ not comparable"}
-    lines = [f"### bench check: {summary_line(rep)}", ""]
-    lines += [f"> ⚠️ {n}" for n in rep.run_notes]
+    lines = [f"### bench check: {md_text(summary_line(rep))}", ""]
+    lines += [f"> ⚠️ {md_text(n)}" for n in rep.run_notes]
     if rep.run_notes:
         lines.append("")
     body = []

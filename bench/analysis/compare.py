@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.analysis import cost, derived
 from bench.catalog import hardware, pricing
 from bench.errors import InputError
-from bench.present import MISSING, Col, md_table, render_table, shorten_names, verdict_mark
+from bench.present import MISSING, Col, md_table, md_text, render_table, shorten_names, verdict_mark
 from bench.results import Run, load_runs as _load_runs, registry
 from bench.results.schema import CaseResult
 
@@ -205,6 +205,9 @@ def pick_metrics(rows: list[CaseRow], columns: str | None, wide: bool) -> tuple[
         if bad or not keys:
             raise InputError(f"--columns '{bad[0] if bad else columns}' is not a metric; known: "
                              f"{', '.join(registry.BY_KEY)}")
+        twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if twice:
+            raise InputError(f"--columns names '{twice}' twice; name each metric once")
         return [registry.BY_KEY[k] for k in keys], []
     pool = registry.METRICS if wide else [registry.BY_KEY[k] for k in registry.HEADLINE]
     shown, notes = [], []
@@ -387,8 +390,8 @@ def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Me
                 start, chunk = k, []
             if g is not None:
                 chunk.append(g)
-        return "\n".join(out) + "".join(f"\n- {n}" for n in foot) + "\n\n" + \
-            "".join(f"[^{k}]: {v}\n" for k, v in keyed.items())
+        return "\n".join(out) + "".join(f"\n- {md_text(n)}" for n in foot) + "\n\n" + \
+            "".join(f"[^{k}]: {md_text(v)}\n" for k, v in keyed.items())
     cols = [Col("case", "left", key=True)] + ([Col("ok", "left", key=True)] if has_verdict else [])
     for m in metrics:
         cols += [Col(name[run.path], group=m.header) for run in runs]
@@ -438,7 +441,7 @@ def to_markdown(rows: list[CaseRow], metrics: list[registry.Metric] | None = Non
                     [verdict_mark(r.case.verdict) if r.case.ok else "failed"] + [cell(r, m, ratios, i) for m in metrics])
     rest = [n for n in notes if n is not price]
     text = md_table(headers, body, foot, left=3 if with_run else 2)
-    return text + ("\n" + "\n".join(f"- {n}" for n in rest) + "\n" if rest else "")
+    return text + ("\n" + "\n".join(f"- {md_text(n)}" for n in rest) + "\n" if rest else "")
 
 
 def warnings(runs: list[Run]) -> list[str]:

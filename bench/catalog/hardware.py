@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bench.catalog.base import Frozen
 from bench.catalog.dtypes import canonical
-from bench.errors import ConfigError, InputError
+from bench.errors import ConfigError, InputError, plain_message
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
 # Physical bounds of one chip's figures, far outside any real chip: a user file with 1e300 GB or 1e-300
@@ -107,7 +107,7 @@ def _load_file(text: str, where: str) -> list[Chip]:
     except ValidationError as exc:
         e = exc.errors()[0]
         loc = ".".join(str(x) for x in e["loc"]) or "(top level): a mapping with a 'chips:' list is expected"
-        raise ConfigError(f"{where}: {loc}: {e['msg'].removeprefix('Value error, ')}") from None
+        raise ConfigError(f"{where}: {loc}: {plain_message(e)}") from None
 
 
 def local_cpu() -> Chip:

@@ -109,7 +109,8 @@ def whole(name: str, value: float | None, minimum: int = 1, maximum: float = lim
     if value is None:
         return
     if not math.isfinite(value) or value != int(value) or not minimum <= value <= maximum:
-        raise InputError(f"{name} must be a whole number from {minimum} to {maximum:g}; found {value:g}")
+        top = f"{int(maximum):,}" if math.isfinite(maximum) and maximum == int(maximum) else f"{maximum:g}"
+        raise InputError(f"{name} must be a whole number from {minimum:,} to {top}; found {value:g}")
 
 
 def parallelism(text: str | None, accelerators: int) -> None:
@@ -171,6 +172,8 @@ def output_path(name: str, path: str) -> Path:
     p = Path(os.path.expanduser(path))
     if p.is_dir():
         raise InputError(f"{name} '{path}': is a directory; give a file path")
+    if p.exists() and not p.is_file():  # a FIFO with no reader would block the command after all its work
+        raise InputError(f"{name} '{path}': not a regular file (a FIFO, socket or device); give a file path")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

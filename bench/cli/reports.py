@@ -8,6 +8,7 @@ import sys
 from bench.results import jsonout
 from bench.cli import args as args_mod
 from bench.errors import InputError
+from bench.present import md_text
 
 
 def add_run_dir_args(p) -> None:
@@ -99,11 +100,11 @@ def cmd_compare(args) -> int:
         if with_run and (args.layout == "side" or args.pivot):
             text = compare.side_by_side(rows, runs, metrics, base, title=title, notes=notes + warn_notes,
                                         markdown=fmt == "md")
-            text = f"**{title}**\n\n" + text if fmt == "md" else text
+            text = f"**{md_text(title)}**\n\n" + text if fmt == "md" else text
         elif fmt == "table":
             text = compare.view(rows, metrics, with_run, base, title=title, notes=notes + warn_notes)
         else:
-            text = f"**{title}**\n\n" + compare.to_markdown(rows, metrics, with_run, base, notes + warn_notes)
+            text = f"**{md_text(title)}**\n\n" + compare.to_markdown(rows, metrics, with_run, base, notes + warn_notes)
         _print_text(text, out_path, args.output)
         return 0
     df = compare.frame(rows, base)

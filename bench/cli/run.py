@@ -3,6 +3,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from bench.errors import InputError
 from bench.results import jsonout
 from bench.present import console
 
@@ -16,7 +17,13 @@ def cmd_run(args) -> int:
     from bench.measure.runner import execute
 
     cfg, text, source = quick.resolve(args.config, {k: getattr(args, k) for k in ("model", *quick.QUICK_FLAGS)})
-    if cfg is None:  # --print-config
+    if cfg is None:  # --print-config: a flag for running it would be dropped from the YAML; say so instead
+        for attr, flag in (("executor", "--executor"), ("ray_address", "--ray-address"), ("output_dir", "--output-dir"),
+                           ("max_duration", "--max-duration"), ("report", "--report"), ("resume", "--resume"),
+                           ("columns", "--columns"), ("wide", "--wide")):
+            if getattr(args, attr, None) not in (None, False):
+                raise InputError(f"{flag} is for running a config, and --print-config only writes one: drop {flag} "
+                                 f"here and give it when you run the file (run THIS_FILE {flag} ...)")
         print(text, end="")
         return 0
     max_duration_s = limits.MAX_DURATION_S if getattr(args, "max_duration", None) is None else args.max_duration

@@ -22,6 +22,7 @@ MAX_DATASET_BYTES = 2**30  # 1 GiB a file (ShareGPT V3's unfiltered split is 0.6
 MAX_DATASET_LINES = 2_000_000  # lines (rows) in a jsonl, Mooncake or BurstGPT file
 MAX_JSON_DEPTH = 32  # nesting of a JSON document or line (ShareGPT needs 3)
 MAX_DATASET_TOKENS = 2**25  # prompt tokens generated from one dataset (33.5M; about 15 s to draw), after max_requests and the context clip
+MAX_CASE_PROMPT_TOKENS = 2**26  # random-token prompt tokens one case draws, all trials together (67M: ~1 min, ~2 GB)
 MAX_PROMPT_CHARS = 4 * MAX_TOKENS  # one prompt's text (a ShareGPT turn with its history): 4 Mi characters
 MAX_HISTORY_MESSAGES = 2**21  # ShareGPT turns: all: messages repeated into prompts in all (each turn repeats its history)
 MAX_TRACE_TIMESTAMP_S = 1e11  # a trace timestamp, in seconds (epoch seconds are 1.8e9; ms stamps / 1000 the same)

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any
 from pydantic import (BaseModel, ValidationError)
-from bench.errors import ConfigError
+from bench.errors import ConfigError, plain_message
 from bench.config.schema import DATASET_KINDS, BenchConfig
 from bench.config.yaml_reader import parse_yaml
 
@@ -59,7 +59,7 @@ def _describe(err: dict) -> str:
         return f"{loc}: required field is missing"
     if err["type"] == "union_tag_invalid":
         return f"{loc}.kind: {err['ctx'].get('tag')!r} is unknown; known: {err['ctx'].get('expected_tags')}"
-    msg = err["msg"].removeprefix("Value error, ")
+    msg = plain_message(err)
     if isinstance(err.get("input"), dict):  # a check over the whole block: its message names the key
         return f"{loc}.{msg}" if re.match(r"^\w+: ", msg) else f"{loc}: {msg}"
     found = json.dumps(err.get("input"), default=str)

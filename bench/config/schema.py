@@ -261,6 +261,7 @@ class Workload(_Strict):
             if self.input_tokens is None or self.output_tokens is None:
                 raise ValueError("input_tokens and output_tokens are required for the random dataset "
                                  "(or choose workload.dataset: sharegpt, jsonl, prefix, conversation or trace)")
+            self._random_tokens_bounded(trials)
         elif self.input_tokens is not None or self.output_tokens is not None:
             raise ValueError(f"input_tokens/output_tokens are for the random dataset; dataset "
                              f"'{kinds[0]}' takes its lengths from its own data: remove them")
@@ -274,11 +275,34 @@ class Workload(_Strict):
             raise ValueError("give 'trials' (a fixed count) or 'until' (adaptive), not both")
         return self
 
+    def _random_tokens_bounded(self, trials: int) -> None:
+        """The random prompts a case draws (batches x batch size, or num_prompts, x the longest input x
+        trials) within ``limits.MAX_CASE_PROMPT_TOKENS``: all are built in memory before the case runs."""
+        longest = max(self.input_tokens) if isinstance(self.input_tokens, list) else self.input_tokens
+        if self.batch_sizes:
+            per, what = max((self.batches_for(bs) * bs, bs) for bs in self.batch_sizes), "batches x batch size"
+            n, what = per[0], f"{what} {per[1]}"
+        else:
+            n, what = self.num_prompts, "num_prompts"
+        total = n * longest * trials
+        if total > limits.MAX_CASE_PROMPT_TOKENS:
+            raise ValueError(f"random prompts: {what} ({n:,}) x input_tokens {longest:,} x trials {trials:,} = "
+                             f"{total:,} prompt tokens per case, more than {limits.MAX_CASE_PROMPT_TOKENS:,} "
+                             "(bench/config/limits.py MAX_CASE_PROMPT_TOKENS); lower input_tokens, the batch "
+                             "count, num_prompts or trials")
+
     def batches_for(self, batch_size: int) -> int:
         """Measured batches per repeat: num_batches, or enough batches to cover num_requests."""
         if self.num_requests is not None:
             return -(-self.num_requests // batch_size)
         return self.num_batches or 1
+
+
+# PromQL label matchers only: {name op "value", ...} (op =, !=, =~, !~; "..." '...' or `...` quoted); anything
+# else (`{a="b"} or vector(1)`, an unbalanced quote) would change the query and so the energy read
+_PROM_STR = r"""(?:"(?:[^"\\\x00-\x1f]|\\.)*"|'(?:[^'\\\x00-\x1f]|\\.)*'|`[^`\x00-\x1f]*`)"""
+_PROM_MATCHER = r"\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*" + _PROM_STR + r"\s*"
+_SELECTOR = re.compile(r"\{(?:" + _PROM_MATCHER + r"(?:," + _PROM_MATCHER + r")*,?)?\s*\}")
 
 
 class PrometheusEnergy(_Strict):
@@ -305,7 +329,7 @@ class PrometheusEnergy(_Strict):
     @classmethod
     def _selector(cls, v: str) -> str:
         v = v.strip()
-        if v and not (v.startswith("{") and v.endswith("}")):
+        if v and not _SELECTOR.fullmatch(v):
             raise ValueError(f"selector '{v[:60]}' must be PromQL label matchers in braces, e.g. "
                              '{Hostname=~"h20-node-[12]"}')
         return v

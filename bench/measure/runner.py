@@ -328,6 +328,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     from bench.measure import backends
 
     runner_kind = executor or cfg.executor.kind
+    address_from = "--ray-address" if executor_address else f"{cfg_path}: executor.address"  # named in errors
     executor_address = executor_address or cfg.executor.address
     if cfg.workload.client_placement == "spread" and runner_kind != "ray":
         raise PreflightError(f"{cfg_path}: workload.client_placement 'spread' needs --executor ray (the clients are "
@@ -335,7 +336,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     if runner_kind != "local" or executor_address:  # the executor's own dependency, named before anything runs
         from bench.measure import executors
 
-        executors.check(runner_kind, cfg, executor_address)
+        executors.check(runner_kind, cfg, executor_address, address_from)
 
     try:
         cases = expand(cfg)
@@ -362,6 +363,15 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
     source = sensors.energy
     env = sysinfo.collect()
     hardware = backend.hardware_label(sysinfo.hardware_label(env["gpus"], backend.runs_on, npu_list=env.get("npus")))
+    if runner_kind != "local":  # its runtime up before the run directory: a runtime that cannot start leaves none
+        from bench.measure import executors
+
+        try:
+            executors.start(runner_kind, executor_address, address_from)
+        except PreflightError:
+            if rd is not None:
+                rd.unlock()
+            raise
     if rd is not None:
         try:
             rd.prepare_resume()

@@ -359,13 +359,21 @@ class RunDir:
                              "(empty or truncated?): restore it or rerun") from None
         if not isinstance(m, dict):
             raise InputError(f"{where}: must be a JSON object; found {type(m).__name__}; the file is damaged")
-        return read_manifest(m, where)
+        # redacted when read too: a run written before redaction may hold secrets, and no view shows one
+        return redact_obj(read_manifest(m, where))
 
     def write_manifest(self, manifest: dict) -> None:
         write_json_atomic(self.manifest_path, manifest)
 
     def cases(self) -> list[dict]:
-        return read_jsonl(self.cases_path, read_case)
+        """Every case summary, redacted (secrets an older run stored never reach a view; the manifest's
+        are registered first so that their values are cut from a summary's free text too)."""
+        if self.manifest_path.is_file():
+            try:
+                self.manifest()
+            except InputError:  # a damaged manifest is reported by whoever reads it
+                pass
+        return [redact_obj(c) for c in read_jsonl(self.cases_path, read_case)]
 
     def completed_ids(self) -> set[str]:
         return {c["case_id"] for c in self.cases() if c.get("status") == "ok"}

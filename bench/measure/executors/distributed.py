@@ -24,6 +24,7 @@ from bench.errors import PreflightError
 
 log = logging.getLogger(__name__)
 
+START_TIMEOUT_S = 120.0  # to start a local runtime or join a cluster (a local start takes ~10 s here)
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20  # a local runtime's object store: results are small (records, summaries)
 
 
@@ -94,6 +95,52 @@ def _drain(gen, gi: int, q: queue.Queue) -> None:
     q.put(("end", gi, None))
 
 
+_STARTED: dict = {}  # "here": the runtime was started by this run (``start_ray``), to stop after it
+
+
+def start_ray(address: str | None, where: str = "--ray-address") -> bool:
+    """Start a local Ray runtime (or join ``address``) unless one is up; True when this call started it. Any
+    failure is one line naming the address and the cause (exit 2)."""
+    try:
+        import ray
+    except Exception as exc:  # installed but broken (a missing shared library, a version clash)
+        raise PreflightError(f"--executor ray: Ray is installed but does not import ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); reinstall it with "
+                             "pip install -e '.[ray]', or run with --executor local") from None
+
+    if ray.is_initialized():
+        return False
+    kwargs = (dict(address=address, log_to_driver=False) if address else
+              dict(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=False))
+    done: dict = {}
+
+    def init():
+        try:
+            ray.init(**kwargs)
+            done["ok"] = True
+        except BaseException as exc:  # handed to the driver's thread below
+            done["error"] = exc
+
+    # Ray retries an address that accepts connections but is not its GCS for ever: bounded here
+    t = threading.Thread(target=init, daemon=True, name="bench-ray-init")
+    t.start()
+    t.join(START_TIMEOUT_S)
+    try:
+        if "error" in done:
+            raise done["error"]
+        if "ok" not in done:
+            raise TimeoutError(f"no Ray cluster answered within {START_TIMEOUT_S:g} s (something listens there, "
+                               "but not a Ray head?)")
+    except Exception as exc:  # ConnectionError, RuntimeError, ValueError, OSError (a full or read-only /tmp)...
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)[:300]
+        what = f"{where} {str(address)[:80]!r}" if address else "--executor ray (a local Ray runtime)"
+        raise PreflightError(f"{what}: cannot start or join Ray ({first}); check the address (`ray status` on "
+                             "the head node), or the local runtime's needs (free space in /tmp, `ray start "
+                             "--head` by hand shows why)") from None
+    _STARTED["here"] = True
+    return True
+
+
 def run_on_ray(address: str | None, groups: list, cfg, backend, idle_w: float | None, run_group: Callable,
                failed_result: Callable, hardware: str, on_case_start: Callable | None = None) -> Iterator[tuple]:
     """Submit every group as a task and yield ``(case, result, records)`` as each case comes back."""
@@ -102,17 +149,8 @@ def run_on_ray(address: str | None, groups: list, cfg, backend, idle_w: float | 
     from bench.results.rundir import utc_now
     from bench.workloads import DatasetError
 
-    started_here = False
-    if not ray.is_initialized():
-        try:
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                ray.init(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise PreflightError(f"--ray-address {address or '(local)'}: cannot start or join Ray ({exc}); check "
-                                 "the address (`ray status` on the head node) or drop --ray-address") from None
-        started_here = True
+    started_here = start_ray(address)
+    started_here = _STARTED.pop("here", False) or started_here  # or by the runner before the run directory
     remote = ray.remote(group_task)
     q: queue.Queue = queue.Queue()
     gens, threads, pending, where = [], [], [], {}
