@@ -142,3 +142,12 @@ def pytest_runtest_teardown(item, nextitem):
 
 def pytest_sessionfinish(session, exitstatus):
     _stop_shared_vllm_server()  # an interrupted session too: the server has its own process group
+
+
+def run_main(capsys, *argv):
+    """The CLI in this process: (exit code, stdout, stderr)."""
+    from bench.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -1,10 +1,9 @@
 """Bad input: exit 2, one line per problem naming the file and field, never a traceback."""
 import pytest
 
-from bench.cli import main
 from bench.config.cases import expand
 from bench.config.load import load_config
-from conftest import ROOT, run_cli, write_config
+from conftest import ROOT, run_cli, write_config, run_main
 
 GOOD = """
 name: ok
@@ -13,11 +12,6 @@ backend: {kind: transformers, device: cpu}
 workload: {input_tokens: 4, output_tokens: 2, batch_sizes: [1]}
 """
 
-
-def run_main(capsys, *argv):
-    code = main(list(map(str, argv)))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("name,text,expect", [

@@ -16,7 +16,7 @@ from bench.cli import main
 from bench.config.cases import expand
 from bench.config.load import config_sha256, load_config, parse_config
 from bench.errors import ConfigError, InputError
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, run_main
 
 RUN = sorted((ROOT / "tests" / "data" / "runs").iterdir())[0]
 
@@ -40,11 +40,6 @@ def expect_bad_input(code: int, out: str, err: str) -> list[str]:
     assert all(len(line) < 3000 for line in lines)
     return lines
 
-
-def run_main(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ---------------------------------------------------------------------------------------------- configs

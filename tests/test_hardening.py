@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
 from bench.config.cases import expand
 from bench.config.load import parse_config
 from bench.errors import BenchError, ConfigError, InputError
 from bench.measure.backends.decode_loop import DecodeLoopBackend
 from bench.results.rundir import RunDir, read_jsonl
-from conftest import ROOT, cli, write_config
+from conftest import ROOT, cli, write_config, run_main
 from fake_openai import FakeOpenAI
 
 RUNS = sorted((ROOT / "tests" / "data" / "runs").iterdir())
@@ -28,11 +27,6 @@ backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
 workload: {input_tokens: 8, output_tokens: 4, batch_sizes: [1, 2], num_batches: 1, warmup: 0}
 """
 
-
-def run_main(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str) -> str:

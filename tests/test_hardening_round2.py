@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
 from bench.measure.backends.decode_loop import DecodeLoopBackend
 from bench.results.rundir import RunDir
-from conftest import write_config
+from conftest import write_config, run_main
 
 CFG = """
 name: r2
@@ -21,11 +20,6 @@ workload: {input_tokens: 8, output_tokens: 3, batch_sizes: [2, 3], num_batches: 
 """
 # bs2: 2 batches x 2 = 4 records; bs3: 2 x 3 = 6 records
 
-
-def run_main(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str) -> str:

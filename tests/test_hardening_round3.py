@@ -10,7 +10,7 @@ import pytest
 
 from bench.cli import main
 from bench.redact import _SECRETS
-from conftest import write_config
+from conftest import write_config, run_main
 
 CFG = """
 name: r3
@@ -19,11 +19,6 @@ backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
 workload: {input_tokens: 8, output_tokens: 3, batch_sizes: [2], num_batches: 1, warmup: 0}
 """
 
-
-def run_main(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str) -> str:

@@ -373,6 +373,21 @@ def chart_pareto(rep: Report) -> Chart:
     return c
 
 
+
+def _against_load(rep: Report, ylabel: str, xy, err=None):
+    """A chart's draw function: one line per series of ``xy(point)`` against the batch size or concurrency
+    (log x), with ``err(point)`` as error bars where given."""
+    def draw(fig, axes):
+        ax = axes[0]
+        n = _lines(rep, ax, xy, err=err)
+        _log_x(ax, [p.x for p in rep.points])
+        ax.set_xlabel("batch size or concurrency")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        _legend(fig, ax, n)
+
+    return draw
+
 def chart_throughput(rep: Report) -> Chart:
     c = Chart("throughput", "Output tokens/s per accelerator against load (± 95 % interval over trials)")
     c.empty = _no_ok_case(rep)
@@ -382,17 +397,9 @@ def chart_throughput(rep: Report) -> Chart:
         c.empty = "No successful case measured output tokens/s at a batch size or concurrency."
         return c
 
-    def draw(fig, axes):
-        ax = axes[0]
-        n = _lines(rep, ax, lambda p: (p.x, p.value("output_tok_s_per_accelerator")),
-                   err=lambda p: p.half_width("output_tok_s_per_accelerator"))
-        _log_x(ax, [p.x for p in rep.points])
-        ax.set_xlabel("batch size or concurrency")
-        ax.set_ylabel("output tokens/s per accelerator")
-        ax.grid(alpha=0.3)
-        _legend(fig, ax, n)
-
-    c.png = _render(draw)
+    c.png = _render(_against_load(rep, "output tokens/s per accelerator",
+                                  lambda p: (p.x, p.value("output_tok_s_per_accelerator")),
+                                  err=lambda p: p.half_width("output_tok_s_per_accelerator")))
     return c
 
 
@@ -408,17 +415,9 @@ def chart_latency(rep: Report, key: str, name: str) -> Chart:
                       if key.startswith("tpot") and _one_token(rep) else "."))
         return c
 
-    def draw(fig, axes):
-        ax = axes[0]
-        n = _lines(rep, ax, lambda p: (p.x, p.value(key) * 1e3 if p.value(key) is not None else None),
-                   err=lambda p: (p.half_width(key) or 0.0) * 1e3)
-        _log_x(ax, [p.x for p in rep.points])
-        ax.set_xlabel("batch size or concurrency")
-        ax.set_ylabel(f"{name} (ms)")
-        ax.grid(alpha=0.3)
-        _legend(fig, ax, n)
-
-    c.png = _render(draw)
+    c.png = _render(_against_load(rep, f"{name} (ms)",
+                                  lambda p: (p.x, p.value(key) * 1e3 if p.value(key) is not None else None),
+                                  err=lambda p: (p.half_width(key) or 0.0) * 1e3))
     return c
 
 
@@ -447,16 +446,7 @@ def chart_cost(rep: Report) -> Chart:
                    "to price every accelerator-hour.")
         return c
 
-    def draw(fig, axes):
-        ax = axes[0]
-        n = _lines(rep, ax, lambda p: (p.x, p.value("usd_per_mtok_output")))
-        _log_x(ax, [p.x for p in rep.points])
-        ax.set_xlabel("batch size or concurrency")
-        ax.set_ylabel("$ per M output tokens")
-        ax.grid(alpha=0.3)
-        _legend(fig, ax, n)
-
-    c.png = _render(draw)
+    c.png = _render(_against_load(rep, "$ per M output tokens", lambda p: (p.x, p.value("usd_per_mtok_output"))))
     missing = [p for p in ok if p.value("usd_per_mtok_output") is None]
     if missing:
         c.note = f"Not priced: {_who(rep, missing)} (no price; pass `--rental-usd-per-hour`)."
@@ -476,17 +466,8 @@ def chart_energy(rep: Report) -> Chart:
                    "with `tdp_w` in the config.")
         return c
 
-    def draw(fig, axes):
-        ax = axes[0]
-        n = _lines(rep, ax, lambda p: (p.x, p.value("j_per_output_tok")),
-                   err=lambda p: p.half_width("j_per_output_tok"))
-        _log_x(ax, [p.x for p in rep.points])
-        ax.set_xlabel("batch size or concurrency")
-        ax.set_ylabel("J per output token")
-        ax.grid(alpha=0.3)
-        _legend(fig, ax, n)
-
-    c.png = _render(draw)
+    c.png = _render(_against_load(rep, "J per output token", lambda p: (p.x, p.value("j_per_output_tok")),
+                                  err=lambda p: p.half_width("j_per_output_tok")))
     return c
 
 
