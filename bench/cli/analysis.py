@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.analysis import requests
 from bench.config import limits
 from bench.results import jsonout
 from bench.cli import args as checks
@@ -36,9 +37,6 @@ def _print_invalid_warnings(run, where: str) -> None:
 
 
 # ---------------------------------------------------------------------------- cost
-COST_FLAG_MAXIMA = {"rental_usd_per_hour": 1e6, "capex_usd": 1e9, "life_years": 100, "power_w": 1e6,
-                    "electricity_usd_per_kwh": 100, "fx": 1e4, "server_overhead": 10, "blend_ratio": 1e6,
-                    "other_opex_fraction": 1}
 
 
 def add_cost(sub) -> None:
@@ -85,24 +83,11 @@ def cmd_cost(args) -> int:
     from bench.catalog import models as catalog
     from bench.results import load_run
 
-    checks.positives(args, "output_tok_s", "input_tok_s", "rental_usd_per_hour", "capex_usd", "life_years",
-                     "power_w", "electricity_usd_per_kwh", "fx", "server_overhead", "blend_ratio")
-    checks.positive("--other-opex-fraction", args.other_opex_fraction, allow_zero=True)
-    for name, most in COST_FLAG_MAXIMA.items():  # realistic upper bounds: a typo, not a price
-        checks.positive(checks.flag(name), getattr(args, name), allow_zero=name == "other_opex_fraction",
-                        maximum=most)
-    if args.server_overhead is not None and args.server_overhead < 1:
-        raise InputError(f"--server-overhead must be >= 1 (all-in W / chip W); found {args.server_overhead:g}")
-    if args.life_years is not None and args.life_years < 0.1:
-        raise InputError(f"--life-years must be at least 0.1; found {args.life_years:g}")
-    checks.pue("--pue", args.pue)
-    checks.fraction("--utilisation", args.utilisation)
-    chips = checks.chips(args.hardware)
-    fx = args.fx or pricing.fx_rmb_per_usd()
-    api = catalog.get_model(args.model).api_price_usd_per_mtok if args.model else None
-    for name, most in (("input_tokens", limits.MAX_TOKENS), ("output_tokens", limits.MAX_TOKENS),
-                       ("batch", limits.MAX_BATCH), ("accelerators", limits.MAX_REPLICA_ACCELERATORS)):
-        checks.whole(checks.flag(name), getattr(args, name), 1, most)
+    req = requests.CostRequest.from_flags(vars(args))
+    chips = checks.chips(req.hardware)
+    fx = req.fx or pricing.fx_rmb_per_usd()
+    api = catalog.get_model(req.model).api_price_usd_per_mtok if req.model else None
+    req.check_shape()
     given = None
     if args.pricing or args.rental_usd_per_hour is not None or args.capex_usd is not None:
         given = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
@@ -117,11 +102,7 @@ def cmd_cost(args) -> int:
     elif args.project:
         from bench.analysis import projection
 
-        need = [f for f, v in (("--model", args.model), ("--input-tokens", args.input_tokens),
-                               ("--output-tokens", args.output_tokens), ("--batch", args.batch),
-                               ("--dtype", args.dtype)) if v is None]
-        if need:
-            raise InputError(f"cost --project also needs {', '.join(need)}")
+        req.missing_for_project()
         m = catalog.get_model(args.model)
         checks.fits_context(m, args.input_tokens, args.output_tokens)
         checks.parallelism(args.parallelism, args.accelerators)
@@ -287,12 +268,7 @@ def cmd_project(args) -> int:
     from bench.catalog import models as catalog
     from bench.catalog import published
 
-    for name, most in (("input_tokens", limits.MAX_TOKENS), ("output_tokens", limits.MAX_TOKENS),
-                       ("batch", limits.MAX_BATCH), ("concurrency", limits.MAX_BATCH),
-                       ("accelerators", limits.MAX_REPLICA_ACCELERATORS)):
-        checks.whole(checks.flag(name), getattr(args, name), 1, most)
-    checks.fraction("--mbu", args.mbu)
-    checks.fraction("--mfu", args.mfu)
+    req = requests.ProjectRequest.from_flags(vars(args))
     m = catalog.get_model(args.model)
     checks.fits_context(m, args.input_tokens, args.output_tokens)
     chips = checks.chips(args.hardware)
@@ -302,17 +278,8 @@ def cmd_project(args) -> int:
         _print_invalid_warnings(load_run(Path(args.calibrate)), args.calibrate)
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
     names = checks.profile_names(args.profile, chips)
-    run_flags = [f for f, v in (("--request-rate", args.request_rate != "inf"), ("--dataset", args.dataset != ["random"]),
-                                ("--max-num-seqs", args.max_num_seqs is not None), ("--seed", args.seed != 0),
-                                ("--max-num-batched-tokens", args.max_num_batched_tokens is not None),
-                                ("--no-chunked-prefill", args.no_chunked_prefill)) if v]
-    if args.num_prompts is None and run_flags:
-        raise InputError(f"{', '.join(run_flags)} describe a whole run: add --num-prompts N (or drop them)")
-    if args.num_prompts is None and not (args.batch or args.concurrency):
-        raise InputError("project needs --batch or --concurrency (a steady state), or --num-prompts (a whole run)")
-    if args.num_prompts is not None and args.batch:
-        raise InputError("--batch is a steady state; a whole run (--num-prompts) takes --concurrency, --max-num-seqs")
-    batch = args.batch or args.concurrency or 1
+    req.check_run_flags()
+    batch = req.decode_batch
     checks.parallelism(args.parallelism, args.accelerators)
     args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
     if m.moe is None and projection.expert_parallel(args.parallelism):
@@ -322,7 +289,7 @@ def cmd_project(args) -> int:
                          parallelism=args.parallelism, engine=checks.engine_class(args.engine))
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
     if args.num_prompts is not None:
-        return cmd_project_run(args, m, chips, w, profs, names)
+        return cmd_project_run(args, req, m, chips, w, profs, names)
     out, errors = [], []
     for chip in chips:  # a chip that lacks the dtype or that the model does not fit on is a row, never an abort
         try:
@@ -401,16 +368,12 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
 
 
 
-def cmd_project_run(args, m, chips, w, profs, names) -> int:
+def cmd_project_run(args, req, m, chips, w, profs, names) -> int:
     """``project --num-prompts``: the whole run simulated on each chip (``whole_run``)."""
     from bench.analysis import profiles, projection, whole_run
     from bench.catalog import engines
 
-    checks.whole("--num-prompts", args.num_prompts, 1, 100_000)
-    checks.whole("--max-num-seqs", args.max_num_seqs, 1, limits.MAX_BATCH)
-    checks.whole("--max-num-batched-tokens", args.max_num_batched_tokens, 1, limits.MAX_TOKENS)
-    checks.whole("--seed", args.seed, 0, limits.MAX_SEED)
-    rate = checks.request_rate(args.request_rate)
+    rate = req.run_rate()
     from bench.workloads.lengths import dataset_lengths
 
     lengths = dataset_lengths(args.dataset, m.context_length, m.id, args.input_tokens, args.output_tokens)
@@ -490,36 +453,15 @@ def cmd_capacity(args) -> int:
     from bench.analysis import capacity, exhibit63
     from bench.catalog import models as catalog
 
+    req = requests.CapacityRequest.from_flags(vars(args))
     if args.scenario == "exhibit63":
-        extra = [n for n in ("hardware", "compare", "model", "power_mw", "accelerators", "tokens_per_day",
-                             "input_tokens", "output_tokens", "replica_accelerators", "tok_s_per_accelerator",
-                             "sw_efficiency", "rental_usd_per_hour") if getattr(args, n) is not None]
-        if extra:
-            raise InputError(f"--scenario exhibit63 takes no other inputs (it rebuilds the report's figures); drop "
-                             f"{', '.join(checks.flag(n) for n in extra)}")
         doc = exhibit63.doc()
         if args.format == "json":
             print(jsonout.dumps(doc))
         else:
             _print_exhibit(doc)
         return 0
-    if args.compare and args.hardware:
-        raise InputError("give --hardware or --compare, not both")
-    ids = args.compare or args.hardware
-    if not ids or not args.model:
-        raise InputError("capacity needs --scenario exhibit63, or --hardware/--compare with --model")
-    if args.input_tokens is None or args.output_tokens is None:
-        raise InputError("capacity needs --input-tokens and --output-tokens for the token figures")
-    if args.power_mw is None and args.accelerators is None and args.tokens_per_day is None:
-        raise InputError("capacity needs one of --power-mw, --accelerators or --tokens-per-day")
-    checks.positives(args, "power_mw", "tokens_per_day", "tok_s_per_accelerator", "rental_usd_per_hour")
-    checks.whole("--accelerators", args.accelerators, 1, limits.MAX_ACCELERATORS)
-    checks.whole("--replica-accelerators", args.replica_accelerators, 1, limits.MAX_REPLICA_ACCELERATORS)
-    checks.whole("--input-tokens", args.input_tokens, 1, limits.MAX_TOKENS)
-    checks.whole("--output-tokens", args.output_tokens, 1, limits.MAX_TOKENS)
-    checks.positive("--power-mw", args.power_mw, maximum=1e7)
-    checks.pue("--pue", args.pue)
-    checks.fraction("--utilisation", args.utilisation)
+    ids = req.chip_ids
     from bench.analysis import profiles
 
     m = catalog.get_model(args.model)
