@@ -89,55 +89,55 @@ def cmd_cost(args) -> int:
     api = catalog.get_model(req.model).api_price_usd_per_mtok if req.model else None
     req.check_shape()
     given = None
-    if args.pricing or args.rental_usd_per_hour is not None or args.capex_usd is not None:
-        given = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
-                              args.electricity_usd_per_kwh, args.other_opex_fraction, args.utilisation, args.fx)
+    if req.pricing or req.rental_usd_per_hour is not None or req.capex_usd is not None:
+        given = pricing.terms(req.pricing, req.rental_usd_per_hour, req.capex_usd, req.life_years, req.pue,
+                              req.electricity_usd_per_kwh, req.other_opex_fraction, req.utilisation, req.fx)
     cases = shape = m = None
-    if args.results:
-        run = load_run(Path(args.results))
+    if req.results:
+        run = load_run(Path(req.results))
         cases = [c.to_json() for c in run.ok_cases]
         if not cases:
-            raise InputError(f"{args.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
-        _print_invalid_warnings(run, args.results)
-    elif args.project:
+            raise InputError(f"{req.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
+        _print_invalid_warnings(run, req.results)
+    elif req.project:
         from bench.analysis import projection
 
         req.missing_for_project()
-        m = catalog.get_model(args.model)
-        checks.fits_context(m, args.input_tokens, args.output_tokens)
-        checks.parallelism(args.parallelism, args.accelerators)
-        args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
-        shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype,
-                                 args.kv_dtype, parallelism=args.parallelism, engine=checks.engine_class(args.engine))
-    names = checks.profile_names(args.profile, chips)
+        m = catalog.get_model(req.model)
+        checks.fits_context(m, req.input_tokens, req.output_tokens)
+        checks.parallelism(req.parallelism, req.accelerators)
+        parallelism = projection.read_parallelism(req.parallelism, req.accelerators)
+        shape = projection.Shape(req.input_tokens, req.output_tokens, req.batch, req.accelerators, req.dtype,
+                                 req.kv_dtype, parallelism=parallelism, engine=checks.engine_class(req.engine))
+    names = checks.profile_names(req.profile, chips)
     entries = []
     for chip in chips:  # each chip at the given terms, else its own rate (None: a row that says it has no price)
-        terms = given or pricing.own_terms(chip.id, args.utilisation, args.fx)
+        terms = given or pricing.own_terms(chip.id, req.utilisation, req.fx)
         if cases is not None:
-            entries += cost.price_cases(cases, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
+            entries += cost.price_cases(cases, chip, terms, fx, req.blend_ratio, req.power_w, req.server_overhead)
         elif shape is not None:
             from bench.analysis import profiles
 
-            prof = profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id))
-            entries.append(cost.price_projection(m, chip, shape, prof, terms, fx, args.blend_ratio, args.power_w,
-                                                 args.server_overhead))
+            prof = profiles.for_engine(profiles.catalog_profiles(), chip.id, req.engine, names.get(chip.id))
+            entries.append(cost.price_projection(m, chip, shape, prof, terms, fx, req.blend_ratio, req.power_w,
+                                                 req.server_overhead))
         else:
-            rates = cost.Rates(output_tok_s=args.output_tok_s, input_tok_s=args.input_tok_s, provenance="user")
-            entries.append({"priced_as": chip.id, **cost.price_or_none(terms, chip, rates, fx, args.blend_ratio, None,
-                                                                       args.power_w, args.server_overhead)})
+            rates = cost.Rates(output_tok_s=req.output_tok_s, input_tok_s=req.input_tok_s, provenance="user")
+            entries.append({"priced_as": chip.id, **cost.price_or_none(terms, chip, rates, fx, req.blend_ratio, None,
+                                                                       req.power_w, req.server_overhead)})
     if api is not None:
         for e in entries:
             if e.get("price_note"):
                 continue
-            e["market"] = {"model": args.model, "source": "report Exhibits 24/25 (May 2025)",
+            e["market"] = {"model": req.model, "source": "report Exhibits 24/25 (May 2025)",
                            **cost.market_comparison(e["usd_per_mtok_input"], e["usd_per_mtok_output"], api.input,
                                                     api.output)}
     if len(chips) > 1:
         doc = {"hardware": [c.id for c in chips], "fx_rmb_per_usd": fx, "entries": entries}
     else:
-        doc = {"hardware": chips[0].id, "fx_rmb_per_usd": fx, "entries": entries} if args.results else entries[0]
+        doc = {"hardware": chips[0].id, "fx_rmb_per_usd": fx, "entries": entries} if req.results else entries[0]
     text = jsonout.dumps(doc)  # refuses NaN/inf in any format
-    if args.format == "json":
+    if req.format == "json":
         print(text)
         return 0
     _print_cost_table(entries, chips)
@@ -454,9 +454,9 @@ def cmd_capacity(args) -> int:
     from bench.catalog import models as catalog
 
     req = requests.CapacityRequest.from_flags(vars(args))
-    if args.scenario == "exhibit63":
+    if req.scenario == "exhibit63":
         doc = exhibit63.doc()
-        if args.format == "json":
+        if req.format == "json":
             print(jsonout.dumps(doc))
         else:
             _print_exhibit(doc)
@@ -464,29 +464,29 @@ def cmd_capacity(args) -> int:
     ids = req.chip_ids
     from bench.analysis import profiles
 
-    m = catalog.get_model(args.model)
-    checks.fits_context(m, args.input_tokens, args.output_tokens)
-    chips = checks.chips(ids, "--compare" if args.compare else "--hardware")
-    if args.compare and len(chips) != 2:
-        raise InputError(f"--compare '{args.compare}': give exactly two chip ids, e.g. h20,910b")
-    sw = checks.sw_efficiency(args.sw_efficiency, chips)
-    names = checks.profile_names(args.profile, chips)
-    dtype = capacity.common_dtype(chips) if args.dtype == "best" else args.dtype  # one dtype unless asked
+    m = catalog.get_model(req.model)
+    checks.fits_context(m, req.input_tokens, req.output_tokens)
+    chips = checks.chips(ids, "--compare" if req.compare else "--hardware")
+    if req.compare and len(chips) != 2:
+        raise InputError(f"--compare '{req.compare}': give exactly two chip ids, e.g. h20,910b")
+    sw = checks.sw_efficiency(req.sw_efficiency, chips)
+    names = checks.profile_names(req.profile, chips)
+    dtype = capacity.common_dtype(chips) if req.dtype == "best" else req.dtype  # one dtype unless asked
     rows = [capacity.chip_capacity(
-        m, chip, args.input_tokens, args.output_tokens, "best" if dtype == "best-each" else dtype,
-        power_w=args.power_mw * 1e6 if args.power_mw is not None else None, accelerators=args.accelerators,
-        tokens_per_day=args.tokens_per_day, tok_s_per_accelerator=args.tok_s_per_accelerator,
-        replica_accelerators=args.replica_accelerators, pue=args.pue, utilisation=args.utilisation,
-        sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=args.rental_usd_per_hour,
-        profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id)),
-        engine=checks.engine_class(args.engine))
+        m, chip, req.input_tokens, req.output_tokens, "best" if dtype == "best-each" else dtype,
+        power_w=req.power_mw * 1e6 if req.power_mw is not None else None, accelerators=req.accelerators,
+        tokens_per_day=req.tokens_per_day, tok_s_per_accelerator=req.tok_s_per_accelerator,
+        replica_accelerators=req.replica_accelerators, pue=req.pue, utilisation=req.utilisation,
+        sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=req.rental_usd_per_hour,
+        profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, req.engine, names.get(chip.id)),
+        engine=checks.engine_class(req.engine))
         for chip in chips]
     for r in rows:
         if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:
             raise InputError(f"{r['hardware']}: the fleet would need {r['accelerators']:.3g} accelerators, more than "
                              f"{limits.MAX_ACCELERATORS:g}; check --tokens-per-day, --power-mw and the throughput")
     text = jsonout.dumps({"rows": rows})  # refuses NaN/inf in any format
-    if args.format == "json":
+    if req.format == "json":
         print(text)
         return 0
     _print_side_by_side(rows)
