@@ -274,6 +274,14 @@ def test_cli_defines_only_commands_and_printing(name):
     assert classes == (["_Parser"] if name == "bench.cli" else [])
 
 
+def test_the_analysis_commands_check_no_flag_bound_themselves():
+    """cost, project and capacity build a typed request (bench/analysis/requests.py) that holds each flag's rule and
+    takes its bound from config/limits.py; the command module states no bound and calls no bound check."""
+    text = CLI["bench.cli.analysis"].read_text()
+    assert not re.search(r"checks\.(positives?|whole|fraction|pue|request_rate)\(", text)
+    assert "MAXIMA" not in text
+
+
 def test_nothing_outside_the_cli_imports_the_cli_or_argparse():
     """Pure modules take plain values, not argparse Namespaces (``gpu-check`` is a command like the others)."""
     g = import_graph(top_level_only=False)
