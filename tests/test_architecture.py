@@ -180,13 +180,15 @@ LAYERS = {
     "workloads": {"config", *FOUNDATION},  # only its faces config.limits and config.types (a spec's base)
     "summary": {*FOUNDATION},
     "validity": {*FOUNDATION},
-    "config": {"catalog", "workloads", *FOUNDATION},  # workloads: only its registry (the dataset specs)
+    "config": {"catalog", "workloads", "measure", *FOUNDATION},  # workloads: its registry; measure: the backend specs
     "catalog": {"config", *FOUNDATION},
     "metrics": set(), "errors": set(), "redact": set(), "present": set(), "vllm_entry": set(), "bench": set(),
 }
 # catalog and config: each may use only these modules of the other (the model resolver; the documented
 # limits and the strict YAML reader, leaves that import nothing but bench.errors).
-ALLOWED_FACES = {"config": {"catalog": {"bench.catalog.models"}, "workloads": {"bench.workloads.registry"}},
+BACKEND_SPECS = {f"bench.measure.backends.{kind}.spec" for kind in ("transformers", "vllm", "openai")}
+ALLOWED_FACES = {"config": {"catalog": {"bench.catalog.models"}, "workloads": {"bench.workloads.registry"},
+                            "measure": BACKEND_SPECS},
                  "catalog": {"config": {"bench.config.limits", "bench.config.yaml_reader"}},
                  "workloads": {"config": {"bench.config.limits", "bench.config.types"}},
                  "analysis": {"config": {"bench.config.limits"}}}
@@ -234,6 +236,14 @@ def test_measure_to_analysis_arrows_only_shrink():
     g = import_graph(top_level_only=False)
     found = sorted(f"{a} -> {b}" for a, ts in g.items() for b in ts if layer(a) == "measure" and layer(b) == "analysis")
     assert found == MEASURE_TO_ANALYSIS
+
+
+def test_backend_specs_are_leaves():
+    """Each backend's spec sits in its folder beside the implementation; config composes it, so the spec imports only
+    config's number types and limits (never the implementation, torch or anything of measure)."""
+    g = import_graph(top_level_only=False)
+    for name in BACKEND_SPECS:
+        assert g[name] <= {"bench.config.types", "bench.config.limits"}, f"{name} imports {g[name]}"
 
 
 def test_vendor_parsers_are_pure():
