@@ -180,13 +180,15 @@ LAYERS = {
     "workloads": {"config", *FOUNDATION},  # only its faces config.limits and config.types (a spec's base)
     "summary": {*FOUNDATION},
     "validity": {*FOUNDATION},
-    "config": {"catalog", "workloads", *FOUNDATION},  # workloads: only its registry (the dataset specs)
+    "config": {"catalog", "workloads", "measure", *FOUNDATION},  # workloads: its registry; measure: the backend specs
     "catalog": {"config", *FOUNDATION},
     "metrics": set(), "errors": set(), "redact": set(), "present": set(), "vllm_entry": set(), "bench": set(),
 }
 # catalog and config: each may use only these modules of the other (the model resolver; the documented
 # limits and the strict YAML reader, leaves that import nothing but bench.errors).
-ALLOWED_FACES = {"config": {"catalog": {"bench.catalog.models"}, "workloads": {"bench.workloads.registry"}},
+BACKEND_SPECS = {f"bench.measure.backends.{kind}.spec" for kind in ("transformers", "vllm", "openai")}
+ALLOWED_FACES = {"config": {"catalog": {"bench.catalog.models"}, "workloads": {"bench.workloads.registry"},
+                            "measure": BACKEND_SPECS},
                  "catalog": {"config": {"bench.config.limits", "bench.config.yaml_reader"}},
                  "workloads": {"config": {"bench.config.limits", "bench.config.types"}},
                  "analysis": {"config": {"bench.config.limits"}}}
@@ -236,6 +238,14 @@ def test_measure_to_analysis_arrows_only_shrink():
     assert found == MEASURE_TO_ANALYSIS
 
 
+def test_backend_specs_are_leaves():
+    """Each backend's spec sits in its folder beside the implementation; config composes it, so the spec imports only
+    config's number types and limits (never the implementation, torch or anything of measure)."""
+    g = import_graph(top_level_only=False)
+    for name in BACKEND_SPECS:
+        assert g[name] <= {"bench.config.types", "bench.config.limits"}, f"{name} imports {g[name]}"
+
+
 def test_vendor_parsers_are_pure():
     """Parsers of tool output stand apart from the code that runs the tools: no subprocess, ctypes or I/O."""
     parsers = [m for m in MODULES if m.startswith("bench.measure.vendors.parsers.")]
@@ -272,6 +282,14 @@ def test_cli_defines_only_commands_and_printing(name):
     classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
     assert [f for f in funcs if not CLI_FUNCTION.match(f) and f not in allowed] == []
     assert classes == (["_Parser"] if name == "bench.cli" else [])
+
+
+def test_the_analysis_commands_check_no_flag_bound_themselves():
+    """cost, project and capacity build a typed request (bench/analysis/requests.py) that holds each flag's rule and
+    takes its bound from config/limits.py; the command module states no bound and calls no bound check."""
+    text = CLI["bench.cli.analysis"].read_text()
+    assert not re.search(r"checks\.(positives?|whole|fraction|pue|request_rate)\(", text)
+    assert "MAXIMA" not in text
 
 
 def test_nothing_outside_the_cli_imports_the_cli_or_argparse():

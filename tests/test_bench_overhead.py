@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 
-from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
 from bench.config.schema import ModelSpec, TransformersBackend
 
 pytestmark = pytest.mark.perf  # test tier (pyproject markers): `make test-fast` leaves it out

@@ -43,7 +43,7 @@ def scripted_run_batch(seed: int = 0):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from bench.measure.backends.decode_loop import DecodeLoopBackend
+    from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
 
     tmp = tmp_path_factory.mktemp("chk")
     cfg = write_config(tmp / "c.yaml", CONFIG)

@@ -18,8 +18,8 @@ from bench.catalog import hardware
 from bench.catalog import models as catalog
 from bench.catalog.models import TINY
 from bench.config.schema import ModelSpec, TransformersBackend
-from bench.measure.backends.decode_loop import DecodeLoopBackend
-from bench.measure.backends.static_decode import GQA_DECODE_ATTENTION, gqa_decode_attention
+from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
+from bench.measure.backends.transformers.static_decode import GQA_DECODE_ATTENTION, gqa_decode_attention
 from bench.measure.workload import CaseWorkload
 from conftest import run_cli, write_config
 
@@ -235,7 +235,7 @@ def test_gqa_decode_attention_folds_only_one_token_grouped_steps(monkeypatch):
 
 
 def test_a_model_that_refuses_custom_attention_keeps_sdpa(monkeypatch):
-    from bench.measure.backends import static_decode
+    from bench.measure.backends.transformers import static_decode
 
     b = _backend("none")
     model = b.model

@@ -163,7 +163,7 @@ def test_cli_preflight_lists_missing_torch_npu_and_amdsmi(tmp_path):
 def test_decode_loop_routes_sync_and_memory_through_the_device(monkeypatch):
     """The transformers backend holds the device object: sync, peaks and indices come from it."""
     from bench.config.schema import TransformersBackend
-    from bench.measure.backends.decode_loop import DecodeLoopBackend
+    from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
 
     t = fake_torch(npu_count=1)
     t.npu = t._npu
@@ -184,7 +184,7 @@ def test_decode_loop_routes_sync_and_memory_through_the_device(monkeypatch):
 def test_hardware_labels_resolve_to_catalog_chips(monkeypatch):
     from bench.catalog.hardware import resolve
     from bench.config.schema import TransformersBackend
-    from bench.measure.backends.decode_loop import DecodeLoopBackend
+    from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
 
     assert [resolve(n).id for n in ("Ascend 910B3", "Ascend910B1", "Ascend910_9391", "AMD Instinct MI300X")] == \
         ["910b", "910b", "910c", "mi300x"]

@@ -46,7 +46,7 @@ def _warm_worker() -> int:
     import transformers.models.llama.modeling_llama  # noqa: F401
     import transformers.models.qwen2.modeling_qwen2  # noqa: F401
 
-    import bench.measure.backends.decode_loop  # noqa: F401
+    import bench.measure.backends.transformers.decode_loop  # noqa: F401
     import bench.measure.runner  # noqa: F401
 
     time.sleep(1.0)  # both warm-ups hold their worker at once: two workers, not one twice

@@ -13,7 +13,7 @@ import pytest
 from bench.config.cases import expand
 from bench.config.load import parse_config
 from bench.errors import BenchError, ConfigError, InputError
-from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
 from bench.results.rundir import RunDir, read_jsonl
 from conftest import ROOT, cli, write_config, run_main
 from fake_openai import FakeOpenAI

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
 from bench.results.rundir import RunDir
 from conftest import write_config, run_main
 

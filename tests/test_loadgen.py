@@ -143,7 +143,7 @@ def test_text_prompts_re_encode_to_the_asked_length():
 
     from transformers import AutoTokenizer
 
-    from bench.measure.backends.http_endpoint import EndpointBackend
+    from bench.measure.backends.openai.http_endpoint import EndpointBackend
     from bench.config.schema import OpenAIBackend
     from bench.measure.prompts import text_of_length
     from bench.catalog.tiny import build_tiny

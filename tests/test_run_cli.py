@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
 from bench.cli import main
 from conftest import ROOT, TINY_CONFIG, cli, run_cli, write_config
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from bench.measure.backends.decode_loop import DecodeLoopBackend
+from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
 from bench.config.schema import ModelSpec, TransformersBackend
 from bench.catalog.tiny import build_tiny
 

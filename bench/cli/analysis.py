@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.analysis import requests
 from bench.config import limits
 from bench.results import jsonout
 from bench.cli import args as checks
@@ -36,9 +37,6 @@ def _print_invalid_warnings(run, where: str) -> None:
 
 
 # ---------------------------------------------------------------------------- cost
-COST_FLAG_MAXIMA = {"rental_usd_per_hour": 1e6, "capex_usd": 1e9, "life_years": 100, "power_w": 1e6,
-                    "electricity_usd_per_kwh": 100, "fx": 1e4, "server_overhead": 10, "blend_ratio": 1e6,
-                    "other_opex_fraction": 1}
 
 
 def add_cost(sub) -> None:
@@ -85,78 +83,61 @@ def cmd_cost(args) -> int:
     from bench.catalog import models as catalog
     from bench.results import load_run
 
-    checks.positives(args, "output_tok_s", "input_tok_s", "rental_usd_per_hour", "capex_usd", "life_years",
-                     "power_w", "electricity_usd_per_kwh", "fx", "server_overhead", "blend_ratio")
-    checks.positive("--other-opex-fraction", args.other_opex_fraction, allow_zero=True)
-    for name, most in COST_FLAG_MAXIMA.items():  # realistic upper bounds: a typo, not a price
-        checks.positive(checks.flag(name), getattr(args, name), allow_zero=name == "other_opex_fraction",
-                        maximum=most)
-    if args.server_overhead is not None and args.server_overhead < 1:
-        raise InputError(f"--server-overhead must be >= 1 (all-in W / chip W); found {args.server_overhead:g}")
-    if args.life_years is not None and args.life_years < 0.1:
-        raise InputError(f"--life-years must be at least 0.1; found {args.life_years:g}")
-    checks.pue("--pue", args.pue)
-    checks.fraction("--utilisation", args.utilisation)
-    chips = checks.chips(args.hardware)
-    fx = args.fx or pricing.fx_rmb_per_usd()
-    api = catalog.get_model(args.model).api_price_usd_per_mtok if args.model else None
-    for name, most in (("input_tokens", limits.MAX_TOKENS), ("output_tokens", limits.MAX_TOKENS),
-                       ("batch", limits.MAX_BATCH), ("accelerators", limits.MAX_REPLICA_ACCELERATORS)):
-        checks.whole(checks.flag(name), getattr(args, name), 1, most)
+    req = requests.CostRequest.from_flags(vars(args))
+    chips = checks.chips(req.hardware)
+    fx = req.fx or pricing.fx_rmb_per_usd()
+    api = catalog.get_model(req.model).api_price_usd_per_mtok if req.model else None
+    req.check_shape()
     given = None
-    if args.pricing or args.rental_usd_per_hour is not None or args.capex_usd is not None:
-        given = pricing.terms(args.pricing, args.rental_usd_per_hour, args.capex_usd, args.life_years, args.pue,
-                              args.electricity_usd_per_kwh, args.other_opex_fraction, args.utilisation, args.fx)
+    if req.pricing or req.rental_usd_per_hour is not None or req.capex_usd is not None:
+        given = pricing.terms(req.pricing, req.rental_usd_per_hour, req.capex_usd, req.life_years, req.pue,
+                              req.electricity_usd_per_kwh, req.other_opex_fraction, req.utilisation, req.fx)
     cases = shape = m = None
-    if args.results:
-        run = load_run(Path(args.results))
+    if req.results:
+        run = load_run(Path(req.results))
         cases = [c.to_json() for c in run.ok_cases]
         if not cases:
-            raise InputError(f"{args.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
-        _print_invalid_warnings(run, args.results)
-    elif args.project:
+            raise InputError(f"{req.results}: no successful cases to price; run the benchmark again or pass --output-tok-s")
+        _print_invalid_warnings(run, req.results)
+    elif req.project:
         from bench.analysis import projection
 
-        need = [f for f, v in (("--model", args.model), ("--input-tokens", args.input_tokens),
-                               ("--output-tokens", args.output_tokens), ("--batch", args.batch),
-                               ("--dtype", args.dtype)) if v is None]
-        if need:
-            raise InputError(f"cost --project also needs {', '.join(need)}")
-        m = catalog.get_model(args.model)
-        checks.fits_context(m, args.input_tokens, args.output_tokens)
-        checks.parallelism(args.parallelism, args.accelerators)
-        args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
-        shape = projection.Shape(args.input_tokens, args.output_tokens, args.batch, args.accelerators, args.dtype,
-                                 args.kv_dtype, parallelism=args.parallelism, engine=checks.engine_class(args.engine))
-    names = checks.profile_names(args.profile, chips)
+        req.missing_for_project()
+        m = catalog.get_model(req.model)
+        checks.fits_context(m, req.input_tokens, req.output_tokens)
+        checks.parallelism(req.parallelism, req.accelerators)
+        parallelism = projection.read_parallelism(req.parallelism, req.accelerators)
+        shape = projection.Shape(req.input_tokens, req.output_tokens, req.batch, req.accelerators, req.dtype,
+                                 req.kv_dtype, parallelism=parallelism, engine=checks.engine_class(req.engine))
+    names = checks.profile_names(req.profile, chips)
     entries = []
     for chip in chips:  # each chip at the given terms, else its own rate (None: a row that says it has no price)
-        terms = given or pricing.own_terms(chip.id, args.utilisation, args.fx)
+        terms = given or pricing.own_terms(chip.id, req.utilisation, req.fx)
         if cases is not None:
-            entries += cost.price_cases(cases, chip, terms, fx, args.blend_ratio, args.power_w, args.server_overhead)
+            entries += cost.price_cases(cases, chip, terms, fx, req.blend_ratio, req.power_w, req.server_overhead)
         elif shape is not None:
             from bench.analysis import profiles
 
-            prof = profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id))
-            entries.append(cost.price_projection(m, chip, shape, prof, terms, fx, args.blend_ratio, args.power_w,
-                                                 args.server_overhead))
+            prof = profiles.for_engine(profiles.catalog_profiles(), chip.id, req.engine, names.get(chip.id))
+            entries.append(cost.price_projection(m, chip, shape, prof, terms, fx, req.blend_ratio, req.power_w,
+                                                 req.server_overhead))
         else:
-            rates = cost.Rates(output_tok_s=args.output_tok_s, input_tok_s=args.input_tok_s, provenance="user")
-            entries.append({"priced_as": chip.id, **cost.price_or_none(terms, chip, rates, fx, args.blend_ratio, None,
-                                                                       args.power_w, args.server_overhead)})
+            rates = cost.Rates(output_tok_s=req.output_tok_s, input_tok_s=req.input_tok_s, provenance="user")
+            entries.append({"priced_as": chip.id, **cost.price_or_none(terms, chip, rates, fx, req.blend_ratio, None,
+                                                                       req.power_w, req.server_overhead)})
     if api is not None:
         for e in entries:
             if e.get("price_note"):
                 continue
-            e["market"] = {"model": args.model, "source": "report Exhibits 24/25 (May 2025)",
+            e["market"] = {"model": req.model, "source": "report Exhibits 24/25 (May 2025)",
                            **cost.market_comparison(e["usd_per_mtok_input"], e["usd_per_mtok_output"], api.input,
                                                     api.output)}
     if len(chips) > 1:
         doc = {"hardware": [c.id for c in chips], "fx_rmb_per_usd": fx, "entries": entries}
     else:
-        doc = {"hardware": chips[0].id, "fx_rmb_per_usd": fx, "entries": entries} if args.results else entries[0]
+        doc = {"hardware": chips[0].id, "fx_rmb_per_usd": fx, "entries": entries} if req.results else entries[0]
     text = jsonout.dumps(doc)  # refuses NaN/inf in any format
-    if args.format == "json":
+    if req.format == "json":
         print(text)
         return 0
     _print_cost_table(entries, chips)
@@ -287,12 +268,7 @@ def cmd_project(args) -> int:
     from bench.catalog import models as catalog
     from bench.catalog import published
 
-    for name, most in (("input_tokens", limits.MAX_TOKENS), ("output_tokens", limits.MAX_TOKENS),
-                       ("batch", limits.MAX_BATCH), ("concurrency", limits.MAX_BATCH),
-                       ("accelerators", limits.MAX_REPLICA_ACCELERATORS)):
-        checks.whole(checks.flag(name), getattr(args, name), 1, most)
-    checks.fraction("--mbu", args.mbu)
-    checks.fraction("--mfu", args.mfu)
+    req = requests.ProjectRequest.from_flags(vars(args))
     m = catalog.get_model(args.model)
     checks.fits_context(m, args.input_tokens, args.output_tokens)
     chips = checks.chips(args.hardware)
@@ -302,17 +278,8 @@ def cmd_project(args) -> int:
         _print_invalid_warnings(load_run(Path(args.calibrate)), args.calibrate)
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
     names = checks.profile_names(args.profile, chips)
-    run_flags = [f for f, v in (("--request-rate", args.request_rate != "inf"), ("--dataset", args.dataset != ["random"]),
-                                ("--max-num-seqs", args.max_num_seqs is not None), ("--seed", args.seed != 0),
-                                ("--max-num-batched-tokens", args.max_num_batched_tokens is not None),
-                                ("--no-chunked-prefill", args.no_chunked_prefill)) if v]
-    if args.num_prompts is None and run_flags:
-        raise InputError(f"{', '.join(run_flags)} describe a whole run: add --num-prompts N (or drop them)")
-    if args.num_prompts is None and not (args.batch or args.concurrency):
-        raise InputError("project needs --batch or --concurrency (a steady state), or --num-prompts (a whole run)")
-    if args.num_prompts is not None and args.batch:
-        raise InputError("--batch is a steady state; a whole run (--num-prompts) takes --concurrency, --max-num-seqs")
-    batch = args.batch or args.concurrency or 1
+    req.check_run_flags()
+    batch = req.decode_batch
     checks.parallelism(args.parallelism, args.accelerators)
     args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
     if m.moe is None and projection.expert_parallel(args.parallelism):
@@ -322,7 +289,7 @@ def cmd_project(args) -> int:
                          parallelism=args.parallelism, engine=checks.engine_class(args.engine))
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
     if args.num_prompts is not None:
-        return cmd_project_run(args, m, chips, w, profs, names)
+        return cmd_project_run(args, req, m, chips, w, profs, names)
     out, errors = [], []
     for chip in chips:  # a chip that lacks the dtype or that the model does not fit on is a row, never an abort
         try:
@@ -401,16 +368,12 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
 
 
 
-def cmd_project_run(args, m, chips, w, profs, names) -> int:
+def cmd_project_run(args, req, m, chips, w, profs, names) -> int:
     """``project --num-prompts``: the whole run simulated on each chip (``whole_run``)."""
     from bench.analysis import profiles, projection, whole_run
     from bench.catalog import engines
 
-    checks.whole("--num-prompts", args.num_prompts, 1, 100_000)
-    checks.whole("--max-num-seqs", args.max_num_seqs, 1, limits.MAX_BATCH)
-    checks.whole("--max-num-batched-tokens", args.max_num_batched_tokens, 1, limits.MAX_TOKENS)
-    checks.whole("--seed", args.seed, 0, limits.MAX_SEED)
-    rate = checks.request_rate(args.request_rate)
+    rate = req.run_rate()
     from bench.workloads.lengths import dataset_lengths
 
     lengths = dataset_lengths(args.dataset, m.context_length, m.id, args.input_tokens, args.output_tokens)
@@ -490,61 +453,40 @@ def cmd_capacity(args) -> int:
     from bench.analysis import capacity, exhibit63
     from bench.catalog import models as catalog
 
-    if args.scenario == "exhibit63":
-        extra = [n for n in ("hardware", "compare", "model", "power_mw", "accelerators", "tokens_per_day",
-                             "input_tokens", "output_tokens", "replica_accelerators", "tok_s_per_accelerator",
-                             "sw_efficiency", "rental_usd_per_hour") if getattr(args, n) is not None]
-        if extra:
-            raise InputError(f"--scenario exhibit63 takes no other inputs (it rebuilds the report's figures); drop "
-                             f"{', '.join(checks.flag(n) for n in extra)}")
+    req = requests.CapacityRequest.from_flags(vars(args))
+    if req.scenario == "exhibit63":
         doc = exhibit63.doc()
-        if args.format == "json":
+        if req.format == "json":
             print(jsonout.dumps(doc))
         else:
             _print_exhibit(doc)
         return 0
-    if args.compare and args.hardware:
-        raise InputError("give --hardware or --compare, not both")
-    ids = args.compare or args.hardware
-    if not ids or not args.model:
-        raise InputError("capacity needs --scenario exhibit63, or --hardware/--compare with --model")
-    if args.input_tokens is None or args.output_tokens is None:
-        raise InputError("capacity needs --input-tokens and --output-tokens for the token figures")
-    if args.power_mw is None and args.accelerators is None and args.tokens_per_day is None:
-        raise InputError("capacity needs one of --power-mw, --accelerators or --tokens-per-day")
-    checks.positives(args, "power_mw", "tokens_per_day", "tok_s_per_accelerator", "rental_usd_per_hour")
-    checks.whole("--accelerators", args.accelerators, 1, limits.MAX_ACCELERATORS)
-    checks.whole("--replica-accelerators", args.replica_accelerators, 1, limits.MAX_REPLICA_ACCELERATORS)
-    checks.whole("--input-tokens", args.input_tokens, 1, limits.MAX_TOKENS)
-    checks.whole("--output-tokens", args.output_tokens, 1, limits.MAX_TOKENS)
-    checks.positive("--power-mw", args.power_mw, maximum=1e7)
-    checks.pue("--pue", args.pue)
-    checks.fraction("--utilisation", args.utilisation)
+    ids = req.chip_ids
     from bench.analysis import profiles
 
-    m = catalog.get_model(args.model)
-    checks.fits_context(m, args.input_tokens, args.output_tokens)
-    chips = checks.chips(ids, "--compare" if args.compare else "--hardware")
-    if args.compare and len(chips) != 2:
-        raise InputError(f"--compare '{args.compare}': give exactly two chip ids, e.g. h20,910b")
-    sw = checks.sw_efficiency(args.sw_efficiency, chips)
-    names = checks.profile_names(args.profile, chips)
-    dtype = capacity.common_dtype(chips) if args.dtype == "best" else args.dtype  # one dtype unless asked
+    m = catalog.get_model(req.model)
+    checks.fits_context(m, req.input_tokens, req.output_tokens)
+    chips = checks.chips(ids, "--compare" if req.compare else "--hardware")
+    if req.compare and len(chips) != 2:
+        raise InputError(f"--compare '{req.compare}': give exactly two chip ids, e.g. h20,910b")
+    sw = checks.sw_efficiency(req.sw_efficiency, chips)
+    names = checks.profile_names(req.profile, chips)
+    dtype = capacity.common_dtype(chips) if req.dtype == "best" else req.dtype  # one dtype unless asked
     rows = [capacity.chip_capacity(
-        m, chip, args.input_tokens, args.output_tokens, "best" if dtype == "best-each" else dtype,
-        power_w=args.power_mw * 1e6 if args.power_mw is not None else None, accelerators=args.accelerators,
-        tokens_per_day=args.tokens_per_day, tok_s_per_accelerator=args.tok_s_per_accelerator,
-        replica_accelerators=args.replica_accelerators, pue=args.pue, utilisation=args.utilisation,
-        sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=args.rental_usd_per_hour,
-        profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, args.engine, names.get(chip.id)),
-        engine=checks.engine_class(args.engine))
+        m, chip, req.input_tokens, req.output_tokens, "best" if dtype == "best-each" else dtype,
+        power_w=req.power_mw * 1e6 if req.power_mw is not None else None, accelerators=req.accelerators,
+        tokens_per_day=req.tokens_per_day, tok_s_per_accelerator=req.tok_s_per_accelerator,
+        replica_accelerators=req.replica_accelerators, pue=req.pue, utilisation=req.utilisation,
+        sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=req.rental_usd_per_hour,
+        profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, req.engine, names.get(chip.id)),
+        engine=checks.engine_class(req.engine))
         for chip in chips]
     for r in rows:
         if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:
             raise InputError(f"{r['hardware']}: the fleet would need {r['accelerators']:.3g} accelerators, more than "
                              f"{limits.MAX_ACCELERATORS:g}; check --tokens-per-day, --power-mw and the throughput")
     text = jsonout.dumps({"rows": rows})  # refuses NaN/inf in any format
-    if args.format == "json":
+    if req.format == "json":
         print(text)
         return 0
     _print_side_by_side(rows)

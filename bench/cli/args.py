@@ -11,12 +11,17 @@ import math
 import re
 from pathlib import Path
 
+from bench.analysis import requests
 from bench.config import limits
 from bench.errors import InputError
 
 
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def _raise(problem: str | None) -> None:
+    if problem is not None:
+        raise InputError(problem)
+
+
+flag = requests.flag
 
 
 def check_namespace(args) -> None:
@@ -36,13 +41,8 @@ def check_namespace(args) -> None:
 
 
 def positive(name: str, value: float | None, allow_zero: bool = False, maximum: float | None = None) -> None:
-    """``value`` > 0 (or >= 0), finite, and at most ``maximum``; None (flag not given) passes."""
-    if value is None:
-        return
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise InputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}; found {value:g}")
-    if maximum is not None and value > maximum:
-        raise InputError(f"{name} must be at most {maximum:g}; found {value:g}")
+    """``value`` > 0 (>= 0 with ``allow_zero``), at most ``maximum``; None passes (the rule: bench.analysis.requests)."""
+    _raise(requests.positive_error(name, value, allow_zero, maximum))
 
 
 def positives(args, *names: str) -> None:
@@ -53,14 +53,12 @@ def positives(args, *names: str) -> None:
 
 def fraction(name: str, value: float | None) -> None:
     """``value`` in (0, 1]; None passes."""
-    if value is not None and not (math.isfinite(value) and 0 < value <= 1):
-        raise InputError(f"{name} must be in (0, 1]; found {value:g}")
+    _raise(requests.fraction_error(name, value))
 
 
 def pue(name: str, value: float | None) -> None:
     """A PUE is facility power / IT power: in [1, 10]."""
-    if value is not None and not (math.isfinite(value) and 1 <= value <= 10):
-        raise InputError(f"{name} must be >= 1 (facility power / IT power) and at most 10; found {value:g}")
+    _raise(requests.pue_error(name, value))
 
 
 def chip_pairs(name: str, spec: str | None, what: str, example: str) -> list[tuple[str, str, str]]:
@@ -106,11 +104,7 @@ def chips(ids: str, name: str = "--hardware") -> list:
 
 def whole(name: str, value: float | None, minimum: int = 1, maximum: float = limits.MAX_ACCELERATORS) -> None:
     """A count given as a number: a whole number in [minimum, maximum]; None passes."""
-    if value is None:
-        return
-    if not math.isfinite(value) or value != int(value) or not minimum <= value <= maximum:
-        top = f"{int(maximum):,}" if math.isfinite(maximum) and maximum == int(maximum) else f"{maximum:g}"
-        raise InputError(f"{name} must be a whole number from {minimum:,} to {top}; found {value:g}")
+    _raise(requests.whole_error(name, value, minimum, maximum))
 
 
 def parallelism(text: str | None, accelerators: int) -> None:
@@ -208,18 +202,3 @@ def profile_names(spec: str | None, chips_asked: list) -> dict[str, str]:
     if not out:
         raise InputError(f"--profile '{spec}': no CHIP=NAME given, e.g. h20=sglang")
     return out
-
-
-def request_rate(text: str) -> float | None:
-    """``--request-rate``: a positive finite number, or inf (None: every prompt at once)."""
-    import math
-
-    if text.strip().lower() == "inf":
-        return None
-    try:
-        rate = float(text)
-    except ValueError:
-        raise InputError(f"--request-rate '{text}': a number of requests per second, or inf") from None
-    if not math.isfinite(rate) or not 1e-3 <= rate <= 1e6:
-        raise InputError(f"--request-rate must be from 0.001 to 1e6 requests/s, or inf; found {text}")
-    return rate

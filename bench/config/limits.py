@@ -31,3 +31,13 @@ MAX_TRACE_GAP_S = 24 * 3600.0  # between two consecutive trace rows, before spee
 # schedules (refused at preflight, before any model loads)
 MAX_DURATION_S = 24 * 3600.0  # --max-duration default: the least time a case's schedule takes, all trials
 MIN_RATE_RPS = 1e-3  # request_rates and request_rate_ramp ends: one request per 1,000 s at the least
+
+# the analysis commands' flags (cost, project, capacity; bench/analysis/requests.py)
+MAX_PROJECT_PROMPTS = 100_000  # project --num-prompts: prompts one simulated whole run takes
+COST_MAXIMA = {"rental_usd_per_hour": 1e6, "capex_usd": 1e9, "life_years": 100, "power_w": 1e6,  # a typo, not a price
+               "electricity_usd_per_kwh": 100, "fx": 1e4, "server_overhead": 10, "blend_ratio": 1e6,
+               "other_opex_fraction": 1}
+MIN_LIFE_YEARS = 0.1  # cost --life-years
+MAX_POWER_MW = 1e7  # capacity --power-mw (10 TW)
+MAX_PUE = 10  # --pue: facility power / IT power, from 1
+MAX_RATE_RPS = 1e6  # project --request-rate, from MIN_RATE_RPS

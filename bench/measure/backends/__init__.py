@@ -7,9 +7,9 @@ import importlib
 from bench.errors import ConfigError
 
 REGISTRY = {
-    "transformers": "bench.measure.backends.decode_loop:DecodeLoopBackend",
-    "vllm": "bench.measure.backends.offline_engine:OfflineEngineBackend",
-    "openai": "bench.measure.backends.http_endpoint:EndpointBackend",
+    "transformers": "bench.measure.backends.transformers.decode_loop:DecodeLoopBackend",
+    "vllm": "bench.measure.backends.vllm.offline_engine:OfflineEngineBackend",
+    "openai": "bench.measure.backends.openai.http_endpoint:EndpointBackend",
 }
 
 

@@ -9,7 +9,8 @@ import re
 import time
 from pathlib import Path
 
-from bench.config.schema import ModelSpec, OpenAIBackend
+from bench.config.schema import ModelSpec
+from bench.measure.backends.openai.spec import OpenAIBackend
 from bench.errors import PreflightError
 from bench.measure import prompts
 from bench.measure.backends.base import (LoadedModel, Measured, OnlineBackend, default_device, engine_problems,

@@ -15,7 +15,8 @@ from pathlib import Path
 from bench.catalog.architectures import hf_config_kwargs
 from bench.measure.backends.base import (LoadedModel, Measured, OfflineBackend, default_device, engine_problems,
                                          model_dir)
-from bench.config.schema import ModelSpec, VllmBackend
+from bench.config.schema import ModelSpec
+from bench.measure.backends.vllm.spec import VllmBackend
 from bench.errors import CaseFailed
 from bench.metrics import RequestRecord
 

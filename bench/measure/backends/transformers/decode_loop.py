@@ -16,7 +16,8 @@ import time
 from bench.catalog.architectures import hf_config_kwargs
 from bench.measure import devices
 from bench.measure.backends.base import LoadedModel, Measured, OfflineBackend, model_dir
-from bench.config.schema import ModelSpec, TransformersBackend
+from bench.config.schema import ModelSpec
+from bench.measure.backends.transformers.spec import TransformersBackend
 from bench.errors import CaseFailed, PreflightError
 from bench.metrics import RequestRecord
 
@@ -123,7 +124,7 @@ class DecodeLoopBackend(OfflineBackend):
         self._fallback_note = None
         self._decoder = None
         if self.compile != "none":
-            from bench.measure.backends.static_decode import StaticDecoder
+            from bench.measure.backends.transformers.static_decode import StaticDecoder
 
             self._decoder = StaticDecoder(model, self.runs_on, compiled=self.compile == "compiled",
                                           compile_mode=self.compile_mode)
