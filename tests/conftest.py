@@ -151,3 +151,25 @@ def run_main(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def run_with_a_failed_case(tmp_path, capsys, monkeypatch, config_text: str, failing: str):
+    """(config path, run directory) of a finished run whose cases with ``failing`` in their batch ids raised,
+    so that --resume has work to do (exit 1 checked)."""
+    import json
+
+    from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
+
+    cfg = write_config(tmp_path / "c.yaml", config_text)
+    real = DecodeLoopBackend.run_batch
+
+    def fail(self, prompts, n, batch_id):
+        if failing in batch_id:
+            raise RuntimeError("injected failure")
+        return real(self, prompts, n, batch_id)
+
+    monkeypatch.setattr(DecodeLoopBackend, "run_batch", fail)
+    code, out, _ = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out", "--format", "json")
+    assert code == 1
+    monkeypatch.setattr(DecodeLoopBackend, "run_batch", real)
+    return cfg, Path(json.loads(out)["run_dir"])

@@ -13,9 +13,8 @@ import pytest
 from bench.config.cases import expand
 from bench.config.load import parse_config
 from bench.errors import BenchError, ConfigError, InputError
-from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
 from bench.results.rundir import RunDir, read_jsonl
-from conftest import ROOT, cli, write_config, run_main
+from conftest import ROOT, cli, run_main, run_with_a_failed_case, write_config
 from fake_openai import FakeOpenAI
 
 RUNS = sorted((ROOT / "tests" / "data" / "runs").iterdir())
@@ -38,19 +37,7 @@ def one_error_line(err: str) -> str:
 @pytest.fixture
 def failed_second_case(tmp_path, capsys, monkeypatch):
     """A finished run of ONE_MODEL whose bs2 case failed, so that --resume has work to do."""
-    cfg = write_config(tmp_path / "c.yaml", ONE_MODEL)
-    real = DecodeLoopBackend.run_batch
-
-    def failing(self, prompts, n, batch_id):
-        if "_bs2_" in batch_id:
-            raise RuntimeError("injected failure")
-        return real(self, prompts, n, batch_id)
-
-    monkeypatch.setattr(DecodeLoopBackend, "run_batch", failing)
-    code, out, _ = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out", "--format", "json")
-    assert code == 1
-    monkeypatch.setattr(DecodeLoopBackend, "run_batch", real)
-    return cfg, Path(json.loads(out)["run_dir"])
+    return run_with_a_failed_case(tmp_path, capsys, monkeypatch, ONE_MODEL, "_bs2_")
 
 
 # 1 + 2 ---------------------------------------------------------------- torn line, orphan records, resume

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.measure.backends.transformers.decode_loop import DecodeLoopBackend
 from bench.results.rundir import RunDir
-from conftest import write_config, run_main
+from conftest import run_main, run_with_a_failed_case, write_config
 
 CFG = """
 name: r2
@@ -40,19 +39,7 @@ def records_by_case(run_dir: Path) -> dict:
 @pytest.fixture
 def half_run(tmp_path, capsys, monkeypatch):
     """A finished run whose bs3 case failed (its 6 records missing), so that --resume reruns it."""
-    cfg = write_config(tmp_path / "c.yaml", CFG)
-    real = DecodeLoopBackend.run_batch
-
-    def failing(self, prompts, n, batch_id):
-        if "_bs3_" in batch_id:
-            raise RuntimeError("injected failure")
-        return real(self, prompts, n, batch_id)
-
-    monkeypatch.setattr(DecodeLoopBackend, "run_batch", failing)
-    code, out, _ = run_main(capsys, "run", cfg, "--output-dir", tmp_path / "out", "--format", "json")
-    assert code == 1
-    monkeypatch.setattr(DecodeLoopBackend, "run_batch", real)
-    run_dir = Path(json.loads(out)["run_dir"])
+    cfg, run_dir = run_with_a_failed_case(tmp_path, capsys, monkeypatch, CFG, "_bs3_")
     assert records_by_case(run_dir) == {"tiny-llama_bs2_in8_out3": 4}
     return cfg, run_dir
 
