@@ -81,13 +81,6 @@ def cell(v, digits: int = 2) -> str:
     return fixed(v, digits) if isinstance(v, float) else str(v)
 
 
-def sig(v, digits: int = 4) -> str:
-    """A table cell with ``digits`` significant figures for floats: 0.0005204, 1,024, 33.66."""
-    if _missing(v):
-        return MISSING
-    return f"{v:,.{digits}g}" if isinstance(v, float) else str(v)
-
-
 def ms(seconds, digits: int = 2) -> str:
     """Seconds shown as milliseconds."""
     return MISSING if _missing(seconds) else fixed(seconds * 1000, digits)
@@ -101,11 +94,6 @@ def pct(fraction, digits: int = 0) -> str:
 def signed_pct(fraction, digits: int = 1) -> str:
     """A relative change: -0.2308 -> '-23.1 %'."""
     return MISSING if _missing(fraction) else f"{100 * fraction:+.{digits}f} %"
-
-
-def plus_minus(text: str, ci_rel) -> str:
-    """'1,234' -> '1,234 ± 2.1 %' when the relative 95 % CI half-width is known (else unchanged)."""
-    return text if _missing(ci_rel) else f"{text} ± {100 * ci_rel:.1f} %"
 
 
 VERDICT_MARKS = {"ok": "✓", "warn": "!", "invalid": "✗"}

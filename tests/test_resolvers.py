@@ -66,10 +66,12 @@ def test_an_unknown_gpu_gets_no_efficiency_and_a_warning(tmp_path):
     # efficiency follows: an L4 run says L4 in both places
     lines = [json.loads(x) for x in (run / "cases.jsonl").read_text().splitlines() if x.strip()]
     (run / "cases.jsonl").write_text("".join(json.dumps({**c, "hardware": "NVIDIA L4"}) + "\n" for c in lines))
-    runs, df, warns = compare.load([str(FAKE_A100), str(run)])
-    known, unknown = df[df["hardware"] != "NVIDIA L4"], df[df["hardware"] == "NVIDIA L4"]
-    assert len(unknown) == 2 and unknown["mbu"].isna().all() and unknown["mfu"].isna().all()
-    assert known["mbu"].notna().all()  # the A100 run, same cases, keeps its MBU
+    runs = compare.load_runs([str(FAKE_A100), str(run)])
+    rows, warns = compare.case_rows(runs), compare.warnings(runs)
+    known = [r for r in rows if r.run.manifest.hardware != "NVIDIA L4"]
+    unknown = [r for r in rows if r.run.manifest.hardware == "NVIDIA L4"]
+    assert len(unknown) == 2 and all(r.values["mbu"] is None and r.values["mfu"] is None for r in unknown)
+    assert known and all(r.values["mbu"] is not None for r in known)  # the A100 run, same cases, keeps its MBU
     assert any("'NVIDIA L4' is not in the hardware catalog" in w for w in warns)
     case = json.loads((run / "cases.jsonl").read_text().splitlines()[0])
     eff = efficiency.for_case(case, "NVIDIA L4")
@@ -136,7 +138,7 @@ def test_one_does_not_fit_check_and_replica_size():
 def test_present_formats_numbers_and_missing_values():
     assert present.fixed(1234.5) == "1,234.50" and present.fixed(2, 3) == "2.000"
     assert present.cell(1234.5, 1) == "1,234.5" and present.cell(2024) == "2024" and present.cell("h20") == "h20"
-    assert present.sig(0.00052041) == "0.0005204" and present.sig(1024.3) == "1,024" and present.sig(8) == "8"
+    assert present.fmt(0.00052041) == "0.0005204" and present.fmt(1024.3) == "1,024" and present.fmt(8) == "8"
     assert present.ms(0.0123) == "12.30" and present.pct(0.625) == "62%" and present.pct(-0.3) == "-30%"
-    for f in (present.fixed, present.cell, present.sig, present.ms, present.pct):
+    for f in (present.fixed, present.cell, present.fmt, present.ms, present.pct):
         assert f(None) == "—" and f(math.nan) == "—"

@@ -46,16 +46,6 @@ class CaseRow:
         return self.case.case_id
 
 
-def ci_rel(case, metric: str = "output_tok_s") -> float | None:
-    """Relative 95 % CI half-width of a case's metric from its ``trials`` block (None: one trial or none)."""
-    if isinstance(case, dict):
-        case = CaseResult.from_json(case)
-    stat = case.trials.stat(metric) if case.trials is not None else None
-    if stat is None or not stat.ci95 or len(stat.ci95) != 2 or not stat.mean:
-        return None
-    return (stat.ci95[1] - stat.ci95[0]) / 2.0 / abs(stat.mean)
-
-
 def half_width(case: CaseResult, metric: str) -> float | None:
     stat = case.trials.stat(metric) if case.trials is not None else None
     if stat is None or not stat.ci95 or len(stat.ci95) != 2:
@@ -131,15 +121,6 @@ def case_rows(runs: list[Run], hourly_usd: float | None = None, pricing_label: s
             row.values["usd_per_mtok_blended"] = priced.get("usd_per_mtok_blended")
             out.append(row)
     return out
-
-
-def load(run_dirs: list[str], pricing_preset: str | None = None, rental_usd_per_hour: float | None = None,
-         labels=None):
-    """(runs, the legacy DataFrame of ``legacy_frame``, warnings) for ``report``: priced at the rental given,
-    else each run's chip at its own rate (none when the chip has no price)."""
-    runs = load_runs(run_dirs, labels)
-    rows = case_rows(runs, *rental(pricing_preset, rental_usd_per_hour))
-    return runs, legacy_frame(rows), warnings(runs)
 
 
 def rental(pricing_preset: str | None, rental_usd_per_hour: float | None) -> tuple[float | None, str | None]:
@@ -413,9 +394,7 @@ def aligned(rows: list[CaseRow], runs: list[Run]) -> list[CaseRow]:
 def to_markdown(rows: list[CaseRow], metrics: list[registry.Metric] | None = None, with_run: bool = True,
                 baseline: Run | None = None, notes: list[str] | None = None) -> str:
     """A GitHub table for a CI job summary: at most 12 columns; notes (pricing, legend) once, as footnotes.
-    (Given a DataFrame, as the report does: that frame as a table.)"""
-    if hasattr(rows, "itertuples"):
-        return legacy_markdown(rows)
+"""
     room = MD_MAX_COLUMNS - (3 if with_run else 2)
     notes = list(notes or [])
     if len(metrics) > room:
@@ -467,59 +446,6 @@ def warnings(runs: list[Run]) -> list[str]:
                 out.append(f"{r.label}: CPU pressure {p:.1f}% (some avg10) at {when}: the machine was busy, "
                            "timings may be slow")
     return out
-
-
-# ------------------------------------------------------------------ the report's frame (bench/analysis/report.py)
-LEGACY_COLUMNS = ["run_id", "hardware", "model", "backend", "dtype", "input_tokens", "output_tokens", "batch_size",
-                  "concurrency", "request_rate", "accelerators", "output_tok_s", "output_tok_s_per_accelerator",
-                  "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "tok_s_per_user", "j_per_output_tok",
-                  "avg_power_w", "energy_source", "usd_per_mtok_output", "usd_per_mtok_blended", "pricing", "mbu",
-                  "mfu", "tpot_limit_ms", "tpot_pct_of_limit", "prefill_limit_ms", "prefill_pct_of_limit",
-                  "compile", "provenance", "status", "case_id", "validity", "trials", "output_tok_s_ci95_rel", "run"]
-
-
-def legacy_frame(rows: list[CaseRow]):
-    """The frame the HTML/Markdown report reads (times in ms), built from the typed rows."""
-    import pandas as pd
-
-    def ms(v):
-        return None if v is None else v * 1000.0
-
-    recs = []
-    for r in rows:
-        v, c, wl = r.values, r.case, r.case.workload
-        roof = c.roofline
-        recs.append({
-            "run_id": r.run.manifest.run_id, "hardware": r.run.manifest.hardware, "model": c.at("model.label"),
-            "backend": c.at("backend.kind"), "dtype": c.at("backend.dtype"),
-            "input_tokens": wl.input_tokens if wl else None, "output_tokens": wl.output_tokens if wl else None,
-            "batch_size": wl.batch_size if wl else None, "concurrency": wl.concurrency if wl else None,
-            "request_rate": wl.request_rate if wl else None, "accelerators": c.identity.accelerators,
-            "output_tok_s": v.get("output_tok_s"), "output_tok_s_per_accelerator": v.get("output_tok_s_per_accelerator"),
-            "ttft_p50_ms": ms(v.get("ttft_p50_s")), "ttft_p99_ms": ms(v.get("ttft_p99_s")),
-            "tpot_p50_ms": ms(v.get("tpot_p50_s")), "tpot_p99_ms": ms(v.get("tpot_p99_s")),
-            "tok_s_per_user": 1.0 / v["tpot_p50_s"] if v.get("tpot_p50_s") else None,
-            "j_per_output_tok": v.get("j_per_output_tok"), "avg_power_w": v.get("avg_power_w"),
-            "energy_source": v.get("energy_source"), "usd_per_mtok_output": v.get("usd_per_mtok_output"),
-            "usd_per_mtok_blended": v.get("usd_per_mtok_blended"), "pricing": r.pricing, "mbu": v.get("mbu"),
-            "mfu": v.get("mfu"), "tpot_limit_ms": ms(v.get("tpot_limit_s")),
-            "tpot_pct_of_limit": v.get("tpot_pct_of_limit"),
-            "prefill_limit_ms": ms(roof.prefill_limit_s if roof is not None else None),
-            "prefill_pct_of_limit": v.get("prefill_pct_of_limit"),
-            "compile": c.compile.mode if c.compile is not None else None, "provenance": r.provenance,
-            "status": c.status, "case_id": r.case_id, "validity": c.verdict, "trials": c.n_trials,
-            "output_tok_s_ci95_rel": ci_rel(c), "run": r.run.label})
-    return pd.DataFrame(recs, columns=LEGACY_COLUMNS)
-
-
-def legacy_markdown(df) -> str:
-    """A GitHub-flavoured table of a frame (the report's Markdown summary)."""
-    head = "| " + " | ".join(df.columns) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(registry.fmt(v) if isinstance(v, (int, float)) else (MISSING if v is None else str(v))
-                              for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body]) + "\n"
-
 
 
 def run_view(run: Run, columns: str | None = None, wide: bool = False, width: int | None = None,
