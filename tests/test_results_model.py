@@ -53,6 +53,12 @@ def test_bad_label_is_one_line(item):
         load_runs([H100], labels=[item])
 
 
+def test_a_label_may_hold_an_equals_sign():
+    """The split is where the left side is a RUN_DIR given, not at the last '='."""
+    (run,) = load_runs([H100], labels=[f"{H100}=tp=8 a=b"])
+    assert run.label == "tp=8 a=b"
+
+
 def test_label_for_a_run_not_given():
     with pytest.raises(InputError, match="not one of the RUN_DIRs"):
         load_runs([H100], labels=[f"{H200}=x"])

@@ -122,11 +122,15 @@ def load_run(path, label: str | None = None) -> Run:
     return Run(rd.path, manifest, rd.case_results(), label or "")
 
 
-def parse_labels(items: list[str] | None) -> dict[Path, str]:
-    """``--label RUN_DIR=NAME`` (repeatable) as {resolved run path: name}."""
+def parse_labels(items: list[str] | None, run_dirs: set[Path] | None = None) -> dict[Path, str]:
+    """``--label RUN_DIR=NAME`` (repeatable) as {resolved run path: name}. The split is at the first '=' whose
+    left side is one of ``run_dirs`` (so a NAME may hold '='), else at the first '=' (a path rarely has one)."""
     out: dict[Path, str] = {}
     for item in items or []:
-        run_dir, sep, name = item.rpartition("=")
+        cuts = [i for i, ch in enumerate(item) if ch == "="]
+        at = next((i for i in cuts if run_dirs and Path(item[:i]).expanduser().resolve() in run_dirs),
+                  cuts[0] if cuts else -1)
+        run_dir, sep, name = (item[:at], "=", item[at + 1:]) if at >= 0 else ("", "", item)
         if not sep or not run_dir or not name.strip():
             raise InputError(f"--label '{item}': write it as RUN_DIR=NAME")
         if len(name) > 40 or any(not ch.isprintable() for ch in name):
@@ -140,7 +144,6 @@ def load_runs(paths: list[str], labels: list[str] | dict | None = None, short_ha
     ``short_hardware``: manifest -> a short hardware name, default ``Manifest.hardware_short``)."""
     if not paths:
         raise InputError("give at least one RUN_DIR")
-    given = labels if isinstance(labels, dict) else parse_labels(labels)
     runs, seen = [], set()
     for p in paths:
         run = load_run(p)
@@ -149,6 +152,7 @@ def load_runs(paths: list[str], labels: list[str] | dict | None = None, short_ha
             raise InputError(f"{p}: run directory given twice; name each run once")
         seen.add(key)
         runs.append(run)
+    given = labels if isinstance(labels, dict) else parse_labels(labels, seen)
     unknown = set(given) - seen
     if unknown:
         raise InputError(f"--label names {sorted(str(u) for u in unknown)[0]}, which is not one of the RUN_DIRs given")
