@@ -105,18 +105,16 @@ def cmd_run(args) -> int:
 
 
 def cmd_list(args) -> int:
+    from bench.analysis.requests_results import ListRequest
     from bench.catalog import hardware, models, pricing, published
 
-    if args.engine is not None and args.what != "published":
-        from bench.errors import InputError
-
-        raise InputError(f"--engine filters `list published`; `list {args.what}` has no engines (drop --engine)")
+    req = ListRequest.from_flags(vars(args))
     rows = {"models": models.rows, "hardware": hardware.rows, "pricing": pricing.rows,
-            "published": lambda: published.table_rows(args.engine)}[args.what]()
-    if args.format == "json":
+            "published": lambda: published.table_rows(req.engine)}[req.what]()
+    if req.format == "json":
         print(jsonout.dumps(rows))
         return 0
-    _print_catalog(args.what, rows)
+    _print_catalog(req.what, rows)
     return 0
 
 
