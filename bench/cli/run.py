@@ -29,9 +29,9 @@ def cmd_run(args) -> int:
     max_duration_s = limits.MAX_DURATION_S if getattr(args, "max_duration", None) is None else args.max_duration
     positive("--max-duration", max_duration_s, maximum=limits.MAX_SECONDS * 1000)
     if args.report:  # found before the run, not after it
-        from bench.cli.args import output_path
+        from bench.analysis.requests_results import output_file
 
-        output_path("--report", args.report)
+        output_file("--report", args.report)
     err = console(stderr=True)
     lines = not (sys.stdout.isatty() and sys.stderr.isatty())  # a CI log: one line per finished case
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
