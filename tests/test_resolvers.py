@@ -182,6 +182,8 @@ def test_a_run_over_two_chips_prices_each_case_at_its_own_chips_rate(tmp_path):
     assert h100_row.pricing.startswith("h100-sxm rental") and h100_row.values["usd_per_mtok_output"] is not None
     assert h100_row.values["mbu"] is not None and a100_row.values["mbu"] is not None  # A100: in the catalog, no price
     assert a100_row.pricing == pricing.no_price_note("a100") and a100_row.values["usd_per_mtok_output"] is None
+    # csv/json/parquet rows name the hardware each case was priced on
+    assert list(compare.frame([h100_row, a100_row])["hardware"]) == [H100_LABEL, A100_LABEL]
     # a rental given for every accelerator-hour prices both at it
     given = compare.case_rows(compare.load_runs([str(mixed)]), 2.0, "given")
     assert [r.pricing for r in given] == ["given", "given"]

@@ -165,7 +165,7 @@ def frame(rows: list[CaseRow], baseline: Run | None = None):
     recs = []
     for i, r in enumerate(rows):
         c, wl = r.case, r.case.workload
-        rec = {"run": r.run.label, "run_id": r.run.manifest.run_id, "hardware": r.run.manifest.hardware,
+        rec = {"run": r.run.label, "run_id": r.run.manifest.run_id, "hardware": r.hardware,
                "case_id": r.case_id, "model": c.at("model.label"), "backend": c.at("backend.kind"),
                "dtype": c.at("backend.dtype"), "batch_size": wl.batch_size if wl else None,
                "concurrency": wl.concurrency if wl else None, "request_rate": wl.request_rate if wl else None,
