@@ -17,32 +17,24 @@ def add_commands(sub) -> None:
 
 def cmd_validate(args) -> int:
     from bench.analysis import profiles, validate
-    from bench.catalog import hardware, published
+    from bench.analysis.requests_results import ValidateRequest
+    from bench.catalog import published
 
-    from bench.errors import InputError
-
-    if args.hardware:
-        hardware.get_chip(args.hardware)  # unknown id: one line, exit 2
-    engine = None if args.engine == profiles.FIELD else args.engine.strip().lower()
-    if engine is not None and engine not in profiles.known_engines(profiles.catalog_profiles()):
-        raise InputError(f"--engine '{args.engine}' has no published rows; known: "
-                         f"{', '.join([profiles.FIELD, *profiles.known_engines(profiles.catalog_profiles())])}")
-    if args.profiles:
-        if args.include:
-            raise InputError("--profiles prints the catalog's fitted profiles; drop --include")
+    req = ValidateRequest.from_flags(vars(args))
+    chip_id, engine = req.chip_id, req.engine_key
+    if req.profiles:
         table = [r for r in profiles.engine_table(profiles.catalog_profiles())
-                 if (not args.hardware or r["hardware"] == hardware.get_chip(args.hardware).id)
-                 and (engine is None or r["engine"] in (engine, profiles.FIELD))]
+                 if (not chip_id or r["hardware"] == chip_id) and (engine is None or r["engine"] in (engine, profiles.FIELD))]
         text = jsonout.dumps(table)
-        if args.format == "json":
+        if req.format == "json":
             print(text)
         else:
             _print_profiles(table)
         return 0
-    extra = profiles.runs_points(args.include)
-    doc = validate.validate(published.rows(), args.hardware and hardware.get_chip(args.hardware).id, extra, engine)
+    extra = profiles.runs_points(req.include)
+    doc = validate.validate(published.rows(), chip_id, extra, engine)
     text = jsonout.dumps(doc)  # refuses NaN/inf in any format
-    if args.format == "json":
+    if req.format == "json":
         print(text)
         return 0
     _print_validate(doc)
