@@ -45,6 +45,38 @@ def test_chunked_prefill_by_hand():
         whole_run.simulate(reqs, OneSecondSteps(), 8, 2, 10_000, chunked_prefill=False)
 
 
+class PrefillOrDecode:
+    """A prefill step takes 2 s, a decode step 1 s, whatever they hold: which kind each step is, by hand."""
+
+    m = QWEN
+
+    def __init__(self):
+        self.kinds = []
+
+    def step_s(self, decode_seqs, decode_ctx_tokens, prefill_tokens, prefill_flops):
+        if prefill_tokens:
+            assert decode_seqs == 0  # a prefill-first step never carries decodes
+        self.kinds.append("P" if prefill_tokens else "D")
+        return 2.0 if prefill_tokens else 1.0
+
+
+def test_prefill_first_steps_by_hand():
+    # three requests of 4 in / 3 out at once, 8 prefill tokens a step, at most 2 prompts a prefill step: step 1
+    # prefills r0 and r1 (first tokens at 2 s); step 2 prefills r2 (the decodes wait: first token at 4 s); then
+    # decode steps: r0/r1 finish after two (6 s), r2 after two (6 s)
+    reqs = whole_run.requests(3, [(4, 3)], None)
+    model = PrefillOrDecode()
+    r = whole_run.simulate(reqs, model, None, 8, 10_000, chunked_prefill=False, prefill_first=True,
+                           max_prefill_seqs=2)
+    assert model.kinds == ["P", "P", "D", "D"] and r["duration_s"] == 6.0
+    assert r["ttft_s"]["p50"] == 2.0 and r["ttft_s"]["p99"] == pytest.approx(4.0 - 0.02 * 2)
+    # a request arriving later interrupts the decodes with its own prefill step
+    late = [whole_run.Request(0.0, 4, 3), whole_run.Request(2.5, 4, 3)]
+    model = PrefillOrDecode()
+    whole_run.simulate(late, model, None, 8, 10_000, prefill_first=True)
+    assert model.kinds == ["P", "D", "P", "D", "D"]
+
+
 def test_the_kv_cache_and_max_num_seqs_bound_the_batch():
     reqs = whole_run.requests(20, [(10, 5)], None)
     assert whole_run.simulate(reqs, OneSecondSteps(), 4, 1000, 10_000)["max_batch"] == 4
@@ -79,6 +111,21 @@ def test_engine_defaults_by_memory_tier():
     assert "arg_utils.py" in engines.defaults("vllm", H20).source
     with pytest.raises(InputError, match="no scheduler defaults for engine 'chitu'"):
         engines.defaults("chitu", H20)
+
+
+def test_engine_defaults_per_version():
+    b = hardware.get_chip("910b")
+    old = engines.defaults("vllm-ascend", b, "0.9.1", 40960)  # the AscendScheduler, forced for non-MLA models
+    assert (old.prefill_first, old.chunked_prefill, old.max_num_batched_tokens, old.max_num_seqs) == \
+        (True, False, 40960, 256)
+    assert "PR #2659" in old.source
+    assert engines.defaults("vllm-ascend", b, "0.9.1", 40960, mla=True).chunked_prefill  # MLA keeps chunked prefill
+    assert engines.defaults("vllm-ascend", b, "0.9.1rc3", 40960).chunked_prefill  # before the change
+    with pytest.raises(InputError, match="the model's context"):
+        engines.defaults("vllm-ascend", b, "v0.9.1")
+    mi = engines.defaults("mindie", b, "2.1RC1")
+    assert (mi.max_num_seqs, mi.max_num_batched_tokens, mi.max_prefill_seqs, mi.prefill_first) == (200, 8192, 50, True)
+    assert "maxPrefillBatchSize" in mi.source
 
 
 RUN = ("project", "--model", "Qwen3-32B", "--hardware", "h20,910b", "--input-tokens", "1024", "--output-tokens", "256",
@@ -138,10 +185,13 @@ def test_published_finite_runs_are_validated_through_the_simulation():
     assert set(by) == {r.id for r in finite}
     r = by["gpustack-910b-qwen3-8b-vllm-4k"]
     assert r["projected"] > 0 and r["range"][0] < r["projected"] < r["range"][1]
-    assert "max_num_seqs 256" in r["note"]
+    assert "max_num_seqs 256" in r["note"] and "v0.9.1" in r["note"]  # the row's engine version picks the limits
+    m = by["gpustack-910b-qwen3-8b-mindie-bf16-sharegpt"]  # MindIE's documented ScheduleConfig defaults
+    assert m["projected"] > 0 and "max_num_seqs 200" in m["note"]
     # an engine without documented scheduler defaults is a row that says so, not a guess
-    m = by["gpustack-910b-qwen3-8b-mindie-bf16-sharegpt"]
-    assert m["projected"] is None and "no scheduler defaults for engine 'mindie'" in m["note"]
+    odd = next(r for r in rows if r.num_prompts and r.engine_class == "vllm-ascend")
+    doc = validate.finite_runs([odd.model_copy(update={"engine": "chitu"})], profs=profiles.catalog_profiles())
+    assert doc["rows"][0]["projected"] is None and "no scheduler defaults" in doc["rows"][0]["note"]
 
 
 def test_a_run_too_large_to_simulate_is_refused_at_once():

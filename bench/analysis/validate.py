@@ -151,13 +151,13 @@ def finite_runs(rows, hardware: str | None = None, engine: str | None = None, pr
         known = r.engine_class in PR.known_engines(profs)
         prof = PR.for_engine(profs, r.hardware, r.engine_class if known else None)
         try:
-            lim = engines.defaults(r.engine_class, chip)
+            lim = engines.defaults(r.engine_class, chip, r.engine_version, m.context_length, bool(m.mla))
             w = projection.Shape(r.input_tokens, r.output_tokens, 1, r.accelerators, r.dtype, r.kv_cache_dtype,
                                  r.compute_dtype, parallelism=None)
             rate = None if r.request_rate in (None, "inf") else float(r.request_rate)
             reqs = whole_run.requests(r.num_prompts, [(r.input_tokens, r.output_tokens)], rate)
             run = whole_run.project_run(m, chip, w, prof, reqs, lim.max_num_seqs, lim.max_num_batched_tokens,
-                                        lim.chunked_prefill, lim.source)
+                                        lim.chunked_prefill, lim.source, lim.prefill_first, lim.max_prefill_seqs)
         except BenchError as exc:
             out.append({**base, "profile": prof.name, "profile_rows": prof.n_rows, "projected": None, "range": None,
                         "error": None, "inside": None, "note": str(exc)})

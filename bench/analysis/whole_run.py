@@ -96,8 +96,14 @@ def _pct(xs: list[float], q: float) -> float | None:
 
 
 def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, max_num_batched_tokens: int,
-             kv_capacity_tokens: int, chunked_prefill: bool = True) -> dict:
-    """Run ``reqs`` through a continuous-batching scheduler; per-request times and the batch over time."""
+             kv_capacity_tokens: int, chunked_prefill: bool = True, prefill_first: bool = False,
+             max_prefill_seqs: int | None = None) -> dict:
+    """Run ``reqs`` through a continuous-batching scheduler; per-request times and the batch over time.
+
+    ``prefill_first`` (vLLM V0 without chunked prefill, vLLM-Ascend's AscendScheduler, MindIE without split fuse):
+    a step that admits new prompts runs only those prefills (whole prompts, at most ``max_num_batched_tokens`` of
+    them and ``max_prefill_seqs`` requests); the requests already decoding wait for it. Otherwise (vLLM V1, SGLang)
+    every step decodes the running requests and fills the rest of its token budget with prefill."""
     m = model.m
     total_out = sum(r.output_tokens for r in reqs)
     if total_out > MAX_OUTPUT_TOKENS:
@@ -107,7 +113,7 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
         if r.input_tokens + r.output_tokens > kv_capacity_tokens:
             raise InputError(f"one request of {r.input_tokens} + {r.output_tokens} tokens does not fit the KV cache "
                              f"({kv_capacity_tokens:,} tokens); raise --accelerators or shorten the lengths")
-        if not chunked_prefill and r.input_tokens > max_num_batched_tokens:
+        if (not chunked_prefill or prefill_first) and r.input_tokens > max_num_batched_tokens:
             raise InputError(f"a prompt of {r.input_tokens} tokens exceeds --max-num-batched-tokens "
                              f"{max_num_batched_tokens} without chunked prefill")
     cap = max_num_seqs or len(reqs)
@@ -125,12 +131,13 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
             t = reqs[queue].arrival_s  # idle until the next arrival
         budget = max_num_batched_tokens
         decoding = [i for i in running if prefilled[i] == reqs[i].input_tokens]
-        budget -= len(decoding)  # running requests first: each decoding one takes a token of the step
+        if not prefill_first:
+            budget -= len(decoding)  # running requests first: each decoding one takes a token of the step
         chunks, p_tokens, p_flops = [], 0, 0.0
 
         def chunk(i: int, room: int) -> int:
             left = reqs[i].input_tokens - prefilled[i]
-            return min(left, room) if chunked_prefill else (left if left <= room else 0)
+            return min(left, room) if chunked_prefill and not prefill_first else (left if left <= room else 0)
 
         for i in running:  # prompts already admitted, part-prefilled
             if prefilled[i] < reqs[i].input_tokens and budget > 0:
@@ -138,7 +145,8 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
                 if c > 0:
                     chunks.append((i, c))
                     budget -= c
-        while queue < n and reqs[queue].arrival_s <= t and len(running) < cap and budget > 0:
+        while queue < n and reqs[queue].arrival_s <= t and len(running) < cap and budget > 0 \
+                and (max_prefill_seqs is None or len(chunks) < max_prefill_seqs):
             r = reqs[queue]  # then new requests, in order, while the limits and the KV cache allow
             if kv_used + r.input_tokens + r.output_tokens > kv_capacity_tokens:
                 break
@@ -150,6 +158,8 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
             chunks.append((queue, c))
             budget -= c
             queue += 1
+        if prefill_first and chunks:
+            decoding = []  # a prefill step: the decoding requests wait for it
         for i, c in chunks:
             p_flops += catalog.prefill_flops(m, prefilled[i] + c) - catalog.prefill_flops(m, prefilled[i])
             p_tokens += c
@@ -216,18 +226,20 @@ def kv_capacity_tokens(m, chip, w: projection.Shape) -> int:
 
 
 def project_run(m, chip, w: projection.Shape, profile, reqs: list[Request], max_num_seqs: int | None,
-                max_num_batched_tokens: int, chunked_prefill: bool = True, limits_source: str = "given") -> dict:
+                max_num_batched_tokens: int, chunked_prefill: bool = True, limits_source: str = "given",
+                prefill_first: bool = False, max_prefill_seqs: int | None = None) -> dict:
     """The whole run projected on one replica of ``w.accelerators`` x ``chip`` with ``profile``: per accelerator
     throughputs and the latencies, each with the profile's band."""
     kv = kv_capacity_tokens(m, chip, w)
     sim = simulate(reqs, StepModel(m, chip, w, profile.efficiency), max_num_seqs, max_num_batched_tokens, kv,
-                   chunked_prefill)
+                   chunked_prefill, prefill_first, max_prefill_seqs)
     f = profile.band_factor()
     band = (lambda v: None if f is None or v is None else [v / f, v * f])  # noqa: E731
     k = w.accelerators
     out = {"hardware": chip.id, "model": m.id, "dtype": w.dtype, "accelerators": k, "provenance": "projected",
            "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
-           "chunked_prefill": chunked_prefill, "scheduler_limits_source": limits_source,
+           "chunked_prefill": chunked_prefill and not prefill_first, "prefill_first": prefill_first,
+           "max_prefill_seqs": max_prefill_seqs, "scheduler_limits_source": limits_source,
            "kv_capacity_tokens": kv, **sim,
            "output_tok_s_per_accelerator": sim["output_tok_s"] / k, "total_tok_s_per_accelerator": sim["total_tok_s"] / k,
            "profile": profile.name, "profile_rows": profile.n_rows, "profile_band_factor": f,
