@@ -148,21 +148,38 @@ def test_cli_whole_run():
     assert "PROJECTED whole run" in table and "batch over" in table
 
 
+NO_LENGTHS = tuple(x for i, x in enumerate(RUN) if x not in ("--input-tokens", "--output-tokens")
+                   and RUN[i - 1] not in ("--input-tokens", "--output-tokens"))
+
+
 def test_cli_whole_run_jsonl_dataset(tmp_path):
+    # the lengths come from the file: no --input-tokens / --output-tokens; each request takes the next line's
     f = tmp_path / "lengths.jsonl"
     f.write_text('{"input_tokens": 100, "output_tokens": 20}\n{"input_tokens": 300, "output_tokens": 40}\n')
-    p = cli(*RUN, "--num-prompts", "10", "--dataset", "jsonl", str(f), "--format", "json")
+    p = cli(*NO_LENGTHS, "--num-prompts", "10", "--dataset", "jsonl", str(f), "--format", "json")
     assert p.returncode == 0, p.stderr
-    f.write_text('{"input_tokens": 1e15, "output_tokens": 20}\n')
-    bad = cli(*RUN, "--num-prompts", "10", "--dataset", "jsonl", str(f))
-    assert bad.returncode == 2 and f"{f}:1" in bad.stderr
+    h20 = json.loads(p.stdout)[0]
+    assert h20["requests"] == 10 and h20["output_tok_s"] * h20["duration_s"] == pytest.approx(5 * 20 + 5 * 40)
+    table = cli(*NO_LENGTHS, "--num-prompts", "10", "--dataset", "jsonl", str(f))
+    assert table.returncode == 0 and "means 200 in / 30 out" in " ".join(table.stdout.split())
+    both = cli(*RUN, "--num-prompts", "10", "--dataset", "jsonl", str(f))
+    assert both.returncode == 2 and "drop --input-tokens and --output-tokens" in both.stderr
+    for text, msg in (('{"input_tokens": 1e15, "output_tokens": 20}\n', f"{f}:1: 'input_tokens' must be"),
+                      ("not json\n", f"{f}:1: not valid JSON"), ("", "no lengths in it"),
+                      ('{"input_tokens": 40000, "output_tokens": 1000}\n', "exceed the context")):
+        f.write_text(text)
+        bad = cli(*NO_LENGTHS, "--num-prompts", "10", "--dataset", "jsonl", str(f))
+        assert bad.returncode == 2 and msg in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    gone = cli(*NO_LENGTHS, "--num-prompts", "10", "--dataset", "jsonl", "/dev/null/x")
+    assert gone.returncode == 2 and "fix --dataset jsonl PATH" in gone.stderr
+    lost = cli(*NO_LENGTHS, "--num-prompts", "10")
+    assert lost.returncode == 2 and "project needs --input-tokens and --output-tokens" in lost.stderr
 
 
 @pytest.mark.parametrize("extra,msg", [
     (["--num-prompts", "10", "--request-rate", "0"], "--request-rate must be"),
     (["--num-prompts", "10", "--request-rate", "fast"], "--request-rate 'fast'"),
     (["--num-prompts", "10", "--dataset", "sharegpt"], "need a tokenizer"),
-    (["--num-prompts", "10", "--dataset", "jsonl", "/dev/null/x"], "fix --dataset jsonl PATH"),
     (["--batch", "8", "--max-num-seqs", "4"], "add --num-prompts"),
     (["--num-prompts", "10", "--batch", "8"], "takes --concurrency"),
     (["--num-prompts", "0"], "--num-prompts must be a whole number"),

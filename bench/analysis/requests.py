@@ -167,8 +167,8 @@ class CostRequest(Request):
 class ProjectRequest(Request):
     model: str
     hardware: str
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int | None = None
+    output_tokens: int | None = None
     batch: int | None = None
     concurrency: int | None = None
     num_prompts: int | None = None
@@ -212,6 +212,24 @@ class ProjectRequest(Request):
         if self.num_prompts is not None and self.batch:
             raise InputError("--batch is a steady state; a whole run (--num-prompts) takes --concurrency, "
                              "--max-num-seqs")
+
+    @property
+    def lengths_from_file(self) -> bool:
+        """A whole run over ``--dataset jsonl PATH``: every request's lengths come from the file."""
+        return self.num_prompts is not None and bool(self.dataset) and self.dataset[0].lower() == "jsonl"
+
+    def check_lengths(self) -> None:
+        """--input-tokens and --output-tokens, unless a jsonl file gives every request's lengths (then not both)."""
+        pair = (("--input-tokens", self.input_tokens), ("--output-tokens", self.output_tokens))
+        if self.lengths_from_file:
+            given = [f for f, v in pair if v is not None]
+            if given:
+                raise InputError(f"--dataset jsonl PATH gives every request's lengths; drop {' and '.join(given)}")
+            return
+        need = [f for f, v in pair if v is None]
+        if need:
+            raise InputError(f"project needs {' and '.join(need)} (or --num-prompts N --dataset jsonl PATH, whose "
+                             "lines give them)")
 
     @property
     def decode_batch(self) -> int:
