@@ -77,6 +77,21 @@ def test_prefill_first_steps_by_hand():
     assert model.kinds == ["P", "D", "P", "D", "D"]
 
 
+def test_max_num_seqs_as_the_decode_batch_only_by_hand():
+    # MindIE's maxBatchSize caps the decode batch, not admission: three requests of 4 in / 3 out, at most 2
+    # decoding: r0/r1 prefill (2 s), r2 prefills at once (4 s: its first token), r0/r1 decode twice (6 s), then r2
+    # (8 s); capping admission instead, r2 waits for r0/r1 to finish (4 s) before its prefill (first token at 6 s)
+    reqs = whole_run.requests(3, [(4, 3)], None)
+    model = PrefillOrDecode()
+    r = whole_run.simulate(reqs, model, 2, 8, 10_000, prefill_first=True, decode_cap_only=True)
+    assert model.kinds == ["P", "P", "D", "D", "D", "D"] and r["duration_s"] == 8.0
+    assert r["ttft_s"]["p99"] == pytest.approx(4.0 - 0.02 * 2) and r["max_batch"] == 3  # TTFTs 2, 2, 4
+    model = PrefillOrDecode()
+    r = whole_run.simulate(reqs, model, 2, 8, 10_000, prefill_first=True)
+    assert model.kinds == ["P", "D", "D", "P", "D", "D"] and r["max_batch"] == 2
+    assert r["ttft_s"]["p99"] == pytest.approx(2.0 + (6.0 - 2.0) * 0.98)  # TTFTs 2, 2, 6
+
+
 def test_the_kv_cache_and_max_num_seqs_bound_the_batch():
     reqs = whole_run.requests(20, [(10, 5)], None)
     assert whole_run.simulate(reqs, OneSecondSteps(), 4, 1000, 10_000)["max_batch"] == 4
@@ -124,7 +139,8 @@ def test_engine_defaults_per_version():
     with pytest.raises(InputError, match="the model's context"):
         engines.defaults("vllm-ascend", b, "v0.9.1")
     mi = engines.defaults("mindie", b, "2.1RC1")
-    assert (mi.max_num_seqs, mi.max_num_batched_tokens, mi.max_prefill_seqs, mi.prefill_first) == (200, 8192, 50, True)
+    assert (mi.max_num_seqs, mi.max_num_batched_tokens, mi.max_prefill_seqs, mi.prefill_first, mi.decode_cap_only) \
+        == (200, 8192, 50, True, True)
     assert "maxPrefillBatchSize" in mi.source
 
 

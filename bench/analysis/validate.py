@@ -157,7 +157,8 @@ def finite_runs(rows, hardware: str | None = None, engine: str | None = None, pr
             rate = None if r.request_rate in (None, "inf") else float(r.request_rate)
             reqs = whole_run.requests(r.num_prompts, [(r.input_tokens, r.output_tokens)], rate)
             run = whole_run.project_run(m, chip, w, prof, reqs, lim.max_num_seqs, lim.max_num_batched_tokens,
-                                        lim.chunked_prefill, lim.source, lim.prefill_first, lim.max_prefill_seqs)
+                                        lim.chunked_prefill, lim.source, lim.prefill_first, lim.max_prefill_seqs,
+                                        lim.decode_cap_only)
         except BenchError as exc:
             out.append({**base, "profile": prof.name, "profile_rows": prof.n_rows, "projected": None, "range": None,
                         "error": None, "inside": None, "note": str(exc)})

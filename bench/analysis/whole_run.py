@@ -97,13 +97,15 @@ def _pct(xs: list[float], q: float) -> float | None:
 
 def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, max_num_batched_tokens: int,
              kv_capacity_tokens: int, chunked_prefill: bool = True, prefill_first: bool = False,
-             max_prefill_seqs: int | None = None) -> dict:
+             max_prefill_seqs: int | None = None, decode_cap_only: bool = False) -> dict:
     """Run ``reqs`` through a continuous-batching scheduler; per-request times and the batch over time.
 
     ``prefill_first`` (vLLM V0 without chunked prefill, vLLM-Ascend's AscendScheduler, MindIE without split fuse):
     a step that admits new prompts runs only those prefills (whole prompts, at most ``max_num_batched_tokens`` of
     them and ``max_prefill_seqs`` requests); the requests already decoding wait for it. Otherwise (vLLM V1, SGLang)
-    every step decodes the running requests and fills the rest of its token budget with prefill."""
+    every step decodes the running requests and fills the rest of its token budget with prefill.
+    ``decode_cap_only`` (MindIE's maxBatchSize, "the largest decode batch"): ``max_num_seqs`` caps the requests a
+    decode step carries, first admitted first, not the requests admitted; those wait, prefilled, for a place."""
     m = model.m
     total_out = sum(r.output_tokens for r in reqs)
     if total_out > MAX_OUTPUT_TOKENS:
@@ -116,7 +118,8 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
         if (not chunked_prefill or prefill_first) and r.input_tokens > max_num_batched_tokens:
             raise InputError(f"a prompt of {r.input_tokens} tokens exceeds --max-num-batched-tokens "
                              f"{max_num_batched_tokens} without chunked prefill")
-    cap = max_num_seqs or len(reqs)
+    cap = len(reqs) if decode_cap_only or not max_num_seqs else max_num_seqs
+    decode_cap = max_num_seqs or len(reqs)
     n = len(reqs)
     prefilled = [0] * n
     generated = [0] * n
@@ -130,7 +133,7 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
         if not running and queue < n and reqs[queue].arrival_s > t:
             t = reqs[queue].arrival_s  # idle until the next arrival
         budget = max_num_batched_tokens
-        decoding = [i for i in running if prefilled[i] == reqs[i].input_tokens]
+        decoding = [i for i in running if prefilled[i] == reqs[i].input_tokens][:decode_cap]
         if not prefill_first:
             budget -= len(decoding)  # running requests first: each decoding one takes a token of the step
         chunks, p_tokens, p_flops = [], 0, 0.0
@@ -227,19 +230,21 @@ def kv_capacity_tokens(m, chip, w: projection.Shape) -> int:
 
 def project_run(m, chip, w: projection.Shape, profile, reqs: list[Request], max_num_seqs: int | None,
                 max_num_batched_tokens: int, chunked_prefill: bool = True, limits_source: str = "given",
-                prefill_first: bool = False, max_prefill_seqs: int | None = None) -> dict:
+                prefill_first: bool = False, max_prefill_seqs: int | None = None,
+                decode_cap_only: bool = False) -> dict:
     """The whole run projected on one replica of ``w.accelerators`` x ``chip`` with ``profile``: per accelerator
     throughputs and the latencies, each with the profile's band."""
     kv = kv_capacity_tokens(m, chip, w)
     sim = simulate(reqs, StepModel(m, chip, w, profile.efficiency), max_num_seqs, max_num_batched_tokens, kv,
-                   chunked_prefill, prefill_first, max_prefill_seqs)
+                   chunked_prefill, prefill_first, max_prefill_seqs, decode_cap_only)
     f = profile.band_factor()
     band = (lambda v: None if f is None or v is None else [v / f, v * f])  # noqa: E731
     k = w.accelerators
     out = {"hardware": chip.id, "model": m.id, "dtype": w.dtype, "accelerators": k, "provenance": "projected",
            "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
            "chunked_prefill": chunked_prefill and not prefill_first, "prefill_first": prefill_first,
-           "max_prefill_seqs": max_prefill_seqs, "scheduler_limits_source": limits_source,
+           "max_prefill_seqs": max_prefill_seqs, "max_num_seqs_caps": "decode batch" if decode_cap_only else
+           "requests in flight", "scheduler_limits_source": limits_source,
            "kv_capacity_tokens": kv, **sim,
            "output_tok_s_per_accelerator": sim["output_tok_s"] / k, "total_tok_s_per_accelerator": sim["total_tok_s"] / k,
            "profile": profile.name, "profile_rows": profile.n_rows, "profile_band_factor": f,

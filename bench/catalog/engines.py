@@ -27,6 +27,7 @@ class Limits:
     label: str = ""  # engine and version, for tables
     prefill_first: bool = False
     max_prefill_seqs: int | None = None
+    decode_cap_only: bool = False  # max_num_seqs caps the decode batch only (MindIE's maxBatchSize), not admission
 
 
 MAX_MODEL_LEN = "max_model_len"  # a tier's max_num_batched_tokens that is the model's context (no chunked prefill)
@@ -65,4 +66,5 @@ def defaults(engine: str, chip, version: str | None = None, context_length: int 
         toks = int(context_length)
     return Limits(tier["max_num_seqs"], toks, bool(e["chunked_prefill"]),
                   f"{engine} {e['version']}: {e['source']}", f"{engine} defaults, {e['version']}",
-                  bool(e.get("prefill_first", False)), tier.get("max_prefill_seqs"))
+                  bool(e.get("prefill_first", False)), tier.get("max_prefill_seqs"),
+                  e.get("max_num_seqs_caps", "requests") == "decode batch")

@@ -411,7 +411,8 @@ def cmd_project_run(args, req, m, chips, w, profs, names, lengths=None) -> int:
             continue
         first = d is not None and d.prefill_first
         out.append({**whole_run.project_run(m, chip, w, prof, reqs, seqs, toks, chunked, source, first,
-                                            d.max_prefill_seqs if first else None),
+                                            d.max_prefill_seqs if first else None,
+                                            d is not None and d.decode_cap_only and not args.concurrency),
                     "scheduler_limits": label})
     if all(r.get("fits") is False for r in out):
         raise InputError(out[0]["note"])
