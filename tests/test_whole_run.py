@@ -92,6 +92,22 @@ def test_max_num_seqs_as_the_decode_batch_only_by_hand():
     assert r["ttft_s"]["p99"] == pytest.approx(2.0 + (6.0 - 2.0) * 0.98)  # TTFTs 2, 2, 6
 
 
+def test_sharegpt_shape_by_hand():
+    # 20 outputs at the shape's quantiles 2.5 %, 7.5 %, ... 97.5 % (5 % points: 2, 44, 84, ... 1024 tokens), scaled
+    # to a mean of 200: the first is halfway between the 0 % and 5 % points, the last halfway between 95 % and 100 %
+    from bench.workloads.lengths import shape, shaped_lengths
+
+    q = shape("sharegpt_output")["quantiles_tokens"]
+    assert len(q) == 21 and q[0] == 2 and q[-1] == 1024 and "sarathi-serve" in shape("sharegpt_output")["source"]
+    raw = [(q[i] + q[i + 1]) / 2 for i in range(20)]
+    want = sorted(round(v * 200 * 20 / sum(raw)) for v in raw)
+    got = shaped_lengths(20, 100, 200, 10_000)
+    assert sorted(o for _, o in got) == want and all(i == 100 for i, _ in got)
+    assert sum(o for _, o in got) / 20 == pytest.approx(200, abs=0.5)
+    assert got != sorted(got) and got == shaped_lengths(20, 100, 200, 10_000)  # shuffled, seeded
+    assert max(o for _, o in shaped_lengths(20, 100, 200, 400)) == 300  # the context caps a request
+
+
 def test_the_kv_cache_and_max_num_seqs_bound_the_batch():
     reqs = whole_run.requests(20, [(10, 5)], None)
     assert whole_run.simulate(reqs, OneSecondSteps(), 4, 1000, 10_000)["max_batch"] == 4
@@ -195,7 +211,7 @@ def test_cli_whole_run_jsonl_dataset(tmp_path):
 @pytest.mark.parametrize("extra,msg", [
     (["--num-prompts", "10", "--request-rate", "0"], "--request-rate must be"),
     (["--num-prompts", "10", "--request-rate", "fast"], "--request-rate 'fast'"),
-    (["--num-prompts", "10", "--dataset", "sharegpt"], "need a tokenizer"),
+    (["--num-prompts", "10", "--dataset", "sharegpt", "x"], "give 'random', 'sharegpt'"),
     (["--batch", "8", "--max-num-seqs", "4"], "add --num-prompts"),
     (["--num-prompts", "10", "--batch", "8"], "takes --concurrency"),
     (["--num-prompts", "0"], "--num-prompts must be a whole number"),
@@ -219,6 +235,12 @@ def test_published_finite_runs_are_validated_through_the_simulation():
     r = by["gpustack-910b-qwen3-8b-vllm-4k"]
     assert r["projected"] > 0 and r["range"][0] < r["projected"] < r["range"][1]
     assert "max_num_seqs 256" in r["note"] and "v0.9.1" in r["note"]  # the row's engine version picks the limits
+    # ShareGPT rows: outputs in ShareGPT's shape at the row's mean; a tail of long replies drains at a small batch,
+    # so the same means in that shape take longer than every request at the mean
+    sg = [dict(x) for x in doc["rows"] if x["id"] == "gpustack-910b-qwen3-8b-vllm-sharegpt"][0]
+    flat = validate.finite_runs([next(r for r in rows if r.id == sg["id"]).model_copy(update={"dataset": "random"})],
+                                profs=profiles.catalog_profiles())["rows"][0]
+    assert sg["projected"] < flat["projected"]
     m = by["gpustack-910b-qwen3-8b-mindie-bf16-sharegpt"]  # MindIE's documented ScheduleConfig defaults
     assert m["projected"] > 0 and "max_num_seqs 200" in m["note"]
     # an engine without documented scheduler defaults is a row that says so, not a guess

@@ -133,12 +133,14 @@ def finite_runs(rows, hardware: str | None = None, engine: str | None = None, pr
     """Rows that describe a finite run (``num_prompts``, ``request_rate``) projected through the whole-run simulation
     (``whole_run``) with the profiles fitted to every usable row and the engine's default scheduler limits. They are
     never fitted (their batch is the engine's own), so this is out of sample. Lengths: the row's stated (mean)
-    lengths for every prompt."""
+    lengths for every prompt; on ShareGPT, the outputs in ShareGPT's shape with the row's mean
+    (``lengths.shaped_lengths``), every prompt the mean input."""
     from bench.analysis import projection, whole_run
     from bench.catalog import engines
     from bench.catalog import hardware as hw
     from bench.catalog import models
     from bench.errors import BenchError
+    from bench.workloads.lengths import shaped_lengths
 
     profs = profs if profs is not None else PR.catalog_profiles()
     out = []
@@ -155,7 +157,10 @@ def finite_runs(rows, hardware: str | None = None, engine: str | None = None, pr
             w = projection.Shape(r.input_tokens, r.output_tokens, 1, r.accelerators, r.dtype, r.kv_cache_dtype,
                                  r.compute_dtype, parallelism=None)
             rate = None if r.request_rate in (None, "inf") else float(r.request_rate)
-            reqs = whole_run.requests(r.num_prompts, [(r.input_tokens, r.output_tokens)], rate)
+            sharegpt = (r.dataset or "").strip().lower().startswith("sharegpt")
+            lengths = shaped_lengths(r.num_prompts, r.input_tokens, r.output_tokens, m.context_length) if sharegpt \
+                else [(r.input_tokens, r.output_tokens)]
+            reqs = whole_run.requests(r.num_prompts, lengths, rate)
             run = whole_run.project_run(m, chip, w, prof, reqs, lim.max_num_seqs, lim.max_num_batched_tokens,
                                         lim.chunked_prefill, lim.source, lim.prefill_first, lim.max_prefill_seqs,
                                         lim.decode_cap_only)
@@ -173,7 +178,8 @@ def finite_runs(rows, hardware: str | None = None, engine: str | None = None, pr
                             f"{lim.max_num_batched_tokens}; max batch {run['max_batch']}"})
     return {"rows": out, "summary": summarise(out),
             "method": "finite runs (num_prompts): the whole-run simulation with the engine's default scheduler limits "
-                      "and the profiles fitted to every usable row; never fitted"}
+                      "(per engine version) and the profiles fitted to every usable row; ShareGPT rows with ShareGPT's "
+                      "output shape at the row's mean; never fitted"}
 
 
 def _ratio_summary(ratios: list[dict]) -> dict:

@@ -213,9 +213,10 @@ def add_project(sub) -> None:
     p.add_argument("--request-rate", default="inf", help="--num-prompts: requests per second (Poisson), or inf: all "
                    "at once (default)")
     p.add_argument("--dataset", nargs="+", metavar="KIND [PATH]", default=["random"],
-                   help="--num-prompts: random (every prompt --input-tokens in, --output-tokens out; default) or "
-                   "jsonl PATH (one {\"input_tokens\": N, \"output_tokens\": M} a line; the requests cycle through "
-                   "the lines)")
+                   help="--num-prompts: random (every prompt --input-tokens in, --output-tokens out; default), "
+                   "sharegpt (--input-tokens each, outputs of mean --output-tokens in ShareGPT's shape, "
+                   "bench/catalog/data/length_shapes.yaml) or jsonl PATH (one {\"input_tokens\": N, "
+                   "\"output_tokens\": M} a line; the requests cycle through the lines)")
     p.add_argument("--max-num-seqs", type=int, help="--num-prompts: requests in flight at most (default: the engine's)")
     p.add_argument("--max-num-batched-tokens", type=int, help="--num-prompts: tokens per engine step (default: the "
                    "engine's)")
@@ -389,7 +390,8 @@ def cmd_project_run(args, req, m, chips, w, profs, names, lengths=None) -> int:
     from bench.workloads.lengths import dataset_lengths
 
     if lengths is None:
-        lengths = dataset_lengths(args.dataset, m.context_length, m.id, args.input_tokens, args.output_tokens)
+        lengths = dataset_lengths(args.dataset, m.context_length, m.id, args.input_tokens, args.output_tokens,
+                                  args.num_prompts, args.seed)
     reqs = whole_run.requests(args.num_prompts, lengths, rate, args.seed)
     engine = checks.engine_class(args.engine) or "vllm"  # the field: vLLM's limits, the catalog's most common engine
     out = []
@@ -433,7 +435,8 @@ def _print_run(out: list[dict], m, args) -> None:
 
     rate = "all at once" if args.request_rate == "inf" else f"{args.request_rate} req/s"
     lengths = (f"lengths from {args.dataset[1]} (means {args.input_tokens} in / {args.output_tokens} out)"
-               if len(args.dataset) == 2 else f"{args.input_tokens} in / {args.output_tokens} out")
+               if len(args.dataset) == 2 else f"{args.input_tokens} in / {args.output_tokens} out"
+               + (" (mean, ShareGPT's output shape)" if args.dataset[0].lower() == "sharegpt" else ""))
     t = Table(title=f"PROJECTED whole run: {m.id} {args.dtype}, {args.num_prompts} prompts {rate}, {lengths}, "
               f"{args.accelerators} accelerator(s) per replica (engine: {args.engine}; band: the profile's 80 % range)",
               title_justify="left")
