@@ -253,3 +253,27 @@ def test_a_run_too_large_to_simulate_is_refused_at_once():
     reqs = whole_run.requests(30_000, [(10, 1000)], None)
     with pytest.raises(InputError, match="more than the simulation takes"):
         whole_run.simulate(reqs, OneSecondSteps(), None, 10 ** 6, 10 ** 9)
+
+
+def test_cli_engine_version_gives_validates_figure():
+    # `project` with a published finite row's flags and its engine version projects what validate's finite-run
+    # check does (one simulation, one set of defaults)
+    from bench.analysis import validate
+    from bench.catalog import published
+
+    rows = published.rows()
+    row = next(r for r in rows if r.id == "gpustack-910b-qwen3-8b-vllm-4k")
+    want = validate.finite_runs([row], profs=profiles.catalog_profiles())["rows"][0]["projected"]
+    p = cli("project", "--model", row.model, "--hardware", row.hardware, "--dtype", row.dtype, "--input-tokens",
+            str(row.input_tokens), "--output-tokens", str(row.output_tokens), "--num-prompts", str(row.num_prompts),
+            "--engine", "vllm-ascend", "--engine-version", row.engine_version, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)[0]
+    assert r["output_tok_s_per_accelerator"] == pytest.approx(want, rel=1e-9)
+    assert r["prefill_first"] and "v0.9.1" in r["scheduler_limits"]
+    for extra, msg in ((["--engine", "field"], "add --engine NAME"), (["--engine", "vllm-ascend", "--batch", "4"],
+                                                                       "add --num-prompts")):
+        bad = cli("project", "--model", "Qwen3-8B", "--hardware", "910b", "--dtype", "bf16", "--input-tokens", "10",
+                  "--output-tokens", "10", *(["--num-prompts", "5"] if "--batch" not in extra else []),
+                  "--engine-version", "0.9.1", *extra)
+        assert bad.returncode == 2 and msg in bad.stderr, bad.stderr

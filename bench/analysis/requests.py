@@ -177,6 +177,7 @@ class ProjectRequest(Request):
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
     no_chunked_prefill: bool = False
+    engine_version: str | None = None
     seed: int = 0
     dtype: str
     kv_dtype: str | None = None
@@ -204,11 +205,17 @@ class ProjectRequest(Request):
                                     ("--dataset", self.dataset != ["random"]),
                                     ("--max-num-seqs", self.max_num_seqs is not None), ("--seed", self.seed != 0),
                                     ("--max-num-batched-tokens", self.max_num_batched_tokens is not None),
-                                    ("--no-chunked-prefill", self.no_chunked_prefill)) if v]
+                                    ("--no-chunked-prefill", self.no_chunked_prefill),
+                                    ("--engine-version", self.engine_version is not None)) if v]
         if self.num_prompts is None and run_flags:
             raise InputError(f"{', '.join(run_flags)} describe a whole run: add --num-prompts N (or drop them)")
         if self.num_prompts is None and not (self.batch or self.concurrency):
             raise InputError("project needs --batch or --concurrency (a steady state), or --num-prompts (a whole run)")
+        if self.engine_version is not None and self.engine in (None, "field"):
+            raise InputError("--engine-version picks one engine's scheduler defaults: add --engine NAME")
+        if self.engine_version is not None and not (0 < len(self.engine_version.strip()) <= 40
+                                                    and self.engine_version.strip().isprintable()):
+            raise InputError(f"--engine-version '{self.engine_version[:40]}': give a version such as 0.9.1")
         if self.num_prompts is not None and self.batch:
             raise InputError("--batch is a steady state; a whole run (--num-prompts) takes --concurrency, "
                              "--max-num-seqs")

@@ -221,6 +221,9 @@ def add_project(sub) -> None:
     p.add_argument("--max-num-batched-tokens", type=int, help="--num-prompts: tokens per engine step (default: the "
                    "engine's)")
     p.add_argument("--no-chunked-prefill", action="store_true", help="--num-prompts: prefill whole prompts only")
+    p.add_argument("--engine-version", metavar="V", help="--num-prompts: the --engine version whose scheduler "
+                   "defaults apply, e.g. 0.9.1 for vllm-ascend (bench/catalog/data/engines.yaml lists the versions "
+                   "that differ; default: the engine's current defaults)")
     p.add_argument("--seed", type=int, default=0, help="--num-prompts: seed of the arrival times")
     p.add_argument("--dtype", required=True, help="fp32, bf16, fp16, fp8 or int8")
     p.add_argument("--kv-dtype", help="KV-cache dtype (default: fp8 with fp8 weights, as TensorRT-LLM; else bf16. "
@@ -396,7 +399,7 @@ def cmd_project_run(args, req, m, chips, w, profs, names, lengths=None) -> int:
     engine = checks.engine_class(args.engine) or "vllm"  # the field: vLLM's limits, the catalog's most common engine
     out = []
     for chip in chips:
-        d = engines.defaults(engine, chip, None, m.context_length, bool(m.mla)) \
+        d = engines.defaults(engine, chip, args.engine_version, m.context_length, bool(m.mla)) \
             if (args.max_num_seqs is None or args.max_num_batched_tokens is None) else None
         seqs = args.max_num_seqs if args.max_num_seqs is not None else d.max_num_seqs
         if args.concurrency:
