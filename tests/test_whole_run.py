@@ -277,3 +277,21 @@ def test_cli_engine_version_gives_validates_figure():
                   "--output-tokens", "10", *(["--num-prompts", "5"] if "--batch" not in extra else []),
                   "--engine-version", "0.9.1", *extra)
         assert bad.returncode == 2 and msg in bad.stderr, bad.stderr
+
+
+def test_finite_runs_check_the_latencies_and_only_output_rates():
+    from bench.analysis import validate
+    from bench.catalog import published
+
+    rows = published.rows()
+    row = next(r for r in rows if r.id == "gpustack-910b-qwen3-8b-mindie-bf16-sharegpt")
+    doc = validate.finite_runs([row], profs=profiles.catalog_profiles())
+    lat = doc["rows"][0]["latency"]
+    assert lat["ttft_mean_ms"]["published"] == row.ttft_ms and lat["tpot_mean_ms"]["published"] == row.tpot_ms
+    t = lat["ttft_mean_ms"]
+    assert t["error"] == pytest.approx(t["projected"] / t["published"] - 1)
+    assert doc["latency_summary"]["ttft_mean_ms"] == {"rows": 1, "median_abs_error": abs(t["error"])}
+    # a finite row stated in another unit is a row that says why, not an output rate compared with a TPOT
+    odd = validate.finite_runs([row.model_copy(update={"unit": "tpot_ms", "value": 50.0})],
+                               profs=profiles.catalog_profiles())["rows"][0]
+    assert odd["projected"] is None and "this row states tpot_ms" in odd["note"]

@@ -86,6 +86,10 @@ def requests(n: int, lengths: list[tuple[int, int]], rate: float | None, seed: i
     return out
 
 
+def _mean(xs: list[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
 def _pct(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
@@ -201,9 +205,9 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
     tpot = [(done[i] - first[i]) / (reqs[i].output_tokens - 1) for i in range(n) if reqs[i].output_tokens > 1]
     return {"requests": n, "steps": steps, "duration_s": span, "output_tok_s": out_tok / span,
             "total_tok_s": (in_tok + out_tok) / span,
-            "ttft_s": {"p50": _pct(ttft, 0.5), "p99": _pct(ttft, 0.99)},
-            "tpot_s": {"p50": _pct(tpot, 0.5), "p99": _pct(tpot, 0.99)},
-            "e2e_s": {"p50": _pct(e2e, 0.5), "p99": _pct(e2e, 0.99)},
+            "ttft_s": {"p50": _pct(ttft, 0.5), "p99": _pct(ttft, 0.99), "mean": _mean(ttft)},
+            "tpot_s": {"p50": _pct(tpot, 0.5), "p99": _pct(tpot, 0.99), "mean": _mean(tpot)},
+            "e2e_s": {"p50": _pct(e2e, 0.5), "p99": _pct(e2e, 0.99), "mean": _mean(e2e)},
             "max_batch": max(b for _, b in series), "batch_over_time": _sample(series, 20)}
 
 
@@ -252,5 +256,5 @@ def project_run(m, chip, w: projection.Shape, profile, reqs: list[Request], max_
     for key in ("output_tok_s", "total_tok_s", "output_tok_s_per_accelerator", "total_tok_s_per_accelerator"):
         out[f"{key}_range"] = band(out[key])
     for key in ("ttft_s", "tpot_s", "e2e_s"):
-        out[key] = {**out[key], **{f"{q}_range": band(out[key][q]) for q in ("p50", "p99")}}
+        out[key] = {**out[key], **{f"{q}_range": band(out[key][q]) for q in ("p50", "p99", "mean")}}
     return out

@@ -79,6 +79,13 @@ def _print_validate(doc: dict, width: int | None = None) -> None:
         parts.append(_print_rows_table("Finite runs (num_prompts): the whole-run simulation with the engine's default "
                                        "scheduler limits; never fitted", fr["rows"], width))
         parts.append(_print_summary_table("Finite-run summary", fr["summary"], width))
+        ls = fr.get("latency_summary") or {}
+        said = [f"{name} median |error| {100 * x['median_abs_error']:.0f} % ({x['rows']} rows)"
+                for name, key in (("TTFT", "ttft_mean_ms"), ("TPOT", "tpot_mean_ms"))
+                if (x := ls.get(key)) and x["median_abs_error"] is not None]
+        if said:
+            parts.append("Finite-run latencies (projected means against the means the pages state): "
+                         + "; ".join(said) + "\n")
     ho = doc.get("held_out") or {}
     if ho.get("rows"):
         parts.append(_print_rows_table("Held out: rows never fitted (exclude: 'held out ...'), projected by the profiles "
