@@ -204,8 +204,9 @@ def add_project(sub) -> None:
     p = sub.add_parser("project", help="project throughput and latency onto catalog hardware (roofline)")
     p.add_argument("--model", required=True)
     p.add_argument("--hardware", required=True, help="catalog ids, comma-separated")
-    p.add_argument("--input-tokens", type=int, required=True)
-    p.add_argument("--output-tokens", type=int, required=True)
+    p.add_argument("--input-tokens", type=int, help="prompt tokens per request (not with --dataset jsonl PATH, "
+                   "whose lines give them)")
+    p.add_argument("--output-tokens", type=int, help="output tokens per request (not with --dataset jsonl PATH)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--batch", type=int, help="requests decoded together (steady state; or give --num-prompts)")
     g.add_argument("--concurrency", type=int, help="requests in flight (treated as the decode batch; with "
@@ -215,12 +216,17 @@ def add_project(sub) -> None:
     p.add_argument("--request-rate", default="inf", help="--num-prompts: requests per second (Poisson), or inf: all "
                    "at once (default)")
     p.add_argument("--dataset", nargs="+", metavar="KIND [PATH]", default=["random"],
-                   help="--num-prompts: random (every prompt --input-tokens in, --output-tokens out; default) or "
-                   "jsonl PATH (one {\"input_tokens\": N, \"output_tokens\": M} a line)")
+                   help="--num-prompts: random (every prompt --input-tokens in, --output-tokens out; default), "
+                   "sharegpt (--input-tokens each, outputs of mean --output-tokens in ShareGPT's shape, "
+                   "bench/catalog/data/length_shapes.yaml) or jsonl PATH (one {\"input_tokens\": N, "
+                   "\"output_tokens\": M} a line; the requests cycle through the lines)")
     p.add_argument("--max-num-seqs", type=int, help="--num-prompts: requests in flight at most (default: the engine's)")
     p.add_argument("--max-num-batched-tokens", type=int, help="--num-prompts: tokens per engine step (default: the "
                    "engine's)")
     p.add_argument("--no-chunked-prefill", action="store_true", help="--num-prompts: prefill whole prompts only")
+    p.add_argument("--engine-version", metavar="V", help="--num-prompts: the --engine version whose scheduler "
+                   "defaults apply, e.g. 0.9.1 for vllm-ascend (bench/catalog/data/engines.yaml lists the versions "
+                   "that differ; default: the engine's current defaults)")
     p.add_argument("--seed", type=int, default=0, help="--num-prompts: seed of the arrival times")
     p.add_argument("--dtype", required=True, help="fp32, bf16, fp16, fp8 or int8")
     p.add_argument("--kv-dtype", help="KV-cache dtype (default: fp8 with fp8 weights, as TensorRT-LLM; else bf16. "
@@ -273,7 +279,16 @@ def cmd_project(args) -> int:
 
     req = requests.ProjectRequest.from_flags(vars(args))
     m = catalog.get_model(args.model)
-    checks.fits_context(m, args.input_tokens, args.output_tokens)
+    req.check_lengths()
+    lengths = None
+    if req.lengths_from_file:  # every request's lengths from the file; the shape takes their means
+        from bench.workloads.lengths import dataset_lengths
+
+        lengths = dataset_lengths(args.dataset, m.context_length, m.id, None, None)
+        args.input_tokens = max(round(sum(x for x, _ in lengths) / len(lengths)), 1)
+        args.output_tokens = max(round(sum(y for _, y in lengths) / len(lengths)), 1)
+    else:
+        checks.fits_context(m, args.input_tokens, args.output_tokens)
     chips = checks.chips(args.hardware)
     if args.calibrate:
         from bench.results import load_run
@@ -292,7 +307,7 @@ def cmd_project(args) -> int:
                          parallelism=args.parallelism, engine=checks.engine_class(args.engine))
     sw = checks.sw_efficiency(args.sw_efficiency, chips)
     if args.num_prompts is not None:
-        return cmd_project_run(args, req, m, chips, w, profs, names)
+        return cmd_project_run(args, req, m, chips, w, profs, names, lengths)
     out, errors = [], []
     for chip in chips:  # a chip that lacks the dtype or that the model does not fit on is a row, never an abort
         try:
@@ -366,21 +381,24 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
     sys.stdout.write(render_table(cols, rows, title=title, notes=notes))
 
 
-def cmd_project_run(args, req, m, chips, w, profs, names) -> int:
-    """``project --num-prompts``: the whole run simulated on each chip (``whole_run``)."""
+def cmd_project_run(args, req, m, chips, w, profs, names, lengths=None) -> int:
+    """``project --num-prompts``: the whole run simulated on each chip (``whole_run``); ``lengths``: every request's
+    (input, output) from a jsonl file, else the flags' for every prompt."""
     from bench.analysis import profiles, projection, whole_run
     from bench.catalog import engines
 
     rate = req.run_rate()
     from bench.workloads.lengths import dataset_lengths
 
-    lengths = dataset_lengths(args.dataset, m.context_length, m.id, args.input_tokens, args.output_tokens)
+    if lengths is None:
+        lengths = dataset_lengths(args.dataset, m.context_length, m.id, args.input_tokens, args.output_tokens,
+                                  args.num_prompts, args.seed)
     reqs = whole_run.requests(args.num_prompts, lengths, rate, args.seed)
     engine = checks.engine_class(args.engine) or "vllm"  # the field: vLLM's limits, the catalog's most common engine
     out = []
     for chip in chips:
-        d = engines.defaults(engine, chip) if (args.max_num_seqs is None or args.max_num_batched_tokens is None) \
-            else None
+        d = engines.defaults(engine, chip, args.engine_version, m.context_length, bool(m.mla)) \
+            if (args.max_num_seqs is None or args.max_num_batched_tokens is None) else None
         seqs = args.max_num_seqs if args.max_num_seqs is not None else d.max_num_seqs
         if args.concurrency:
             seqs = min(seqs or args.concurrency, args.concurrency)
@@ -394,7 +412,10 @@ def cmd_project_run(args, req, m, chips, w, profs, names) -> int:
         if projection_check is not None:
             out.append({"hardware": chip.id, "model": m.id, "fits": False, "note": projection_check})
             continue
-        out.append({**whole_run.project_run(m, chip, w, prof, reqs, seqs, toks, chunked, source),
+        first = d is not None and d.prefill_first
+        out.append({**whole_run.project_run(m, chip, w, prof, reqs, seqs, toks, chunked, source, first,
+                                            d.max_prefill_seqs if first else None,
+                                            d is not None and d.decode_cap_only and not args.concurrency),
                     "scheduler_limits": label})
     if all(r.get("fits") is False for r in out):
         raise InputError(out[0]["note"])
@@ -412,8 +433,11 @@ def _print_run(out: list[dict], m, args) -> None:
     from bench.present import Col, render_table, with_range
 
     rate = "all at once" if args.request_rate == "inf" else f"{args.request_rate} req/s"
-    title = (f"PROJECTED whole run: {m.id} {args.dtype}, {args.num_prompts} prompts {rate}, {args.accelerators} "
-             f"accelerator(s) per replica (engine: {args.engine}; band: the profile's 80 % range)")
+    lengths = (f"lengths from {args.dataset[1]} (means {args.input_tokens} in / {args.output_tokens} out)"
+               if len(args.dataset) == 2 else f"{args.input_tokens} in / {args.output_tokens} out"
+               + (" (mean, ShareGPT's output shape)" if args.dataset[0].lower() == "sharegpt" else ""))
+    title = (f"PROJECTED whole run: {m.id} {args.dtype}, {args.num_prompts} prompts {rate}, {lengths}, "
+             f"{args.accelerators} accelerator(s) per replica (engine: {args.engine}; band: the profile's 80 % range)")
     cols = [Col(h, "left" if h in ("hardware", "profile") else "right", key=h == "hardware")
             for h in ("hardware", "profile", "out tok/s/acc", "total tok/s/acc", "TTFT p50 ms", "TTFT p99 ms",
                       "TPOT p50 ms", "E2E p50 s", "max batch")]
@@ -438,9 +462,9 @@ def _print_run(out: list[dict], m, args) -> None:
         batches = " ".join(str(x["batch"]) for x in r["batch_over_time"])
         notes.append(f"{r['hardware']}: {r['evidence']}; scheduler max_num_seqs {cell(r['max_num_seqs'])}, "
                      f"max_num_batched_tokens {r['max_num_batched_tokens']}, chunked prefill "
-                     f"{'on' if r['chunked_prefill'] else 'off'} ({r['scheduler_limits']}; engines.yaml); KV cache "
-                     f"{r['kv_capacity_tokens']:,} tokens; {r['steps']:,} steps over {r['duration_s']:.1f} s; batch "
-                     f"over time: {batches}")
+                     f"{'on' if r['chunked_prefill'] else 'off'}{', prefill steps first' if r.get('prefill_first') else ''}"
+                     f" ({r['scheduler_limits']}; engines.yaml); KV cache {r['kv_capacity_tokens']:,} tokens; "
+                     f"{r['steps']:,} steps over {r['duration_s']:.1f} s; batch over time: {batches}")
     sys.stdout.write(render_table(cols, rows, title=title, notes=notes))
 
 
