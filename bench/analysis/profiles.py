@@ -55,6 +55,7 @@ BOUNDS = ((0.03, 0.03, 0.0, 0.0, 1e-7), (1.0, 1.0, 2e-3, 256.0, 1e-3))  # mbu, m
 # half_batch, collective hop (s)
 MOE_ONLY_MBU_SIGMA = 0.1  # prior sigma (log) of MBU in a fit with no dense decode row (see identifiable_sigma)
 MIN_ROWS_OWN_BAND = 4  # a chip/engine profile with fewer rows takes its chip's band
+SILICON_MFU_SIGMA = 0.05  # prior sigma (log) of a chip's MFU around its silicon's (``Chip.silicon``): same tensor cores
 OVERHEAD_SCALE_S = 1e-4  # prior scale of the per-layer overhead: 0.1 ms a layer
 
 
@@ -320,18 +321,43 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
     from bench.catalog import hardware
 
     out["pooled"] = make("pooled", pts, DEFAULT_PRIOR, "all chips and engines", POOLED_SIGMA)
-    vendor_of = {c: hardware.get_chip(c).vendor for c in {p[2] for p in pts}}
+    chips_of = {c: hardware.get_chip(c) for c in {p[2] for p in pts}}
+    vendor_of = {c: ch.vendor for c, ch in chips_of.items()}
     for vendor in sorted(set(vendor_of.values())):
         sel = [p for p in pts if vendor_of[p[2]] == vendor]
         out[f"vendor:{vendor}"] = make(f"vendor:{vendor}", sel, out["pooled"].efficiency, "all chips of the vendor",
                                        LEVEL_SIGMA)
+    # one silicon (a die) on several chips with rows: its tensor cores are the same, so MFU is fitted once for the
+    # silicon (and once per silicon x engine) and each chip takes it (prior sigma SILICON_MFU_SIGMA); the chip stays
+    # free on the memory side (MBU, its HBM) and the rest
+    silicon_of = {c: ch.silicon for c, ch in chips_of.items()
+                  if ch.silicon and sum(1 for o in chips_of.values() if o.silicon == ch.silicon) > 1}
+    tied = (LEVEL_SIGMA[0], SILICON_MFU_SIGMA, *LEVEL_SIGMA[2:])
+    for sil in sorted(set(silicon_of.values())):
+        sel = [p for p in pts if silicon_of.get(p[2]) == sil]
+        vendor = vendor_of[sel[0][2]]
+        out[f"silicon:{sil}"] = make(f"silicon:{sil}", sel, out[f"vendor:{vendor}"].efficiency,
+                                     "all chips of the silicon", LEVEL_SIGMA)
+        for eng in sorted({p[3].split("/", 1)[1] for p in sel}):
+            esel = [p for p in sel if p[3].split("/", 1)[1] == eng]
+            if len(esel) >= MIN_ENGINE_ROWS:
+                out[f"silicon:{sil}/{eng}"] = make(f"silicon:{sil}/{eng}", esel, out[f"silicon:{sil}"].efficiency,
+                                                   "", LEVEL_SIGMA, out[f"silicon:{sil}"])
     for chip in sorted({p[2] for p in pts}):
         sel = [p for p in pts if p[2] == chip]
-        out[chip] = make(chip, sel, out[f"vendor:{vendor_of[chip]}"].efficiency, "all engines", LEVEL_SIGMA)
+        sil = silicon_of.get(chip)
+        parent = out[f"silicon:{sil}"] if sil else out[f"vendor:{vendor_of[chip]}"]
+        out[chip] = make(chip, sel, parent.efficiency, "all engines", tied if sil else LEVEL_SIGMA)
         for key in sorted({p[3] for p in sel}):
             esel = [p for p in sel if p[3] == key]
             if len(esel) >= MIN_ENGINE_ROWS:
-                out[key] = make(key, esel, out[chip].efficiency, "", LEVEL_SIGMA, out[chip])
+                prior = out[chip].efficiency
+                seng = out.get(f"silicon:{sil}/{key.split('/', 1)[1]}") if sil else None
+                if seng is not None:
+                    from dataclasses import replace as _replace
+
+                    prior = _replace(prior, mfu=seng.efficiency.mfu)
+                out[key] = make(key, esel, prior, "", tied if sil else LEVEL_SIGMA, out[chip])
     return out
 
 
@@ -404,7 +430,7 @@ def engine_table(profiles: dict[str, Profile]) -> list[dict]:
     """What the evidence says about engines: MBU, MFU, the per-MoE-layer overhead and the band of every chip's field
     profile and of each chip x engine profile (``validate --profiles``)."""
     out = []
-    for key in sorted(k for k in profiles if not k.startswith(("pooled", "vendor:")) and not k.endswith("/local")):
+    for key in sorted(k for k in profiles if not k.startswith(("pooled", "vendor:", "silicon:")) and not k.endswith("/local")):
         p = profiles[key]
         chip, _, engine = key.partition("/")
         e = p.efficiency
