@@ -40,7 +40,7 @@ def test_mbu_saturates_with_batch_by_hand():
 
 def test_fit_recovers_known_efficiencies_from_synthetic_rows():
     truth = P.Efficiency(mbu=0.55, mfu=0.35, step_overhead_per_layer_s=1.5e-4, mbu_half_batch=2.0,
-                         collective_hop_s=8e-6)
+                         collective_hop_s=8e-6, step_overhead_per_decoder_layer_s=5e-6)
     terms = []
     for m in (LLAMA8, MOE):
         for b in (1, 2, 4, 16, 64, 128):
@@ -49,12 +49,13 @@ def test_fit_recovers_known_efficiencies_from_synthetic_rows():
         terms.append(_terms(m, "input_tok_s_total", "prefill", 16, 4096, 1))
         terms += [_terms(m, "tpot_ms", "decode", b, k=k) for b in (1, 32) for k in (2, 4, 8)]
     values = [PR.predict(t, truth) for t in terms]
-    got = PR.fit(terms, values, prior_sigma=(10.0, 10.0, 100.0, 10.0, 10.0))  # a flat prior: the rows alone
+    got = PR.fit(terms, values, prior_sigma=(10.0, 10.0, 100.0, 10.0, 10.0, 10.0))  # a flat prior: the rows alone
     assert got.collective_hop_s == pytest.approx(truth.collective_hop_s, rel=0.1)
     assert got.mbu == pytest.approx(truth.mbu, rel=0.05)
     assert got.mfu == pytest.approx(truth.mfu, rel=0.05)
     assert got.step_overhead_per_layer_s == pytest.approx(truth.step_overhead_per_layer_s, rel=0.1)
     assert got.mbu_half_batch == pytest.approx(truth.mbu_half_batch, rel=0.15)
+    assert got.step_overhead_per_decoder_layer_s == pytest.approx(truth.step_overhead_per_decoder_layer_s, rel=0.15)
     assert max(abs(r) for r in PR.residuals(terms, values, got)) < 0.02
     # with the default prior (datasheet defaults, no overhead) the overhead is shrunk towards 0 and the rows are
     # still reproduced within 15 % (one row-sigma is 0.3)

@@ -1,6 +1,6 @@
 """Efficiency profiles per chip and engine, fitted to published measurements (pure functions).
 
-A profile is five of the projection's efficiencies (see ``projection.Efficiency``):
+A profile is six of the projection's efficiencies (see ``projection.Efficiency``):
 - ``mbu``: memory-bandwidth utilisation reached at large batch; MBU(b) = mbu x b / (b + mbu_half_batch)
   saturates with the batch,
 - ``mfu``: model-FLOPs utilisation (prefill, and compute-bound decode),
@@ -8,6 +8,9 @@ A profile is five of the projection's efficiencies (see ``projection.Efficiency`
   MoE models at small batch are dominated by it,
 - ``mbu_half_batch``: the batch at which half of ``mbu`` is reached,
 - ``collective_hop_s``: the latency of one hop of a collective (TP all-reduce, EP all-to-all),
+- ``step_overhead_per_decoder_layer_s``: a cost of every decoder layer, dense or MoE, per decode step (kernel
+  launches and host-side scheduling of its operators: a few us with CUDA graphs, more in eager engines); without
+  it a dense model's decode had no per-layer cost at all,
 plus the spread of its residuals, which sets the band.
 
 How it is fitted:
@@ -46,15 +49,17 @@ ROW_SIGMA = 0.3  # expected log scatter of one published row about its profile (
 # Prior sigma of each parameter around the level above (mbu, mfu, hop: log; overhead: x OVERHEAD_SCALE_S;
 # half-batch: log1p). A vendor, chip or chip/engine moves MBU, MFU and the hop latency within a factor of ~1.6 per
 # sigma, the per-MoE-layer overhead by 0.1 ms, the MBU half-batch only a little.
-POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0, 1.5)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch
+POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0, 1.5, 3.0)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch
 # (log1p), collective hop latency (log)
-LEVEL_SIGMA = (0.5, 0.5, 1.0, 0.3, 0.5)  # a vendor around the pooled fit, a chip around its vendor, a chip/engine
+LEVEL_SIGMA = (0.5, 0.5, 1.0, 0.3, 0.5, 1.0)  # a vendor around the pooled fit, a chip around its vendor, a chip/engine
 # around its chip
 DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
-BOUNDS = ((0.03, 0.03, 0.0, 0.0, 1e-7), (1.0, 1.0, 2e-3, 256.0, 1e-3))  # mbu, mfu, overhead per layer (s),
+BOUNDS = ((0.03, 0.03, 0.0, 0.0, 1e-7, 0.0), (1.0, 1.0, 2e-3, 256.0, 1e-3, 1e-4))  # mbu, mfu, overhead per layer (s),
 # half_batch, collective hop (s)
 MOE_ONLY_MBU_SIGMA = 0.1  # prior sigma (log) of MBU in a fit with no dense decode row (see identifiable_sigma)
 MIN_ROWS_OWN_BAND = 4  # a chip/engine profile with fewer rows takes its chip's band
+SILICON_MFU_SIGMA = 0.05  # prior sigma (log) of a chip's MFU around its silicon's (``Chip.silicon``): same tensor cores
+LAYER_SCALE_S = 2e-5  # prior scale of the cost of every decoder layer (launches, host scheduling): 20 us a layer
 OVERHEAD_SCALE_S = 1e-4  # prior scale of the per-layer overhead: 0.1 ms a layer
 
 
@@ -165,7 +170,7 @@ def with_local_run(rows, run_dir: str | None) -> tuple[dict, str | None, str | N
 def _eff(x, source: str, step_overhead_s: float = 0.0) -> Efficiency:
     return Efficiency(mbu=float(x[0]), mfu=float(x[1]), step_overhead_s=step_overhead_s,
                       step_overhead_per_layer_s=float(x[2]), mbu_half_batch=float(x[3]),
-                      collective_hop_s=float(x[4]), source=source)
+                      collective_hop_s=float(x[4]), step_overhead_per_decoder_layer_s=float(x[5]), source=source)
 
 
 def residuals(terms: list[Terms], values: list[float], eff: Efficiency) -> list[float]:
@@ -174,18 +179,19 @@ def residuals(terms: list[Terms], values: list[float], eff: Efficiency) -> list[
 
 
 def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRIOR, source: str = "fitted",
-        prior_sigma: tuple = (PRIOR_SIGMA_LOG,) * 5, weights: list[float] | None = None) -> Efficiency:
-    """MAP fit of the five efficiencies to rows: robust log residuals, Gaussian prior around ``prior``.
+        prior_sigma: tuple = (PRIOR_SIGMA_LOG,) * 6, weights: list[float] | None = None) -> Efficiency:
+    """MAP fit of the six efficiencies to rows: robust log residuals, Gaussian prior around ``prior``.
     ``weights``: each row's weight in the loss (default 1)."""
     import numpy as np
     from scipy.optimize import least_squares
 
     if not terms:
         return Efficiency(**{**asdict(prior), "source": f"{source} (no rows: prior)"})
+    prior_sigma = tuple(prior_sigma) + (PRIOR_SIGMA_LOG,) * (6 - len(prior_sigma))  # a 5-tuple: the older order
     sqrt_w = [math.sqrt(w) for w in weights] if weights else [1.0] * len(terms)
     lo, hi = np.array(BOUNDS[0]), np.array(BOUNDS[1])
     x0 = np.clip([prior.mbu, prior.mfu, prior.step_overhead_per_layer_s, prior.mbu_half_batch,
-                  prior.collective_hop_s], lo, hi)
+                  prior.collective_hop_s, prior.step_overhead_per_decoder_layer_s], lo, hi)
 
     def f(x):
         e = _eff(x, source, prior.step_overhead_s)
@@ -195,10 +201,10 @@ def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRI
         # ... the prior: plain Gaussian (quadratic) in units of prior_sigma, so a few rows cannot drag a chip far
         r += [math.log(x[0] / x0[0]) / prior_sigma[0], math.log(x[1] / x0[1]) / prior_sigma[1],
               (x[2] - x0[2]) / OVERHEAD_SCALE_S / prior_sigma[2], (math.log1p(x[3]) - math.log1p(x0[3])) / prior_sigma[3],
-              math.log(x[4] / x0[4]) / prior_sigma[4]]
+              math.log(x[4] / x0[4]) / prior_sigma[4], (x[5] - x0[5]) / LAYER_SCALE_S / prior_sigma[5]]
         return np.asarray(r)
 
-    sol = least_squares(f, x0, bounds=(lo, hi), x_scale=[0.1, 0.1, OVERHEAD_SCALE_S, 4.0, 1e-6], diff_step=1e-3,
+    sol = least_squares(f, x0, bounds=(lo, hi), x_scale=[0.1, 0.1, OVERHEAD_SCALE_S, 4.0, 1e-6, LAYER_SCALE_S], diff_step=1e-3,
                         max_nfev=400)
     return _eff(sol.x, source, prior.step_overhead_s)
 
@@ -217,7 +223,7 @@ def identifiable_sigma(terms: list[Terms], sigma: tuple) -> tuple:
     if not terms or any(is_dense_decode(t) for t in terms):
         return sigma
     return (min(sigma[0], MOE_ONLY_MBU_SIGMA), sigma[1], max(sigma[2], POOLED_SIGMA[2]),
-            min(sigma[3], MOE_ONLY_MBU_SIGMA), sigma[4])
+            min(sigma[3], MOE_ONLY_MBU_SIGMA), sigma[4], *sigma[5:])
 
 
 def sigma_of(res: list[float], floor: float = SIGMA_FLOOR) -> float:
@@ -261,6 +267,7 @@ class Profile:
         e = self.efficiency
         return {"profile": self.name, "mbu": e.mbu, "mfu": e.mfu, "step_overhead_s": e.step_overhead_s,
                 "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
+                "step_overhead_per_decoder_layer_s": e.step_overhead_per_decoder_layer_s,
                 "mbu_half_batch": e.mbu_half_batch, "rows": self.n_rows, "sigma_log": self.sigma_log,
                 "band_factor": self.band_factor(), "note": self.note}
 
@@ -320,18 +327,43 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
     from bench.catalog import hardware
 
     out["pooled"] = make("pooled", pts, DEFAULT_PRIOR, "all chips and engines", POOLED_SIGMA)
-    vendor_of = {c: hardware.get_chip(c).vendor for c in {p[2] for p in pts}}
+    chips_of = {c: hardware.get_chip(c) for c in {p[2] for p in pts}}
+    vendor_of = {c: ch.vendor for c, ch in chips_of.items()}
     for vendor in sorted(set(vendor_of.values())):
         sel = [p for p in pts if vendor_of[p[2]] == vendor]
         out[f"vendor:{vendor}"] = make(f"vendor:{vendor}", sel, out["pooled"].efficiency, "all chips of the vendor",
                                        LEVEL_SIGMA)
+    # one silicon (a die) on several chips with rows: its tensor cores are the same, so MFU is fitted once for the
+    # silicon (and once per silicon x engine) and each chip takes it (prior sigma SILICON_MFU_SIGMA); the chip stays
+    # free on the memory side (MBU, its HBM) and the rest
+    silicon_of = {c: ch.silicon for c, ch in chips_of.items()
+                  if ch.silicon and sum(1 for o in chips_of.values() if o.silicon == ch.silicon) > 1}
+    tied = (LEVEL_SIGMA[0], SILICON_MFU_SIGMA, *LEVEL_SIGMA[2:])
+    for sil in sorted(set(silicon_of.values())):
+        sel = [p for p in pts if silicon_of.get(p[2]) == sil]
+        vendor = vendor_of[sel[0][2]]
+        out[f"silicon:{sil}"] = make(f"silicon:{sil}", sel, out[f"vendor:{vendor}"].efficiency,
+                                     "all chips of the silicon", LEVEL_SIGMA)
+        for eng in sorted({p[3].split("/", 1)[1] for p in sel}):
+            esel = [p for p in sel if p[3].split("/", 1)[1] == eng]
+            if len(esel) >= MIN_ENGINE_ROWS:
+                out[f"silicon:{sil}/{eng}"] = make(f"silicon:{sil}/{eng}", esel, out[f"silicon:{sil}"].efficiency,
+                                                   "", LEVEL_SIGMA, out[f"silicon:{sil}"])
     for chip in sorted({p[2] for p in pts}):
         sel = [p for p in pts if p[2] == chip]
-        out[chip] = make(chip, sel, out[f"vendor:{vendor_of[chip]}"].efficiency, "all engines", LEVEL_SIGMA)
+        sil = silicon_of.get(chip)
+        parent = out[f"silicon:{sil}"] if sil else out[f"vendor:{vendor_of[chip]}"]
+        out[chip] = make(chip, sel, parent.efficiency, "all engines", tied if sil else LEVEL_SIGMA)
         for key in sorted({p[3] for p in sel}):
             esel = [p for p in sel if p[3] == key]
             if len(esel) >= MIN_ENGINE_ROWS:
-                out[key] = make(key, esel, out[chip].efficiency, "", LEVEL_SIGMA, out[chip])
+                prior = out[chip].efficiency
+                seng = out.get(f"silicon:{sil}/{key.split('/', 1)[1]}") if sil else None
+                if seng is not None:
+                    from dataclasses import replace as _replace
+
+                    prior = _replace(prior, mfu=seng.efficiency.mfu)
+                out[key] = make(key, esel, prior, "", tied if sil else LEVEL_SIGMA, out[chip])
     return out
 
 
@@ -404,13 +436,14 @@ def engine_table(profiles: dict[str, Profile]) -> list[dict]:
     """What the evidence says about engines: MBU, MFU, the per-MoE-layer overhead and the band of every chip's field
     profile and of each chip x engine profile (``validate --profiles``)."""
     out = []
-    for key in sorted(k for k in profiles if not k.startswith(("pooled", "vendor:")) and not k.endswith("/local")):
+    for key in sorted(k for k in profiles if not k.startswith(("pooled", "vendor:", "silicon:")) and not k.endswith("/local")):
         p = profiles[key]
         chip, _, engine = key.partition("/")
         e = p.efficiency
         out.append({"hardware": chip, "engine": engine or FIELD, "profile": p.name, "rows": p.n_rows, "mbu": e.mbu,
                     "mfu": e.mfu, "mbu_half_batch": e.mbu_half_batch,
                     "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
+                    "step_overhead_per_decoder_layer_s": e.step_overhead_per_decoder_layer_s,
                     "collective_hop_s": e.collective_hop_s, "band_factor": p.band_factor()})
     return out
 

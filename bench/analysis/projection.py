@@ -5,7 +5,7 @@ All pure functions over the model and hardware catalogs (see README "Projection"
 - prefill  = max(FLOPs / (peak x MFU x K), bytes / (bandwidth x MBU x K)) + TP communication
 - decode step = max(weights touched / (bandwidth x MBU x K), linear FLOPs / (peak x MFU x K))
                + max(KV read / (bandwidth x MBU x K), attention FLOPs / (peak x MFU x K))
-               + fixed per-step overhead + TP communication  (a roofline per operator, summed: ``decode_step_s``)
+               + fixed per-step overhead + a cost per decoder layer + a cost per MoE layer + TP communication  (a roofline per operator, summed: ``decode_step_s``)
 - MoE: active parameters for FLOPs; for bytes, the experts that a batch actually touches:
   E x (1 - (1 - k/E)^B) per MoE layer, plus the token routing traffic (``moe_activation_bytes``).
 - MLA decode attention in its weight-absorbed form (over the cached latent), prefill decompressed.
@@ -62,6 +62,9 @@ class Efficiency:
     mbu_half_batch: float = 0.0
     # cost of each MoE layer in a decode step (routing, token dispatch, grouped GEMMs); fitted to published rows
     step_overhead_per_layer_s: float = 0.0
+    # cost of every decoder layer, dense or MoE, in a decode step (kernel launches and host-side scheduling of the
+    # layer's operators); the per-MoE-layer cost above comes on top for MoE layers
+    step_overhead_per_decoder_layer_s: float = 0.0
 
     def mbu_at(self, batch: int) -> float:
         return self.mbu * batch / (batch + self.mbu_half_batch)
@@ -335,6 +338,7 @@ class Terms:
     spec_width: float = 1.0  # ... and tokens verified per sequence per step (the draft tokens)
     draft_fraction: float = 0.0  # cost of one draft step as a fraction of a plain decode step
     pd_split: bool = False  # prefill and decode on separate pools that work at the same time (PD disaggregated)
+    decoder_layers: int = 0  # all decoder layers, dense and MoE (x ``Efficiency.step_overhead_per_decoder_layer_s``)
 
 
 def step_times(t: Terms, eff: Efficiency) -> tuple[float, float]:
@@ -342,7 +346,8 @@ def step_times(t: Terms, eff: Efficiency) -> tuple[float, float]:
     (``projection.project`` calls it too)."""
     hops_s = t.hops * eff.collective_hop_s
     ttft = max(t.p_cmp / eff.mfu, t.p_mem / eff.mbu) + t.p_comm + hops_s
-    fixed = eff.step_overhead_s + eff.step_overhead_per_layer_s * t.layers + t.d_comm + hops_s
+    fixed = (eff.step_overhead_s + eff.step_overhead_per_layer_s * t.layers + eff.step_overhead_per_decoder_layer_s * t.decoder_layers
+             + t.d_comm + hops_s)
     parts = (t.d_mem - t.d_kv, t.d_kv, t.d_cmp - t.d_attn, t.d_attn, eff, t.batch)
     tpot = decode_step_s(*parts) + fixed
     if t.spec_width > 1 or t.spec_accept > 1:
@@ -558,7 +563,7 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
         "spec_accept": spec.accept, "spec_width": spec.width, "draft_fraction": DRAFT_LAYERS / m.arch.layers}
     return Terms(ident, unit, phase, b, n_in, n_out, k, catalog._moe_layer_count(m), p_flops / p_peak, p_bytes / p_bw,
                  p_comm, d_bytes / bw, d_flops / peak, d_comm, hops, kv_bytes / bw, attn_flops / peak,
-                 pd_split=kd < k, **sp), None
+                 pd_split=kd < k, decoder_layers=m.arch.layers, **sp), None
 
 
 __all__ = ["Efficiency", "Shape", "kernel", "limits_s", "rates", "IDEAL", "kv_dtype_for", "fewest_accelerators", "project", "max_load", "memory_fit", "require_fit",

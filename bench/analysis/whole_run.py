@@ -44,7 +44,8 @@ class StepModel:
         self.kv1 = t1.d_kv / CTX_REF  # KV read time per token of context
         self.attn1 = t1.d_attn / CTX_REF  # attention FLOP time per token of context
         self.comm1 = t1.d_comm  # collective bandwidth time per token (linear in tokens)
-        self.fixed = eff.step_overhead_s + eff.step_overhead_per_layer_s * t1.layers + t1.hops * eff.collective_hop_s
+        self.fixed = (eff.step_overhead_s + eff.step_overhead_per_layer_s * t1.layers + t1.hops * eff.collective_hop_s
+                      + eff.step_overhead_per_decoder_layer_s * t1.decoder_layers)
         self.prefill_peak = catalog.prefill_flops(m, CTX_REF) / t1.p_cmp  # FLOP/s the kernel gives prefill
         self._w: dict[int, float] = {}
 

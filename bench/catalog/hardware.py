@@ -63,12 +63,15 @@ class Chip(Frozen):
     sources: dict[str, str]
     alternatives: list[Alternative] = []
     notes: str | None = None
+    # the die the chip is built from ('GH100'): chips of one silicon share their tensor cores, so the profile fits
+    # tie their MFU (``profiles.build``); memory-side efficiencies stay per chip (their HBM differs)
+    silicon: str | None = None
 
     @model_validator(mode="after")
     def _sourced(self) -> "Chip":
         missing = [f for f in ("tflops", "memory_gb", "bandwidth_tbs", "tdp_w")
                    if f not in self.sources and getattr(self, f) is not None]
-        for f in ("interconnect_gbs", "server_power_w", "scale_out_gbs", "accelerators_per_node"):
+        for f in ("interconnect_gbs", "server_power_w", "scale_out_gbs", "accelerators_per_node", "silicon"):
             if getattr(self, f) is not None and f not in self.sources:
                 missing.append(f)
         if missing:
