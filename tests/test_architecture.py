@@ -187,8 +187,13 @@ LAYERS = {
 # catalog and config: each may use only these modules of the other (the model resolver; the documented
 # limits and the strict YAML reader, leaves that import nothing but bench.errors).
 BACKEND_SPECS = {f"bench.measure.backends.{kind}.spec" for kind in ("transformers", "vllm", "openai")}
+# The energy sources: each spec a leaf beside its source's code, named in the registry (one line per source).
+ENERGY_REGISTRY = "bench.measure.energy_registry"
+ENERGY_SPECS = {"bench.measure.energy_spec", "bench.measure.vendors.nvidia_spec", "bench.measure.vendors.amd_spec",
+                "bench.measure.vendors.ascend_spec", "bench.measure.vendors.cpu_spec",
+                "bench.measure.trackers.prometheus_spec"}
 ALLOWED_FACES = {"config": {"catalog": {"bench.catalog.models"}, "workloads": {"bench.workloads.registry"},
-                            "measure": BACKEND_SPECS},
+                            "measure": BACKEND_SPECS | ENERGY_SPECS | {ENERGY_REGISTRY}},
                  "catalog": {"config": {"bench.config.limits", "bench.config.yaml_reader"}},
                  "workloads": {"config": {"bench.config.limits", "bench.config.types"}},
                  "analysis": {"config": {"bench.config.limits"}}}
@@ -244,6 +249,40 @@ def test_backend_specs_are_leaves():
     g = import_graph(top_level_only=False)
     for name in BACKEND_SPECS:
         assert g[name] <= {"bench.config.types", "bench.config.limits"}, f"{name} imports {g[name]}"
+
+
+def test_energy_specs_are_leaves_named_by_the_registry():
+    """Each energy source's spec sits beside its code and is named in ``measure/energy_registry.py``; config composes
+    them, so at import time a spec imports only config's model base (and the shared ``EnergySpec``); its source's
+    code is imported inside ``open``, when a run opens it, and only from measure."""
+    from bench.measure import energy_registry
+
+    named = {target.split(":")[0] for target in energy_registry.SOURCES.values()}
+    assert named == ENERGY_SPECS, "a new energy source: add its spec module to ENERGY_SPECS"
+    at_import, full = import_graph(), import_graph(top_level_only=False)
+    for name in ENERGY_SPECS:
+        assert at_import[name] <= {"bench.config.types", "bench.measure.energy_spec"}, f"{name} imports {at_import[name]}"
+        assert all(layer(t) == "measure" for t in full[name] - at_import[name]), f"{name} opens {full[name]}"
+    assert import_graph()[ENERGY_REGISTRY] == set()
+    assert at_import["bench.config.energy"] == {ENERGY_REGISTRY}, "config composes the specs from the registry only"
+    for module in ("bench.config.energy", "bench.config.schema"):  # the code, its docstrings and comments aside
+        tree = ast.parse(MODULES[module].read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body.pop(0)
+        code = ast.unparse(tree)
+        for field in ("tdp_w", "sample_hz", "idle_baseline_s", "min_samples", "selector", "estimate-tdp", "nvml"):
+            assert field not in code, f"{module} knows the energy field {field!r}: it belongs in its source's spec"
+
+
+def test_the_config_loads_without_any_energy_source_code():
+    code = ("import sys, bench.config.load\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('bench.measure.vendors.', 'bench.measure.trackers.',"
+            " 'bench.measure.energy')) and not m.endswith(('_spec', 'energy_registry', 'vendors', 'trackers'))))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
 
 
 def test_vendor_parsers_are_pure():
