@@ -327,6 +327,26 @@ def test_the_analysis_commands_check_no_flag_bound_themselves():
     assert "MAXIMA" not in text
 
 
+CATALOG_LOOKUPS = ("chips", "profile_names", "parallelism", "fits_context", "sw_efficiency", "id_list", "chip_pairs")
+
+
+def test_the_cli_resolves_no_flag_against_the_catalog_itself():
+    """What a flag names in the catalog (chip ids, --profile and --sw-efficiency pairs, a parallelism, a model's
+    context) is resolved by bench/analysis/asked.py; the CLI calls it there. cli/args.py checks values only: it
+    imports neither the catalog nor the projection, defines none of the lookups, and no CLI module calls one
+    through anything but ``asked``."""
+    g = import_graph(top_level_only=False)
+    assert g["bench.cli.args"] <= {"bench.analysis.requests", "bench.config.limits", "bench.errors"}, g["bench.cli.args"]
+    for name, path in CLI.items():
+        tree = ast.parse(path.read_text())
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        assert not defined & set(CATALOG_LOOKUPS), f"{name} defines {defined & set(CATALOG_LOOKUPS)}"
+        calls = [f"{n.func.value.id}.{n.func.attr}:{n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+                 and n.func.attr in CATALOG_LOOKUPS and n.func.value.id != "asked"]
+        assert calls == [], f"{name} resolves flags itself: {calls}; call bench.analysis.asked"
+
+
 def test_nothing_outside_the_cli_imports_the_cli_or_argparse():
     """Pure modules take plain values, not argparse Namespaces (``gpu-check`` is a command like the others)."""
     g = import_graph(top_level_only=False)
