@@ -284,7 +284,7 @@ def _beyond_one_machine(blocks: dict, done: list, records: list) -> None:
     """Per-client figures and checks of a multi-client load, and the coverage check of a Prometheus energy
     reading, merged into the case's blocks (docs/guides/beyond-one-machine.md)."""
     from bench import validity
-    from bench.measure.endpoint.loadgen import clients_block
+    from bench.measure.endpoint.clients import clients_block
 
     clients = [t.client["clients"] for t in done if t.client and t.client.get("clients")]
     if clients:
