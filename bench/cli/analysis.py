@@ -1,8 +1,13 @@
 """Commands over catalogs and results: ``cost``, ``project`` and ``capacity``.
 
-Parse, call, print: the maths is in bench.analysis (cost, projection, capacity, exhibit63, efficiency) and
-pricing is resolved by bench.catalog.pricing; this module checks flags (exit 2 with one clear line) and
-presents.
+Parse, call, print: the maths is in bench.analysis (cost, projection, capacity, exhibit63, efficiency),
+pricing is resolved by bench.catalog.pricing, each flag's rule is in a typed request
+(bench/analysis/requests.py) and what a flag names in the catalog is resolved by bench/analysis/asked.py;
+this module builds the requests, calls and prints.
+
+Above 400 lines because it holds three commands with a table each (cost, the projection and its whole-run
+form, capacity and the exhibit), and cost and project share one printer of invalid-case warnings, which a
+CLI module may not import from another.
 """
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ energy source were chosen once, at construction. It builds each case's typed res
 (``tok_s_per_user``, per-accelerator rates, the phase rates per trial). What the catalogs add
 (efficiency, roofline, cost) is derived when results are read (``bench.analysis.derived``, ``cost``).
 
-Above 400 lines on purpose, for now: preflight, the case loop and the per-case blocks share one run's
-state (backend, sensors, run directory, resume).
+Above 400 lines because preflight, the case loop and the per-case blocks share one run's state (backend,
+sensors, run directory, resume); the measuring itself is in the backends and trackers.
 """
 from __future__ import annotations
 
