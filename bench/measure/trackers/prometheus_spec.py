@@ -49,6 +49,8 @@ class PrometheusEnergy(Strict):
 
 
 class PrometheusSpec(EnergySpec):
+    """``prometheus``: a deployment's accelerators from the cluster's Prometheus (the ``prometheus:`` block)."""
+
     source: Literal["prometheus"]
     prometheus: PrometheusEnergy | None = None
 

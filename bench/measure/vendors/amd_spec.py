@@ -8,6 +8,8 @@ from bench.measure.energy_spec import EnergySpec
 
 
 class AmdSmiSpec(EnergySpec):
+    """``amdsmi``: AMD GPUs through the amdsmi library; fails at preflight without it."""
+
     source: Literal["amdsmi"]
 
     def open(self, req):

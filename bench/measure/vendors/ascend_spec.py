@@ -9,6 +9,8 @@ from bench.measure.energy_spec import EnergySpec
 
 
 class AscendSpec(EnergySpec):
+    """``npu-smi`` or ``dcmi``: Ascend NPUs' power, sampled through the tool or the library."""
+
     source: Literal["npu-smi", "dcmi"]
 
     def open(self, req):

@@ -8,6 +8,8 @@ from bench.measure.energy_spec import EnergySpec
 
 
 class RaplSpec(EnergySpec):
+    """``rapl``: the CPU packages' and DRAM's RAPL energy counters."""
+
     source: Literal["rapl"]
 
     def open(self, req):

@@ -8,6 +8,8 @@ from bench.measure.energy_spec import EnergySpec
 
 
 class NvmlSpec(EnergySpec):
+    """``nvml``: NVIDIA GPUs, the energy counter with sampled power beside it; fails at preflight without NVML."""
+
     source: Literal["nvml"]
 
     def open(self, req):
