@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import BeforeValidator, Field, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
 
 from bench.measure import energy_registry as registry
 
@@ -28,8 +28,10 @@ def _owners(key: str) -> list[str]:
 
 def _flat(v: Any) -> Any:
     """``source`` defaults to ``auto``; fields of another source are dropped at their defaults, else refused."""
+    if isinstance(v, BaseModel):
+        return v  # a spec already validated
     if not isinstance(v, dict):
-        return v
+        raise ValueError("must be a mapping of the source's fields, e.g. {source: auto}")
     v = dict(v)
     kind = v.setdefault("source", "auto")
     if not isinstance(kind, str) or kind not in registry.SOURCES:
