@@ -154,6 +154,7 @@ class Col:
     align: str = "right"  # right (numbers) | left (names, marks)
     key: bool = False  # repeated in every block when the table is split
     group: str | None = None  # a label over consecutive columns (a metric over its runs); kept in one block
+    wrap: bool = True  # False: the cells stay on one line (short names such as 'vllm-ascend'); the header may wrap
 
 
 def term_width(default: int = 100) -> int:
@@ -202,7 +203,7 @@ def _widths(cols: list[Col], rows: list[list[str]], width: int) -> list[int] | N
     cell_min = [_min_width(c) for c in cells]
     head_min = [_min_width([c.header]) for c in cols]
     nat = [max(cell_nat[i], len(cols[i].header)) for i in range(n)]
-    least = [max(cell_min[i], head_min[i]) for i in range(n)]
+    least = [max(cell_min[i] if cols[i].wrap else cell_nat[i], head_min[i]) for i in range(n)]
     room = width - GAP * (n - 1)
     if sum(least) > room:
         return None

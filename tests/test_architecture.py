@@ -175,7 +175,8 @@ FOUNDATION = {"errors", "redact", "present", "metrics"}
 LAYERS = {
     "cli": {"analysis", "catalog", "config", "measure", "results", "summary", "workloads", "validity", *FOUNDATION},
     "measure": {"catalog", "config", "results", "summary", "workloads", "validity", *FOUNDATION},
-    "analysis": {"catalog", "config", "results", "summary", *FOUNDATION},  # config: only its face config.limits
+    "analysis": {"catalog", "config", "results", "summary", "workloads", *FOUNDATION},  # config: only its face
+    # config.limits; workloads: only workloads.lengths (a projected whole run's prompt and output lengths)
     "results": {*FOUNDATION},
     "workloads": {"config", *FOUNDATION},  # only its faces config.limits and config.types (a spec's base)
     "summary": {*FOUNDATION},
@@ -194,7 +195,7 @@ ALLOWED_FACES = {"config": {"catalog": {"bench.catalog.models"}, "workloads": {"
                             "measure": BACKEND_SPECS | ENERGY_SPECS | {ENERGY_REGISTRY}},
                  "catalog": {"config": {"bench.config.limits", "bench.config.yaml_reader"}},
                  "workloads": {"config": {"bench.config.limits", "bench.config.types"}},
-                 "analysis": {"config": {"bench.config.limits"}}}
+                 "analysis": {"config": {"bench.config.limits"}, "workloads": {"bench.workloads.lengths"}}}
 # The arrows from measure into analysis: none. Measure writes what it measured and the case's own summary;
 # efficiency, roofline and cost are derived when results are read (bench.analysis.derived). Any new arrow
 # fails here and in the layer test.
@@ -345,6 +346,54 @@ def test_the_cli_resolves_no_flag_against_the_catalog_itself():
                  and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
                  and n.func.attr in CATALOG_LOOKUPS and n.func.value.id != "asked"]
         assert calls == [], f"{name} resolves flags itself: {calls}; call bench.analysis.asked"
+
+
+# compare, report, check, validate and list build a typed request (bench/analysis/requests_results.py) holding each
+# flag's rule; the command is left with parsing, calling and printing
+CLEANED_COMMANDS = [("bench.cli.reports", "cmd_compare"), ("bench.cli.reports", "cmd_report"),
+                    ("bench.cli.reports", "cmd_check"), ("bench.cli.validate", "cmd_validate"),
+                    ("bench.cli.run", "cmd_list")]
+BOUND_CHECK = re.compile(r"\b\w+\.(positives?|whole|fraction|pue|request_rate|output_path|get_chip|parse_tolerance|"
+                         r"known_metrics|known_engines)\(")
+
+
+def _function(module: str, name: str) -> ast.FunctionDef:
+    tree = ast.parse(CLI[module].read_text())
+    return next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+
+
+def _raises_outside_a_failed_write(fn: ast.FunctionDef) -> list[int]:
+    """Lines of ``raise`` statements that are not inside ``except OSError`` (a write that failed is reported by the
+    command that writes; every other refusal is a rule of the request)."""
+    inside = set()
+    for node in ast.walk(fn):
+        if isinstance(node, ast.ExceptHandler) and isinstance(node.type, ast.Name) and node.type.id == "OSError":
+            inside |= {id(n) for n in ast.walk(node)}
+    return [n.lineno for n in ast.walk(fn) if isinstance(n, ast.Raise) and id(n) not in inside]
+
+
+@pytest.mark.parametrize("module,command", CLEANED_COMMANDS)
+def test_the_result_commands_check_no_flag_themselves(module, command):
+    fn = _function(module, command)
+    text = ast.unparse(fn)
+    assert re.search(r"\w+Request\.from_flags\(vars\(args\)\)", text), f"{command} builds no typed request"
+    assert not BOUND_CHECK.search(text), f"{command} checks a flag itself: {BOUND_CHECK.search(text).group(0)}"
+    assert _raises_outside_a_failed_write(fn) == [], f"{command} refuses input itself"
+    bounds = [n.value for n in ast.walk(fn) if isinstance(n, ast.Constant) and type(n.value) in (int, float)
+              and abs(n.value) > 1]
+    assert bounds == [], f"{command} states a number: {bounds}"
+
+
+def test_the_cleaned_modules_read_no_limits_and_no_cli_helpers():
+    for module in {m for m, _ in CLEANED_COMMANDS} - {"bench.cli.run"}:  # run: cmd_run still checks its flags
+        g = import_graph(top_level_only=False)[module]
+        assert "bench.config.limits" not in g and "bench.cli.args" not in g, module
+
+
+def test_the_raise_finder_sees_a_refusal():
+    fn = ast.parse("def cmd_x(args):\n    if args.n > 3:\n        raise InputError('no')\n    try:\n        w()\n"
+                   "    except OSError:\n        raise InputError('cannot write')\n").body[0]
+    assert _raises_outside_a_failed_write(fn) == [3]
 
 
 def test_nothing_outside_the_cli_imports_the_cli_or_argparse():

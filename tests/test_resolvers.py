@@ -142,3 +142,57 @@ def test_present_formats_numbers_and_missing_values():
     assert present.ms(0.0123) == "12.30" and present.pct(0.625) == "62%" and present.pct(-0.3) == "-30%"
     for f in (present.fixed, present.cell, present.fmt, present.ms, present.pct):
         assert f(None) == "—" and f(math.nan) == "—"
+
+
+# ---------------------------------------------------------------------------- the hardware a case is priced on
+def _relabel(tmp_path, name: str, manifest_hw: str, case_hw: list[str]):
+    """The fake A100 run with its manifest saying ``manifest_hw`` and its cases, in order, ``case_hw`` (a run over
+    several hosts labels each case with the host it ran on)."""
+    run = tmp_path / name
+    shutil.copytree(FAKE_A100, run)
+    man = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**man, "hardware": manifest_hw}))
+    lines = [json.loads(x) for x in (run / "cases.jsonl").read_text().splitlines() if x.strip()]
+    (run / "cases.jsonl").write_text("".join(json.dumps({**c, "hardware": hw}) + "\n" for c, hw in zip(lines, case_hw)))
+    return run
+
+
+H100_LABEL, A100_LABEL = "NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB (fake)"
+
+
+def test_a_case_is_priced_on_the_hardware_it_ran_on_as_its_efficiency_is(tmp_path):
+    # the same cases, once with the H100 named by the manifest and the cases, once by the cases alone (the manifest
+    # says A100, which has no own price): one rule, each case's own hardware, so the two read the same
+    both = _relabel(tmp_path, "both", H100_LABEL, [H100_LABEL] * 2)
+    cases_only = _relabel(tmp_path, "cases-only", A100_LABEL, [H100_LABEL] * 2)
+    rows = compare.case_rows(compare.load_runs([str(both), str(cases_only)]))
+    by_run = {}
+    for r in rows:
+        by_run.setdefault(r.run.path.name, []).append(r)
+    for a, b in zip(by_run["both"], by_run["cases-only"]):
+        assert a.values["mbu"] is not None and b.values["mbu"] == a.values["mbu"]  # efficiency: the case's H100
+        assert a.pricing.startswith("h100-sxm rental $2.00/h") and b.pricing == a.pricing
+        assert a.values["usd_per_mtok_output"] is not None
+        assert b.values["usd_per_mtok_output"] == a.values["usd_per_mtok_output"]
+
+
+def test_a_run_over_two_chips_prices_each_case_at_its_own_chips_rate(tmp_path):
+    mixed = _relabel(tmp_path, "mixed", H100_LABEL, [H100_LABEL, A100_LABEL])
+    h100_row, a100_row = compare.case_rows(compare.load_runs([str(mixed)]))
+    assert h100_row.pricing.startswith("h100-sxm rental") and h100_row.values["usd_per_mtok_output"] is not None
+    assert h100_row.values["mbu"] is not None and a100_row.values["mbu"] is not None  # A100: in the catalog, no price
+    assert a100_row.pricing == pricing.no_price_note("a100") and a100_row.values["usd_per_mtok_output"] is None
+    # csv/json/parquet rows name the hardware each case was priced on
+    assert list(compare.frame([h100_row, a100_row])["hardware"]) == [H100_LABEL, A100_LABEL]
+    # a rental given for every accelerator-hour prices both at it
+    given = compare.case_rows(compare.load_runs([str(mixed)]), 2.0, "given")
+    assert [r.pricing for r in given] == ["given", "given"]
+    assert given[0].values["usd_per_mtok_output"] == h100_row.values["usd_per_mtok_output"]
+
+
+def test_the_report_names_the_unpriced_hardware_of_the_case(tmp_path):
+    from bench.analysis import report
+
+    run = _relabel(tmp_path, "a100-cases", H100_LABEL, [A100_LABEL] * 2)  # the manifest's H100 has a price
+    chart = report.chart_cost(report.build(compare.load_runs([str(run)])))
+    assert chart.png is None and chart.empty.startswith(f"{A100_LABEL} has no price: pass `--rental-usd-per-hour`")

@@ -216,6 +216,38 @@ def test_validate_tables_fit(capsys):
         whole_on_a_line(text, ["lmsys-h20-dsr1-decode-ep32-bs32"])
 
 
+FINITE = [{"id": "gpustack-910b-qwen3-8b-vllm-sharegpt", "hardware": "910b", "engine": "vllm-ascend",
+           "profile": "910b/vllm-ascend", "profile_rows": 22, "unit": "output_tok_s_total", "published": 1512.21,
+           "projected": 2386.5, "range": [1920.9, 2964.9], "error": 0.578, "inside": False, "note": "limits"},
+          {"id": "gpustack-910b-qwen3-8b-mindie-bf16-sharegpt", "hardware": "910b", "engine": "mindie",
+           "profile": "910b", "profile_rows": 44, "unit": "output_tok_s_total", "published": 2711.1, "projected": 2528.3,
+           "range": [1728.5, 3698.3], "error": -0.067, "inside": True, "note": "limits"},
+          {"id": "gpustack-910b-qwen3-8b-chitu-sharegpt", "hardware": "910b", "engine": "chitu",
+           "profile": "910b/chitu", "profile_rows": 7, "unit": "output_tok_s_total", "published": 900.0,
+           "projected": None, "range": None, "error": None, "inside": None,
+           "note": "no scheduler defaults for engine 'chitu' (known: vllm, vllm-ascend, mindie, sglang); give "
+                   "--max-num-seqs and --max-num-batched-tokens"}]
+
+
+@pytest.mark.parametrize("width,blocks", [(80, 2), (120, 1)])
+def test_validate_finite_run_table_reads_well(width, blocks):
+    # names on one line each (never 'vllm-' / 'ascend'), the unit's short label from the metric registry, a row
+    # that cannot be projected marked '— (1)' with its reason once, as a footnote; every line fits the width
+    from bench.cli.validate import _print_rows_table
+
+    text = _print_rows_table("Finite runs", FINITE, width)
+    fits(text, width)
+    lines = text.splitlines()
+    whole_on_a_line(text, [r["id"] for r in FINITE] + ["vllm-ascend (22)", "mindie: field (44)", "tok/s/acc"])
+    assert not any(line.rstrip().endswith(("vllm-", "output_tok_")) for line in lines)
+    assert "output_tok_s_total" not in text  # the registry's short label, in the header
+    assert sum(1 for line in lines if line.startswith("row ")) == blocks
+    assert sum("(1)" in line for line in lines) == 2  # the cell and the footnote
+    note = [i for i, line in enumerate(lines) if line.startswith("(1) no scheduler defaults")]
+    assert note and "--max-num-batched-tokens" in " ".join(lines[note[0]:])
+    assert "+58 % ✗" in text and "-7 % ✓" in text
+
+
 def test_names_wrap_between_words_and_never_inside_one():
     text = render_table([Col("case", "left", key=True), Col("value")], [["alpha_beta-gamma_delta", "1,234"]], width=20)
     pieces = [line.split()[0] for line in text.splitlines()[2:] if line.strip()]

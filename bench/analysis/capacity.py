@@ -80,6 +80,14 @@ def replica_size(m, chip, dtype: str, n_in: int, n_out: int, k: int | None = Non
     raise err
 
 
+def common_replica(m, chips, dtype: str, n_in: int, n_out: int) -> int:
+    """One replica size for a comparison: the largest of each chip's ``replica_size`` (``dtype`` 'best-each': each
+    chip its own best), so that every chip is projected on as many accelerators and none is cramped into a replica
+    whose KV cache is a sliver beside the weights."""
+    return max(replica_size(m, c, best_dtype(c) if dtype in ("best", "best-each") else dtype, n_in, n_out)
+               for c in chips)
+
+
 def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_w: float | None = None,
                   accelerators: float | None = None, tokens_per_day: float | None = None,
                   tok_s_per_accelerator: float | None = None, replica_accelerators: int | None = None,

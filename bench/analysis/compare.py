@@ -45,6 +45,11 @@ class CaseRow:
     def case_id(self) -> str:
         return self.case.case_id
 
+    @property
+    def hardware(self) -> str | None:
+        """The hardware the case ran on (``derived.hardware_of``): its price and efficiency follow it."""
+        return derived.hardware_of(self.case, self.run.manifest.hardware)
+
 
 def half_width(case: CaseResult, metric: str) -> float | None:
     stat = case.trials.stat(metric) if case.trials is not None else None
@@ -91,22 +96,26 @@ def _provenance(run: Run, case: CaseResult) -> str:
     return case.identity.provenance or "measured"
 
 
+def _hourly(label: str | None, hourly_usd: float | None, pricing_label: str | None):
+    """The hourly cost of the hardware ``label`` names and a label saying which: ``hourly_usd`` when given, else
+    the chip's own rate; (None, why) for a chip without one or a label the catalog does not know."""
+    if hourly_usd is not None:
+        return cost.rental(hourly_usd), pricing_label
+    chip = hardware.resolve(label)
+    return cost.own_hourly(chip) if chip is not None else (None, hardware.unknown_note(label))
+
+
 def case_rows(runs: list[Run], hourly_usd: float | None = None, pricing_label: str | None = None,
               blend_ratio: float = 3.0) -> list[CaseRow]:
-    """Every case of every run with its metrics. ``hourly_usd`` None: each run's chip at its own rate
-    (``cost.own_hourly``); a chip without one is not priced (its note says why)."""
+    """Every case of every run with its metrics. ``hourly_usd`` None: each case's chip (the hardware it ran on, as
+    for its efficiency: ``derived.hardware_of``) at its own rate (``cost.own_hourly``); a chip without one is not
+    priced (its note says why)."""
     out = []
     for run in runs:
-        chip = hardware.resolve(run.manifest.hardware)
-        if hourly_usd is not None:
-            hourly, price_label = cost.rental(hourly_usd), pricing_label
-        elif chip is None:
-            hourly, price_label = None, hardware.unknown_note(run.manifest.hardware)
-        else:
-            hourly, price_label = cost.own_hourly(chip)
         for case in run.cases:
             derived.fill_case(case, run.manifest.hardware)  # efficiency, roofline: derived at read
-            row = CaseRow(run, case, pricing=price_label, provenance=_provenance(run, case))
+            row = CaseRow(run, case, provenance=_provenance(run, case))
+            hourly, row.pricing = _hourly(row.hardware, hourly_usd, pricing_label)
             disk = case.to_json()
             for m in registry.METRICS:
                 if m.path is not None:
@@ -156,7 +165,7 @@ def frame(rows: list[CaseRow], baseline: Run | None = None):
     recs = []
     for i, r in enumerate(rows):
         c, wl = r.case, r.case.workload
-        rec = {"run": r.run.label, "run_id": r.run.manifest.run_id, "hardware": r.run.manifest.hardware,
+        rec = {"run": r.run.label, "run_id": r.run.manifest.run_id, "hardware": r.hardware,
                "case_id": r.case_id, "model": c.at("model.label"), "backend": c.at("backend.kind"),
                "dtype": c.at("backend.dtype"), "batch_size": wl.batch_size if wl else None,
                "concurrency": wl.concurrency if wl else None, "request_rate": wl.request_rate if wl else None,

@@ -18,6 +18,12 @@ from bench.results import Run
 from bench.results.schema import CaseResult, Efficiency, Roofline
 
 
+def hardware_of(case: CaseResult, run_hardware: str | None = None) -> str | None:
+    """The hardware a case ran on: its own label (each host of a multi-host run labels its cases), else the run's.
+    Efficiency, roofline and the case's price all follow it."""
+    return case.identity.hardware or run_hardware
+
+
 def fill_case(case: CaseResult, run_hardware: str | None = None) -> CaseResult:
     """``case`` with its efficiency and roofline blocks, derived where the line had none (in place)."""
     if not case.ok or (case.efficiency is not None and case.roofline is not None):
@@ -26,7 +32,7 @@ def fill_case(case: CaseResult, run_hardware: str | None = None) -> CaseResult:
     entry = None if model is None or model.kind == "local" else catalog.resolve_model(model.label)
     if entry is None:
         return case
-    hw = case.identity.hardware or run_hardware
+    hw = hardware_of(case, run_hardware)
     disk = case.to_json()
     if case.efficiency is None:
         eff = efficiency.for_case(disk, hw, entry)

@@ -167,8 +167,8 @@ class CostRequest(Request):
 class ProjectRequest(Request):
     model: str
     hardware: str
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int | None = None
+    output_tokens: int | None = None
     batch: int | None = None
     concurrency: int | None = None
     num_prompts: int | None = None
@@ -177,6 +177,7 @@ class ProjectRequest(Request):
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
     no_chunked_prefill: bool = False
+    engine_version: str | None = None
     seed: int = 0
     dtype: str
     kv_dtype: str | None = None
@@ -204,14 +205,38 @@ class ProjectRequest(Request):
                                     ("--dataset", self.dataset != ["random"]),
                                     ("--max-num-seqs", self.max_num_seqs is not None), ("--seed", self.seed != 0),
                                     ("--max-num-batched-tokens", self.max_num_batched_tokens is not None),
-                                    ("--no-chunked-prefill", self.no_chunked_prefill)) if v]
+                                    ("--no-chunked-prefill", self.no_chunked_prefill),
+                                    ("--engine-version", self.engine_version is not None)) if v]
         if self.num_prompts is None and run_flags:
             raise InputError(f"{', '.join(run_flags)} describe a whole run: add --num-prompts N (or drop them)")
         if self.num_prompts is None and not (self.batch or self.concurrency):
             raise InputError("project needs --batch or --concurrency (a steady state), or --num-prompts (a whole run)")
+        if self.engine_version is not None and self.engine in (None, "field"):
+            raise InputError("--engine-version picks one engine's scheduler defaults: add --engine NAME")
+        if self.engine_version is not None and not (0 < len(self.engine_version.strip()) <= 40
+                                                    and self.engine_version.strip().isprintable()):
+            raise InputError(f"--engine-version '{self.engine_version[:40]}': give a version such as 0.9.1")
         if self.num_prompts is not None and self.batch:
             raise InputError("--batch is a steady state; a whole run (--num-prompts) takes --concurrency, "
                              "--max-num-seqs")
+
+    @property
+    def lengths_from_file(self) -> bool:
+        """A whole run over ``--dataset jsonl PATH``: every request's lengths come from the file."""
+        return self.num_prompts is not None and bool(self.dataset) and self.dataset[0].lower() == "jsonl"
+
+    def check_lengths(self) -> None:
+        """--input-tokens and --output-tokens, unless a jsonl file gives every request's lengths (then not both)."""
+        pair = (("--input-tokens", self.input_tokens), ("--output-tokens", self.output_tokens))
+        if self.lengths_from_file:
+            given = [f for f, v in pair if v is not None]
+            if given:
+                raise InputError(f"--dataset jsonl PATH gives every request's lengths; drop {' and '.join(given)}")
+            return
+        need = [f for f, v in pair if v is None]
+        if need:
+            raise InputError(f"project needs {' and '.join(need)} (or --num-prompts N --dataset jsonl PATH, whose "
+                             "lines give them)")
 
     @property
     def decode_batch(self) -> int:

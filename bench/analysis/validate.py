@@ -133,12 +133,14 @@ def finite_runs(rows, hardware: str | None = None, engine: str | None = None, pr
     """Rows that describe a finite run (``num_prompts``, ``request_rate``) projected through the whole-run simulation
     (``whole_run``) with the profiles fitted to every usable row and the engine's default scheduler limits. They are
     never fitted (their batch is the engine's own), so this is out of sample. Lengths: the row's stated (mean)
-    lengths for every prompt."""
+    lengths for every prompt; on ShareGPT, the outputs in ShareGPT's shape with the row's mean
+    (``lengths.shaped_lengths``), every prompt the mean input."""
     from bench.analysis import projection, whole_run
     from bench.catalog import engines
     from bench.catalog import hardware as hw
     from bench.catalog import models
     from bench.errors import BenchError
+    from bench.workloads.lengths import shaped_lengths
 
     profs = profs if profs is not None else PR.catalog_profiles()
     out = []
@@ -150,29 +152,46 @@ def finite_runs(rows, hardware: str | None = None, engine: str | None = None, pr
         chip, m = hw.get_chip(r.hardware), models.get_model(r.model)
         known = r.engine_class in PR.known_engines(profs)
         prof = PR.for_engine(profs, r.hardware, r.engine_class if known else None)
+        if not r.unit.startswith("output_tok_s"):  # the simulation's figure to compare is the output rate
+            out.append({**base, "profile": prof.name, "profile_rows": prof.n_rows, "projected": None, "range": None,
+                        "error": None, "inside": None,
+                        "note": f"a finite run is checked on its output tok/s; this row states {r.unit}"})
+            continue
         try:
-            lim = engines.defaults(r.engine_class, chip)
+            lim = engines.defaults(r.engine_class, chip, r.engine_version, m.context_length, bool(m.mla))
             w = projection.Shape(r.input_tokens, r.output_tokens, 1, r.accelerators, r.dtype, r.kv_cache_dtype,
                                  r.compute_dtype, parallelism=None)
             rate = None if r.request_rate in (None, "inf") else float(r.request_rate)
-            reqs = whole_run.requests(r.num_prompts, [(r.input_tokens, r.output_tokens)], rate)
+            sharegpt = (r.dataset or "").strip().lower().startswith("sharegpt")
+            lengths = shaped_lengths(r.num_prompts, r.input_tokens, r.output_tokens, m.context_length) if sharegpt \
+                else [(r.input_tokens, r.output_tokens)]
+            reqs = whole_run.requests(r.num_prompts, lengths, rate)
             run = whole_run.project_run(m, chip, w, prof, reqs, lim.max_num_seqs, lim.max_num_batched_tokens,
-                                        lim.chunked_prefill, lim.source)
+                                        lim.chunked_prefill, lim.source, lim.prefill_first, lim.max_prefill_seqs,
+                                        lim.decode_cap_only)
         except BenchError as exc:
             out.append({**base, "profile": prof.name, "profile_rows": prof.n_rows, "projected": None, "range": None,
                         "error": None, "inside": None, "note": str(exc)})
             continue
         proj = run["output_tok_s_per_accelerator"]
         band = run["output_tok_s_per_accelerator_range"]
+        lat = {f"{k}_mean_ms": {"published": v, "projected": 1e3 * run[f"{k}_s"]["mean"],
+                                "error": 1e3 * run[f"{k}_s"]["mean"] / v - 1}
+               for k, v in (("ttft", r.ttft_ms), ("tpot", r.tpot_ms)) if v and run[f"{k}_s"]["mean"] is not None}
         out.append({**base, "profile": prof.name, "profile_rows": prof.n_rows, "projected": proj, "range": band,
                     "error": proj / base["published"] - 1,
                     "inside": band[0] <= base["published"] <= band[1] if band else None,
-                    "band_ratio": band[1] / band[0] if band else None,
+                    "band_ratio": band[1] / band[0] if band else None, "latency": lat,
                     "note": f"{lim.label}: max_num_seqs {lim.max_num_seqs}, max_num_batched_tokens "
                             f"{lim.max_num_batched_tokens}; max batch {run['max_batch']}"})
+    lat_errs = {k: [abs(x["latency"][k]["error"]) for x in out if k in (x.get("latency") or {})]
+                for k in ("ttft_mean_ms", "tpot_mean_ms")}
     return {"rows": out, "summary": summarise(out),
+            "latency_summary": {k: {"rows": len(v), "median_abs_error": statistics.median(v) if v else None}
+                                for k, v in lat_errs.items()},
             "method": "finite runs (num_prompts): the whole-run simulation with the engine's default scheduler limits "
-                      "and the profiles fitted to every usable row; never fitted"}
+                      "(per engine version) and the profiles fitted to every usable row; ShareGPT rows with ShareGPT's "
+                      "output shape at the row's mean; never fitted"}
 
 
 def _ratio_summary(ratios: list[dict]) -> dict:

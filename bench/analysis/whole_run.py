@@ -86,6 +86,10 @@ def requests(n: int, lengths: list[tuple[int, int]], rate: float | None, seed: i
     return out
 
 
+def _mean(xs: list[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
 def _pct(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
@@ -96,8 +100,16 @@ def _pct(xs: list[float], q: float) -> float | None:
 
 
 def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, max_num_batched_tokens: int,
-             kv_capacity_tokens: int, chunked_prefill: bool = True) -> dict:
-    """Run ``reqs`` through a continuous-batching scheduler; per-request times and the batch over time."""
+             kv_capacity_tokens: int, chunked_prefill: bool = True, prefill_first: bool = False,
+             max_prefill_seqs: int | None = None, decode_cap_only: bool = False) -> dict:
+    """Run ``reqs`` through a continuous-batching scheduler; per-request times and the batch over time.
+
+    ``prefill_first`` (vLLM V0 without chunked prefill, vLLM-Ascend's AscendScheduler, MindIE without split fuse):
+    a step that admits new prompts runs only those prefills (whole prompts, at most ``max_num_batched_tokens`` of
+    them and ``max_prefill_seqs`` requests); the requests already decoding wait for it. Otherwise (vLLM V1, SGLang)
+    every step decodes the running requests and fills the rest of its token budget with prefill.
+    ``decode_cap_only`` (MindIE's maxBatchSize, "the largest decode batch"): ``max_num_seqs`` caps the requests a
+    decode step carries, first admitted first, not the requests admitted; those wait, prefilled, for a place."""
     m = model.m
     total_out = sum(r.output_tokens for r in reqs)
     if total_out > MAX_OUTPUT_TOKENS:
@@ -107,10 +119,11 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
         if r.input_tokens + r.output_tokens > kv_capacity_tokens:
             raise InputError(f"one request of {r.input_tokens} + {r.output_tokens} tokens does not fit the KV cache "
                              f"({kv_capacity_tokens:,} tokens); raise --accelerators or shorten the lengths")
-        if not chunked_prefill and r.input_tokens > max_num_batched_tokens:
+        if (not chunked_prefill or prefill_first) and r.input_tokens > max_num_batched_tokens:
             raise InputError(f"a prompt of {r.input_tokens} tokens exceeds --max-num-batched-tokens "
                              f"{max_num_batched_tokens} without chunked prefill")
-    cap = max_num_seqs or len(reqs)
+    cap = len(reqs) if decode_cap_only or not max_num_seqs else max_num_seqs
+    decode_cap = max_num_seqs or len(reqs)
     n = len(reqs)
     prefilled = [0] * n
     generated = [0] * n
@@ -124,13 +137,14 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
         if not running and queue < n and reqs[queue].arrival_s > t:
             t = reqs[queue].arrival_s  # idle until the next arrival
         budget = max_num_batched_tokens
-        decoding = [i for i in running if prefilled[i] == reqs[i].input_tokens]
-        budget -= len(decoding)  # running requests first: each decoding one takes a token of the step
+        decoding = [i for i in running if prefilled[i] == reqs[i].input_tokens][:decode_cap]
+        if not prefill_first:
+            budget -= len(decoding)  # running requests first: each decoding one takes a token of the step
         chunks, p_tokens, p_flops = [], 0, 0.0
 
         def chunk(i: int, room: int) -> int:
             left = reqs[i].input_tokens - prefilled[i]
-            return min(left, room) if chunked_prefill else (left if left <= room else 0)
+            return min(left, room) if chunked_prefill and not prefill_first else (left if left <= room else 0)
 
         for i in running:  # prompts already admitted, part-prefilled
             if prefilled[i] < reqs[i].input_tokens and budget > 0:
@@ -138,7 +152,8 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
                 if c > 0:
                     chunks.append((i, c))
                     budget -= c
-        while queue < n and reqs[queue].arrival_s <= t and len(running) < cap and budget > 0:
+        while queue < n and reqs[queue].arrival_s <= t and len(running) < cap and budget > 0 \
+                and (max_prefill_seqs is None or len(chunks) < max_prefill_seqs):
             r = reqs[queue]  # then new requests, in order, while the limits and the KV cache allow
             if kv_used + r.input_tokens + r.output_tokens > kv_capacity_tokens:
                 break
@@ -150,6 +165,8 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
             chunks.append((queue, c))
             budget -= c
             queue += 1
+        if prefill_first and chunks:
+            decoding = []  # a prefill step: the decoding requests wait for it
         for i, c in chunks:
             p_flops += catalog.prefill_flops(m, prefilled[i] + c) - catalog.prefill_flops(m, prefilled[i])
             p_tokens += c
@@ -188,9 +205,9 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
     tpot = [(done[i] - first[i]) / (reqs[i].output_tokens - 1) for i in range(n) if reqs[i].output_tokens > 1]
     return {"requests": n, "steps": steps, "duration_s": span, "output_tok_s": out_tok / span,
             "total_tok_s": (in_tok + out_tok) / span,
-            "ttft_s": {"p50": _pct(ttft, 0.5), "p99": _pct(ttft, 0.99)},
-            "tpot_s": {"p50": _pct(tpot, 0.5), "p99": _pct(tpot, 0.99)},
-            "e2e_s": {"p50": _pct(e2e, 0.5), "p99": _pct(e2e, 0.99)},
+            "ttft_s": {"p50": _pct(ttft, 0.5), "p99": _pct(ttft, 0.99), "mean": _mean(ttft)},
+            "tpot_s": {"p50": _pct(tpot, 0.5), "p99": _pct(tpot, 0.99), "mean": _mean(tpot)},
+            "e2e_s": {"p50": _pct(e2e, 0.5), "p99": _pct(e2e, 0.99), "mean": _mean(e2e)},
             "max_batch": max(b for _, b in series), "batch_over_time": _sample(series, 20)}
 
 
@@ -216,18 +233,22 @@ def kv_capacity_tokens(m, chip, w: projection.Shape) -> int:
 
 
 def project_run(m, chip, w: projection.Shape, profile, reqs: list[Request], max_num_seqs: int | None,
-                max_num_batched_tokens: int, chunked_prefill: bool = True, limits_source: str = "given") -> dict:
+                max_num_batched_tokens: int, chunked_prefill: bool = True, limits_source: str = "given",
+                prefill_first: bool = False, max_prefill_seqs: int | None = None,
+                decode_cap_only: bool = False) -> dict:
     """The whole run projected on one replica of ``w.accelerators`` x ``chip`` with ``profile``: per accelerator
     throughputs and the latencies, each with the profile's band."""
     kv = kv_capacity_tokens(m, chip, w)
     sim = simulate(reqs, StepModel(m, chip, w, profile.efficiency), max_num_seqs, max_num_batched_tokens, kv,
-                   chunked_prefill)
+                   chunked_prefill, prefill_first, max_prefill_seqs, decode_cap_only)
     f = profile.band_factor()
     band = (lambda v: None if f is None or v is None else [v / f, v * f])  # noqa: E731
     k = w.accelerators
     out = {"hardware": chip.id, "model": m.id, "dtype": w.dtype, "accelerators": k, "provenance": "projected",
            "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
-           "chunked_prefill": chunked_prefill, "scheduler_limits_source": limits_source,
+           "chunked_prefill": chunked_prefill and not prefill_first, "prefill_first": prefill_first,
+           "max_prefill_seqs": max_prefill_seqs, "max_num_seqs_caps": "decode batch" if decode_cap_only else
+           "requests in flight", "scheduler_limits_source": limits_source,
            "kv_capacity_tokens": kv, **sim,
            "output_tok_s_per_accelerator": sim["output_tok_s"] / k, "total_tok_s_per_accelerator": sim["total_tok_s"] / k,
            "profile": profile.name, "profile_rows": profile.n_rows, "profile_band_factor": f,
@@ -235,5 +256,5 @@ def project_run(m, chip, w: projection.Shape, profile, reqs: list[Request], max_
     for key in ("output_tok_s", "total_tok_s", "output_tok_s_per_accelerator", "total_tok_s_per_accelerator"):
         out[f"{key}_range"] = band(out[key])
     for key in ("ttft_s", "tpot_s", "e2e_s"):
-        out[key] = {**out[key], **{f"{q}_range": band(out[key][q]) for q in ("p50", "p99")}}
+        out[key] = {**out[key], **{f"{q}_range": band(out[key][q]) for q in ("p50", "p99", "mean")}}
     return out

@@ -17,24 +17,54 @@ def data() -> dict:
 
 @dataclass(frozen=True)
 class Limits:
-    """A scheduler's limits: requests in flight (None: the KV cache decides) and tokens per step."""
+    """A scheduler's limits: requests in flight (None: the KV cache decides), tokens per step, and how it schedules
+    prefill (``prefill_first``: a step that admits prompts runs only prefills, at most ``max_prefill_seqs``)."""
 
     max_num_seqs: int | None
     max_num_batched_tokens: int
     chunked_prefill: bool
     source: str
     label: str = ""  # engine and version, for tables
+    prefill_first: bool = False
+    max_prefill_seqs: int | None = None
+    decode_cap_only: bool = False  # max_num_seqs caps the decode batch only (MindIE's maxBatchSize), not admission
 
 
-def defaults(engine: str, chip) -> Limits:
-    """``engine``'s default limits on ``chip`` (the tier of its memory); an InputError for an engine with none."""
+MAX_MODEL_LEN = "max_model_len"  # a tier's max_num_batched_tokens that is the model's context (no chunked prefill)
+
+
+def _entry(engine: str, version: str | None, mla: bool = False) -> dict:
+    """The engine's entry, with the fields of the ``versions`` block that lists ``version`` laid over it."""
     e = data().get(engine)
     if e is None:
         raise InputError(f"no scheduler defaults for engine '{engine}' (known: {', '.join(data())}); give "
                          "--max-num-seqs and --max-num-batched-tokens")
+    v = str(version).strip().lstrip("vV") if version is not None else None
+    for block in e.get("versions", []):
+        if v is not None and v in [str(x) for x in block["match"]] and not (mla and block.get("non_mla_only")):
+            return {**{k: x for k, x in e.items() if k != "versions"}, **{k: x for k, x in block.items()
+                                                                            if k != "match"}}
+    return e
+
+
+def defaults(engine: str, chip, version: str | None = None, context_length: int | None = None,
+             mla: bool = False) -> Limits:
+    """``engine``'s default limits on ``chip`` (the tier of its memory), for ``version`` where the data tells
+    versions apart; an InputError for an engine with none. ``context_length``: the model's, for a tier whose token
+    budget is the model's context (``max_model_len``); ``mla``: the model uses MLA attention (a ``non_mla_only`` version
+    block does not apply to it)."""
+    e = _entry(engine, version, mla)
     tier = None
     for t in e["tiers"]:
         if chip.memory_gb >= t["min_memory_gb"] and chip.id not in t.get("except", []):
             tier = t
-    return Limits(tier["max_num_seqs"], tier["max_num_batched_tokens"], bool(e["chunked_prefill"]),
-                  f"{engine} {e['version']}: {e['source']}", f"{engine} defaults, {e['version']}")
+    toks = tier["max_num_batched_tokens"]
+    if toks == MAX_MODEL_LEN:
+        if context_length is None:
+            raise InputError(f"{engine} {e['version']}: the step's token budget is the model's context; give "
+                             "--max-num-batched-tokens")
+        toks = int(context_length)
+    return Limits(tier["max_num_seqs"], toks, bool(e["chunked_prefill"]),
+                  f"{engine} {e['version']}: {e['source']}", f"{engine} defaults, {e['version']}",
+                  bool(e.get("prefill_first", False)), tier.get("max_prefill_seqs"),
+                  e.get("max_num_seqs_caps", "requests") == "decode batch")

@@ -11,6 +11,7 @@ CLI module may not import from another.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from bench.analysis import asked, requests
@@ -18,7 +19,7 @@ from bench.config import limits
 from bench.results import jsonout
 from bench.cli import args as checks
 from bench.errors import InputError
-from bench.present import MISSING, cell, console, fixed, half_batch_words, ms, pct
+from bench.present import MISSING, cell, fixed, half_batch_words, ms, pct
 
 
 def add_commands(sub) -> None:
@@ -150,32 +151,29 @@ def cmd_cost(args) -> int:
 
 
 def _print_cost_table(entries: list[dict], chips: list) -> None:
-    from rich.table import Table
+    from bench.present import Col, render_table
 
     several = len(chips) > 1
     title = chips[0].name if not several else " vs ".join(c.id for c in chips)
-    t = Table(title=f"$/M tokens on {title} ({entries[0]['provenance']} throughput)", title_justify="left")
-    cols = ("chip",) * several + ("case", "$/h", "$/busy h", "out tok/s/acc", "decode tok/s/acc", "$/M out", "$/M in",
-                                  "$/M blended", "¥/M out", "API $/M out", "margin out")
-    for col in cols:
-        t.add_column(col, justify="left" if col in ("case", "chip") else "right")
+    heads = ("chip",) * several + ("case", "$/h", "$/busy h", "out tok/s/acc", "decode tok/s/acc", "$/M out", "$/M in",
+                                   "$/M blended", "¥/M out", "API $/M out", "margin out")
+    cols = [Col(h, "left" if h in ("case", "chip") else "right", key=h in ("chip", "case")) for h in heads]
+    rows = []
     for e in entries:
         mk = e.get("market") or {}
         if e.get("price_note"):
-            money = ["no price", MISSING] + [MISSING] * 4
+            money = ["no price", MISSING]
         elif e.get("fits") is False:
-            money = ["does not fit", MISSING] + [MISSING] * 4
+            money = ["does not fit", MISSING]
         else:
             money = [fixed(e["usd_per_hour"], 3), fixed(e["usd_per_busy_hour"], 3)]
-        t.add_row(*([e["priced_as"]] if several else []), e.get("case_id", MISSING), *money[:2],
-                  fixed(e["output_tok_s_per_accelerator"], 1), fixed(e["decode_tok_s_per_accelerator"], 1),
-                  fixed(e["usd_per_mtok_output"], 4), fixed(e["usd_per_mtok_input"], 4),
-                  fixed(e["usd_per_mtok_blended"], 4), fixed(e["rmb_per_mtok_output"], 4),
-                  fixed(mk.get("api_usd_per_mtok_output"), 2), pct(mk.get("margin_output")))
-    c = console()
-    c.print(t)
-    c.print("out tok/s/acc: output tokens over the whole run (prefill included, as `project` prints); output tokens "
-            "are charged the decode time (decode tok/s/acc), input tokens the prefill time")
+        rows.append([*([e["priced_as"]] if several else []), e.get("case_id", MISSING), *money,
+                     fixed(e["output_tok_s_per_accelerator"], 1), fixed(e["decode_tok_s_per_accelerator"], 1),
+                     fixed(e["usd_per_mtok_output"], 4), fixed(e["usd_per_mtok_input"], 4),
+                     fixed(e["usd_per_mtok_blended"], 4), fixed(e["rmb_per_mtok_output"], 4),
+                     fixed(mk.get("api_usd_per_mtok_output"), 2), pct(mk.get("margin_output"))])
+    notes = ["", "out tok/s/acc: output tokens over the whole run (prefill included, as `project` prints); output tokens "
+             "are charged the decode time (decode tok/s/acc), input tokens the prefill time"]
     seen = set()
     for e in entries:
         chip = e["priced_as"]
@@ -184,21 +182,26 @@ def _print_cost_table(entries: list[dict], chips: list) -> None:
         seen.add(chip)
         who = f"{chip}: " if several else ""
         if e.get("price_note"):
-            c.print(f"{who}no $/M: {e['price_note']}")
+            notes.append(f"{who}no $/M: {e['price_note']}")
             continue
         if e.get("fit_note"):
-            c.print(f"{who}{e['fit_note']}")
+            notes.append(f"{who}{e['fit_note']}")
             continue
         if e.get("evidence"):
-            c.print(f"{who}throughput projected: {e['evidence']}")
+            notes.append(f"{who}throughput projected: {e['evidence']}")
         h = e["hourly"]
         if h["kind"] == "tco":
-            c.print(f"{who}hourly (per accelerator): capex ${h['capex_usd']:.3f} + energy ${h['energy_usd']:.3f} + other "
-                    f"${h['other_usd']:.3f} = ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); utilisation "
-                    f"{h['utilisation']:g}; power {h['power_w']:.0f} W from {h['power_source']}")
+            notes.append(f"{who}hourly (per accelerator): capex ${h['capex_usd']:.3f} + energy ${h['energy_usd']:.3f} + "
+                         f"other ${h['other_usd']:.3f} = ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); utilisation "
+                         f"{h['utilisation']:g}; power {h['power_w']:.0f} W from {h['power_source']}")
         else:
-            c.print(f"{who}hourly (per accelerator): rental ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); utilisation "
-                    f"{h['utilisation']:g}")
+            notes.append(f"{who}hourly (per accelerator): rental ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); "
+                         f"utilisation {h['utilisation']:g}")
+    if not any(e.get("case_id") for e in entries):  # projected: no measured case to name
+        at = heads.index("case")
+        cols, rows = cols[:at] + cols[at + 1:], [r[:at] + r[at + 1:] for r in rows]
+    sys.stdout.write(render_table(cols, rows, title=f"$/M tokens on {title} ({entries[0]['provenance']} throughput)",
+                                  notes=notes))
 
 
 # ---------------------------------------------------------------------------- project
@@ -206,8 +209,9 @@ def add_project(sub) -> None:
     p = sub.add_parser("project", help="project throughput and latency onto catalog hardware (roofline)")
     p.add_argument("--model", required=True)
     p.add_argument("--hardware", required=True, help="catalog ids, comma-separated")
-    p.add_argument("--input-tokens", type=int, required=True)
-    p.add_argument("--output-tokens", type=int, required=True)
+    p.add_argument("--input-tokens", type=int, help="prompt tokens per request (not with --dataset jsonl PATH, "
+                   "whose lines give them)")
+    p.add_argument("--output-tokens", type=int, help="output tokens per request (not with --dataset jsonl PATH)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--batch", type=int, help="requests decoded together (steady state; or give --num-prompts)")
     g.add_argument("--concurrency", type=int, help="requests in flight (treated as the decode batch; with "
@@ -217,12 +221,17 @@ def add_project(sub) -> None:
     p.add_argument("--request-rate", default="inf", help="--num-prompts: requests per second (Poisson), or inf: all "
                    "at once (default)")
     p.add_argument("--dataset", nargs="+", metavar="KIND [PATH]", default=["random"],
-                   help="--num-prompts: random (every prompt --input-tokens in, --output-tokens out; default) or "
-                   "jsonl PATH (one {\"input_tokens\": N, \"output_tokens\": M} a line)")
+                   help="--num-prompts: random (every prompt --input-tokens in, --output-tokens out; default), "
+                   "sharegpt (--input-tokens each, outputs of mean --output-tokens in ShareGPT's shape, "
+                   "bench/catalog/data/length_shapes.yaml) or jsonl PATH (one {\"input_tokens\": N, "
+                   "\"output_tokens\": M} a line; the requests cycle through the lines)")
     p.add_argument("--max-num-seqs", type=int, help="--num-prompts: requests in flight at most (default: the engine's)")
     p.add_argument("--max-num-batched-tokens", type=int, help="--num-prompts: tokens per engine step (default: the "
                    "engine's)")
     p.add_argument("--no-chunked-prefill", action="store_true", help="--num-prompts: prefill whole prompts only")
+    p.add_argument("--engine-version", metavar="V", help="--num-prompts: the --engine version whose scheduler "
+                   "defaults apply, e.g. 0.9.1 for vllm-ascend (bench/catalog/data/engines.yaml lists the versions "
+                   "that differ; default: the engine's current defaults)")
     p.add_argument("--seed", type=int, default=0, help="--num-prompts: seed of the arrival times")
     p.add_argument("--dtype", required=True, help="fp32, bf16, fp16, fp8 or int8")
     p.add_argument("--kv-dtype", help="KV-cache dtype (default: fp8 with fp8 weights, as TensorRT-LLM; else bf16. "
@@ -275,7 +284,16 @@ def cmd_project(args) -> int:
 
     req = requests.ProjectRequest.from_flags(vars(args))
     m = catalog.get_model(args.model)
-    asked.fits_context(m, args.input_tokens, args.output_tokens)
+    req.check_lengths()
+    lengths = None
+    if req.lengths_from_file:  # every request's lengths from the file; the shape takes their means
+        from bench.workloads.lengths import dataset_lengths
+
+        lengths = dataset_lengths(args.dataset, m.context_length, m.id, None, None)
+        args.input_tokens = max(round(sum(x for x, _ in lengths) / len(lengths)), 1)
+        args.output_tokens = max(round(sum(y for _, y in lengths) / len(lengths)), 1)
+    else:
+        asked.fits_context(m, args.input_tokens, args.output_tokens)
     chips = asked.chips(args.hardware)
     if args.calibrate:
         from bench.results import load_run
@@ -294,7 +312,7 @@ def cmd_project(args) -> int:
                          parallelism=args.parallelism, engine=checks.engine_class(args.engine))
     sw = asked.sw_efficiency(args.sw_efficiency, chips)
     if args.num_prompts is not None:
-        return cmd_project_run(args, req, m, chips, w, profs, names)
+        return cmd_project_run(args, req, m, chips, w, profs, names, lengths)
     out, errors = [], []
     for chip in chips:  # a chip that lacks the dtype or that the model does not fit on is a row, never an abort
         try:
@@ -328,37 +346,35 @@ def cmd_project(args) -> int:
 
 
 def _print_projection(out: list[dict], m, args, batch: int) -> None:
-    from rich.table import Table
+    from bench.present import Col, render_table, with_range
 
-    from bench.present import with_range
-
-    t = Table(title=f"PROJECTED {m.id} {args.dtype}, {args.input_tokens} in / {args.output_tokens} out, batch {batch}, "
-              f"{args.accelerators} accelerator(s) per replica ({args.parallelism or f'TP{args.accelerators}'}; engine: "
-              f"{args.engine}; band: the profile's 80 % range)", title_justify="left")
-    for col in ("hardware", "profile", "fits", "max batch", "TTFT ms", "TPOT ms", "tok/s/user", "out tok/s/acc",
-                "total tok/s/acc", "bound"):
-        t.add_column(col, justify="left" if col in ("hardware", "bound", "profile") else "right")
+    title = (f"PROJECTED {m.id} {args.dtype}, {args.input_tokens} in / {args.output_tokens} out, batch {batch}, "
+             f"{args.accelerators} accelerator(s) per replica ({args.parallelism or f'TP{args.accelerators}'}; engine: "
+             f"{args.engine}; band: the profile's 80 % range)")
+    cols = [Col(h, "left" if h in ("hardware", "bound", "profile") else "right", key=h == "hardware")
+            for h in ("hardware", "profile", "fits", "max batch", "TTFT ms", "TPOT ms", "tok/s/user", "out tok/s/acc",
+                      "total tok/s/acc", "bound")]
+    rows = []
     for r in out:
         if r["fits"] is None:  # the chip lacks the dtype
-            t.add_row(r["hardware"], MISSING, "no", *[MISSING] * 7)
+            rows.append([r["hardware"], MISSING, "no", *[MISSING] * 7])
             continue
         rng = lambda k, s=1.0: r[k] and [x * s for x in r[k]]  # noqa: E731
-        t.add_row(r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)", "yes" if r["fits"] else "no",
-                  str(r["max_batch"]),
-                  with_range(r["ttft_s"] and r["ttft_s"] * 1e3, rng("ttft_s_range", 1e3)),
-                  with_range(r["tpot_s"] and r["tpot_s"] * 1e3, rng("tpot_s_range", 1e3), 2),
-                  with_range(r.get("tok_s_per_user"), r.get("tok_s_per_user_range")),
-                  with_range(r["output_tok_s_per_accelerator"], r.get("output_tok_s_per_accelerator_range")),
-                  with_range(r["total_tok_s_per_accelerator"], r.get("total_tok_s_per_accelerator_range")),
-                  cell(r["bound"]))
-    c = console()
-    c.print(t)
+        rows.append([r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)", "yes" if r["fits"] else "no",
+                     str(r["max_batch"]),
+                     with_range(r["ttft_s"] and r["ttft_s"] * 1e3, rng("ttft_s_range", 1e3)),
+                     with_range(r["tpot_s"] and r["tpot_s"] * 1e3, rng("tpot_s_range", 1e3), 2),
+                     with_range(r.get("tok_s_per_user"), r.get("tok_s_per_user_range")),
+                     with_range(r["output_tok_s_per_accelerator"], r.get("output_tok_s_per_accelerator_range")),
+                     with_range(r["total_tok_s_per_accelerator"], r.get("total_tok_s_per_accelerator_range")),
+                     cell(r["bound"])])
+    notes = [""]
     for r in out:  # one footnote per chip
         if r["fits"] is None:
-            c.print(f"  {r['hardware']}: {r['note']}")
+            notes.append(f"{r['hardware']}: {r['note']}")
             continue
         e = r["efficiency"]
-        line = (f"  {r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} ({half_batch_words(e['mbu_half_batch'])}), "
+        line = (f"{r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} ({half_batch_words(e['mbu_half_batch'])}), "
                 f"MFU {e['mfu']:.2f}")
         if m.moe is not None:
             line += f", {ms(e['step_overhead_per_layer_s'], 3)} ms per MoE layer and step"
@@ -366,28 +382,28 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
             line += f"; + {r['calibration']}"
         if not r["fits"]:
             line += f"; {r['note']}"
-        c.print(line)
+        notes.append(line)
+    sys.stdout.write(render_table(cols, rows, title=title, notes=notes))
 
 
-
-
-
-
-def cmd_project_run(args, req, m, chips, w, profs, names) -> int:
-    """``project --num-prompts``: the whole run simulated on each chip (``whole_run``)."""
+def cmd_project_run(args, req, m, chips, w, profs, names, lengths=None) -> int:
+    """``project --num-prompts``: the whole run simulated on each chip (``whole_run``); ``lengths``: every request's
+    (input, output) from a jsonl file, else the flags' for every prompt."""
     from bench.analysis import profiles, projection, whole_run
     from bench.catalog import engines
 
     rate = req.run_rate()
     from bench.workloads.lengths import dataset_lengths
 
-    lengths = dataset_lengths(args.dataset, m.context_length, m.id, args.input_tokens, args.output_tokens)
+    if lengths is None:
+        lengths = dataset_lengths(args.dataset, m.context_length, m.id, args.input_tokens, args.output_tokens,
+                                  args.num_prompts, args.seed)
     reqs = whole_run.requests(args.num_prompts, lengths, rate, args.seed)
     engine = checks.engine_class(args.engine) or "vllm"  # the field: vLLM's limits, the catalog's most common engine
     out = []
     for chip in chips:
-        d = engines.defaults(engine, chip) if (args.max_num_seqs is None or args.max_num_batched_tokens is None) \
-            else None
+        d = engines.defaults(engine, chip, args.engine_version, m.context_length, bool(m.mla)) \
+            if (args.max_num_seqs is None or args.max_num_batched_tokens is None) else None
         seqs = args.max_num_seqs if args.max_num_seqs is not None else d.max_num_seqs
         if args.concurrency:
             seqs = min(seqs or args.concurrency, args.concurrency)
@@ -401,7 +417,10 @@ def cmd_project_run(args, req, m, chips, w, profs, names) -> int:
         if projection_check is not None:
             out.append({"hardware": chip.id, "model": m.id, "fits": False, "note": projection_check})
             continue
-        out.append({**whole_run.project_run(m, chip, w, prof, reqs, seqs, toks, chunked, source),
+        first = d is not None and d.prefill_first
+        out.append({**whole_run.project_run(m, chip, w, prof, reqs, seqs, toks, chunked, source, first,
+                                            d.max_prefill_seqs if first else None,
+                                            d is not None and d.decode_cap_only and not args.concurrency),
                     "scheduler_limits": label})
     if all(r.get("fits") is False for r in out):
         raise InputError(out[0]["note"])
@@ -416,41 +435,42 @@ def cmd_project_run(args, req, m, chips, w, profs, names) -> int:
 
 
 def _print_run(out: list[dict], m, args) -> None:
-    from rich.table import Table
-
-    from bench.present import with_range
+    from bench.present import Col, render_table, with_range
 
     rate = "all at once" if args.request_rate == "inf" else f"{args.request_rate} req/s"
-    t = Table(title=f"PROJECTED whole run: {m.id} {args.dtype}, {args.num_prompts} prompts {rate}, "
-              f"{args.accelerators} accelerator(s) per replica (engine: {args.engine}; band: the profile's 80 % range)",
-              title_justify="left")
-    for col in ("hardware", "profile", "out tok/s/acc", "total tok/s/acc", "TTFT p50 ms", "TTFT p99 ms",
-                "TPOT p50 ms", "E2E p50 s", "max batch"):
-        t.add_column(col, justify="left" if col in ("hardware", "profile") else "right")
+    lengths = (f"lengths from {args.dataset[1]} (means {args.input_tokens} in / {args.output_tokens} out)"
+               if len(args.dataset) == 2 else f"{args.input_tokens} in / {args.output_tokens} out"
+               + (" (mean, ShareGPT's output shape)" if args.dataset[0].lower() == "sharegpt" else ""))
+    title = (f"PROJECTED whole run: {m.id} {args.dtype}, {args.num_prompts} prompts {rate}, {lengths}, "
+             f"{args.accelerators} accelerator(s) per replica (engine: {args.engine}; band: the profile's 80 % range)")
+    cols = [Col(h, "left" if h in ("hardware", "profile") else "right", key=h == "hardware")
+            for h in ("hardware", "profile", "out tok/s/acc", "total tok/s/acc", "TTFT p50 ms", "TTFT p99 ms",
+                      "TPOT p50 ms", "E2E p50 s", "max batch")]
+    rows = []
     for r in out:
         if r.get("fits") is False:
-            t.add_row(r["hardware"], MISSING, *["—"] * 6, "does not fit")
+            rows.append([r["hardware"], MISSING, *[MISSING] * 6, "does not fit"])
             continue
         ms_r = lambda v: v and [x * 1e3 for x in v]  # noqa: E731
-        t.add_row(r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)",
-                  with_range(r["output_tok_s_per_accelerator"], r["output_tok_s_per_accelerator_range"]),
-                  with_range(r["total_tok_s_per_accelerator"], r["total_tok_s_per_accelerator_range"]),
-                  with_range(r["ttft_s"]["p50"] * 1e3, ms_r(r["ttft_s"]["p50_range"])),
-                  with_range(r["ttft_s"]["p99"] * 1e3, ms_r(r["ttft_s"]["p99_range"])),
-                  with_range(r["tpot_s"]["p50"] and r["tpot_s"]["p50"] * 1e3, ms_r(r["tpot_s"]["p50_range"]), 1),
-                  with_range(r["e2e_s"]["p50"], r["e2e_s"]["p50_range"], 1), str(r["max_batch"]))
-    c = console()
-    c.print(t)
+        rows.append([r["hardware"], f"{r['profile']} ({r['profile_rows']} rows)",
+                     with_range(r["output_tok_s_per_accelerator"], r["output_tok_s_per_accelerator_range"]),
+                     with_range(r["total_tok_s_per_accelerator"], r["total_tok_s_per_accelerator_range"]),
+                     with_range(r["ttft_s"]["p50"] * 1e3, ms_r(r["ttft_s"]["p50_range"])),
+                     with_range(r["ttft_s"]["p99"] * 1e3, ms_r(r["ttft_s"]["p99_range"])),
+                     with_range(r["tpot_s"]["p50"] and r["tpot_s"]["p50"] * 1e3, ms_r(r["tpot_s"]["p50_range"]), 1),
+                     with_range(r["e2e_s"]["p50"], r["e2e_s"]["p50_range"], 1), str(r["max_batch"])])
+    notes = [""]
     for r in out:
         if r.get("fits") is False:
-            c.print(f"  {r['hardware']}: {r['note']}")
+            notes.append(f"{r['hardware']}: {r['note']}")
             continue
         batches = " ".join(str(x["batch"]) for x in r["batch_over_time"])
-        c.print(f"  {r['hardware']}: {r['evidence']}; scheduler max_num_seqs {cell(r['max_num_seqs'])}, "
-                f"max_num_batched_tokens {r['max_num_batched_tokens']}, chunked prefill "
-                f"{'on' if r['chunked_prefill'] else 'off'} ({r['scheduler_limits']}; engines.yaml); KV cache "
-                f"{r['kv_capacity_tokens']:,} tokens; {r['steps']:,} steps over {r['duration_s']:.1f} s; batch over "
-                f"time: {batches}")
+        notes.append(f"{r['hardware']}: {r['evidence']}; scheduler max_num_seqs {cell(r['max_num_seqs'])}, "
+                     f"max_num_batched_tokens {r['max_num_batched_tokens']}, chunked prefill "
+                     f"{'on' if r['chunked_prefill'] else 'off'}{', prefill steps first' if r.get('prefill_first') else ''}"
+                     f" ({r['scheduler_limits']}; engines.yaml); KV cache {r['kv_capacity_tokens']:,} tokens; "
+                     f"{r['steps']:,} steps over {r['duration_s']:.1f} s; batch over time: {batches}")
+    sys.stdout.write(render_table(cols, rows, title=title, notes=notes))
 
 
 # ---------------------------------------------------------------------------- capacity
@@ -477,11 +497,14 @@ def cmd_capacity(args) -> int:
     sw = asked.sw_efficiency(req.sw_efficiency, chips)
     names = asked.profile_names(req.profile, chips)
     dtype = capacity.common_dtype(chips) if req.dtype == "best" else req.dtype  # one dtype unless asked
+    replica = req.replica_accelerators  # one size on every chip unless asked (several chips: the largest minimum)
+    if replica is None and req.tok_s_per_accelerator is None and len(chips) > 1:
+        replica = capacity.common_replica(m, chips, dtype, req.input_tokens, req.output_tokens)
     rows = [capacity.chip_capacity(
         m, chip, req.input_tokens, req.output_tokens, "best" if dtype == "best-each" else dtype,
         power_w=req.power_mw * 1e6 if req.power_mw is not None else None, accelerators=req.accelerators,
         tokens_per_day=req.tokens_per_day, tok_s_per_accelerator=req.tok_s_per_accelerator,
-        replica_accelerators=req.replica_accelerators, pue=req.pue, utilisation=req.utilisation,
+        replica_accelerators=replica, pue=req.pue, utilisation=req.utilisation,
         sw_efficiency=sw.get(chip.id, 1.0), rental_usd_per_hour=req.rental_usd_per_hour,
         profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, req.engine, names.get(chip.id)),
         engine=checks.engine_class(req.engine))
@@ -499,79 +522,84 @@ def cmd_capacity(args) -> int:
 
 
 def _print_side_by_side(rows: list[dict]) -> None:
-    from rich.table import Table
+    from bench.present import Col, render_table, with_range
 
-    from bench.present import with_range
-
-    t = Table(title=f"fleet capacity — {rows[0]['model']}, {rows[0]['input_tokens']} in / {rows[0]['output_tokens']} "
-              f"out ({rows[0]['provenance']} throughput)", title_justify="left")
-    t.add_column("")
-    for r in rows:
-        t.add_column(r["hardware"], justify="right")
-    lines = [("dtype", "dtype", None), ("accelerators", "accelerators", 0), ("facility MW", "facility_power_mw", 1),
-             ("EFLOPS (dtype peak)", "compute_eflops", 2), ("TWh / year", "electricity_twh_per_year", 2),
-             ("out tok/s per accelerator", "output_tok_s_per_accelerator", 1), ("out tokens / day", "tokens_per_day", 0),
-             ("out tok/s per MW (IT)", "tokens_s_per_mw_it", 0), ("bound", "bound", None),
-             ("$/M out (own rate)", "usd_per_mtok_output", 4)]
-    for label, key, d in lines:
-        t.add_row(label, *[with_range(r.get(key), r.get(f"{key}_range"), d or 0) if f"{key}_range" in r
-                           else cell(r.get(key), d or 0) for r in rows])
-    c = console()
-    c.print(t)
+    title = (f"fleet capacity — {rows[0]['model']}, {rows[0]['input_tokens']} in / {rows[0]['output_tokens']} out "
+             f"({rows[0]['provenance']} throughput)")
+    cols = [Col("", "left", key=True)] + [Col(r["hardware"]) for r in rows]
+    rows = [{**r, "replica_accelerators": r.get("replica_accelerators"),
+             "tpot_ms": r.get("tpot_s") and r["tpot_s"] * 1e3,
+             "tokens_per_day_bn": r.get("tokens_per_day") and r["tokens_per_day"] / 1e9,
+             "tokens_per_day_bn_range": r.get("tokens_per_day_range") and [x / 1e9 for x in r["tokens_per_day_range"]]}
+            for r in rows]
+    lines = [("dtype", "dtype", None), ("accelerators", "accelerators", 0),
+             ("replica (accelerators)", "replica_accelerators", 0), ("batch per replica", "batch", 0),
+             ("facility MW", "facility_power_mw", 1), ("EFLOPS (dtype peak)", "compute_eflops", 2),
+             ("TWh / year", "electricity_twh_per_year", 2),
+             ("out tok/s per accelerator", "output_tok_s_per_accelerator", 1), ("TPOT ms", "tpot_ms", 1),
+             ("out tokens / day (bn)", "tokens_per_day_bn", 0), ("out tok/s per MW (IT)", "tokens_s_per_mw_it", 0),
+             ("bound", "bound", None), ("$/M out (own rate)", "usd_per_mtok_output", 4)]
+    body = [[label, *[with_range(r.get(key), r.get(f"{key}_range"), d or 0) if r.get(f"{key}_range")
+                      else cell(r.get(key), d or 0) for r in rows]] for label, key, d in lines
+            if any(r.get(key) is not None for r in rows)]
     dtypes = sorted({r["dtype"] for r in rows})
-    c.print(f"dtype: {dtypes[0]} on every chip" if len(dtypes) == 1 else
-            "dtype: " + ", ".join(f"{r['hardware']} {r['dtype']}" for r in rows) + " (each chip its own)")
-    for r in rows:
-        c.print(f"  {r['hardware']} ({r['dtype']}): {r.get('evidence', 'throughput given (--tok-s-per-accelerator)')}; "
-                f"price: {r.get('pricing')}")
+    notes = ["", f"dtype: {dtypes[0]} on every chip" if len(dtypes) == 1 else
+             "dtype: " + ", ".join(f"{r['hardware']} {r['dtype']}" for r in rows) + " (each chip its own)"]
+    replicas = {r.get("replica_accelerators") for r in rows} - {None}
+    if len(rows) > 1 and len(replicas) == 1:
+        notes.append(f"replica: {replicas.pop()} accelerators on every chip (the smallest power of two that holds one "
+                     "request on each; --replica-accelerators N to choose)")
+    notes += [f"{r['hardware']} ({r['dtype']}): {r.get('evidence', 'throughput given (--tok-s-per-accelerator)')}; "
+              f"price: {r.get('pricing')}" for r in rows]
+    sys.stdout.write(render_table(cols, body, title=title, notes=notes))
 
 
 def _print_exhibit(doc: dict) -> None:
-    from rich.table import Table
+    from bench.present import Col, fmt, render_table, with_range
 
-    c = console()
-    t = Table(title="Exhibit 63 rebuilt (reference-model: the report's assumptions, recomputed; printed value and "
-              "error beside)", title_justify="left")
-    for col in ("scenario", "year", "power MW", "printed", "TWh", "printed", "EFLOPS FP16", "printed", "max err"):
-        t.add_column(col, justify="left" if col == "scenario" else "right")
+    def printed(v) -> str:  # the report's figure as printed, with separators
+        return f"{v:,}" if isinstance(v, int) else fmt(v)
+
+    out = []
+    cols = [Col(h, "left" if h == "scenario" else "right", key=h in ("scenario", "year"))
+            for h in ("scenario", "year", "power MW", "printed", "TWh", "printed", "EFLOPS FP16", "printed", "max err")]
     by = {(x["scenario"], x["year"], x["metric"]): x for x in doc["check"]}
+    rows = []
     for r in doc["rows"]:
         k = (r["scenario"], r["year"])
         errs = [abs(by[(*k, mm)]["rel_error"]) for mm in ("power_mw", "electricity_twh", "compute_eflops_fp16")]
-        t.add_row(r["scenario"], str(r["year"]), f"{r['power_mw']:,.0f}", f"{by[(*k, 'power_mw')]['printed']:,}",
-                  f"{r['electricity_twh']:,.1f}", f"{by[(*k, 'electricity_twh')]['printed']:,}",
-                  f"{r['compute_eflops_fp16']:,.0f}", f"{by[(*k, 'compute_eflops_fp16')]['printed']:,}",
-                  f"{100 * max(errs):.1f}%")
-    c.print(t)
-    from bench.present import with_range
-
-    t2 = Table(title="Beyond the exhibit: the same fleets in tokens (PROJECTED with fitted profiles; 80 % band)",
-               title_justify="left")
-    for col in ("model", "workload", "chip", "profile (rows)", "dtype", "replica", "batch", "bound", "out tok/s/acc",
-                "datasheet tok/s/acc", "out tokens/day", "out tok/s per MW"):
-        t2.add_column(col, justify="left" if col in ("model", "workload", "chip", "dtype", "bound", "profile (rows)")
-                      else "right")
+        rows.append([r["scenario"], str(r["year"]), f"{r['power_mw']:,.0f}", printed(by[(*k, 'power_mw')]['printed']),
+                     f"{r['electricity_twh']:,.1f}", printed(by[(*k, 'electricity_twh')]['printed']),
+                     f"{r['compute_eflops_fp16']:,.0f}", printed(by[(*k, 'compute_eflops_fp16')]['printed']),
+                     f"{100 * max(errs):.1f}%"])
+    out.append(render_table(cols, rows, title="Exhibit 63 rebuilt (reference-model: the report's assumptions, "
+                                              "recomputed; printed value and error beside)"))
+    heads = ("model", "workload", "chip", "profile (rows)", "dtype", "replica", "batch", "bound", "out tok/s/acc",
+             "datasheet tok/s/acc", "out tokens/day (bn)", "out tok/s per MW")
+    cols = [Col(h, "left" if h in ("model", "workload", "chip", "dtype", "bound", "profile (rows)") else "right",
+                key=h in ("model", "workload", "chip")) for h in heads]
+    rows = []
     for r in doc["token_rows"]:
         day = r["output_tokens_per_day_range"]
-        t2.add_row(r["model"], r["workload"], r["scenario"], f"{r['profile']} ({r['profile_rows']})", r["dtype"],
-                   str(r["replica_accelerators"]), str(r["batch"]), r["bound"],
-                   with_range(r["output_tok_s_per_accelerator"], r["output_tok_s_per_accelerator_range"]),
-                   fixed(r["output_tok_s_per_accelerator_datasheet"], 0),
-                   f"{r['output_tokens_per_day']:.3g}" + (f" ({day[0]:.3g}–{day[1]:.3g})" if day else ""),
-                   with_range(r["output_tokens_s_per_mw"], r["output_tokens_s_per_mw_range"]))
-    c.print(t2)
-    t3 = Table(title="Efficiency gap the evidence implies (910B vs H20: 1 - delivered/datasheet of the 910B over the "
-               "same for the H20), beside the report's 25-30 % claim", title_justify="left")
-    for col in ("model", "workload", "gap", "report", "tokens 910b/h20 (band)", "EFLOPS 910b/h20"):
-        t3.add_column(col, justify="left" if col in ("model", "workload") else "right")
+        rows.append([r["model"], r["workload"], r["scenario"], f"{r['profile']} ({r['profile_rows']})", r["dtype"],
+                     str(r["replica_accelerators"]), str(r["batch"]), r["bound"],
+                     with_range(r["output_tok_s_per_accelerator"], r["output_tok_s_per_accelerator_range"]),
+                     fixed(r["output_tok_s_per_accelerator_datasheet"], 0),
+                     fmt(r["output_tokens_per_day"] / 1e9, 3)
+                     + (f" ({fmt(day[0] / 1e9, 3)}–{fmt(day[1] / 1e9, 3)})" if day else ""),
+                     with_range(r["output_tokens_s_per_mw"], r["output_tokens_s_per_mw_range"])])
+    out.append(render_table(cols, rows, title="Beyond the exhibit: the same fleets in tokens (PROJECTED with fitted "
+                                              "profiles; 80 % band)"))
+    cols = [Col(h, "left" if h in ("model", "workload") else "right", key=h in ("model", "workload"))
+            for h in ("model", "workload", "gap", "report", "tokens 910b/h20 (band)", "EFLOPS 910b/h20")]
+    rows = []
     for g in doc["efficiency_gaps"]:
         b = g["tokens_910b_over_h20_range"]
-        t3.add_row(g["model"], g["workload"], pct(g["efficiency_gap_910b_vs_h20"]), "25-30%",
-                   f"{g['tokens_910b_over_h20']:.2f}" + (f" ({b[0]:.2f}–{b[1]:.2f})" if b else ""),
-                   fixed(g["eflops_910b_over_h20"]))
-    c.print(t3)
-    for st in doc["ranking"]:
-        c.print(f"  - {st}")
-    c.print("assumptions:")
-    for a in doc["assumptions"]:
-        c.print(f"  - {a}")
+        rows.append([g["model"], g["workload"], pct(g["efficiency_gap_910b_vs_h20"]), "25-30%",
+                     f"{g['tokens_910b_over_h20']:.2f}" + (f" ({b[0]:.2f}–{b[1]:.2f})" if b else ""),
+                     fixed(g["eflops_910b_over_h20"])])
+    notes = [""] + [f"- {st}" for st in doc["ranking"]] + ["assumptions:"] + [f"- {a}" for a in doc["assumptions"]]
+    out.append(render_table(cols, rows, title="Efficiency gap the evidence implies (910B vs H20: 1 - delivered/"
+                                              "datasheet of the 910B over the same for the H20), beside the report's "
+                                              "25-30 % claim", notes=notes))
+    sys.stdout.write("\n".join(out))

@@ -9,9 +9,10 @@ figures disagree by more than 5 %.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from bench.present import console, fixed, pct
+from bench.present import fixed, pct
 
 
 def add_commands(sub) -> None:
@@ -40,20 +41,16 @@ def cmd_gpu_check(args) -> int:
 
 
 def _print_check(rows: list[dict], title: str) -> None:
-    from rich.table import Table
+    from bench.present import Col, render_table
 
-    t = Table(title=title, title_justify="left")
-    cols = ["case", "out tok/s", "TPOT p50 ms", "TPOT limit ms", "% limit", "compile s", "W (counter)", "W (sampled)",
-            "J/tok (counter)", "J/tok (sampled)", "Δ", "torch peak GiB", "NVML used GiB"]
-    for col in cols:
-        t.add_column(col, justify="left" if col == "case" else "right")
-    for r in rows:
-        t.add_row(r["case_id"] if r["status"] == "ok" else f"{r['case_id']} FAILED: {r['error']}",
-                  fixed(r["output_tok_s"], 1), fixed(r["tpot_p50_ms"]), fixed(r["tpot_limit_ms"]),
-                  fixed(r["tpot_pct_of_limit"], 1),
-                  fixed(r["compile_s"], 1) if not r["compile_fallback_note"] else "eager (fallback)",
-                  fixed(r["avg_power_w"], 1),
-                  fixed(r["sampled_avg_power_w"], 1), fixed(r["j_per_output_tok"], 4),
-                  fixed(r["sampled_j_per_output_tok"], 4), pct(r["energy_disagreement"], 1),
-                  fixed(r["torch_peak_allocated_gib"]), fixed(r["device_used_peak_gib"]))
-    console().print(t)
+    heads = ["case", "out tok/s", "TPOT p50 ms", "TPOT limit ms", "% limit", "compile s", "W (counter)",
+             "W (sampled)", "J/tok (counter)", "J/tok (sampled)", "Δ", "torch peak GiB", "NVML used GiB"]
+    cols = [Col(h, "left" if h == "case" else "right", key=h == "case") for h in heads]
+    body = [[r["case_id"] if r["status"] == "ok" else f"{r['case_id']} FAILED: {r['error']}",
+             fixed(r["output_tok_s"], 1), fixed(r["tpot_p50_ms"]), fixed(r["tpot_limit_ms"]),
+             fixed(r["tpot_pct_of_limit"], 1),
+             fixed(r["compile_s"], 1) if not r["compile_fallback_note"] else "eager (fallback)",
+             fixed(r["avg_power_w"], 1), fixed(r["sampled_avg_power_w"], 1), fixed(r["j_per_output_tok"], 4),
+             fixed(r["sampled_j_per_output_tok"], 4), pct(r["energy_disagreement"], 1),
+             fixed(r["torch_peak_allocated_gib"]), fixed(r["device_used_peak_gib"])] for r in rows]
+    sys.stdout.write(render_table(cols, body, title=title))

@@ -1,12 +1,12 @@
-"""``compare`` and ``report`` commands: loading, pricing and charts are in bench.analysis (compare, report)."""
+"""``compare``, ``report`` and ``check``: parse, build the typed request (bench.analysis.requests_results: each flag's
+rule), call bench.analysis (compare, report, check) and print."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 
+from bench.analysis import requests_results
 from bench.results import jsonout
-from bench.cli import args as args_mod
 from bench.errors import InputError
 from bench.present import md_text
 
@@ -71,33 +71,27 @@ def add_commands(sub) -> None:
 
 def cmd_compare(args) -> int:
     from bench.analysis import compare
-    from bench.results import registry
 
-    fmt = args.format
-    if fmt == "parquet" and not args.output:
-        raise InputError("--format parquet writes a binary file: give --output PATH")
-    out_path = args_mod.output_path("--output", args.output) if args.output else None
-    args_mod.positive("--rental-usd-per-hour", args.rental_usd_per_hour, maximum=1e6)
-    runs = compare.load_runs(args.run_dirs, args.label)
-    base = compare.baseline_run(runs, args.baseline) or (runs[0] if len(runs) > 1 else None)  # default: the first
-    hourly, label = compare.rental(args.pricing, args.rental_usd_per_hour)
+    req = requests_results.CompareRequest.from_flags(vars(args))
+    fmt, out_path = req.format, req.output_path
+    runs = compare.load_runs(req.run_dirs, req.label)
+    base = compare.baseline_run(runs, req.baseline) or (runs[0] if len(runs) > 1 else None)  # default: the first
+    hourly, label = compare.rental(req.pricing, req.rental_usd_per_hour)
     rows = compare.aligned(compare.case_rows(runs, hourly, label), runs)
     warns = compare.warnings(runs)
     if fmt in ("table", "md"):
-        metrics, notes = compare.pick_metrics(rows, args.columns, args.wide)
+        metrics, notes = compare.pick_metrics(rows, req.columns, req.wide)
         prices = sorted({r.pricing for r in rows if r.pricing})
         if any(m.key.startswith("usd_per") for m in metrics) and prices:
             notes = [f"$/M: {'; '.join(prices)}"] + notes
         with_run = len(runs) > 1
         title = f"{len({r.case_id for r in rows})} case(s) in {len(runs)} run(s): " + ", ".join(
             f"{r.label} ({compare.hardware_short(r.manifest)}, {r.manifest.date or '—'})" for r in runs)
-        if args.pivot:
-            if args.pivot not in registry.BY_KEY or registry.BY_KEY[args.pivot].text:
-                raise InputError(f"--pivot '{args.pivot}' is not a metric; known: {', '.join(registry.BY_KEY)}")
-            metrics = [registry.BY_KEY[args.pivot]]
-            notes = [n for n in notes if n.startswith("$/M") and args.pivot.startswith("usd_per")]
+        if req.pivot:
+            metrics = [req.pivot_metric()]
+            notes = [n for n in notes if n.startswith("$/M") and req.pivot.startswith("usd_per")]
         warn_notes = [f"warning: {w}" for w in warns]
-        if with_run and (args.layout == "side" or args.pivot):
+        if with_run and req.side_by_side:
             text = compare.side_by_side(rows, runs, metrics, base, title=title, notes=notes + warn_notes,
                                         markdown=fmt == "md")
             text = f"**{md_text(title)}**\n\n" + text if fmt == "md" else text
@@ -105,7 +99,7 @@ def cmd_compare(args) -> int:
             text = compare.view(rows, metrics, with_run, base, title=title, notes=notes + warn_notes)
         else:
             text = f"**{md_text(title)}**\n\n" + compare.to_markdown(rows, metrics, with_run, base, notes + warn_notes)
-        _print_text(text, out_path, args.output)
+        _print_text(text, out_path, req.output)
         return 0
     df = compare.frame(rows, base)
     if fmt == "csv":
@@ -122,11 +116,11 @@ def cmd_compare(args) -> int:
         try:
             df.to_parquet(out_path, index=False)
         except OSError as exc:
-            raise InputError(f"--output '{args.output}': cannot write ({exc.strerror or exc})") from None
+            raise InputError(f"--output '{req.output}': cannot write ({exc.strerror or exc})") from None
         for w in warns:
             print(f"warning: {w}", file=sys.stderr)
         return 0
-    _print_text(text, out_path, args.output)
+    _print_text(text, out_path, req.output)
     if fmt == "csv":
         for w in warns:
             print(f"warning: {w}", file=sys.stderr)
@@ -144,18 +138,11 @@ def _print_text(text: str, out_path, given: str | None) -> None:
 
 
 def cmd_report(args) -> int:
-    if not args.html and not args.markdown:
-        raise InputError("report needs --html PATH and/or --markdown PATH")
-    if args.html:
-        args_mod.output_path("--html", args.html)
-    if args.markdown:
-        args_mod.output_path("--markdown", args.markdown)
     from bench.analysis import report
 
-    args_mod.positive("--rental-usd-per-hour", args.rental_usd_per_hour, maximum=1e6)
-    html, markdown = (os.path.expanduser(x) if x else x for x in (args.html, args.markdown))
-    for kind, path in report.write_reports(args.run_dirs, html, markdown, args.capacity, args.pricing,
-                                           args.rental_usd_per_hour, labels=args.label):
+    req = requests_results.ReportRequest.from_flags(vars(args))
+    for kind, path in report.write_reports(req.run_dirs, req.html_path, req.markdown_path, req.capacity, req.pricing,
+                                           req.rental_usd_per_hour, labels=req.label):
         print(f"{kind} report: {path}")
     return 0
 
@@ -165,23 +152,14 @@ def cmd_check(args) -> int:
     every case of the baseline; never none), unless --allow-missing."""
     from bench.analysis import check, compare
 
-    try:
-        tol = check.parse_tolerance(args.max_regression)
-    except ValueError as exc:
-        raise InputError(f"--max-regression: {exc}") from None
-    known = check.known_metrics()
-    for m in args.metric or []:
-        if m not in known:
-            raise InputError(f"--metric '{m}' is unknown; known: {', '.join(known)}")
-    if args.min_compared is not None and not 0 <= args.min_compared <= 1_000_000:
-        raise InputError(f"--min-compared {args.min_compared}: give a whole number of cases >= 0")
-    base, cand = compare.load_runs([args.baseline])[0], compare.load_runs([args.candidate])[0]
-    rep = check.check(base, cand, args.metric, tol, args.min_compared, args.allow_missing)
-    if args.format == "json":
+    req = requests_results.CheckRequest.from_flags(vars(args))
+    base, cand = compare.load_runs([req.baseline])[0], compare.load_runs([req.candidate])[0]
+    rep = check.check(base, cand, req.metric, req.tolerance, req.min_compared, req.allow_missing)
+    if req.format == "json":
         print(jsonout.dumps(jsonout.finite_or_none(check.to_json(rep))))
-    elif args.format == "md":
+    elif req.format == "md":
         sys.stdout.write(check.to_markdown(rep))
     else:
-        title = f"check {cand.label} ({args.candidate}) against the baseline {base.label} ({args.baseline})"
+        title = f"check {cand.label} ({req.candidate}) against the baseline {base.label} ({req.baseline})"
         sys.stdout.write(check.view(rep, title))
     return rep.exit_code()

@@ -29,9 +29,9 @@ def cmd_run(args) -> int:
     max_duration_s = limits.MAX_DURATION_S if getattr(args, "max_duration", None) is None else args.max_duration
     positive("--max-duration", max_duration_s, maximum=limits.MAX_SECONDS * 1000)
     if args.report:  # found before the run, not after it
-        from bench.cli.args import output_path
+        from bench.analysis.requests_results import output_file
 
-        output_path("--report", args.report)
+        output_file("--report", args.report)
     err = console(stderr=True)
     lines = not (sys.stdout.isatty() and sys.stderr.isatty())  # a CI log: one line per finished case
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -105,18 +105,16 @@ def cmd_run(args) -> int:
 
 
 def cmd_list(args) -> int:
+    from bench.analysis.requests_results import ListRequest
     from bench.catalog import hardware, models, pricing, published
 
-    if args.engine is not None and args.what != "published":
-        from bench.errors import InputError
-
-        raise InputError(f"--engine filters `list published`; `list {args.what}` has no engines (drop --engine)")
+    req = ListRequest.from_flags(vars(args))
     rows = {"models": models.rows, "hardware": hardware.rows, "pricing": pricing.rows,
-            "published": lambda: published.table_rows(args.engine)}[args.what]()
-    if args.format == "json":
+            "published": lambda: published.table_rows(req.engine)}[req.what]()
+    if req.format == "json":
         print(jsonout.dumps(rows))
         return 0
-    _print_catalog(args.what, rows)
+    _print_catalog(req.what, rows)
     return 0
 
 

@@ -17,32 +17,24 @@ def add_commands(sub) -> None:
 
 def cmd_validate(args) -> int:
     from bench.analysis import profiles, validate
-    from bench.catalog import hardware, published
+    from bench.analysis.requests_results import ValidateRequest
+    from bench.catalog import published
 
-    from bench.errors import InputError
-
-    if args.hardware:
-        hardware.get_chip(args.hardware)  # unknown id: one line, exit 2
-    engine = None if args.engine == profiles.FIELD else args.engine.strip().lower()
-    if engine is not None and engine not in profiles.known_engines(profiles.catalog_profiles()):
-        raise InputError(f"--engine '{args.engine}' has no published rows; known: "
-                         f"{', '.join([profiles.FIELD, *profiles.known_engines(profiles.catalog_profiles())])}")
-    if args.profiles:
-        if args.include:
-            raise InputError("--profiles prints the catalog's fitted profiles; drop --include")
+    req = ValidateRequest.from_flags(vars(args))
+    chip_id, engine = req.chip_id, req.engine_key
+    if req.profiles:
         table = [r for r in profiles.engine_table(profiles.catalog_profiles())
-                 if (not args.hardware or r["hardware"] == hardware.get_chip(args.hardware).id)
-                 and (engine is None or r["engine"] in (engine, profiles.FIELD))]
+                 if (not chip_id or r["hardware"] == chip_id) and (engine is None or r["engine"] in (engine, profiles.FIELD))]
         text = jsonout.dumps(table)
-        if args.format == "json":
+        if req.format == "json":
             print(text)
         else:
             _print_profiles(table)
         return 0
-    extra = profiles.runs_points(args.include)
-    doc = validate.validate(published.rows(), args.hardware and hardware.get_chip(args.hardware).id, extra, engine)
+    extra = profiles.runs_points(req.include)
+    doc = validate.validate(published.rows(), chip_id, extra, engine)
     text = jsonout.dumps(doc)  # refuses NaN/inf in any format
-    if args.format == "json":
+    if req.format == "json":
         print(text)
         return 0
     _print_validate(doc)
@@ -79,6 +71,13 @@ def _print_validate(doc: dict, width: int | None = None) -> None:
         parts.append(_print_rows_table("Finite runs (num_prompts): the whole-run simulation with the engine's default "
                                        "scheduler limits; never fitted", fr["rows"], width))
         parts.append(_print_summary_table("Finite-run summary", fr["summary"], width))
+        ls = fr.get("latency_summary") or {}
+        said = [f"{name} median |error| {100 * x['median_abs_error']:.0f} % ({x['rows']} rows)"
+                for name, key in (("TTFT", "ttft_mean_ms"), ("TPOT", "tpot_mean_ms"))
+                if (x := ls.get(key)) and x["median_abs_error"] is not None]
+        if said:
+            parts.append("Finite-run latencies (projected means against the means the pages state): "
+                         + "; ".join(said) + "\n")
     ho = doc.get("held_out") or {}
     if ho.get("rows"):
         parts.append(_print_rows_table("Held out: rows never fitted (exclude: 'held out ...'), projected by the profiles "
@@ -89,25 +88,59 @@ def _print_validate(doc: dict, width: int | None = None) -> None:
         parts.append(f"{len(doc['skipped'])} catalog row(s) not used (see `list published`): "
                      + "; ".join(f"{x['id']}: {x['why']}" for x in doc["skipped"][:4])
                      + (" ..." if len(doc["skipped"]) > 4 else "") + "\n")
-    from bench.present import term_width, wrap
+    from bench.present import term_width, wrap_words
 
     import sys
 
     text = "\n".join(p for p in parts if p)
     w = width or term_width()
-    sys.stdout.write("\n".join(line for raw in text.split("\n") for line in (wrap(raw, w) if len(raw) > w else [raw])))
+    sys.stdout.write("\n".join(line for raw in text.split("\n")
+                               for line in (wrap_words(raw, w) if len(raw) > w else [raw])))
+
+
+def _profile_cell(r: dict) -> str:
+    """The engine and the profile that projected its row: 'vllm-ascend (22)' where it is the engine's own fit on
+    the chip, 'mindie: field (44)' where the engine has none and the chip's field profile stood in."""
+    name = r["profile"].split("/", 1)[1] if "/" in r["profile"] else "field"
+    return f"{r['engine']} ({r['profile_rows']})" if name == r["engine"] else \
+        f"{r['engine']}: {name} ({r['profile_rows']})"
+
+
+def _digits(v: float) -> int:
+    return 0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2
 
 
 def _print_rows_table(title: str, rows: list[dict], width) -> str:
+    """One row a published row: its id whole, the engine and its profile on one line, the unit's short label from
+    the metric registry (in the 'published' header where every row has the same one); a row that could not be
+    projected shows '— (n)' and its reason as footnote n below the table (each reason once); the error is marked
+    ✓ where the published figure lies inside the projection's band, ✗ where it does not."""
     from bench.present import Col, cell, render_table, signed_pct, with_range
+    from bench.results.registry import published_unit_label
 
-    cols = [Col("row", "left", key=True), Col("chip", "left"), Col("engine", "left"), Col("profile (rows)", "left"),
-            Col("unit", "left"), Col("published"), Col("projected (band)"), Col("error"), Col("in band")]
-    body = [[r["id"], r["hardware"], r["engine"], f"{r['profile']} ({r['profile_rows']})", r["unit"],
-             f"{r['published']:,.1f}", with_range(r["projected"], r["range"], 1) if r["projected"] else
-             cell(r["note"]), signed_pct(r["error"], 0), cell({True: "yes", False: "no"}.get(r["inside"]))]
-            for r in rows]
-    return render_table(cols, body, width, title)
+    units = {published_unit_label(r["unit"]) for r in rows}
+    one_unit = len(units) == 1
+    cols = [Col("row", "left", key=True), Col("chip", "left", wrap=False),
+            Col("engine: profile (rows)", "left", wrap=False)]
+    cols += [Col(f"published {next(iter(units))}")] if one_unit else [Col("unit", "left", wrap=False), Col("published")]
+    cols += [Col("projected (band)"), Col("error (✓ in band)", wrap=False)]
+    reasons: list[str] = []
+    body = []
+    for r in rows:
+        d = _digits(r["published"])
+        if r["projected"]:
+            proj = with_range(r["projected"], r["range"], d)
+        elif r.get("note"):
+            if r["note"] not in reasons:
+                reasons.append(r["note"])
+            proj = f"— ({reasons.index(r['note']) + 1})"
+        else:
+            proj = cell(None)
+        unit = [] if one_unit else [published_unit_label(r["unit"])]
+        mark = {True: " ✓", False: " ✗"}.get(r["inside"], "")
+        body.append([r["id"], r["hardware"], _profile_cell(r), *unit, f"{r['published']:,.{d}f}", proj,
+                     signed_pct(r["error"], 0) + mark])
+    return render_table(cols, body, width, title, [f"({i}) {why}" for i, why in enumerate(reasons, 1)])
 
 
 def _print_summary_table(title: str, summary: list[dict], width) -> str:

@@ -126,6 +126,26 @@ HEADLINE: tuple[str, ...] = tuple(m.key for m in METRICS if m.headline)
 TRIALS: dict[str, str] = {m.key: m.path for m in METRICS if m.trials}  # key -> path in one trial's summary
 
 
+# A published row's unit (bench/catalog/published.py ``Unit``) as the metric it is compared with, per accelerator
+# (``Row.per_accelerator_value`` divides the *_total figures): its short header names it in tables.
+PUBLISHED_UNIT_METRIC = {"output_tok_s_per_accelerator": "output_tok_s_per_accelerator",
+                         "output_tok_s_total": "output_tok_s_per_accelerator",
+                         "input_tok_s_per_accelerator": "cost_input_tok_s_per_accelerator",
+                         "input_tok_s_total": "cost_input_tok_s_per_accelerator",
+                         "tok_s_per_user": "tok_s_per_user"}
+_PUBLISHED_UNIT_TEXT = {"tpot_ms": "TPOT ms"}  # a mean or a median as the source states it: no percentile named
+
+
+def published_unit_label(unit: str) -> str:
+    """A published row's unit as a short table label: 'output_tok_s_total' -> 'out tok/s/acc' (per accelerator, as
+    validate shows it); an input rate -> 'in tok/s/acc'; 'tpot_ms' -> 'TPOT ms'; an unknown unit as written."""
+    key = PUBLISHED_UNIT_METRIC.get(unit)
+    if key is None:
+        return _PUBLISHED_UNIT_TEXT.get(unit, unit)
+    label = BY_KEY[key].header
+    return label.removeprefix("cost ") if key.startswith("cost_") else label
+
+
 def get(key: str) -> Metric:
     """The metric named ``key``; an unknown name is a KeyError listing the known ones."""
     try:

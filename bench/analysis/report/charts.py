@@ -202,7 +202,7 @@ def chart_latency(rep: Report, key: str, name: str) -> Chart:
 def _who(rep: Report, points: list[Point]) -> str:
     names = []
     for p in points:
-        label = rep.runs[p.run].manifest.hardware
+        label = p.row.hardware
         chip = hw_catalog.resolve(label)
         name = "the CPU" if chip is not None and chip.id == "cpu" else label
         if name not in names:
