@@ -145,13 +145,24 @@ def _too_big(data) -> bool:
     return False
 
 
+def config_doc(cfg: BenchConfig) -> dict:
+    """The config as a run's manifest stores it (and its hash reads it). The energy block keeps the one flat
+    shape runs have always written: before each source's spec stood beside its code, one model held every
+    source's fields, so the others' are written at their defaults (``prometheus: null``, ``tdp_w: null``,
+    ``utilisation: 1.0``), in their old order; such a block loads back as the chosen source's spec."""
+    doc = cfg.model_dump(mode="json")
+    flat = {"source": None, "prometheus": None, "sample_hz": None, "idle_baseline_s": None, "tdp_w": None,
+            "utilisation": 1.0}
+    flat.update(doc["energy"])
+    doc["energy"] = flat
+    return doc
+
+
 def config_sha256(cfg: BenchConfig) -> str:
     """What a run measures, hashed: where it runs (``executor``) is left out, so --resume works across
     executors, and fields added later are left out at their defaults, so older runs keep their hash."""
-    doc = cfg.model_dump(mode="json", exclude={"executor"})
-    # energy: older runs hashed one flat block holding every source's fields; the spec of the chosen source
-    # dumps its own only, so the others are put back at the values those runs hashed
-    doc["energy"] = {"tdp_w": None, "utilisation": 1.0, "prometheus": None, **doc["energy"]}
+    doc = config_doc(cfg)
+    doc.pop("executor")
     for block, key, default in (("workload", "clients", 1), ("workload", "client_placement", "local"),
                                 ("energy", "prometheus", None)):
         if doc[block].get(key) == default:

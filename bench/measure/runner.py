@@ -22,7 +22,7 @@ from typing import Callable
 
 from bench import metrics
 from bench.config.cases import Case, expand
-from bench.config.load import config_sha256
+from bench.config.load import config_doc, config_sha256
 from bench.config.schema import BenchConfig
 from bench.errors import BenchError, CaseFailed, ConfigError, PreflightError, StorageError
 from bench.measure import slo_search, sysinfo, trials
@@ -384,7 +384,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         rd = RunDir.create(out_dir, cfg.name)
         rd.lock()
         manifest = {"schema_version": rs.SCHEMA_VERSION, "run_id": rd.path.name, "config_path": cfg_path,
-                    "config": cfg.model_dump(mode="json"), "config_sha256": config_sha256(cfg),
+                    "config": config_doc(cfg), "config_sha256": config_sha256(cfg),
                     "config_text": cfg_text, "started_utc": utc_now(), "finished_utc": None, "status": "running"}
         done = set()
     manifest.update(environment=env, hardware=hardware,
