@@ -164,7 +164,7 @@ def _models(root) -> list:
 GUIDE = ROOT / "docs" / "guides" / "configs.md"
 # the guide's section (### heading, or a `kind: X` paragraph) -> the schema class its field table describes
 GUIDE_SECTIONS = {"Top level": "BenchConfig", "kind: transformers": "TransformersBackend", "kind: vllm": "VllmBackend",
-                  "kind: openai": "OpenAIBackend", "`workload`": "Workload", "`energy`": "Energy"}
+                  "kind: openai": "OpenAIBackend", "`workload`": "Workload", "`energy`": "EnergySpec"}
 
 
 def guide_meanings() -> dict[tuple[str, str], str]:
@@ -214,14 +214,16 @@ def config_markdown() -> str:
             if f.is_required():
                 default = "required"
             elif f.default_factory is not None:
-                default = f"`{f.default_factory()}`"
+                d = f.default_factory()
+                default = f"`{d.model_dump(mode='json', exclude_defaults=True) if hasattr(d, 'model_dump') else d}`"
             elif f.default is PydanticUndefined:
                 default = ""
             else:
                 d = f.default
                 default = f"`{d.model_dump(mode='json', exclude_defaults=True) if hasattr(d, 'model_dump') else d}`"
                 default = "`null`" if d is None else default
-            meaning = f.description or words.get((model.__name__, key)) or comments.get(name)
+            meaning = f.description or next((words[(c.__name__, key)] for c in model.__mro__  # a spec's base: its words
+                                             if (c.__name__, key) in words), None) or comments.get(name)
             out.append(f"| `{key}` | {_cell(t)} | {_cell(default)} | {_cell(meaning)} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 
 from bench.catalog.hardware import resolve
-from bench.config.schema import Energy
+from bench.config.schema import energy_spec
 from bench.errors import PreflightError
 from bench.measure.energy import NoEnergy, choose_source
 from bench.measure.trackers.source import SensorTarget
@@ -135,7 +135,7 @@ def test_counter_delta_by_hand():
 
 def test_energy_counter_and_sampled_cross_check(gpus):
     fake = gpus(FakeGpus([300.0]))
-    src = choose_source(Energy(source="amdsmi", sample_hz=50), AMD0)
+    src = choose_source(energy_spec(source="amdsmi", sample_hz=50), AMD0)
     assert src.name == "amdsmi-energy"
     r = window(src)
     assert r["total_j"] == pytest.approx(300.0 * r["window_s"], rel=0.05)
@@ -152,7 +152,7 @@ def test_energy_counter_and_sampled_cross_check(gpus):
 def test_counter_wraparound_during_the_window(gpus):
     # 300 W at 15.3 µJ/tick = 19.6 M ticks/s: a 32-bit counter 4 M ticks from its top wraps in 0.2 s
     gpus(FakeGpus([300.0], start_ticks=2**32 - 4_000_000, bits=32))
-    src = choose_source(Energy(source="amdsmi", sample_hz=50), AMD0)
+    src = choose_source(energy_spec(source="amdsmi", sample_hz=50), AMD0)
     r = window(src, 0.6)
     assert r["total_j"] == pytest.approx(300.0 * r["window_s"], rel=0.05)
     assert r["total_j"] > 0
@@ -160,7 +160,7 @@ def test_counter_wraparound_during_the_window(gpus):
 
 def test_no_counter_falls_back_to_sampled(gpus):
     gpus(FakeGpus([250.0], counter=False))
-    src = choose_source(Energy(source="amdsmi", sample_hz=50), AMD0)
+    src = choose_source(energy_spec(source="amdsmi", sample_hz=50), AMD0)
     assert src.name == "amdsmi-sampled" and "sampled power" in src.note
     r = window(src)
     assert r["total_j"] == pytest.approx(250.0 * r["window_s"])
@@ -168,7 +168,7 @@ def test_no_counter_falls_back_to_sampled(gpus):
 
 def test_old_energy_key(gpus):
     gpus(FakeGpus([200.0], old_key=True))
-    src = choose_source(Energy(source="amdsmi", sample_hz=50), AMD0)
+    src = choose_source(energy_spec(source="amdsmi", sample_hz=50), AMD0)
     assert src.name == "amdsmi-energy"
     assert window(src)["avg_power_w"] == pytest.approx(200.0, rel=0.05)
 
@@ -177,12 +177,12 @@ def test_hip_visible_devices_picks_the_handle(gpus, monkeypatch):
     gpus(FakeGpus([100.0, 400.0]))
     monkeypatch.setenv("HIP_VISIBLE_DEVICES", "1")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # HIP's own variable wins
-    src = choose_source(Energy(source="amdsmi", sample_hz=50), AMD0)
+    src = choose_source(energy_spec(source="amdsmi", sample_hz=50), AMD0)
     assert src.handles == ["h1"]
     assert window(src)["avg_power_w"] == pytest.approx(400.0, rel=0.05)
     monkeypatch.setenv("HIP_VISIBLE_DEVICES", "5")
     with pytest.raises(PreflightError, match="not among the 2 GPU"):
-        choose_source(Energy(source="amdsmi"), AMD0)
+        choose_source(energy_spec(source="amdsmi"), AMD0)
 
 
 @pytest.mark.parametrize("error,text", [(ImportError("No module named 'amdsmi'"), "package is not installed"),
@@ -194,17 +194,17 @@ def test_library_missing(monkeypatch, error, text):
     with pytest.raises(PreflightError, match=text):
         amd.AmdSmiSource([0], importer=importer)
     monkeypatch.setitem(sys.modules, "amdsmi", None)  # `import amdsmi` raises ImportError
-    src = choose_source(Energy(source="auto"), AMD0)
+    src = choose_source(energy_spec(source="auto"), AMD0)
     assert isinstance(src, NoEnergy) and "amdsmi" in src.note and "not installed" in src.note
     with pytest.raises(PreflightError, match="not installed"):
-        choose_source(Energy(source="amdsmi"), AMD0)
+        choose_source(energy_spec(source="amdsmi"), AMD0)
     gpus, why = amd.list_devices()
     assert gpus == [] and "not installed" in why
 
 
 def test_nvml_is_refused_on_an_amd_gpu():
     with pytest.raises(PreflightError, match="use amdsmi"):
-        choose_source(Energy(source="nvml"), AMD0)
+        choose_source(energy_spec(source="nvml"), AMD0)
 
 
 def test_sysinfo_lists_amd_gpus(gpus):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.catalog.hardware import resolve
-from bench.config.schema import Energy
+from bench.config.schema import energy_spec
 from bench.errors import PreflightError
 from bench.measure import sysinfo
 from bench.measure.energy import NoEnergy, choose_source
@@ -99,7 +99,7 @@ NPU0 = SensorTarget("huawei", (0,))
 
 def test_sampler_end_to_end(fake_smi, monkeypatch):
     monkeypatch.setenv("ASCEND_RT_VISIBLE_DEVICES", "1")
-    src = choose_source(Energy(source="npu-smi", sample_hz=20), NPU0)
+    src = choose_source(energy_spec(source="npu-smi", sample_hz=20), NPU0)
     assert src.name == "npu-smi-sampled"
     src.start()
     time.sleep(0.6)
@@ -118,7 +118,7 @@ def test_sampler_end_to_end(fake_smi, monkeypatch):
 
 
 def test_auto_on_an_npu_picks_npu_smi(fake_smi):
-    src = choose_source(Energy(source="auto", sample_hz=20), NPU0)
+    src = choose_source(energy_spec(source="auto", sample_hz=20), NPU0)
     assert src.name == "npu-smi-sampled" and "DCMI not used" in src.note
 
 
@@ -127,18 +127,18 @@ def test_auto_on_an_npu_picks_npu_smi(fake_smi):
                                        ("na", "power reads NA")])
 def test_unreadable_sensor_degrades_when_implied_and_fails_when_asked(fake_smi, monkeypatch, mode, text):
     monkeypatch.setenv("FAKE_NPU_SMI_MODE", mode)
-    src = choose_source(Energy(source="auto"), NPU0)
+    src = choose_source(energy_spec(source="auto"), NPU0)
     assert isinstance(src, NoEnergy) and text in src.note
     src.start()
     assert src.stop()["total_j"] is None
     with pytest.raises(PreflightError, match=text):
-        choose_source(Energy(source="npu-smi"), NPU0)
+        choose_source(energy_spec(source="npu-smi"), NPU0)
 
 
 def test_npu_smi_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(PreflightError, match="npu-smi not found on PATH"):
-        choose_source(Energy(source="npu-smi"), NPU0)
+        choose_source(energy_spec(source="npu-smi"), NPU0)
     npus, why = ascend.list_devices()
     assert npus == [] and "not found" in why
 
@@ -149,7 +149,7 @@ def test_telemetry_field_unsupported_is_none_with_reason(fake_smi, tmp_path, mon
     (d / "temp.txt").write_text(rec("power-unsupported.txt").replace("power", "temperature"))
     # the fake exits 0 here; npu-smi's "does not support" text alone marks it
     monkeypatch.setenv("FAKE_NPU_SMI_DIR", str(d))
-    src = choose_source(Energy(source="npu-smi", sample_hz=20), NPU0)
+    src = choose_source(energy_spec(source="npu-smi", sample_hz=20), NPU0)
     src.start()
     time.sleep(0.3)
     src.stop()
@@ -201,7 +201,7 @@ def test_dcmi_reader_units_and_unsupported():
 
 def test_dcmi_preferred_when_it_loads(fake_smi, monkeypatch):
     monkeypatch.setattr(ascend, "load_dcmi", lambda *a: FakeDcmi(power_tenths_w=1000))
-    src = choose_source(Energy(source="auto", sample_hz=50), NPU0)
+    src = choose_source(energy_spec(source="auto", sample_hz=50), NPU0)
     assert src.name == "dcmi-sampled"
     src.start()
     time.sleep(0.2)

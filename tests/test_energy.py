@@ -6,7 +6,7 @@ from unittest import mock
 import pynvml
 import pytest
 
-from bench.config.schema import Energy
+from bench.config.schema import energy_spec
 from bench.errors import PreflightError
 from bench.measure.energy import NoEnergy, choose_source, energy_block
 from bench.measure.vendors.cpu import RaplSource
@@ -83,7 +83,7 @@ def window(source, seconds=0.6):
 
 
 def test_energy_counter_delta_and_sampled_agree(gpus):
-    src = choose_source(Energy(source="nvml", sample_hz=50), [0])
+    src = choose_source(energy_spec(source="nvml", sample_hz=50), [0])
     assert src.name == "nvml-energy"
     r = window(src)
     assert r["total_j"] == pytest.approx(300.0 * r["window_s"], rel=0.05)
@@ -122,12 +122,12 @@ def test_nvml_unavailable_degrades_when_implied_and_fails_when_asked(error, text
     for p in ps:
         p.start()
     try:
-        src = choose_source(Energy(source="auto"), [0])
+        src = choose_source(energy_spec(source="auto"), [0])
         assert isinstance(src, NoEnergy) and text in src.note
         r = window(src, 0.05)
         assert r["total_j"] is None and r["avg_power_w"] is None
         with pytest.raises(PreflightError, match=text):
-            choose_source(Energy(source="nvml"), [0])
+            choose_source(energy_spec(source="nvml"), [0])
     finally:
         for p in ps:
             p.stop()
@@ -200,13 +200,13 @@ def test_rapl_unreadable(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "read_text", deny)
     with pytest.raises(PreflightError, match="permission denied"):
         RaplSource(tmp_path)
-    src = choose_source(Energy(source="auto"), [], rapl_root=tmp_path)
+    src = choose_source(energy_spec(source="auto"), [], rapl_root=tmp_path)
     assert src.name == "none" and "permission denied" in src.note
 
 
 def test_rapl_missing_and_explicit_request_fails(tmp_path):
     with pytest.raises(PreflightError, match="RAPL not available"):
-        choose_source(Energy(source="rapl"), [], rapl_root=tmp_path / "absent")
+        choose_source(energy_spec(source="rapl"), [], rapl_root=tmp_path / "absent")
 
 
 def test_energy_block_none_never_zero():
@@ -218,7 +218,7 @@ def test_energy_block_none_never_zero():
 
 
 def test_estimate_is_labelled():
-    src = choose_source(Energy(source="estimate-tdp", tdp_w=400, utilisation=0.5), [])
+    src = choose_source(energy_spec(source="estimate-tdp", tdp_w=400, utilisation=0.5), [])
     src.start()
     b = energy_block(src, src.stop(), 10, 20, None)
     assert b["source"] == "estimate-tdp" and "ESTIMATE" in b["note"] and b["avg_power_w"] == 200

@@ -115,7 +115,7 @@ def test_resolve_chip_engine_pooled_and_errors():
     with pytest.raises(InputError, match="h20=vllm: no such profile"):
         PR.resolve(profs, "h20", "vllm")
     from bench.catalog import hardware
-    from bench.cli.args import profile_names
+    from bench.analysis.asked import profile_names
 
     asked = [hardware.get_chip("h20"), hardware.get_chip("910b")]
     assert profile_names("h20=sglang, 910B=all", asked) == {"h20": "sglang", "910b": "all"}

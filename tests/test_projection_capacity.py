@@ -221,5 +221,5 @@ def test_sw_efficiency_discount():
     cut = P.project(LLAMA8, hardware.get_chip("910b"), P.Shape(1000, 1000, 8, 1, "bf16"), sw_efficiency=0.725)
     assert cut["output_tok_s_per_accelerator"] == pytest.approx(0.725 * base["output_tok_s_per_accelerator"])
     with pytest.raises(InputError):
-        from bench.cli.args import sw_efficiency
+        from bench.analysis.asked import sw_efficiency
         sw_efficiency("910b=1.5")

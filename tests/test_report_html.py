@@ -106,7 +106,7 @@ def test_series_are_one_per_run_model_backend_in_load_order():
                      ("gpu-8b h200", "Qwen2.5-7B · transformers bfloat16")]
     for s in rep.series:  # one run's points only, in batch order: no line from one run into another
         assert [p.x for p in s.points] == [1, 8, 32] and {p.run for p in s.points} == {s.run}
-    styles = report._styles(rep)
+    styles = report.charts._styles(rep)
     h100, h200 = ({styles[id(s)][0] for s in rep.series if s.run == i} for i in (0, 1))
     assert h100.isdisjoint(h200)  # colours: one family per run
 

@@ -6,8 +6,8 @@ and format each metric the same way. Each row says where its numbers come from: 
 ``reference`` (a committed run under results/reference/, measured on another machine) or ``projected``.
 Efficiency and roofline are derived when a row is read (``analysis.derived``), where a run has not stored them.
 
-Above 400 lines for now: the rows, the tables of ``run`` and ``compare`` and the report's frame share
-one row model; the side-by-side view is being reworked, and the split follows it.
+Above 400 lines because the rows, the tables of ``run`` and ``compare`` and the report's frame share
+one row model (``CaseRow``); the side-by-side view is being reworked, and the split follows it.
 """
 from __future__ import annotations
 

@@ -27,6 +27,9 @@ How it is fitted:
 - Band: the log residuals' robust RMS (1.4826 x median |r|), inflated for few rows (n / (n - 2)), combined in
   quadrature with SIGMA_BETWEEN (0.15); the band is the point x exp(+-1.28 sigma), i.e. an 80 % interval if
   residuals were normal. A chip with no rows gets its vendor's fit (else the pooled one) and 1.5x its sigma.
+
+Above 400 lines because the fit is one estimator: the prior's levels (pooled, vendor, chip, chip/engine), the
+MAP fit and the band from its residuals are computed and tested together (tests/test_profiles.py).
 """
 from __future__ import annotations
 

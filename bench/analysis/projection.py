@@ -16,6 +16,10 @@ All pure functions over the model and hardware catalogs (see README "Projection"
 The ideal times (``terms_for``) and the step maths (``step_times``) are shared with the
 profile fits (``profiles``), so a projection and a fitted row can never disagree.
 Every projected number is labelled ``projected`` with the efficiencies it used.
+
+Above 400 lines because it is one model: the memory fit, the prefill and decode rooflines, MoE routing and the
+collectives are terms of one step time, shared with the profile fits (``terms_for``, ``step_times``,
+``predict``); split up, one formula would be read across several files.
 """
 from __future__ import annotations
 

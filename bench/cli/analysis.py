@@ -1,15 +1,20 @@
 """Commands over catalogs and results: ``cost``, ``project`` and ``capacity``.
 
-Parse, call, print: the maths is in bench.analysis (cost, projection, capacity, exhibit63, efficiency) and
-pricing is resolved by bench.catalog.pricing; this module checks flags (exit 2 with one clear line) and
-presents.
+Parse, call, print: the maths is in bench.analysis (cost, projection, capacity, exhibit63, efficiency),
+pricing is resolved by bench.catalog.pricing, each flag's rule is in a typed request
+(bench/analysis/requests.py) and what a flag names in the catalog is resolved by bench/analysis/asked.py;
+this module builds the requests, calls and prints.
+
+Above 400 lines because it holds three commands with a table each (cost, the projection and its whole-run
+form, capacity and the exhibit), and cost and project share one printer of invalid-case warnings, which a
+CLI module may not import from another.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from bench.analysis import requests
+from bench.analysis import asked, requests
 from bench.config import limits
 from bench.results import jsonout
 from bench.cli import args as checks
@@ -85,7 +90,7 @@ def cmd_cost(args) -> int:
     from bench.results import load_run
 
     req = requests.CostRequest.from_flags(vars(args))
-    chips = checks.chips(req.hardware)
+    chips = asked.chips(req.hardware)
     fx = req.fx or pricing.fx_rmb_per_usd()
     api = catalog.get_model(req.model).api_price_usd_per_mtok if req.model else None
     req.check_shape()
@@ -105,12 +110,12 @@ def cmd_cost(args) -> int:
 
         req.missing_for_project()
         m = catalog.get_model(req.model)
-        checks.fits_context(m, req.input_tokens, req.output_tokens)
-        checks.parallelism(req.parallelism, req.accelerators)
+        asked.fits_context(m, req.input_tokens, req.output_tokens)
+        asked.parallelism(req.parallelism, req.accelerators)
         parallelism = projection.read_parallelism(req.parallelism, req.accelerators)
         shape = projection.Shape(req.input_tokens, req.output_tokens, req.batch, req.accelerators, req.dtype,
                                  req.kv_dtype, parallelism=parallelism, engine=checks.engine_class(req.engine))
-    names = checks.profile_names(req.profile, chips)
+    names = asked.profile_names(req.profile, chips)
     entries = []
     for chip in chips:  # each chip at the given terms, else its own rate (None: a row that says it has no price)
         terms = given or pricing.own_terms(chip.id, req.utilisation, req.fx)
@@ -288,24 +293,24 @@ def cmd_project(args) -> int:
         args.input_tokens = max(round(sum(x for x, _ in lengths) / len(lengths)), 1)
         args.output_tokens = max(round(sum(y for _, y in lengths) / len(lengths)), 1)
     else:
-        checks.fits_context(m, args.input_tokens, args.output_tokens)
-    chips = checks.chips(args.hardware)
+        asked.fits_context(m, args.input_tokens, args.output_tokens)
+    chips = asked.chips(args.hardware)
     if args.calibrate:
         from bench.results import load_run
 
         _print_invalid_warnings(load_run(Path(args.calibrate)), args.calibrate)
     profs, local, local_chip = profiles.with_local_run(published.rows(), args.calibrate)
-    names = checks.profile_names(args.profile, chips)
+    names = asked.profile_names(args.profile, chips)
     req.check_run_flags()
     batch = req.decode_batch
-    checks.parallelism(args.parallelism, args.accelerators)
+    asked.parallelism(args.parallelism, args.accelerators)
     args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
     if m.moe is None and projection.expert_parallel(args.parallelism):
         raise InputError(f"--parallelism '{args.parallelism}': expert parallelism needs a MoE model; "
                          f"'{m.id}' is dense (use TP/PP)")
     w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype,
                          parallelism=args.parallelism, engine=checks.engine_class(args.engine))
-    sw = checks.sw_efficiency(args.sw_efficiency, chips)
+    sw = asked.sw_efficiency(args.sw_efficiency, chips)
     if args.num_prompts is not None:
         return cmd_project_run(args, req, m, chips, w, profs, names, lengths)
     out, errors = [], []
@@ -485,12 +490,12 @@ def cmd_capacity(args) -> int:
     from bench.analysis import profiles
 
     m = catalog.get_model(req.model)
-    checks.fits_context(m, req.input_tokens, req.output_tokens)
-    chips = checks.chips(ids, "--compare" if req.compare else "--hardware")
+    asked.fits_context(m, req.input_tokens, req.output_tokens)
+    chips = asked.chips(ids, "--compare" if req.compare else "--hardware")
     if req.compare and len(chips) != 2:
         raise InputError(f"--compare '{req.compare}': give exactly two chip ids, e.g. h20,910b")
-    sw = checks.sw_efficiency(req.sw_efficiency, chips)
-    names = checks.profile_names(req.profile, chips)
+    sw = asked.sw_efficiency(req.sw_efficiency, chips)
+    names = asked.profile_names(req.profile, chips)
     dtype = capacity.common_dtype(chips) if req.dtype == "best" else req.dtype  # one dtype unless asked
     replica = req.replica_accelerators  # one size on every chip unless asked (several chips: the largest minimum)
     if replica is None and req.tok_s_per_accelerator is None and len(chips) > 1:

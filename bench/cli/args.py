@@ -3,7 +3,9 @@ what was found and what is allowed (an ``InputError``, exit 2).
 
 ``check_namespace`` runs on every parsed command line before the command does anything, so a NaN, an
 infinity or an absurd magnitude never reaches the maths; the per-command checks (``positive``,
-``fraction``, ``whole``, ``pue``) say what each flag allows, and every id must be known.
+``fraction``, ``whole``, ``pue``) say what each flag allows (their rules are in ``bench.analysis.requests``).
+What a flag names in the catalog (chips, profiles, a parallelism, a model's context) is resolved by
+``bench.analysis.asked``, not here.
 """
 from __future__ import annotations
 
@@ -61,92 +63,9 @@ def pue(name: str, value: float | None) -> None:
     _raise(requests.pue_error(name, value))
 
 
-def chip_pairs(name: str, spec: str | None, what: str, example: str) -> list[tuple[str, str, str]]:
-    """``CHIP=VALUE,CHIP=VALUE`` as (lower-case chip, value, the part as typed) in order; a part without
-    '=' is refused, naming the flag (``what`` names the value: FACTOR, NAME)."""
-    out = []
-    for part in (spec or "").split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise InputError(f"{name} '{part}': expected CHIP={what}, e.g. {example}")
-        k, v = part.split("=", 1)
-        out.append((k.strip().lower(), v.strip(), part))
-    return out
-
-
-def sw_efficiency(spec: str | None, chips_asked=()) -> dict[str, float]:
-    """``--sw-efficiency 910b=0.725,h20=0.9`` as {chip id: factor in (0, 1]}; each chip must be one of
-    ``chips_asked`` (else it would be silently ignored)."""
-    known = {c.id for c in chips_asked}
-    out = {}
-    for k, v, part in chip_pairs("--sw-efficiency", spec, "FACTOR", "910b=0.725"):
-        try:
-            out[k] = float(v)
-        except ValueError:
-            raise InputError(f"--sw-efficiency '{part}': factor must be a number") from None
-        fraction(f"--sw-efficiency {k}", out[k])
-        if known and k not in known:
-            raise InputError(f"--sw-efficiency '{part}': '{part.split('=', 1)[0].strip()}' is not one of the chips "
-                             f"asked for ({', '.join(sorted(known))}); use one of them")
-    if spec is not None and not out:
-        raise InputError(f"--sw-efficiency '{spec}': no CHIP=FACTOR given, e.g. 910b=0.725")
-    return out
-
-
-def chips(ids: str, name: str = "--hardware") -> list:
-    """``--hardware h100-sxm,h20``: the catalog chips, in order; an unknown id is an error listing the known,
-    an empty list or an id named twice is refused."""
-    from bench.catalog import hardware
-
-    return id_list(name, ids, hardware.get_chip)
-
-
 def whole(name: str, value: float | None, minimum: int = 1, maximum: float = limits.MAX_ACCELERATORS) -> None:
     """A count given as a number: a whole number in [minimum, maximum]; None passes."""
     _raise(requests.whole_error(name, value, minimum, maximum))
-
-
-def parallelism(text: str | None, accelerators: int) -> None:
-    """``--parallelism 'TP4 PP2'``: read as a published row's parallelism is (TP, PP, EP, DP degrees); every
-    stated degree is a whole number from 1 up, and the pipeline stages must split the replica evenly."""
-    if text is None:
-        return
-    if len(text) > 200 or not text.isprintable():
-        raise InputError("--parallelism: at most 200 printable characters, e.g. 'TP4 PP2' or 'attention DP8 + EP8'")
-    for deg in re.findall(r"\b(?:TP|PP|EP|DP) ?(\d+)", text):
-        if not 1 <= int(deg) <= limits.MAX_ACCELERATORS:
-            raise InputError(f"--parallelism '{text}': degree {deg} is out of range (1 to {limits.MAX_ACCELERATORS:g})")
-    from bench.analysis.projection import stated_pipeline_stages
-
-    stages = stated_pipeline_stages(text)
-    stages = 1 if stages is None else stages
-    if stages < 1 or stages > limits.MAX_ACCELERATORS:
-        raise InputError(f"--parallelism '{text}': {stages} pipeline stages is out of range (1 to "
-                         f"{limits.MAX_ACCELERATORS:g})")
-    if accelerators % stages:
-        raise InputError(f"--parallelism '{text}': {stages} pipeline stages do not split {accelerators} accelerators "
-                         "evenly; give --accelerators a multiple of the PP degree")
-
-
-def fits_context(model, n_in: int, n_out: int) -> None:
-    """--input-tokens + --output-tokens must fit the catalog model's context."""
-    if n_in + n_out > model.context_length:
-        raise InputError(f"--input-tokens + --output-tokens = {n_in + n_out} exceeds the context of '{model.id}' "
-                         f"({model.context_length} tokens); use shorter lengths")
-
-
-def id_list(name: str, text: str, resolve) -> list:
-    """A comma-separated list of ids, each resolved by ``resolve`` (which raises for an unknown id);
-    an empty list is refused."""
-    ids = [i.strip() for i in text.split(",") if i.strip()]
-    if not ids:
-        raise InputError(f"{name} '{text}': no id given; pass one or more comma-separated ids")
-    out = [resolve(i) for i in ids]
-    keys = [getattr(x, "id", x) for x in out]
-    if len(set(keys)) != len(keys):
-        raise InputError(f"{name} '{text}': names one id twice; name each once")
-    return out
 
 
 _LONG_WORD = re.compile(r"\S{%d,}" % (limits.MAX_ID_CHARS + 1))
@@ -180,25 +99,3 @@ def output_path(name: str, path: str) -> Path:
 def engine_class(engine: str | None) -> str | None:
     """The engine a projection's KV-cache default follows: None for the field (``catalog.dtypes.kv_dtype``)."""
     return None if engine in (None, "field") else engine.strip().lower()
-
-
-def profile_names(spec: str | None, chips_asked: list) -> dict[str, str]:
-    """``--profile CHIP=NAME,...`` as {chip id: name}: each CHIP resolved as ``--hardware`` resolves it and one of the
-    chips asked for, each NAME non-empty, and a given flag names at least one pair -- never read and then ignored."""
-    from bench.catalog import hardware
-
-    if spec is None:
-        return {}
-    asked = {c.id for c in chips_asked}
-    out = {}
-    for k, v, part in chip_pairs("--profile", spec, "NAME", "h20=sglang or 910b=all"):
-        if not k or not v:
-            raise InputError(f"--profile '{part}': give CHIP=NAME with both parts, e.g. h20=sglang or 910b=all")
-        chip = hardware.get_chip(k)
-        if chip.id not in asked:
-            raise InputError(f"--profile '{part}': '{k}' is not one of the chips asked for ({', '.join(sorted(asked))}); "
-                             "name one of them")
-        out[chip.id] = v
-    if not out:
-        raise InputError(f"--profile '{spec}': no CHIP=NAME given, e.g. h20=sglang")
-    return out

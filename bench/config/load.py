@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 from pydantic import (BaseModel, ValidationError)
 from bench.errors import ConfigError, plain_message
-from bench.config.schema import DATASET_KINDS, BenchConfig
+from bench.config.energy import SPEC_BY_KIND
+from bench.config.schema import DATASET_KINDS, SOURCE_KINDS, BenchConfig
 from bench.config.yaml_reader import parse_yaml
 
 
@@ -16,7 +17,9 @@ MAX_CONFIG_BYTES = 1_000_000
 # ---------------------------------------------------------------------------- loading and errors
 def _loc(loc: tuple) -> str:
     parts: list[str] = []
-    for p in loc:
+    for i, p in enumerate(loc):
+        if i == 1 and loc[0] == "energy" and p in SOURCE_KINDS:
+            continue  # the energy union's branch (its tag, the source), not a config key
         if isinstance(p, int):
             parts.append(f"[{p}]")
         elif p in ("TransformersBackend", "transformers", "vllm", "openai", "int", "float", "str", *DATASET_KINDS) \
@@ -30,7 +33,10 @@ def _loc(loc: tuple) -> str:
 
 def _allowed_keys(loc: tuple) -> list[str]:
     model: Any = BenchConfig
-    for p in loc[:-1]:
+    for i, p in enumerate(loc[:-1]):
+        if i == 1 and loc[0] == "energy" and p in SPEC_BY_KIND:
+            model = SPEC_BY_KIND[p]  # the chosen source's spec
+            continue
         if isinstance(p, int) or model is None:
             continue
         fields = getattr(model, "model_fields", {})
@@ -58,7 +64,8 @@ def _describe(err: dict) -> str:
     if err["type"] == "missing":
         return f"{loc}: required field is missing"
     if err["type"] == "union_tag_invalid":
-        return f"{loc}.kind: {err['ctx'].get('tag')!r} is unknown; known: {err['ctx'].get('expected_tags')}"
+        key = str(err["ctx"].get("discriminator", "kind")).strip("'")
+        return f"{loc}.{key}: {err['ctx'].get('tag')!r} is unknown; known: {err['ctx'].get('expected_tags')}"
     msg = plain_message(err)
     if isinstance(err.get("input"), dict):  # a check over the whole block: its message names the key
         return f"{loc}.{msg}" if re.match(r"^\w+: ", msg) else f"{loc}: {msg}"
@@ -138,10 +145,24 @@ def _too_big(data) -> bool:
     return False
 
 
+def config_doc(cfg: BenchConfig) -> dict:
+    """The config as a run's manifest stores it (and its hash reads it). The energy block keeps the one flat
+    shape runs have always written: before each source's spec stood beside its code, one model held every
+    source's fields, so the others' are written at their defaults (``prometheus: null``, ``tdp_w: null``,
+    ``utilisation: 1.0``), in their old order; such a block loads back as the chosen source's spec."""
+    doc = cfg.model_dump(mode="json")
+    flat = {"source": None, "prometheus": None, "sample_hz": None, "idle_baseline_s": None, "tdp_w": None,
+            "utilisation": 1.0}
+    flat.update(doc["energy"])
+    doc["energy"] = flat
+    return doc
+
+
 def config_sha256(cfg: BenchConfig) -> str:
     """What a run measures, hashed: where it runs (``executor``) is left out, so --resume works across
     executors, and fields added later are left out at their defaults, so older runs keep their hash."""
-    doc = cfg.model_dump(mode="json", exclude={"executor"})
+    doc = config_doc(cfg)
+    doc.pop("executor")
     for block, key, default in (("workload", "clients", 1), ("workload", "client_placement", "local"),
                                 ("energy", "prometheus", None)):
         if doc[block].get(key) == default:

@@ -2,12 +2,12 @@
 
 Validators touch no environment, network or device; ``bench.preflight`` checks the machine. The parts
 live beside what they configure or in their own module: the model base and bounded number types in
-``config/types.py``, the backend specs in ``config/backends.py``, each dataset spec in its
-``bench/workloads/<kind>.py`` (composed here from ``bench/workloads/registry.py``).
+``config/types.py``, the backend specs in ``config/backends.py``, the energy sources' specs in
+``config/energy.py`` (each beside its source, named in ``bench/measure/energy_registry.py``), each dataset spec
+in its ``bench/workloads/<kind>.py`` (composed here from ``bench/workloads/registry.py``).
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -16,6 +16,8 @@ from pydantic import (ConfigDict, Field, field_validator,
 
 from bench.config import limits
 from bench.config.backends import DEVICE_RE, Backend, OpenAIBackend, TransformersBackend, VllmBackend  # noqa: F401
+from bench.config.energy import SOURCE_KINDS, Energy, default_energy, energy_spec  # noqa: F401
+from bench.measure.trackers.prometheus_spec import PrometheusEnergy  # noqa: F401
 from bench.config.types import BatchSize, Count, Seconds, Seed, Strict as _Strict, Tokens
 from bench.catalog import models as catalog
 from bench.workloads import registry as workload_registry
@@ -298,63 +300,6 @@ class Workload(_Strict):
         return self.num_batches or 1
 
 
-# PromQL label matchers only: {name op "value", ...} (op =, !=, =~, !~; "..." '...' or `...` quoted); anything
-# else (`{a="b"} or vector(1)`, an unbalanced quote) would change the query and so the energy read
-_PROM_STR = r"""(?:"(?:[^"\\\x00-\x1f]|\\.)*"|'(?:[^'\\\x00-\x1f]|\\.)*'|`[^`\x00-\x1f]*`)"""
-_PROM_MATCHER = r"\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*" + _PROM_STR + r"\s*"
-_SELECTOR = re.compile(r"\{(?:" + _PROM_MATCHER + r"(?:," + _PROM_MATCHER + r")*,?)?\s*\}")
-
-
-class PrometheusEnergy(_Strict):
-    """``energy.prometheus``: a deployment's accelerators read from the cluster's Prometheus over each case's
-    window (bench/measure/trackers/prometheus.py holds the presets' metric names and their sources)."""
-
-    url: str = Field(min_length=1, max_length=2048)  # the Prometheus server, e.g. http://prometheus:9090
-    preset: Literal["dcgm", "npu-exporter", "amd"] = "dcgm"
-    energy_metric: str | None = Field(default=None, pattern=r"^[A-Za-z_:][A-Za-z0-9_:]*$", max_length=200)
-    power_metric: str | None = Field(default=None, pattern=r"^[A-Za-z_:][A-Za-z0-9_:]*$", max_length=200)
-    selector: str = Field(default="", max_length=2000)  # label matchers: {Hostname=~"h20-node-[12]"}
-    step_s: float = Field(default=1.0, gt=0, le=3600)  # the power fallback's query resolution
-    min_samples: int = Field(default=4, ge=2, le=100_000)  # fewer scrapes in a window: a validity warning
-    timeout_s: float = Field(default=10.0, gt=0, le=600)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v) or re.search(r"\s", v):
-            raise ValueError(f"url '{v}' is not an http(s) URL, e.g. http://127.0.0.1:9090")
-        return v.rstrip("/")
-
-    @field_validator("selector")
-    @classmethod
-    def _selector(cls, v: str) -> str:
-        v = v.strip()
-        if v and not _SELECTOR.fullmatch(v):
-            raise ValueError(f"selector '{v[:60]}' must be PromQL label matchers in braces, e.g. "
-                             '{Hostname=~"h20-node-[12]"}')
-        return v
-
-
-class Energy(_Strict):
-    # nvml: NVIDIA; amdsmi: AMD; npu-smi / dcmi: Ascend NPUs; rapl: the CPU package; prometheus: a deployment's
-    # accelerators from the cluster's monitoring
-    source: Literal["auto", "nvml", "amdsmi", "npu-smi", "dcmi", "rapl", "estimate-tdp", "prometheus",
-                    "none"] = "auto"
-    prometheus: PrometheusEnergy | None = None
-    sample_hz: float = Field(default=10.0, gt=0, le=1000)
-    idle_baseline_s: float = Field(default=3.0, ge=0, le=3600)
-    tdp_w: float | None = Field(default=None, gt=0, le=100_000)  # for estimate-tdp
-    utilisation: float = Field(default=1.0, gt=0, le=1)  # for estimate-tdp
-
-    @model_validator(mode="after")
-    def _tdp(self) -> "Energy":
-        if self.source == "estimate-tdp" and self.tdp_w is None:
-            raise ValueError("'source: estimate-tdp' needs 'tdp_w' (the device's TDP in watts)")
-        if (self.source == "prometheus") != (self.prometheus is not None):
-            raise ValueError("'source: prometheus' and the 'prometheus: {url: ...}' block go together")
-        return self
-
-
 class Executor(_Strict):
     """Where the cases run: ``local`` (in this process, the default) or ``ray`` (tasks on a Ray cluster;
     ``address`` joins a running one, else a local Ray runtime is started and stopped by the run)."""
@@ -371,7 +316,7 @@ class BenchConfig(_Strict):
     models: list[ModelSpec] = Field(min_length=1, max_length=1000)
     backend: Backend
     workload: Workload
-    energy: Energy = Energy()
+    energy: Energy = Field(default_factory=default_energy)  # a union keyed by source (bench/config/energy.py)
     executor: Executor = Executor()
     output_dir: str = Field(default="results", min_length=1, max_length=4096)
 

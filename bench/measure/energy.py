@@ -1,8 +1,9 @@
 """Energy and power: one tracker interface over the vendors' sensors (NVML, amdsmi, npu-smi/DCMI,
 RAPL: ``bench/measure/vendors/``), a labelled TDP estimate, or nothing.
 
-The source is chosen once per run (``choose_source``) from ``SOURCES``, the registry of
-``energy.source`` names: one line per source, each a function of a ``SourceRequest``. If the config
+The source is chosen once per run (``choose_source``): the config's ``energy:`` block is the spec of one
+source (``bench/measure/energy_registry.py`` names them, one line each, each spec beside its code), and
+the spec opens its reader with a ``SourceRequest``. If the config
 *asks* for a source that is unavailable, preflight fails with the reason; if it was only implied
 (``auto``) the run degrades to ``none``, whose values are ``None`` with a note saying why. Never 0 for "not measured".
 Units: joules (``_j``), watts (``_w``), seconds (``_s``).
@@ -12,11 +13,9 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Callable
 
 from bench.errors import PreflightError
 from bench.measure.trackers.source import RAPL_ROOT, EnergySource, SensorTarget, SourceRequest
-from bench.measure.vendors import amd, ascend, cpu, nvidia
 from bench.measure.vendors.registry import vendor
 
 log = logging.getLogger(__name__)
@@ -43,29 +42,6 @@ class EstimateTdp(EnergySource):
                 "window_s": window}
 
 
-def _estimate(req: SourceRequest) -> EnergySource:
-    return EstimateTdp(req.cfg.tdp_w, req.cfg.utilisation)
-
-
-def _prometheus(req: SourceRequest) -> EnergySource:
-    """A deployment's accelerators, from the cluster's monitoring (trackers/prometheus.py)."""
-    from bench.measure.trackers.prometheus import prometheus_source
-
-    return prometheus_source(req.cfg)
-
-
-# energy.source name -> the function that opens it. A new source is one module and one line here.
-SOURCES: dict[str, Callable[[SourceRequest], EnergySource]] = {
-    "nvml": nvidia.energy_source,
-    "amdsmi": amd.energy_source,
-    "npu-smi": ascend.energy_source,
-    "dcmi": ascend.energy_source,
-    "rapl": cpu.energy_source,
-    "estimate-tdp": _estimate,
-    "prometheus": _prometheus,
-}
-
-
 def choose_source(energy_cfg, target, rapl_root: Path = RAPL_ROOT, local: bool = True,
                   devices=None) -> EnergySource:
     """Pick the energy source once per run. Explicit requests fail loudly; ``auto`` degrades to none.
@@ -75,17 +51,16 @@ def choose_source(energy_cfg, target, rapl_root: Path = RAPL_ROOT, local: bool =
     ``devices``: the run's NVIDIA device sampler, which an NVML source reads instead of opening its own."""
     if not isinstance(target, SensorTarget):
         target = SensorTarget("nvidia" if target else "cpu", tuple(target))
-    want = energy_cfg.source
-    if want == "none":
-        return NoEnergy(note="energy measurement turned off in the config (energy.source: none)")
-    if want == "auto" and not local:
+    if energy_cfg.source == "auto" and not local:
         return NoEnergy(note="external endpoint: its power is not visible from the client; if the server runs "
                              "on this machine, set energy.source to nvml, amdsmi, npu-smi or rapl")
-    req = SourceRequest(energy_cfg, target, devices, Path(rapl_root))
-    if want != "auto":
-        return SOURCES[want](req)
-    try:  # auto: the sensor of the device in use
-        return vendor(target.vendor).energy_source(req)
+    return energy_cfg.open(SourceRequest(energy_cfg, target, devices, Path(rapl_root)))
+
+
+def auto_source(req: SourceRequest) -> EnergySource:
+    """``energy.source: auto``: the sensor of the vendor in use; none readable is ``none`` with the reason."""
+    try:
+        return vendor(req.target.vendor).energy_source(req)
     except PreflightError as exc:
         return NoEnergy(note=str(exc) or "no power sensor found")
 

@@ -7,8 +7,8 @@ energy source were chosen once, at construction. It builds each case's typed res
 (``tok_s_per_user``, per-accelerator rates, the phase rates per trial). What the catalogs add
 (efficiency, roofline, cost) is derived when results are read (``bench.analysis.derived``, ``cost``).
 
-Above 400 lines on purpose, for now: preflight, the case loop and the per-case blocks share one run's
-state (backend, sensors, run directory, resume).
+Above 400 lines because preflight, the case loop and the per-case blocks share one run's state (backend,
+sensors, run directory, resume); the measuring itself is in the backends and trackers.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import Callable
 
 from bench import metrics
 from bench.config.cases import Case, expand
-from bench.config.load import config_sha256
+from bench.config.load import config_doc, config_sha256
 from bench.config.schema import BenchConfig
 from bench.errors import BenchError, CaseFailed, ConfigError, PreflightError, StorageError
 from bench.measure import slo_search, sysinfo, trials
@@ -284,7 +284,7 @@ def _beyond_one_machine(blocks: dict, done: list, records: list) -> None:
     """Per-client figures and checks of a multi-client load, and the coverage check of a Prometheus energy
     reading, merged into the case's blocks (docs/guides/beyond-one-machine.md)."""
     from bench import validity
-    from bench.measure.endpoint.loadgen import clients_block
+    from bench.measure.endpoint.clients import clients_block
 
     clients = [t.client["clients"] for t in done if t.client and t.client.get("clients")]
     if clients:
@@ -384,7 +384,7 @@ def execute(cfg: BenchConfig, cfg_text: str, cfg_path: str, output_dir: Path | N
         rd = RunDir.create(out_dir, cfg.name)
         rd.lock()
         manifest = {"schema_version": rs.SCHEMA_VERSION, "run_id": rd.path.name, "config_path": cfg_path,
-                    "config": cfg.model_dump(mode="json"), "config_sha256": config_sha256(cfg),
+                    "config": config_doc(cfg), "config_sha256": config_sha256(cfg),
                     "config_text": cfg_text, "started_utc": utc_now(), "finished_utc": None, "status": "running"}
         done = set()
     manifest.update(environment=env, hardware=hardware,

@@ -4,7 +4,7 @@ atomically), ``requests.jsonl`` (raw per-request records) and ``summary.csv``.
 Nothing measured is lost: each case is on disk the moment it finishes, and ``--resume`` skips the
 cases already complete.
 
-Above 400 lines on purpose: the line readers (``read_manifest``, ``read_case``) and the writers
+Above 400 lines because the line readers (``read_manifest``, ``read_case``) and the writers
 (atomic append, torn-tail repair, resume) must agree on one file format, and they are tested together
 (tests/test_write_read_property.py).
 """

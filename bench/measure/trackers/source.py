@@ -26,11 +26,11 @@ class SensorTarget:
 
 @dataclass(frozen=True)
 class SourceRequest:
-    """What an energy source is opened with: the config's ``energy`` block (``source``, ``sample_hz``
-    and the source's own fields), the devices to look at, the run's NVIDIA device sampler (an NVML
+    """What an energy source is opened with: the config's ``energy`` block (the chosen source's spec:
+    ``source``, ``sample_hz`` and its own fields), the devices to look at, the run's NVIDIA device sampler (an NVML
     source reads it instead of opening its own) and where RAPL's zones are."""
 
-    cfg: object  # bench.config.schema.Energy
+    cfg: object  # an EnergySpec (bench/measure/energy_spec.py), the config's energy block
     target: SensorTarget
     devices: object = None  # trackers.device_sampler.DeviceSampler | None
     rapl_root: Path = RAPL_ROOT

@@ -174,7 +174,7 @@ class EndpointBackend(OnlineBackend):
         ramp = workload.rate_ramp if tag == "r" else None  # the measured load ramps; warm-up and probes do not
         self.last_client = {}
         if workload.clients > 1 and tag == "r":  # the measured load from several processes; warm-up from one
-            from bench.measure.endpoint.loadgen import run_load_clients
+            from bench.measure.endpoint.clients import run_load_clients
 
             return run_load_clients(self._spec(workload, rate, concurrency, ramp), reqs, workload.clients,
                                     workload.client_placement, self.last_client)
