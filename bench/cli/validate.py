@@ -100,23 +100,21 @@ def _print_validate(doc: dict, width: int | None = None) -> None:
                                for line in (wrap_words(raw, w) if len(raw) > w else [raw])))
 
 
-def _profile_cell(r: dict) -> str:
-    """The engine and the profile that projected its row: 'vllm-ascend (22)' where it is the engine's own fit on
-    the chip, 'mindie: field (44)' where the engine has none and the chip's field profile stood in."""
-    name = r["profile"].split("/", 1)[1] if "/" in r["profile"] else "field"
-    return f"{r['engine']} ({r['profile_rows']})" if name == r["engine"] else \
-        f"{r['engine']}: {name} ({r['profile_rows']})"
-
-
-def _digits(v: float) -> int:
-    return 0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2
-
-
 def _print_rows_table(title: str, rows: list[dict], width) -> str:
     """One row a published row: its id whole, the engine and its profile on one line, the unit's short label from
     the metric registry (in the 'published' header where every row has the same one); a row that could not be
     projected shows '— (n)' and its reason as footnote n below the table (each reason once); the error is marked
     ✓ where the published figure lies inside the projection's band, ✗ where it does not."""
+    def _profile_cell(r: dict) -> str:
+        """The engine and the profile that projected its row: 'vllm-ascend (22)' where it is the engine's own fit on
+        the chip, 'mindie: field (44)' where the engine has none and the chip's field profile stood in."""
+        name = r["profile"].split("/", 1)[1] if "/" in r["profile"] else "field"
+        return f"{r['engine']} ({r['profile_rows']})" if name == r["engine"] else \
+            f"{r['engine']}: {name} ({r['profile_rows']})"
+
+    def _digits(v: float) -> int:
+        return 0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2
+
     from bench.present import Col, cell, render_table, signed_pct, with_range
     from bench.results.registry import published_unit_label
 
