@@ -38,6 +38,17 @@ def test_an_engine_without_rows_on_a_chip_uses_the_chips_field_profile_and_says_
     assert r["profile"].startswith("h100-sxm (field: no chitu rows on h100-sxm)")
 
 
+def test_an_engine_with_scheduler_defaults_but_no_fitted_rows_uses_the_chips_field_profile():
+    """MindIE's published rows are finite runs (never fitted), so it has no profile; its documented scheduler
+    limits exist, so `project --engine mindie` runs on the 910B's field profile, named so (it was refused)."""
+    (r,) = _one("project", "--hardware", "910b", "--model", "Qwen3-8B", "--engine", "mindie", "--num-prompts", "20",
+                "--input-tokens", "256", "--output-tokens", "128", "--dtype", "bf16")
+    assert r["profile"].startswith("910b (field: no mindie rows on 910b)")
+    (field,) = _one("project", "--hardware", "910b", "--model", "Qwen3-8B", "--num-prompts", "20",
+                    "--input-tokens", "256", "--output-tokens", "128", "--dtype", "bf16")
+    assert r["max_num_seqs"] != field["max_num_seqs"]  # MindIE's limits, not vLLM's
+
+
 def test_an_engine_with_no_rows_is_refused():
     p = cli("project", "--hardware", "h20", *CHITU, "--engine", "nosuch")
     assert p.returncode == 2 and "--engine 'nosuch' has no published rows; known: field, chitu" in p.stderr

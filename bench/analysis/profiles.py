@@ -422,10 +422,14 @@ def for_engine(profiles: dict[str, Profile], chip_id: str, engine: str | None = 
 
     if name is not None or engine in (None, FIELD):
         return resolve(profiles, chip_id, name)
+    from bench.catalog import engines as engine_catalog
+
     engine = engine.strip().lower()
     known = known_engines(profiles)
-    if engine not in known:
-        raise InputError(f"--engine '{engine}' has no published rows; known: {', '.join([FIELD, *known])}")
+    if engine not in known and engine not in engine_catalog.data():  # an engine with scheduler defaults but no
+        # fitted rows (MindIE: its published rows are finite runs, never fitted) projects on the chip's field profile
+        raise InputError(f"--engine '{engine}' has no published rows; known: "
+                         f"{', '.join([FIELD, *sorted(set(known) | set(engine_catalog.data()))])}")
     key = f"{chip_id}/{engine}"
     if key in profiles:
         return profiles[key]
