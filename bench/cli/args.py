@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 from bench.analysis import requests
 from bench.config import limits
@@ -75,25 +74,6 @@ def clip(line: str) -> str:
     """Cut every word longer than ``limits.MAX_ID_CHARS`` characters (a 100,000-character id is not echoed
     whole); the rest of the line, with its advice, is kept."""
     return _LONG_WORD.sub(lambda m: f"{m.group(0)[:60]}…({len(m.group(0))} chars)", line)
-
-
-def output_path(name: str, path: str) -> Path:
-    """A file the command will write: its parent is created; a directory or an unwritable place is
-    refused before any work is done."""
-    import os
-
-    p = Path(os.path.expanduser(path))
-    if p.is_dir():
-        raise InputError(f"{name} '{path}': is a directory; give a file path")
-    if p.exists() and not p.is_file():  # a FIFO with no reader would block the command after all its work
-        raise InputError(f"{name} '{path}': not a regular file (a FIFO, socket or device); give a file path")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{name} '{path}': cannot create its directory ({exc.strerror}); choose another path") from None
-    if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise InputError(f"{name} '{path}': not writable; choose another path")
-    return p
 
 
 def engine_class(engine: str | None) -> str | None:
