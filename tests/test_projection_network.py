@@ -56,7 +56,7 @@ def test_expert_parallel_prefill_over_servers_sends_one_copy_per_server():
     m, h20 = catalog.get_model("DeepSeek-R1"), hardware.get_chip("h20")
     sent = 64 * 4 * (1 - 0.75 ** 8) * 7168
     want = 58 * (sent / 58e9 + 2 * sent / 57e9)
-    assert P._ep_comm_s(m, h20, 2048, 32, phase="prefill") == pytest.approx(want, rel=1e-12)
+    assert P._ep_comm_s(m, h20, 2048, 32, prefill=True) == pytest.approx(want, rel=1e-12)
     assert want == pytest.approx(5.012e-3, rel=1e-3)
 
 
@@ -65,6 +65,12 @@ def test_one_server_is_priced_on_the_scale_up_link_at_deepeps_intranode_share():
     sent = (512 / 8) * 8 * 7 / 8 * 7168  # elements a rank sends to the 7 others, each way
     want = 58 * (sent / (900e9 * 153 / 400) + 2 * sent / (900e9 * 158 / 400))
     assert P._ep_comm_s(m, h20, 512, 8) == pytest.approx(want, rel=1e-12)
+    # prefill (normal kernels) sends a token once to each other rank holding one of its experts: 7 x (1 - (7/8)^8)
+    # = 4.5947 of 7 others; 100 tokens a rank x 4.5947 x 7168 = 3,293,509 elements, 28.10 us a layer, 1.6296 ms
+    sent = 100 * 7 * (1 - (7 / 8) ** 8) * 7168
+    want = 58 * (sent / (900e9 * 153 / 400) + 2 * sent / (900e9 * 158 / 400))
+    assert P._ep_comm_s(m, h20, 800, 8, prefill=True) == pytest.approx(want, rel=1e-12)
+    assert want == pytest.approx(1.6296e-3, rel=1e-3)
     d = catalog.get_model("Llama-3.1-70B")
     size = 64 * d.arch.hidden * 2.0
     assert P._tp_comm_s(d, h20, 64, 8) == pytest.approx(d.arch.layers * 2 * 2 * 7 / 8 * size / 900e9, rel=1e-12)
@@ -87,6 +93,7 @@ def test_the_network_slows_a_multi_server_replica_in_the_kernel():
     w = P.Shape(128, 1024, 2048, 32, "fp8", parallelism="DP32 EP32")
     t = P.kernel(m, h20, w)
     assert t.d_comm == pytest.approx(P._ep_comm_s(m, h20, 2048, 32), rel=1e-12)
-    assert t.p_comm == pytest.approx(P._ep_comm_s(m, h20, 2048 * 128, 32, phase="prefill"), rel=1e-12)
-    one_server = P._ep_comm_s(m, h20.model_copy(update={"accelerators_per_node": 32}), 2048, 32)  # the same ranks on NVLink alone
+    assert t.p_comm == pytest.approx(P._ep_comm_s(m, h20, 2048 * 128, 32, prefill=True), rel=1e-12)
+    # the same ranks on NVLink alone
+    one_server = P._ep_comm_s(m, h20.model_copy(update={"accelerators_per_node": 32}), 2048, 32)
     assert t.d_comm > 5 * one_server

@@ -53,6 +53,7 @@ def deepep() -> AllToAll:
     c = ll["conditions"]
     rows = tuple(sorted((int(ep), float(v[0]), float(v[2])) for ep, v in ll["by_ep"].items()))
     normal = tuple(sorted((int(ep), float(v[0]), float(v[1])) for ep, v in ni["by_ep"].items()))
-    return AllToAll(rows, int(c["tokens_per_rank"]), int(c["hidden"]), int(c["top_k"]), float(c["scale_out_gbs"]), normal,
+    return AllToAll(rows, int(c["tokens_per_rank"]), int(c["hidden"]), int(c["top_k"]), float(c["scale_out_gbs"]),
+                    normal,
                     nv["dispatch_gbs"] / nv["catalog_interconnect_gbs"],
                     nv["combine_gbs"] / nv["catalog_interconnect_gbs"], " ".join(d["source"].split()))
