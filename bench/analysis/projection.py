@@ -13,6 +13,9 @@ All pure functions over the model and hardware catalogs (see README "Projection"
   2 (K-1)/K x bytes / interconnect bandwidth + 2 ceil(log2 K) hops x ``Efficiency.collective_hop_s`` each.
 - A replica larger than one server (``Chip.accelerators_per_node``) sends its collectives' inter-server share over
   the scale-out network (``Chip.scale_out_gbs``, per accelerator): ``nodes_spanned``.
+- Expert parallel (attention DP, experts spread): a dispatch and a combine per MoE layer instead of the all-reduces,
+  their bandwidth time from DeepEP's published kernels (``catalog.collectives``, ``_ep_comm_s``), their latency
+  ceil(log2 K) fitted hops each.
 The ideal times (``terms_for``) and the step maths (``step_times``) are shared with the
 profile fits (``profiles``), so a projection and a fitted row can never disagree.
 Every projected number is labelled ``projected`` with the efficiencies it used.
@@ -27,6 +30,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, replace
 
+from bench.catalog import collectives
 from bench.catalog import models as catalog
 from bench.catalog.dtypes import kv_dtype
 from bench.catalog.models import ModelEntry
@@ -482,23 +486,45 @@ def collective_ranks(parallelism: str | None, k: int) -> int:
     return max(1, int(hit.group(1))) if hit else max(1, k)
 
 
-def _ep_comm_s(m, chip, tokens: int, k: int, dtype_bytes: float = 2.0, ranks: int | None = None) -> float:
-    """All-to-all of an expert-parallel MoE step on ``k`` accelerators (``ranks`` R, default k): each token's hidden
-    state goes to its top-k experts and back (dispatch + combine) on every MoE layer; a rank sends its share of the
-    tokens, (R-1)/R of it to other ranks, over its share of the catalog's interconnect bandwidth (the latency is
-    ``_ep_hops``). A replica over several servers (``nodes_spanned``) sends the share bound for other servers,
-    1 - (accelerators per server) / k, over each accelerator's scale-out network (``Chip.scale_out_gbs``) while the
-    rest crosses the scale-up link: the two run at once, the slower sets the time."""
+def _reached(groups: int, top_k: int) -> float:
+    """Expected groups (servers, ranks) of ``groups`` that a token's top-k experts reach under uniform routing."""
+    return groups * (1 - (1 - 1 / groups) ** top_k)
+
+
+def _ep_comm_s(m, chip, tokens: int, k: int, ranks: int | None = None, prefill: bool = False) -> float:
+    """Bandwidth time of an expert-parallel MoE step's all-to-alls on ``k`` accelerators (``ranks`` R, default k):
+    each token's hidden state goes to its experts (dispatch, FP8) and comes back (combine, BF16) on every MoE layer,
+    built from DeepEP's published kernels (``catalog.collectives``; the latency floor is ``_ep_hops``, fitted).
+    Decode runs the low-latency kernels (one copy per expert, top-k a token), prefill (``prefill``) the normal ones
+    (one copy per server, or per rank within a server, that holds one of its experts: ``_reached``):
+    - a replica over several servers (``nodes_spanned``), decode: the low-latency kernels' dispatch + combine latency
+      at R ranks (H800, one 400 Gb/s NIC a GPU; 128 tokens a rank, hidden 7168, top-8), scaled by the tokens a rank
+      sends (tokens / R), the model's hidden size and top-k against the table's, and by the table's NIC over the
+      chip's (``Chip.scale_out_gbs`` per accelerator, shared by the ranks of a package); prefill: a rank's copies
+      over the normal kernels' RDMA bandwidth at R, scaled by the NIC alike;
+    - within one server (or a scale-up domain without a catalog network): a rank's copies to the other ranks over
+      the share of the catalog's ``interconnect_gbs`` that DeepEP's intranode kernels reach on the H800 (153 and 158
+      of 400 GB/s: the catalog figure is bidirectional and nominal)."""
     r = ranks or k
     if r <= 1 or m.moe is None or not chip.interconnect_gbs:
         return 0.0
-    payload = catalog._moe_layer_count(m) * 2 * tokens / r * m.moe.top_k * m.arch.hidden * dtype_bytes
+    ep = collectives.deepep()
+    layers, top_k, hidden = catalog._moe_layer_count(m), m.moe.top_k, m.arch.hidden
+    n = tokens / r  # tokens a rank sends
+    nodes = nodes_spanned(chip, k)
+    if nodes > 1:
+        nic = chip.scale_out_gbs * k / r / ep.scale_out_gbs  # the chip's NIC per rank over the table's
+        if not prefill:
+            d_us, c_us = ep.latency_us(r)
+            share = n * top_k * hidden / (ep.tokens_per_rank * ep.top_k * ep.hidden)  # of the table's conditions
+            return layers * (d_us + c_us) * 1e-6 * share / nic
+        d_gbs, c_gbs = ep.normal_gbs(r)
+        sent = n * _reached(nodes, top_k) * hidden
+        return layers * (sent * 1.0 / (d_gbs * 1e9 * nic) + sent * 2.0 / (c_gbs * 1e9 * nic))
     link = chip.interconnect_gbs * 1e9 * k / r
-    if nodes_spanned(chip, k) == 1:
-        return payload * (r - 1) / r / link
-    off = 1 - chip.accelerators_per_node / k  # destinations on other servers
-    on = (r - 1) / r - off  # other ranks of this server
-    return payload * max(on / link, off / (chip.scale_out_gbs * 1e9 * k / r))
+    copies = _reached(r, top_k) * (r - 1) / r if prefill else top_k * (r - 1) / r
+    sent = n * copies * hidden
+    return layers * sent * (1.0 / (link * ep.intranode_dispatch_share) + 2.0 / (link * ep.intranode_combine_share))
 
 
 def _ep_hops(m, k: int) -> int:
@@ -553,7 +579,7 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
         r = collective_ranks(parallelism, kd)  # the stated ranks are the decode pool's in a PD split
         pr = r if kp == kd == k else None
         if expert_parallel(parallelism):
-            p_comm = _ep_comm_s(m, chip, b * n_in, kp // pp, ranks=pr)
+            p_comm = _ep_comm_s(m, chip, b * n_in, kp // pp, ranks=pr, prefill=True)
             d_comm = _ep_comm_s(m, chip, b, kd // pp, ranks=r)
             hops = _ep_hops(m, r)
         else:
