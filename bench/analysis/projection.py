@@ -110,31 +110,34 @@ def memory_fit(m: ModelEntry, chip: Chip, w: Shape) -> dict:
 
 
 def kv_replicas(m: ModelEntry, w: Shape) -> float:
-    """Copies of each KV head a replica stores: under tensor-parallel attention over T ranks every rank holds at least
-    one KV head, so a model with fewer KV heads than T keeps T / kv_heads copies (TensorRT-LLM's build heuristic:
-    "Each GPU in TP group has at least 1 kv head", ``max(tp_size, num_key_value_heads)``; vLLM's
-    ``get_num_kv_heads``: ``max(1, kv_heads // tp)`` per rank). 1 for data-parallel attention (expert-parallel rows)
-    and for MLA's latent (counted once per replica here, as ``memory_fit`` does)."""
-    if m.mla is not None or expert_parallel(w.parallelism):
+    """Copies of the KV cache a replica stores under tensor-parallel attention over T ranks: each rank keeps
+    max(1, kv_heads // T) heads (vLLM ``ModelConfig.get_num_kv_heads``; TensorRT-LLM's build heuristic, "Each GPU in
+    TP group has at least 1 kv head"), so T x max(1, kv_heads // T) / kv_heads copies; an MLA latent is one head
+    (every rank holds all of it: T copies). 1 for data-parallel attention (expert-parallel rows) and for T = 1."""
+    if expert_parallel(w.parallelism):
         return 1.0
     t = collective_ranks(w.parallelism, w.accelerators) // pipeline_stages(w.parallelism, w.accelerators)
-    return max(t, m.arch.kv_heads) / m.arch.kv_heads
+    heads = 1 if m.mla is not None else m.arch.kv_heads
+    return max(1.0, max(t, 1) * max(1, heads // max(t, 1)) / heads)
 
 
-def load_batch(m: ModelEntry, chip: Chip, w: Shape, cap: int | None = None) -> dict:
+def load_batch(m: ModelEntry, chip: Chip, w: Shape, cap: int | None = None, rule=None) -> dict:
     """The batch a maximum-throughput run of ``w`` holds on its replica under its engine's rule (``w.engine``;
     ``catalog.engines.max_load``, the field rule when none is named): KV memory = fraction x (memory - weights) or
     fraction x memory - weights, over the KV bytes one request holds (its whole sequence, or its input and half its
-    output, as the engine schedules) x the KV heads' copies (``kv_replicas``); then at most the engine's batch cap
-    (``cap`` when given) and max_num_tokens / (1 + input/output). ``max_batch`` 0: not even one request fits."""
+    output, as the engine schedules) x the KV cache's copies under TP where the engine keeps them (``kv_replicas``);
+    then at most the engine's batch cap
+    (``cap`` when given) and max_num_tokens / (1 + input/output). ``max_batch`` 0: not even one request fits.
+    ``rule``: a ``catalog.engines.MaxLoad`` to use instead of the engine's (a rule measured but not applied)."""
     from bench.catalog import engines
 
-    rule = engines.max_load(w.engine, chip)
+    rule = rule or engines.max_load(w.engine, chip)
     weights = catalog.weight_bytes(m, w.dtype)
     memory = chip.memory_gb * 1e9 * w.accelerators
     kv_mem = rule.kv_memory_fraction * (memory - weights) if rule.kv_memory_of == "free" \
         else rule.kv_memory_fraction * memory - weights
-    per_req = (catalog.kv_bytes_per_token(m, kv_dtype_for(w)) * kv_replicas(m, w)
+    copies = kv_replicas(m, w) if rule.kv_head_copies else 1.0
+    per_req = (catalog.kv_bytes_per_token(m, kv_dtype_for(w)) * copies
                * rule.kv_tokens_per_request(w.input_tokens, w.output_tokens))
     by_memory = max(int(kv_mem // per_req), 0) if kv_mem > 0 else 0
     caps = {"memory": by_memory, "batch cap": cap or rule.max_batch}

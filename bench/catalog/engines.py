@@ -79,13 +79,15 @@ class MaxLoad:
     """How an engine sizes the batch of a maximum-throughput run (``engines.yaml`` ``max_load``): its KV cache gets
     ``kv_memory_fraction`` of the replica's memory (``kv_memory_of`` "total": the fraction bounds weights and KV
     together; "free": the fraction of what the weights leave), each request holds ``kv_tokens_per_request`` of it,
-    and the batch is at most ``max_batch`` and ``max_num_tokens`` / (1 + input/output) (None: no such cap)."""
+    ``kv_head_copies``: a model with fewer KV heads than tensor-parallel ranks stores copies (``projection.kv_replicas``);
+    the batch is at most ``max_batch`` and ``max_num_tokens`` / (1 + input/output) (None: no such cap)."""
 
     engine: str
     label: str
     kv_memory_fraction: float
     kv_memory_of: str
     kv_per_request: str
+    kv_head_copies: bool
     max_batch: int
     max_num_tokens: int | None
     source: str
@@ -110,4 +112,4 @@ def max_load(engine: str | None, chip, version: str | None = None) -> MaxLoad:
     if cap == "max_num_seqs":
         cap = defaults(name, chip, version).max_num_seqs
     return MaxLoad(name, r["label"], float(r["kv_memory_fraction"]), r["kv_memory_of"], r["kv_per_request"],
-                   int(cap), r["max_num_tokens"], f"{r['label']}: {r['source']}")
+                   bool(r["kv_head_copies"]), int(cap), r["max_num_tokens"], f"{r['label']}: {r['source']}")
