@@ -27,6 +27,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, replace
 
+from bench.catalog import engines
 from bench.catalog import models as catalog
 from bench.catalog.dtypes import kv_dtype
 from bench.catalog.models import ModelEntry
@@ -37,8 +38,6 @@ from bench.metrics import tok_s_per_user
 DEFAULT_MBU = 0.75  # memory-bandwidth utilisation of a tuned serving engine (vLLM / TensorRT-LLM class)
 DEFAULT_MFU = 0.5  # model-FLOPs utilisation of large GEMMs
 DEFAULT_OVERHEAD_S = 0.0  # per decode step (kernel launches, scheduling); calibration fits it
-MAX_BATCH_CAP = 1024  # the field rule's cap of a maximum-load batch (engines.yaml max_load.field; engines have their own)
-RESERVED_FRACTION = 0.10  # memory kept back for activations, the runtime and fragmentation (the field rule, memory_fit)
 COLLECTIVE_HOP_S = 2.5e-6  # latency of one hop of a collective (an all-reduce over K takes 2 ceil(log2 K) hops: 5 us at
 # K = 2); the profiles fit it per chip (NVLink and HCCS differ), this is the prior
 
@@ -103,7 +102,9 @@ def check_dtype(chip: Chip, dtype: str) -> float:
 def memory_fit(m: ModelEntry, chip: Chip, w: Shape) -> dict:
     weights = catalog.weight_bytes(m, w.dtype)
     kv_per_seq = catalog.kv_bytes_per_token(m, kv_dtype_for(w)) * (w.input_tokens + w.output_tokens)
-    usable = chip.memory_gb * 1e9 * w.accelerators * (1 - RESERVED_FRACTION)
+    # the field rule's share of memory (engines.yaml max_load.field: 10 % kept back for activations, the runtime and
+    # fragmentation); an engine's own share sizes only its maximum-load batch (``load_batch``)
+    usable = chip.memory_gb * 1e9 * w.accelerators * engines.max_load(None, chip).kv_memory_fraction
     max_batch = max(int((usable - weights) // kv_per_seq), 0) if usable > weights else 0
     return {"weights_bytes": weights, "kv_bytes_per_seq": kv_per_seq, "usable_bytes": usable,
             "max_batch": max_batch, "fits": max_batch >= w.batch}
@@ -129,8 +130,6 @@ def load_batch(m: ModelEntry, chip: Chip, w: Shape, cap: int | None = None, rule
     then at most the engine's batch cap
     (``cap`` when given) and max_num_tokens / (1 + input/output). ``max_batch`` 0: not even one request fits.
     ``rule``: a ``catalog.engines.MaxLoad`` to use instead of the engine's (a rule measured but not applied)."""
-    from bench.catalog import engines
-
     rule = rule or engines.max_load(w.engine, chip)
     weights = catalog.weight_bytes(m, w.dtype)
     memory = chip.memory_gb * 1e9 * w.accelerators
