@@ -298,4 +298,6 @@ def test_max_load_uses_the_engines_batch():
     field = P.max_load(LLAMA8, H100, P.Shape(1000, 1000, 1, 1, "bf16"))
     vllm = P.max_load(LLAMA8, H100, P.Shape(1000, 1000, 1, 1, "bf16", engine="vllm"))
     assert (field["batch"], vllm["batch"]) == (213, 284) and vllm["load_batch_bound"] == "memory"
+    # 284 requests at input + output/2 fit by vLLM's rule, though not at the field's whole-sequence rule (213)
+    assert vllm["fits"] and vllm["max_batch"] == 284 and vllm["output_tok_s_per_accelerator"] > 0
     assert P.max_load(LLAMA8, H100, P.Shape(1000, 1000, 1, 1, "bf16", engine="vllm"), cap=64)["batch"] == 64

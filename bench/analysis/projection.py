@@ -287,11 +287,14 @@ def rates(t: "Terms", eff: Efficiency, sw_efficiency: float = 1.0) -> dict:
 
 
 def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
-            sw_efficiency: float = 1.0) -> dict:
+            sw_efficiency: float = 1.0, load: dict | None = None) -> dict:
     """Project one replica of K accelerators; ``sw_efficiency`` scales throughput (a software-maturity
-    discount, e.g. 0.7-0.75 for the report's 25-30 % domestic-GPU efficiency loss)."""
+    discount, e.g. 0.7-0.75 for the report's 25-30 % domestic-GPU efficiency loss). ``load``: the engine's
+    maximum-load sizing (``load_batch``), whose batch fits by the engine's rule (``max_load``), not the field's."""
     check_dtype(chip, w.compute_dtype or w.dtype)  # a dtype the chip has no peak for is an error, fit or not
     fit = memory_fit(m, chip, w)
+    if load is not None:
+        fit.update(max_batch=load["max_batch"], fits=w.batch <= load["max_batch"])
     out = {"hardware": chip.id, "model": m.id, "dtype": w.dtype, "kv_dtype": kv_dtype_for(w),
            "input_tokens": w.input_tokens, "output_tokens": w.output_tokens, "batch": w.batch,
            "accelerators": w.accelerators, "parallelism": w.parallelism or f"TP{w.accelerators}",
@@ -319,7 +322,7 @@ def max_load(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency()
     if lb["max_batch"] < 1:
         raise InputError(f"model '{m.id}' leaves no KV memory for one request on {w.accelerators} x {chip.id} under "
                          f"{lb['rule']}; use more --accelerators or a smaller dtype")
-    out = project(m, chip, replace(w, batch=lb["max_batch"]), eff, sw_efficiency)
+    out = project(m, chip, replace(w, batch=lb["max_batch"]), eff, sw_efficiency, lb)
     out.update(load_batch_bound=lb["bound"], load_batch_rule=lb["rule"])
     return out
 
