@@ -5,7 +5,7 @@ import pytest
 
 from bench.analysis import capacity, efficiency, exhibit63
 from bench.catalog import models as catalog
-from bench.catalog import hardware
+from bench.catalog import engines, hardware
 from bench.analysis import projection as P
 from bench.errors import InputError
 from conftest import ROOT, cli
@@ -223,3 +223,81 @@ def test_sw_efficiency_discount():
     with pytest.raises(InputError):
         from bench.analysis.asked import sw_efficiency
         sw_efficiency("910b=1.5")
+
+
+# ---------------------------------------------------------------------------- the batch of a maximum-load run, per engine
+H200 = hardware.get_chip("h200")
+QWEN235 = catalog.get_model("Qwen3-235B-A22B")
+
+
+# trtllm-bench's documented sizing (engines.yaml records it; measured, not applied: the published runs are finite)
+TRTLLM_BENCH = engines.MaxLoad("trtllm", "trtllm-bench", 0.90, "free", "full", True, 4096, 32768, "tuning.py")
+
+
+def test_load_batch_field_rule_is_todays_max_batch():
+    # no engine, and an engine without a rule of its own (trtllm, sglang): 0.9 x 141 GB - 8.03 GB of fp8 weights over
+    # fp8 KV 65,536 B/token x 2,000 tokens a request = 906 (capped at 1,024): memory_fit's batch, as before
+    for engine in (None, "trtllm", "sglang"):
+        f = P.load_batch(LLAMA8, H200, P.Shape(1000, 1000, 1, 1, "fp8", "fp8", engine=engine))
+        assert f["max_batch"] == int((0.9 * 141e9 - 8_029_995_008) // (65536 * 2000)) == 906
+        assert f["bound"] == "memory" and f["rule"] == "the projection's field rule"
+    assert P.memory_fit(LLAMA8, H200, P.Shape(1000, 1000, 1, 1, "fp8"))["max_batch"] == 906
+    # the field caps at 1,024 and counts KV heads once (Qwen3-235B's 4 KV heads over TP8: no copies)
+    qw = P.load_batch(QWEN235, H200, P.Shape(1000, 1000, 1, 8, "fp8", parallelism="TP8 EP"))
+    assert qw["batch_by_memory"] == int((0.9 * 8 * 141e9 - 235_092_836_352) // (96256 * 2000)) == 4052
+    assert qw["max_batch"] == 1024 and qw["bound"] == "batch cap"
+
+
+def test_load_batch_trtllm_bench_rule_by_hand():
+    # KV = 0.90 x (141 GB - 8.03 GB) = 119.67 GB / (65,536 x 2,000) = 913 requests (4,096 and 16,384 do not bind)
+    w = P.Shape(1000, 1000, 1, 1, "fp8", engine="trtllm")
+    assert P.load_batch(LLAMA8, H200, w, rule=TRTLLM_BENCH)["max_batch"] == int(0.90 * (141e9 - 8_029_995_008)
+                                                                                 // (65536 * 2000)) == 913
+    # 8 x H200, 2048/128: memory holds 0.9 x (1128 - 8.03) GB / (65,536 x 2,176) = 7,068 requests, but a step carries
+    # at most 32,768 tokens: 32,768 / (1 + 2048/128) = 1,927 requests sustained
+    r = P.load_batch(LLAMA8, H200, P.Shape(2048, 128, 1, 8, "fp8", parallelism="TP8"), rule=TRTLLM_BENCH)
+    assert r["batch_by_memory"] == int(0.9 * (8 * 141e9 - 8_029_995_008) // (65536 * 2176)) == 7068
+    assert r["max_batch"] == 32768 // 17 == 1927 and r["bound"] == "token cap"
+    # Qwen3-235B TP8: 2 copies of the KV heads -> 0.9 x (1128 - 235.09) GB / (96,256 x 2 x 2,000) = 2,087;
+    # attention DP: no copies, 4,174 by memory, the 4,096 cap binds
+    kv = 0.90 * (8 * 141e9 - 235_092_836_352)
+    tp = P.Shape(1000, 1000, 1, 8, "fp8", parallelism="TP8 EP")
+    dp = P.Shape(1000, 1000, 1, 8, "fp8", parallelism="attention DP8 + MoE EP8")
+    assert P.load_batch(QWEN235, H200, tp, rule=TRTLLM_BENCH)["max_batch"] == int(kv // (96256 * 2 * 2000)) == 2087
+    assert P.load_batch(QWEN235, H200, dp, rule=TRTLLM_BENCH)["max_batch"] == 4096
+
+
+def test_kv_replicas_under_tp():
+    tp8 = P.Shape(1, 1, 1, 8, "fp8", parallelism="TP8 EP")
+    assert P.kv_replicas(QWEN235, tp8) == 2.0  # 4 KV heads over 8 ranks: each rank keeps one
+    assert P.kv_replicas(QWEN235, P.Shape(1, 1, 1, 8, "fp8", parallelism="attention DP8 + MoE EP8")) == 1.0
+    assert P.kv_replicas(QWEN235, P.Shape(1, 1, 1, 4, "fp8", parallelism="TP4")) == 1.0
+    assert P.kv_replicas(LLAMA8, P.Shape(1, 1, 1, 8, "fp8", parallelism="TP8")) == 1.0  # 8 KV heads over 8 ranks
+    assert P.kv_replicas(LLAMA8, P.Shape(1, 1, 1, 16, "fp8", parallelism="TP16")) == 2.0
+    assert P.kv_replicas(catalog.get_model("DeepSeek-R1"), P.Shape(1, 1, 1, 8, "fp8", parallelism="TP8")) == 8.0  # MLA
+
+
+def test_load_batch_vllm_mean_kv_max_num_seqs_and_copies():
+    # vLLM allocates KV blocks as tokens come: a steady state holds input + output/2 = 1,500 tokens a request;
+    # 0.9 x 80 GB - 16.06 GB of bf16 weights = 55.94 GB / (131,072 B x 1,500) = 284 (max_num_seqs 1,024 above)
+    r = P.load_batch(LLAMA8, H100, P.Shape(1000, 1000, 1, 1, "bf16", engine="vllm"))
+    assert r["max_batch"] == int((0.9 * 80e9 - 2 * 8_029_995_008) // (131072 * 1500)) == 284
+    assert "vLLM" in r["rule"]
+    # a short sequence: the batch stops at max_num_seqs (1,024 on a >= 70 GiB GPU; 256 on an A100)
+    short = P.Shape(100, 100, 1, 1, "bf16", engine="vllm")
+    assert P.load_batch(LLAMA8, H100, short)["max_batch"] == 1024
+    assert P.load_batch(LLAMA8, hardware.get_chip("a100"), short)["max_batch"] == 256
+    # Qwen3-235B bf16 TP8 on H200: 2 copies of its 4 KV heads -> (0.9 x 1128 - 470.19) GB / (192,512 x 2 x 1,500)
+    qw = P.load_batch(QWEN235, H200, P.Shape(1000, 1000, 1, 8, "bf16", parallelism="TP8", engine="vllm"))
+    assert qw["max_batch"] == int((0.9 * 8 * 141e9 - 2 * 235_092_836_352) // (192512 * 2 * 1500)) == 943
+    # MindIE: maxBatchSize 200
+    assert P.load_batch(LLAMA8, H100, P.Shape(100, 100, 1, 1, "bf16", engine="mindie"))["max_batch"] == 200
+
+
+def test_max_load_uses_the_engines_batch():
+    field = P.max_load(LLAMA8, H100, P.Shape(1000, 1000, 1, 1, "bf16"))
+    vllm = P.max_load(LLAMA8, H100, P.Shape(1000, 1000, 1, 1, "bf16", engine="vllm"))
+    assert (field["batch"], vllm["batch"]) == (213, 284) and vllm["load_batch_bound"] == "memory"
+    # 284 requests at input + output/2 fit by vLLM's rule, though not at the field's whole-sequence rule (213)
+    assert vllm["fits"] and vllm["max_batch"] == 284 and vllm["output_tok_s_per_accelerator"] > 0
+    assert P.max_load(LLAMA8, H100, P.Shape(1000, 1000, 1, 1, "bf16", engine="vllm"), cap=64)["batch"] == 64

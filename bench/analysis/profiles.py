@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from bench.analysis.projection import MAX_BATCH_CAP, Efficiency, Terms, predict, terms_for
+from bench.analysis.projection import Efficiency, Terms, predict, terms_for
 from bench.results.schema import rate_divisor
 
 MIN_ENGINE_ROWS = 2  # a chip/engine profile needs this many rows; below, the chip's profile is used. The MAP prior
@@ -72,7 +72,8 @@ def row_terms(row) -> tuple[Terms | None, str | None]:
 
     return terms_for(models.get_model(row.model), hardware.get_chip(row.hardware), row.dtype, row.input_tokens,
                      row.output_tokens, row.batch, row.accelerators, row.unit, row.phase, row.id, row.compute_dtype,
-                     row.parallelism, row.spec, row.decode_accelerators, kv_dtype=row.kv_cache_dtype)
+                     row.parallelism, row.spec, row.decode_accelerators, kv_dtype=row.kv_cache_dtype,
+                     engine=row.engine_class)
 
 
 def _check_case(c: dict, m, where: str) -> None:
@@ -502,7 +503,7 @@ def project(m, chip, w, profile: Profile, sw_efficiency: float = 1.0) -> dict:
     return add_ranges(P.project(m, chip, w, profile.efficiency, sw_efficiency), profile)
 
 
-def max_load(m, chip, w, profile: Profile, cap: int = MAX_BATCH_CAP, sw_efficiency: float = 1.0) -> dict:
+def max_load(m, chip, w, profile: Profile, cap: int | None = None, sw_efficiency: float = 1.0) -> dict:
     from bench.analysis import projection as P
 
     return add_ranges(P.max_load(m, chip, w, profile.efficiency, cap, sw_efficiency), profile)

@@ -30,7 +30,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, replace
 
-from bench.catalog import collectives
+from bench.catalog import collectives, engines
 from bench.catalog import models as catalog
 from bench.catalog.dtypes import kv_dtype
 from bench.catalog.models import ModelEntry
@@ -41,8 +41,6 @@ from bench.metrics import tok_s_per_user
 DEFAULT_MBU = 0.75  # memory-bandwidth utilisation of a tuned serving engine (vLLM / TensorRT-LLM class)
 DEFAULT_MFU = 0.5  # model-FLOPs utilisation of large GEMMs
 DEFAULT_OVERHEAD_S = 0.0  # per decode step (kernel launches, scheduling); calibration fits it
-MAX_BATCH_CAP = 1024  # 'max' rows and maximum load: the memory-bound batch, capped
-RESERVED_FRACTION = 0.10  # memory kept back for activations, the runtime and fragmentation
 COLLECTIVE_HOP_S = 2.5e-6  # latency of one hop of a collective (an all-reduce over K takes 2 ceil(log2 K) hops: 5 us at
 # K = 2); the profiles fit it per chip (NVLink and HCCS differ), this is the prior
 
@@ -107,10 +105,50 @@ def check_dtype(chip: Chip, dtype: str) -> float:
 def memory_fit(m: ModelEntry, chip: Chip, w: Shape) -> dict:
     weights = catalog.weight_bytes(m, w.dtype)
     kv_per_seq = catalog.kv_bytes_per_token(m, kv_dtype_for(w)) * (w.input_tokens + w.output_tokens)
-    usable = chip.memory_gb * 1e9 * w.accelerators * (1 - RESERVED_FRACTION)
+    # the field rule's share of memory (engines.yaml max_load.field: 10 % kept back for activations, the runtime and
+    # fragmentation); an engine's own share sizes only its maximum-load batch (``load_batch``)
+    usable = chip.memory_gb * 1e9 * w.accelerators * engines.max_load(None, chip).kv_memory_fraction
     max_batch = max(int((usable - weights) // kv_per_seq), 0) if usable > weights else 0
     return {"weights_bytes": weights, "kv_bytes_per_seq": kv_per_seq, "usable_bytes": usable,
             "max_batch": max_batch, "fits": max_batch >= w.batch}
+
+
+def kv_replicas(m: ModelEntry, w: Shape) -> float:
+    """Copies of the KV cache a replica stores under tensor-parallel attention over T ranks: each rank keeps
+    max(1, kv_heads // T) heads (vLLM ``ModelConfig.get_num_kv_heads``; TensorRT-LLM's build heuristic, "Each GPU in
+    TP group has at least 1 kv head"), so T x max(1, kv_heads // T) / kv_heads copies; an MLA latent is one head
+    (every rank holds all of it: T copies). 1 for data-parallel attention (expert-parallel rows) and for T = 1."""
+    if expert_parallel(w.parallelism):
+        return 1.0
+    t = collective_ranks(w.parallelism, w.accelerators) // pipeline_stages(w.parallelism, w.accelerators)
+    heads = 1 if m.mla is not None else m.arch.kv_heads
+    return max(1.0, max(t, 1) * max(1, heads // max(t, 1)) / heads)
+
+
+def load_batch(m: ModelEntry, chip: Chip, w: Shape, cap: int | None = None, rule=None) -> dict:
+    """The batch a maximum-throughput run of ``w`` holds on its replica under its engine's rule (``w.engine``;
+    ``catalog.engines.max_load``, the field rule when none is named): KV memory = fraction x (memory - weights) or
+    fraction x memory - weights, over the KV bytes one request holds (its whole sequence, or its input and half its
+    output, as the engine schedules) x the KV cache's copies under TP where the engine keeps them (``kv_replicas``);
+    then at most the engine's batch cap
+    (``cap`` when given) and max_num_tokens / (1 + input/output). ``max_batch`` 0: not even one request fits.
+    ``rule``: a ``catalog.engines.MaxLoad`` to use instead of the engine's (a rule measured but not applied)."""
+    rule = rule or engines.max_load(w.engine, chip)
+    weights = catalog.weight_bytes(m, w.dtype)
+    memory = chip.memory_gb * 1e9 * w.accelerators
+    kv_mem = rule.kv_memory_fraction * (memory - weights) if rule.kv_memory_of == "free" \
+        else rule.kv_memory_fraction * memory - weights
+    copies = kv_replicas(m, w) if rule.kv_head_copies else 1.0
+    per_req = (catalog.kv_bytes_per_token(m, kv_dtype_for(w)) * copies
+               * rule.kv_tokens_per_request(w.input_tokens, w.output_tokens))
+    by_memory = max(int(kv_mem // per_req), 0) if kv_mem > 0 else 0
+    caps = {"memory": by_memory, "batch cap": cap or rule.max_batch}
+    if rule.max_num_tokens:
+        caps["token cap"] = int(rule.max_num_tokens // (1 + w.input_tokens / max(w.output_tokens, 1)))
+    b = min(caps.values()) if by_memory >= 1 else 0
+    return {"max_batch": b, "bound": next(k for k, v in caps.items() if v == b) if b else "memory",
+            "batch_by_memory": by_memory, "kv_bytes_per_request": per_req, "rule": rule.label,
+            "rule_source": rule.source}
 
 
 def does_not_fit(m: ModelEntry, chip: Chip, w: Shape, fix: str) -> InputError | None:
@@ -221,7 +259,7 @@ def kernel(m: ModelEntry, chip: Chip, w: Shape, ident: str = "project") -> "Term
     the profile fits); ``step_times`` then turns it into TTFT and TPOT under an ``Efficiency``. An InputError when
     it cannot be projected (a dtype the chip lacks, no interconnect for TP)."""
     t, why = terms_for(m, chip, w.dtype, w.input_tokens, w.output_tokens, w.batch, w.accelerators, "tpot_ms",
-                       "decode", ident, w.compute_dtype, w.parallelism, kv_dtype=kv_dtype_for(w))
+                       "decode", ident, w.compute_dtype, w.parallelism, kv_dtype=kv_dtype_for(w), engine=w.engine)
     if t is None:
         raise InputError(why)
     return t
@@ -252,11 +290,14 @@ def rates(t: "Terms", eff: Efficiency, sw_efficiency: float = 1.0) -> dict:
 
 
 def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
-            sw_efficiency: float = 1.0) -> dict:
+            sw_efficiency: float = 1.0, load: dict | None = None) -> dict:
     """Project one replica of K accelerators; ``sw_efficiency`` scales throughput (a software-maturity
-    discount, e.g. 0.7-0.75 for the report's 25-30 % domestic-GPU efficiency loss)."""
+    discount, e.g. 0.7-0.75 for the report's 25-30 % domestic-GPU efficiency loss). ``load``: the engine's
+    maximum-load sizing (``load_batch``), whose batch fits by the engine's rule (``max_load``), not the field's."""
     check_dtype(chip, w.compute_dtype or w.dtype)  # a dtype the chip has no peak for is an error, fit or not
     fit = memory_fit(m, chip, w)
+    if load is not None:
+        fit.update(max_batch=load["max_batch"], fits=w.batch <= load["max_batch"])
     out = {"hardware": chip.id, "model": m.id, "dtype": w.dtype, "kv_dtype": kv_dtype_for(w),
            "input_tokens": w.input_tokens, "output_tokens": w.output_tokens, "batch": w.batch,
            "accelerators": w.accelerators, "parallelism": w.parallelism or f"TP{w.accelerators}",
@@ -275,12 +316,18 @@ def project(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(),
     return out
 
 
-def max_load(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(), cap: int = MAX_BATCH_CAP,
+def max_load(m: ModelEntry, chip: Chip, w: Shape, eff: Efficiency = Efficiency(), cap: int | None = None,
              sw_efficiency: float = 1.0) -> dict:
-    """Project at the largest batch that fits (capped), i.e. 'maximum load'."""
+    """Project at 'maximum load': the batch its engine holds (``load_batch``: ``w.engine``'s memory share, KV per
+    request and caps; the field rule when no engine is named; ``cap`` replaces the engine's batch cap)."""
     require_fit(m, chip, w, "use more --accelerators or a smaller dtype")
-    b = min(memory_fit(m, chip, replace(w, batch=1))["max_batch"], cap)
-    return project(m, chip, replace(w, batch=b), eff, sw_efficiency)
+    lb = load_batch(m, chip, w, cap)
+    if lb["max_batch"] < 1:
+        raise InputError(f"model '{m.id}' leaves no KV memory for one request on {w.accelerators} x {chip.id} under "
+                         f"{lb['rule']}; use more --accelerators or a smaller dtype")
+    out = project(m, chip, replace(w, batch=lb["max_batch"]), eff, sw_efficiency, lb)
+    out.update(load_batch_bound=lb["bound"], load_batch_rule=lb["rule"])
+    return out
 
 
 # ---------------------------------------------------------------------------- calibration
@@ -538,23 +585,24 @@ DRAFT_LAYERS = 2.0  # an EAGLE3 / MTP draft step: one transformer layer plus the
 def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: str, phase: str, ident: str,
               compute_dtype: str | None = None, parallelism: str | None = None,
               spec=None, decode_accelerators: int | None = None,
-              kv_dtype: str | None = None) -> tuple[Terms | None, str | None]:
+              kv_dtype: str | None = None, engine: str | None = None) -> tuple[Terms | None, str | None]:
     """Ideal times of one configuration (``batch`` an int or 'max'); (None, why) when it cannot be projected.
     ``spec``: the row's speculative decoding (``published.Spec``), or None for plain decoding.
-    ``decode_accelerators``: a PD-disaggregated deployment's decode pool (prefill gets the other k - kd chips)."""
+    ``decode_accelerators``: a PD-disaggregated deployment's decode pool (prefill gets the other k - kd chips).
+    ``engine``: the row's engine class, whose rule sizes a 'max' batch (``load_batch``)."""
     from bench.errors import BenchError
 
-    w = Shape(n_in, n_out, 1, k, dtype, kv_dtype, compute_dtype)
+    w = Shape(n_in, n_out, 1, k, dtype, kv_dtype, compute_dtype, parallelism, engine)
     try:
         chip_peak = check_dtype(chip, w.compute_dtype or w.dtype) * 1e12  # FLOP/s of one accelerator
         probe = memory_fit(m, chip, w)
+        # a stated batch ran, whatever the memory model's reserve says; only 'max' needs the memory model
+        b = load_batch(m, chip, w)["max_batch"] if batch == "max" else batch
     except BenchError as exc:
         return None, str(exc)
-    b = min(probe["max_batch"], MAX_BATCH_CAP) if batch == "max" else batch
-    # a stated batch ran, whatever the memory model's reserve says; only 'max' needs the memory model
-    if b < 1 or (batch == "max" and probe["max_batch"] < b):
-        return None, (f"does not fit in the projection's memory model (max batch {probe['max_batch']} on "
-                      f"{k} x {chip.id} at {dtype})")
+    if b < 1:
+        return None, (f"does not fit in the projection's memory model (max batch {b} on {k} x {chip.id} at "
+                      f"{dtype})")
     # PD-disaggregated: prefill runs on its own pool (kp chips), decode on the rest (kd); else both on all k
     kd = decode_accelerators if decode_accelerators and decode_accelerators < k else k
     kp = k - kd if kd < k else k

@@ -11,8 +11,12 @@ from bench.errors import InputError
 
 
 @functools.cache
+def _doc() -> dict:
+    return yaml.safe_load(resources.files("bench.catalog.data").joinpath("engines.yaml").read_text())
+
+
 def data() -> dict:
-    return yaml.safe_load(resources.files("bench.catalog.data").joinpath("engines.yaml").read_text())["engines"]
+    return _doc()["engines"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +72,44 @@ def defaults(engine: str, chip, version: str | None = None, context_length: int 
                   f"{engine} {e['version']}: {e['source']}", f"{engine} defaults, {e['version']}",
                   bool(e.get("prefill_first", False)), tier.get("max_prefill_seqs"),
                   e.get("max_num_seqs_caps", "requests") == "decode batch")
+
+
+@dataclass(frozen=True)
+class MaxLoad:
+    """How an engine sizes the batch of a maximum-throughput run (``engines.yaml`` ``max_load``): its KV cache gets
+    ``kv_memory_fraction`` of the replica's memory (``kv_memory_of`` "total": the fraction bounds weights and KV
+    together; "free": the fraction of what the weights leave), each request holds ``kv_tokens_per_request`` of it,
+    ``kv_head_copies``: a model with fewer KV heads than tensor-parallel ranks stores copies (``projection.kv_replicas``);
+    the batch is at most ``max_batch`` and ``max_num_tokens`` / (1 + input/output) (None: no such cap)."""
+
+    engine: str
+    label: str
+    kv_memory_fraction: float
+    kv_memory_of: str
+    kv_per_request: str
+    kv_head_copies: bool
+    max_batch: int
+    max_num_tokens: int | None
+    source: str
+
+    def kv_tokens_per_request(self, input_tokens: int, output_tokens: int) -> float:
+        """KV-cache tokens one request holds in a steady state: its whole sequence when the scheduler reserves it at
+        admission ("full"), else the input and half the output, the mean over a request's life ("mean")."""
+        return input_tokens + (output_tokens if self.kv_per_request == "full" else output_tokens / 2)
+
+
+FIELD_MAX_LOAD = "field"
+
+
+def max_load(engine: str | None, chip, version: str | None = None) -> MaxLoad:
+    """``engine``'s rule for sizing a maximum-throughput batch on ``chip``; the field rule (the projection's own)
+    for None or an engine the data has no rule for. A ``max_batch`` of "max_num_seqs" is the engine's scheduler tier
+    for ``chip`` (``defaults``)."""
+    rules = _doc()["max_load"]
+    name = engine if engine in rules else FIELD_MAX_LOAD
+    r = rules[name]
+    cap = r["max_batch"]
+    if cap == "max_num_seqs":
+        cap = defaults(name, chip, version).max_num_seqs
+    return MaxLoad(name, r["label"], float(r["kv_memory_fraction"]), r["kv_memory_of"], r["kv_per_request"],
+                   bool(r["kv_head_copies"]), int(cap), r["max_num_tokens"], f"{r['label']}: {r['source']}")
