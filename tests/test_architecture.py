@@ -348,11 +348,11 @@ def test_the_cli_resolves_no_flag_against_the_catalog_itself():
         assert calls == [], f"{name} resolves flags itself: {calls}; call bench.analysis.asked"
 
 
-# compare, report, check, validate and list build a typed request (bench/analysis/requests_results.py) holding each
+# compare, report, check, validate, list and run build a typed request (bench/analysis/requests_results.py) holding each
 # flag's rule; the command is left with parsing, calling and printing
 CLEANED_COMMANDS = [("bench.cli.reports", "cmd_compare"), ("bench.cli.reports", "cmd_report"),
                     ("bench.cli.reports", "cmd_check"), ("bench.cli.validate", "cmd_validate"),
-                    ("bench.cli.run", "cmd_list")]
+                    ("bench.cli.run", "cmd_list"), ("bench.cli.run", "cmd_run")]
 BOUND_CHECK = re.compile(r"\b\w+\.(positives?|whole|fraction|pue|request_rate|output_path|get_chip|parse_tolerance|"
                          r"known_metrics|known_engines)\(")
 
@@ -376,7 +376,8 @@ def _raises_outside_a_failed_write(fn: ast.FunctionDef) -> list[int]:
 def test_the_result_commands_check_no_flag_themselves(module, command):
     fn = _function(module, command)
     text = ast.unparse(fn)
-    assert re.search(r"\w+Request\.from_flags\(vars\(args\)\)", text), f"{command} builds no typed request"
+    assert re.search(r"\w+Request\.from_flags\((vars\(args\)\)|\{\*\*vars\(args\), )", text), \
+        f"{command} builds no typed request"
     assert not BOUND_CHECK.search(text), f"{command} checks a flag itself: {BOUND_CHECK.search(text).group(0)}"
     assert _raises_outside_a_failed_write(fn) == [], f"{command} refuses input itself"
     bounds = [n.value for n in ast.walk(fn) if isinstance(n, ast.Constant) and type(n.value) in (int, float)
@@ -385,7 +386,7 @@ def test_the_result_commands_check_no_flag_themselves(module, command):
 
 
 def test_the_cleaned_modules_read_no_limits_and_no_cli_helpers():
-    for module in {m for m, _ in CLEANED_COMMANDS} - {"bench.cli.run"}:  # run: cmd_run still checks its flags
+    for module in {m for m, _ in CLEANED_COMMANDS}:
         g = import_graph(top_level_only=False)[module]
         assert "bench.config.limits" not in g and "bench.cli.args" not in g, module
 

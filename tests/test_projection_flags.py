@@ -96,3 +96,16 @@ def test_validate_include_refuses_an_absurd_case(tmp_path):
     (run / "cases.jsonl").write_text("\n".join([json.dumps(case), *lines[1:]]) + "\n")
     p = cli("validate", "--hardware", "h200", "--include", str(run))
     _refused(p, str(run), case["case_id"], "input_tokens")
+
+
+def test_expert_parallelism_on_a_dense_model_is_refused_by_cost_as_by_project():
+    """One rule (bench.analysis.asked.parallelism) for both commands: `cost --project` used to take EP8 for a dense
+    model and project it as if it were tensor parallel."""
+    from conftest import cli
+
+    args = ("--hardware", "h20", "--model", "Qwen3-32B", "--input-tokens", "100", "--output-tokens", "100",
+            "--batch", "8", "--dtype", "bf16", "--accelerators", "8", "--parallelism", "EP8")
+    for cmd in (("project",), ("cost", "--project")):
+        p = cli(*cmd, *args)
+        assert p.returncode == 2 and p.stderr.strip() == ("error: --parallelism 'EP8': expert parallelism needs a MoE "
+                                                          "model; 'Qwen3-32B' is dense (use TP/PP)"), (cmd, p.stderr)

@@ -50,19 +50,25 @@ def sw_efficiency(spec: str | None, chips_asked=()) -> dict[str, float]:
     return out
 
 
-def chips(ids: str, name: str = "--hardware") -> list:
+def chips(ids: str, name: str = "--hardware", exactly: int | None = None) -> list:
     """``--hardware h100-sxm,h20``: the catalog chips, in order; an unknown id is an error listing the known,
-    an empty list or an id named twice is refused."""
+    an empty list or an id named twice is refused; ``exactly``: that many chips or an error (``--compare``)."""
     from bench.catalog import hardware
 
-    return id_list(name, ids, hardware.get_chip)
+    out = id_list(name, ids, hardware.get_chip)
+    if exactly is not None and len(out) != exactly:
+        raise InputError(f"{name} '{ids}': give exactly {'two' if exactly == 2 else exactly} chip ids, e.g. h20,910b")
+    return out
 
 
-def parallelism(text: str | None, accelerators: int) -> None:
+def parallelism(text: str | None, accelerators: int, model=None) -> str | None:
     """``--parallelism 'TP4 PP2'``: read as a published row's parallelism is (TP, PP, EP, DP degrees); every
-    stated degree is a whole number from 1 up, and the pipeline stages must split the replica evenly."""
+    stated degree is a whole number from 1 up, and the pipeline stages must split the replica evenly; expert
+    parallelism needs a MoE ``model``. Returns the text the projection reads (``projection.read_parallelism``)."""
+    from bench.analysis.projection import expert_parallel, read_parallelism
+
     if text is None:
-        return
+        return read_parallelism(text, accelerators)
     if len(text) > 200 or not text.isprintable():
         raise InputError("--parallelism: at most 200 printable characters, e.g. 'TP4 PP2' or 'attention DP8 + EP8'")
     for deg in re.findall(r"\b(?:TP|PP|EP|DP) ?(\d+)", text):
@@ -78,6 +84,11 @@ def parallelism(text: str | None, accelerators: int) -> None:
     if accelerators % stages:
         raise InputError(f"--parallelism '{text}': {stages} pipeline stages do not split {accelerators} accelerators "
                          "evenly; give --accelerators a multiple of the PP degree")
+    canon = read_parallelism(text, accelerators)
+    if model is not None and model.moe is None and expert_parallel(canon):
+        raise InputError(f"--parallelism '{canon}': expert parallelism needs a MoE model; '{model.id}' is dense "
+                         "(use TP/PP)")
+    return canon
 
 
 def fits_context(model, n_in: int, n_out: int) -> None:

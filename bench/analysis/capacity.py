@@ -15,6 +15,7 @@ import math
 from bench.analysis import cost, projection
 from bench.analysis.cost import HOURS_PER_YEAR
 from bench.catalog import pricing
+from bench.config import limits
 from bench.errors import InputError
 
 SECONDS_PER_DAY = 86400
@@ -86,6 +87,15 @@ def common_replica(m, chips, dtype: str, n_in: int, n_out: int) -> int:
     whose KV cache is a sliver beside the weights."""
     return max(replica_size(m, c, best_dtype(c) if dtype in ("best", "best-each") else dtype, n_in, n_out)
                for c in chips)
+
+
+def check_fleet_sizes(rows: list[dict]) -> None:
+    """A fleet above ``limits.MAX_ACCELERATORS`` (a demand or budget far beyond any fleet, or a throughput near 0)
+    is refused in one line naming the chip, rather than printed as a number nobody can build."""
+    for r in rows:
+        if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:
+            raise InputError(f"{r['hardware']}: the fleet would need {r['accelerators']:,.0f} accelerators, more than "
+                             f"{limits.MAX_ACCELERATORS:,.0f}; check --tokens-per-day, --power-mw and the throughput")
 
 
 def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_w: float | None = None,

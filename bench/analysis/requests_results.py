@@ -207,3 +207,44 @@ class ListRequest(Request):
         if self.engine is not None and self.what != "published":
             raise ValueError(f"--engine filters `list published`; `list {self.what}` has no engines (drop --engine)")
         return self
+
+
+# ---------------------------------------------------------------------------- run
+RUN_ONLY_FLAGS = (("executor", "--executor"), ("ray_address", "--ray-address"), ("output_dir", "--output-dir"),
+                  ("max_duration", "--max-duration"), ("report", "--report"), ("resume", "--resume"),
+                  ("columns", "--columns"), ("wide", "--wide"))
+
+
+class RunRequest(Request):
+    """``run``'s own flags, checked after the config resolved (a bad config is reported first). ``printing``:
+    ``--print-config`` only writes the config, so a flag for running it would be lost from the YAML: refused."""
+
+    printing: bool = False
+    executor: str | None = None
+    ray_address: str | None = None
+    output_dir: str | None = None
+    max_duration: float | None = None
+    report: str | None = None
+    resume: str | None = None
+    columns: str | None = None
+    wide: bool = False
+
+    @model_validator(mode="after")
+    def _rules(self):
+        if self.printing:
+            for attr, name in RUN_ONLY_FLAGS:
+                if getattr(self, attr) not in (None, False):
+                    raise ValueError(f"{name} is for running a config, and --print-config only writes one: drop "
+                                     f"{name} here and give it when you run the file (run THIS_FILE {name} ...)")
+            return self
+        problem = positive_error("--max-duration", self.max_duration_s, maximum=limits.MAX_SECONDS * 1000)
+        if problem is not None:
+            raise ValueError(problem)
+        if self.report:  # found before the run, not after it
+            output_file("--report", self.report)
+        return self
+
+    @property
+    def max_duration_s(self) -> float:
+        """The run's bound on its schedules: ``--max-duration``, else ``limits.MAX_DURATION_S``."""
+        return limits.MAX_DURATION_S if self.max_duration is None else self.max_duration

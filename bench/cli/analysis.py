@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 from bench.analysis import asked, requests
-from bench.config import limits
 from bench.results import jsonout
 from bench.cli import args as checks
 from bench.errors import InputError
@@ -111,8 +110,7 @@ def cmd_cost(args) -> int:
         req.missing_for_project()
         m = catalog.get_model(req.model)
         asked.fits_context(m, req.input_tokens, req.output_tokens)
-        asked.parallelism(req.parallelism, req.accelerators)
-        parallelism = projection.read_parallelism(req.parallelism, req.accelerators)
+        parallelism = asked.parallelism(req.parallelism, req.accelerators, m)
         shape = projection.Shape(req.input_tokens, req.output_tokens, req.batch, req.accelerators, req.dtype,
                                  req.kv_dtype, parallelism=parallelism, engine=checks.engine_class(req.engine))
     names = asked.profile_names(req.profile, chips)
@@ -303,11 +301,7 @@ def cmd_project(args) -> int:
     names = asked.profile_names(args.profile, chips)
     req.check_run_flags()
     batch = req.decode_batch
-    asked.parallelism(args.parallelism, args.accelerators)
-    args.parallelism = projection.read_parallelism(args.parallelism, args.accelerators)
-    if m.moe is None and projection.expert_parallel(args.parallelism):
-        raise InputError(f"--parallelism '{args.parallelism}': expert parallelism needs a MoE model; "
-                         f"'{m.id}' is dense (use TP/PP)")
+    args.parallelism = asked.parallelism(args.parallelism, args.accelerators, m)
     w = projection.Shape(args.input_tokens, args.output_tokens, batch, args.accelerators, args.dtype, args.kv_dtype,
                          parallelism=args.parallelism, engine=checks.engine_class(args.engine))
     sw = asked.sw_efficiency(args.sw_efficiency, chips)
@@ -491,9 +485,7 @@ def cmd_capacity(args) -> int:
 
     m = catalog.get_model(req.model)
     asked.fits_context(m, req.input_tokens, req.output_tokens)
-    chips = asked.chips(ids, "--compare" if req.compare else "--hardware")
-    if req.compare and len(chips) != 2:
-        raise InputError(f"--compare '{req.compare}': give exactly two chip ids, e.g. h20,910b")
+    chips = asked.chips(ids, "--compare" if req.compare else "--hardware", exactly=2 if req.compare else None)
     sw = asked.sw_efficiency(req.sw_efficiency, chips)
     names = asked.profile_names(req.profile, chips)
     dtype = capacity.common_dtype(chips) if req.dtype == "best" else req.dtype  # one dtype unless asked
@@ -509,10 +501,7 @@ def cmd_capacity(args) -> int:
         profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, req.engine, names.get(chip.id)),
         engine=checks.engine_class(req.engine))
         for chip in chips]
-    for r in rows:
-        if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:
-            raise InputError(f"{r['hardware']}: the fleet would need {r['accelerators']:.3g} accelerators, more than "
-                             f"{limits.MAX_ACCELERATORS:g}; check --tokens-per-day, --power-mw and the throughput")
+    capacity.check_fleet_sizes(rows)
     text = jsonout.dumps({"rows": rows})  # refuses NaN/inf in any format
     if req.format == "json":
         print(text)

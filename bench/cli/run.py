@@ -3,35 +3,27 @@ import os
 import sys
 import time
 from pathlib import Path
-from bench.errors import InputError
 from bench.results import jsonout
 from bench.present import console
+
+STDOUT_FD, STDERR_FD = 1, 2  # the process's descriptors (sys.stdout may be replaced in-process; these are not)
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT; finished cases are kept (bench.cli.main's table of exit codes)
 
 
 def cmd_run(args) -> int:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bench.cli.args import positive
-    from bench.config import limits, quick
+    from bench.analysis.requests_results import RunRequest
+    from bench.config import quick
     from bench.measure.runner import execute
 
     cfg, text, source = quick.resolve(args.config, {k: getattr(args, k) for k in ("model", *quick.QUICK_FLAGS)})
-    if cfg is None:  # --print-config: a flag for running it would be dropped from the YAML; say so instead
-        for attr, flag in (("executor", "--executor"), ("ray_address", "--ray-address"), ("output_dir", "--output-dir"),
-                           ("max_duration", "--max-duration"), ("report", "--report"), ("resume", "--resume"),
-                           ("columns", "--columns"), ("wide", "--wide")):
-            if getattr(args, attr, None) not in (None, False):
-                raise InputError(f"{flag} is for running a config, and --print-config only writes one: drop {flag} "
-                                 f"here and give it when you run the file (run THIS_FILE {flag} ...)")
+    req = RunRequest.from_flags({**vars(args), "printing": cfg is None})
+    if cfg is None:  # --print-config
         print(text, end="")
         return 0
-    max_duration_s = limits.MAX_DURATION_S if getattr(args, "max_duration", None) is None else args.max_duration
-    positive("--max-duration", max_duration_s, maximum=limits.MAX_SECONDS * 1000)
-    if args.report:  # found before the run, not after it
-        from bench.analysis.requests_results import output_file
-
-        output_file("--report", args.report)
+    max_duration_s = req.max_duration_s
     err = console(stderr=True)
     lines = not (sys.stdout.isatty() and sys.stderr.isatty())  # a CI log: one line per finished case
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -67,8 +59,8 @@ def cmd_run(args) -> int:
     # worker processes inherit file descriptor 1) go to stderr while the cases run.
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     sys.stdout.flush()
-    saved_stdout = os.dup(1)
-    os.dup2(2, 1)
+    saved_stdout = os.dup(STDOUT_FD)
+    os.dup2(STDERR_FD, STDOUT_FD)
     try:
         outcome = execute(cfg, text, source, output_dir=Path(args.output_dir) if args.output_dir else None,
                           resume=Path(args.resume) if args.resume else None, on_case=on_case, on_start=on_start,
@@ -77,7 +69,7 @@ def cmd_run(args) -> int:
         if started:  # stopping a progress never started prints an empty line
             progress.stop()
         sys.stdout.flush()
-        os.dup2(saved_stdout, 1)
+        os.dup2(saved_stdout, STDOUT_FD)
         os.close(saved_stdout)
     from bench.analysis.derived import fill_run
     from bench.results import load_run
@@ -100,7 +92,7 @@ def cmd_run(args) -> int:
     if outcome.interrupted:
         print(f"interrupted: {len(run.cases)} finished case(s) kept in {outcome.run_dir}; "
               f"continue with --resume {outcome.run_dir}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return 1 if any(not c.ok for c in run.cases) else 0
 
 
