@@ -163,7 +163,7 @@ def test_light_modules_do_not_import_torch_vllm_or_transformers():
 
 # ---------------------------------------------------------------------------- the layers
 def layer(module: str) -> str:
-    """'bench.measure.runner' -> 'measure'; a top-level module is its own layer ('bench.metrics' -> 'metrics')."""
+    """'bench.measure.runner' -> 'measure'; a top-level module is its own layer ('bench.present' -> 'present')."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else parts[0]
 
@@ -171,19 +171,18 @@ def layer(module: str) -> str:
 # What each layer may import besides itself: the floors from the top (cli) to the ground (errors). measure
 # produces raw measurements and the case's summary, results stores and reads them, analysis derives from
 # what results read; catalog and config stand at the bottom and see only each other's faces (ALLOWED_FACES).
-FOUNDATION = {"errors", "redact", "present", "metrics"}
+FOUNDATION = {"errors", "redact", "present"}
 LAYERS = {
-    "cli": {"analysis", "catalog", "config", "measure", "results", "summary", "workloads", "validity", *FOUNDATION},
-    "measure": {"catalog", "config", "results", "summary", "workloads", "validity", *FOUNDATION},
+    "cli": {"analysis", "catalog", "config", "measure", "results", "summary", "workloads", *FOUNDATION},
+    "measure": {"catalog", "config", "results", "summary", "workloads", *FOUNDATION},
     "analysis": {"catalog", "config", "results", "summary", "workloads", *FOUNDATION},  # config: only its face
     # config.limits; workloads: only workloads.lengths (a projected whole run's prompt and output lengths)
-    "results": {*FOUNDATION},
-    "workloads": {"config", *FOUNDATION},  # only its faces config.limits and config.types (a spec's base)
-    "summary": {*FOUNDATION},
-    "validity": {*FOUNDATION},
+    "results": {"summary", *FOUNDATION},  # summary: the request records and metrics it stores (summary.metrics)
+    "workloads": {"config", "summary", *FOUNDATION},  # only its faces config.limits and config.types (a spec's base)
+    "summary": {*FOUNDATION},  # the pure maths of a case: metrics, stats, windows, SLOs, rates, power, validity
     "config": {"catalog", "workloads", "measure", *FOUNDATION},  # workloads: its registry; measure: the backend specs
     "catalog": {"config", *FOUNDATION},
-    "metrics": set(), "errors": set(), "redact": set(), "present": set(), "vllm_entry": set(), "bench": set(),
+    "errors": set(), "redact": set(), "present": set(), "vllm_entry": set(), "bench": set(),
 }
 # catalog and config: each may use only these modules of the other (the model resolver; the documented
 # limits and the strict YAML reader, leaves that import nothing but bench.errors).

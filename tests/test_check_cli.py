@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import metrics
+from bench.summary import metrics
 from bench.analysis import check
 from bench.cli import main
 from bench.measure import trials
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 from conftest import write_config
 
 CONFIG = """

@@ -8,7 +8,7 @@ import pytest
 
 from bench.measure.endpoint.clients import shift_record, split_for_clients
 from bench.measure.endpoint.loadgen import LoadSpec, Request, schedule
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 from conftest import cli, write_config
 from fake_openai import FakeOpenAI
 

@@ -10,7 +10,7 @@ from bench.measure.backends.base import LoadedModel, OfflineBackend
 from bench.measure.runner import case_identity, preflight, run_case
 from bench.measure.trackers.device_sampler import DeviceSampler
 from bench.measure.vendors.nvidia import NvmlDevices, NvmlSource
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 from test_energy import gpus  # noqa: F401 (the mocked-NVML fixture)
 
 GIB = 2**30

@@ -68,3 +68,14 @@ def test_a_bad_block_is_one_line_naming_the_field_and_the_fix(tmp_path, block, l
     with pytest.raises(ConfigError) as exc:
         load_config(tmp_path / "c.yaml")
     assert line in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_every_registered_source_opens_its_reader():
+    """The registry's contract: each spec names its source and defines ``open(req)`` itself (the shared base has
+    none, so a new spec without one fails here, not at a user's first run)."""
+    from bench.measure import energy_registry
+    from bench.measure.energy_spec import EnergySpec
+
+    for kind in energy_registry.SOURCES:
+        cls = energy_registry.spec(kind)
+        assert issubclass(cls, EnergySpec) and "open" in vars(cls), kind

@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from bench import metrics
+from bench.summary import metrics
 from bench.measure.endpoint.loadgen import LoadSpec, Request, arrival_gaps, request_body, run_load
 from fake_openai import FakeOpenAI
 

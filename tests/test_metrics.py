@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from bench.metrics import (RequestRecord, distribution, e2e_s, itls_s, percentile, summarize, tpot_s,
+from bench.summary.metrics import (RequestRecord, distribution, e2e_s, itls_s, percentile, summarize, tpot_s,
                            ttft_s)
 
 
@@ -82,7 +82,7 @@ def test_scripted_clock_e2e_minus_ttft_equals_sum_itl():
 
 
 def test_tpot_does_not_depend_on_chunking_and_itl_needs_one_token_per_event():
-    from bench.metrics import RequestRecord, summarize, tpot_s
+    from bench.summary.metrics import RequestRecord, summarize, tpot_s
 
     # 16 tokens (the server's count) over 4 events at 1.0, 1.1, 1.2, 1.3 s, submitted at 0: TPOT = 0.3 / 15
     chunked = RequestRecord("a", 8, 16, 0.0, token_times_s=[1.0, 1.0, 1.0, 1.0, 1.1, 1.1, 1.1, 1.1, 1.2, 1.2, 1.2,

@@ -7,7 +7,7 @@ from bench.config.schema import SloSearch
 from bench.measure import slo_search
 from bench.measure.backends.base import LoadedModel, OnlineBackend
 from bench.measure.workload import CaseWorkload
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 from conftest import ROOT
 
 

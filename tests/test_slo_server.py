@@ -1,7 +1,7 @@
 """Goodput, the SLO search (bisection within a budget), and the server-side Prometheus counters."""
 
 from bench.config.schema import SLO_PRESETS, Slo
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 from bench.measure.endpoint.server import parse_prometheus, server_deltas
 from bench.summary.slo import goodput, meets, search
 

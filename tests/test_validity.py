@@ -1,8 +1,8 @@
 """Validity checks: each one on either side of its documented threshold."""
 import pytest
 
-from bench import validity as v
-from bench.metrics import RequestRecord
+from bench.summary import validity as v
+from bench.summary.metrics import RequestRecord
 
 
 def recs(n=100, out=4, failed=0, send_lag=None, inp=8, requested=8):

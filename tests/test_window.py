@@ -1,9 +1,9 @@
 """The steady window finds a scripted schedule's ramp and drain exactly; figures by hand."""
 import pytest
 
-from bench import metrics
+from bench.summary import metrics
 from bench.summary import window
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 
 
 def rec(i, send, service, n_tok=3, input_tokens=10):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import metrics
+from bench.summary import metrics
 from bench.measure.endpoint.loadgen import LoadSpec, Request, ramp_gaps, run_load, schedule
 from conftest import ROOT, cli, run_cli, write_config
 from fake_openai import FakeOpenAI
@@ -155,7 +155,7 @@ def test_a_timed_load_runs_with_the_heap_frozen_and_restores_it():
 
 def test_stream_events_are_decoded_after_the_stream_by_hand():
     from bench.measure.endpoint.loadgen import _finish
-    from bench.metrics import RequestRecord
+    from bench.summary.metrics import RequestRecord
 
     def rec():
         return RequestRecord("x", 4, 0, submitted_s=0.5)
@@ -397,7 +397,7 @@ workload:
 
 def test_a_chunk_of_the_wrong_shape_is_a_failed_record_not_a_crash():
     from bench.measure.endpoint.loadgen import _finish
-    from bench.metrics import RequestRecord
+    from bench.summary.metrics import RequestRecord
 
     for payload in (b'{"choices": [3]}', b'{"choices": {"a": 1}}', b"[1, 2]"):
         r = _finish(RequestRecord("x", 1, 0, submitted_s=0.0), [(1.0, payload)], True, False, None)

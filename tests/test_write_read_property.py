@@ -15,7 +15,7 @@ from bench.config.load import parse_config
 from bench.measure import runner
 from bench.measure.backends.base import LoadedModel, Measured
 from bench.measure.energy import choose_source
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 from bench.results.rundir import RunDir, read_jsonl
 
 CFG = """

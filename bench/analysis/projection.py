@@ -36,7 +36,7 @@ from bench.catalog.dtypes import kv_dtype
 from bench.catalog.models import ModelEntry
 from bench.errors import InputError
 from bench.catalog.hardware import Chip
-from bench.metrics import tok_s_per_user
+from bench.summary.metrics import tok_s_per_user
 
 DEFAULT_MBU = 0.75  # memory-bandwidth utilisation of a tuned serving engine (vLLM / TensorRT-LLM class)
 DEFAULT_MFU = 0.5  # model-FLOPs utilisation of large GEMMs

@@ -1,6 +1,6 @@
 """The energy sources, keyed by ``energy.source``: one line each, naming the spec (a leaf module beside the
 source's code, ``"module:Class"``). ``bench/config/energy.py`` composes the specs into the ``energy:`` union
-from here; a run opens the chosen spec's source (``EnergySpec.open``). Adding a source: one module holding its
+from here; a run opens the chosen spec's source (its spec's ``open``). Adding a source: one module holding its
 spec (an ``EnergySpec`` with ``source: Literal["<kind>"]``, its own fields and ``open``) and one line below.
 """
 from __future__ import annotations

@@ -20,10 +20,9 @@ class EnergySpec(Strict):
     source: str
     sample_hz: float = Field(default=10.0, gt=0, le=1000)
     idle_baseline_s: float = Field(default=3.0, ge=0, le=3600)
-
-    def open(self, req):  # -> bench.measure.trackers.source.EnergySource
-        """The source's reader for a run (``req``: a ``SourceRequest``); a PreflightError where it cannot read."""
-        raise NotImplementedError
+    # Each source's spec defines ``open(req)``: the source's reader for a run (``req``: a ``SourceRequest``; returns a
+    # ``bench.measure.trackers.source.EnergySource``), a PreflightError where it cannot read; tests/test_energy_specs.py
+    # holds every registered spec to it.
 
 
 class AutoSpec(EnergySpec):

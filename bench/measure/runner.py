@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from bench import metrics
+from bench.summary import metrics
 from bench.config.cases import Case, expand
 from bench.config.load import config_doc, config_sha256
 from bench.config.schema import BenchConfig
@@ -283,7 +283,7 @@ def run_case(case: Case, cfg: BenchConfig, backend: Backend, loaded: LoadedModel
 def _beyond_one_machine(blocks: dict, done: list, records: list) -> None:
     """Per-client figures and checks of a multi-client load, and the coverage check of a Prometheus energy
     reading, merged into the case's blocks (docs/guides/beyond-one-machine.md)."""
-    from bench import validity
+    from bench.summary import validity
     from bench.measure.endpoint.clients import clients_block
 
     clients = [t.client["clients"] for t in done if t.client and t.client.get("clients")]

@@ -2,16 +2,16 @@
 
 It probes loads of ``slo_search.num_prompts`` requests at a request rate (or a concurrency) chosen by
 :func:`bench.summary.slo.search`, and judges each probe by its good fraction (:func:`bench.summary.slo.goodput` over
-:func:`bench.metrics.summarize`'s window). It computes no metric itself. The case's records are the
+:func:`bench.summary.metrics.summarize`'s window). It computes no metric itself. The case's records are the
 best passing probe's (else the lowest probe's).
 """
 from __future__ import annotations
 
-from bench import metrics
+from bench.summary import metrics
 from bench.summary import slo
 from bench.measure.backends.base import Measured, OnlineBackend
 from bench.measure.workload import CaseWorkload
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 
 
 def probe_point(over: str, x: float, summary: dict, good: dict) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench import metrics, validity
+from bench.summary import metrics, validity
 from bench.results import registry
 from bench.results.rundir import dig
 from bench.summary import stats, window

@@ -4,7 +4,9 @@ steady-state window), ``slo`` (goodput and the SLO bisection), ``power`` (energy
 ``rates`` (the phase rates $/M charges) and ``headline`` (the headline figures of a trial and where
 each sits in a case summary).
 
-Measure imports it to write a case's summary; analysis imports it to read and compare summaries;
-it imports neither (only ``bench.metrics`` and ``bench.errors`` below it). ``bench.metrics`` and
-``bench.validity`` belong here too, and join once their rewrite lands.
+``metrics`` (the request record and every per-request metric) and ``validity`` (a case's verdict) are here
+too.
+
+Measure imports it to write a case's summary; analysis imports it to read and compare summaries; results stores
+its request records; it imports neither measure nor analysis (only ``bench.errors`` below it).
 """

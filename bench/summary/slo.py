@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from bench.metrics import RequestRecord, e2e_s, tpot_s, ttft_s
+from bench.summary.metrics import RequestRecord, e2e_s, tpot_s, ttft_s
 
 
 def meets(r: RequestRecord, limits_ms: dict[str, float]) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench import metrics
+from bench.summary import metrics
 from bench.summary.power import trapezoid_j
 
 

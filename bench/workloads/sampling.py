@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 
-from bench.metrics import distribution
+from bench.summary.metrics import distribution
 from bench.workloads.request import WorkRequest
 
 PREFIX_BLOCK_TOKENS = 16  # vLLM's default KV block: a prefix cache reuses whole blocks

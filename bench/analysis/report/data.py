@@ -112,7 +112,7 @@ class Point:
             return v
         v = _finite(v)
         if v is None and key == "tok_s_per_user":  # results written before the case held it: 1 / TPOT p50
-            from bench.metrics import tok_s_per_user
+            from bench.summary.metrics import tok_s_per_user
 
             v = _finite(tok_s_per_user(self.value("tpot_p50_s")))
         return v

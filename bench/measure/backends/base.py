@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from bench.config.schema import ModelSpec
 from bench.measure import prompts
 from bench.measure.workload import CaseWorkload
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 
 
 @dataclass

@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 
 from bench.measure.endpoint.loadgen import LoadSpec, Request, run_load_async, schedule
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 
 CLIENT_LEAD_S = 0.5  # time zero this long after every client is ready (each opens its connections first)
 CLIENT_READY_TIMEOUT_S = 120.0
@@ -204,7 +204,7 @@ def clients_block(trials: list[list[dict]], records: list[RequestRecord], placem
     """The ``clients`` block of a case: per client, the requests it sent, the processes it ran as, and the send
     lag of its own records (from the raw records, never a percentile of percentiles), its event-loop lag p99
     and its CPU share of a core."""
-    from bench import metrics
+    from bench.summary import metrics
 
     per = []
     for k in sorted({c["client"] for t in trials for c in t}):

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 
 
 @dataclass

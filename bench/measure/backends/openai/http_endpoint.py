@@ -18,7 +18,7 @@ from bench.measure.backends.base import (LoadedModel, Measured, OnlineBackend, d
 from bench.measure.endpoint.loadgen import LoadSpec, run_load
 from bench.measure.workload import CaseWorkload
 from bench.redact import register_secret
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 
 
 def _served_name(spec: ModelSpec) -> str:

@@ -19,7 +19,7 @@ from bench.measure.backends.base import LoadedModel, Measured, OfflineBackend, m
 from bench.config.schema import ModelSpec
 from bench.measure.backends.transformers.spec import TransformersBackend
 from bench.errors import CaseFailed, PreflightError
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 
 log = logging.getLogger(__name__)
 

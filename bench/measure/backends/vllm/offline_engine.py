@@ -18,7 +18,7 @@ from bench.measure.backends.base import (LoadedModel, Measured, OfflineBackend, 
 from bench.config.schema import ModelSpec
 from bench.measure.backends.vllm.spec import VllmBackend
 from bench.errors import CaseFailed
-from bench.metrics import RequestRecord
+from bench.summary.metrics import RequestRecord
 
 NAMED_OPTIONS = ("dtype", "max_model_len", "max_num_seqs", "gpu_memory_utilization", "enforce_eager", "enable_prefix_caching",
                  "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",

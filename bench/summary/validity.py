@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from bench import metrics
+from bench.summary import metrics
 
 # ---------------------------------------------------------------------------- thresholds
 SEND_LAG_P99_WARN_S = 0.050  # p99 of (actual send - scheduled send - cap wait): the client fell behind
