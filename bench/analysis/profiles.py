@@ -277,7 +277,8 @@ class Profile:
         return {"profile": self.name, "mbu": e.mbu, "mfu": e.mfu, "step_overhead_s": e.step_overhead_s,
                 "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
                 "step_overhead_per_decoder_layer_s": e.step_overhead_per_decoder_layer_s,
-                "moe_mbu_factor": e.moe_mbu_factor, "mbu_half_batch": e.mbu_half_batch, "rows": self.n_rows, "sigma_log": self.sigma_log,
+                "moe_mbu_factor": e.moe_mbu_factor, "mbu_half_batch": e.mbu_half_batch, "rows": self.n_rows,
+                "sigma_log": self.sigma_log,
                 "band_factor": self.band_factor(), "note": self.note}
 
 
@@ -457,7 +458,8 @@ def engine_table(profiles: dict[str, Profile]) -> list[dict]:
                     "mfu": e.mfu, "mbu_half_batch": e.mbu_half_batch,
                     "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
                     "step_overhead_per_decoder_layer_s": e.step_overhead_per_decoder_layer_s,
-                    "moe_mbu_factor": e.moe_mbu_factor, "collective_hop_s": e.collective_hop_s, "band_factor": p.band_factor()})
+                    "moe_mbu_factor": e.moe_mbu_factor, "collective_hop_s": e.collective_hop_s,
+                    "band_factor": p.band_factor()})
     return out
 
 
