@@ -1,6 +1,6 @@
 """Efficiency profiles per chip and engine, fitted to published measurements (pure functions).
 
-A profile is six of the projection's efficiencies (see ``projection.Efficiency``):
+A profile is seven of the projection's efficiencies (see ``projection.Efficiency``):
 - ``mbu``: memory-bandwidth utilisation reached at large batch; MBU(b) = mbu x b / (b + mbu_half_batch)
   saturates with the batch,
 - ``mfu``: model-FLOPs utilisation (prefill, and compute-bound decode),
@@ -11,6 +11,9 @@ A profile is six of the projection's efficiencies (see ``projection.Efficiency``
 - ``step_overhead_per_decoder_layer_s``: a cost of every decoder layer, dense or MoE, per decode step (kernel
   launches and host-side scheduling of its operators: a few us with CUDA graphs, more in eager engines); without
   it a dense model's decode had no per-layer cost at all,
+- ``moe_mbu_factor``: the share of the dense layers' MBU at which a MoE step streams the routed experts' weights it
+  touches (grouped GEMMs of about batch x top-k / E tokens per expert reach less of HBM bandwidth than a dense
+  GEMM/GEMV; prior 1, log sigma 0.5, at most 1),
 plus the spread of its residuals, which sets the band.
 
 How it is fitted:
@@ -52,13 +55,13 @@ ROW_SIGMA = 0.3  # expected log scatter of one published row about its profile (
 # Prior sigma of each parameter around the level above (mbu, mfu, hop: log; overhead: x OVERHEAD_SCALE_S;
 # half-batch: log1p). A vendor, chip or chip/engine moves MBU, MFU and the hop latency within a factor of ~1.6 per
 # sigma, the per-MoE-layer overhead by 0.1 ms, the MBU half-batch only a little.
-POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0, 1.5, 3.0)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch
-# (log1p), collective hop latency (log)
-LEVEL_SIGMA = (0.5, 0.5, 1.0, 0.3, 0.5, 1.0)  # a vendor around the pooled fit, a chip around its vendor, a chip/engine
+POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0, 1.5, 3.0, 0.5)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch
+# (log1p), collective hop latency (log), per-decoder-layer cost (x LAYER_SCALE_S), MoE expert MBU factor (log)
+LEVEL_SIGMA = (0.5, 0.5, 1.0, 0.3, 0.5, 1.0, 0.5)  # a vendor around the pooled fit, a chip around its vendor, a chip/engine
 # around its chip
 DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
-BOUNDS = ((0.03, 0.03, 0.0, 0.0, 1e-7, 0.0), (1.0, 1.0, 2e-3, 256.0, 1e-3, 1e-4))  # mbu, mfu, overhead per layer (s),
-# half_batch, collective hop (s)
+BOUNDS = ((0.03, 0.03, 0.0, 0.0, 1e-7, 0.0, 0.1), (1.0, 1.0, 2e-3, 256.0, 1e-3, 1e-4, 1.0))  # mbu, mfu, overhead per layer (s),
+# half_batch, collective hop (s), per-decoder-layer cost (s), MoE expert MBU factor
 MOE_ONLY_MBU_SIGMA = 0.1  # prior sigma (log) of MBU in a fit with no dense decode row (see identifiable_sigma)
 MIN_ROWS_OWN_BAND = 4  # a chip/engine profile with fewer rows takes its chip's band
 SILICON_MFU_SIGMA = 0.05  # prior sigma (log) of a chip's MFU around its silicon's (``Chip.silicon``): same tensor cores
@@ -174,7 +177,8 @@ def with_local_run(rows, run_dir: str | None) -> tuple[dict, str | None, str | N
 def _eff(x, source: str, step_overhead_s: float = 0.0) -> Efficiency:
     return Efficiency(mbu=float(x[0]), mfu=float(x[1]), step_overhead_s=step_overhead_s,
                       step_overhead_per_layer_s=float(x[2]), mbu_half_batch=float(x[3]),
-                      collective_hop_s=float(x[4]), step_overhead_per_decoder_layer_s=float(x[5]), source=source)
+                      collective_hop_s=float(x[4]), step_overhead_per_decoder_layer_s=float(x[5]),
+                      moe_mbu_factor=float(x[6]), source=source)
 
 
 def residuals(terms: list[Terms], values: list[float], eff: Efficiency) -> list[float]:
@@ -183,19 +187,19 @@ def residuals(terms: list[Terms], values: list[float], eff: Efficiency) -> list[
 
 
 def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRIOR, source: str = "fitted",
-        prior_sigma: tuple = (PRIOR_SIGMA_LOG,) * 6, weights: list[float] | None = None) -> Efficiency:
-    """MAP fit of the six efficiencies to rows: robust log residuals, Gaussian prior around ``prior``.
+        prior_sigma: tuple = (PRIOR_SIGMA_LOG,) * 7, weights: list[float] | None = None) -> Efficiency:
+    """MAP fit of the seven efficiencies to rows: robust log residuals, Gaussian prior around ``prior``.
     ``weights``: each row's weight in the loss (default 1)."""
     import numpy as np
     from scipy.optimize import least_squares
 
     if not terms:
         return Efficiency(**{**asdict(prior), "source": f"{source} (no rows: prior)"})
-    prior_sigma = tuple(prior_sigma) + (PRIOR_SIGMA_LOG,) * (6 - len(prior_sigma))  # a 5-tuple: the older order
+    prior_sigma = tuple(prior_sigma) + (PRIOR_SIGMA_LOG,) * (7 - len(prior_sigma))  # a shorter tuple: the older order
     sqrt_w = [math.sqrt(w) for w in weights] if weights else [1.0] * len(terms)
     lo, hi = np.array(BOUNDS[0]), np.array(BOUNDS[1])
     x0 = np.clip([prior.mbu, prior.mfu, prior.step_overhead_per_layer_s, prior.mbu_half_batch,
-                  prior.collective_hop_s, prior.step_overhead_per_decoder_layer_s], lo, hi)
+                  prior.collective_hop_s, prior.step_overhead_per_decoder_layer_s, prior.moe_mbu_factor], lo, hi)
 
     def f(x):
         e = _eff(x, source, prior.step_overhead_s)
@@ -205,10 +209,11 @@ def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRI
         # ... the prior: plain Gaussian (quadratic) in units of prior_sigma, so a few rows cannot drag a chip far
         r += [math.log(x[0] / x0[0]) / prior_sigma[0], math.log(x[1] / x0[1]) / prior_sigma[1],
               (x[2] - x0[2]) / OVERHEAD_SCALE_S / prior_sigma[2], (math.log1p(x[3]) - math.log1p(x0[3])) / prior_sigma[3],
-              math.log(x[4] / x0[4]) / prior_sigma[4], (x[5] - x0[5]) / LAYER_SCALE_S / prior_sigma[5]]
+              math.log(x[4] / x0[4]) / prior_sigma[4], (x[5] - x0[5]) / LAYER_SCALE_S / prior_sigma[5],
+              math.log(x[6] / x0[6]) / prior_sigma[6]]
         return np.asarray(r)
 
-    sol = least_squares(f, x0, bounds=(lo, hi), x_scale=[0.1, 0.1, OVERHEAD_SCALE_S, 4.0, 1e-6, LAYER_SCALE_S], diff_step=1e-3,
+    sol = least_squares(f, x0, bounds=(lo, hi), x_scale=[0.1, 0.1, OVERHEAD_SCALE_S, 4.0, 1e-6, LAYER_SCALE_S, 0.1], diff_step=1e-3,
                         max_nfev=400)
     return _eff(sol.x, source, prior.step_overhead_s)
 
@@ -272,7 +277,8 @@ class Profile:
         return {"profile": self.name, "mbu": e.mbu, "mfu": e.mfu, "step_overhead_s": e.step_overhead_s,
                 "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
                 "step_overhead_per_decoder_layer_s": e.step_overhead_per_decoder_layer_s,
-                "mbu_half_batch": e.mbu_half_batch, "rows": self.n_rows, "sigma_log": self.sigma_log,
+                "moe_mbu_factor": e.moe_mbu_factor, "mbu_half_batch": e.mbu_half_batch, "rows": self.n_rows,
+                "sigma_log": self.sigma_log,
                 "band_factor": self.band_factor(), "note": self.note}
 
 
@@ -452,7 +458,8 @@ def engine_table(profiles: dict[str, Profile]) -> list[dict]:
                     "mfu": e.mfu, "mbu_half_batch": e.mbu_half_batch,
                     "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
                     "step_overhead_per_decoder_layer_s": e.step_overhead_per_decoder_layer_s,
-                    "collective_hop_s": e.collective_hop_s, "band_factor": p.band_factor()})
+                    "moe_mbu_factor": e.moe_mbu_factor, "collective_hop_s": e.collective_hop_s,
+                    "band_factor": p.band_factor()})
     return out
 
 

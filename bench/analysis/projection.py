@@ -3,7 +3,8 @@
 All pure functions over the model and hardware catalogs (see README "Projection" for the maths):
 - memory fit: weights + KV cache (batch x context, GQA/MLA aware) + a reserved fraction <= memory x K
 - prefill  = max(FLOPs / (peak x MFU x K), bytes / (bandwidth x MBU x K)) + TP communication
-- decode step = max(weights touched / (bandwidth x MBU x K), linear FLOPs / (peak x MFU x K))
+- decode step = max((dense weights + routed experts touched / moe_mbu_factor) / (bandwidth x MBU x K),
+                   linear FLOPs / (peak x MFU x K))
                + max(KV read / (bandwidth x MBU x K), attention FLOPs / (peak x MFU x K))
                + fixed per-step overhead + a cost per decoder layer + a cost per MoE layer + TP communication  (a roofline per operator, summed: ``decode_step_s``)
 - MoE: active parameters for FLOPs; for bytes, the experts that a batch actually touches:
@@ -46,14 +47,16 @@ COLLECTIVE_HOP_S = 2.5e-6  # latency of one hop of a collective (an all-reduce o
 
 
 def decode_step_s(w_s: float, kv_s: float, lin_s: float, attn_s: float, eff: "Efficiency", batch: int,
-                  width: float = 1.0) -> float:
+                  width: float = 1.0, expert_w_s: float = 0.0) -> float:
     """One decode step, a roofline per operator, summed: the linear layers stream the weights (``w_s``: their
     bytes at 100 % bandwidth) while doing their GEMMs (``lin_s``: FLOPs at 100 % peak), which overlap in one kernel
     (the max); attention then reads the KV cache (``kv_s``) for its FLOPs (``attn_s``), a kernel of its own, so its
     time adds. ``width``: tokens per sequence in the step (speculative verification), which multiplies the FLOPs
-    but not the bytes."""
+    but not the bytes. ``expert_w_s``: the routed experts' share of ``w_s``, streamed by grouped GEMMs of a few
+    tokens per expert (about batch x top-k / E) at ``Efficiency.moe_mbu_factor`` of the dense layers' MBU."""
     mbu = eff.mbu_at(batch)
-    return max(w_s / mbu, width * lin_s / eff.mfu) + max(kv_s / mbu, width * attn_s / eff.mfu)
+    w = w_s + expert_w_s * (1 / eff.moe_mbu_factor - 1)
+    return max(w / mbu, width * lin_s / eff.mfu) + max(kv_s / mbu, width * attn_s / eff.mfu)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class Efficiency:
     # cost of every decoder layer, dense or MoE, in a decode step (kernel launches and host-side scheduling of the
     # layer's operators); the per-MoE-layer cost above comes on top for MoE layers
     step_overhead_per_decoder_layer_s: float = 0.0
+    # the routed experts' grouped GEMMs (b x top-k / E tokens per expert in decode) stream the expert weights a step
+    # reads at this share of the dense layers' MBU (1: as efficient as a dense GEMM); fitted to published rows
+    moe_mbu_factor: float = 1.0
 
     def mbu_at(self, batch: int) -> float:
         return self.mbu * batch / (batch + self.mbu_half_batch)
@@ -194,18 +200,26 @@ def moe_activation_bytes(m: ModelEntry, tokens: int) -> float:
     return tokens * catalog._moe_layer_count(m) * e.top_k * per_pair
 
 
+def expert_weight_bytes(m: ModelEntry, dtype: str, batch: int) -> float:
+    """Bytes of the routed experts' weights a decode step of ``batch`` tokens reads: the experts it touches
+    (expected distinct experts under uniform routing, E x (1 - (1 - k/E)^B) per MoE layer); 0 for dense models."""
+    if m.moe is None:
+        return 0.0
+    e = m.moe
+    expert_params = 3 * m.arch.hidden * e.expert_intermediate
+    return (catalog._moe_layer_count(m) * e.experts * _touched_expert_fraction(m, batch) * expert_params
+            * catalog.bytes_per_element(dtype))
+
+
 def decode_weight_bytes(m: ModelEntry, dtype: str, batch: int) -> float:
     """Weights read per decode step: everything for dense models; for MoE, the dense part plus the
-    experts the batch touches (expected distinct experts under uniform routing)."""
+    experts the batch touches (``expert_weight_bytes``)."""
     b = catalog.bytes_per_element(dtype)
     if m.moe is None:
         return catalog.param_count(m) * b
     e = m.moe
-    expert_params = 3 * m.arch.hidden * e.expert_intermediate
-    n_moe = catalog._moe_layer_count(m)
-    all_experts = n_moe * e.experts * expert_params
-    touched = n_moe * e.experts * _touched_expert_fraction(m, batch) * expert_params
-    return (catalog.param_count(m) - all_experts + touched) * b
+    all_experts = catalog._moe_layer_count(m) * e.experts * 3 * m.arch.hidden * e.expert_intermediate
+    return (catalog.param_count(m) - all_experts) * b + expert_weight_bytes(m, dtype, batch)
 
 
 def nodes_spanned(chip: Chip, k: int) -> int:
@@ -394,6 +408,7 @@ class Terms:
     draft_fraction: float = 0.0  # cost of one draft step as a fraction of a plain decode step
     pd_split: bool = False  # prefill and decode on separate pools that work at the same time (PD disaggregated)
     decoder_layers: int = 0  # all decoder layers, dense and MoE (x ``Efficiency.step_overhead_per_decoder_layer_s``)
+    d_exp: float = 0.0  # the routed experts' share of d_mem (the expert weights the step touches)
 
 
 def step_times(t: Terms, eff: Efficiency) -> tuple[float, float]:
@@ -404,10 +419,10 @@ def step_times(t: Terms, eff: Efficiency) -> tuple[float, float]:
     fixed = (eff.step_overhead_s + eff.step_overhead_per_layer_s * t.layers + eff.step_overhead_per_decoder_layer_s * t.decoder_layers
              + t.d_comm + hops_s)
     parts = (t.d_mem - t.d_kv, t.d_kv, t.d_cmp - t.d_attn, t.d_attn, eff, t.batch)
-    tpot = decode_step_s(*parts) + fixed
+    tpot = decode_step_s(*parts, expert_w_s=t.d_exp) + fixed
     if t.spec_width > 1 or t.spec_accept > 1:
         # the verify step moves spec_width tokens per sequence through the collectives too
-        verify = decode_step_s(*parts, width=t.spec_width) + fixed + (t.spec_width - 1) * t.d_comm
+        verify = decode_step_s(*parts, width=t.spec_width, expert_w_s=t.d_exp) + fixed + (t.spec_width - 1) * t.d_comm
         tpot = (verify + (t.spec_width - 1) * t.draft_fraction * tpot) / t.spec_accept
     return ttft, tpot
 
@@ -641,7 +656,8 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
         "spec_accept": spec.accept, "spec_width": spec.width, "draft_fraction": DRAFT_LAYERS / m.arch.layers}
     return Terms(ident, unit, phase, b, n_in, n_out, k, catalog._moe_layer_count(m), p_flops / p_peak, p_bytes / p_bw,
                  p_comm, d_bytes / bw, d_flops / peak, d_comm, hops, kv_bytes / bw, attn_flops / peak,
-                 pd_split=kd < k, decoder_layers=m.arch.layers, **sp), None
+                 pd_split=kd < k, decoder_layers=m.arch.layers, d_exp=expert_weight_bytes(m, dtype, b) / bw,
+                 **sp), None
 
 
 __all__ = ["Efficiency", "Shape", "kernel", "limits_s", "rates", "IDEAL", "kv_dtype_for", "fewest_accelerators", "project", "max_load", "memory_fit", "require_fit",

@@ -54,11 +54,12 @@ class StepModel:
                                                             batch=batch), "step")
 
     def weights_s(self, tokens: int) -> float:
-        """Time to read the weights ``tokens`` touch (all of a dense model; the experts they reach in a MoE)."""
+        """Time to read the weights ``tokens`` touch (all of a dense model; the experts they reach in a MoE, at their
+        own MBU: ``moe_mbu_factor``)."""
         n = min(tokens, 4096) if self.m.moe is not None else 1
         if n not in self._w:
             t = self._terms(n)
-            self._w[n] = t.d_mem - t.d_kv
+            self._w[n] = t.d_mem - t.d_kv + t.d_exp * (1 / self.eff.moe_mbu_factor - 1)
         return self._w[n]
 
     def step_s(self, decode_seqs: int, decode_ctx_tokens: int, prefill_tokens: int, prefill_flops: float) -> float:

@@ -371,7 +371,8 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
         line = (f"{r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} ({half_batch_words(e['mbu_half_batch'])}), "
                 f"MFU {e['mfu']:.2f}, {ms(e['step_overhead_per_decoder_layer_s'], 3)} ms per layer and step")
         if m.moe is not None:
-            line += f", {ms(e['step_overhead_per_layer_s'], 3)} ms per MoE layer and step"
+            line += (f", {ms(e['step_overhead_per_layer_s'], 3)} ms per MoE layer and step, expert weights at "
+                     f"{e['moe_mbu_factor']:.2f} x MBU")
         if r.get("calibration"):
             line += f"; + {r['calibration']}"
         if not r["fits"]:
