@@ -192,7 +192,8 @@ def test_a_run_over_two_chips_prices_each_case_at_its_own_chips_rate(tmp_path):
 
 def test_the_report_names_the_unpriced_hardware_of_the_case(tmp_path):
     from bench.analysis import report
+    from bench.analysis.report.charts import chart_cost
 
     run = _relabel(tmp_path, "a100-cases", H100_LABEL, [A100_LABEL] * 2)  # the manifest's H100 has a price
-    chart = report.chart_cost(report.build(compare.load_runs([str(run)])))
+    chart = chart_cost(report.build(compare.load_runs([str(run)])))
     assert chart.png is None and chart.empty.startswith(f"{A100_LABEL} has no price: pass `--rental-usd-per-hour`")
