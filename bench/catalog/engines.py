@@ -68,8 +68,11 @@ def defaults(engine: str, chip, version: str | None = None, context_length: int 
             raise InputError(f"{engine} {e['version']}: the step's token budget is the model's context; give "
                              "--max-num-batched-tokens")
         toks = int(context_length)
+    # a version asked for that no `versions` block lists runs on the engine's own defaults, and says so
+    unlisted = f"; version {version}: engines.yaml lists no other defaults for it" \
+        if version is not None and e is data().get(engine) else ""
     return Limits(tier["max_num_seqs"], toks, bool(e["chunked_prefill"]),
-                  f"{engine} {e['version']}: {e['source']}", f"{engine} defaults, {e['version']}",
+                  f"{engine} {e['version']}{unlisted}: {e['source']}", f"{engine} defaults, {e['version']}{unlisted}",
                   bool(e.get("prefill_first", False)), tier.get("max_prefill_seqs"),
                   e.get("max_num_seqs_caps", "requests") == "decode batch")
 

@@ -1,0 +1,96 @@
+"""Hardening, round four: hostile input on the surfaces added this round (project --dataset jsonl PATH,
+--engine-version, capacity --scenario exhibit63's tables). Each defect found by probing the CLI is held here:
+one line naming the file or flag, the field and the fix, exit 2, no traceback; tables that fit the width."""
+import json
+
+import pytest
+
+from conftest import cli
+
+PROJECT = ["project", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--dtype", "bf16", "--num-prompts", "20"]
+
+
+def one_error_line(r) -> str:
+    lines = [x for x in r.stderr.strip().splitlines() if x]
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.stderr \
+        and "internal" not in r.stderr, r.stderr
+    return lines[0]
+
+
+def lengths(tmp_path, text: str | bytes, name: str = "l.jsonl"):
+    p = tmp_path / name
+    (p.write_bytes if isinstance(text, bytes) else p.write_text)(text)
+    return p
+
+
+# 1 ------------------------------------------------------------------------------------ --engine-version
+@pytest.mark.parametrize("version", ["junk", "[bold]x[/]<script>", "-1", "0.9.1; rm -rf /"])
+def test_engine_version_that_is_no_version_is_refused(version):
+    """Was: exit 0, the version silently ignored (the engine's current defaults, the version named nowhere)."""
+    line = one_error_line(cli(*PROJECT, "--input-tokens", "100", "--output-tokens", "50", "--engine", "vllm",
+                              "--engine-version", version))
+    assert "--engine-version" in line and "0.9.1" in line and version[:10] in line
+
+
+def test_engine_version_not_in_engines_yaml_is_named_in_the_output():
+    """A well-formed version engines.yaml has no block for runs on the engine's current defaults, and says so."""
+    r = cli(*PROJECT, "--input-tokens", "100", "--output-tokens", "50", "--engine", "vllm", "--engine-version",
+            "99.99.99", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)[0]
+    assert "version 99.99.99: engines.yaml lists no other defaults" in row["scheduler_limits"]
+    table = cli(*PROJECT, "--input-tokens", "100", "--output-tokens", "50", "--engine", "vllm", "--engine-version",
+                "99.99.99")
+    assert "99.99.99" in " ".join(table.stdout.split())
+
+
+def test_engine_version_in_engines_yaml_is_not_flagged():
+    r = cli("project", "--model", "qwen3-8b", "--hardware", "910b", "--dtype", "bf16", "--num-prompts", "20",
+            "--input-tokens", "100", "--output-tokens", "50", "--engine", "vllm-ascend", "--engine-version", "0.9.1",
+            "--format", "json")
+    assert r.returncode == 0, r.stderr
+    limits = json.loads(r.stdout)[0]["scheduler_limits"]
+    assert "v0.9.1" in limits and "lists no" not in limits
+
+
+# 2 ------------------------------------------------------------------------------- --dataset jsonl PATH
+def test_lengths_integer_of_too_many_digits_is_one_plain_line(tmp_path):
+    """Was: Python's own 'Exceeds the limit (4300 digits) ... use sys.set_int_max_str_digits() t' cut mid-word."""
+    p = lengths(tmp_path, '{"input_tokens": ' + "9" * 5000 + ', "output_tokens": 5}\n')
+    line = one_error_line(cli(*PROJECT, "--dataset", "jsonl", p))
+    assert f"{p}:1" in line and "set_int_max_str_digits" not in line and "4,300 digits" in line
+
+
+def test_lengths_float_out_of_range_shows_the_value_as_written(tmp_path):
+    """Was: 1e308 shown as its 309 digits ('found 100,000,000,...…(412 chars)')."""
+    p = lengths(tmp_path, '{"input_tokens": 1e308, "output_tokens": 5}\n')
+    line = one_error_line(cli(*PROJECT, "--dataset", "jsonl", p))
+    assert "found 1e+308" in line and "000,000,000" not in line and len(line) < 250
+
+
+def test_lengths_file_with_a_byte_order_mark_reads(tmp_path):
+    """Was: 'Unexpected UTF-8 BOM (decode using utf-8-sig)', a fix for Python, not for the file (Notepad saves one)."""
+    p = lengths(tmp_path, "\ufeff" + '{"input_tokens": 100, "output_tokens": 50}\n', "bom.jsonl")
+    plain = lengths(tmp_path, '{"input_tokens": 100, "output_tokens": 50}\n', "plain.jsonl")
+    r = cli(*PROJECT, "--dataset", "jsonl", p, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == cli(*PROJECT, "--dataset", "jsonl", plain, "--format", "json").stdout
+
+
+def test_lengths_beyond_the_context_name_the_fix(tmp_path):
+    p = lengths(tmp_path, '{"input_tokens": 130000, "output_tokens": 5000}\n')
+    line = one_error_line(cli(*PROJECT, "--dataset", "jsonl", p))
+    assert f"{p}:1" in line and "131,072" in line and "fix or remove that row" in line
+
+
+# 3 ----------------------------------------------------------------------------- tables that fit the width
+def test_exhibit63_tables_fit_40_columns(monkeypatch):
+    """Was: the token rows' 'out tokens/day (bn)' and 'out tok/s per MW' blocks 73 wide at COLUMNS=40 (a value
+    with its band did not fit beside the three key columns, and the fallback laid it out at natural width)."""
+    monkeypatch.setenv("COLUMNS", "40")
+    r = cli("capacity", "--scenario", "exhibit63")
+    assert r.returncode == 0, r.stderr
+    wide = [x for x in r.stdout.splitlines() if len(x) > 40]
+    assert not wide, wide
+    assert "1,204,256)" in r.stdout  # a range's numbers are whole: the cell breaks after the dash, never inside one
