@@ -94,3 +94,15 @@ def test_exhibit63_tables_fit_40_columns(monkeypatch):
     wide = [x for x in r.stdout.splitlines() if len(x) > 40]
     assert not wide, wide
     assert "1,204,256)" in r.stdout  # a range's numbers are whole: the cell breaks after the dash, never inside one
+
+
+# 4 ------------------------------------------------------------------------------------- numeric flags
+@pytest.mark.parametrize("flag", ["--power-mw", "--tokens-per-day"])
+def test_a_tiny_flag_value_is_not_told_that_0_would_do(flag):
+    """Was: '--power-mw: 1e-30 is out of range (from 1e-09 to 1e+18 in size, or 0)'; 0 is then refused too."""
+    r = cli("capacity", "--model", "DeepSeek-R1", "--input-tokens", "1000", "--output-tokens", "200", "--compare",
+            "h20,910b", flag, "1e-30")
+    line = one_error_line(r)
+    assert flag in line and "1e-30" in line and "or 0" not in line
+    assert "must be > 0" in one_error_line(cli("capacity", "--model", "DeepSeek-R1", "--input-tokens", "1000",
+                                                "--output-tokens", "200", "--compare", "h20,910b", flag, "0"))
