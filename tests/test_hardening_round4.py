@@ -106,3 +106,34 @@ def test_a_tiny_flag_value_is_not_told_that_0_would_do(flag):
     assert flag in line and "1e-30" in line and "or 0" not in line
     assert "must be > 0" in one_error_line(cli("capacity", "--model", "DeepSeek-R1", "--input-tokens", "1000",
                                                 "--output-tokens", "200", "--compare", "h20,910b", flag, "0"))
+
+
+# 5 --------------------------------------------------------------------- compare / report / check requests
+RUN_A = "results/reference/h200/gpu-8b-20261127T053118Z"
+RUN_B = "results/reference/h200/gpu-8b-c-llama-20261128T195152Z"
+
+
+@pytest.mark.parametrize("flag", ["--output", "--html", "--markdown"])
+def test_an_output_name_too_long_is_bad_input(tmp_path, flag):
+    """Was: 'error: internal: OSError: [Errno 36] File name too long', exit 1."""
+    path = str(tmp_path / ("x" * 300 + ".out"))
+    args = ["compare", RUN_A, "--format", "csv", "--output", path] if flag == "--output" else \
+        ["report", RUN_A, flag, path]
+    line = one_error_line(cli(*args))
+    assert flag in line and "too long" in line and "choose another path" in line
+
+
+def test_min_compared_0_is_refused_as_the_gate_needs_one():
+    """Was: accepted, then 'NOT ENOUGH COMPARED ... the gate needs 1: ... lower --min-compared' (exit 3)."""
+    line = one_error_line(cli("check", RUN_A, "--baseline", RUN_B, "--min-compared", "0"))
+    assert "--min-compared 0" in line and ">= 1" in line and "--allow-missing" in line
+
+
+def test_two_runs_under_one_label_or_one_run_labelled_twice_are_refused():
+    """Was: exit 0 with two columns both named 'x' (which run is which?), or the later label silently winning."""
+    line = one_error_line(cli("compare", RUN_A, RUN_B, "--label", f"{RUN_A}=x", "--label", f"{RUN_B}=x"))
+    assert "--label" in line and "'x'" in line
+    line = one_error_line(cli("compare", RUN_A, RUN_B, "--label", f"{RUN_A}=x", "--label", f"{RUN_A}=y"))
+    assert "--label" in line and "twice" in line and "'x'" in line and "'y'" in line
+    ok = cli("compare", RUN_A, RUN_B, "--label", f"{RUN_A}=a=b", "--label", f"{RUN_B}=[bold]c</b>")
+    assert ok.returncode == 0 and "a=b" in ok.stdout and "[bold]c</b>" in ok.stdout, ok.stderr

@@ -30,6 +30,13 @@ from bench.errors import InputError
 def output_file(name: str, path: str) -> Path:
     """A file the command will write: its directory is created; a directory, a FIFO, socket or device, or an
     unwritable place is refused (one line naming the flag) before any work is done."""
+    try:
+        return _output_file(name, path)
+    except OSError as exc:  # a name too long, a path through a file: what stat says, as one line
+        raise InputError(f"{name} '{path[:120]}': {exc.strerror or exc}; choose another path") from None
+
+
+def _output_file(name: str, path: str) -> Path:
     p = Path(os.path.expanduser(path))
     if p.is_dir():
         raise InputError(f"{name} '{path}': is a directory; give a file path")
@@ -145,8 +152,10 @@ class CheckRequest(Request):
         for m in self.metric or []:
             if m not in known:
                 raise ValueError(f"--metric '{m}' is unknown; known: {', '.join(known)}")
-        if self.min_compared is not None and not 0 <= self.min_compared <= limits.MAX_COUNT:
-            raise ValueError(f"--min-compared {self.min_compared}: give a whole number of cases >= 0")
+        # the gate compares at least one case (check.py); 0 read as 1 would make 'lower --min-compared' a dead end
+        if self.min_compared is not None and not 1 <= self.min_compared <= limits.MAX_COUNT:
+            raise ValueError(f"--min-compared {self.min_compared}: give a whole number of cases >= 1 (to pass with "
+                             "none compared: --allow-missing)")
         return self
 
     @property
