@@ -137,3 +137,27 @@ def test_two_runs_under_one_label_or_one_run_labelled_twice_are_refused():
     assert "--label" in line and "twice" in line and "'x'" in line and "'y'" in line
     ok = cli("compare", RUN_A, RUN_B, "--label", f"{RUN_A}=a=b", "--label", f"{RUN_B}=[bold]c</b>")
     assert ok.returncode == 0 and "a=b" in ok.stdout and "[bold]c</b>" in ok.stdout, ok.stderr
+
+
+# 6 ------------------------------------------------------------------------------ capacity --compare a,b
+CAP = ["capacity", "--model", "DeepSeek-R1", "--input-tokens", "1000", "--output-tokens", "200", "--compare", "h20,910b"]
+
+
+@pytest.mark.parametrize("budget", [["--power-mw", "0.5", "--replica-accelerators", "4096"], ["--power-mw", "0.01"],
+                                    ["--accelerators", "8"]])
+def test_a_fleet_smaller_than_one_replica_is_refused(budget):
+    """Was: exit 0, '439 accelerators' with a 4096-accelerator replica (or 8 accelerators serving DeepSeek-R1 on a
+    16-accelerator replica), their tokens per day printed as if served."""
+    line = one_error_line(cli(*CAP, *budget))
+    assert budget[0] in line and "replica" in line and "h20" in line
+
+
+def test_a_replica_size_given_is_not_called_the_smallest_that_holds_the_model():
+    """Was: 'replica: 32 accelerators on every chip (the smallest power of two that holds one request on each ...)'
+    for a size the user chose."""
+    r = cli(*CAP, "--power-mw", "10", "--replica-accelerators", "32")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "replica: 32 accelerators on every chip (--replica-accelerators)" in text and "smallest" not in text
+    auto = " ".join(cli(*CAP, "--power-mw", "10").stdout.split())
+    assert "replica: 16 accelerators on every chip (the smallest power of two" in auto
