@@ -161,3 +161,31 @@ def test_a_replica_size_given_is_not_called_the_smallest_that_holds_the_model():
     assert "replica: 32 accelerators on every chip (--replica-accelerators)" in text and "smallest" not in text
     auto = " ".join(cli(*CAP, "--power-mw", "10").stdout.split())
     assert "replica: 16 accelerators on every chip (the smallest power of two" in auto
+
+
+# 7 ------------------------------------------------------------------------------ project --num-prompts
+class NoSteps:
+    """A step model that must not be asked: the run is refused before its first step."""
+
+    from bench.catalog.models import get_model
+    m = get_model("Qwen2.5-7B")
+
+    def step_s(self, *args):
+        raise AssertionError("the simulation ran a step")
+
+
+@pytest.mark.parametrize("seqs, tokens", [(1, 1), (1, 10 ** 6)])
+def test_a_run_longer_than_the_step_limit_is_refused_before_simulating(seqs, tokens):
+    """Was: --num-prompts 100000 --max-num-seqs 1 --max-num-batched-tokens 1 simulated two million steps (about a
+    minute on this machine) before its refusal; the fewest steps the run needs (prompt tokens over the step's token
+    budget, output tokens over the decode batch) decides at once."""
+    from bench.analysis import whole_run
+    from bench.errors import InputError
+
+    reqs = whole_run.requests(100_000, [(100, 50)], None)
+    with pytest.raises(InputError, match=r"at least [0-9,]+ engine steps, more than 2,000,000; lower --num-prompts"):
+        whole_run.simulate(reqs, NoSteps(), seqs, tokens, 10 ** 9)
+    line = one_error_line(cli("project", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--dtype", "bf16",
+                              "--num-prompts", "100000", "--input-tokens", "100", "--output-tokens", "50",
+                              "--max-num-seqs", str(seqs), "--max-num-batched-tokens", str(tokens)))
+    assert "engine steps" in line
