@@ -189,3 +189,14 @@ def test_a_run_longer_than_the_step_limit_is_refused_before_simulating(seqs, tok
                               "--num-prompts", "100000", "--input-tokens", "100", "--output-tokens", "50",
                               "--max-num-seqs", str(seqs), "--max-num-batched-tokens", str(tokens)))
     assert "engine steps" in line
+
+
+def test_engine_version_whose_block_skips_mla_models_says_so():
+    """vllm-ascend 0.9.1's block is for non-MLA models: DeepSeek-R1 keeps the engine's defaults, and the note says
+    why (not 'engines.yaml lists no other defaults', which its block contradicts)."""
+    r = cli("project", "--model", "DeepSeek-R1", "--hardware", "910b", "--dtype", "int8", "--accelerators", "16",
+            "--num-prompts", "20", "--input-tokens", "100", "--output-tokens", "50", "--engine", "vllm-ascend",
+            "--engine-version", "0.9.1", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    limits = json.loads(r.stdout)[0]["scheduler_limits"]
+    assert "version 0.9.1: its engines.yaml defaults are for non-MLA models" in limits and "lists no" not in limits
