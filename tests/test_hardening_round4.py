@@ -200,3 +200,15 @@ def test_engine_version_whose_block_skips_mla_models_says_so():
     assert r.returncode == 0, r.stderr
     limits = json.loads(r.stdout)[0]["scheduler_limits"]
     assert "version 0.9.1: its engines.yaml defaults are for non-MLA models" in limits and "lists no" not in limits
+
+
+# 8 ------------------------------------------------------------------------------------ cost --project
+def test_a_chip_without_interconnect_is_not_advised_more_accelerators():
+    """Was: 'cpu: does not fit ...; fits on 8 x cpu: --accelerators 8', and --accelerators 8 then refused with
+    'hardware 'cpu' has no interconnect bandwidth in the catalog; use --accelerators 1'."""
+    r = cli("cost", "--project", "--model", "Llama-3.1-70B", "--input-tokens", "1000", "--output-tokens", "200",
+            "--batch", "32", "--dtype", "bf16", "--hardware", "h20,cpu")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "fits on 8 x cpu" not in text and "--accelerators 8" not in text
+    assert "cpu: does not fit at batch 32 on 1 x cpu" in text and "fits on 2 x h20: --accelerators 2" in text
