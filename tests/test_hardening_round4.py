@@ -212,3 +212,12 @@ def test_a_chip_without_interconnect_is_not_advised_more_accelerators():
     text = " ".join(r.stdout.split())
     assert "fits on 8 x cpu" not in text and "--accelerators 8" not in text
     assert "cpu: does not fit at batch 32 on 1 x cpu" in text and "fits on 2 x h20: --accelerators 2" in text
+
+
+@pytest.mark.parametrize("args", [["compare", "{long}"], ["cost", "--results", "{long}", "--hardware", "h20"],
+                                  ["run", "{long}.yaml"], ["check", RUN_A, "--baseline", "{long}"]])
+def test_an_input_path_name_too_long_is_bad_input(tmp_path, args):
+    """Was: 'error: internal: OSError: [Errno 36] File name too long' (exit 1) for a RUN_DIR or a config path."""
+    long = str(tmp_path / ("x" * 300))
+    line = one_error_line(cli(*[a.format(long=long) for a in args]))
+    assert "too long" in line.lower() and "internal" not in line
