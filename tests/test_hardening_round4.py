@@ -221,3 +221,28 @@ def test_an_input_path_name_too_long_is_bad_input(tmp_path, args):
     long = str(tmp_path / ("x" * 300))
     line = one_error_line(cli(*[a.format(long=long) for a in args]))
     assert "too long" in line.lower() and "internal" not in line
+
+
+# 9 ------------------------------------------------------------------------------------ energy: block
+ENERGY_CFG = """name: e
+models: [tiny:llama]
+backend: {kind: transformers, device: cpu, dtype: float32, threads: 1}
+workload: {input_tokens: 8, output_tokens: 4, batch_sizes: [1], num_batches: 1, warmup: 0}
+energy: {source: none, sample_hz: HZ, idle_baseline_s: 0}
+"""
+
+
+@pytest.mark.parametrize("hz", ["1e-300", "0.001", "0"])
+def test_a_sample_rate_too_slow_to_sample_is_refused(tmp_path, hz):
+    """Was: sample_hz 1e-300 accepted (> 0); the sampler thread died mid-run with 'OverflowError: timestamp out of
+    range for platform time_t' and its traceback on stderr."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(ENERGY_CFG.replace("HZ", hz))
+    line = one_error_line(cli("run", cfg, "--output-dir", tmp_path / "out"))
+    assert str(cfg) in line and "energy.sample_hz" in line and "0.01" in line
+
+
+def test_the_slowest_sample_rate_loads():
+    from bench.config.energy import energy_spec
+
+    assert energy_spec(source="none", sample_hz=0.01).sample_hz == 0.01
