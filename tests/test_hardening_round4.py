@@ -246,3 +246,16 @@ def test_the_slowest_sample_rate_loads():
     from bench.config.energy import energy_spec
 
     assert energy_spec(source="none", sample_hz=0.01).sample_hz == 0.01
+
+
+# 10 ------------------------------------------------------------------------------------------- validate
+def test_validate_engine_with_published_rows_but_no_fitted_profile_runs():
+    """Was: 'validate --engine mindie: --engine 'mindie' has no published rows' (exit 2), while `list published
+    --engine mindie` lists them and validate checks MindIE's usable and finite-run rows."""
+    r = cli("validate", "--engine", "mindie", "--hardware", "910b", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["engine"] == "mindie" and doc["finite_runs"]["rows"]
+    assert {row["engine"] for row in doc["finite_runs"]["rows"]} == {"mindie"}
+    line = one_error_line(cli("validate", "--engine", "[b]nope</b>"))
+    assert "[b]nope</b>" in line and "mindie" in line

@@ -177,12 +177,12 @@ class ValidateRequest(Request):
     @model_validator(mode="after")
     def _rules(self):
         from bench.analysis import profiles
-        from bench.catalog import hardware
+        from bench.catalog import hardware, published
 
         if self.hardware:
             hardware.get_chip(self.hardware)  # unknown id: the catalog's one line, listing the known
-        if self.engine_key is not None:  # the fitted profiles only when an engine is named
-            known = profiles.known_engines(profiles.catalog_profiles())
+        if self.engine_key is not None:  # any engine with published rows (mindie: one usable row, finite runs)
+            known = sorted({r.engine_class for r in published.rows()} - {None})
             if self.engine_key not in known:
                 raise ValueError(f"--engine '{self.engine}' has no published rows; known: "
                                  f"{', '.join([profiles.FIELD, *known])}")
