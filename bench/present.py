@@ -306,8 +306,13 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
             if _widths([cols[i] for i in keys + take], [[r[i] for i in keys + take] for r in rows], width) is None:
                 take = rest[:1]
             idx = keys + take
-            w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width) or \
-                [min(width, _nat_width([cols[i].header] + [r[i] for r in rows])) for i in idx]
+            w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], width)
+            if w is None:  # a value with its band wider than the room beside the keys: the band breaks at its dash
+                split = [[c.replace("–", "–\n") if i in take and cols[i].wrap else c for i, c in enumerate(r)]
+                         for r in rows]
+                w = _widths([cols[i] for i in idx], [[r[i] for i in idx] for r in split], width)
+                rows = split if w is not None else rows
+            w = w or [min(width, _nat_width([cols[i].header] + [r[i] for r in rows])) for i in idx]
         out += _block([cols[i] for i in idx], [[r[i] for i in idx] for r in rows], w)
         rest = [i for i in rest if i not in take]
         if not rest:

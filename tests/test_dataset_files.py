@@ -72,7 +72,7 @@ PROBES = {  # name: (file content, kind, what the one line says)
                         r":2: 1,000,000,000 s after the previous row, more than the 86,400 s"),
     "jsonl-nan-timestamp": ('{"prompt_tokens": 3, "output_tokens": 2, "timestamp_s": NaN}\n', "jsonl", r"NaN"),
     "jsonl-huge-integer": ('{"prompt_tokens": ' + "9" * 5000 + ', "output_tokens": 2}\n', "jsonl",
-                           r":1: Exceeds the limit"),
+                           r":1: an integer of more than 4,300 digits"),
     "jsonl-session-object": ('{"prompt_tokens": 3, "output_tokens": 2, "session_id": {"a": 1}}\n', "jsonl",
                              r"'session_id' must be a short text"),
     "burstgpt-not-csv": ("Timestamp,Request tokens,Response tokens\n\"" + "x" * 200_000 + "\n", "burstgpt",

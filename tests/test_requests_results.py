@@ -81,7 +81,8 @@ def test_check_rules_in_order():
     assert _refused(CheckRequest, {**base, "metric": ["nope"], "min_compared": -1}).startswith(
         "--metric 'nope' is unknown; known: output_tok_s")
     assert _refused(CheckRequest, {**base, "min_compared": limits.MAX_COUNT + 1}) == \
-        f"--min-compared {limits.MAX_COUNT + 1}: give a whole number of cases >= 0"
+        (f"--min-compared {limits.MAX_COUNT + 1}: give a whole number of cases >= 1 (to pass with none compared: "
+         "--allow-missing)")
     assert CheckRequest.from_flags({**base, "min_compared": limits.MAX_COUNT}).min_compared == limits.MAX_COUNT
     assert CheckRequest.from_flags({**base, "max_regression": "12.5%"}).tolerance == pytest.approx(0.125)
     assert CheckRequest.from_flags(base).tolerance == pytest.approx(0.05)  # the default, 5%

@@ -129,6 +129,12 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
         n = accelerators
     else:
         n = accelerators_for_demand(tokens_per_day, tok_s, utilisation, sw_efficiency)
+    # a budget (a power or a count, not a demand) too small for one replica serves nothing: no figures for it
+    if proj is not None and (power_w is not None or accelerators is not None) and n < proj["accelerators"]:
+        budget = "--power-mw" if power_w is not None else "--accelerators"
+        fix = f"raise {budget}" + (" or lower --replica-accelerators" if replica_accelerators else "")
+        raise InputError(f"{chip.id}: {budget} holds {n:,.0f} accelerators, fewer than one replica of "
+                         f"{proj['accelerators']:,} ({m.id}, {dtype}); {fix}")
     row = {"hardware": chip.id, "model": m.id, "dtype": dtype, "input_tokens": n_in, "output_tokens": n_out,
            "provenance": prov, "output_tok_s_per_accelerator": tok_s * sw_efficiency,
            "peak_tflops": peak, **fleet(n, all_in, peak, tok_s, pue, utilisation, sw_efficiency)}

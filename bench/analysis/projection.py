@@ -168,7 +168,9 @@ def does_not_fit(m: ModelEntry, chip: Chip, w: Shape, fix: str) -> InputError | 
 
 
 def fewest_accelerators(m: ModelEntry, chip: Chip, w: Shape, most: int = 4096) -> int | None:
-    """The fewest accelerators (a power of two, up to ``most``) on which ``w`` fits at its batch; None if none."""
+    """The fewest accelerators (a power of two, up to ``most``) on which ``w`` fits at its batch; None if none. A chip
+    without an interconnect in the catalog is one accelerator a replica (``tp_allreduce_s`` refuses more)."""
+    most = most if chip.interconnect_gbs else 1
     k = 1
     while k <= most:
         if memory_fit(m, chip, replace(w, accelerators=k))["fits"]:

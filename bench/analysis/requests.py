@@ -13,12 +13,16 @@ built, by the catalog itself.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from bench.config import limits
 from bench.errors import InputError, plain_message
+
+# --engine-version: a release as engines.yaml's `match` lists them (0.9.1, v0.10.2rc1, 0.4.6.post1), at most 40 characters
+_VERSION = re.compile(r"[vV]?[0-9]+(?:\.[0-9A-Za-z]+)*(?:[.+-]?[A-Za-z][0-9A-Za-z.]*)?")
 
 
 
@@ -213,9 +217,10 @@ class ProjectRequest(Request):
             raise InputError("project needs --batch or --concurrency (a steady state), or --num-prompts (a whole run)")
         if self.engine_version is not None and self.engine in (None, "field"):
             raise InputError("--engine-version picks one engine's scheduler defaults: add --engine NAME")
-        if self.engine_version is not None and not (0 < len(self.engine_version.strip()) <= 40
-                                                    and self.engine_version.strip().isprintable()):
-            raise InputError(f"--engine-version '{self.engine_version[:40]}': give a version such as 0.9.1")
+        if self.engine_version is not None and not (len(self.engine_version.strip()) <= 40
+                                                    and _VERSION.fullmatch(self.engine_version.strip())):
+            raise InputError(f"--engine-version '{self.engine_version[:40]}': give a version such as 0.9.1 "
+                             "(digits and dots, e.g. 0.10.2rc1)")
         if self.num_prompts is not None and self.batch:
             raise InputError("--batch is a steady state; a whole run (--num-prompts) takes --concurrency, "
                              "--max-num-seqs")

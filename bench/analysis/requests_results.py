@@ -30,6 +30,13 @@ from bench.errors import InputError
 def output_file(name: str, path: str) -> Path:
     """A file the command will write: its directory is created; a directory, a FIFO, socket or device, or an
     unwritable place is refused (one line naming the flag) before any work is done."""
+    try:
+        return _output_file(name, path)
+    except OSError as exc:  # a name too long, a path through a file: what stat says, as one line
+        raise InputError(f"{name} '{path[:120]}': {exc.strerror or exc}; choose another path") from None
+
+
+def _output_file(name: str, path: str) -> Path:
     p = Path(os.path.expanduser(path))
     if p.is_dir():
         raise InputError(f"{name} '{path}': is a directory; give a file path")
@@ -145,8 +152,10 @@ class CheckRequest(Request):
         for m in self.metric or []:
             if m not in known:
                 raise ValueError(f"--metric '{m}' is unknown; known: {', '.join(known)}")
-        if self.min_compared is not None and not 0 <= self.min_compared <= limits.MAX_COUNT:
-            raise ValueError(f"--min-compared {self.min_compared}: give a whole number of cases >= 0")
+        # the gate compares at least one case (check.py); 0 read as 1 would make 'lower --min-compared' a dead end
+        if self.min_compared is not None and not 1 <= self.min_compared <= limits.MAX_COUNT:
+            raise ValueError(f"--min-compared {self.min_compared}: give a whole number of cases >= 1 (to pass with "
+                             "none compared: --allow-missing)")
         return self
 
     @property
@@ -168,12 +177,12 @@ class ValidateRequest(Request):
     @model_validator(mode="after")
     def _rules(self):
         from bench.analysis import profiles
-        from bench.catalog import hardware
+        from bench.catalog import hardware, published
 
         if self.hardware:
             hardware.get_chip(self.hardware)  # unknown id: the catalog's one line, listing the known
-        if self.engine_key is not None:  # the fitted profiles only when an engine is named
-            known = profiles.known_engines(profiles.catalog_profiles())
+        if self.engine_key is not None:  # any engine with published rows (mindie: one usable row, finite runs)
+            known = sorted({r.engine_class for r in published.rows()} - {None})
             if self.engine_key not in known:
                 raise ValueError(f"--engine '{self.engine}' has no published rows; known: "
                                  f"{', '.join([profiles.FIELD, *known])}")

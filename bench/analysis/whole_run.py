@@ -127,6 +127,13 @@ def simulate(reqs: list[Request], model: StepModel, max_num_seqs: int | None, ma
     cap = len(reqs) if decode_cap_only or not max_num_seqs else max_num_seqs
     decode_cap = max_num_seqs or len(reqs)
     n = len(reqs)
+    # the fewest steps the run can take: a step prefills at most max_num_batched_tokens prompt tokens and decodes
+    # one token for each of at most decode_cap requests (a prompt's last prefill step gives its first token); a run
+    # that needs more than MAX_STEPS is refused now, not after simulating two million steps
+    least = max(-(-sum(r.input_tokens for r in reqs) // max_num_batched_tokens), -(-(total_out - n) // decode_cap))
+    if least > MAX_STEPS:
+        raise InputError(f"the simulation would take at least {least:,} engine steps, more than {MAX_STEPS:,}; lower "
+                         "--num-prompts or the lengths, or raise --max-num-seqs / --max-num-batched-tokens")
     prefilled = [0] * n
     generated = [0] * n
     first = [None] * n

@@ -68,8 +68,15 @@ def defaults(engine: str, chip, version: str | None = None, context_length: int 
             raise InputError(f"{engine} {e['version']}: the step's token budget is the model's context; give "
                              "--max-num-batched-tokens")
         toks = int(context_length)
+    # a version asked for that no `versions` block lists runs on the engine's own defaults, and says so
+    unlisted = ""
+    if version is not None and e is data().get(engine):
+        v = str(version).strip().lstrip("vV")
+        mla_only = any(v in [str(x) for x in b["match"]] for b in e.get("versions", []))  # skipped: an MLA model
+        unlisted = f"; version {version}: " + ("its engines.yaml defaults are for non-MLA models, this one keeps the "
+                                               "engine's" if mla_only else "engines.yaml lists no other defaults for it")
     return Limits(tier["max_num_seqs"], toks, bool(e["chunked_prefill"]),
-                  f"{engine} {e['version']}: {e['source']}", f"{engine} defaults, {e['version']}",
+                  f"{engine} {e['version']}{unlisted}: {e['source']}", f"{engine} defaults, {e['version']}{unlisted}",
                   bool(e.get("prefill_first", False)), tier.get("max_prefill_seqs"),
                   e.get("max_num_seqs_caps", "requests") == "decode batch")
 

@@ -507,11 +507,11 @@ def cmd_capacity(args) -> int:
     if req.format == "json":
         print(text)
         return 0
-    _print_side_by_side(rows)
+    _print_side_by_side(rows, chosen_replica=req.replica_accelerators is not None)
     return 0
 
 
-def _print_side_by_side(rows: list[dict]) -> None:
+def _print_side_by_side(rows: list[dict], chosen_replica: bool = False) -> None:
     from bench.present import Col, render_table, with_range
 
     title = (f"fleet capacity — {rows[0]['model']}, {rows[0]['input_tokens']} in / {rows[0]['output_tokens']} out "
@@ -537,8 +537,9 @@ def _print_side_by_side(rows: list[dict]) -> None:
              "dtype: " + ", ".join(f"{r['hardware']} {r['dtype']}" for r in rows) + " (each chip its own)"]
     replicas = {r.get("replica_accelerators") for r in rows} - {None}
     if len(rows) > 1 and len(replicas) == 1:
-        notes.append(f"replica: {replicas.pop()} accelerators on every chip (the smallest power of two that holds one "
-                     "request on each; --replica-accelerators N to choose)")
+        notes.append(f"replica: {replicas.pop()} accelerators on every chip " + (
+            "(--replica-accelerators)" if chosen_replica else
+            "(the smallest power of two that holds one request on each; --replica-accelerators N to choose)"))
     notes += [f"{r['hardware']} ({r['dtype']}): {r.get('evidence', 'throughput given (--tok-s-per-accelerator)')}; "
               f"price: {r.get('pricing')}" for r in rows]
     sys.stdout.write(render_table(cols, body, title=title, notes=notes))

@@ -37,8 +37,8 @@ def check_namespace(args) -> None:
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"{flag(name)}: {value!r} is not a finite number; give a plain number")
         if abs(value) > limits.MAX_FLAG_NUMBER or 0 < abs(value) < limits.MIN_FLAG_NUMBER:
-            raise InputError(f"{flag(name)}: {value:g} is out of range (from {limits.MIN_FLAG_NUMBER:g} to "
-                             f"{limits.MAX_FLAG_NUMBER:g} in size, or 0); give a realistic value")
+            raise InputError(f"{flag(name)}: {value:g} is out of range (a size from {limits.MIN_FLAG_NUMBER:g} to "
+                             f"{limits.MAX_FLAG_NUMBER:g}); give a realistic value")
 
 
 def positive(name: str, value: float | None, allow_zero: bool = False, maximum: float | None = None) -> None:

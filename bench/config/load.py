@@ -93,9 +93,9 @@ def parse_config(data: Any, source: str) -> BenchConfig:
 def load_config(path: str | Path) -> tuple[BenchConfig, str]:
     """Read and validate a YAML config; returns the config and the raw text (hashed into the manifest)."""
     p = Path(path)
-    if p.exists() and not p.is_dir() and not p.is_file():  # a FIFO or a device would block or never end
-        raise ConfigError(f"{p}: not a regular file; give a YAML config file")
     try:
+        if p.exists() and not p.is_dir() and not p.is_file():  # a FIFO or a device would block or never end
+            raise ConfigError(f"{p}: not a regular file; give a YAML config file")
         raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None

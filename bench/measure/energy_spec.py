@@ -18,7 +18,9 @@ class EnergySpec(Strict):
     long the idle baseline is measured before the cases. A source's own fields go on its subclass."""
 
     source: str
-    sample_hz: float = Field(default=10.0, gt=0, le=1000)
+    # at least one sample a 100 s: a slower rate says nothing of a case, and a period past the platform's time_t
+    # (1e-300 Hz) killed the sampler thread with a traceback mid-run
+    sample_hz: float = Field(default=10.0, ge=0.01, le=1000)
     idle_baseline_s: float = Field(default=3.0, ge=0, le=3600)
     # Each source's spec defines ``open(req)``: the source's reader for a run (``req``: a ``SourceRequest``; returns a
     # ``bench.measure.trackers.source.EnergySource``), a PreflightError where it cannot read; tests/test_energy_specs.py

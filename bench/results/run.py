@@ -135,7 +135,13 @@ def parse_labels(items: list[str] | None, run_dirs: set[Path] | None = None) -> 
             raise InputError(f"--label '{item}': write it as RUN_DIR=NAME")
         if len(name) > 40 or any(not ch.isprintable() for ch in name):
             raise InputError(f"--label {item[:80]!r}: a name is at most 40 printable characters (no line breaks)")
-        out[Path(run_dir).expanduser().resolve()] = name.strip()
+        key = Path(run_dir).expanduser().resolve()
+        if key in out:  # the later one would win unsaid
+            raise InputError(f"--label names {run_dir[:80]} twice ('{out[key]}' and '{name.strip()}'); give one "
+                             "--label per RUN_DIR")
+        if name.strip() in out.values():  # two columns under one name: which run is which?
+            raise InputError(f"--label: two runs are both named '{name.strip()}'; give each run its own NAME")
+        out[key] = name.strip()
     return out
 
 

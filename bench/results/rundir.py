@@ -10,6 +10,7 @@ Above 400 lines because the line readers (``read_manifest``, ``read_case``) and 
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -178,8 +179,6 @@ def read_jsonl(path: Path, read_line=None) -> list[dict]:
 
 def storage_error(exc: OSError, path: Path, run_dir: Path | None = None) -> StorageError:
     """A failed write as one line: the path, why, and what to do (every case already written is kept)."""
-    import errno
-
     again = f"; then continue with --resume {run_dir}" if run_dir is not None else ""
     why = exc.strerror or type(exc).__name__
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -320,6 +319,11 @@ class RunDir:
     @classmethod
     def open_existing(cls, path: Path) -> "RunDir":
         rd = cls(path)
+        try:
+            rd.path.stat()
+        except OSError as exc:  # a name too long, a loop of links: stat's reason, not a traceback
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                raise InputError(f"{str(path)[:120]}: {exc.strerror}; pass a directory that `run` created") from None
         if not rd.path.is_dir():
             what = "does not exist" if not rd.path.exists() else "is a file"
             raise InputError(f"{path}: not a run directory ({what}); pass a directory that `run` created")

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import stat
+import sys
 from pathlib import Path
 
 from bench.config import limits
@@ -58,7 +59,7 @@ def read_text(path: Path, what: str = "dataset file", field: str = "workload.dat
         line = raw.count(b"\n", 0, nul) + 1
         raise DatasetError(f"{path}:{line}: a NUL byte (a binary file?); give a UTF-8 text {what}")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark (Notepad writes one) is no text
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise DatasetError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the {what} as "
@@ -100,7 +101,10 @@ def parse_json(text: str, where: str, hint: str) -> object:
         line = f":{exc.lineno}" if where.count(":") == 0 else ""
         raise DatasetError(f"{where}{line}: not valid JSON ({exc.msg}); {hint}") from None
     except ValueError as exc:  # NaN/Infinity, 1e999, an integer of more than 4,300 digits
-        raise DatasetError(f"{where}: {' '.join(str(exc).split())[:120]}; {hint}") from None
+        msg = str(exc)
+        if "integer string conversion" in msg:  # Python's own words name sys.set_int_max_str_digits: not the user's fix
+            msg = f"an integer of more than {sys.get_int_max_str_digits():,} digits"
+        raise DatasetError(f"{where}: {' '.join(msg.split())[:120]}; {hint}") from None
     if deep and _depth(obj, limits.MAX_JSON_DEPTH):
         raise DatasetError(f"{where}: JSON nested more than {limits.MAX_JSON_DEPTH} deep; {hint}")
     return obj
@@ -128,11 +132,12 @@ def length(v, key: str, where: str, minimum: int = 1, text: bool = False) -> int
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not v.is_integer()):
         raise DatasetError(f"{where}: '{key}' must be a whole number of tokens from {minimum} to "
                            f"{limits.MAX_TOKENS:,}; found {_show(v)}")
-    v = int(v)
-    if v < minimum or v > limits.MAX_TOKENS:
+    if v < minimum or v > limits.MAX_TOKENS:  # shown as written: 1e308 as 1e+308, not its 309 digits
+        found = f"{v:,}" if isinstance(v, int) and abs(v) < 10**15 else _show(v)
         raise DatasetError(f"{where}: '{key}' must be a whole number of tokens from {minimum} to "
-                           f"{limits.MAX_TOKENS:,} (bench/config/limits.py MAX_TOKENS); found {v:,}; fix or remove "
+                           f"{limits.MAX_TOKENS:,} (bench/config/limits.py MAX_TOKENS); found {found}; fix or remove "
                            "that row")
+    v = int(v)
     return v
 
 

@@ -65,7 +65,7 @@ def dataset_lengths(spec: list[str], context_length: int, model_id: str, n_in: i
                     files.length(row.get("output_tokens"), "output_tokens", where))
             if sum(vals) > context_length:
                 raise InputError(f"{where}: {vals[0]} + {vals[1]} tokens exceed the context of '{model_id}' "
-                                 f"({context_length:,})")
+                                 f"({context_length:,}); fix or remove that row")
             out.append(vals)
     except DatasetError as exc:
         raise InputError(str(exc)) from None
