@@ -89,15 +89,6 @@ def common_replica(m, chips, dtype: str, n_in: int, n_out: int) -> int:
                for c in chips)
 
 
-def check_fleet_sizes(rows: list[dict]) -> None:
-    """A fleet above ``limits.MAX_ACCELERATORS`` (a demand or budget far beyond any fleet, or a throughput near 0)
-    is refused in one line naming the chip, rather than printed as a number nobody can build."""
-    for r in rows:
-        if r.get("accelerators") is not None and r["accelerators"] > limits.MAX_ACCELERATORS:
-            raise InputError(f"{r['hardware']}: the fleet would need {r['accelerators']:,.0f} accelerators, more than "
-                             f"{limits.MAX_ACCELERATORS:,.0f}; check --tokens-per-day, --power-mw and the throughput")
-
-
 def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_w: float | None = None,
                   accelerators: float | None = None, tokens_per_day: float | None = None,
                   tok_s_per_accelerator: float | None = None, replica_accelerators: int | None = None,
@@ -129,6 +120,9 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
         n = accelerators
     else:
         n = accelerators_for_demand(tokens_per_day, tok_s, utilisation, sw_efficiency)
+    if n > limits.MAX_ACCELERATORS:  # a demand or budget far beyond any fleet, or a throughput near 0
+        raise InputError(f"{chip.id}: the fleet would need {n:,.0f} accelerators, more than "
+                         f"{limits.MAX_ACCELERATORS:,.0f}; check --tokens-per-day, --power-mw and the throughput")
     # a budget (a power or a count, not a demand) too small for one replica serves nothing: no figures for it
     if proj is not None and (power_w is not None or accelerators is not None) and n < proj["accelerators"]:
         budget = "--power-mw" if power_w is not None else "--accelerators"

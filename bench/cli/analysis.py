@@ -502,7 +502,6 @@ def cmd_capacity(args) -> int:
         profile=profiles.for_engine(profiles.catalog_profiles(), chip.id, req.engine, names.get(chip.id)),
         engine=checks.engine_class(req.engine))
         for chip in chips]
-    capacity.check_fleet_sizes(rows)
     text = jsonout.dumps({"rows": rows})  # refuses NaN/inf in any format
     if req.format == "json":
         print(text)
@@ -517,8 +516,7 @@ def _print_side_by_side(rows: list[dict], chosen_replica: bool = False) -> None:
     title = (f"fleet capacity — {rows[0]['model']}, {rows[0]['input_tokens']} in / {rows[0]['output_tokens']} out "
              f"({rows[0]['provenance']} throughput)")
     cols = [Col("", "left", key=True)] + [Col(r["hardware"]) for r in rows]
-    rows = [{**r, "replica_accelerators": r.get("replica_accelerators"),
-             "tpot_ms": r.get("tpot_s") and r["tpot_s"] * 1e3,
+    rows = [{**r, "tpot_ms": r.get("tpot_s") and r["tpot_s"] * 1e3,
              "tokens_per_day_bn": r.get("tokens_per_day") and r["tokens_per_day"] / 1e9,
              "tokens_per_day_bn_range": r.get("tokens_per_day_range") and [x / 1e9 for x in r["tokens_per_day_range"]]}
             for r in rows]
