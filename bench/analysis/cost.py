@@ -183,7 +183,7 @@ def hourly(terms, chip, measured_w: float | None = None, power_w: float | None =
         power, source = measured_w * overhead, f"measured {measured_w:.1f} W x server overhead {overhead:g}"
     elif chip.all_in_power_w(overhead) is not None:
         power = chip.all_in_power_w(overhead)
-        source = (f"catalog server power ({chip.server_power_w:g} W)" if chip.server_power_w else
+        source = ("catalog server power" if chip.server_power_w else
                   f"catalog TDP {chip.tdp_w} W x server overhead {overhead:g}")
     elif terms.power_w is not None:  # the chip publishes no power: the preset's stated (labelled) figure
         power, source = terms.power_w, terms.power_source
@@ -219,7 +219,8 @@ def price_or_none(terms, chip, rates: Rates, fx: float, blend_ratio: float = 3.0
     """``price_tokens`` under ``terms``; with no terms (a chip without a price), every price None and a note."""
     if terms is None:
         return unpriced(rates, pricing.no_price_note(chip.id))
-    return price_tokens(hourly(terms, chip, measured_w, power_w, server_overhead), rates, fx, blend_ratio)
+    return {**price_tokens(hourly(terms, chip, measured_w, power_w, server_overhead), rates, fx, blend_ratio),
+            "pricing": terms.source, "terms": terms.shown()}
 
 
 def price_projection(m, chip, shape, profile, terms, fx: float, blend_ratio: float = 3.0,

@@ -157,6 +157,17 @@ class CostRequest(Request):
             if (e := whole_error(flag(n), getattr(self, n), lo, hi)) is not None:
                 raise InputError(e)
 
+    def given_terms(self, chip_ids: list[str]):
+        """The pricing terms the flags give (a rental, a preset, or ownership figures) for these chips, or None: each
+        chip at its own rate. An ownership preset of another chip is refused (``pricing.check_preset_chips``)."""
+        from bench.catalog import pricing
+
+        if not (self.pricing or self.rental_usd_per_hour is not None or self.capex_usd is not None):
+            return None
+        return pricing.terms(self.pricing, self.rental_usd_per_hour, self.capex_usd, self.life_years, self.pue,
+                             self.electricity_usd_per_kwh, self.other_opex_fraction, self.utilisation, self.fx,
+                             chip_ids=chip_ids)
+
     def missing_for_project(self) -> None:
         """``cost --project`` projects the throughput: it needs the model and the shape."""
         if self.project:
