@@ -101,8 +101,9 @@ def terms(preset_name: str | None = None, rental_usd_per_hour: float | None = No
           life_years: float | None = None, pue: float | None = None, usd_per_kwh: float | None = None,
           other_opex_fraction: float | None = None, utilisation: float | None = None,
           fx: float | None = None, chip_ids: Sequence[str] = (), source: str | None = None) -> Terms:
-    """The one place pricing is resolved: a given rental, else a preset (rental or ownership; given
-    utilisation and other-opex fraction win over the preset's), else the ownership figures given.
+    """The one place pricing is resolved: a given rental, else a preset (rental or ownership; the ownership figures
+    given -- life, PUE, electricity, other opex, utilisation -- win over the preset's), else the ownership figures
+    given.
 
     ``chip_ids``: the chips these terms will price; an ownership preset of another chip is refused
     (``check_preset_chips``). ``source`` names where the terms come from (default: the flag that gave them)."""
@@ -116,8 +117,15 @@ def terms(preset_name: str | None = None, rental_usd_per_hour: float | None = No
         if p["kind"] == "rental":
             return Terms("rental", utilisation or 1.0, usd_per_hour=p["usd_per_hour"], source=source,
                          quoted_for=quoted_for)
-        capex_usd, life_years, pue = p["capex_usd"], p["life_years"], p["pue"]
-        usd_per_kwh = electricity_usd_per_kwh(p["electricity"], fx)
+        given = [f for f, v in (("--life-years", life_years), ("--pue", pue), ("--electricity-usd-per-kwh", usd_per_kwh),
+                                ("--other-opex-fraction", other_opex_fraction), ("--utilisation", utilisation))
+                 if v is not None]
+        if given:  # a given figure wins over the preset's: say so where the price is explained
+            source += f", {', '.join(given)} as given"
+        capex_usd = p["capex_usd"]
+        life_years = life_years or p["life_years"]
+        pue = pue or p["pue"]
+        usd_per_kwh = usd_per_kwh or electricity_usd_per_kwh(p["electricity"], fx)
         other = p.get("other_opex_fraction", 0.0)
         utilisation = utilisation or p.get("utilisation", 1.0)
         power = (float(p["power_w"]), f"preset {preset_name}: {p.get('power_source', '')}".strip()) \
@@ -174,12 +182,17 @@ def no_price_note(chip_id: str) -> str:
             "--rental-usd-per-hour")
 
 
-def own_terms(chip_id: str, utilisation: float | None = None, fx: float | None = None) -> Terms | None:
-    """A chip's own rate as pricing terms (its rental, else its TCO preset), or None when it has no price."""
+def own_terms(chip_id: str, utilisation: float | None = None, fx: float | None = None, life_years: float | None = None,
+              pue: float | None = None, usd_per_kwh: float | None = None,
+              other_opex_fraction: float | None = None) -> Terms | None:
+    """A chip's own rate as pricing terms (its rental, else its TCO preset, with any ownership figure given winning
+    over the preset's), or None when it has no price."""
     own = chip_price(chip_id)
     if own is None:
         return None
     if own["kind"] == "rental":
         return Terms("rental", utilisation or 1.0, usd_per_hour=own["usd_per_hour"],
                      source="its own rate")
-    return terms(own["preset"], utilisation=utilisation, fx=fx, source=f"preset {own['preset']} (its own rate)")
+    return terms(own["preset"], life_years=life_years, pue=pue, usd_per_kwh=usd_per_kwh,
+                 other_opex_fraction=other_opex_fraction, utilisation=utilisation, fx=fx,
+                 source=f"preset {own['preset']} (its own rate)")

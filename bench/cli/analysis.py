@@ -111,9 +111,12 @@ def cmd_cost(args) -> int:
         shape = projection.Shape(req.input_tokens, req.output_tokens, req.batch, req.accelerators, req.dtype,
                                  req.kv_dtype, parallelism=parallelism, engine=checks.engine_class(req.engine))
     names = asked.profile_names(req.profile, chips)
+    # each chip at the given terms, else its own rate (None: a row that says it has no price)
+    priced = {chip.id: given or req.own_terms(chip.id) for chip in chips}
+    req.check_ownership_flags_apply(priced)
     entries = []
-    for chip in chips:  # each chip at the given terms, else its own rate (None: a row that says it has no price)
-        terms = given or pricing.own_terms(chip.id, req.utilisation, req.fx)
+    for chip in chips:
+        terms = priced[chip.id]
         if cases is not None:
             entries += cost.price_cases(cases, chip, terms, fx, req.blend_ratio, req.power_w, req.server_overhead)
         elif shape is not None:
