@@ -152,3 +152,19 @@ def test_cost_tables_fit_the_terminal(monkeypatch, width, flags):
     p = cli("cost", *flags, "--output-tok-s", "500")
     assert p.returncode == 0, p.stderr
     assert max(len(line) for line in p.stdout.splitlines()) <= width
+
+
+def test_capacity_given_rental_is_labelled_and_charged_per_busy_hour(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    args = ("capacity", "--compare", "h20,910b", "--model", "Qwen3-32B", "--input-tokens", "1024", "--output-tokens",
+            "256", "--power-mw", "10", "--rental-usd-per-hour", "2", "--utilisation", "0.5")
+    p = cli(*args)
+    assert p.returncode == 0, p.stderr
+    text = " ".join(p.stdout.split())
+    # was "$/M out (own rate)" over a given rental
+    assert "$/M out (given rental)" in text and "own rate" not in text
+    assert "--rental-usd-per-hour: one rental, $2.00/h, charged for every chip (h20, 910b), not each chip's own" in text
+    assert max(len(line) for line in p.stdout.splitlines()) <= 80
+    for r in json.loads(cli(*args, "--format", "json").stdout)["rows"]:
+        # $2/h at utilisation 0.5 is $4 per busy hour, as cost and the own rate charge it (was $2: utilisation ignored)
+        assert r["usd_per_mtok_output"] == pytest.approx(4 / (r["output_tok_s_per_accelerator"] * 3600) * 1e6, rel=1e-9)

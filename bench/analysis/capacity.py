@@ -137,7 +137,8 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
         row.update(replica_accelerators=proj["accelerators"], batch=proj["batch"], bound=proj["bound"],
                    tpot_s=proj["tpot_s"])
     if rental_usd_per_hour:
-        row["usd_per_mtok_output"] = cost.usd_per_mtok(rental_usd_per_hour, tok_s * sw_efficiency)
+        busy = cost.rental(rental_usd_per_hour, utilisation).per_busy_hour_usd  # as the own rate: / utilisation
+        row["usd_per_mtok_output"] = cost.usd_per_mtok(busy, tok_s * sw_efficiency)
         row["pricing"] = f"rental ${rental_usd_per_hour:.2f}/h (given)"
     else:  # the chip's own rate (pricing.yaml chips:); None when it has none
         hourly, row["pricing"] = cost.own_hourly(chip, utilisation)

@@ -531,11 +531,11 @@ def cmd_capacity(args) -> int:
     if req.format == "json":
         print(text)
         return 0
-    _print_side_by_side(rows, chosen_replica=req.replica_accelerators is not None)
+    _print_side_by_side(rows, chosen_replica=req.replica_accelerators is not None, rental=req.rental_usd_per_hour)
     return 0
 
 
-def _print_side_by_side(rows: list[dict], chosen_replica: bool = False) -> None:
+def _print_side_by_side(rows: list[dict], chosen_replica: bool = False, rental: float | None = None) -> None:
     from bench.present import Col, render_table, with_range
 
     title = (f"fleet capacity — {rows[0]['model']}, {rows[0]['input_tokens']} in / {rows[0]['output_tokens']} out "
@@ -551,7 +551,8 @@ def _print_side_by_side(rows: list[dict], chosen_replica: bool = False) -> None:
              ("TWh / year", "electricity_twh_per_year", 2),
              ("out tok/s per accelerator", "output_tok_s_per_accelerator", 1), ("TPOT ms", "tpot_ms", 1),
              ("out tokens / day (bn)", "tokens_per_day_bn", 0), ("out tok/s per MW (IT)", "tokens_s_per_mw_it", 0),
-             ("bound", "bound", None), ("$/M out (own rate)", "usd_per_mtok_output", 4)]
+             ("bound", "bound", None),
+             ("$/M out (own rate)" if rental is None else "$/M out (given rental)", "usd_per_mtok_output", 4)]
     body = [[label, *[with_range(r.get(key), r.get(f"{key}_range"), d or 0) if r.get(f"{key}_range")
                       else cell(r.get(key), d or 0) for r in rows]] for label, key, d in lines
             if any(r.get(key) is not None for r in rows)]
@@ -563,6 +564,9 @@ def _print_side_by_side(rows: list[dict], chosen_replica: bool = False) -> None:
         notes.append(f"replica: {replicas.pop()} accelerators on every chip " + (
             "(--replica-accelerators)" if chosen_replica else
             "(the smallest power of two that holds one request on each; --replica-accelerators N to choose)"))
+    if rental is not None and len(rows) > 1:
+        notes.append(f"--rental-usd-per-hour: one rental, ${rental:.2f}/h, charged for every chip "
+                     f"({', '.join(r['hardware'] for r in rows)}), not each chip's own")
     notes += [f"{r['hardware']} ({r['dtype']}): {r.get('evidence', 'throughput given (--tok-s-per-accelerator)')}; "
               f"price: {r.get('pricing')}" for r in rows]
     sys.stdout.write(render_table(cols, body, title=title, notes=notes))
