@@ -148,37 +148,8 @@ def cmd_cost(args) -> int:
     return 0
 
 
-def _price_made_of(e: dict) -> str:
-    """What one chip's hourly price is made of, from its terms and hourly cost: each input with where it came from."""
-    h, t = e["hourly"], e.get("terms") or {}
-    u = f"utilisation {h['utilisation']:g}: ${h['per_busy_hour_usd']:.3f} per busy hour"
-    if h["kind"] == "rental":
-        q = t.get("quoted_for")
-        quoted = f" (quoted for {q}, charged as given for {e['priced_as']})" if q and q != e["priced_as"] else ""
-        return f"rental from {t.get('source')}{quoted}: ${h['total_usd']:.3f}/h (¥{h['total_rmb']:.2f}); {u}"
-    return (f"ownership from {t.get('source')}: capex ${t['capex_usd']:,.0f} over {t['life_years']:g} y = "
-            f"${h['capex_usd']:.3f}/h + other opex {t['other_opex_fraction']:.0%} of capex a year = "
-            f"${h['other_usd']:.3f}/h + energy {h['power_w']:.0f} W ({h['power_source']}) x PUE {t['pue']:g} x "
-            f"${t['electricity_usd_per_kwh']:.3f}/kWh = ${h['energy_usd']:.3f}/h; total ${h['total_usd']:.3f}/h "
-            f"(¥{h['total_rmb']:.2f}); {u}")
-
-
-def _one_figure_for_every_chip(entries: list[dict], chip_ids: list[str], power_w: float | None) -> list[str]:
-    """Legend lines for a figure given once and charged for every chip (not each chip's own rate), said once."""
-    t = next((e["terms"] for e in entries if e.get("terms")), None)
-    if t is None or not t["source"].startswith("--"):  # each chip at its own rate
-        return []
-    ids, given = ", ".join(chip_ids), t["source"].removesuffix(" as given")
-    if t["kind"] == "rental":
-        out = [f"{given}: one rental, ${t['usd_per_hour']:.2f}/h, charged for every chip ({ids}), not each chip's own"]
-    else:
-        out = [f"{given}: one capex, ${t['capex_usd']:,.0f}, charged for every chip ({ids}), not each chip's own"]
-    if power_w is not None and t["kind"] == "tco":
-        out.append(f"--power-w: one power, {power_w:g} W, used for every chip ({ids}), not each chip's own")
-    return out
-
-
 def _print_cost_table(entries: list[dict], chips: list, power_w: float | None = None) -> None:
+    from bench.analysis import cost
     from bench.present import Col, render_table
 
     several = len(chips) > 1
@@ -217,9 +188,9 @@ def _print_cost_table(entries: list[dict], chips: list, power_w: float | None = 
             continue
         if e.get("evidence"):
             notes.append(f"{who}throughput projected: {e['evidence']}")
-        notes.append(f"{who}{_price_made_of(e)}")
+        notes.append(f"{who}{cost.made_of(e)}")
     if several:
-        notes[2:2] = _one_figure_for_every_chip(entries, [c.id for c in chips], power_w)
+        notes[2:2] = cost.one_figure_for_every_chip(entries, [c.id for c in chips], power_w)
     if not any(e.get("case_id") for e in entries):  # projected: no measured case to name
         at = heads.index("case")
         cols, rows = cols[:at] + cols[at + 1:], [r[:at] + r[at + 1:] for r in rows]
