@@ -106,7 +106,8 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
     peak = projection.check_dtype(chip, dtype)
     all_in = chip.all_in_power_w(pricing.server_overhead())
     if all_in is None:
-        raise InputError(f"hardware '{chip.id}' has no power figure in the catalog (TDP or server power)")
+        raise InputError(f"hardware '{chip.id}' has no power figure in the catalog (TDP or server power), so its fleet "
+                         "cannot be sized; leave it out of --hardware/--compare")
     if tok_s_per_accelerator:
         tok_s, proj, prov = tok_s_per_accelerator, None, "user"
     else:
