@@ -51,7 +51,8 @@ def rental_rate(preset_name: str | None, usd_per_hour: float | None = None) -> t
     if p["kind"] != "rental":
         raise InputError(f"--pricing '{preset_name}' is an ownership preset; compare and report take a rental "
                          "preset or --rental-usd-per-hour (use `cost` for ownership)")
-    return p["usd_per_hour"], f"{preset_name} (${p['usd_per_hour']:.2f}/accelerator-hour)"
+    quoted = f", quoted for {p['chip']}" if p.get("chip") else ""
+    return p["usd_per_hour"], f"{preset_name} (${p['usd_per_hour']:.2f}/accelerator-hour{quoted})"
 
 
 @dataclass(frozen=True)
