@@ -55,8 +55,14 @@ def fmt_pm(v, half_width, digits: int = 4) -> str:
 
 
 def fixed(v, digits: int = 2) -> str:
-    """A number with thousands separators and ``digits`` decimals: 1234.5 -> '1,234.50'."""
-    return MISSING if _missing(v) else f"{v:,.{digits}f}"
+    """A number with thousands separators and ``digits`` decimals: 1234.5 -> '1,234.50'; one that is not 0 but
+    rounds to it says so ('<0.01'), never '0.00' (a price of $1e-9/h is not free)."""
+    if _missing(v):
+        return MISSING
+    step = 10.0 ** -digits
+    if v != 0 and abs(v) < step / 2:
+        return f"{'<' if v > 0 else '>-'}{step:.{digits}f}"
+    return f"{v:,.{digits}f}"
 
 
 FLAT_HALF_BATCH = 0.05  # an MBU half-batch below this is the fit's lower bound: MBU does not vary with the batch
@@ -133,8 +139,8 @@ def with_range(value: float | None, rng: list[float] | None, digits: int = 0) ->
     if _missing(value):
         return MISSING
     if not rng:
-        return f"{value:,.{digits}f}"
-    return f"{value:,.{digits}f} ({rng[0]:,.{digits}f}–{rng[1]:,.{digits}f})"
+        return fixed(value, digits)
+    return f"{fixed(value, digits)} ({fixed(rng[0], digits)}–{fixed(rng[1], digits)})"
 
 
 # ------------------------------------------------------------------------------------ tables that fit

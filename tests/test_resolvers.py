@@ -106,7 +106,7 @@ def test_pricing_terms_resolution():
     with pytest.raises(InputError, match="also needs --life-years, --pue"):
         pricing.terms(capex_usd=1000)
     assert pricing.server_overhead() == 1.82 and pricing.server_overhead(1.5) == 1.5
-    assert pricing.rental_rate("h800-deepseek") == (2.0, "h800-deepseek ($2.00/accelerator-hour)")
+    assert pricing.rental_rate("h800-deepseek") == (2.0, "h800-deepseek ($2.00/accelerator-hour, quoted for h800)")
     with pytest.raises(InputError, match="ownership preset"):
         pricing.rental_rate("h20-china-tco")
 

@@ -19,7 +19,8 @@ def _raise(problem: str | None) -> None:
 
 def chip_pairs(name: str, spec: str | None, what: str, example: str) -> list[tuple[str, str, str]]:
     """``CHIP=VALUE,CHIP=VALUE`` as (lower-case chip, value, the part as typed) in order; a part without
-    '=' is refused, naming the flag (``what`` names the value: FACTOR, NAME)."""
+    '=' is refused, naming the flag (``what`` names the value: FACTOR, NAME), and so is a chip named twice (which
+    value would count?)."""
     out = []
     for part in (spec or "").split(","):
         if not part.strip():
@@ -27,6 +28,8 @@ def chip_pairs(name: str, spec: str | None, what: str, example: str) -> list[tup
         if "=" not in part:
             raise InputError(f"{name} '{part}': expected CHIP={what}, e.g. {example}")
         k, v = part.split("=", 1)
+        if any(k.strip().lower() == seen for seen, _, _ in out):
+            raise InputError(f"{name} '{spec}': names {k.strip()} twice; give each chip one {what}")
         out.append((k.strip().lower(), v.strip(), part))
     return out
 

@@ -106,7 +106,8 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
     peak = projection.check_dtype(chip, dtype)
     all_in = chip.all_in_power_w(pricing.server_overhead())
     if all_in is None:
-        raise InputError(f"hardware '{chip.id}' has no power figure in the catalog (TDP or server power)")
+        raise InputError(f"hardware '{chip.id}' has no power figure in the catalog (TDP or server power), so its fleet "
+                         "cannot be sized; leave it out of --hardware/--compare")
     if tok_s_per_accelerator:
         tok_s, proj, prov = tok_s_per_accelerator, None, "user"
     else:
@@ -137,7 +138,8 @@ def chip_capacity(m, chip, n_in: int, n_out: int, dtype: str = "best", *, power_
         row.update(replica_accelerators=proj["accelerators"], batch=proj["batch"], bound=proj["bound"],
                    tpot_s=proj["tpot_s"])
     if rental_usd_per_hour:
-        row["usd_per_mtok_output"] = cost.usd_per_mtok(rental_usd_per_hour, tok_s * sw_efficiency)
+        busy = cost.rental(rental_usd_per_hour, utilisation).per_busy_hour_usd  # as the own rate: / utilisation
+        row["usd_per_mtok_output"] = cost.usd_per_mtok(busy, tok_s * sw_efficiency)
         row["pricing"] = f"rental ${rental_usd_per_hour:.2f}/h (given)"
     else:  # the chip's own rate (pricing.yaml chips:); None when it has none
         hourly, row["pricing"] = cost.own_hourly(chip, utilisation)

@@ -114,6 +114,38 @@ def own_hourly(chip, utilisation: float | None = None) -> tuple[HourlyCost | Non
     return h, f"{chip.id} TCO {own['preset']} (${h.total_usd:.2f}/h)"
 
 
+def made_of(e: dict) -> str:
+    """What one chip's hourly price is made of (a priced entry's ``terms`` and ``hourly``), in words for a footnote:
+    each input with where it came from, the hourly total and the cost of a busy hour."""
+    h, t = e["hourly"], e.get("terms") or {}
+    u = f"utilisation {h['utilisation']:g}: ${h['per_busy_hour_usd']:.3f} per busy hour"
+    if h["kind"] == "rental":
+        q = t.get("quoted_for")
+        quoted = f" (quoted for {q}, charged as given for {e['priced_as']})" if q and q != e["priced_as"] else ""
+        return f"rental from {t.get('source')}{quoted}: ${h['total_usd']:.3f}/h (¥{h['total_rmb']:.2f}); {u}"
+    return (f"ownership from {t.get('source')}: capex ${t['capex_usd']:,.0f} over {t['life_years']:g} y = "
+            f"${h['capex_usd']:.3f}/h + other opex {t['other_opex_fraction']:.0%} of capex a year = "
+            f"${h['other_usd']:.3f}/h + energy {h['power_w']:.0f} W ({h['power_source']}) x PUE {t['pue']:g} x "
+            f"${t['electricity_usd_per_kwh']:.3f}/kWh = ${h['energy_usd']:.3f}/h; total ${h['total_usd']:.3f}/h "
+            f"(¥{h['total_rmb']:.2f}); {u}")
+
+
+def one_figure_for_every_chip(entries: list[dict], chip_ids: list[str], power_w: float | None) -> list[str]:
+    """Legend lines for a figure given once (a rental, a capex, a power) and charged for every chip of ``entries``
+    rather than each chip's own: said once, above the chips' own lines; none when each chip is at its own rate."""
+    t = next((e["terms"] for e in entries if e.get("terms")), None)
+    if t is None or not t["source"].startswith("--"):  # each chip at its own rate
+        return []
+    ids, given = ", ".join(chip_ids), t["source"].removesuffix(" as given")
+    if t["kind"] == "rental":
+        out = [f"{given}: one rental, ${t['usd_per_hour']:.2f}/h, charged for every chip ({ids}), not each chip's own"]
+    else:
+        out = [f"{given}: one capex, ${t['capex_usd']:,.0f}, charged for every chip ({ids}), not each chip's own"]
+    if power_w is not None and t["kind"] == "tco":
+        out.append(f"--power-w: one power, {power_w:g} W, used for every chip ({ids}), not each chip's own")
+    return out
+
+
 def unpriced(rates: Rates, note: str) -> dict:
     """The same keys as ``price_tokens`` with every price None: nothing to charge (a chip without a price)."""
     out = {k: None for k in ("usd_per_hour", "usd_per_busy_hour", "usd_per_mtok_output", "usd_per_mtok_input",
@@ -183,7 +215,7 @@ def hourly(terms, chip, measured_w: float | None = None, power_w: float | None =
         power, source = measured_w * overhead, f"measured {measured_w:.1f} W x server overhead {overhead:g}"
     elif chip.all_in_power_w(overhead) is not None:
         power = chip.all_in_power_w(overhead)
-        source = (f"catalog server power ({chip.server_power_w:g} W)" if chip.server_power_w else
+        source = ("catalog server power" if chip.server_power_w else
                   f"catalog TDP {chip.tdp_w} W x server overhead {overhead:g}")
     elif terms.power_w is not None:  # the chip publishes no power: the preset's stated (labelled) figure
         power, source = terms.power_w, terms.power_source
@@ -219,7 +251,8 @@ def price_or_none(terms, chip, rates: Rates, fx: float, blend_ratio: float = 3.0
     """``price_tokens`` under ``terms``; with no terms (a chip without a price), every price None and a note."""
     if terms is None:
         return unpriced(rates, pricing.no_price_note(chip.id))
-    return price_tokens(hourly(terms, chip, measured_w, power_w, server_overhead), rates, fx, blend_ratio)
+    return {**price_tokens(hourly(terms, chip, measured_w, power_w, server_overhead), rates, fx, blend_ratio),
+            "pricing": terms.source, "terms": terms.shown()}
 
 
 def price_projection(m, chip, shape, profile, terms, fx: float, blend_ratio: float = 3.0,

@@ -157,6 +157,36 @@ class CostRequest(Request):
             if (e := whole_error(flag(n), getattr(self, n), lo, hi)) is not None:
                 raise InputError(e)
 
+    def given_terms(self, chip_ids: list[str]):
+        """The pricing terms the flags give (a rental, a preset, or ownership figures) for these chips, or None: each
+        chip at its own rate. An ownership preset of another chip is refused (``pricing.check_preset_chips``)."""
+        from bench.catalog import pricing
+
+        if not (self.pricing or self.rental_usd_per_hour is not None or self.capex_usd is not None):
+            return None
+        return pricing.terms(self.pricing, self.rental_usd_per_hour, self.capex_usd, self.life_years, self.pue,
+                             self.electricity_usd_per_kwh, self.other_opex_fraction, self.utilisation, self.fx,
+                             chip_ids=chip_ids)
+
+    def own_terms(self, chip_id: str):
+        """A chip's own rate, with the ownership figures given winning over its preset's (None: it has no price)."""
+        from bench.catalog import pricing
+
+        return pricing.own_terms(chip_id, self.utilisation, self.fx, self.life_years, self.pue,
+                                 self.electricity_usd_per_kwh, self.other_opex_fraction)
+
+    def check_ownership_flags_apply(self, priced: dict) -> None:
+        """An ownership figure (--life-years, --pue ...) given when no chip is priced by ownership would change
+        nothing: refused, never silently dropped. ``priced``: {chip id: its terms, or None}."""
+        given = [flag(n) for n in ("life_years", "power_w", "pue", "electricity_usd_per_kwh", "other_opex_fraction",
+                                   "server_overhead") if getattr(self, n) is not None]
+        if not given or any(t is not None and t.kind == "tco" for t in priced.values()):
+            return
+        how = "; ".join(f"{c}: {'no price' if t is None else 'rental from ' + t.source}" for c, t in priced.items())
+        raise InputError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to ownership pricing, and no chip here is priced by ownership "
+                         f"({how}): drop {' and '.join(given)}, or price by ownership (--capex-usd, or --pricing with "
+                         "an ownership preset: list pricing)")
+
     def missing_for_project(self) -> None:
         """``cost --project`` projects the throughput: it needs the model and the shape."""
         if self.project:

@@ -93,10 +93,7 @@ def cmd_cost(args) -> int:
     fx = req.fx or pricing.fx_rmb_per_usd()
     api = catalog.get_model(req.model).api_price_usd_per_mtok if req.model else None
     req.check_shape()
-    given = None
-    if req.pricing or req.rental_usd_per_hour is not None or req.capex_usd is not None:
-        given = pricing.terms(req.pricing, req.rental_usd_per_hour, req.capex_usd, req.life_years, req.pue,
-                              req.electricity_usd_per_kwh, req.other_opex_fraction, req.utilisation, req.fx)
+    given = req.given_terms([c.id for c in chips])
     cases = shape = m = None
     if req.results:
         run = load_run(Path(req.results))
@@ -114,9 +111,12 @@ def cmd_cost(args) -> int:
         shape = projection.Shape(req.input_tokens, req.output_tokens, req.batch, req.accelerators, req.dtype,
                                  req.kv_dtype, parallelism=parallelism, engine=checks.engine_class(req.engine))
     names = asked.profile_names(req.profile, chips)
+    # each chip at the given terms, else its own rate (None: a row that says it has no price)
+    priced = {chip.id: given or req.own_terms(chip.id) for chip in chips}
+    req.check_ownership_flags_apply(priced)
     entries = []
-    for chip in chips:  # each chip at the given terms, else its own rate (None: a row that says it has no price)
-        terms = given or pricing.own_terms(chip.id, req.utilisation, req.fx)
+    for chip in chips:
+        terms = priced[chip.id]
         if cases is not None:
             entries += cost.price_cases(cases, chip, terms, fx, req.blend_ratio, req.power_w, req.server_overhead)
         elif shape is not None:
@@ -144,11 +144,12 @@ def cmd_cost(args) -> int:
     if req.format == "json":
         print(text)
         return 0
-    _print_cost_table(entries, chips)
+    _print_cost_table(entries, chips, req.power_w)
     return 0
 
 
-def _print_cost_table(entries: list[dict], chips: list) -> None:
+def _print_cost_table(entries: list[dict], chips: list, power_w: float | None = None) -> None:
+    from bench.analysis import cost
     from bench.present import Col, render_table
 
     several = len(chips) > 1
@@ -187,14 +188,9 @@ def _print_cost_table(entries: list[dict], chips: list) -> None:
             continue
         if e.get("evidence"):
             notes.append(f"{who}throughput projected: {e['evidence']}")
-        h = e["hourly"]
-        if h["kind"] == "tco":
-            notes.append(f"{who}hourly (per accelerator): capex ${h['capex_usd']:.3f} + energy ${h['energy_usd']:.3f} + "
-                         f"other ${h['other_usd']:.3f} = ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); utilisation "
-                         f"{h['utilisation']:g}; power {h['power_w']:.0f} W from {h['power_source']}")
-        else:
-            notes.append(f"{who}hourly (per accelerator): rental ${h['total_usd']:.3f} (¥{h['total_rmb']:.2f}); "
-                         f"utilisation {h['utilisation']:g}")
+        notes.append(f"{who}{cost.made_of(e)}")
+    if several:
+        notes[2:2] = cost.one_figure_for_every_chip(entries, [c.id for c in chips], power_w)
     if not any(e.get("case_id") for e in entries):  # projected: no measured case to name
         at = heads.index("case")
         cols, rows = cols[:at] + cols[at + 1:], [r[:at] + r[at + 1:] for r in rows]
@@ -506,11 +502,11 @@ def cmd_capacity(args) -> int:
     if req.format == "json":
         print(text)
         return 0
-    _print_side_by_side(rows, chosen_replica=req.replica_accelerators is not None)
+    _print_side_by_side(rows, chosen_replica=req.replica_accelerators is not None, rental=req.rental_usd_per_hour)
     return 0
 
 
-def _print_side_by_side(rows: list[dict], chosen_replica: bool = False) -> None:
+def _print_side_by_side(rows: list[dict], chosen_replica: bool = False, rental: float | None = None) -> None:
     from bench.present import Col, render_table, with_range
 
     title = (f"fleet capacity — {rows[0]['model']}, {rows[0]['input_tokens']} in / {rows[0]['output_tokens']} out "
@@ -526,7 +522,8 @@ def _print_side_by_side(rows: list[dict], chosen_replica: bool = False) -> None:
              ("TWh / year", "electricity_twh_per_year", 2),
              ("out tok/s per accelerator", "output_tok_s_per_accelerator", 1), ("TPOT ms", "tpot_ms", 1),
              ("out tokens / day (bn)", "tokens_per_day_bn", 0), ("out tok/s per MW (IT)", "tokens_s_per_mw_it", 0),
-             ("bound", "bound", None), ("$/M out (own rate)", "usd_per_mtok_output", 4)]
+             ("bound", "bound", None),
+             ("$/M out (own rate)" if rental is None else "$/M out (given rental)", "usd_per_mtok_output", 4)]
     body = [[label, *[with_range(r.get(key), r.get(f"{key}_range"), d or 0) if r.get(f"{key}_range")
                       else cell(r.get(key), d or 0) for r in rows]] for label, key, d in lines
             if any(r.get(key) is not None for r in rows)]
@@ -538,6 +535,9 @@ def _print_side_by_side(rows: list[dict], chosen_replica: bool = False) -> None:
         notes.append(f"replica: {replicas.pop()} accelerators on every chip " + (
             "(--replica-accelerators)" if chosen_replica else
             "(the smallest power of two that holds one request on each; --replica-accelerators N to choose)"))
+    if rental is not None and len(rows) > 1:
+        notes.append(f"--rental-usd-per-hour: one rental, ${rental:.2f}/h, charged for every chip "
+                     f"({', '.join(r['hardware'] for r in rows)}), not each chip's own")
     notes += [f"{r['hardware']} ({r['dtype']}): {r.get('evidence', 'throughput given (--tok-s-per-accelerator)')}; "
               f"price: {r.get('pricing')}" for r in rows]
     sys.stdout.write(render_table(cols, body, title=title, notes=notes))
