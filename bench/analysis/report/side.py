@@ -205,22 +205,37 @@ def provenance_line(side: dict) -> str:
     return "numbers: " + " · ".join(parts)
 
 
+MD_WIDTH = 80  # a Markdown table's lines: as wide as a terminal, so the file reads as written and rendered
+MARKS = {"ok": "✓", "warn": "!", "invalid": "✗", "failed": "failed", "absent": "·"}
+
+
+def _md_case_names(rows: list[dict]) -> tuple[list[str], list[str]]:
+    """The case column of the Markdown tables and the lines said under them: each case's name without the parts
+    every case shares ('transformers float32': said once), a numbered mark where a run names the case otherwise
+    ('(1)': '(1) h200: compile compiled' under the tables), and which runs have the case where not all do."""
+    split = [r["case"].split(" · ") for r in rows]
+    common = [x for x in split[0] if all(x in parts for parts in split[1:])] if len(rows) > 1 else []
+    if any(all(x in common for x in parts) for parts in split):  # a name would be left empty: kept whole
+        common = []
+    out, marks = [], {}
+    for r, parts in zip(rows, split):
+        name = " · ".join(x for x in parts if x not in common)
+        if r["differs"]:  # said under the tables, a mark here: the case column stays narrow
+            name += f" ({marks.setdefault(r['differs'], len(marks) + 1)})"
+        out.append(name + (f" ({r['where']})" if r["where"] else ""))
+    said = (["every case: " + " · ".join(common)] if common else []) + [f"({k}) {d}" for d, k in marks.items()]
+    return out, said
+
+
 def markdown(side: dict, md) -> list[str]:
-    """The side-by-side summary as Markdown tables of at most 12 columns: case, load and each run's validity
-    in each, then metric columns, one per run, the ratio to the baseline beside each other run's value."""
+    """The side-by-side summary as Markdown tables whose lines keep to 80 characters: case, load and each run's
+    validity mark in each, then as many metrics as fit, one column per run, the ratio to the baseline beside each
+    other run's value (a metric too wide for 80 is a table of its own, never cut)."""
     runs = side["runs"]
-    per = len(runs)
-    head = ["case", "load"] + (["in → out tok"] if side["show_io"] else [])
-    head += [f"validity {r['short']}" for r in runs]
-    room = max(per, MD_MAX_COLUMNS - len(head))
-    chunks, chunk = [], []
-    for k in side["metrics"]:
-        if chunk and (len(chunk) + 1) * per > room:
-            chunks.append(chunk)
-            chunk = []
-        chunk.append(k)
-    if chunk:
-        chunks.append(chunk)
+    names, shared = _md_case_names(side["rows"])
+    head = ["case", "load"] + (["in → out tok"] if side["show_io"] else []) + ["valid"]
+    fixed = [[n, r["load"]] + ([r["io"]] if side["show_io"] else []) + [" ".join(MARKS.get(v["name"], v["name"])
+             for v in r["verdicts"])] for n, r in zip(names, side["rows"])]
 
     def value(c: dict, ratio_cell: dict | None) -> str:
         text = c["text"] + (f" ({c['provenance']})" if c["provenance"] else "")
@@ -228,22 +243,40 @@ def markdown(side: dict, md) -> list[str]:
             text += f" {ratio_cell['text']}"
         return text
 
-    out = [md(intro(side)), "", md(provenance_line(side)), ""]
-    for chunk in chunks:
-        cols = [f"{metric(k).header} {r['short']}" for k in chunk for r in runs]
-        out += ["| " + " | ".join(md(h) for h in head + cols) + " |",
-                "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2 - per) + ["---"] * per
-                               + ["---:"] * len(cols)) + "|"]
+    cols = {}  # metric -> (headers, the rows' cells)
+    for k in side["metrics"]:
+        heads = [f"{metric(k).header} {r['short']}" for r in runs]
+        body = []
         for row in side["rows"]:
-            notes = [x for x in (row["differs"], row["where"]) if x]
-            case = row["case"] + (f" ({'; '.join(notes)})" if notes else "")
-            line = [case, row["load"]] + ([row["io"]] if side["show_io"] else [])
-            line += [v["name"] for v in row["verdicts"]]
-            for k in chunk:
-                cells = row["groups"][k]
-                vals = [c for c in cells if not c["ratio"]]
-                ratios = {c["run"]: c for c in cells if c["ratio"]}
-                line += [value(c, ratios.get(c["run"])) for c in vals]
-            out.append("| " + " | ".join(md(x) for x in line) + " |")
+            cells = row["groups"][k]
+            ratios = {c["run"]: c for c in cells if c["ratio"]}
+            body.append([value(c, ratios.get(c["run"])) for c in cells if not c["ratio"]])
+        cols[k] = (heads, body)
+
+    def width(texts: list[str]) -> int:  # one column: its widest text and the '| ' before it
+        return max(len(md(t)) for t in texts) + 3
+
+    fixed_w = sum(width([h] + [f[j] for f in fixed]) for j, h in enumerate(head)) + 1
+    chunks, chunk, used = [], [], fixed_w
+    for k, (heads, body) in cols.items():
+        w = sum(width([h] + [b[j] for b in body]) for j, h in enumerate(heads))
+        if chunk and used + w > MD_WIDTH:
+            chunks.append(chunk)
+            chunk, used = [], fixed_w
+        chunk.append(k)
+        used += w
+
+    out = [md(intro(side)), "", md(provenance_line(side)), ""]
+    for chunk in chunks + ([chunk] if chunk else []):
+        heads = head + [h for k in chunk for h in cols[k][0]]
+        out += ["| " + " | ".join(md(h) for h in heads) + " |",
+                "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 3) + ["---"]
+                               + ["---:"] * (len(heads) - len(head))) + "|"]
+        for i, f in enumerate(fixed):
+            out.append("| " + " | ".join(md(x) for x in f + [c for k in chunk for c in cols[k][1][i]]) + " |")
         out.append("")
-    return out + [f"- {md(n)}" for n in side["said"]]
+    names_ = ", ".join(r["short"] for r in runs)
+    said = shared + side["said"]
+    said.append(f"valid: each run's mark, in run order ({names_}): ✓ ok, ! warn, ✗ invalid, failed, — no verdict; "
+                "· the run has no such case (reasons under Warnings)")
+    return out + [f"- {md(n)}" for n in said]
