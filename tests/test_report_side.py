@@ -65,9 +65,11 @@ class Cells(Page):
         elif self._in_side and tag == "td" and self._row is not None:
             if "data-metric" in a:
                 kind = "ratio" if "ratio" in a.get("class", "") else "value"
-                self._cell = self._row["cells"].setdefault((a["data-metric"], a["data-run"], kind), {"attrs": a, "text": ""})
+                key = (a["data-metric"], a["data-run"], kind)
+                self._cell = self._row["cells"].setdefault(key, {"attrs": a, "text": ""})
             elif "data-run" in a:
-                self._cell = self._row["cells"].setdefault(("validity", a["data-run"], "badge"), {"attrs": a, "text": ""})
+                key = ("validity", a["data-run"], "badge")
+                self._cell = self._row["cells"].setdefault(key, {"attrs": a, "text": ""})
             elif self._first:
                 self._cell = self._row["cells"].setdefault(("case", None, "text"), {"attrs": a, "text": ""})
             else:
@@ -200,6 +202,16 @@ def test_three_runs_name_whose_ratio_each_column_is():
     assert heads == ["gpu-8b h100-sxm", "gpu-8b h200", "gpu-8b-c-llama", "gpu-8b h200 ×", "gpu-8b-c-llama ×"]
     row = next(r for r in s["rows"] if r["case_id"] == "qwen2.5-7b_bs1_in512_out128")
     assert row["where"] == "not in gpu-8b-c-llama"
+    for b in s["blocks"]:  # each cell under its own header: every run's value, then each other run's ratio
+        for g in b["groups"]:
+            heads = [(h["run"], h["ratio"]) for h in g["heads"]]
+            assert all([(c["run"], c["ratio"]) for c in r["groups"][g["key"]]] == heads for r in s["rows"])
+    bs1 = next(r for r in s["rows"] if r["case_id"] == "llama-3.1-8b_bs1_in512_out128")["groups"]
+    texts = [c["text"] for c in bs1["output_tok_s_per_accelerator"]]
+    h100, h200, compiled = (cases(r)["llama-3.1-8b_bs1_in512_out128"]["output_tok_s_per_accelerator"]
+                            for r in (REF[0], REF[1], H200_COMPILED))
+    assert texts == [_fmt(h100), _fmt(h200), _fmt(compiled), "×" + _fmt(h200 / h100, 3),
+                     "×" + _fmt(compiled / h100, 3)]
 
 
 def test_a_run_with_several_provenances_labels_each_cell(tmp_path):
@@ -270,7 +282,8 @@ def test_markup_in_run_labels_and_case_names_stays_escaped(tmp_path):
                                              f"{runs[1]}=<script>alert(1)</script>"))
     page = Cells(html)
     assert page.blocks and all(len(b) == 2 for b in page.blocks)
-    assert "<img src=x" not in html and "<b>model" not in html and "<i>a" not in html and "alert(1)</script>" not in html
+    assert "<img src=x" not in html and "<b>model" not in html and "<i>a" not in html
+    assert "alert(1)</script>" not in html
     assert not any(k.startswith("on") for _, a in page.tags for k in a)
     assert sum(1 for t, _ in page.tags if t == "script") == 1
     assert f"<i>a</i>{PAYLOAD}" in page.visible and "<b>model</b>" in page.visible  # read as written

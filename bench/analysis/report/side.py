@@ -113,7 +113,7 @@ def side_table(rep: Report, keys: list[str], verdict, cell) -> dict:
         groups = {}
         for k in keys:
             m = metric(k)
-            cells = []
+            cells, ratios = [], []  # every run's value, then every other run's ratio (the headers' order)
             for i in range(len(runs)):
                 p = got.get(i)
                 cells.append({"text": cell(p, k) if p is not None else MISSING, "ratio": False,
@@ -121,11 +121,12 @@ def side_table(rep: Report, keys: list[str], verdict, cell) -> dict:
                               "provenance": p.row.provenance if p is not None and prov[i] is None else None})
                 if i > 0 and not m.text:
                     x = ratio(p.value(k), base.value(k)) if p is not None and base is not None else None
-                    cells.append({"text": ratio_text(x), "ratio": True, "run": runs[i].label, "baseline": False,
-                                  "provenance": None})
-            groups[k] = cells
+                    ratios.append({"text": ratio_text(x), "ratio": True, "run": runs[i].label, "baseline": False,
+                                   "provenance": None})
+            groups[k] = cells + ratios
         case, differs = case_name({i: names[cid][i] for i in sorted(got)}, short)
-        rows.append({"case_id": cid, "case": case, "differs": differs, "load": first.x_text, "io": io, "where": _where([i in got for i in range(len(runs))], short),
+        rows.append({"case_id": cid, "case": case, "differs": differs, "load": first.x_text, "io": io,
+                     "where": _where([i in got for i in range(len(runs))], short),
                      "verdicts": verdicts, "groups": groups})
     show_io = len(io_all) > 1
     said = []
@@ -158,14 +159,13 @@ def _group_header(k: str, run_info: list[dict]) -> list[dict]:
 def blocks(rows: list[dict], keys: list[str], run_info: list[dict], show_io: bool) -> list[dict]:
     """The HTML summary as blocks that fit the page: a metric's columns together; case, load (in → out) and
     each run's validity in every block."""
-    def head_px(h: dict) -> float:  # a run's name after its swatch, its hardware and provenance under it
-        return max(_px(h["short"] if "short" in h else h["text"], wraps=True) + SWATCH_PX,
-                   _px(h["sub"], wraps=True, small=True))
+    def head_px(h: dict) -> float:  # a run's name after its swatch, its hardware and provenance under it (one line)
+        return max(_px(h["short"] if "short" in h else h["text"]) + SWATCH_PX, _px(h["sub"], small=True))
 
     fixed = CASE_PX + _px(max([r["load"] for r in rows] + ["load"], key=len))
     if show_io:
         fixed += _px(max([r["io"] for r in rows] + ["in → out tok"], key=len))
-    fixed += sum(max(head_px(r), _px("invalid") + 6) for r in run_info)
+    fixed += sum(max(_px(r["short"]) + SWATCH_PX, _px("invalid") + 6) for r in run_info)  # validity: name, badge
 
     def width(k: str) -> float:
         heads = _group_header(k, run_info)
@@ -201,7 +201,8 @@ def provenance_line(side: dict) -> str:
     for r in side["runs"]:
         prov = r["provenance"] or "mixed (each cell says)"
         hw = r["hardware"] if r["hardware"] not in r["short"].split() else None
-        parts.append(f"{r['short']}: {', '.join(x for x in (hw, prov) if x)}" + (" (baseline)" if r["baseline"] else ""))
+        what = ", ".join(x for x in (hw, prov) if x)
+        parts.append(f"{r['short']}: {what}" + (" (baseline)" if r["baseline"] else ""))
     return "numbers: " + " · ".join(parts)
 
 
@@ -277,6 +278,6 @@ def markdown(side: dict, md) -> list[str]:
         out.append("")
     names_ = ", ".join(r["short"] for r in runs)
     said = shared + side["said"]
-    said.append(f"valid: each run's mark, in run order ({names_}): ✓ ok, ! warn, ✗ invalid, failed, — no verdict; "
-                "· the run has no such case (reasons under Warnings)")
+    said.append(f"valid: each run's mark, in run order ({names_}): ✓ ok, ! warn, ✗ invalid, failed, — no "
+                "verdict; · the run has no such case (reasons under Warnings)")
     return out + [f"- {md(n)}" for n in said]

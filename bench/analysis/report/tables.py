@@ -224,8 +224,8 @@ def context(rep: Report, charts: list[Chart]) -> dict:
         cap = {"header": CAPACITY_TOKEN_HEADER, "rows": capacity_token_rows(rep.capacity),
                "assumptions": rep.capacity.get("assumptions", [])}
     return {"title": title, "lead": lead(rep), "runs": run_headers(rep), "case_warnings": case_warnings(rep),
-            "no_verdicts": all(p.case.verdict is None for p in rep.points), "notes": rep.notes, "summary": summary_table(rep),
-            "side": side_summary(rep), "full": full_table(rep), "legend": LEGEND,
+            "no_verdicts": all(p.case.verdict is None for p in rep.points), "notes": rep.notes,
+            "summary": summary_table(rep), "side": side_summary(rep), "full": full_table(rep), "legend": LEGEND,
             "workload_header": WORKLOAD_HEADER, "workload_rows": workload_rows(rep),
             "charts": [{"id": c.id, "title": c.title, "empty": c.empty, "note": c.note, "wide": c.wide,
                         "png": base64.b64encode(c.png).decode() if c.png else None} for c in charts],
