@@ -233,6 +233,35 @@ def test_a_run_with_several_provenances_labels_each_cell(tmp_path):
     assert f"{_fmt(lines[1]['output_tok_s_per_accelerator'])} (projected)" in summary_md(md)
 
 
+def test_the_ratio_by_hand_and_where_it_cannot_be_computed():
+    from bench.analysis.report.side import ratio, ratio_text
+
+    assert ratio(39.77, 33.66) == pytest.approx(1.18152, rel=1e-5) and ratio_text(39.77 / 33.66) == "×1.18"
+    assert ratio(202.2, 343.9) == pytest.approx(0.58796, rel=1e-4) and ratio_text(202.2 / 343.9) == "×0.588"
+    assert ratio(-2.0, 4.0) == -0.5
+    for v, base in [(1.0, 0.0), (1.0, None), (None, 1.0), (float("nan"), 1.0), (1.0, float("inf")), (True, 1.0),
+                    (1e308, 1e-300), ("1", 1.0)]:
+        assert ratio(v, base) is None, (v, base)
+    assert ratio_text(None) == "—"
+
+
+def test_extreme_values_on_two_runs_are_numbers_or_dashes(tmp_path):
+    runs = []
+    for i, value in enumerate((1e-300, 1e308)):
+        run = tmp_path / f"run{i}"
+        shutil.copytree(FAKE[i], run)
+        lines = [json.loads(x) for x in (run / "cases.jsonl").read_text().splitlines()]
+        lines[0].update(output_tok_s_per_accelerator=value, ttft_s={"p50": 0.0})
+        (run / "cases.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        runs.append(run)
+    html, md = write(tmp_path, *runs)
+    row = Cells(html).row(lines[0]["case_id"])
+    label = Cells(html).heads[1]["data-run"]
+    assert row[("output_tok_s_per_accelerator", label, "ratio")]["text"] == "—"  # 1e308 / 1e-300 overflows
+    assert row[("ttft_p50_s", label, "ratio")]["text"] == "—"  # ÷ 0
+    assert not re.search(r"\b(None|nan|NaN|inf)\b|×—", Page(html).visible + summary_md(md))
+
+
 # ---------------------------------------------------------------------------------------------- Markdown
 @pytest.mark.parametrize("runs", [REF, CPU, [REF[0], H200_COMPILED]], ids=["h100-h200", "cpu", "partial"])
 def test_markdown_side_by_side_reads_at_80_columns(tmp_path, runs):

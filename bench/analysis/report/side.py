@@ -29,9 +29,11 @@ ABSENT = {"name": "absent", "css": "absent"}
 
 
 def ratio(v, base) -> float | None:
-    """``v / base`` where both are finite numbers and ``base`` is not 0; else None (not computable)."""
+    """``v / base`` where both are finite numbers, ``base`` is not 0 and the ratio is finite; else None (shown
+    as "—": not computable)."""
     ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (v, base))
-    return v / base if ok and base else None
+    x = v / base if ok and base else None
+    return x if x is not None and math.isfinite(x) else None
 
 
 def ratio_text(x: float | None) -> str:
