@@ -91,9 +91,16 @@ def test_markdown_report_with_png_charts(tmp_path):
                                       "ttft-p50-s.png"]
     assert all(x.read_bytes().startswith(b"\x89PNG") for x in pngs)
     assert "![Throughput per accelerator" in text and "report_charts/pareto.png" in text
-    assert "| run | case | load | validity |" in text
-    assert "| fake-a100-run | Llama-3.1-8B · transformers bfloat16 | b1 |" in text
+    # two runs: side by side per case (tests/test_report_side.py), the H20's value × the A100's
+    assert "| case | load | valid | out tok/s/acc fake-a100-run | out tok/s/acc fake-h20-run |" in text
+    assert "| Llama-3.1-8B · transformers bfloat16 | b1 | — — | 50 | 100 ×2 |" in text
     summary = text.split("## Summary")[1].split("## Charts")[0]
+    assert summary.count("every case: 512 → 128 tokens") == 1 and "in → out tok |" not in summary  # said once
+    # one run: one row per case, run, case, load and validity in each table of at most 12 columns
+    p = cli("report", RUNS[0], "--markdown", tmp_path / "one.md")
+    summary = (tmp_path / "one.md").read_text().split("## Summary")[1].split("## Charts")[0]
+    assert "| run | case | load | validity |" in summary
+    assert "| fake-a100-run | Llama-3.1-8B · transformers bfloat16 | b1 |" in summary
     assert all(line.count(" | ") + 1 <= 12 for line in summary.splitlines() if line.startswith("|"))  # a CI summary
     assert summary.count("every case: 512 → 128 tokens") == 1 and "in → out tok |" not in summary  # said once
     # a chart with nothing to show is its sentence, in Markdown too

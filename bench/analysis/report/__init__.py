@@ -7,8 +7,9 @@ in text and in attributes alike; nothing here builds markup by hand and nothing 
 
 What a reader sees, in order: a header per run (hardware, machine, engine and versions, date, config,
 validity counts), the Warnings (every warn/invalid/failed case with its reasons, then notes about the runs),
-the summary table (a run column, units in the headers, "—" for missing, ± the 95 % interval over trials,
-validity badges), workload facts (dataset shape, prefix-cache hit rate, TTFT by turn) where a case has them,
+the summary table (units in the headers, "—" for missing, ± the 95 % interval over trials, validity badges;
+one row per case, and with several runs each metric's runs side by side with their ratio to the first run:
+``side.py``), workload facts (dataset shape, prefix-cache hit rate, TTFT by turn) where a case has them,
 then charts: one series per run × model × backend config, points in batch/concurrency order, one colour per
 run. A chart with nothing to show is one sentence saying why and what to pass instead.
 

@@ -6,6 +6,7 @@ import base64
 import json
 from dataclasses import dataclass
 
+from bench.analysis.report import side
 from bench.analysis.report.charts import Chart
 from bench.analysis.report.data import (LEGEND, OPTIONAL_METRICS, SUMMARY_METRICS, VERDICTS, Point, Report,
                                         _finite, _sort_key)
@@ -101,11 +102,16 @@ def cell(p: Point, key: str) -> str:
     return fmt_pm(m.scaled(p.value(key)), m.scaled(p.half_width(key)))
 
 
-def summary_table(rep: Report) -> dict:
+def summary_keys(rep: Report) -> tuple[list[str], list[str]]:
+    """The summary's metric keys, and the headers of those left out: a column that is "—" in every row says
+    nothing, so it is left out and named once under the table."""
     keys = summary_metrics(rep)
-    # a column that is "—" in every row says nothing: left out, and named once under the table
     left_out = [metric(k).header for k in keys if all(p.value(k) is None for p in rep.points)]
-    keys = [k for k in keys if metric(k).header not in left_out]
+    return [k for k in keys if metric(k).header not in left_out], left_out
+
+
+def summary_table(rep: Report) -> dict:
+    keys, left_out = summary_keys(rep)
     header = [{"text": "run", "num": False, "doc": "the run's short label (its header above)"},
               {"text": "case", "num": False, "doc": "model · backend dtype"},
               {"text": "load", "num": True, "doc": "b = batch size, c = concurrency"},
@@ -123,6 +129,17 @@ def summary_table(rep: Report) -> dict:
         rows.append({"run": rep.runs[p.run].label, "colour": rep.colour(p.run), "cells": cells,
                      "verdict": _verdict(p.case)})
     return {"header": header, "rows": rows, "left_out": left_out}
+
+
+def side_summary(rep: Report) -> dict | None:
+    """Two or more runs: the summary side by side per case (``side.side_table``); one run: None (the one-row-per-
+    case summary stays)."""
+    if len(rep.runs) < 2:
+        return None
+    keys, left_out = summary_keys(rep)
+    out = side.side_table(rep, keys, _verdict, cell)
+    out.update(left_out=left_out, intro=side.intro(out), provenance=side.provenance_line(out))
+    return out
 
 
 def full_table(rep: Report) -> dict:
@@ -194,6 +211,9 @@ def lead(rep: Report) -> str:
     counts["without a validity verdict"] = sum(1 for p in pts if _verdict(p.case)["name"] == MISSING)
     verdicts = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "none"
     see = " (reasons under Warnings)" if any(counts[v] for v in ("warn", "invalid", "failed")) else ""
+    if len(rep.runs) > 1:  # several runs: their results, and how many cases they hold between them
+        n_cases = len({p.case.case_id for p in pts})
+        return f"{len(rep.runs)} runs of {n_cases} case(s), {len(pts)} results: {verdicts}{see}. $/M at {rep.pricing}."
     return f"{len(rep.runs)} run(s), {len(pts)} case(s): {verdicts}{see}. $/M at {rep.pricing}."
 
 
@@ -204,7 +224,8 @@ def context(rep: Report, charts: list[Chart]) -> dict:
         cap = {"header": CAPACITY_TOKEN_HEADER, "rows": capacity_token_rows(rep.capacity),
                "assumptions": rep.capacity.get("assumptions", [])}
     return {"title": title, "lead": lead(rep), "runs": run_headers(rep), "case_warnings": case_warnings(rep),
-            "no_verdicts": all(p.case.verdict is None for p in rep.points), "notes": rep.notes, "summary": summary_table(rep), "full": full_table(rep), "legend": LEGEND,
+            "no_verdicts": all(p.case.verdict is None for p in rep.points), "notes": rep.notes,
+            "summary": summary_table(rep), "side": side_summary(rep), "full": full_table(rep), "legend": LEGEND,
             "workload_header": WORKLOAD_HEADER, "workload_rows": workload_rows(rep),
             "charts": [{"id": c.id, "title": c.title, "empty": c.empty, "note": c.note, "wide": c.wide,
                         "png": base64.b64encode(c.png).decode() if c.png else None} for c in charts],

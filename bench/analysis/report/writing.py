@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.analysis import compare, exhibit63
+from bench.analysis.report import side
 from bench.analysis.report.charts import Chart, build_charts
 from bench.analysis.report.data import LEGEND, Report, build
 from bench.analysis.report.tables import CAPACITY_TOKEN_HEADER, WORKLOAD_HEADER, context
@@ -67,6 +68,14 @@ def markdown_summary(s: dict) -> list[str]:
     return out + [f"- {_md(n)}" for n in said]
 
 
+def markdown_side(s: dict) -> list[str]:
+    """Two or more runs: the summary side by side per case (``side.markdown``), then what no case measured."""
+    out = side.markdown(s, _md)
+    if s["left_out"]:
+        out.append(f"- not measured in any case: {_md(', '.join(s['left_out']))} (the charts below say why)")
+    return out
+
+
 def write_markdown(path: Path, rep: Report, charts: list[Chart] | None = None) -> list[Path]:
     path = Path(path)
     img_dir = path.parent / (path.stem + "_charts")
@@ -86,7 +95,8 @@ def write_markdown(path: Path, rep: Report, charts: list[Chart] | None = None) -
     parts += [f"- note: {_md(n)}" for n in ctx["notes"]]
     if not ctx["case_warnings"] and not ctx["notes"]:
         parts.append("- none")
-    parts += ["", "## Summary", ""] + markdown_summary(ctx["summary"]) + ["", f"> {LEGEND}", "", "## Charts", ""]
+    summary = markdown_side(ctx["side"]) if ctx["side"] else markdown_summary(ctx["summary"])
+    parts += ["", "## Summary", ""] + summary + ["", f"> {LEGEND}", "", "## Charts", ""]
     for c in charts if charts is not None else build_charts(rep):
         parts += [f"### {_md(c.title)}", ""]
         if c.png:
