@@ -40,16 +40,18 @@ def test_mbu_saturates_with_batch_by_hand():
 
 def test_fit_recovers_known_efficiencies_from_synthetic_rows():
     truth = P.Efficiency(mbu=0.55, mfu=0.35, step_overhead_per_layer_s=1.5e-4, mbu_half_batch=2.0,
-                         collective_hop_s=8e-6, step_overhead_per_decoder_layer_s=5e-6, moe_mbu_factor=0.5)
+                         collective_hop_s=8e-6, step_overhead_per_decoder_layer_s=5e-6, moe_mbu_factor=0.5,
+                         kv_mbu_factor=0.4)
     terms = []
     for m in (LLAMA8, MOE):
         for b in (1, 2, 4, 16, 64, 128):
             terms.append(_terms(m, "tpot_ms", "decode", b))
             terms.append(_terms(m, "output_tok_s_total", "e2e", b))
         terms.append(_terms(m, "input_tok_s_total", "prefill", 16, 4096, 1))
+        terms += [_terms(m, "tpot_ms", "decode", b, 8192, 2048) for b in (8, 32)]  # long contexts: the KV read
         terms += [_terms(m, "tpot_ms", "decode", b, k=k) for b in (1, 32) for k in (2, 4, 8)]
     values = [PR.predict(t, truth) for t in terms]
-    got = PR.fit(terms, values, prior_sigma=(10.0, 10.0, 100.0, 10.0, 10.0, 10.0, 10.0))  # a flat prior: the rows alone
+    got = PR.fit(terms, values, prior_sigma=(10.0,) * 9)  # a flat prior: the rows alone
     assert got.collective_hop_s == pytest.approx(truth.collective_hop_s, rel=0.1)
     assert got.mbu == pytest.approx(truth.mbu, rel=0.05)
     assert got.mfu == pytest.approx(truth.mfu, rel=0.05)
@@ -57,6 +59,7 @@ def test_fit_recovers_known_efficiencies_from_synthetic_rows():
     assert got.mbu_half_batch == pytest.approx(truth.mbu_half_batch, rel=0.15)
     assert got.step_overhead_per_decoder_layer_s == pytest.approx(truth.step_overhead_per_decoder_layer_s, rel=0.15)
     assert got.moe_mbu_factor == pytest.approx(truth.moe_mbu_factor, rel=0.1)
+    assert got.kv_mbu_factor == pytest.approx(truth.kv_mbu_factor, rel=0.1)
     assert max(abs(r) for r in PR.residuals(terms, values, got)) < 0.02
     # with the default prior (datasheet defaults, no overhead, experts as efficient as dense) the overhead is shrunk
     # towards 0 and the rows are still reproduced within 20 % (one row-sigma is 0.3)
@@ -210,11 +213,43 @@ def test_moe_only_rows_do_not_move_mbu():
 
 def test_decode_step_is_a_roofline_per_operator_by_hand():
     # linear layers: weights 10 ms at 100 % bandwidth, GEMMs 4 ms at peak; attention: KV 2 ms, FLOPs 1 ms
-    eff = P.Efficiency(mbu=0.5, mfu=0.5)
+    eff = P.Efficiency(mbu=0.5, mfu=0.5, roofline_p=None)  # the sharp roofline
     # max(10/0.5, 4/0.5) + max(2/0.5, 1/0.5) = 20 + 4 ms
     assert P.decode_step_s(10e-3, 2e-3, 4e-3, 1e-3, eff, 8) == pytest.approx(24e-3)
     # verifying 4 tokens a sequence: FLOPs x4, bytes once: max(20, 32) + max(4, 8) = 40 ms
     assert P.decode_step_s(10e-3, 2e-3, 4e-3, 1e-3, eff, 8, width=4) == pytest.approx(40e-3)
+    # the fitted profiles' overlap, the 3-norm: (20^3 + 8^3)^(1/3) + (4^3 + 2^3)^(1/3) = 20.4179 + 4.1602 ms
+    soft = P.Efficiency(mbu=0.5, mfu=0.5)
+    assert soft.roofline_p == 3.0
+    assert P.decode_step_s(10e-3, 2e-3, 4e-3, 1e-3, soft, 8) == pytest.approx(24.5780e-3, rel=1e-5)
+    # the KV cache read at kv_mbu_factor 0.25 of MBU: (16^3 + 2^3)^(1/3) = 16.0104 ms for attention
+    slow_kv = P.Efficiency(mbu=0.5, mfu=0.5, kv_mbu_factor=0.25)
+    assert P.decode_step_s(10e-3, 2e-3, 4e-3, 1e-3, slow_kv, 8) == pytest.approx(36.4283e-3, rel=1e-5)
+
+
+def test_overlap_is_the_p_norm_by_hand():
+    assert P.overlap(3.0, 4.0, 2) == pytest.approx(5.0)
+    assert P.overlap(1.0, 1.0, 3) == pytest.approx(2 ** (1 / 3))
+    assert P.overlap(1.0, 1.0, None) == 1.0 and P.overlap(0.0, 0.0) == 0.0
+    assert P.overlap(100.0, 1.0) == pytest.approx(100.0, rel=1e-6)  # one side dominates: the roofline
+    # IDEAL (the roofline limits of measured runs) keeps the sharp max: a limit no run can beat
+    assert P.IDEAL.roofline_p is None
+
+
+def test_ep_all_to_alls_run_at_the_ep_efficiency_by_hand():
+    """An expert-parallel row's all-to-alls (bandwidth and hop latency) take 1 / ep_efficiency as long; a
+    tensor-parallel row's all-reduces do not move."""
+    moe = catalog.get_model("DeepSeek-R1")
+    chip = hardware.get_chip("h20")
+    ep, _ = PR.terms_for(moe, chip, "fp8", 128, 1024, 256, 32, "tpot_ms", "decode", "ep",
+                         parallelism="DP32 EP32")
+    tp, _ = PR.terms_for(moe, chip, "fp8", 128, 1024, 16, 8, "tpot_ms", "decode", "tp", parallelism="TP8")
+    assert ep.ep and not tp.ep and ep.d_comm > 0 and ep.hops > 0
+    e1 = P.Efficiency(mbu=0.6, mfu=0.5, collective_hop_s=1e-5)
+    e4 = replace(e1, ep_efficiency=0.25)
+    (_, a), (_, b) = P.step_times(ep, e1), P.step_times(ep, e4)
+    assert b - a == pytest.approx(3 * (ep.d_comm + ep.hops * 1e-5), rel=1e-9)
+    assert P.step_times(tp, e4) == P.step_times(tp, e1)
 
 
 def test_collective_latency_hops_by_hand():
@@ -317,7 +352,7 @@ def test_collectives_over_dies_by_hand():
 def test_speculative_row_is_projected_with_its_speculation_by_hand():
     from bench.catalog.published import Spec
 
-    eff = P.Efficiency(mbu=0.6, mfu=0.4)
+    eff = P.Efficiency(mbu=0.6, mfu=0.4, roofline_p=None)  # batch 1: the max is exactly the memory side
     plain = _terms(LLAMA8, "tpot_ms", "decode", 1)
     t, _ = PR.terms_for(LLAMA8, H100, "bf16", 512, 256, 1, 1, "tpot_ms", "decode", "spec",
                         spec=Spec(method="EAGLE3", acceptance_length=2.5, draft_tokens=4))
@@ -351,7 +386,8 @@ def test_expert_weights_are_read_at_the_moe_mbu_factor_by_hand():
     # Qwen3-30B-A3B: 48 MoE layers x 128 experts x 3 x 2048 x 768 params, a batch of 4 touching 1 - (1 - 8/128)^4
     touched = 48 * 128 * (1 - (1 - 8 / 128) ** 4) * 3 * 2048 * 768 * 2  # bf16 bytes
     assert t.d_exp == pytest.approx(touched / (H100.bandwidth_tbs * 1e12), rel=1e-9)
-    e1, e2 = P.Efficiency(mbu=0.6, mfu=0.5), P.Efficiency(mbu=0.6, mfu=0.5, moe_mbu_factor=0.5)
+    e1 = P.Efficiency(mbu=0.6, mfu=0.5, roofline_p=None)  # the sharp roofline: the difference is exact
+    e2 = replace(e1, moe_mbu_factor=0.5)
     (_, slow), (_, fast) = P.step_times(t, e2), P.step_times(t, e1)
     assert slow - fast == pytest.approx(t.d_exp / 0.6, rel=1e-9)  # the expert bytes at 0.3 instead of 0.6
     dense = _terms(LLAMA8, "tpot_ms", "decode", 4)

@@ -1,6 +1,6 @@
 """Efficiency profiles per chip and engine, fitted to published measurements (pure functions).
 
-A profile is seven of the projection's efficiencies (see ``projection.Efficiency``):
+A profile is nine of the projection's efficiencies (see ``projection.Efficiency``):
 - ``mbu``: memory-bandwidth utilisation reached at large batch; MBU(b) = mbu x b / (b + mbu_half_batch)
   saturates with the batch,
 - ``mfu``: model-FLOPs utilisation (prefill, and compute-bound decode),
@@ -14,6 +14,10 @@ A profile is seven of the projection's efficiencies (see ``projection.Efficiency
 - ``moe_mbu_factor``: the share of the dense layers' MBU at which a MoE step streams the routed experts' weights it
   touches (grouped GEMMs of about batch x top-k / E tokens per expert reach less of HBM bandwidth than a dense
   GEMM/GEMV; prior 1, log sigma 0.5, at most 1),
+- ``ep_efficiency``: the share of DeepEP's published all-to-all speed (bandwidth and hop latency) that an
+  expert-parallel row's dispatch and combine reach (prior 1, log sigma 0.5, at most 1),
+- ``kv_mbu_factor``: the share of the dense layers' MBU at which decode attention reads the KV cache (paged
+  attention kernels walk each sequence's blocks; prior 1, log sigma 0.5, at most 1),
 plus the spread of its residuals, which sets the band.
 
 How it is fitted:
@@ -55,13 +59,14 @@ ROW_SIGMA = 0.3  # expected log scatter of one published row about its profile (
 # Prior sigma of each parameter around the level above (mbu, mfu, hop: log; overhead: x OVERHEAD_SCALE_S;
 # half-batch: log1p). A vendor, chip or chip/engine moves MBU, MFU and the hop latency within a factor of ~1.6 per
 # sigma, the per-MoE-layer overhead by 0.1 ms, the MBU half-batch only a little.
-POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0, 1.5, 3.0, 0.5)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch
-# (log1p), collective hop latency (log), per-decoder-layer cost (x LAYER_SCALE_S), MoE expert MBU factor (log)
-LEVEL_SIGMA = (0.5, 0.5, 1.0, 0.3, 0.5, 1.0, 0.5)  # a vendor around the pooled fit, a chip around its vendor, a chip/engine
+POOLED_SIGMA = (1.0, 1.0, 3.0, 1.0, 1.5, 3.0, 0.5, 2.0, 1.0)  # prior sigmas: mbu, mfu (log), overhead (x OVERHEAD_SCALE_S), half-batch
+# (log1p), collective hop latency (log), per-decoder-layer cost (x LAYER_SCALE_S), MoE expert MBU factor (log), KV read
+# MBU factor (log), EP all-to-all efficiency (log)
+LEVEL_SIGMA = (0.5, 0.5, 1.0, 0.3, 0.5, 1.0, 0.5, 2.0, 1.0)  # a vendor around the pooled fit, a chip around its vendor, a chip/engine
 # around its chip
 DEFAULT_PRIOR = Efficiency(mbu=0.75, mfu=0.5, step_overhead_s=0.0, mbu_half_batch=0.0, source="datasheet defaults")
-BOUNDS = ((0.03, 0.03, 0.0, 0.0, 1e-7, 0.0, 0.1), (1.0, 1.0, 2e-3, 256.0, 1e-3, 1e-4, 1.0))  # mbu, mfu, overhead per layer (s),
-# half_batch, collective hop (s), per-decoder-layer cost (s), MoE expert MBU factor
+BOUNDS = ((0.03, 0.03, 0.0, 0.0, 1e-7, 0.0, 0.1, 0.05, 0.05), (1.0, 1.0, 2e-3, 256.0, 1e-3, 1e-4, 1.0, 1.0, 1.0))  # mbu, mfu, overhead per layer (s),
+# half_batch, collective hop (s), per-decoder-layer cost (s), MoE expert MBU factor, KV read MBU factor, EP all-to-all efficiency
 MOE_ONLY_MBU_SIGMA = 0.1  # prior sigma (log) of MBU in a fit with no dense decode row (see identifiable_sigma)
 MIN_ROWS_OWN_BAND = 4  # a chip/engine profile with fewer rows takes its chip's band
 SILICON_MFU_SIGMA = 0.05  # prior sigma (log) of a chip's MFU around its silicon's (``Chip.silicon``): same tensor cores
@@ -178,7 +183,8 @@ def _eff(x, source: str, step_overhead_s: float = 0.0) -> Efficiency:
     return Efficiency(mbu=float(x[0]), mfu=float(x[1]), step_overhead_s=step_overhead_s,
                       step_overhead_per_layer_s=float(x[2]), mbu_half_batch=float(x[3]),
                       collective_hop_s=float(x[4]), step_overhead_per_decoder_layer_s=float(x[5]),
-                      moe_mbu_factor=float(x[6]), source=source)
+                      moe_mbu_factor=float(x[6]), kv_mbu_factor=float(x[7]),
+                      ep_efficiency=float(x[8]), source=source)
 
 
 def residuals(terms: list[Terms], values: list[float], eff: Efficiency) -> list[float]:
@@ -187,19 +193,20 @@ def residuals(terms: list[Terms], values: list[float], eff: Efficiency) -> list[
 
 
 def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRIOR, source: str = "fitted",
-        prior_sigma: tuple = (PRIOR_SIGMA_LOG,) * 7, weights: list[float] | None = None) -> Efficiency:
-    """MAP fit of the seven efficiencies to rows: robust log residuals, Gaussian prior around ``prior``.
+        prior_sigma: tuple = (PRIOR_SIGMA_LOG,) * 9, weights: list[float] | None = None) -> Efficiency:
+    """MAP fit of the nine efficiencies to rows: robust log residuals, Gaussian prior around ``prior``.
     ``weights``: each row's weight in the loss (default 1)."""
     import numpy as np
     from scipy.optimize import least_squares
 
     if not terms:
         return Efficiency(**{**asdict(prior), "source": f"{source} (no rows: prior)"})
-    prior_sigma = tuple(prior_sigma) + (PRIOR_SIGMA_LOG,) * (7 - len(prior_sigma))  # a shorter tuple: the older order
+    prior_sigma = tuple(prior_sigma) + (PRIOR_SIGMA_LOG,) * (9 - len(prior_sigma))  # a shorter tuple: the older order
     sqrt_w = [math.sqrt(w) for w in weights] if weights else [1.0] * len(terms)
     lo, hi = np.array(BOUNDS[0]), np.array(BOUNDS[1])
     x0 = np.clip([prior.mbu, prior.mfu, prior.step_overhead_per_layer_s, prior.mbu_half_batch,
-                  prior.collective_hop_s, prior.step_overhead_per_decoder_layer_s, prior.moe_mbu_factor], lo, hi)
+                  prior.collective_hop_s, prior.step_overhead_per_decoder_layer_s, prior.moe_mbu_factor,
+                  prior.kv_mbu_factor, prior.ep_efficiency], lo, hi)
 
     def f(x):
         e = _eff(x, source, prior.step_overhead_s)
@@ -210,11 +217,12 @@ def fit(terms: list[Terms], values: list[float], prior: Efficiency = DEFAULT_PRI
         r += [math.log(x[0] / x0[0]) / prior_sigma[0], math.log(x[1] / x0[1]) / prior_sigma[1],
               (x[2] - x0[2]) / OVERHEAD_SCALE_S / prior_sigma[2], (math.log1p(x[3]) - math.log1p(x0[3])) / prior_sigma[3],
               math.log(x[4] / x0[4]) / prior_sigma[4], (x[5] - x0[5]) / LAYER_SCALE_S / prior_sigma[5],
-              math.log(x[6] / x0[6]) / prior_sigma[6]]
+              math.log(x[6] / x0[6]) / prior_sigma[6], math.log(x[7] / x0[7]) / prior_sigma[7],
+              math.log(x[8] / x0[8]) / prior_sigma[8]]
         return np.asarray(r)
 
-    sol = least_squares(f, x0, bounds=(lo, hi), x_scale=[0.1, 0.1, OVERHEAD_SCALE_S, 4.0, 1e-6, LAYER_SCALE_S, 0.1], diff_step=1e-3,
-                        max_nfev=400)
+    sol = least_squares(f, x0, bounds=(lo, hi), x_scale=[0.1, 0.1, OVERHEAD_SCALE_S, 4.0, 1e-6, LAYER_SCALE_S, 0.1, 0.1, 0.1],
+                        diff_step=1e-3, max_nfev=400)
     return _eff(sol.x, source, prior.step_overhead_s)
 
 
@@ -277,7 +285,8 @@ class Profile:
         return {"profile": self.name, "mbu": e.mbu, "mfu": e.mfu, "step_overhead_s": e.step_overhead_s,
                 "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
                 "step_overhead_per_decoder_layer_s": e.step_overhead_per_decoder_layer_s,
-                "moe_mbu_factor": e.moe_mbu_factor, "mbu_half_batch": e.mbu_half_batch, "rows": self.n_rows,
+                "moe_mbu_factor": e.moe_mbu_factor, "kv_mbu_factor": e.kv_mbu_factor, "ep_efficiency": e.ep_efficiency,
+                "mbu_half_batch": e.mbu_half_batch, "rows": self.n_rows,
                 "sigma_log": self.sigma_log,
                 "band_factor": self.band_factor(), "note": self.note}
 
@@ -327,7 +336,11 @@ def build(rows, extra: list[tuple[Terms, float, str]] | None = None) -> dict[str
         sigma = identifiable_sigma([p[0] for p in sel], sigma)
         if sigma[0] < LEVEL_SIGMA[0] and sel:
             note = (note + "; " if note else "") + "no dense decode rows: MBU held at the level above"
-        e = fit([p[0] for p in sel], [p[1] for p in sel], prior, f"profile {name}", sigma, source_weights(sel))
+        # an engine's profile (chip x engine, silicon x engine) is fitted to its rows at full weight: what one source's
+        # rows share there (the engine's build, its kernels, its scheduler) is what the profile is for, where the chip
+        # and vendor levels weigh a source as sqrt(n) rows (``source_weights``: one lab's shared errors)
+        w = [1.0] * len(sel) if "/" in name else source_weights(sel)
+        e = fit([p[0] for p in sel], [p[1] for p in sel], prior, f"profile {name}", sigma, w)
         res = residuals([p[0] for p in sel], [p[1] for p in sel], e)
         s = sigma_of(res)
         if parent is not None and parent.sigma_log is not None and len(sel) < MIN_ROWS_OWN_BAND:
@@ -458,7 +471,8 @@ def engine_table(profiles: dict[str, Profile]) -> list[dict]:
                     "mfu": e.mfu, "mbu_half_batch": e.mbu_half_batch,
                     "step_overhead_per_layer_s": e.step_overhead_per_layer_s,
                     "step_overhead_per_decoder_layer_s": e.step_overhead_per_decoder_layer_s,
-                    "moe_mbu_factor": e.moe_mbu_factor, "collective_hop_s": e.collective_hop_s,
+                    "moe_mbu_factor": e.moe_mbu_factor, "kv_mbu_factor": e.kv_mbu_factor,
+                    "ep_efficiency": e.ep_efficiency, "collective_hop_s": e.collective_hop_s,
                     "band_factor": p.band_factor()})
     return out
 

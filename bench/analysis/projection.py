@@ -2,10 +2,12 @@
 
 All pure functions over the model and hardware catalogs (see README "Projection" for the maths):
 - memory fit: weights + KV cache (batch x context, GQA/MLA aware) + a reserved fraction <= memory x K
-- prefill  = max(FLOPs / (peak x MFU x K), bytes / (bandwidth x MBU x K)) + TP communication
-- decode step = max((dense weights + routed experts touched / moe_mbu_factor) / (bandwidth x MBU x K),
+- ov(a, b) = (a^p + b^p)^(1/p), p = ROOFLINE_P (3): one kernel's time from its memory and compute times (the max
+  where one dominates, above it where they are close; ``overlap``)
+- prefill  = ov(FLOPs / (peak x MFU x K), bytes / (bandwidth x MBU x K)) + TP communication
+- decode step = ov((dense weights + routed experts touched / moe_mbu_factor) / (bandwidth x MBU x K),
                    linear FLOPs / (peak x MFU x K))
-               + max(KV read / (bandwidth x MBU x K), attention FLOPs / (peak x MFU x K))
+               + ov(KV read / (bandwidth x MBU x kv_mbu_factor x K), attention FLOPs / (peak x MFU x K))
                + fixed per-step overhead + a cost per decoder layer + a cost per MoE layer + TP communication  (a roofline per operator, summed: ``decode_step_s``)
 - MoE: active parameters for FLOPs; for bytes, the experts that a batch actually touches:
   E x (1 - (1 - k/E)^B) per MoE layer, plus the token routing traffic (``moe_activation_bytes``).
@@ -16,7 +18,7 @@ All pure functions over the model and hardware catalogs (see README "Projection"
   the scale-out network (``Chip.scale_out_gbs``, per accelerator): ``nodes_spanned``.
 - Expert parallel (attention DP, experts spread): a dispatch and a combine per MoE layer instead of the all-reduces,
   their bandwidth time from DeepEP's published kernels (``catalog.collectives``, ``_ep_comm_s``), their latency
-  ceil(log2 K) fitted hops each.
+  ceil(log2 K) fitted hops each; both at the fitted share of DeepEP's speed that the engine reaches (``ep_efficiency``).
 The ideal times (``terms_for``) and the step maths (``step_times``) are shared with the
 profile fits (``profiles``), so a projection and a fitted row can never disagree.
 Every projected number is labelled ``projected`` with the efficiencies it used.
@@ -46,6 +48,22 @@ COLLECTIVE_HOP_S = 2.5e-6  # latency of one hop of a collective (an all-reduce o
 # K = 2); the profiles fit it per chip (NVLink and HCCS differ), this is the prior
 
 
+# How far a kernel overlaps its memory traffic with its arithmetic: its time is the p-norm of the two times,
+# (mem^p + cmp^p)^(1/p): the larger one where the other is small (the roofline), above it where they are close (a GEMM
+# of a few dozen rows neither streams at full bandwidth nor computes at full rate). Chosen by `validate` over the
+# catalog (docs/guides/projection.md): 3 against the sharp max (None) and 2. ``IDEAL`` (the roofline limits) keeps the max.
+ROOFLINE_P = 3.0
+
+
+def overlap(mem_s: float, cmp_s: float, p: float | None = ROOFLINE_P) -> float:
+    """Time of one kernel that moves ``mem_s`` worth of bytes and does ``cmp_s`` worth of FLOPs: their p-norm
+    (``ROOFLINE_P``), the max when ``p`` is None."""
+    big = max(mem_s, cmp_s)
+    if p is None or big <= 0:
+        return max(big, 0.0)
+    return big * ((mem_s / big) ** p + (cmp_s / big) ** p) ** (1 / p)
+
+
 def decode_step_s(w_s: float, kv_s: float, lin_s: float, attn_s: float, eff: "Efficiency", batch: int,
                   width: float = 1.0, expert_w_s: float = 0.0) -> float:
     """One decode step, a roofline per operator, summed: the linear layers stream the weights (``w_s``: their
@@ -53,10 +71,12 @@ def decode_step_s(w_s: float, kv_s: float, lin_s: float, attn_s: float, eff: "Ef
     (the max); attention then reads the KV cache (``kv_s``) for its FLOPs (``attn_s``), a kernel of its own, so its
     time adds. ``width``: tokens per sequence in the step (speculative verification), which multiplies the FLOPs
     but not the bytes. ``expert_w_s``: the routed experts' share of ``w_s``, streamed by grouped GEMMs of a few
-    tokens per expert (about batch x top-k / E) at ``Efficiency.moe_mbu_factor`` of the dense layers' MBU."""
+    tokens per expert (about batch x top-k / E) at ``Efficiency.moe_mbu_factor`` of the dense layers' MBU; the KV
+    cache is read by the decode-attention kernel at ``Efficiency.kv_mbu_factor`` of it."""
     mbu = eff.mbu_at(batch)
     w = w_s + expert_w_s * (1 / eff.moe_mbu_factor - 1)
-    return max(w / mbu, width * lin_s / eff.mfu) + max(kv_s / mbu, width * attn_s / eff.mfu)
+    p = eff.roofline_p
+    return overlap(w / mbu, width * lin_s / eff.mfu, p) + overlap(kv_s / (mbu * eff.kv_mbu_factor), width * attn_s / eff.mfu, p)
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,15 @@ class Efficiency:
     # the routed experts' grouped GEMMs (b x top-k / E tokens per expert in decode) stream the expert weights a step
     # reads at this share of the dense layers' MBU (1: as efficient as a dense GEMM); fitted to published rows
     moe_mbu_factor: float = 1.0
+    # the decode-attention kernel (paged attention over each sequence's blocks) reads the KV cache at this share of the
+    # dense layers' MBU (1: as efficient as streaming the weights); fitted to published rows: it is what makes a step
+    # grow with batch x context where the FLOPs are far from the peak (Ascend's paged attention, eager engines)
+    kv_mbu_factor: float = 1.0
+    # an expert-parallel row's all-to-alls (dispatch and combine: bandwidth and hop latency) reach this share of the
+    # speed of DeepEP's published kernels (``catalog.collectives``; 1: as fast); fitted to published EP rows
+    ep_efficiency: float = 1.0
+    # a kernel's time from its memory and compute times: their p-norm (``overlap``); None: the sharp roofline (max)
+    roofline_p: float | None = ROOFLINE_P
 
     def mbu_at(self, batch: int) -> float:
         return self.mbu * batch / (batch + self.mbu_half_batch)
@@ -265,7 +294,8 @@ def tp_hops(m: ModelEntry, k: int) -> int:
     return 0 if k <= 1 else m.arch.layers * 2 * 2 * math.ceil(math.log2(k))
 
 
-IDEAL = Efficiency(mbu=1.0, mfu=1.0, step_overhead_s=0.0, collective_hop_s=0.0, source="100 % of the catalog peaks")
+IDEAL = Efficiency(mbu=1.0, mfu=1.0, step_overhead_s=0.0, collective_hop_s=0.0, roofline_p=None,
+                   source="100 % of the catalog peaks")
 
 
 def kernel(m: ModelEntry, chip: Chip, w: Shape, ident: str = "project") -> "Terms":
@@ -370,7 +400,9 @@ def calibrate(points: list[dict]) -> Efficiency:
     mbu = min(1.0, 1.0 / slope)
     mfus = sorted(p["p_cmp"] / p["ttft"] for p in points if p.get("ttft"))
     mfu = min(1.0, mfus[len(mfus) // 2]) if mfus else DEFAULT_MFU
-    return Efficiency(mbu=mbu, mfu=mfu, step_overhead_s=max(overhead, 0.0), source=f"calibrated on {n} case(s)")
+    # its closed form is the sharp roofline (tpot = t_mem / MBU + overhead): the efficiency it returns says so
+    return Efficiency(mbu=mbu, mfu=mfu, step_overhead_s=max(overhead, 0.0), roofline_p=None,
+                      source=f"calibrated on {n} case(s)")
 
 
 def with_overrides(eff: Efficiency, mbu: float | None = None, mfu: float | None = None) -> Efficiency:
@@ -411,20 +443,22 @@ class Terms:
     pd_split: bool = False  # prefill and decode on separate pools that work at the same time (PD disaggregated)
     decoder_layers: int = 0  # all decoder layers, dense and MoE (x ``Efficiency.step_overhead_per_decoder_layer_s``)
     d_exp: float = 0.0  # the routed experts' share of d_mem (the expert weights the step touches)
+    ep: bool = False  # expert parallel: the collectives are all-to-alls (their speed x ``Efficiency.ep_efficiency``)
 
 
 def step_times(t: Terms, eff: Efficiency) -> tuple[float, float]:
     """(TTFT of the whole batch, time per output token) under ``eff``: the projection's maths, in one place
     (``projection.project`` calls it too)."""
-    hops_s = t.hops * eff.collective_hop_s
-    ttft = max(t.p_cmp / eff.mfu, t.p_mem / eff.mbu) + t.p_comm + hops_s
+    slow = 1 / eff.ep_efficiency if t.ep else 1.0  # an EP row's all-to-alls at their share of DeepEP's speed
+    hops_s = t.hops * eff.collective_hop_s * slow
+    ttft = overlap(t.p_mem / eff.mbu, t.p_cmp / eff.mfu, eff.roofline_p) + t.p_comm * slow + hops_s
     fixed = (eff.step_overhead_s + eff.step_overhead_per_layer_s * t.layers + eff.step_overhead_per_decoder_layer_s * t.decoder_layers
-             + t.d_comm + hops_s)
+             + t.d_comm * slow + hops_s)
     parts = (t.d_mem - t.d_kv, t.d_kv, t.d_cmp - t.d_attn, t.d_attn, eff, t.batch)
     tpot = decode_step_s(*parts, expert_w_s=t.d_exp) + fixed
     if t.spec_width > 1 or t.spec_accept > 1:
         # the verify step moves spec_width tokens per sequence through the collectives too
-        verify = decode_step_s(*parts, width=t.spec_width, expert_w_s=t.d_exp) + fixed + (t.spec_width - 1) * t.d_comm
+        verify = decode_step_s(*parts, width=t.spec_width, expert_w_s=t.d_exp) + fixed + (t.spec_width - 1) * t.d_comm * slow
         tpot = (verify + (t.spec_width - 1) * t.draft_fraction * tpot) / t.spec_accept
     return ttft, tpot
 
@@ -659,7 +693,7 @@ def terms_for(m, chip, dtype: str, n_in: int, n_out: int, batch, k: int, unit: s
     return Terms(ident, unit, phase, b, n_in, n_out, k, catalog._moe_layer_count(m), p_flops / p_peak, p_bytes / p_bw,
                  p_comm, d_bytes / bw, d_flops / peak, d_comm, hops, kv_bytes / bw, attn_flops / peak,
                  pd_split=kd < k, decoder_layers=m.arch.layers, d_exp=expert_weight_bytes(m, dtype, b) / bw,
-                 **sp), None
+                 ep=expert_parallel(parallelism) and m.moe is not None, **sp), None
 
 
 __all__ = ["Efficiency", "Shape", "kernel", "limits_s", "rates", "IDEAL", "kv_dtype_for", "fewest_accelerators", "project", "max_load", "memory_fit", "require_fit",

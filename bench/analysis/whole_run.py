@@ -43,8 +43,9 @@ class StepModel:
         self.lin1 = t1.d_cmp - t1.d_attn  # linear-layer FLOP time of one decoded token
         self.kv1 = t1.d_kv / CTX_REF  # KV read time per token of context
         self.attn1 = t1.d_attn / CTX_REF  # attention FLOP time per token of context
-        self.comm1 = t1.d_comm  # collective bandwidth time per token (linear in tokens)
-        self.fixed = (eff.step_overhead_s + eff.step_overhead_per_layer_s * t1.layers + t1.hops * eff.collective_hop_s
+        slow = 1 / eff.ep_efficiency if t1.ep else 1.0  # an EP replica's all-to-alls (``projection.step_times``)
+        self.comm1 = t1.d_comm * slow  # collective bandwidth time per token (linear in tokens)
+        self.fixed = (eff.step_overhead_s + eff.step_overhead_per_layer_s * t1.layers + t1.hops * eff.collective_hop_s * slow
                       + eff.step_overhead_per_decoder_layer_s * t1.decoder_layers)
         self.prefill_peak = catalog.prefill_flops(m, CTX_REF) / t1.p_cmp  # FLOP/s the kernel gives prefill
         self._w: dict[int, float] = {}
@@ -71,7 +72,8 @@ class StepModel:
         lin = decode_seqs * self.lin1 + prefill_flops / self.prefill_peak
         kv = self.kv1 * (decode_ctx_tokens + prefill_tokens)  # reads for decode, writes for the prompt
         attn = self.attn1 * decode_ctx_tokens
-        return (max(self.weights_s(decode_seqs + prefill_tokens) / mbu, lin / e.mfu) + max(kv / mbu, attn / e.mfu)
+        return (projection.overlap(self.weights_s(decode_seqs + prefill_tokens) / mbu, lin / e.mfu, e.roofline_p)
+                + projection.overlap(kv / (mbu * e.kv_mbu_factor), attn / e.mfu, e.roofline_p)
                 + self.fixed + self.comm1 * (decode_seqs + prefill_tokens))
 
 

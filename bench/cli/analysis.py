@@ -336,6 +336,7 @@ def cmd_project(args) -> int:
 
 
 def _print_projection(out: list[dict], m, args, batch: int) -> None:
+    from bench.analysis.projection import expert_parallel
     from bench.present import Col, render_table, with_range
 
     title = (f"PROJECTED {m.id} {args.dtype}, {args.input_tokens} in / {args.output_tokens} out, batch {batch}, "
@@ -365,10 +366,13 @@ def _print_projection(out: list[dict], m, args, batch: int) -> None:
             continue
         e = r["efficiency"]
         line = (f"{r['hardware']}: {r['evidence']} — MBU {e['mbu']:.2f} ({half_batch_words(e['mbu_half_batch'])}), "
-                f"MFU {e['mfu']:.2f}, {ms(e['step_overhead_per_decoder_layer_s'], 3)} ms per layer and step")
+                f"MFU {e['mfu']:.2f}, {ms(e['step_overhead_per_decoder_layer_s'], 3)} ms per layer and step, KV "
+                f"cache read at {e['kv_mbu_factor']:.2f} x MBU")
         if m.moe is not None:
             line += (f", {ms(e['step_overhead_per_layer_s'], 3)} ms per MoE layer and step, expert weights at "
                      f"{e['moe_mbu_factor']:.2f} x MBU")
+            if expert_parallel(args.parallelism):
+                line += f", all-to-alls at {e['ep_efficiency']:.2f} x DeepEP's published speed"
         if r.get("calibration"):
             line += f"; + {r['calibration']}"
         if not r["fits"]:

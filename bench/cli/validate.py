@@ -48,10 +48,11 @@ def _print_profiles(table: list[dict], width: int | None = None) -> None:
 
     cols = [Col("chip", "left", key=True), Col("engine", "left"), Col("rows"), Col("MBU"), Col("MFU"),
             Col("MBU half at batch"), Col("ms per layer"), Col("ms per MoE layer"), Col("MoE MBU x"),
-            Col("band x/÷")]
+            Col("KV MBU x"), Col("EP all-to-all x"), Col("band x/÷")]
     body = [[r["hardware"], r["engine"], str(r["rows"]), fixed(r["mbu"]), fixed(r["mfu"]),
              half_batch_cell(r["mbu_half_batch"]), ms(r["step_overhead_per_decoder_layer_s"], 3),
-             ms(r["step_overhead_per_layer_s"], 3), fixed(r["moe_mbu_factor"]), fixed(r["band_factor"])]
+             ms(r["step_overhead_per_layer_s"], 3), fixed(r["moe_mbu_factor"]), fixed(r["kv_mbu_factor"]),
+             fixed(r["ep_efficiency"]), fixed(r["band_factor"])]
             for r in table]
     sys.stdout.write(render_table(cols, body, width, "Efficiency profiles per chip x engine (fitted to published "
                                   "rows; 'field' = every engine on the chip)"))
