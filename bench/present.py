@@ -325,13 +325,22 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
             break
         out.append("")
     for n in notes or []:
-        out += wrap_words(n, width)
+        out += wrap_words(n, width, indent="  ")  # a footnote's next lines indented: only its first names its chip
     return "\n".join(out) + "\n"
 
 
-def wrap_words(text: str, width: int) -> list[str]:
+def wrap_words(text: str, width: int, indent: str = "") -> list[str]:
     """Prose (a note, a title) in lines of at most ``width``, broken at spaces so that no name is split; a
-    word wider than the line is broken after its '_' or '-' (:func:`wrap`)."""
+    word wider than the line is broken after its '_' or '-' (:func:`wrap`). ``indent`` starts every line of a
+    paragraph but its first (a hanging indent)."""
+    if indent:
+        out: list[str] = []
+        for para in str(text).split("\n"):
+            first, *rest = wrap_words(para, width)
+            out.append(first)
+            if rest:
+                out += [indent + line for line in wrap_words(" ".join(rest), max(width - len(indent), 1))]
+        return out
     lines: list[str] = []
     for para in str(text).split("\n"):
         cur = ""
