@@ -190,3 +190,24 @@ def test_documented_accuracy_figures_hold():
     for where, rs, want in (("ratios", d["ratio_summary"], doc["ratios"]),):
         assert (rs["pairs"], rs["ranking_right"]) == (want["pairs"], want["ranking_right"]), where
         assert rs["median_abs_error"] == pytest.approx(want["median_abs_error"], abs=tol["median_abs_error"]), where
+
+
+def test_refits_spread_over_cores_give_the_serial_numbers_in_order(monkeypatch):
+    """`validate`'s refits run in forked workers (validate.in_parallel): the same results, in the same order, as one
+    process; few items, or one core, stay in this process."""
+    from bench.analysis import validate as V
+    from bench.catalog import published
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    calls = []
+    assert V.in_parallel(lambda x: calls.append(x) or x, [1, 2, 3]) == [1, 2, 3] and calls == [1, 2, 3]  # in-process
+    monkeypatch.setattr(V, "MIN_PARALLEL_ITEMS", 2)
+    rows = published.rows()
+    use = [r for r in rows if r.usable is None and r.hardware == "910b"][:4]
+    serial = [V.loo_row(rows, r) for r in use]
+    assert V.in_parallel(lambda r: V.loo_row(rows, r), use) == serial
+    calls.clear()
+    assert V.in_parallel(lambda x: calls.append(x) or x * x, list(range(40))) == [x * x for x in range(40)]
+    assert calls == []  # ran in the workers
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert V.in_parallel(lambda x: calls.append(x) or x, list(range(20))) == list(range(20)) and len(calls) == 20
