@@ -446,10 +446,16 @@ class Terms:
     ep: bool = False  # expert parallel: the collectives are all-to-alls (their speed x ``Efficiency.ep_efficiency``)
 
 
+def ep_slowdown(t: Terms, eff: Efficiency) -> float:
+    """How many times longer ``t``'s all-to-alls take than DeepEP's published kernels: 1 / ``ep_efficiency`` for an
+    expert-parallel row, 1 for any other (its collectives are all-reduces)."""
+    return 1 / eff.ep_efficiency if t.ep else 1.0
+
+
 def step_times(t: Terms, eff: Efficiency) -> tuple[float, float]:
     """(TTFT of the whole batch, time per output token) under ``eff``: the projection's maths, in one place
     (``projection.project`` calls it too)."""
-    slow = 1 / eff.ep_efficiency if t.ep else 1.0  # an EP row's all-to-alls at their share of DeepEP's speed
+    slow = ep_slowdown(t, eff)
     hops_s = t.hops * eff.collective_hop_s * slow
     ttft = overlap(t.p_mem / eff.mbu, t.p_cmp / eff.mfu, eff.roofline_p) + t.p_comm * slow + hops_s
     fixed = (eff.step_overhead_s + eff.step_overhead_per_layer_s * t.layers + eff.step_overhead_per_decoder_layer_s * t.decoder_layers

@@ -43,7 +43,7 @@ class StepModel:
         self.lin1 = t1.d_cmp - t1.d_attn  # linear-layer FLOP time of one decoded token
         self.kv1 = t1.d_kv / CTX_REF  # KV read time per token of context
         self.attn1 = t1.d_attn / CTX_REF  # attention FLOP time per token of context
-        slow = 1 / eff.ep_efficiency if t1.ep else 1.0  # an EP replica's all-to-alls (``projection.step_times``)
+        slow = projection.ep_slowdown(t1, eff)
         self.comm1 = t1.d_comm * slow  # collective bandwidth time per token (linear in tokens)
         self.fixed = (eff.step_overhead_s + eff.step_overhead_per_layer_s * t1.layers + t1.hops * eff.collective_hop_s * slow
                       + eff.step_overhead_per_decoder_layer_s * t1.decoder_layers)
@@ -54,27 +54,26 @@ class StepModel:
         return projection.kernel(self.m, self.chip, replace(self.w, input_tokens=CTX_REF, output_tokens=0,
                                                             batch=batch), "step")
 
-    def weights_s(self, tokens: int) -> float:
-        """Time to read the weights ``tokens`` touch (all of a dense model; the experts they reach in a MoE, at their
-        own MBU: ``moe_mbu_factor``)."""
+    def weights_s(self, tokens: int) -> tuple[float, float]:
+        """Time to read the weights ``tokens`` touch at 100 % bandwidth (all of a dense model; the experts they reach
+        in a MoE), and the routed experts' share of it (read at their own MBU in ``projection.decode_step_s``)."""
         n = min(tokens, 4096) if self.m.moe is not None else 1
         if n not in self._w:
             t = self._terms(n)
-            self._w[n] = t.d_mem - t.d_kv + t.d_exp * (1 / self.eff.moe_mbu_factor - 1)
+            self._w[n] = (t.d_mem - t.d_kv, t.d_exp)
         return self._w[n]
 
     def step_s(self, decode_seqs: int, decode_ctx_tokens: int, prefill_tokens: int, prefill_flops: float) -> float:
         """One step: ``decode_seqs`` requests decoding over ``decode_ctx_tokens`` of context in all, and
-        ``prefill_tokens`` of prompts whose prefill costs ``prefill_flops``; the roofline per operator of
-        ``projection.decode_step_s`` with the prefill's FLOPs added to the linear layers'."""
-        e = self.eff
-        mbu = e.mbu_at(max(decode_seqs + prefill_tokens, 1))
+        ``prefill_tokens`` of prompts whose prefill costs ``prefill_flops``; ``projection.decode_step_s`` (the
+        roofline per operator) with the prefill's FLOPs added to the linear layers'."""
+        tokens = decode_seqs + prefill_tokens
+        w, exp = self.weights_s(tokens)
         lin = decode_seqs * self.lin1 + prefill_flops / self.prefill_peak
         kv = self.kv1 * (decode_ctx_tokens + prefill_tokens)  # reads for decode, writes for the prompt
         attn = self.attn1 * decode_ctx_tokens
-        return (projection.overlap(self.weights_s(decode_seqs + prefill_tokens) / mbu, lin / e.mfu, e.roofline_p)
-                + projection.overlap(kv / (mbu * e.kv_mbu_factor), attn / e.mfu, e.roofline_p)
-                + self.fixed + self.comm1 * (decode_seqs + prefill_tokens))
+        return (projection.decode_step_s(w, kv, lin, attn, self.eff, max(tokens, 1), expert_w_s=exp)
+                + self.fixed + self.comm1 * tokens)
 
 
 def requests(n: int, lengths: list[tuple[int, int]], rate: float | None, seed: int = 0) -> list[Request]:
