@@ -332,29 +332,25 @@ def render_table(cols: list[Col], rows: list[list[str]], width: int | None = Non
 def wrap_words(text: str, width: int, indent: str = "") -> list[str]:
     """Prose (a note, a title) in lines of at most ``width``, broken at spaces so that no name is split; a
     word wider than the line is broken after its '_' or '-' (:func:`wrap`). ``indent`` starts every line of a
-    paragraph but its first (a hanging indent)."""
-    if indent:
-        out: list[str] = []
-        for para in str(text).split("\n"):
-            first, *rest = wrap_words(para, width)
-            out.append(first)
-            if rest:
-                out += [indent + line for line in wrap_words(" ".join(rest), max(width - len(indent), 1))]
-        return out
+    paragraph but its first (a hanging indent); those lines are that much narrower."""
+    rest = max(width - len(indent), 1)
     lines: list[str] = []
     for para in str(text).split("\n"):
-        cur = ""
+        start, cur = len(lines), ""
         for word in para.split(" "):
-            if len(word) > width:
-                parts = wrap((cur + " " if cur else "") + word, width)
-                lines += parts[:-1]
-                cur = parts[-1]
-            elif cur and len(cur) + 1 + len(word) > width:
+            room = width if len(lines) == start else rest  # the line ``cur`` is building
+            joined = f"{cur} {word}" if cur else word
+            if len(joined) <= room:
+                cur = joined
+            elif cur and len(word) <= rest:
                 lines.append(cur)
                 cur = word
-            else:
-                cur = f"{cur} {word}" if cur else word
+            else:  # a word wider than a line
+                parts = wrap(joined, rest)
+                lines += parts[:-1]
+                cur = parts[-1]
         lines.append(cur)
+        lines[start + 1:] = [indent + line for line in lines[start + 1:]]
     return lines
 
 

@@ -59,3 +59,19 @@ def test_capacity_compare_projects_every_chip_on_one_replica_size(monkeypatch):
     assert [r["replica_accelerators"] for r in asked] == [32, 32]
     text = cli(*COMMANDS["capacity"]).stdout
     assert "replica: 16 accelerators on every chip" in text
+
+
+def test_a_hanging_indent_never_puts_a_space_inside_a_long_name():
+    """A footnote's lines after its first are indented and that much narrower; a name wider than a line is broken
+    after its '_' or '-', never split by a space on one line and never wider than the line (both happened: the
+    indented lines were re-wrapped from a joined text, 'ab_ cdefgh-', and a 40-character name on an indented line
+    of 38)."""
+    from bench.present import wrap_words
+
+    for n, pre in ((7, "h20: see results/"), (8, "h20: "), (3, "a b c d e f g: x/")):
+        name = "ab_cdefgh-" * n + "tail_xyz"
+        lines = wrap_words(f"{pre}{name} and more words here", 40, indent="  ")
+        assert all(len(x) <= 40 for x in lines) and all(x.startswith("  ") for x in lines[1:]), lines
+        assert all(sum("_" in tok for tok in x.split()) <= 1 for x in lines), lines  # one piece of the name a line
+        assert name in "".join(x.strip() for x in lines)  # read back whole, line by line
+    assert wrap_words("one\ntwo three", 80, indent="  ") == ["one", "two three"]
