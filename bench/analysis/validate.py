@@ -144,15 +144,16 @@ def _mine(r, hardware: str | None, engine: str | None) -> bool:
 def leave_one_source_out(rows, hardware: str | None = None, engine: str | None = None) -> dict:
     """For each publication, fit without all of its rows and project them: how well the projection does on a source
     it has never seen (per-row leave-one-out keeps a row's siblings from the same page in the fit)."""
-    use = [r for r in rows if r.usable is None]
-    sources = [src for src in sorted({r.source_key for r in use})
-               if any(r.source_key == src and _mine(r, hardware, engine) for r in use)]
+    mine: dict[str, list] = {}  # each source's usable rows that are asked for
+    for r in rows:
+        if r.usable is None and _mine(r, hardware, engine):
+            mine.setdefault(r.source_key, []).append(r)
 
     def one(src):
         profs = PR.build([r for r in rows if r.source_key != src])
-        return [{**project_row(profs, r), "source": src} for r in use if r.source_key == src and _mine(r, hardware, engine)]
+        return [{**project_row(profs, r), "source": src} for r in mine[src]]
 
-    results = [x for part in in_parallel(one, sources) for x in part]
+    results = [x for part in in_parallel(one, sorted(mine)) for x in part]
     return {"rows": results, "summary": summarise(results), "sources": len({r["source"] for r in results}),
             "method": "leave-one-source-out: every row of a publication left out together, the profiles refitted"}
 
