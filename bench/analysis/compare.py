@@ -305,6 +305,14 @@ def run_names(runs: list[Run]) -> tuple[list[str], str | None]:
     return shorten_names([r.label for r in runs], sep=" ", what="run")
 
 
+def finite_ratio(v, base) -> float | None:
+    """``v / base`` where both are finite numbers, ``base`` is not 0 and the ratio is finite; else None (shown
+    as "—": not computable). The × of a run against the baseline, in `compare` and in the report."""
+    ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (v, base))
+    x = v / base if ok and base else None
+    return x if x is not None and math.isfinite(x) else None
+
+
 def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Metric], baseline: Run | None = None,
                  width: int | None = None, title: str | None = None, notes: list[str] | None = None,
                  markdown: bool = False) -> str:
@@ -335,8 +343,7 @@ def side_by_side(rows: list[CaseRow], runs: list[Run], metrics: list[registry.Me
 
     def times(r: CaseRow | None, b: CaseRow | None, m: registry.Metric) -> float | None:
         v, bv = (r.values.get(m.key) if r else None), (b.values.get(m.key) if b else None)
-        ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (v, bv))
-        return v / bv if ok and bv and not m.text else None
+        return None if m.text else finite_ratio(v, bv)
 
     table = []
     for cid, s in zip(cases, short):

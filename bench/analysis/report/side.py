@@ -13,9 +13,7 @@ value. With one run the report keeps its one-row-per-case summary (``tables.summ
 """
 from __future__ import annotations
 
-import math
-
-from bench.analysis.compare import hardware_short, run_names
+from bench.analysis.compare import finite_ratio as ratio, hardware_short, run_names
 from bench.analysis.report.data import Point, Report, _sort_key
 from bench.results.registry import MISSING, fmt, get as metric
 
@@ -26,14 +24,6 @@ SWATCH_PX = 15  # a run's colour swatch before its name
 CASE_PX = 14 * 12.5 + CELL_PAD_PX  # the case column's min-width (report-side.css: 14em)
 MD_MAX_COLUMNS = 12  # as every Markdown table of the project (compare --format md, the one-run summary)
 ABSENT = {"name": "absent", "css": "absent"}
-
-
-def ratio(v, base) -> float | None:
-    """``v / base`` where both are finite numbers, ``base`` is not 0 and the ratio is finite; else None (shown
-    as "—": not computable)."""
-    ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (v, base))
-    x = v / base if ok and base else None
-    return x if x is not None and math.isfinite(x) else None
 
 
 def ratio_text(x: float | None) -> str:
